@@ -1,0 +1,82 @@
+"""One error type for the whole engine, and one status table at the edge.
+
+Every layer below the HTTP/UI edge raises :class:`GteError` with an :class:`ErrorType`;
+the API maps the type to a status code (:data:`HTTP_STATUS`) and the UI shows the message.
+Messages are bilingual (Chinese / English) because the UI is.
+"""
+
+from __future__ import annotations
+
+import enum
+
+
+class ErrorType(str, enum.Enum):
+    """What went wrong, in terms a caller can act on."""
+
+    VALIDATION = "validation"  # malformed or wrongly typed input
+    EMPTY = "empty"  # a text that is empty or whitespace only
+    TOO_LONG = "too_long"  # a text over the character limit
+    TOO_MANY = "too_many"  # too many texts / candidates / matrix rows in one request
+    TOO_LARGE = "too_large"  # request body or upload over the byte limit
+    OVERLOADED = "overloaded"  # the queue is full
+    UNAUTHORIZED = "unauthorized"  # missing or wrong API key
+    MODEL_NOT_FOUND = "model_not_found"  # model id/folder cannot be resolved
+    CONFIG = "config"  # an impossible combination of settings
+    BACKEND = "backend"  # the model itself failed
+
+
+#: HTTP status for each error type (TEI's table: 4xx for the caller's mistakes, 429/503 for load).
+HTTP_STATUS: dict[ErrorType, int] = {
+    ErrorType.VALIDATION: 422,
+    ErrorType.EMPTY: 422,
+    ErrorType.TOO_LONG: 413,
+    ErrorType.TOO_MANY: 413,
+    ErrorType.TOO_LARGE: 413,
+    ErrorType.OVERLOADED: 429,
+    ErrorType.UNAUTHORIZED: 401,
+    ErrorType.MODEL_NOT_FOUND: 503,
+    ErrorType.CONFIG: 500,
+    ErrorType.BACKEND: 500,
+}
+
+
+class GteError(Exception):
+    """An error with a type and a bilingual, user-facing message.
+
+    Args:
+        error_type: what kind of failure this is (decides the HTTP status).
+        en: the message in English.
+        zh: the message in Chinese; when omitted only English is shown.
+    """
+
+    def __init__(self, error_type: ErrorType, en: str, zh: str | None = None) -> None:
+        self.error_type = error_type
+        self.en = en
+        self.zh = zh
+        super().__init__(self.message)
+
+    @property
+    def message(self) -> str:
+        """``"中文 / English"`` when both are given, else the English text."""
+        return f"{self.zh} / {self.en}" if self.zh else self.en
+
+    @property
+    def status_code(self) -> int:
+        return HTTP_STATUS[self.error_type]
+
+    def to_dict(self) -> dict[str, str]:
+        return {"error": self.message, "error_type": self.error_type.value}
+
+
+class ConfigError(GteError):
+    """Settings that cannot work together (raised at startup, before serving)."""
+
+    def __init__(self, en: str, zh: str | None = None) -> None:
+        super().__init__(ErrorType.CONFIG, en, zh)
+
+
+class ModelNotFoundError(GteError):
+    """The model id or folder could not be resolved or downloaded."""
+
+    def __init__(self, en: str, zh: str | None = None) -> None:
+        super().__init__(ErrorType.MODEL_NOT_FOUND, en, zh)

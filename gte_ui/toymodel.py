@@ -1,0 +1,123 @@
+"""Build randomly initialised BERT folders for tests and benchmarks (no network needed).
+
+* ``tiny``: a 2-layer BERT with a real Chinese character vocabulary, CLS pooling, as GTE uses.
+  It exercises the real loading, tokenising and pooling code in well under a second.
+* ``gte-large``: GTE-large-zh's exact shape (vocab 21128, hidden 1024, 24 layers, 16 heads,
+  intermediate 4096). Random weights cost exactly what the real ones cost, so speed and memory
+  measured on it hold for the real model. It says nothing about quality.
+
+The tokenizer is built with the ``tokenizers`` library (WordPiece + BertNormalizer +
+BertPreTokenizer): in transformers 5, ``BertTokenizer(vocab_file=...)`` silently loads a
+5-token vocabulary, so every text would become [UNK].
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+SPECIAL_TOKENS = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
+
+# Common Chinese characters (the 500 most frequent, roughly) plus ASCII: enough that the test
+# sentences in SPEC and in the shared data tokenise to real ids rather than [UNK].
+_COMMON_ZH = (
+    "的一是不了人我在有他这为之大来以个中上们到说国和地也子时道出而要于就下得可你年生自会那后能对着事其里所去行过家十用发天如然作方成者多日都三小军二无同么经法当起与好看学进种将还分此心前面又定见只主没公从"
+    "已样知全两高长现实点使手力问意开二三四五六七八九零百千万亿元月日时分秒今明昨早晚这那哪谁什怎么很非常特别更最太真比较相似度句子文本向量模型"
+    "电池续航强量耐待机设备久容充速快慢一天没问题款台部机器屏幕拍照片游戏性价格便宜贵买卖店商品质服务态度物流送货退换款"
+    "苹果蘋手機很好用坏差错对我你他她它们爱喜欢讨厌想要需给让被把从向往跟和与或但因所以如果虽然即使只要"
+    "北京上海广州深圳杭州南东西今天气晴雨雪风冷热温度春夏秋冬花草树木山水河湖海江路车站飞船火汽地铁公交"
+    "吃喝饭菜肉鱼鸡蛋米面茶酒咖啡牛奶水果香蕉西瓜葡萄"
+    "学生老师学校课程考试作业书本读写听说语言中文英数字计算科技网络软件硬件程序代码数据信息系统平台"
+    "银行卡账户钱借还贷款利息支付宝花呗余额提现转额度逾期申请开通关闭冻结解绑定修改密码验证码登录注册"
+    "男女孩子父母亲朋友同事医生病药院身体健康运动跑步游泳篮球足球比赛"
+    "是否可以能够应该必须已经正在将要曾经马上立刻刚才一直总是常常有时偶尔从不"
+    "猫狗鸟马牛羊猪鱼虫龙虎熊猴兔鼠蛇"
+    "红黄蓝绿白黑灰紫色大小多少长短高低快慢新旧好坏美丑远近轻重"
+)
+_ASCII = list("abcdefghijklmnopqrstuvwxyz0123456789.,!?;:'\"()-")
+_ZH_PUNCT = list("，。！？；：、“”‘’（）《》")
+_EN_WORDS = ["the", "a", "is", "are", "and", "of", "to", "in", "phone", "battery", "good", "man", "woman"]
+
+
+def chinese_vocab() -> list[str]:
+    """A small but real vocabulary: specials, CJK characters, ASCII, a few English words."""
+    seen: dict[str, None] = {}
+    for tok in SPECIAL_TOKENS + list(_COMMON_ZH) + _ZH_PUNCT + _ASCII + _EN_WORDS:
+        if tok.strip():
+            seen.setdefault(tok, None)
+    seen.update({"##" + c: None for c in "abcdefghijklmnopqrstuvwxyz0123456789"})
+    return list(seen)
+
+
+def _full_vocab(vocab_size: int) -> list[str]:
+    vocab = chinese_vocab()
+    i = 0
+    while len(vocab) < vocab_size:  # pad to the exact shape with unused tokens, as BERT does
+        vocab.append(f"[unused{i}]")
+        i += 1
+    return vocab[:vocab_size]
+
+
+def save_tokenizer(folder: Path, vocab: list[str], model_max_length: int) -> None:
+    """Write vocab.txt plus a fast tokenizer built with the ``tokenizers`` library."""
+    from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, processors
+    from transformers import PreTrainedTokenizerFast
+
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "vocab.txt").write_text("\n".join(vocab) + "\n", encoding="utf-8")
+    ids = {tok: i for i, tok in enumerate(vocab)}
+    tk = Tokenizer(models.WordPiece(vocab=ids, unk_token="[UNK]", max_input_chars_per_word=100))
+    tk.normalizer = normalizers.BertNormalizer(clean_text=True, handle_chinese_chars=True,
+                                               strip_accents=None, lowercase=True)
+    tk.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
+    tk.post_processor = processors.TemplateProcessing(
+        single="[CLS] $A [SEP]", pair="[CLS] $A [SEP] $B:1 [SEP]:1",
+        special_tokens=[("[CLS]", ids["[CLS]"]), ("[SEP]", ids["[SEP]"])])
+    tk.decoder = decoders.WordPiece(prefix="##")
+    fast = PreTrainedTokenizerFast(
+        tokenizer_object=tk, unk_token="[UNK]", pad_token="[PAD]", cls_token="[CLS]",
+        sep_token="[SEP]", mask_token="[MASK]", model_max_length=model_max_length)
+    fast.save_pretrained(str(folder))
+
+
+SHAPES: dict[str, dict[str, int]] = {
+    "tiny": dict(hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=64,
+                 max_position_embeddings=128, vocab_size=0),
+    "gte-large": dict(hidden_size=1024, num_hidden_layers=24, num_attention_heads=16,
+                      intermediate_size=4096, max_position_embeddings=512, vocab_size=21128),
+    "gte-base": dict(hidden_size=768, num_hidden_layers=12, num_attention_heads=12,
+                     intermediate_size=3072, max_position_embeddings=512, vocab_size=21128),
+    "gte-small": dict(hidden_size=512, num_hidden_layers=12, num_attention_heads=8,
+                      intermediate_size=2048, max_position_embeddings=512, vocab_size=21128),
+}
+
+
+def build_random_bert(folder: str | Path, shape: str = "tiny", seed: int = 0,
+                      max_length: int | None = None) -> Path:
+    """Save a randomly initialised BERT (safetensors + tokenizer) into ``folder``; return it.
+
+    Args:
+        shape: a key of :data:`SHAPES`.
+        max_length: tokenizer ``model_max_length`` (default: the shape's position limit).
+    """
+    import torch
+    from transformers import BertConfig, BertModel
+
+    if shape not in SHAPES:
+        raise ValueError(f"unknown shape {shape!r}; choose one of {sorted(SHAPES)}")
+    folder = Path(folder)
+    dims = dict(SHAPES[shape])
+    vocab = _full_vocab(dims["vocab_size"] or len(chinese_vocab()))
+    dims["vocab_size"] = len(vocab)
+    torch.manual_seed(seed)
+    # The tiny model gets a wide initialisation so that different texts get clearly different
+    # vectors (BERT's default 0.02 makes every random CLS vector nearly the same).
+    config = BertConfig(**dims, initializer_range=0.02 if shape != "tiny" else 0.5)
+    model = BertModel(config).eval()
+    model.save_pretrained(str(folder), safe_serialization=True)
+    save_tokenizer(folder, vocab, max_length or dims["max_position_embeddings"])
+    (folder / "README.md").write_text(
+        f"Randomly initialised BERT, shape {shape!r}, seed {seed}. For tests and speed only: "
+        "its similarity scores mean nothing.\n", encoding="utf-8")
+    (folder / "gte_ui_toymodel.json").write_text(json.dumps({"shape": shape, "seed": seed}))
+    return folder

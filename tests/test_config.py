@@ -1,0 +1,105 @@
+"""Settings: defaults, env vars, CLI precedence and every promised error message."""
+
+from __future__ import annotations
+
+import pytest
+
+from gte_ui.backends import resolve_runtime
+from gte_ui.config import DEFAULT_MODEL, Settings, parse_settings
+from gte_ui.errors import ConfigError
+
+
+def test_defaults_are_gte_large_on_localhost():
+    s = parse_settings([], env={})
+    assert s.model == DEFAULT_MODEL == "iic/nlp_gte_sentence-embedding_chinese-large"
+    assert (s.host, s.port, s.device, s.precision) == ("127.0.0.1", 7860, "auto", "auto")
+    assert s.max_length is None  # the model's own limit
+
+
+def test_env_vars_and_cli_precedence():
+    env = {"GTE_MODEL": "thenlper/gte-base-zh", "GRADIO_SERVER_NAME": "0.0.0.0",
+           "GRADIO_SERVER_PORT": "9000", "GTE_MAX_LENGTH": "128", "GTE_OFFLINE": "1",
+           "GTE_CORS_ORIGINS": "http://a.example, http://b.example"}
+    s = parse_settings([], env=env)
+    assert (s.model, s.host, s.port, s.max_length, s.offline) == (
+        "thenlper/gte-base-zh", "0.0.0.0", 9000, 128, True)
+    assert s.cors_origins == ("http://a.example", "http://b.example")
+    s = parse_settings(["--port", "7000", "--model", "./m", "--batch-size", "8"], env=env)
+    assert (s.port, s.model, s.batch_size) == (7000, "./m", 8)
+
+
+def test_hf_hub_offline_switches_offline():
+    assert parse_settings([], env={"HF_HUB_OFFLINE": "1"}).offline is True
+    assert parse_settings(["--offline"], env={}).offline is True
+
+
+def test_spaces_listen_on_all_interfaces():
+    assert parse_settings([], env={"SPACE_ID": "user/space"}).host == "0.0.0.0"
+    assert parse_settings([], env={"SYSTEM": "spaces"}).host == "0.0.0.0"
+
+
+@pytest.mark.parametrize("argv, fragment", [
+    (["--device", "tpu"], "--device 'tpu' is not valid; choose one of: auto, cpu, cuda"),
+    (["--precision", "int4"], "choose one of: auto, fp32, fp16, bf16, int8"),
+    (["--long-text", "drop"], "choose one of: truncate, chunk"),
+    (["--batch-size", "0"], "--batch-size must be at least 1, got 0"),
+    (["--max-length", "1"], "--max-length must be at least 2"),
+    (["--port", "70000"], "--port must be between 1 and 65535"),
+    (["--verdict-high", "1.5"], "must lie in [-1, 1]"),
+    (["--verdict-high", "0.6", "--verdict-mid", "0.7"], "--verdict-mid (0.7) must be below --verdict-high (0.6)"),
+    (["--auth", "nopassword"], "--auth must look like user:password"),
+    (["--cache-size", "-1"], "cannot be negative"),
+])
+def test_invalid_settings_name_the_valid_choices(argv, fragment):
+    with pytest.raises(ConfigError) as err:
+        parse_settings(argv, env={})
+    assert fragment in err.value.message
+    assert " / " in err.value.message  # Chinese and English
+
+
+def test_bad_env_value_names_the_variable():
+    with pytest.raises(ConfigError, match="GTE_BATCH_SIZE='many' is invalid"):
+        parse_settings([], env={"GTE_BATCH_SIZE": "many"})
+    with pytest.raises(ConfigError, match="GTE_OFFLINE='maybe' is invalid"):
+        parse_settings([], env={"GTE_OFFLINE": "maybe"})
+
+
+def test_help_lists_every_env_var(capsys):
+    with pytest.raises(SystemExit):
+        parse_settings(["--help"], env={})
+    out = capsys.readouterr().out
+    for var in ("GTE_MODEL", "GTE_DEVICE", "GTE_PRECISION", "GTE_MAX_LENGTH", "GTE_BATCH_SIZE",
+                "GRADIO_SERVER_NAME", "GRADIO_SERVER_PORT", "GTE_CACHE_SIZE", "HF_HUB_OFFLINE"):
+        assert var in out
+
+
+def test_replace_validates():
+    with pytest.raises(ConfigError):
+        Settings().replace(device="gpu")
+
+
+@pytest.mark.parametrize("device, precision, cuda, expected", [
+    ("auto", "auto", False, ("cpu", "fp32")),
+    ("auto", "auto", True, ("cuda", "fp16")),
+    ("cpu", "int8", True, ("cpu", "int8")),
+    ("cpu", "bf16", False, ("cpu", "bf16")),
+    ("cuda", "fp32", True, ("cuda", "fp32")),
+])
+def test_runtime_resolution(device, precision, cuda, expected):
+    assert resolve_runtime(device, precision, cuda_available=cuda) == expected
+
+
+def test_runtime_auto_on_a_cpu_space_is_int8():
+    assert resolve_runtime("auto", "auto", cuda_available=False, spaces=True) == ("cpu", "int8")
+
+
+@pytest.mark.parametrize("device, precision, cuda, fragment", [
+    ("cuda", "auto", False, "no CUDA GPU is available"),
+    ("cpu", "fp16", False, "On CPU choose: fp32, int8 or bf16"),
+    ("auto", "fp16", False, "On CPU choose: fp32, int8 or bf16"),
+    ("cuda", "int8", True, "on CUDA choose fp16, bf16 or fp32"),
+])
+def test_impossible_runtime_is_refused(device, precision, cuda, fragment):
+    with pytest.raises(ConfigError) as err:
+        resolve_runtime(device, precision, cuda_available=cuda)
+    assert fragment in err.value.message

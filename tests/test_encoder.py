@@ -1,0 +1,109 @@
+"""The encoder on a real (tiny, random) BERT folder: loading, pooling, truncation, batching."""
+
+from __future__ import annotations
+
+import shutil
+
+import numpy as np
+import pytest
+import torch
+
+from gte_ui.config import Settings
+from gte_ui.encoder import Encoder
+from gte_ui.errors import ConfigError
+
+SENTENCES = ["这款手机电池续航很强", "手机电量很耐用", "这台设备待机时间久",
+             "电池容量大，用一天没问题", "充电速度特别快", "今天天气很好，我们去公园散步吧", "好"]
+
+
+def test_tokenizer_gives_real_ids_not_unk(tiny_encoder):
+    ids = tiny_encoder.tokenize(["这款手机电池续航很强"])[0][0]
+    unk = tiny_encoder.tokenizer.unk_token_id
+    assert ids[0] == tiny_encoder.tokenizer.cls_token_id and ids[-1] == tiny_encoder.tokenizer.sep_token_id
+    assert len(ids) == 12 and unk not in ids  # 10 characters, each its own token
+
+
+def test_model_facts(tiny_encoder, tiny_model_dir):
+    info = tiny_encoder.info
+    assert (info.dim, info.pooling, info.device, info.precision) == (32, "cls", "cpu", "fp32")
+    assert info.max_length == 128  # the model's own limit
+    assert info.path == str(tiny_model_dir) and info.load_seconds > 0
+
+
+def test_cls_pooling_and_normalisation_match_a_plain_transformers_forward(tiny_encoder, tiny_model_dir):
+    from transformers import AutoModel, AutoTokenizer
+
+    tok = AutoTokenizer.from_pretrained(tiny_model_dir)
+    model = AutoModel.from_pretrained(tiny_model_dir).eval()
+    batch = tok(SENTENCES[:3], padding=True, return_tensors="pt")
+    with torch.no_grad():
+        cls = model(**batch).last_hidden_state[:, 0]
+    expected = torch.nn.functional.normalize(cls, dim=-1).numpy()
+    got = tiny_encoder.encode(SENTENCES[:3]).vectors
+    assert got.dtype == np.float32 and got.shape == (3, 32)
+    np.testing.assert_allclose(got, expected, atol=1e-5)
+    np.testing.assert_allclose(np.linalg.norm(got, axis=1), 1.0, atol=1e-6)
+
+
+def test_mixed_length_batches_equal_one_by_one(tiny_model_dir):
+    enc = Encoder.load(Settings(model=str(tiny_model_dir), batch_size=3))
+    texts = SENTENCES + ["很长的句子" * 9, "the man is good"]
+    batched = enc.encode(texts)
+    assert enc.forward_calls == 3  # 9 texts in micro-batches of 3
+    single = np.stack([enc.encode([t]).vectors[0] for t in texts])
+    np.testing.assert_allclose(batched.vectors, single, atol=1e-5)
+
+
+def test_same_text_twice_gives_identical_vectors(tiny_encoder):
+    a = tiny_encoder.encode(["同一句话"]).vectors
+    b = tiny_encoder.encode(["同一句话"]).vectors
+    assert np.array_equal(a, b)
+
+
+def test_truncation_at_small_max_length_is_reported(tiny_model_dir):
+    enc = Encoder.load(Settings(model=str(tiny_model_dir), max_length=8))
+    long_text = "今天天气很好我们去公园"  # 11 characters -> 13 tokens with [CLS]/[SEP]
+    out = enc.encode([long_text, "很好"])
+    assert out.token_counts == [13, 4]
+    assert out.truncated == [True, False]
+    # Truncated = the first 6 characters; text beyond the cut does not change the vector.
+    same_start = enc.encode(["今天天气很好我们去爬山吧"]).vectors[0]
+    np.testing.assert_allclose(out.vectors[0], same_start, atol=1e-6)
+    ids = enc.tokenize([long_text])[0][0]
+    assert len(ids) == 8 and ids[-1] == enc.tokenizer.sep_token_id
+
+
+def test_text_exactly_at_the_limit_is_not_flagged(tiny_model_dir):
+    enc = Encoder.load(Settings(model=str(tiny_model_dir), max_length=8))
+    out = enc.encode(["今天天气很好"])  # 6 chars + 2 specials = 8
+    assert out.token_counts == [8] and out.truncated == [False]
+
+
+def test_max_length_above_model_limit_is_refused(tiny_model_dir):
+    with pytest.raises(ConfigError, match="above this model's limit of 128 tokens"):
+        Encoder.load(Settings(model=str(tiny_model_dir), max_length=4096))
+
+
+def test_empty_list(tiny_encoder):
+    out = tiny_encoder.encode([])
+    assert out.vectors.shape == (0, 32)
+
+
+def test_broken_vocabulary_is_refused(tiny_model_dir, tmp_path):
+    """transformers 5 can load a 5-token vocab silently; the loader must refuse it."""
+    broken = tmp_path / "broken"
+    shutil.copytree(tiny_model_dir, broken)
+    (broken / "tokenizer.json").unlink()
+    (broken / "tokenizer_config.json").unlink()
+    (broken / "vocab.txt").write_text("[PAD]\n[UNK]\n[CLS]\n[SEP]\n[MASK]\n", encoding="utf-8")
+    with pytest.raises(ConfigError, match="has only 5 tokens"):
+        Encoder.load(Settings(model=str(broken)))
+
+
+def test_int8_runs_and_stays_close_to_fp32(tiny_model_dir, tiny_encoder):
+    enc8 = Encoder.load(Settings(model=str(tiny_model_dir), precision="int8"))
+    assert enc8.info.precision == "int8"
+    v32 = tiny_encoder.encode(SENTENCES).vectors
+    v8 = enc8.encode(SENTENCES).vectors
+    cos = (v32 * v8).sum(1)
+    assert cos.min() > 0.95, cos
