@@ -5,6 +5,7 @@ from __future__ import annotations
 import gradio as gr
 
 from .errors import GteError
+from .gradio_api import register_endpoints
 from .service import EmbeddingService
 
 
@@ -29,5 +30,6 @@ def build_demo(service: EmbeddingService) -> gr.Blocks:
             b = gr.Textbox(label="句子 B Sentence B", value="手机电量很耐用")
             go = gr.Button("计算 Compute", variant="primary")
             out = gr.Markdown()
-            go.click(pairwise, [a, b], out, api_name="similarity")
+            go.click(pairwise, [a, b], out, api_visibility="private")
+        register_endpoints(service)
     return demo
