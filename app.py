@@ -19,6 +19,7 @@ def main(argv: list[str] | None = None) -> int:
     # Heavy imports after --help has had its chance to be instant.
     import uvicorn
 
+    from gte_ui.security import startup_warnings
     from gte_ui.server import create_app
     from gte_ui.service import EmbeddingService
 
@@ -28,6 +29,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {exc.message}", file=sys.stderr)
         return 2
     app = create_app(service, settings)
+    for warning in startup_warnings(settings):
+        logging.getLogger("gte_ui").warning(warning)
     print(f"GTE workbench ready: http://{settings.host}:{settings.port}  "
           f"({service.info.model}, {service.info.dim}-dim, {service.info.device}/{service.info.precision})",
           flush=True)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import gradio as gr
 from fastapi import FastAPI
 
+from . import security
 from .config import Settings
 from .service import EmbeddingService
 from .ui import build_demo
@@ -26,4 +27,7 @@ def create_app(service: EmbeddingService, settings: Settings | None = None) -> F
 
     demo = build_demo(service)
     demo.queue(default_concurrency_limit=settings.concurrency)
-    return gr.mount_gradio_app(app, demo, path="/")
+    security.install(app, settings)
+    return gr.mount_gradio_app(app, demo, path="/", auth=security.gradio_auth(settings),
+                               auth_message="GTE 相似度工作台 · 请登录 Please log in",
+                               max_file_size=settings.max_upload_bytes)

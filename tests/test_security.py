@@ -97,3 +97,26 @@ def test_no_file_outside_gradio_folders_is_reachable(live_server, path):
     r = requests.get(live_server.url + path, timeout=10)
     assert "root:" not in r.text and "def main" not in r.text
     assert r.status_code in (400, 403, 404, 405)
+
+
+def test_ui_login_when_auth_is_set(tiny_service):
+    from conftest import LiveServer
+
+    from gte_ui.server import create_app
+
+    settings = tiny_service.settings.replace(auth="ann:secret")
+    with LiveServer(create_app(tiny_service, settings)) as server:
+        config = requests.get(server.url + "/config", timeout=10)
+        assert config.status_code == 401 or config.json().get("auth_required") is True
+        bad = requests.post(server.url + "/login", data={"username": "ann", "password": "nope"}, timeout=10)
+        assert bad.status_code == 400
+        session = requests.Session()
+        good = session.post(server.url + "/login", data={"username": "ann", "password": "secret"}, timeout=10)
+        assert good.ok
+        assert "components" in session.get(server.url + "/config", timeout=10).json()
+
+
+def test_upload_over_the_cap_is_refused(live_server):
+    r = requests.post(live_server.url + "/gradio_api/upload", files={"files": ("big.txt", b"x" * (11 * 2**20))},
+                      timeout=30)
+    assert r.status_code in (400, 413)
