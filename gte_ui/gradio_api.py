@@ -2,7 +2,7 @@
 
 Registered with ``gr.api`` inside the page's ``gr.Blocks`` context: typed parameters and
 docstrings become the API documentation. They call the same service as the UI buttons (whose
-own events are private, so the public API surface is exactly these).
+own events are private, so the public API surface is exactly these three).
 """
 
 from __future__ import annotations
@@ -10,11 +10,11 @@ from __future__ import annotations
 import gradio as gr
 
 from .errors import GteError
-from .service import EmbeddingService
+from .service import EmbeddingService, split_lines
 
 
 def register_endpoints(service: EmbeddingService) -> None:
-    """Add the named endpoints to the Blocks being built (call inside ``with gr.Blocks()``)."""
+    """Add /similarity, /rank and /embed to the Blocks being built (call inside ``gr.Blocks()``)."""
 
     def similarity(sentence_a: str, sentence_b: str) -> dict:
         """Cosine similarity of two sentences.
@@ -23,7 +23,7 @@ def register_endpoints(service: EmbeddingService) -> None:
             sentence_a: first sentence.
             sentence_b: second sentence.
         Returns:
-            {"score", "percent", "verdict", "tokens_a", "tokens_b", "truncated_a", "truncated_b"}
+            {"score", "percent", "verdict", "verdict_en", "tokens_a", "tokens_b", "truncated_a", "truncated_b"}
         """
         try:
             r = service.pair(sentence_a, sentence_b)
@@ -33,4 +33,40 @@ def register_endpoints(service: EmbeddingService) -> None:
                 "verdict_en": r.verdict.en, "tokens_a": r.tokens_a, "tokens_b": r.tokens_b,
                 "truncated_a": r.truncated_a, "truncated_b": r.truncated_b}
 
+    def rank(source: str, candidates: str, top_k: int = 0) -> list[dict]:
+        """Rank candidates (one per line; blank lines ignored) by similarity to the source.
+
+        Args:
+            source: the source sentence.
+            candidates: candidate sentences, one per line.
+            top_k: keep only the best k (0 = all).
+        Returns:
+            rows best first: {"rank", "index", "text", "score", "percent", "verdict", "tokens",
+            "truncated", "duplicate"}; "index" is the 0-based position among the non-blank lines.
+        """
+        try:
+            r = service.rank(source, split_lines(candidates), top_k=int(top_k) or None)
+        except (GteError, ValueError, TypeError) as exc:
+            raise gr.Error(getattr(exc, "message", str(exc))) from exc
+        return [{"rank": row.rank, "index": row.index, "text": row.text, "score": row.score,
+                 "percent": row.percent, "verdict": row.verdict.zh, "tokens": row.tokens,
+                 "truncated": row.truncated, "duplicate": row.duplicate} for row in r.rows]
+
+    def embed(texts: str) -> dict:
+        """Embed texts (one per line; blank lines ignored) into L2-normalised vectors.
+
+        Args:
+            texts: one text per line.
+        Returns:
+            {"dim", "vectors" (one list of floats per text), "tokens", "truncated"}
+        """
+        try:
+            r = service.embed(split_lines(texts))
+        except GteError as exc:
+            raise gr.Error(exc.message) from exc
+        return {"dim": int(r.vectors.shape[1]), "vectors": r.vectors.tolist(),
+                "tokens": r.token_counts, "truncated": r.truncated}
+
     gr.api(similarity, api_name="similarity")
+    gr.api(rank, api_name="rank")
+    gr.api(embed, api_name="embed")

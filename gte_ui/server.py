@@ -1,7 +1,7 @@
-"""Compose the ASGI app: FastAPI routes first, then the Gradio UI mounted at "/".
+"""Compose the ASGI app: REST routes first, then the Gradio UI mounted at "/".
 
 Routes must be added before ``gr.mount_gradio_app``: Gradio's catch-all would otherwise answer
-them (Gradio 6 has no ``/api/predict`` of its own; it lives under ``/gradio_api/``).
+them (Gradio 6 has no ``/api/predict`` of its own; its routes live under ``/gradio_api/``).
 """
 
 from __future__ import annotations
@@ -10,24 +10,24 @@ import gradio as gr
 from fastapi import FastAPI
 
 from . import security
+from .api import install_api
 from .config import Settings
 from .service import EmbeddingService
-from .ui import build_demo
+from .ui import build_demo, ui_assets
 
 
 def create_app(service: EmbeddingService, settings: Settings | None = None) -> FastAPI:
+    """The whole server: REST API + Gradio UI over one loaded service."""
     settings = settings or service.settings
     app = FastAPI(title="GTE Similarity Workbench API",
-                  description="Embeddings and similarity with GTE models.")
-
-    @app.get("/health", tags=["meta"])
-    def health() -> dict[str, object]:
-        """Readiness probe for Docker / Spaces: the model is loaded and serving."""
-        return {"status": "ok", **service.info.as_dict()}
-
+                  description="Sentence embeddings and similarity with GTE models. The web UI is at /.",
+                  version="1.0")
+    install_api(app, service, settings)
     demo = build_demo(service)
-    demo.queue(default_concurrency_limit=settings.concurrency)
+    # Gradio's default is one running event per function. Each request only waits on the shared
+    # dynamic batcher, so letting several run at once is what lets the batcher merge them.
+    demo.queue(default_concurrency_limit=settings.concurrency, max_size=settings.max_queue)
     security.install(app, settings)
     return gr.mount_gradio_app(app, demo, path="/", auth=security.gradio_auth(settings),
                                auth_message="GTE 相似度工作台 · 请登录 Please log in",
-                               max_file_size=settings.max_upload_bytes)
+                               max_file_size=settings.max_upload_bytes, **ui_assets())

@@ -131,8 +131,22 @@ class EmbeddingService:
         self.started = time.time()
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> EmbeddingService:
-        return cls(Encoder.load(settings), settings)
+    def from_settings(cls, settings: Settings, *, batching: bool = True) -> EmbeddingService:
+        """Load the model and, unless ``batching=False``, put the dynamic batcher in front of it."""
+        encoder = Encoder.load(settings)
+        runner = None
+        if batching:
+            from .batching import DynamicBatcher
+
+            runner = DynamicBatcher(encoder.encode, max_batch=settings.batch_size * 4,
+                                    wait_ms=settings.batch_wait_ms, max_queue=settings.max_queue)
+        return cls(encoder, settings, runner=runner)
+
+    def close(self) -> None:
+        """Stop the batcher's worker thread (if any)."""
+        close = getattr(self.runner, "close", None)
+        if close is not None:
+            close()
 
     # ------------------------------------------------------------ facts
     @property
@@ -144,8 +158,10 @@ class EmbeddingService:
         return self.encoder.dim
 
     def stats(self) -> dict[str, object]:
+        batcher = {k: getattr(self.runner, k) for k in ("batches", "requests", "pending")
+                   if hasattr(self.runner, k)}
         return {"cache": self.cache.stats(), "forward_calls": self.encoder.forward_calls,
-                "texts_encoded": self.encoder.texts_encoded,
+                "texts_encoded": self.encoder.texts_encoded, "batcher": batcher,
                 "uptime_s": round(time.time() - self.started, 1)}
 
     # ------------------------------------------------------------ validation

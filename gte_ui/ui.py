@@ -9,6 +9,11 @@ from .gradio_api import register_endpoints
 from .service import EmbeddingService
 
 
+def ui_assets() -> dict:
+    """Theme and CSS, which Gradio 6 takes at mount/launch time."""
+    return {}
+
+
 def build_demo(service: EmbeddingService) -> gr.Blocks:
     """Build the workbench page around a loaded service (nothing heavy happens here)."""
     info = service.info
