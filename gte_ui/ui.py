@@ -1,40 +1,220 @@
-"""The Gradio Blocks UI. Callbacks are thin adapters: parse -> service -> format; they never raise."""
+"""The Gradio Blocks UI: five tabs over one :class:`EmbeddingService`.
+
+Callbacks are thin adapters (parse → service → views/charts) and never raise: a bad input shows
+a warning toast and a message in the output, and the page keeps working.
+"""
 
 from __future__ import annotations
 
+import functools
+import logging
+import platform
+from collections.abc import Callable
+from pathlib import Path
+
 import gradio as gr
 
+from . import charts, views
 from .errors import GteError
 from .gradio_api import register_endpoints
-from .service import EmbeddingService
+from .service import EmbeddingService, split_lines
+
+log = logging.getLogger(__name__)
+ASSETS = Path(__file__).resolve().parent.parent / "assets"
+
+PAIR_EXAMPLES = [
+    ["这款手机电池续航很强", "手机电量很耐用"],
+    ["这款手机电池续航很强", "充电速度特别快"],
+    ["花呗怎么提前还款", "蚂蚁花呗可以提前还吗"],
+    ["今天北京天气怎么样", "上海明天会下雨吗"],
+    ["A man is playing a guitar.", "Someone is playing an instrument."],
+    ["The cat sits on the mat.", "Stock markets fell sharply today."],
+]
+RANK_EXAMPLE = ("这款手机电池续航很强",
+                "手机电量很耐用\n这台设备待机时间久\n电池容量大，用一天没问题\n充电速度特别快")
+MATRIX_EXAMPLE = "这款手机电池续航很强\n手机电量很耐用\n充电速度特别快\n今天天气很好\n我想借钱"
 
 
 def ui_assets() -> dict:
-    """Theme and CSS, which Gradio 6 takes at mount/launch time."""
-    return {}
+    """Theme and CSS, which Gradio 6 takes at mount/launch time, not in ``gr.Blocks``."""
+    return {"theme": gr.themes.Soft(primary_hue="indigo", secondary_hue="blue"),
+            "css_paths": [ASSETS / "style.css"]}
+
+
+def safe(n_outputs: int) -> Callable:
+    """Turn GteError (and anything unexpected) into a warning toast plus a message in the first output."""
+
+    def decorate(fn: Callable) -> Callable:
+        @functools.wraps(fn)
+        def wrapper(*args, **kwargs):
+            try:
+                return fn(*args, **kwargs)
+            except GteError as exc:
+                message = exc.message
+            except Exception:  # noqa: BLE001 - the page must keep working
+                log.exception("UI callback %s failed", fn.__name__)
+                message = "内部错误，请重试 / Internal error, please retry"
+            gr.Warning(message)
+            first = f"⚠️ {message}"
+            return (first, *([None] * (n_outputs - 1))) if n_outputs > 1 else first
+
+        return wrapper
+
+    return decorate
 
 
 def build_demo(service: EmbeddingService) -> gr.Blocks:
     """Build the workbench page around a loaded service (nothing heavy happens here)."""
     info = service.info
+    s = service.settings
+    dim = service.dim
 
-    def pairwise(a: str, b: str) -> str:
-        try:
-            r = service.pair(a, b)
-        except GteError as exc:
-            gr.Warning(exc.message)
-            return f"⚠️ {exc.message}"
-        return (f"**{r.score:.4f}** ({r.percent:.1f} %) — {r.verdict.label}  \n"
-                f"tokens A/B: {r.tokens_a}/{r.tokens_b} · {r.elapsed_ms:.0f} ms")
+    # ------------------------------------------------------------ callbacks
+    @safe(2)
+    def on_pair(a: str, b: str):
+        r = service.pair(a, b)
+        return views.pair_markdown(r), charts.gauge(r.score, r.bands)
 
-    with gr.Blocks(title="GTE 相似度工作台 Similarity Workbench") as demo:
-        gr.Markdown(f"# GTE 相似度工作台 Similarity Workbench\n`{info.model}` · {info.dim}-dim · "
-                    f"{info.device}/{info.precision}")
-        with gr.Tab("相似度 Pairwise"):
-            a = gr.Textbox(label="句子 A Sentence A", value="这款手机电池续航很强")
-            b = gr.Textbox(label="句子 B Sentence B", value="手机电量很耐用")
-            go = gr.Button("计算 Compute", variant="primary")
-            out = gr.Markdown()
-            go.click(pairwise, [a, b], out, api_visibility="private")
+    @safe(4)
+    def on_rank(source: str, cands: str, upload: str | None, top_k: float, progress=gr.Progress()):
+        lines = views.read_candidates_file(upload, s.max_upload_bytes) if upload else split_lines(cands or "")
+        _warm_cache(service, lines, progress)
+        r = service.rank(source, lines, top_k=int(top_k) or None)
+        bars = charts.ranking_bars([x.text for x in r.rows], [x.score for x in r.rows], [x.verdict.level for x in r.rows])
+        return views.rank_summary(r), views.rank_rows(r), bars, str(views.ranking_csv(r))
+
+    @safe(3)
+    def on_vectors(text: str, progress=gr.Progress()):
+        lines = split_lines(text or "")
+        _warm_cache(service, lines, progress)
+        r = service.embed(lines)
+        summary = views.vector_summary(r.texts, r.vectors, r.token_counts, r.truncated)
+        return summary, views.vectors_json(r.texts, r.vectors), [str(p) for p in views.export_vectors(r.texts, r.vectors)]
+
+    @safe(3)
+    def on_matrix(text: str):
+        m = service.matrix(split_lines(text or ""))
+        note = f"{len(m.texts)} × {len(m.texts)} · 耗时 {m.elapsed_ms:.0f} ms"
+        return note, charts.heatmap(m.texts, m.scores), str(views.matrix_csv(m))
+
+    def on_about() -> str:
+        return about_markdown(service)
+
+    # ------------------------------------------------------------ layout
+    with gr.Blocks(title="GTE 相似度工作台 Similarity Workbench", delete_cache=(3600, 3600)) as demo:
+        gr.HTML(f'<div id="gte-header">{_logo()}<div><h1>GTE 相似度工作台 · Similarity Workbench</h1>'
+                f'<span class="sub">{_html(info.model)} · {dim} 维 dim · {info.device}/{info.precision} · '
+                f'max {info.max_length} tokens</span></div></div>')
+        with gr.Tab("相似度 Pairwise", id="pair"):
+            with gr.Row(equal_height=True):
+                a = gr.Textbox(label="句子 A Sentence A", lines=3, value=PAIR_EXAMPLES[0][0], elem_id="sent-a",
+                               min_width=300)
+                b = gr.Textbox(label="句子 B Sentence B", lines=3, value=PAIR_EXAMPLES[0][1], elem_id="sent-b",
+                               min_width=300)
+            with gr.Row():
+                swap = gr.Button("⇄ 交换 Swap A/B", size="sm")
+                go_pair = gr.Button("计算相似度 Compute", variant="primary", elem_id="btn-pair")
+            with gr.Row():
+                with gr.Column(min_width=300):
+                    pair_md = gr.Markdown(elem_id="gte-score")
+                with gr.Column(min_width=300):
+                    pair_plot = gr.Plot(label="仪表盘 Gauge", elem_id="gauge")
+            gr.Examples(PAIR_EXAMPLES, [a, b], label="示例 Examples")
+        with gr.Tab("排序 One-to-many", id="rank"):
+            src = gr.Textbox(label="源句子 Source", value=RANK_EXAMPLE[0], elem_id="rank-src")
+            with gr.Row():
+                cands = gr.Textbox(label=f"候选句子，每行一条 Candidates, one per line (≤ {s.max_candidates})",
+                                   lines=6, value=RANK_EXAMPLE[1], elem_id="rank-cands", scale=3)
+                with gr.Column(scale=1):
+                    upload = gr.File(label="或上传 .txt/.csv Or upload", file_types=[".txt", ".csv", ".tsv"], type="filepath")
+                    top_k = gr.Slider(0, 100, value=0, step=1, label="Top-k（0 = 全部 all）")
+            go_rank = gr.Button("排序 Rank", variant="primary", elem_id="btn-rank")
+            rank_md = gr.Markdown(elem_id="rank-summary")
+            rank_table = gr.Dataframe(headers=views.RANK_COLUMNS, interactive=False, wrap=True, elem_id="rank-table")
+            rank_plot = gr.Plot(label="得分 Scores")
+            rank_file = gr.File(label="下载 CSV Download")
+        with gr.Tab("向量 Vector", id="vector"):
+            vec_in = gr.Textbox(label="文本，每行一条 Texts, one per line", lines=4,
+                                value="这款手机电池续航很强\n今天天气很好", elem_id="vec-in")
+            go_vec = gr.Button(f"生成 {dim} 维向量 Embed", variant="primary", elem_id="btn-vec")
+            vec_md = gr.Markdown(elem_id="vec-summary")
+            vec_json = gr.Code(label="JSON（可复制 copy）", language="json", max_lines=12)
+            vec_files = gr.File(label="下载 Download (.json / .npy / .csv)", file_count="multiple", elem_id="vec-files")
+        with gr.Tab("矩阵 Matrix", id="matrix"):
+            mat_in = gr.Textbox(label=f"文本，每行一条（2–{s.max_matrix}）Texts, one per line", lines=6,
+                                value=MATRIX_EXAMPLE, elem_id="mat-in")
+            go_mat = gr.Button("计算矩阵 Compute matrix", variant="primary", elem_id="btn-mat")
+            mat_md = gr.Markdown()
+            mat_plot = gr.Plot(label="热力图 Heatmap")
+            mat_file = gr.File(label="下载 CSV Download")
+        with gr.Tab("关于 About", id="about") as about_tab:
+            about_md = gr.Markdown(about_markdown(service))
+
+        private = dict(api_visibility="private")
+        gr.on([go_pair.click, a.submit, b.submit], on_pair, [a, b], [pair_md, pair_plot], **private)
+        swap.click(lambda x, y: (y, x), [a, b], [a, b], queue=False, **private)
+        go_rank.click(on_rank, [src, cands, upload, top_k], [rank_md, rank_table, rank_plot, rank_file], **private)
+        go_vec.click(on_vectors, [vec_in], [vec_md, vec_json, vec_files], **private)
+        go_mat.click(on_matrix, [mat_in], [mat_md, mat_plot, mat_file], **private)
+        about_tab.select(on_about, None, about_md, queue=False, **private)
+        demo.load(on_pair, [a, b], [pair_md, pair_plot], **private)
         register_endpoints(service)
     return demo
+
+
+def _warm_cache(service: EmbeddingService, texts: list[str], progress: gr.Progress, chunk: int = 64) -> None:
+    """Embed big inputs in chunks so the progress bar moves; the real call then hits the cache."""
+    if len(texts) <= chunk or service.cache.max_entries < len(texts):
+        return
+    texts = service.check_texts(texts, "texts", max(service.settings.max_candidates, service.settings.max_texts))
+    for start in progress.tqdm(range(0, len(texts), chunk), desc="嵌入中 Embedding"):
+        service.embed(texts[start:start + chunk], limit=chunk)
+
+
+def about_markdown(service: EmbeddingService) -> str:
+    import gradio
+    import torch
+    import transformers
+
+    info, st = service.info, service.stats()
+    cache = st["cache"]
+    bands = service.bands
+    return f"""
+### 模型 Model
+| | |
+|---|---|
+| 模型 Model | `{info.model}` |
+| 路径 Path | `{info.path}` |
+| 维度 Dimension | {info.dim} |
+| 最大长度 Max length | {info.max_length} tokens |
+| 池化 Pooling | {info.pooling} |
+| 设备 / 精度 Device / precision | {info.device} / {info.precision} ({info.backend}) |
+| 加载耗时 Load time | {info.load_seconds:.2f} s |
+| 判定阈值 Verdict bands | > {bands.high:.2f} 高度相似 · > {bands.mid:.2f} 中等相似 · else 差异较大 ({bands.source}) |
+| 缓存 Cache | {cache['entries']} entries · {cache['hits']} hits / {cache['misses']} misses (hit rate {cache['hit_rate']:.1%}) |
+| 批处理 Batches | {st['batcher'].get('batches', '—')} model calls for {st['batcher'].get('requests', '—')} requests |
+| 版本 Versions | Python {platform.python_version()} · torch {torch.__version__} · transformers {transformers.__version__} · gradio {gradio.__version__} |
+
+### API 用法 How to call the API
+```python
+import requests
+requests.post("http://HOST:7860/api/predict", json={{"data": ["源句子", "候选1\\n候选2"]}}).json()   # scores
+requests.post("http://HOST:7860/api/predict", json={{"data": ["文本", "", False, False, False, False]}}).json()  # {info.dim} floats
+requests.post("http://HOST:7860/v1/embeddings", json={{"input": ["文本"], "model": "gte"}}).json()  # OpenAI shape
+```
+`/similarity`, `/embed`, `/health` and the OpenAPI page `/docs` are described in the README;
+`gradio_client` users: see "Use via API" at the bottom of this page.
+"""
+
+
+def _logo() -> str:
+    try:
+        return (ASSETS / "logo.svg").read_text(encoding="utf-8")
+    except OSError:
+        return ""
+
+
+def _html(text: str) -> str:
+    import html
+
+    return html.escape(text)

@@ -1,0 +1,152 @@
+"""The UI in a real browser: headless Chromium (Debian's) driven by Playwright, app on 127.0.0.1.
+
+Screenshots of every tab go to artifacts/screenshots/ (and to docs/screenshots/ for the README
+when UPDATE_SCREENSHOTS=1). Without chromium/playwright this skips, except under CI, where a
+missing browser is a failure.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
+
+ROOT = Path(__file__).resolve().parent.parent
+SHOTS = ROOT / "artifacts" / "screenshots"
+DOCS = ROOT / "docs" / "screenshots"
+ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--disable-background-networking",
+        "--disable-component-update", "--disable-sync", "--no-first-run"]
+
+SOURCE = "这款手机电池续航很强"
+CANDS = ["手机电量很耐用", "充电速度特别快", "电池容量大，用一天没问题"]
+
+
+def _missing(reason: str):
+    if os.environ.get("CI"):
+        pytest.fail(f"browser test cannot run in CI: {reason}")
+    pytest.skip(reason)
+
+
+@pytest.fixture(scope="module")
+def browser():
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        _missing("playwright is not installed")
+    exe = shutil.which("chromium") or shutil.which("chromium-browser")
+    if not exe:
+        _missing("chromium is not installed (apt-get install -y chromium fonts-noto-cjk)")
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=exe, args=ARGS)
+        yield b
+        b.close()
+
+
+@pytest.fixture()
+def page(browser, live_server):
+    context = browser.new_context(viewport={"width": 1280, "height": 900}, accept_downloads=True, locale="zh-CN")
+    pg = context.new_page()
+    pg.set_default_timeout(30_000)
+    pg.goto(live_server.url + "/")
+    pg.wait_for_selector("#btn-pair")
+    yield pg
+    context.close()
+
+
+def shot(pg, name: str) -> None:
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    path = SHOTS / f"{name}.png"
+    pg.screenshot(path=str(path), full_page=True)
+    if os.environ.get("UPDATE_SCREENSHOTS"):
+        DOCS.mkdir(parents=True, exist_ok=True)
+        shutil.copy(path, DOCS / path.name)
+
+
+def open_tab(pg, label: str) -> None:
+    pg.get_by_role("tab", name=label).click()
+
+
+def test_pairwise_score_and_gauge(page, live_server):
+    page.locator("#sent-a textarea").fill("今天天气很好")
+    page.locator("#sent-b textarea").fill("我们去公园散步")
+    page.click("#btn-pair")
+    expected = live_server.service.pair("今天天气很好", "我们去公园散步")
+    page.wait_for_function(
+        "s => document.querySelector('#gte-score h3') && document.querySelector('#gte-score h3').innerText.startsWith(s)",
+        arg=f"{expected.score:.4f}")
+    assert expected.verdict.zh in page.locator("#gte-score").inner_text()
+    gauge = page.locator("#gauge .js-plotly-plot")
+    gauge.wait_for()
+    assert page.locator("#gauge svg").count() > 0  # the gauge is drawn
+    assert f"{expected.percent:.1f}" in page.locator("#gauge").inner_text()
+    shot(page, "1-pairwise")
+
+
+def test_error_is_shown_not_crashing(page):
+    page.locator("#sent-a textarea").fill("   ")
+    page.click("#btn-pair")
+    page.wait_for_function("() => document.querySelector('#gte-score').innerText.includes('sentence A is empty')")
+    page.locator("#sent-a textarea").fill("好")
+    page.click("#btn-pair")
+    page.wait_for_function("() => /^\\d\\.\\d{4}/.test(document.querySelector('#gte-score h3')?.innerText || '')")
+
+
+def test_ranking_order(page, live_server):
+    open_tab(page, "排序 One-to-many")
+    page.locator("#rank-src textarea").fill(SOURCE)
+    page.locator("#rank-cands textarea").fill("\n".join(CANDS))
+    page.click("#btn-rank")
+    page.wait_for_function("() => document.querySelector('#rank-summary').innerText.includes('3 个候选')")
+    expected = [r.text for r in live_server.service.rank(SOURCE, CANDS).rows]
+    table = page.locator("#rank-table").inner_text()
+    positions = [table.index(t) for t in expected]
+    assert positions == sorted(positions), f"table order differs from the engine's: {expected}"
+    shot(page, "2-ranking")
+
+
+def test_vector_export_npy(page, live_server, tmp_path):
+    open_tab(page, "向量 Vector")
+    texts = ["这款手机电池续航很强", "今天天气很好", "我想借钱"]
+    page.locator("#vec-in textarea").fill("\n".join(texts))
+    page.click("#btn-vec")
+    link = page.locator('#vec-files a[download="vectors.npy"]')
+    link.wait_for()
+    with page.expect_download() as dl:
+        link.click()
+    target = tmp_path / "vectors.npy"
+    dl.value.save_as(target)
+    got = np.load(target)
+    expected = live_server.service.encoder.encode(texts).vectors
+    assert got.shape == (3, live_server.service.dim) and got.dtype == np.float32
+    np.testing.assert_allclose(got, expected, atol=1e-5)
+    assert f"维度 dimension **{live_server.service.dim}**".replace("**", "") in page.locator("#vec-summary").inner_text()
+    shot(page, "3-vector")
+
+
+def test_matrix_and_about_tabs(page, live_server):
+    open_tab(page, "矩阵 Matrix")
+    page.click("#btn-mat")
+    page.locator(".js-plotly-plot .heatmaplayer, .js-plotly-plot .hm").first.wait_for()
+    shot(page, "4-matrix")
+    open_tab(page, "关于 About")
+    page.get_by_text("最大长度 Max length").wait_for()
+    assert live_server.service.info.path in page.locator("body").inner_text()
+    shot(page, "5-about")
+
+
+def test_phone_width(browser, live_server):
+    context = browser.new_context(viewport={"width": 390, "height": 844}, device_scale_factor=2)
+    pg = context.new_page()
+    pg.goto(live_server.url + "/")
+    pg.wait_for_selector("#btn-pair")
+    pg.click("#btn-pair")
+    pg.locator("#gauge .js-plotly-plot").wait_for()
+    width = pg.evaluate("document.documentElement.scrollWidth")
+    assert width <= 400, f"page scrolls sideways at phone width ({width}px)"
+    shot(pg, "6-phone")
+    context.close()
