@@ -127,7 +127,7 @@ class EmbeddingService:
         self.runner = runner or encoder.encode
         self.bands = bands or default_bands(self.settings)
         info = encoder.info
-        self._key_prefix = f"{info.path}|{info.precision}|{encoder.max_length}|{self.settings.long_text}"
+        self._key_prefix = f"{info.path}|{info.precision}|{info.backend}|{encoder.max_length}|{self.settings.long_text}"
         self.started = time.time()
 
     @classmethod
