@@ -13,7 +13,11 @@ from gte_ui.errors import GteError
 
 
 def main(argv: list[str] | None = None) -> int:
-    settings = parse_settings(argv)
+    try:
+        settings = parse_settings(argv)
+    except GteError as exc:
+        print(f"error: {exc.message}", file=sys.stderr)
+        return 2
     logging.basicConfig(level=settings.log_level.upper(),
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     # Heavy imports after --help has had its chance to be instant.
@@ -39,8 +43,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    try:
-        sys.exit(main())
-    except GteError as exc:  # settings errors raised before the model loads
-        print(f"error: {exc.message}", file=sys.stderr)
-        sys.exit(2)
+    sys.exit(main())

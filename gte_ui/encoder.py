@@ -158,6 +158,49 @@ class Encoder:
         vectors = self.encode_ids(ids)
         return Encoded(vectors, counts, truncated)
 
+    def encode_chunked(self, texts: Sequence[str], overlap: float = 0.25, max_chunks: int = 128) -> Encoded:
+        """Embed texts longer than ``max_length`` whole: sliding windows with ``overlap``, window
+        vectors averaged weighted by their token counts, then L2-normalised.
+
+        Short texts take one window and get exactly their ``encode`` vector. All windows of all
+        texts go through the same length-sorted micro-batches, so memory stays bounded. A text
+        needing more than ``max_chunks`` windows uses the first ``max_chunks`` and is flagged
+        truncated.
+        """
+        texts = list(texts)
+        if not texts:
+            return Encoded(np.zeros((0, self.dim), np.float32), [], [])
+        tok = self.tokenizer
+        body = tok(texts, add_special_tokens=False, truncation=False, verbose=False)["input_ids"]
+        width = self.max_length - 2  # room for [CLS] and [SEP]
+        step = max(1, int(width * (1 - overlap)))
+        windows: list[list[int]] = []
+        owner: list[int] = []
+        counts, truncated, chunks = [], [], []
+        for i, ids in enumerate(body):
+            starts = list(range(0, max(1, len(ids) - width + step), step)) if len(ids) > width else [0]
+            cut = len(starts) > max_chunks
+            starts = starts[:max_chunks]
+            for start in starts:
+                windows.append(self._wrap(list(ids[start:start + width])))
+                owner.append(i)
+            counts.append(len(ids) + 2)
+            truncated.append(cut)
+            chunks.append(len(starts))
+        vectors = self.encode_ids(windows)
+        weights = np.array([len(w) - 2 for w in windows], dtype=np.float32).clip(min=1)
+        out = np.zeros((len(texts), self.dim), dtype=np.float32)
+        np.add.at(out, np.array(owner), vectors * weights[:, None])
+        out /= np.maximum(np.linalg.norm(out, axis=1, keepdims=True), 1e-12)
+        return Encoded(out, counts, truncated, chunks)
+
+    def _wrap(self, ids: list[int]) -> list[int]:
+        """Add the model's start/end tokens ([CLS] … [SEP] for BERT, <s> … </s> for RoBERTa)."""
+        tok = self.tokenizer
+        first = tok.cls_token_id if tok.cls_token_id is not None else tok.bos_token_id
+        last = tok.sep_token_id if tok.sep_token_id is not None else tok.eos_token_id
+        return ([first] if first is not None else []) + ids + ([last] if last is not None else [])
+
     def encode_ids(self, ids: Sequence[Sequence[int]]) -> np.ndarray:
         """Embed already tokenised (and truncated) texts: float32 [n, dim] in input order."""
         order = np.argsort([-len(x) for x in ids], kind="stable")

@@ -95,6 +95,25 @@ class W8A8Linear(nn.Module):
         return f"in={self.in_features}, out={self.out_features}, smooth={self.inv_smooth is not None}"
 
 
+def release_fp32_checkpoint(model: nn.Module) -> None:
+    """Let the fp32 checkpoint go: copy the tensors that stay fp32 out of the memory-mapped file
+    (so the mapping can close), collect, and hand freed heap pages back to the OS."""
+    with torch.no_grad():
+        for module in model.modules():
+            for name, p in list(module.named_parameters(recurse=False)):
+                module._parameters[name] = nn.Parameter(p.detach().clone(), requires_grad=False)
+            for name, b in list(module.named_buffers(recurse=False)):
+                if b is not None and b.is_floating_point():
+                    module._buffers[name] = b.clone()
+    gc.collect()
+    try:  # glibc keeps freed arenas otherwise, and RSS never shrinks
+        import ctypes
+
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):
+        pass
+
+
 @torch.inference_mode()
 def activation_maxima(model: nn.Module, tokenizer, texts: Sequence[str],
                       names: Iterable[str]) -> dict[str, torch.Tensor]:
@@ -146,6 +165,6 @@ def quantize_w8a8(model: nn.Module, *, tokenizer=None, alpha: float | None = Non
         g = group if any(re.search(k, name) for k in grouped) else None
         setattr(parent, child, W8A8Linear(linear, smooth, g))
         del linear
-    gc.collect()
+    release_fp32_checkpoint(model)
     log.info("W8A8: %d Linear layers quantised (alpha=%s, kept fp32: %s)", len(targets), alpha, keep_fp32)
     return model

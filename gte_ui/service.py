@@ -15,9 +15,10 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .cache import CachedVector, EmbeddingCache, make_key
-from .config import Settings
+from .config import LONG_TEXT_MODES, Settings
 from .encoder import Encoded, Encoder, ModelInfo
 from .errors import ErrorType, GteError
+from .textnorm import NO_NORM, TextNorm
 from .similarity import (Verdict, VerdictBands, cosine_matrix, rank_order, to_percent, verdict)
 
 
@@ -127,7 +128,7 @@ class EmbeddingService:
         self.runner = runner or encoder.encode
         self.bands = bands or default_bands(self.settings)
         info = encoder.info
-        self._key_prefix = f"{info.path}|{info.precision}|{info.backend}|{encoder.max_length}|{self.settings.long_text}"
+        self._key_prefix = f"{info.path}|{info.precision}|{info.backend}|{encoder.max_length}"
         self.started = time.time()
 
     @classmethod
@@ -192,50 +193,67 @@ class EmbeddingService:
         return [self.check_text(t, f"{what}[{i}]") for i, t in enumerate(texts)]
 
     # ------------------------------------------------------------ operations
-    def embed(self, texts: Sequence[str], *, limit: int | None = None, what: str = "texts") -> EmbedResult:
-        """Vectors for ``texts`` (validated, cached, deduplicated within the request)."""
+    def embed(self, texts: Sequence[str], *, limit: int | None = None, what: str = "texts",
+              norm: TextNorm | None = None, long_text: str | None = None) -> EmbedResult:
+        """Vectors for ``texts`` (validated, cached, deduplicated within the request).
+
+        Args:
+            norm: optional text normalisation (繁→简, NFKC, whitespace); the cache keys on its result.
+            long_text: "truncate" (cut at max_length) or "chunk" (sliding windows, averaged);
+                default: the server's ``--long-text``.
+        """
         t0 = time.perf_counter()
         texts = self.check_texts(texts, what, limit)
-        return self._embed_clean(texts, t0)
+        return self._embed_clean(texts, t0, norm, long_text)
 
-    def _embed_clean(self, texts: list[str], t0: float) -> EmbedResult:
+    def _embed_clean(self, texts: list[str], t0: float, norm: TextNorm | None = None,
+                     long_text: str | None = None) -> EmbedResult:
+        mode = long_text or self.settings.long_text
+        if mode not in LONG_TEXT_MODES:
+            raise GteError(ErrorType.VALIDATION, f"long_text must be one of {', '.join(LONG_TEXT_MODES)}, got {mode!r}",
+                           f"long_text 取值无效：{mode!r}")
+        norm = norm or NO_NORM
+        if norm.active:
+            texts = [norm.apply(t) or t for t in texts]
+        prefix = f"{self._key_prefix}|{mode}|{norm.key()}"
         found: dict[str, CachedVector] = {}
         missing: list[str] = []
         for text in texts:
             if text in found or text in missing:
                 continue
-            hit = self.cache.get(make_key(self._key_prefix, text))
+            hit = self.cache.get(make_key(prefix, text))
             if hit is None:
                 missing.append(text)
             else:
                 found[text] = hit
         cached = len(found)
         if missing:
-            enc = self.runner(missing)
+            enc = self.encoder.encode_chunked(missing) if mode == "chunk" else self.runner(missing)
             for i, text in enumerate(missing):
                 item = CachedVector(np.array(enc.vectors[i], dtype=np.float32), enc.token_counts[i],
                                     enc.truncated[i], enc.chunks[i])
                 found[text] = item
-                self.cache.put(make_key(self._key_prefix, text), item)
+                self.cache.put(make_key(prefix, text), item)
         items = [found[t] for t in texts]
         vectors = np.stack([it.vector for it in items]) if items else np.zeros((0, self.dim), np.float32)
         return EmbedResult(vectors=vectors, texts=texts, token_counts=[it.token_count for it in items],
                            truncated=[it.truncated for it in items], chunks=[it.chunks for it in items],
                            cached=cached, elapsed_ms=_ms(t0), max_length=self.encoder.max_length)
 
-    def pair(self, a: str, b: str) -> PairResult:
+    def pair(self, a: str, b: str, *, norm: TextNorm | None = None, long_text: str | None = None) -> PairResult:
         """Cosine similarity of two texts, with its verdict."""
         t0 = time.perf_counter()
         a = self.check_text(a, "sentence A")
         b = self.check_text(b, "sentence B")
-        res = self._embed_clean([a, b], t0)
+        res = self._embed_clean([a, b], t0, norm, long_text)
         score = float(np.clip(np.dot(res.vectors[0], res.vectors[1]), -1.0, 1.0))
         return PairResult(score=score, percent=to_percent(score), verdict=verdict(score, self.bands),
                           tokens_a=res.token_counts[0], tokens_b=res.token_counts[1],
                           truncated_a=res.truncated[0], truncated_b=res.truncated[1],
                           elapsed_ms=_ms(t0), bands=self.bands)
 
-    def rank(self, source: str, candidates: Sequence[str], top_k: int | None = None) -> RankResult:
+    def rank(self, source: str, candidates: Sequence[str], top_k: int | None = None, *,
+             norm: TextNorm | None = None, long_text: str | None = None) -> RankResult:
         """Score every candidate against ``source`` and sort, best first (ties keep input order)."""
         t0 = time.perf_counter()
         source = self.check_text(source, "source")
@@ -243,7 +261,7 @@ class EmbeddingService:
         if top_k is not None and (not isinstance(top_k, int) or isinstance(top_k, bool) or top_k < 1):
             raise GteError(ErrorType.VALIDATION, f"top_k must be a positive integer, got {top_k!r}",
                            "top_k 必须是正整数")
-        res = self._embed_clean([source] + cands, t0)
+        res = self._embed_clean([source] + cands, t0, norm, long_text)
         scores = np.clip(res.vectors[1:] @ res.vectors[0], -1.0, 1.0)
         seen: set[str] = set()
         duplicate = []
@@ -262,13 +280,14 @@ class EmbeddingService:
                           source_truncated=res.truncated[0], rows=rows, total=len(cands),
                           elapsed_ms=_ms(t0), scores=[float(s) for s in scores])
 
-    def matrix(self, texts: Sequence[str]) -> MatrixResult:
+    def matrix(self, texts: Sequence[str], *, norm: TextNorm | None = None,
+               long_text: str | None = None) -> MatrixResult:
         """N x N cosine matrix of ``texts`` (2 <= N <= max_matrix)."""
         t0 = time.perf_counter()
         texts = self.check_texts(texts, "texts", self.settings.max_matrix)
         if len(texts) < 2:
             raise GteError(ErrorType.VALIDATION, "the matrix needs at least 2 texts", "矩阵至少需要 2 条文本")
-        res = self._embed_clean(texts, t0)
+        res = self._embed_clean(texts, t0, norm, long_text)
         return MatrixResult(texts=texts, scores=cosine_matrix(res.vectors), token_counts=res.token_counts,
                             truncated=res.truncated, elapsed_ms=_ms(t0))
 

@@ -1,0 +1,52 @@
+"""Optional text normalisation before embedding (all off by default).
+
+* ``t2s``: Traditional → Simplified Chinese with OpenCC (GTE-zh was trained mostly on simplified
+  text, so 蘋果手機 and 苹果手机 otherwise get different vectors);
+* ``nfkc``: Unicode NFKC — full-width letters, digits and punctuation become half-width;
+* ``collapse_whitespace``: runs of spaces, tabs and newlines become one space.
+
+The cache key uses the normalised text, so both spellings share one cached vector.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+import unicodedata
+from dataclasses import dataclass
+
+_WS = re.compile(r"\s+")
+
+
+@dataclass(frozen=True)
+class TextNorm:
+    t2s: bool = False
+    nfkc: bool = False
+    collapse_whitespace: bool = False
+
+    @property
+    def active(self) -> bool:
+        return self.t2s or self.nfkc or self.collapse_whitespace
+
+    def key(self) -> str:
+        """Short tag for cache keys, e.g. ``"t2s+nfkc"`` (``""`` when nothing is on)."""
+        return "+".join(name for name in ("t2s", "nfkc", "collapse_whitespace") if getattr(self, name))
+
+    def apply(self, text: str) -> str:
+        if self.nfkc:
+            text = unicodedata.normalize("NFKC", text)
+        if self.t2s:
+            text = _opencc().convert(text)
+        if self.collapse_whitespace:
+            text = _WS.sub(" ", text).strip()
+        return text
+
+
+NO_NORM = TextNorm()
+
+
+@functools.lru_cache(maxsize=1)
+def _opencc():
+    import opencc
+
+    return opencc.OpenCC("t2s")
