@@ -59,10 +59,10 @@ def get_service():
     if _SERVICE is None:
         with _LOCK:
             if _SERVICE is None:
+                t0 = time.perf_counter()  # torch/transformers imports are part of the cold start
                 from .config import parse_settings
                 from .service import EmbeddingService
 
-                t0 = time.perf_counter()
                 service = EmbeddingService.from_settings(parse_settings([]), batching=False)
                 _COLD_START_S = round(time.perf_counter() - t0, 3)
                 log.info("cold start: model loaded in %.2f s", _COLD_START_S)

@@ -311,3 +311,26 @@ def test_module_entry_point(model_args):
                    env={**os.environ, "GTE_LOG_LEVEL": "warning"})
     assert r.returncode == 0, r.stderr
     assert json.loads(r.stdout)["score"] == pytest.approx(1.0, abs=1e-5)
+
+
+@pytest.mark.slow
+def test_other_model_width_is_configuration_only(minilm_dir, tmp_path, capsys):
+    """The real all-MiniLM-L6-v2 (384-d, mean pooling): nothing assumes GTE-large's 1024."""
+    import pyarrow.parquet as pq
+
+    from gte_ui.config import Settings
+    from gte_ui.service import EmbeddingService
+
+    src = tmp_path / "in.jsonl"
+    src.write_text("\n".join(json.dumps({"text": t}) for t in ["A man is playing a guitar.", "A dog runs."]),
+                   encoding="utf-8")
+    out = tmp_path / "o.parquet"
+    assert cli.main(["embed", str(src), "--out", str(out), "--quiet", "--model", str(minilm_dir),
+                     "--device", "cpu", "--precision", "fp32"]) == 0
+    capsys.readouterr()
+    vectors = np.stack(pq.read_table(out)["vector"].to_numpy(zero_copy_only=False))
+    service = EmbeddingService.from_settings(Settings(model=str(minilm_dir), device="cpu", precision="fp32"),
+                                             batching=False)
+    assert vectors.shape == (2, 384) == (2, service.dim)
+    np.testing.assert_allclose(vectors, service.encoder.encode(["A man is playing a guitar.", "A dog runs."]).vectors,
+                               atol=1e-5)
