@@ -46,6 +46,6 @@ ENV GTE_MODEL=${MODEL_DIR:+/opt/gte-model} \
 USER app
 VOLUME ["/data"]
 EXPOSE 7860
-HEALTHCHECK --interval=30s --timeout=10s --start-period=180s --retries=3 \
+HEALTHCHECK --interval=30s --timeout=10s --start-period=600s --retries=3 \
   CMD ["python", "-m", "gte_ui", "health"]
 CMD ["python", "app.py"]

@@ -1,6 +1,6 @@
 """Cold and warm timings of the serverless handler, against a handler that loads per request.
 
-    python bench/bench_serverless.py             # tiny model + GTE-large shape (fp32, int8)
+    python bench/bench_serverless.py             # tiny model + GTE-large shape (fp32, int8 x2)
     python bench/bench_serverless.py --quick     # tiny model only
 
 Each configuration runs in a fresh interpreter, as a new function instance would:
@@ -81,7 +81,9 @@ def large_model() -> Path:
 
 
 def run(model: Path, precision: str, warm: int, reloads: int, threads: int | None) -> dict:
+    precision, _, int8_mode = precision.partition(" ")
     env = {**os.environ, "GTE_MODEL": str(model), "GTE_DEVICE": "cpu", "GTE_PRECISION": precision,
+           **({"GTE_INT8_MODE": int8_mode} if int8_mode else {}),
            **({"GTE_THREADS": str(threads)} if threads else {}),
            "GTE_OFFLINE": "1", "GTE_LOG_LEVEL": "warning", "TOKENIZERS_PARALLELISM": "false"}
     t0 = time.perf_counter()
@@ -107,7 +109,7 @@ def main() -> None:
     configs = [("tiny (2 layers, 32-d)", tiny_model(), "fp32")]
     if not args.quick:
         big = large_model()
-        configs += [("GTE-large shape", big, "fp32"), ("GTE-large shape", big, "int8")]
+        configs += [("GTE-large shape", big, p) for p in ("fp32", "int8 accurate", "int8 dynamic")]
     import torch
 
     print(f"CPU threads: {args.threads or torch.get_num_threads()}, load average {os.getloadavg()[0]:.1f} "

@@ -14,6 +14,7 @@ HEALTHCHECK, every 30 s) and ``--help`` stay instant.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import csv
 import importlib.util
 import itertools
@@ -68,8 +69,12 @@ def iter_records(path: Path, column: str = "text", field: str = "text") -> Itera
                                f"{', '.join(reader.fieldnames or []) or '(none)'}. Choose one with --column",
                                f"{path.name} 中没有列 {column!r}，现有列：{', '.join(reader.fieldnames or [])}；"
                                "请用 --column 指定")
-                for row in reader:
-                    yield reader.line_num, (row.get(column) or "").strip() or None
+                try:
+                    for row in reader:
+                        yield reader.line_num, (row.get(column) or "").strip() or None
+                except csv.Error as exc:  # e.g. a field over csv's size limit, a NUL byte
+                    raise _err(f"{path.name} line {reader.line_num} is not valid {kind[1:].upper()}: {exc}",
+                               f"{path.name} 第 {reader.line_num} 行格式错误") from exc
             else:
                 for n, line in enumerate(f, start=1):
                     if not line.strip():
@@ -187,6 +192,35 @@ def embed_file(service: EmbeddingService, src: str | Path, out: str | Path, *, c
         raise _err(f"input file {src} does not exist", f"输入文件 {src} 不存在")
     if chunk_size < 1:
         raise _err(f"--chunk-size must be at least 1, got {chunk_size}", "--chunk-size 至少为 1")
+    with _exclusive(out):
+        return _embed_locked(service, src, out, column, field, chunk_size, restart, after_chunk, progress)
+
+
+@contextlib.contextmanager
+def _exclusive(out: Path) -> Iterator[None]:
+    """One ``embed`` per OUT at a time: an advisory lock on ``OUT.lock``, released by the OS even
+    when the process is killed (no stale lock to clean up). No-op where ``fcntl`` is missing."""
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - Windows
+        yield
+        return
+    lock = out.with_name(out.name + ".lock")
+    with open(lock, "a") as f:
+        try:
+            fcntl.flock(f.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError as exc:
+            raise _err(f"another `embed` is writing {out} right now (lock {lock.name})",
+                       f"另一个 embed 任务正在写入 {out}") from exc
+        try:
+            yield
+        finally:
+            lock.unlink(missing_ok=True)
+            fcntl.flock(f.fileno(), fcntl.LOCK_UN)
+
+
+def _embed_locked(service: EmbeddingService, src: Path, out: Path, column: str, field: str, chunk_size: int,
+                  restart: bool, after_chunk: Callable[[int], None] | None, progress: bool) -> EmbedReport:
     t0 = time.perf_counter()
     encoder = service.encoder
     long_text = service.settings.long_text

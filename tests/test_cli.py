@@ -142,6 +142,24 @@ def test_changed_input_or_settings_refuse_to_mix_runs(tiny_service, tmp_path):
         embed_file(tiny_service, src, out, chunk_size=10, progress=False)
     report = embed_file(tiny_service, src, out, chunk_size=10, restart=True, progress=False)
     assert report.texts == 60 and report.resumed_chunks == 0 and np.load(out).shape[0] == 60
+    assert not (tmp_path / "o.npy.lock").exists()
+
+
+def test_two_runs_on_one_output_are_refused(tiny_service, tmp_path):
+    src = tmp_path / "in.txt"
+    write_lines(src, 30)
+    out = tmp_path / "o.npy"
+    second: list[BaseException] = []
+
+    def start_second_run(i: int) -> None:
+        try:
+            embed_file(tiny_service, src, out, chunk_size=10, progress=False)
+        except GteError as exc:
+            second.append(exc)
+
+    embed_file(tiny_service, src, out, chunk_size=10, after_chunk=start_second_run, progress=False)
+    assert len(second) == 3 and "another `embed` is writing" in str(second[0])
+    assert np.load(out).shape[0] == 30
 
 
 # ------------------------------------------------------------------ formats
@@ -204,6 +222,7 @@ def test_long_text_chunk_mode_is_honoured(tiny_encoder, tiny_settings, tmp_path)
     ("a.jsonl", '{"text": 12}\n', {}, "field 'text' is int, not a string"),
     ("a.xlsx", "x", {}, "unsupported input a.xlsx"),
     ("a.txt", "ok\n" + "长" * 30, {}, r"a.txt: line 2 has 30 characters; the limit is 20 \(raise the limit"),
+    ("a.csv", "text\n" + "x" * 200_000 + "\n", {}, r"a.csv line \d+ is not valid CSV: field larger than"),
 ])
 def test_bad_inputs_are_explained(tiny_encoder, tiny_settings, tmp_path, name, content, kwargs, fragment):
     from gte_ui.service import EmbeddingService
@@ -266,6 +285,8 @@ def test_command_errors_are_one_clear_line(model_args, tmp_path, capsys):
     assert cli.main(["embed", str(tmp_path / "nope.txt"), "--out", str(tmp_path / "o.npy"), *model_args]) == 2
     assert "does not exist" in capsys.readouterr().err
     assert cli.main(["similarity", "a", "b", "--model", str(tmp_path / "no-model")]) == 2
+    assert "does not exist" in capsys.readouterr().err
+    assert cli.main(["serve", "--model", str(tmp_path / "no-model")]) == 2  # app.py's own checks
     assert "does not exist" in capsys.readouterr().err
     # Hugging Face in offline mode (conftest sets HF_HUB_OFFLINE): fails fast, says what failed.
     assert cli.main(["download", "--model", "thenlper/gte-small-zh", "--to", str(tmp_path / "m")]) == 2
