@@ -192,6 +192,7 @@ def embed_file(service: EmbeddingService, src: str | Path, out: str | Path, *, c
         raise _err(f"input file {src} does not exist", f"输入文件 {src} 不存在")
     if chunk_size < 1:
         raise _err(f"--chunk-size must be at least 1, got {chunk_size}", "--chunk-size 至少为 1")
+    out.parent.mkdir(parents=True, exist_ok=True)
     with _exclusive(out):
         return _embed_locked(service, src, out, column, field, chunk_size, restart, after_chunk, progress)
 
