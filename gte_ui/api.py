@@ -15,6 +15,7 @@ OpenAI's envelope under ``/v1``; never a stack trace.
 from __future__ import annotations
 
 import base64
+import functools
 import json
 import logging
 from typing import Any
@@ -113,7 +114,7 @@ def build_router(service: EmbeddingService, settings: Settings) -> APIRouter:
             raise GteError(ErrorType.VALIDATION,
                            f"dimensions={req.dimensions} is more than the model's {service.dim}",
                            f"dimensions={req.dimensions} 超过模型维度 {service.dim}")
-        res = await run_in_threadpool(service.embed, texts, what="input")
+        res = await run_in_threadpool(functools.partial(service.embed, texts, what="input", **req.service_options()))
         vectors = res.vectors
         if req.dimensions is not None and req.dimensions < service.dim:
             vectors = vectors[:, :req.dimensions]
@@ -138,10 +139,12 @@ def build_router(service: EmbeddingService, settings: Settings) -> APIRouter:
         body = await read_json(request)
         if isinstance(body, dict) and "inputs" in body:
             req: TeiSimilarityRequest = _validate(TeiSimilarityRequest, body)
-            result = await run_in_threadpool(service.rank, req.inputs.source_sentence, req.inputs.sentences)
+            result = await run_in_threadpool(functools.partial(
+                service.rank, req.inputs.source_sentence, req.inputs.sentences, **req.service_options()))
             return result.scores
         pair: PairRequest = _validate(PairRequest, body)
-        r = await run_in_threadpool(service.pair, pair.sentence_a, pair.sentence_b)
+        r = await run_in_threadpool(functools.partial(service.pair, pair.sentence_a, pair.sentence_b,
+                                                      **pair.service_options()))
         return PairResponse(sentence_a=pair.sentence_a, sentence_b=pair.sentence_b, similarity=r.score,
                             percent=r.percent, verdict=r.verdict.zh)
 
@@ -150,7 +153,7 @@ def build_router(service: EmbeddingService, settings: Settings) -> APIRouter:
         """TEI's embed route: ``{"inputs": str | [str]}`` → list of vectors (always normalised)."""
         req: TeiEmbedRequest = _validate(TeiEmbedRequest, await read_json(request))
         texts = [req.inputs] if isinstance(req.inputs, str) else req.inputs
-        res = await run_in_threadpool(service.embed, texts, what="inputs")
+        res = await run_in_threadpool(functools.partial(service.embed, texts, what="inputs", **req.service_options()))
         return res.vectors.tolist()
 
     return router
