@@ -100,6 +100,11 @@ def build_router(service: EmbeddingService, settings: Settings) -> APIRouter:
         res = await run_in_threadpool(service.embed, [text], what="text")
         return {"data": res.vectors[0].tolist()}
 
+    @router.post("/api/predict/", include_in_schema=False)
+    async def predict_slash(request: Request) -> dict[str, list[float]]:
+        """Gradio 3 clients also post to the trailing-slash form."""
+        return await predict(request)
+
     @router.post("/v1/embeddings", tags=["openai"], response_model=EmbeddingsResponse,
                  openapi_extra=_body_doc(EmbeddingsRequest))
     async def embeddings(request: Request) -> EmbeddingsResponse:
@@ -107,7 +112,8 @@ def build_router(service: EmbeddingService, settings: Settings) -> APIRouter:
         body = await read_json(request)
         if isinstance(body, dict) and _is_token_input(body.get("input")):
             raise GteError(ErrorType.VALIDATION, "token-id input is not supported: send text (a string "
-                           "or a list of strings)", "不支持 token id 输入，请发送文本")
+                           "or a list of strings); LangChain's OpenAIEmbeddings needs "
+                           "check_embedding_ctx_length=False for that", "不支持 token id 输入，请发送文本")
         req: EmbeddingsRequest = _validate(EmbeddingsRequest, body)
         texts = [req.input] if isinstance(req.input, str) else req.input
         if req.dimensions is not None and req.dimensions > service.dim:
@@ -137,6 +143,9 @@ def build_router(service: EmbeddingService, settings: Settings) -> APIRouter:
         service) → one score with verdict; ``{"inputs": {"source_sentence", "sentences"}}`` (TEI)
         → a list of scores in sentence order."""
         body = await read_json(request)
+        if isinstance(body, dict) and "inputs" in body and ({"sentence_a", "sentence_b"} & set(body)):
+            raise GteError(ErrorType.VALIDATION, 'send either {"sentence_a", "sentence_b"} or '
+                           '{"inputs": {"source_sentence", "sentences"}}, not both', "请求体只能是两种格式之一")
         if isinstance(body, dict) and "inputs" in body:
             req: TeiSimilarityRequest = _validate(TeiSimilarityRequest, body)
             result = await run_in_threadpool(functools.partial(

@@ -247,3 +247,11 @@ def test_gradio_endpoint_options(live_server):
     assert on["score"] == pytest.approx(1.0, abs=1e-6)
     with pytest.raises(Exception, match="long_text must be one of"):
         client.predict("a", "b", False, "split", api_name="/similarity")
+
+
+def test_legacy_trailing_slash_and_ambiguous_similarity_body(live_server):
+    r = post(live_server, "/api/predict/", json={"data": ["今天天气很好", ""], "fn_index": 0})
+    assert r.status_code == 200 and len(r.json()["data"]) == 32
+    both = post(live_server, "/similarity", json={"sentence_a": "a", "sentence_b": "b",
+                                                  "inputs": {"source_sentence": "a", "sentences": ["b"]}})
+    assert both.status_code == 422 and "not both" in both.json()["error"]
