@@ -38,10 +38,16 @@ RANK_EXAMPLE = ("这款手机电池续航很强",
 MATRIX_EXAMPLE = "这款手机电池续航很强\n手机电量很耐用\n充电速度特别快\n今天天气很好\n我想借钱"
 
 
+def theme() -> gr.themes.Base:
+    """Soft theme with local CJK-capable fonts only: no web-font download, so it works offline."""
+    sans = ["Noto Sans CJK SC", "PingFang SC", "Microsoft YaHei", "system-ui", "sans-serif"]
+    return gr.themes.Soft(primary_hue="indigo", secondary_hue="blue", neutral_hue="slate",
+                          font=sans, font_mono=["Noto Sans Mono CJK SC", "ui-monospace", "monospace"])
+
+
 def ui_assets() -> dict:
-    """Theme and CSS, which Gradio 6 takes at mount/launch time, not in ``gr.Blocks``."""
-    return {"theme": gr.themes.Soft(primary_hue="indigo", secondary_hue="blue"),
-            "css_paths": [ASSETS / "style.css"]}
+    """Theme, CSS and favicon, which Gradio 6 takes at mount/launch time, not in ``gr.Blocks``."""
+    return {"theme": theme(), "css_paths": [ASSETS / "style.css"], "favicon_path": str(ASSETS / "logo.svg")}
 
 
 def safe(n_outputs: int) -> Callable:

@@ -100,7 +100,14 @@ def read_candidates_file(path: str | os.PathLike, max_bytes: int) -> list[str]:
 
 
 def decode_text(raw: bytes, name: str = "file") -> str:
-    """UTF-8 (with or without BOM), else GB18030 (common for Chinese files from Windows)."""
+    """UTF-8 (with or without BOM), UTF-16 with BOM (Windows Notepad), else GB18030."""
+    import codecs
+
+    if raw.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        try:
+            return raw.decode("utf-16")
+        except UnicodeDecodeError:
+            pass
     for encoding in ("utf-8-sig", "gb18030"):
         try:
             return raw.decode(encoding)
