@@ -78,7 +78,7 @@ def read_pairs(source: str | Path | bytes, columns: Sequence[str | int] | None =
         raw = path.read_bytes()
     else:
         raw = source
-    if b"\x00" in raw[:8192]:
+    if b"\x00" in raw[:8192] and not raw.startswith((b"\xff\xfe", b"\xfe\xff")):  # UTF-16 has NULs
         raise GteError(ErrorType.VALIDATION, f"{name or 'file'} looks binary, not a TSV/CSV", "文件看起来是二进制文件")
     text = decode_text(raw, name or "file")
     first = text.split("\n", 1)[0]
