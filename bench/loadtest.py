@@ -38,19 +38,26 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def expected_answers(model: str) -> dict:
-    """Scores and vectors the server must return, from the same engine (computed before load)."""
-    from gte_ui.config import Settings
-    from gte_ui.service import EmbeddingService
+def sentence_pool(n: int, seed: int = 0) -> list[str]:
+    """Distinct sentences, so most requests miss the cache and reach the batcher and the model."""
+    import random
 
-    svc = EmbeddingService.from_settings(Settings(model=model, device="cpu", precision="fp32"))
-    out = {"pair": {}, "rank": {}, "vec": {}}
-    for s in SOURCES:
-        out["rank"][s] = svc.rank(s, CANDIDATES).scores
-        out["vec"][s] = svc.embed([s]).vectors[0].tolist()
-        for c in CANDIDATES[:2]:
-            out["pair"][f"{s}\t{c}"] = svc.pair(s, c).score
-    return out
+    from gte_ui.toymodel import _COMMON_ZH
+
+    rng = random.Random(seed)
+    chars = sorted(set(_COMMON_ZH))
+    pool = {"".join(rng.choice(chars) for _ in range(rng.randint(6, 30))) for _ in range(n)}
+    return sorted(pool) + SOURCES
+
+
+def expected_vectors(model: str, texts: list[str]) -> dict[str, list[float]]:
+    """Vectors the server must return, from the same engine (computed before the load starts)."""
+    from gte_ui.config import Settings
+    from gte_ui.encoder import Encoder
+
+    enc = Encoder.load(Settings(model=model, device="cpu", precision="fp32"))
+    vectors = enc.encode(texts).vectors
+    return {t: [round(float(x), 7) for x in v] for t, v in zip(texts, vectors)}
 
 
 def main() -> int:
@@ -59,6 +66,7 @@ def main() -> int:
     ap.add_argument("--seconds", type=float, default=60)
     ap.add_argument("--model", default=None, help="model folder (default: a tiny random BERT)")
     ap.add_argument("--tolerance", type=float, default=1e-4)
+    ap.add_argument("--pool", type=int, default=3000, help="distinct sentences the clients draw from")
     args = ap.parse_args()
     if args.users < 1 or args.users > 512 or args.seconds <= 0 or args.seconds > 600:
         ap.error("--users must be 1..512 and --seconds 0..600 (the test is bounded)")
@@ -69,7 +77,8 @@ def main() -> int:
         from gte_ui.toymodel import build_random_bert
 
         model = str(build_random_bert(Path(tmp) / "tiny", "tiny"))
-    expected = expected_answers(model)
+    pool = sentence_pool(args.pool)
+    expected = {"vec": expected_vectors(model, pool + CANDIDATES)}
 
     port = free_port()
     url = f"http://127.0.0.1:{port}"
@@ -94,7 +103,7 @@ def main() -> int:
             time.sleep(0.3)
         proc = psutil.Process(server.pid)
         rss_start = proc.memory_info().rss
-        report = run_locust(url, args.users, args.seconds, expected, args.tolerance)
+        report = run_locust(url, args.users, args.seconds, expected, args.tolerance, tmp)
         rss_end = proc.memory_info().rss
         health = requests.get(url + "/health", timeout=10).json()
         still_ok = requests.post(url + "/similarity", json={"sentence_a": "你好", "sentence_b": "您好"},
@@ -121,87 +130,38 @@ def main() -> int:
     return 0 if ok else 1
 
 
-def run_locust(url: str, users: int, seconds: float, expected: dict, tol: float) -> dict:
-    """Run locust in-process (gevent) and collect per-route stats plus answer checks."""
-    import random
+def run_locust(url: str, users: int, seconds: float, expected: dict, tol: float, tmp: str) -> dict:
+    """Run locust headless in its own process (gevent must not patch this one) and read its CSVs."""
+    import csv
 
-    import gevent
-    from locust import HttpUser, between, task
-    from locust.env import Environment
-
+    exp_file = Path(tmp) / "expected.json"
+    exp_file.write_text(json.dumps({**expected, "sources": list(expected["vec"])[:-len(CANDIDATES)],
+                                    "candidates": CANDIDATES}, ensure_ascii=False), encoding="utf-8")
+    prefix = Path(tmp) / "locust"
+    env = {**os.environ, "GTE_LOAD_EXPECTED": str(exp_file), "GTE_LOAD_TOLERANCE": str(tol)}
+    subprocess.run([sys.executable, "-m", "locust", "-f", str(ROOT / "bench" / "locustfile.py"), "--headless",
+                    "-u", str(users), "-r", str(users), "-t", f"{int(seconds)}s", "--host", url,
+                    "--csv", str(prefix), "--only-summary", "--stop-timeout", "10", "--exit-code-on-error", "0"],
+                   env=env, check=True, timeout=seconds + 120, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     wrong: dict[str, int] = {}
-
-    def check(name: str, ok: bool, response) -> None:
-        if not ok:
-            wrong[name] = wrong.get(name, 0) + 1
-            response.failure("wrong answer")
-
-    class Client(HttpUser):
-        wait_time = between(0.0, 0.05)
-        host = url
-
-        @task(3)
-        def pairwise(self) -> None:
-            s, c = random.choice(SOURCES), random.choice(CANDIDATES[:2])
-            with self.client.post("/similarity", json={"sentence_a": s, "sentence_b": c},
-                                  name="POST /similarity (pair)", catch_response=True) as r:
-                if r.ok:
-                    check("pair", abs(r.json()["similarity"] - expected["pair"][f"{s}\t{c}"]) < tol, r)
-
-        @task(2)
-        def ranking(self) -> None:
-            s = random.choice(SOURCES)
-            with self.client.post("/api/predict", json={"data": [s, "\n".join(CANDIDATES)]},
-                                  name="POST /api/predict (rank)", catch_response=True) as r:
-                if r.ok:
-                    got = r.json()["data"]
-                    check("rank", max(abs(a - b) for a, b in zip(got, expected["rank"][s])) < tol, r)
-
-        @task(2)
-        def embed_legacy(self) -> None:
-            s = random.choice(SOURCES)
-            with self.client.post("/api/predict", json={"data": [s, "", False, False, False, False]},
-                                  name="POST /api/predict (vector)", catch_response=True) as r:
-                if r.ok:
-                    got = r.json()["data"]
-                    check("vec", max(abs(a - b) for a, b in zip(got, expected["vec"][s])) < tol, r)
-
-        @task(2)
-        def embed_openai(self) -> None:
-            batch = random.sample(SOURCES, 3)
-            with self.client.post("/v1/embeddings", json={"input": batch, "model": "gte"},
-                                  name="POST /v1/embeddings", catch_response=True) as r:
-                if r.ok:
-                    data = r.json()["data"]
-                    good = all(max(abs(a - b) for a, b in zip(d["embedding"], expected["vec"][batch[d["index"]]])) < tol
-                               for d in data)
-                    check("openai", good and len(data) == 3, r)
-
-    env = Environment(user_classes=[Client])
-    runner = env.create_local_runner()
-    runner.start(users, spawn_rate=users)
-    gevent.spawn_later(seconds, runner.quit)
-    runner.greenlet.join()
-
-    routes = {}
-    total_req = total_err = 0
-    for (name, _method), entry in sorted(env.stats.entries.items()):
-        routes[name] = {"requests": entry.num_requests, "errors": entry.num_failures,
-                        "wrong": 0, "p50": entry.get_response_time_percentile(0.5) or 0,
-                        "p95": entry.get_response_time_percentile(0.95) or 0,
-                        "rps": entry.num_requests / seconds}
-        total_req += entry.num_requests
-        total_err += entry.num_failures
-    for name, key in [("POST /similarity (pair)", "pair"), ("POST /api/predict (rank)", "rank"),
-                      ("POST /api/predict (vector)", "vec"), ("POST /v1/embeddings", "openai")]:
-        if name in routes:
-            routes[name]["wrong"] = wrong.get(key, 0)
-    agg = env.stats.total
-    n_wrong = sum(wrong.values())
-    return {"routes": routes, "total": {"requests": total_req, "errors": total_err - n_wrong, "wrong": n_wrong,
-                                        "p50": agg.get_response_time_percentile(0.5) or 0,
-                                        "p95": agg.get_response_time_percentile(0.95) or 0,
-                                        "rps": total_req / seconds}}
+    with open(f"{prefix}_failures.csv", encoding="utf-8") as f:
+        for row in csv.DictReader(f):
+            if "wrong answer" in row["Error"]:
+                wrong[row["Name"]] = wrong.get(row["Name"], 0) + int(row["Occurrences"])
+    routes, total = {}, None
+    with open(f"{prefix}_stats.csv", encoding="utf-8") as f:
+        for row in csv.DictReader(f):
+            entry = {"requests": int(row["Request Count"]), "wrong": wrong.get(row["Name"], 0),
+                     "p50": float(row["50%"] or 0), "p95": float(row["95%"] or 0),
+                     "rps": float(row["Requests/s"] or 0)}
+            entry["errors"] = int(row["Failure Count"]) - entry["wrong"]
+            if row["Name"] == "Aggregated":
+                total = entry
+                total["wrong"] = sum(wrong.values())
+                total["errors"] = int(row["Failure Count"]) - total["wrong"]
+            else:
+                routes[row["Name"]] = entry
+    return {"routes": routes, "total": total}
 
 
 if __name__ == "__main__":

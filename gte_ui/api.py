@@ -15,6 +15,7 @@ OpenAI's envelope under ``/v1``; never a stack trace.
 from __future__ import annotations
 
 import base64
+import functools
 import json
 import logging
 from typing import Any
@@ -99,6 +100,11 @@ def build_router(service: EmbeddingService, settings: Settings) -> APIRouter:
         res = await run_in_threadpool(service.embed, [text], what="text")
         return {"data": res.vectors[0].tolist()}
 
+    @router.post("/api/predict/", include_in_schema=False)
+    async def predict_slash(request: Request) -> dict[str, list[float]]:
+        """Gradio 3 clients also post to the trailing-slash form."""
+        return await predict(request)
+
     @router.post("/v1/embeddings", tags=["openai"], response_model=EmbeddingsResponse,
                  openapi_extra=_body_doc(EmbeddingsRequest))
     async def embeddings(request: Request) -> EmbeddingsResponse:
@@ -106,14 +112,15 @@ def build_router(service: EmbeddingService, settings: Settings) -> APIRouter:
         body = await read_json(request)
         if isinstance(body, dict) and _is_token_input(body.get("input")):
             raise GteError(ErrorType.VALIDATION, "token-id input is not supported: send text (a string "
-                           "or a list of strings)", "不支持 token id 输入，请发送文本")
+                           "or a list of strings); LangChain's OpenAIEmbeddings needs "
+                           "check_embedding_ctx_length=False for that", "不支持 token id 输入，请发送文本")
         req: EmbeddingsRequest = _validate(EmbeddingsRequest, body)
         texts = [req.input] if isinstance(req.input, str) else req.input
         if req.dimensions is not None and req.dimensions > service.dim:
             raise GteError(ErrorType.VALIDATION,
                            f"dimensions={req.dimensions} is more than the model's {service.dim}",
                            f"dimensions={req.dimensions} 超过模型维度 {service.dim}")
-        res = await run_in_threadpool(service.embed, texts, what="input")
+        res = await run_in_threadpool(functools.partial(service.embed, texts, what="input", **req.service_options()))
         vectors = res.vectors
         if req.dimensions is not None and req.dimensions < service.dim:
             vectors = vectors[:, :req.dimensions]
@@ -136,12 +143,17 @@ def build_router(service: EmbeddingService, settings: Settings) -> APIRouter:
         service) → one score with verdict; ``{"inputs": {"source_sentence", "sentences"}}`` (TEI)
         → a list of scores in sentence order."""
         body = await read_json(request)
+        if isinstance(body, dict) and "inputs" in body and ({"sentence_a", "sentence_b"} & set(body)):
+            raise GteError(ErrorType.VALIDATION, 'send either {"sentence_a", "sentence_b"} or '
+                           '{"inputs": {"source_sentence", "sentences"}}, not both', "请求体只能是两种格式之一")
         if isinstance(body, dict) and "inputs" in body:
             req: TeiSimilarityRequest = _validate(TeiSimilarityRequest, body)
-            result = await run_in_threadpool(service.rank, req.inputs.source_sentence, req.inputs.sentences)
+            result = await run_in_threadpool(functools.partial(
+                service.rank, req.inputs.source_sentence, req.inputs.sentences, **req.service_options()))
             return result.scores
         pair: PairRequest = _validate(PairRequest, body)
-        r = await run_in_threadpool(service.pair, pair.sentence_a, pair.sentence_b)
+        r = await run_in_threadpool(functools.partial(service.pair, pair.sentence_a, pair.sentence_b,
+                                                      **pair.service_options()))
         return PairResponse(sentence_a=pair.sentence_a, sentence_b=pair.sentence_b, similarity=r.score,
                             percent=r.percent, verdict=r.verdict.zh)
 
@@ -150,7 +162,7 @@ def build_router(service: EmbeddingService, settings: Settings) -> APIRouter:
         """TEI's embed route: ``{"inputs": str | [str]}`` → list of vectors (always normalised)."""
         req: TeiEmbedRequest = _validate(TeiEmbedRequest, await read_json(request))
         texts = [req.inputs] if isinstance(req.inputs, str) else req.inputs
-        res = await run_in_threadpool(service.embed, texts, what="inputs")
+        res = await run_in_threadpool(functools.partial(service.embed, texts, what="inputs", **req.service_options()))
         return res.vectors.tolist()
 
     return router

@@ -132,10 +132,14 @@ class DynamicBatcher:
                 unique.setdefault(t, len(unique))
         try:
             enc = self._encode(list(unique))
-        except BaseException as exc:  # every waiting caller gets the error, the worker lives on
-            log.exception("batch of %d texts failed", len(unique))
+        except Exception as exc:
+            if len(batch) == 1:
+                log.warning("request of %d texts failed: %s", len(unique), type(exc).__name__)
+                batch[0].future.set_exception(exc)
+                return
+            # One caller's bad input must not fail the others: retry each request on its own.
             for req in batch:
-                req.future.set_exception(exc)
+                self._serve([req])
             return
         self.batches += 1
         self.requests += len(batch)

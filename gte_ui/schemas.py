@@ -12,10 +12,26 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from .errors import ErrorType, GteError
+from .textnorm import TextNorm
+
+
+class TextOptions(BaseModel):
+    """Optional per-request text handling (all off by default)."""
+
+    t2s: bool = Field(False, description="Traditional → Simplified Chinese (OpenCC) before embedding")
+    nfkc: bool = Field(False, description="full-width → half-width (Unicode NFKC)")
+    collapse_whitespace: bool = Field(False, description="runs of whitespace → one space")
+    long_text: Literal["truncate", "chunk"] | None = Field(
+        None, description="texts over the model's token limit: truncate, or chunk (sliding windows, "
+        "averaged); default: the server's --long-text")
+
+    def service_options(self) -> dict[str, Any]:
+        return {"norm": TextNorm(t2s=self.t2s, nfkc=self.nfkc, collapse_whitespace=self.collapse_whitespace),
+                "long_text": self.long_text}
 
 
 # ------------------------------------------------------------------ OpenAI /v1/embeddings
-class EmbeddingsRequest(BaseModel):
+class EmbeddingsRequest(TextOptions):
     """OpenAI's embeddings request. ``input`` is a string or a list of strings."""
 
     model_config = ConfigDict(extra="ignore")
@@ -49,7 +65,7 @@ class EmbeddingsResponse(BaseModel):
 
 
 # ------------------------------------------------------------------ /similarity (two shapes)
-class PairRequest(BaseModel):
+class PairRequest(TextOptions):
     """The Flask GTE service's body: two sentences."""
 
     model_config = ConfigDict(extra="forbid")
@@ -72,14 +88,14 @@ class TeiSimilarityInputs(BaseModel):
     sentences: list[str]
 
 
-class TeiSimilarityRequest(BaseModel):
+class TeiSimilarityRequest(TextOptions):
     """text-embeddings-inference's ``/similarity`` body: one source, many sentences."""
 
     model_config = ConfigDict(extra="ignore")
     inputs: TeiSimilarityInputs
 
 
-class TeiEmbedRequest(BaseModel):
+class TeiEmbedRequest(TextOptions):
     """text-embeddings-inference's ``/embed`` body."""
 
     model_config = ConfigDict(extra="ignore")

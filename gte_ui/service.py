@@ -293,11 +293,15 @@ class EmbeddingService:
 
 
 def default_bands(settings: Settings) -> VerdictBands:
-    """Bands from settings when given, else SPEC's 0.75 / 0.50."""
+    """Verdict bands: ``--verdict-high/--verdict-mid`` > the model's calibration file > SPEC's 0.75 / 0.50."""
+    from .calibration import load_bands
+
+    calibrated = load_bands(settings.model)
     if settings.verdict_high is None and settings.verdict_mid is None:
-        return VerdictBands()
-    high = settings.verdict_high if settings.verdict_high is not None else 0.75
-    mid = settings.verdict_mid if settings.verdict_mid is not None else min(0.5, high - 0.01)
+        return calibrated or VerdictBands()
+    base = calibrated or VerdictBands()
+    high = settings.verdict_high if settings.verdict_high is not None else base.high
+    mid = settings.verdict_mid if settings.verdict_mid is not None else min(base.mid, high - 0.01)
     return VerdictBands(high=high, mid=mid, source="settings")
 
 

@@ -90,7 +90,7 @@ def read_candidates_file(path: str | os.PathLike, max_bytes: int) -> list[str]:
         raise GteError(ErrorType.TOO_LARGE, f"the file is {size:,} bytes; the limit is {max_bytes:,}",
                        f"文件大小 {size:,} 字节，超过上限 {max_bytes:,}")
     raw = p.read_bytes()
-    if b"\x00" in raw[:8192]:
+    if b"\x00" in raw[:8192] and not raw.startswith((b"\xff\xfe", b"\xfe\xff")):  # UTF-16 has NULs
         raise GteError(ErrorType.VALIDATION, f"{p.name} looks like a binary file, not text",
                        f"{p.name} 看起来是二进制文件，不是文本")
     text = decode_text(raw, p.name)
@@ -100,7 +100,14 @@ def read_candidates_file(path: str | os.PathLike, max_bytes: int) -> list[str]:
 
 
 def decode_text(raw: bytes, name: str = "file") -> str:
-    """UTF-8 (with or without BOM), else GB18030 (common for Chinese files from Windows)."""
+    """UTF-8 (with or without BOM), UTF-16 with BOM (Windows Notepad), else GB18030."""
+    import codecs
+
+    if raw.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        try:
+            return raw.decode("utf-16")
+        except UnicodeDecodeError:
+            pass
     for encoding in ("utf-8-sig", "gb18030"):
         try:
             return raw.decode(encoding)

@@ -221,3 +221,37 @@ def test_api_key_protects_rest_routes(tiny_service):
         ok = post(server, "/api/predict", json={"data": ["a", ""]}, headers={"Authorization": "Bearer s3cret"})
         assert ok.status_code == 200
         assert requests.get(server.url + "/health", timeout=10).status_code == 200  # probes stay open
+
+
+def test_text_options_on_rest_routes(live_server):
+    trad, simp = "蘋果手機很好用", "苹果手机很好用"
+    off = post(live_server, "/similarity", json={"sentence_a": trad, "sentence_b": simp}).json()["similarity"]
+    on = post(live_server, "/similarity", json={"sentence_a": trad, "sentence_b": simp, "t2s": True}).json()
+    assert on["similarity"] == pytest.approx(1.0, abs=1e-6) and off < 1 - 1e-4
+    emb = post(live_server, "/v1/embeddings", json={"input": [trad, simp], "t2s": True}).json()["data"]
+    assert emb[0]["embedding"] == emb[1]["embedding"]
+    long_text = "今天天气很好我们去公园散步吧" * 40  # far over the tiny model's 128 tokens
+    chunked = post(live_server, "/embed", json={"inputs": [long_text, long_text + "再见"], "long_text": "chunk"}).json()
+    assert not np.allclose(chunked[0], chunked[1], atol=1e-6)  # chunk mode reads the end
+    cut = post(live_server, "/embed", json={"inputs": [long_text, long_text + "再见"]}).json()
+    np.testing.assert_allclose(cut[0], cut[1], atol=1e-6)  # truncate mode does not
+    bad = post(live_server, "/embed", json={"inputs": "a", "long_text": "split"})
+    assert bad.status_code == 422 and "long_text" in bad.json()["error"]
+
+
+def test_gradio_endpoint_options(live_server):
+    from gradio_client import Client
+
+    client = Client(live_server.url, verbose=False)
+    on = client.predict("蘋果手機很好用", "苹果手机很好用", True, "truncate", api_name="/similarity")
+    assert on["score"] == pytest.approx(1.0, abs=1e-6)
+    with pytest.raises(Exception, match="long_text must be one of"):
+        client.predict("a", "b", False, "split", api_name="/similarity")
+
+
+def test_legacy_trailing_slash_and_ambiguous_similarity_body(live_server):
+    r = post(live_server, "/api/predict/", json={"data": ["今天天气很好", ""], "fn_index": 0})
+    assert r.status_code == 200 and len(r.json()["data"]) == 32
+    both = post(live_server, "/similarity", json={"sentence_a": "a", "sentence_b": "b",
+                                                  "inputs": {"source_sentence": "a", "sentences": ["b"]}})
+    assert both.status_code == 422 and "not both" in both.json()["error"]

@@ -114,6 +114,37 @@ def test_an_encoder_error_reaches_its_callers_and_the_worker_survives(tiny_encod
         batcher.close()
 
 
+def test_a_failing_request_does_not_fail_the_others_batched_with_it(tiny_encoder):
+    gate = threading.Event()
+    entered = threading.Event()
+
+    def encode(texts):
+        if "占位" in texts:
+            entered.set()
+            gate.wait(timeout=30)
+        if "坏" in texts:
+            raise ValueError("bad text")
+        return tiny_encoder.encode(texts)
+
+    batcher = DynamicBatcher(encode, max_batch=64, wait_ms=50)
+    try:
+        with ThreadPoolExecutor(4) as pool:
+            blocker = pool.submit(batcher.submit, ["占位"])
+            assert entered.wait(10)
+            good = pool.submit(batcher.submit, ["好的一句"])
+            bad = pool.submit(batcher.submit, ["坏"])
+            while batcher.pending < 2:
+                time.sleep(0.01)
+            gate.set()
+            assert good.result(timeout=30).vectors.shape == (1, 32)
+            with pytest.raises(ValueError, match="bad text"):
+                bad.result(timeout=30)
+            blocker.result(timeout=30)
+    finally:
+        gate.set()
+        batcher.close()
+
+
 def test_service_from_settings_uses_the_batcher(tiny_settings):
     from gte_ui.service import EmbeddingService
 

@@ -89,6 +89,9 @@ def test_candidate_files(tmp_path):
     gbk = tmp_path / "gbk.txt"
     gbk.write_bytes("苹果手机\n华为手机\n".encode("gb18030"))
     assert views.read_candidates_file(gbk, 10_000) == ["苹果手机", "华为手机"]
+    utf16 = tmp_path / "u16.txt"
+    utf16.write_text("繁體\n简体\n", encoding="utf-16")
+    assert views.read_candidates_file(utf16, 10_000) == ["繁體", "简体"]
     with_header = tmp_path / "c.csv"
     with_header.write_text('id,text\n1,"你好, 世界"\n2,再见\n', encoding="utf-8-sig")
     assert views.read_candidates_file(with_header, 10_000) == ["你好, 世界", "再见"]

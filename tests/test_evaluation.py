@@ -1,0 +1,123 @@
+"""Evaluation on labelled pairs and calibrated verdict bands."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from gte_ui import calibration, evaluation
+from gte_ui.config import Settings
+from gte_ui.errors import GteError
+from gte_ui.service import EmbeddingService, default_bands
+from gte_ui.similarity import VerdictBands
+
+ROOT = Path(__file__).resolve().parent.parent
+SAMPLES = ROOT / "assets" / "samples"
+
+
+@pytest.mark.slow
+def test_stsb_spearman_equals_the_engine_figure(minilm_dir):
+    """The evaluation path gives MiniLM's published STS-B Spearman (as tests/test_minilm.py does)."""
+    svc = EmbeddingService.from_settings(Settings(model=str(minilm_dir), cache_size=0), batching=False)
+    pairs = evaluation.read_pairs(ROOT / "tests" / "data" / "stsb_en" / "sts-test.tsv")
+    assert len(pairs) == 1379
+    seen = []
+    result = evaluation.evaluate(svc, pairs, lambda f, d: seen.append(f))
+    assert result.spearman == pytest.approx(0.8203, abs=0.001)
+    assert not result.binary and result.auc is None and seen[-1] == 1.0
+    assert set(result.by_label) >= {"0", "5"}
+
+
+def test_binary_metrics_match_sklearn():
+    from sklearn.metrics import accuracy_score, f1_score, roc_auc_score
+
+    rng = np.random.default_rng(0)
+    labels = rng.integers(0, 2, 400).astype(float)
+    cos = np.clip(0.6 + 0.2 * labels + rng.normal(0, 0.1, 400), -1, 1)
+    r = evaluation.evaluate_scores(cos, labels)
+    assert r.binary and r.auc == pytest.approx(roc_auc_score(labels, cos))
+    assert r.accuracy == pytest.approx(accuracy_score(labels, cos >= r.best_threshold))
+    assert r.f1 == pytest.approx(f1_score(labels, cos >= r.f1_threshold))
+    # no other threshold does better (to the 4-decimal grid the search uses)
+    assert r.accuracy >= max(accuracy_score(labels, cos >= t) for t in np.linspace(0, 1, 101)) - 1e-9
+    assert r.f1 >= max(f1_score(labels, cos >= t) for t in np.linspace(0, 1, 101)) - 1e-9
+
+
+@pytest.mark.parametrize("sample, a0, label0, n", [
+    ("atec_300.tsv", "怎么花呗不可以用来生活缴费了呀", 0.0, 300),
+    ("stsb_zh_300.tsv", "一个女孩在给她的头发做发型。", 2.0, 300),
+    ("stsb_en_300.tsv", "A girl is styling her hair.", 2.5, 300),
+])
+def test_layouts_are_detected(sample, a0, label0, n):
+    pairs = evaluation.read_pairs(SAMPLES / sample)
+    assert (pairs.a[0], pairs.labels[0], len(pairs)) == (a0, label0, n)
+
+
+def test_named_and_indexed_columns(tmp_path):
+    f = tmp_path / "p.csv"
+    f.write_text('q,doc,rel\n"你好,朋友",您好,1\n再见,拜拜,0\n', encoding="utf-8")
+    p = evaluation.read_pairs(f, ["q", "doc", "rel"])
+    assert p.a == ["你好,朋友", "再见"] and p.labels == [1.0, 0.0]
+    g = tmp_path / "p.tsv"
+    g.write_text("x\t你好\t您好\t1\nx\t再见\t拜拜\t0\n", encoding="utf-8")
+    assert evaluation.read_pairs(g, ["1", "2", "3"]).b == ["您好", "拜拜"]
+
+
+@pytest.mark.parametrize("content, columns, fragment", [
+    (b"a\tb\t1\nc\td\tnot-a-number\n", ["0", "1", "2"], "row 2: label 'not-a-number' is not a number"),
+    (b"foo,bar\n1,2\n", None, "cannot tell which columns"),
+    (b"sentence1,sentence2,score\n\"broken,x,1\n", None, "broken CSV"),
+    (b"\x00\x01\x02binary", None, "looks binary"),
+    (b"\x81\xff\x80\xfe" * 10, None, "neither UTF-8 nor GB18030"),
+    (b"s1\ts2\tlabel\na\tb\t1\n", None, "at least 2 labelled pairs"),
+    (b"s1,s2,label\na,b,1\n", ["s1", "s2", "nope"], "no column named 'nope'"),
+    (b"a\tb\t1\nc\td\t1\n", None, "every label is the same"),
+])
+def test_bad_files_are_explained(tmp_path, tiny_service, content, columns, fragment):
+    f = tmp_path / "bad.csv"
+    f.write_bytes(content)
+    with pytest.raises(GteError) as err:
+        pairs = evaluation.read_pairs(f, columns)
+        evaluation.evaluate(tiny_service, pairs)
+    assert fragment in err.value.message and " / " in err.value.message
+
+
+def test_results_files_and_figure(tiny_service, tmp_path):
+    pairs = evaluation.read_pairs(SAMPLES / "atec_300.tsv")
+    r = evaluation.evaluate(tiny_service, pairs)
+    assert r.binary and 0 <= r.auc <= 1 and r.n == 300
+    metrics, per_pair = evaluation.write_results(r, pairs, tmp_path)
+    assert json.loads(metrics.read_text())["auc"] == pytest.approx(r.auc)
+    assert per_pair.read_text(encoding="utf-8-sig").count("\n") == 301
+    fig = evaluation.figure(r)
+    assert len(fig.data) == 2 and "ROC-AUC" in evaluation.summary_markdown(r)
+
+
+def test_calibration_round_trip_and_precedence(tmp_path, monkeypatch, tiny_model_dir):
+    monkeypatch.setenv("GTE_CALIBRATION_DIR", str(tmp_path))
+    labels = [0.0] * 50 + [1.0] * 50
+    cos = list(np.linspace(0.80, 0.90, 50)) + list(np.linspace(0.91, 0.99, 50))
+    result = evaluation.evaluate_scores(cos, labels)
+    bands = calibration.bands_from_result(result, "toy")
+    assert bands.high == pytest.approx(0.91, abs=1e-3)  # separates the classes (F1 = 1 there)
+    assert bands.mid == pytest.approx(float(np.median(cos[:50])), abs=1e-3) and bands.mid < bands.high
+    model = str(tiny_model_dir)
+    assert default_bands(Settings(model=model)) == VerdictBands()  # honest default without calibration
+    path = calibration.save_bands(model, bands)
+    assert path.parent == tmp_path
+    loaded = default_bands(Settings(model=model))
+    assert (loaded.high, loaded.mid) == (bands.high, bands.mid) and "toy" in loaded.source
+    override = default_bands(Settings(model=model, verdict_high=0.95))
+    assert override.high == 0.95 and override.source == "settings"
+    path.write_text("{broken")
+    assert default_bands(Settings(model=model)) == VerdictBands()  # a broken file never stops start-up
+
+
+def test_graded_labels_calibrate_on_label_4():
+    cos = [0.2, 0.3, 0.5, 0.6, 0.85, 0.9]
+    labels = [0, 1, 2, 3, 4, 5]
+    bands = calibration.bands_from_result(evaluation.evaluate_scores(cos, labels))
+    assert 0.6 < bands.high <= 0.85 and bands.mid < bands.high
