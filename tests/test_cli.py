@@ -310,6 +310,14 @@ def test_evaluate_is_dispatched_lazily(monkeypatch, capsys):
     assert seen == [["pairs.tsv", "--model", "x"]]
 
 
+def test_evaluate_runs_the_real_module(model_args, tmp_path, capsys):
+    sample = ROOT / "assets" / "samples" / "stsb_zh_300.tsv"
+    if not (sample.is_file() and importlib.util.find_spec("gte_ui.evaluation")):
+        pytest.skip("gte_ui.evaluation or its sample is not in this checkout")
+    assert cli.main(["evaluate", str(sample), "--limit", "40", "--out", str(tmp_path), *model_args]) == 0
+    assert (tmp_path / "metrics.json").is_file()
+
+
 def test_health_command(live_server, capsys):
     assert cli.main(["health", "--url", live_server.url + "/health"]) == 0
     assert "healthy" in capsys.readouterr().out
