@@ -1,14 +1,19 @@
-# GTE similarity workbench. CPU image by default; CUDA image with --build-arg TORCH_INDEX=cu124.
-#   docker build -t gte-workbench .
-#   docker build -t gte-workbench:cuda --build-arg TORCH_INDEX=cu124 .
-#   docker build -t gte-workbench:offline --build-arg MODEL_DIR=models/gte-large-zh .   (air-gapped)
-# The same requirements file and start command that CI tests (see tests/test_dockerfile.py).
+# GTE similarity workbench: web UI + HTTP API on port 7860.
+#   CPU (default):  docker build -t gte-workbench .
+#   CUDA:           docker build -t gte-workbench:cuda --build-arg TORCH_INDEX=cu128 .
+#   model baked in: docker build -t gte-workbench:offline --build-arg MODEL_DIR=models/gte-large-zh .
+# It installs the requirements file CI installs (with the torch version CI pins) and starts with
+# README's command, `python app.py`; tests/test_dockerfile.py checks that, runs that command with
+# this file's ENV and runs the HEALTHCHECK against it, so the image cannot drift unseen.
 ARG PYTHON_VERSION=3.11
 FROM python:${PYTHON_VERSION}-slim
 
+# torch from PyTorch's wheel index: "cpu" (small, default) or a CUDA build such as cu126/cu128
+# (the wheels bring their CUDA libraries; the host needs only the NVIDIA driver + container toolkit).
 ARG TORCH_VERSION=2.13.0
 ARG TORCH_INDEX=cpu
-# A model folder inside the build context to bake into the image (empty: download at run time).
+# A model folder inside the build context to bake in for air-gapped sites (empty: none; the
+# container then downloads GTE_MODEL on first start into the /data volume).
 ARG MODEL_DIR=
 
 ENV PYTHONUNBUFFERED=1 \
@@ -27,17 +32,20 @@ COPY requirements.txt .
 RUN pip install torch==${TORCH_VERSION} --index-url https://download.pytorch.org/whl/${TORCH_INDEX} \
  && pip install -r requirements.txt
 
-COPY --chown=app . .
-# Baked model: GTE_MODEL points at it and GTE_OFFLINE keeps the network out (both stay empty,
-# i.e. unset for the app, when MODEL_DIR is not given).
-RUN if [ -n "$MODEL_DIR" ]; then test -f "/app/$MODEL_DIR/config.json" || \
-      { echo "MODEL_DIR=$MODEL_DIR has no config.json" >&2; exit 1; }; fi
-ENV GTE_MODEL=${MODEL_DIR:+/app/${MODEL_DIR}} \
+COPY --chown=app app.py ./
+COPY --chown=app gte_ui ./gte_ui
+COPY --chown=app assets ./assets
+COPY --chown=app ${MODEL_DIR:-docker/no-model} /opt/gte-model/
+# A baked model is checked by the same code the app uses, so a wrong folder fails the build.
+RUN if [ -n "$MODEL_DIR" ]; then python -c "from pathlib import Path; from gte_ui.hub import check_model_folder; check_model_folder(Path('/opt/gte-model'))"; fi
+# With a baked model: use it and never touch the network. Without: both stay empty, which the
+# app reads as unset (defaults: GTE-large-zh from ModelScope, online).
+ENV GTE_MODEL=${MODEL_DIR:+/opt/gte-model} \
     GTE_OFFLINE=${MODEL_DIR:+1}
 
 USER app
 VOLUME ["/data"]
 EXPOSE 7860
-HEALTHCHECK --interval=30s --timeout=5s --start-period=180s --retries=3 \
-  CMD python -c "import urllib.request; urllib.request.urlopen('http://127.0.0.1:7860/health', timeout=4)"
+HEALTHCHECK --interval=30s --timeout=10s --start-period=600s --retries=3 \
+  CMD ["python", "-m", "gte_ui", "health"]
 CMD ["python", "app.py"]

@@ -204,6 +204,9 @@ def parse_settings(argv: Sequence[str] | None = None,
             break
     if on_spaces(env):
         values.setdefault("host", "0.0.0.0")
+        # The Hugging Face twin of the default: README's preload_from_hub puts it in the Space's
+        # image at build time (ModelScope is far from Spaces' servers).
+        values.setdefault("model", KNOWN_MODELS[DEFAULT_MODEL])
     return validate(Settings(**values))
 
 

@@ -1,20 +1,28 @@
-"""The command line: corpus embedding (formats, resume, atomic output) and quick shell commands."""
+"""The command line: corpus embedding (formats, crash + resume, atomic output), shell commands."""
 
 from __future__ import annotations
 
 import csv
+import hashlib
+import importlib.machinery
 import json
+import os
+import signal
 import subprocess
 import sys
+import time
+import types
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from gte_ui.cli import embed_file, file_digest, iter_texts
+from gte_ui import cli
+from gte_ui.cli import embed_file, iter_texts
 from gte_ui.errors import GteError
 
 ROOT = Path(__file__).resolve().parent.parent
+TEXTS = ["今天天气很好", "我想借钱", "这款手机电池续航很强, 用一天没问题", "苹果手机很好用"]
 
 
 def write_lines(path: Path, n: int) -> list[str]:
@@ -23,98 +31,335 @@ def write_lines(path: Path, n: int) -> list[str]:
     return texts
 
 
+def digest(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def run_module(*args: str, **kwargs) -> subprocess.Popen | subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "gte_ui", *args], capture_output=True, text=True, cwd=ROOT,
+                          timeout=180, **kwargs)
+
+
+# ------------------------------------------------------------------ corpus scale, crash, resume
+@pytest.fixture(scope="module")
+def corpus_service(tiny_model_dir):
+    """The tiny model set up for corpus runs: one thread (on this shared 2-core machine two
+    threads fighting over tiny matrices run up to 20x slower) and larger batches. The thread
+    count is process-wide, so it is put back afterwards."""
+    import torch
+
+    from gte_ui.config import Settings
+    from gte_ui.service import EmbeddingService
+
+    threads = torch.get_num_threads()
+    service = EmbeddingService.from_settings(
+        Settings(model=str(tiny_model_dir), device="cpu", precision="fp32", threads=1, batch_size=256),
+        batching=False)
+    yield service
+    torch.set_num_threads(threads)
+
+
 @pytest.mark.slow
-def test_100k_lines_interrupted_and_resumed_equal_one_run(tiny_encoder, tmp_path):
+def test_100k_lines_killed_mid_run_then_resumed_equal_one_run(corpus_service, tiny_model_dir, tmp_path):
+    """A real crash: the CLI process is SIGKILLed after a few chunks; the resumed run redoes
+    none of them and writes a file byte-identical to one uninterrupted run."""
     src = tmp_path / "corpus.txt"
     write_lines(src, 100_000)
+    chunk = 8192  # 13 chunks
     whole = tmp_path / "whole.npy"
-    res = embed_file(tiny_encoder, src, whole, chunk_size=8192, progress=False)
-    assert res["texts"] == 100_000 and res["resumed_chunks"] == 0
+    report = embed_file(corpus_service, src, whole, chunk_size=chunk, progress=False)
+    assert (report.texts, report.chunks, report.resumed_chunks) == (100_000, 13, 0)
 
     out = tmp_path / "resumed.npy"
-    stopped = embed_file(tiny_encoder, src, out, chunk_size=8192, max_chunks=5, progress=False)
-    assert stopped["out"] is None and not out.exists()  # never a half-written output
-    assert len(list((tmp_path / "resumed.npy.parts").glob("part-*.npz"))) == 5
-    calls = tiny_encoder.texts_encoded
-    done = embed_file(tiny_encoder, src, out, chunk_size=8192, progress=False)
-    assert done["resumed_chunks"] == 5 and done["chunks"] == 13
-    assert tiny_encoder.texts_encoded - calls == 100_000 - 5 * 8192  # finished chunks not redone
-    assert not (tmp_path / "resumed.npy.parts").exists()
-    assert file_digest(out) == file_digest(whole)
+    parts = tmp_path / "resumed.npy.parts"
+    proc = subprocess.Popen([sys.executable, "-m", "gte_ui", "embed", str(src), "--out", str(out),
+                             "--chunk-size", str(chunk), "--quiet", "--model", str(tiny_model_dir),
+                             "--device", "cpu", "--precision", "fp32", "--threads", "1", "--batch-size", "256"],
+                            cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        deadline = time.time() + 240
+        while len(list(parts.glob("part-*.npy"))) < 3:
+            assert proc.poll() is None, proc.stderr.read().decode()
+            assert time.time() < deadline, "the CLI wrote no chunks in time"
+            time.sleep(0.05)
+        proc.send_signal(signal.SIGKILL)
+    finally:
+        proc.wait(timeout=30)
+    assert not out.exists()  # never a half-written output under OUT's name
+    finished = len(list(parts.glob("part-*.npy")))
+    assert 3 <= finished < 13
+
+    before = corpus_service.encoder.texts_encoded
+    report = embed_file(corpus_service, src, out, chunk_size=chunk, progress=False)
+    assert report.resumed_chunks == finished and report.chunks == 13 and report.texts == 100_000
+    assert corpus_service.encoder.texts_encoded - before == 100_000 - finished * chunk  # nothing redone
+    assert not parts.exists() and not list(tmp_path.glob(".*tmp"))
+    assert digest(out) == digest(whole)
     arr = np.load(out)
-    assert arr.shape == (100_000, tiny_encoder.dim) and arr.dtype == np.float32
+    assert arr.shape == (100_000, corpus_service.dim) and arr.dtype == np.float32
+    assert len(corpus_service.cache) == 0  # the corpus bypassed the LRU cache
 
 
-def test_formats_agree(tiny_encoder, tmp_path):
-    texts = ["今天天气很好", "我想借钱", "这款手机电池续航很强"]
-    expected = tiny_encoder.encode(texts).vectors
+def test_crash_after_n_chunks_resumes_without_redoing(corpus_service, tmp_path):
+    src = tmp_path / "c.txt"
+    write_lines(src, 2_000)
+    whole = tmp_path / "whole.parquet"
+    embed_file(corpus_service, src, whole, chunk_size=300, progress=False)
+
+    def crash_after_third(i: int) -> None:
+        if i == 2:
+            raise RuntimeError("simulated crash")
+
+    out = tmp_path / "o.parquet"
+    with pytest.raises(RuntimeError, match="simulated crash"):
+        embed_file(corpus_service, src, out, chunk_size=300, after_chunk=crash_after_third, progress=False)
+    assert not out.exists()
+    parts = tmp_path / "o.parquet.parts"
+    # What a kill in the middle of writing chunk 3 leaves: its texts, a temporary vectors file.
+    (parts / "part-0000003.texts.json").write_text("[]", encoding="utf-8")
+    (parts / ".part-0000003.tmp.npy").write_bytes(b"\x93NUMPY half")
+    before = corpus_service.encoder.texts_encoded
+    report = embed_file(corpus_service, src, out, chunk_size=300, progress=False)
+    assert report.resumed_chunks == 3 and report.chunks == 7
+    assert corpus_service.encoder.texts_encoded - before == 2_000 - 3 * 300
+    assert digest(out) == digest(whole)
+
+
+def test_changed_input_or_settings_refuse_to_mix_runs(tiny_service, tmp_path):
+    src = tmp_path / "in.txt"
+    write_lines(src, 50)
+    out = tmp_path / "o.npy"
+
+    def stop(i: int) -> None:
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        embed_file(tiny_service, src, out, chunk_size=10, after_chunk=stop, progress=False)
+    with pytest.raises(GteError, match=r"changed: chunk_size.*pass --restart"):
+        embed_file(tiny_service, src, out, chunk_size=20, progress=False)
+    write_lines(src, 60)  # the input changed under the unfinished run
+    with pytest.raises(GteError, match=r"changed: .*size.*pass --restart"):
+        embed_file(tiny_service, src, out, chunk_size=10, progress=False)
+    report = embed_file(tiny_service, src, out, chunk_size=10, restart=True, progress=False)
+    assert report.texts == 60 and report.resumed_chunks == 0 and np.load(out).shape[0] == 60
+    assert not (tmp_path / "o.npy.lock").exists()
+
+
+def test_two_runs_on_one_output_are_refused(tiny_service, tmp_path):
+    src = tmp_path / "in.txt"
+    write_lines(src, 30)
+    out = tmp_path / "o.npy"
+    second: list[BaseException] = []
+
+    def start_second_run(i: int) -> None:
+        try:
+            embed_file(tiny_service, src, out, chunk_size=10, progress=False)
+        except GteError as exc:
+            second.append(exc)
+
+    embed_file(tiny_service, src, out, chunk_size=10, after_chunk=start_second_run, progress=False)
+    assert len(second) == 3 and "another `embed` is writing" in str(second[0])
+    assert np.load(out).shape[0] == 30
+
+
+# ------------------------------------------------------------------ formats
+def test_every_input_and_output_format_agrees(tiny_service, tmp_path):
+    expected = tiny_service.encoder.encode(TEXTS).vectors
     txt = tmp_path / "in.txt"
-    txt.write_text("今天天气很好\n\n我想借钱\n这款手机电池续航很强\n", encoding="utf-8")
+    txt.write_text("\ufeff" + "\n\n".join(TEXTS) + "\n   \n", encoding="utf-8")  # BOM, blank lines
     tsv = tmp_path / "in.tsv"
-    tsv.write_text("id\tsentence\n1\t今天天气很好\n2\t我想借钱\n3\t这款手机电池续航很强\n", encoding="utf-8")
+    tsv.write_text("id\tsentence\n" + "".join(f"{i}\t{t}\n" for i, t in enumerate(TEXTS)), encoding="utf-8")
+    csv_in = tmp_path / "in.csv"
+    with open(csv_in, "w", encoding="utf-8", newline="") as f:  # a comma inside a quoted field
+        w = csv.writer(f)
+        w.writerow(["id", "body"])
+        w.writerows([i, t] for i, t in enumerate(TEXTS))
     jsonl = tmp_path / "in.jsonl"
-    jsonl.write_text("\n".join(json.dumps({"t": t}, ensure_ascii=False) for t in texts), encoding="utf-8")
-    assert list(iter_texts(txt)) == list(iter_texts(tsv, column="sentence")) == list(iter_texts(jsonl, field="t"))
+    jsonl.write_text("\n".join(json.dumps({"t": t, "n": i}, ensure_ascii=False) for i, t in enumerate(TEXTS)),
+                     encoding="utf-8")
+    assert (list(iter_texts(txt)) == list(iter_texts(tsv, column="sentence"))
+            == list(iter_texts(csv_in, column="body")) == list(iter_texts(jsonl, field="t")) == TEXTS)
 
-    embed_file(tiny_encoder, txt, tmp_path / "o.npy", chunk_size=2, progress=False)
+    report = embed_file(tiny_service, txt, tmp_path / "o.npy", chunk_size=3, progress=False)
+    assert report.skipped_blank == 4 and report.texts == 4
     np.testing.assert_allclose(np.load(tmp_path / "o.npy"), expected, atol=1e-6)
-    embed_file(tiny_encoder, tsv, tmp_path / "o.csv", column="sentence", progress=False)
+
+    embed_file(tiny_service, tsv, tmp_path / "o.csv", column="sentence", chunk_size=3, progress=False)
     with open(tmp_path / "o.csv", encoding="utf-8", newline="") as f:
         rows = list(csv.reader(f))
-    assert [r[0] for r in rows[1:]] == texts and len(rows[0]) == tiny_encoder.dim + 1
-    np.testing.assert_allclose([[float(x) for x in r[1:]] for r in rows[1:]], expected, atol=1e-6)
-    embed_file(tiny_encoder, jsonl, tmp_path / "o.parquet", field="t", chunk_size=2, progress=False)
+    assert rows[0] == ["text"] + [f"v{i}" for i in range(tiny_service.dim)]
+    assert [r[0] for r in rows[1:]] == TEXTS
+    got = np.array([[float(x) for x in r[1:]] for r in rows[1:]], dtype=np.float32)
+    np.testing.assert_array_equal(got, np.load(tmp_path / "o.npy"))  # float32 survives the text
+
     import pyarrow.parquet as pq
 
-    table = pq.read_table(tmp_path / "o.parquet")
-    assert table.column("text").to_pylist() == texts
-    np.testing.assert_allclose(np.array(table.column("vector").to_pylist()), expected, atol=1e-6)
+    for src, kw in ((jsonl, {"field": "t"}), (csv_in, {"column": "body"})):
+        embed_file(tiny_service, src, tmp_path / "o.parquet", chunk_size=3, progress=False, **kw)
+        table = pq.read_table(tmp_path / "o.parquet")
+        assert table.column("text").to_pylist() == TEXTS
+        np.testing.assert_array_equal(np.array(table.column("vector").to_pylist(), dtype=np.float32),
+                                      np.load(tmp_path / "o.npy"))
+
+
+def test_long_text_chunk_mode_is_honoured(tiny_encoder, tiny_settings, tmp_path):
+    from gte_ui.service import EmbeddingService
+
+    service = EmbeddingService(tiny_encoder, tiny_settings.replace(long_text="chunk"))
+    long_text = "今天天气很好" * 60  # over the tiny model's 128 tokens
+    src = tmp_path / "long.txt"
+    src.write_text(long_text + "\n我想借钱\n", encoding="utf-8")
+    embed_file(service, src, tmp_path / "o.npy", progress=False)
+    np.testing.assert_allclose(np.load(tmp_path / "o.npy"),
+                               tiny_encoder.encode_chunked([long_text, "我想借钱"]).vectors, atol=1e-6)
 
 
 @pytest.mark.parametrize("name, content, kwargs, fragment", [
-    ("a.csv", "id,body\n1,x\n", {}, "has no column 'text'"),
-    ("a.jsonl", '{"body": "x"}\n', {}, "has no field 'text'"),
-    ("a.jsonl", "{broken\n", {}, "line 1 is not JSON"),
+    ("a.csv", "id,body\n1,x\n", {}, r"has no column 'text'; its columns are id, body. Choose one with --column"),
+    ("a.tsv", "", {}, r"has no column 'text'; its columns are \(none\)"),
+    ("a.jsonl", '{"body": "x"}\n', {}, r"line 1 has no field 'text' \(it has: body\)"),
+    ("a.jsonl", '{"text": "ok"}\n{broken\n', {}, "line 2 is not JSON"),
+    ("a.jsonl", '{"text": 12}\n', {}, "field 'text' is int, not a string"),
     ("a.xlsx", "x", {}, "unsupported input a.xlsx"),
+    ("a.txt", "ok\n" + "长" * 30, {}, r"a.txt: line 2 has 30 characters; the limit is 20 \(raise the limit"),
+    ("a.csv", "text\n" + "x" * 200_000 + "\n", {}, r"a.csv line \d+ is not valid CSV: field larger than"),
 ])
-def test_bad_inputs_are_explained(tiny_encoder, tmp_path, name, content, kwargs, fragment):
+def test_bad_inputs_are_explained(tiny_encoder, tiny_settings, tmp_path, name, content, kwargs, fragment):
+    from gte_ui.service import EmbeddingService
+
+    service = EmbeddingService(tiny_encoder, tiny_settings.replace(max_chars=20))
     src = tmp_path / name
     src.write_text(content, encoding="utf-8")
-    with pytest.raises(GteError, match=fragment):
-        embed_file(tiny_encoder, src, tmp_path / "o.npy", progress=False, **kwargs)
+    with pytest.raises(GteError, match=fragment) as info:
+        embed_file(service, src, tmp_path / "o.npy", progress=False, **kwargs)
+    assert " / " in info.value.message  # bilingual
+    assert not (tmp_path / "o.npy").exists()
 
 
-def test_unsupported_output_and_changed_input(tiny_encoder, tmp_path):
+def test_bad_output_and_encoding_are_explained(tiny_service, tmp_path):
     src = tmp_path / "in.txt"
-    write_lines(src, 50)
-    with pytest.raises(GteError, match="unsupported output"):
-        embed_file(tiny_encoder, src, tmp_path / "o.xlsx", progress=False)
-    embed_file(tiny_encoder, src, tmp_path / "o.npy", chunk_size=10, max_chunks=2, progress=False)
-    write_lines(src, 60)  # the input changed under an unfinished run
-    with pytest.raises(GteError, match="pass --restart"):
-        embed_file(tiny_encoder, src, tmp_path / "o.npy", chunk_size=10, progress=False)
-    res = embed_file(tiny_encoder, src, tmp_path / "o.npy", chunk_size=10, restart=True, progress=False)
-    assert res["texts"] == 60 and np.load(tmp_path / "o.npy").shape[0] == 60
+    write_lines(src, 3)
+    with pytest.raises(GteError, match="unsupported output o.xlsx"):
+        embed_file(tiny_service, src, tmp_path / "o.xlsx", progress=False)
+    with pytest.raises(GteError, match="does not exist"):
+        embed_file(tiny_service, tmp_path / "missing.txt", tmp_path / "o.npy", progress=False)
+    gbk = tmp_path / "gbk.txt"
+    gbk.write_bytes("今天天气很好\n".encode("gb18030"))
+    with pytest.raises(GteError, match="gbk.txt is not UTF-8 text.*iconv"):
+        embed_file(tiny_service, gbk, tmp_path / "o.npy", progress=False)
 
 
-def run_cli(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "gte_ui", *args], capture_output=True, text=True, cwd=ROOT,
-                          timeout=180, env={**__import__("os").environ, "HF_HUB_OFFLINE": "1"})
+# ------------------------------------------------------------------ commands
+@pytest.fixture()
+def model_args(tiny_model_dir) -> list[str]:
+    return ["--model", str(tiny_model_dir), "--device", "cpu", "--precision", "fp32"]
 
 
-def test_shell_commands(tiny_model_dir, tiny_service, tmp_path):
-    r = run_cli("similarity", "这款手机电池续航很强", "手机电量很耐用", "--model", str(tiny_model_dir))
-    assert r.returncode == 0, r.stderr
-    out = json.loads(r.stdout)
-    assert out["score"] == pytest.approx(tiny_service.pair("这款手机电池续航很强", "手机电量很耐用").score, abs=1e-5)
-    r = run_cli("rank", "这款手机电池续航很强", "手机电量很耐用", "充电速度特别快", "--model", str(tiny_model_dir))
-    expected = [row.text for row in tiny_service.rank("这款手机电池续航很强", ["手机电量很耐用", "充电速度特别快"]).rows]
-    assert [line.split("\t")[3] for line in r.stdout.strip().splitlines()] == expected
+def test_similarity_rank_embed_commands(tiny_service, model_args, tmp_path, capsys):
+    assert cli.main(["similarity", "这款手机电池续航很强", "手机电量很耐用", *model_args]) == 0
+    out = json.loads(capsys.readouterr().out)
+    expected = tiny_service.pair("这款手机电池续航很强", "手机电量很耐用")
+    assert out["score"] == pytest.approx(expected.score, abs=1e-6) and out["verdict"] == expected.verdict.zh
+
+    cand_file = tmp_path / "cands.txt"
+    cand_file.write_text("这台设备待机时间久\n\n充电速度特别快\n", encoding="utf-8")
+    assert cli.main(["rank", "这款手机电池续航很强", "手机电量很耐用", "--file", str(cand_file), *model_args]) == 0
+    lines = capsys.readouterr().out.strip().splitlines()
+    ranked = tiny_service.rank("这款手机电池续航很强", ["手机电量很耐用", "这台设备待机时间久", "充电速度特别快"])
+    assert [line.split("\t")[3] for line in lines] == [r.text for r in ranked.rows]
+    assert cli.main(["rank", "这款手机电池续航很强", "手机电量很耐用", "充电速度特别快", "--top-k", "1",
+                     "--json", *model_args]) == 0
+    assert len(json.loads(capsys.readouterr().out)) == 1
+
     src = tmp_path / "c.txt"
-    write_lines(src, 20)
-    r = run_cli("embed", str(src), "--out", str(tmp_path / "v.npy"), "--model", str(tiny_model_dir))
-    assert r.returncode == 0 and np.load(tmp_path / "v.npy").shape == (20, 32)
-    r = run_cli("similarity", "", "b", "--model", str(tiny_model_dir))
-    assert r.returncode == 2 and "sentence A is empty" in r.stderr and "Traceback" not in r.stderr
-    r = run_cli("download", "--model", "iic/nlp_gte_sentence-embedding_chinese-small", "--to", str(tmp_path / "m"))
-    assert r.returncode == 2 and "download of 'iic/nlp_gte_sentence-embedding_chinese-small'" in r.stderr
+    src.write_text("今天天气很好\n\n我想借钱\n", encoding="utf-8")
+    assert cli.main(["embed", str(src), "--out", str(tmp_path / "v.npy"), "--quiet", *model_args]) == 0
+    captured = capsys.readouterr()
+    assert json.loads(captured.out)["texts"] == 2 and "1 blank lines have no vector" in captured.err
+    assert np.load(tmp_path / "v.npy").shape == (2, tiny_service.dim)
+
+
+def test_command_errors_are_one_clear_line(model_args, tmp_path, capsys):
+    assert cli.main(["similarity", "", "b", *model_args]) == 2
+    assert "sentence A is empty" in capsys.readouterr().err
+    assert cli.main(["embed", str(tmp_path / "nope.txt"), "--out", str(tmp_path / "o.npy"), *model_args]) == 2
+    assert "does not exist" in capsys.readouterr().err
+    assert cli.main(["similarity", "a", "b", "--model", str(tmp_path / "no-model")]) == 2
+    assert "does not exist" in capsys.readouterr().err
+    assert cli.main(["serve", "--model", str(tmp_path / "no-model")]) == 2  # app.py's own checks
+    assert "does not exist" in capsys.readouterr().err
+    # Hugging Face in offline mode (conftest sets HF_HUB_OFFLINE): fails fast, says what failed.
+    assert cli.main(["download", "--model", "thenlper/gte-small-zh", "--to", str(tmp_path / "m")]) == 2
+    assert "download of 'thenlper/gte-small-zh' from huggingface failed" in capsys.readouterr().err
+
+
+def test_evaluate_is_dispatched_lazily(monkeypatch, capsys):
+    real_find_spec = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec",
+                        lambda name, *a: None if name == "gte_ui.evaluation" else real_find_spec(name, *a))
+    assert cli.main(["evaluate", "pairs.tsv"]) == 2
+    assert "needs the module gte_ui/evaluation.py" in capsys.readouterr().err
+    monkeypatch.setattr(importlib.util, "find_spec", real_find_spec)
+
+    seen = []
+    fake = types.ModuleType("gte_ui.evaluation")
+    fake.__spec__ = importlib.machinery.ModuleSpec("gte_ui.evaluation", None)
+    fake.main = lambda argv: seen.append(argv) or 0
+    monkeypatch.setitem(sys.modules, "gte_ui.evaluation", fake)
+    assert cli.main(["evaluate", "pairs.tsv", "--model", "x"]) == 0
+    assert seen == [["pairs.tsv", "--model", "x"]]
+
+
+def test_evaluate_runs_the_real_module(model_args, tmp_path, capsys):
+    sample = ROOT / "assets" / "samples" / "stsb_zh_300.tsv"
+    if not (sample.is_file() and importlib.util.find_spec("gte_ui.evaluation")):
+        pytest.skip("gte_ui.evaluation or its sample is not in this checkout")
+    assert cli.main(["evaluate", str(sample), "--limit", "40", "--out", str(tmp_path), *model_args]) == 0
+    assert (tmp_path / "metrics.json").is_file()
+
+
+def test_health_command(live_server, capsys):
+    assert cli.main(["health", "--url", live_server.url + "/health"]) == 0
+    assert "healthy" in capsys.readouterr().out
+    from conftest import free_port
+
+    assert cli.main(["health", "--url", f"http://127.0.0.1:{free_port()}/health", "--timeout", "1"]) == 1
+    assert "unhealthy" in capsys.readouterr().err
+
+
+def test_module_entry_point(model_args):
+    """``python -m gte_ui`` in a fresh interpreter: --help and ``health`` (Docker runs it every
+    30 s) import no torch/numpy; a model command works end to end."""
+    r = run_module("--help")
+    assert r.returncode == 0 and "embed" in r.stdout and "download" in r.stdout
+    probe = ("import sys; from gte_ui import cli; cli.build_parser(); cli.health('http://127.0.0.1:9/h', 0.1); "
+             "print(sorted({'torch', 'numpy', 'transformers'} & set(sys.modules)))")
+    r = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, cwd=ROOT, timeout=60)
+    assert r.stdout.strip() == "[]", r.stderr
+    r = run_module("similarity", "今天天气很好", "今天天气很好", *model_args,
+                   env={**os.environ, "GTE_LOG_LEVEL": "warning"})
+    assert r.returncode == 0, r.stderr
+    assert json.loads(r.stdout)["score"] == pytest.approx(1.0, abs=1e-5)
+
+
+@pytest.mark.slow
+def test_other_model_width_is_configuration_only(minilm_dir, tmp_path, capsys):
+    """The real all-MiniLM-L6-v2 (384-d, mean pooling): nothing assumes GTE-large's 1024."""
+    import pyarrow.parquet as pq
+
+    from gte_ui.config import Settings
+    from gte_ui.service import EmbeddingService
+
+    src = tmp_path / "in.jsonl"
+    src.write_text("\n".join(json.dumps({"text": t}) for t in ["A man is playing a guitar.", "A dog runs."]),
+                   encoding="utf-8")
+    out = tmp_path / "o.parquet"
+    assert cli.main(["embed", str(src), "--out", str(out), "--quiet", "--model", str(minilm_dir),
+                     "--device", "cpu", "--precision", "fp32"]) == 0
+    capsys.readouterr()
+    vectors = np.stack(pq.read_table(out)["vector"].to_numpy(zero_copy_only=False))
+    service = EmbeddingService.from_settings(Settings(model=str(minilm_dir), device="cpu", precision="fp32"),
+                                             batching=False)
+    assert vectors.shape == (2, 384) == (2, service.dim)
+    np.testing.assert_allclose(vectors, service.encoder.encode(["A man is playing a guitar.", "A dog runs."]).vectors,
+                               atol=1e-5)
