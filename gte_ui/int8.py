@@ -115,6 +115,52 @@ class W8A8Linear(nn.Module):
         return f"in={self.in_features}, out={self.out_features}, smooth={self.inv_smooth is not None}"
 
 
+class BlockInt8Linear(nn.Module):
+    """``y = x W^T + b`` as ONNX Runtime's ``MatMulNBits`` (8 bits, ``accuracy_level`` 4): weights
+    in int8 blocks of ``block`` input channels, each with its own scale, and the activations
+    quantised to int8 per token *and per block* inside the kernel. Far more precise than one scale
+    per token where a few channels carry outliers (BERT's FFN output projection), at ~75 % of the
+    plain int8 GEMM's speed and ~2x fp32's. Exported only (ONNX Runtime); in PyTorch it computes
+    with the dequantised weights (used while tracing)."""
+
+    def __init__(self, linear: nn.Linear, block: int = 32) -> None:
+        super().__init__()
+        w = linear.weight.detach().float()  # [out, in]
+        out_f, in_f = w.shape
+        blocks = w.reshape(out_f, in_f // block, block)
+        scale = blocks.abs().amax(dim=2).clamp(min=1e-8) / 127.0  # [out, in / block]
+        q = torch.round(blocks / scale.unsqueeze(2)).clamp(-127, 127)
+        self.register_buffer("weight_u8", (q + 128).to(torch.uint8).contiguous())  # zero point 128
+        self.register_buffer("block_scale", scale.reshape(-1).contiguous())
+        self.register_buffer("bias", linear.bias.detach().float().clone() if linear.bias is not None else None)
+        self.in_features, self.out_features, self.block = in_f, out_f, block
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if torch.onnx.is_in_onnx_export():
+            return BlockInt8Onnx.apply(x, self.weight_u8, self.block_scale, self.bias,
+                                       self.in_features, self.out_features, self.block)
+        w = (self.weight_u8.float() - 128) * self.block_scale.reshape(self.out_features, -1, 1)
+        return nn.functional.linear(x, w.reshape(self.out_features, self.in_features), self.bias)
+
+    def extra_repr(self) -> str:
+        return f"in={self.in_features}, out={self.out_features}, block={self.block}"
+
+
+class BlockInt8Onnx(torch.autograd.Function):
+    """Export hook for :class:`BlockInt8Linear`: one ``com.microsoft::MatMulNBits`` node (+ bias)."""
+
+    @staticmethod
+    def forward(ctx, x, weight_u8, block_scale, bias, in_f, out_f, block):  # noqa: D401 - torch API
+        w = (weight_u8.float() - 128) * block_scale.reshape(out_f, -1, 1)
+        return nn.functional.linear(x, w.reshape(out_f, in_f), bias)
+
+    @staticmethod
+    def symbolic(g, x, weight_u8, block_scale, bias, in_f, out_f, block):
+        y = g.op("com.microsoft::MatMulNBits", x, weight_u8, block_scale, K_i=in_f, N_i=out_f,
+                 bits_i=8, block_size_i=block, accuracy_level_i=4)  # 4: int8 compute
+        return y if _is_none(bias) else g.op("Add", y, bias)
+
+
 class W8A8Slice(nn.Module):
     """Part ``index`` of a fused :class:`W8A8Linear` (K or V next to Q): reuses the output the
     fused layer computed for the same input tensor, else computes it."""
@@ -238,7 +284,8 @@ def activation_maxima(model: nn.Module, tokenizer, texts: Sequence[str],
 def quantize_w8a8(model: nn.Module, *, tokenizer=None, alpha: float | None = None,
                   keep_fp32: Sequence[str] = (r"pooler",), grouped: Sequence[str] = (),
                   group: int = 512, weight_max: int = 127, fuse_shared_inputs: bool = True,
-                  fold_into_value: bool = True,
+                  fold_into_value: bool = True, alpha_for: Sequence[tuple[str, float]] = (),
+                  blockwise: Sequence[str] = (), block: int = 32,
                   calibration: Sequence[str] = CALIBRATION_TEXTS) -> nn.Module:
     """Replace every ``nn.Linear`` by :class:`W8A8Linear`, except those whose module name matches a
     ``keep_fp32`` regular expression (e.g. ``r"layer\.\d+\.output\.dense"`` = the FFN output projections).
@@ -255,6 +302,13 @@ def quantize_w8a8(model: nn.Module, *, tokenizer=None, alpha: float | None = Non
     """
     targets = [name for name, m in model.named_modules()
                if isinstance(m, nn.Linear) and not any(re.search(k, name) for k in keep_fp32)]
+    for name in [n for n in targets if any(re.search(k, n) for k in blockwise)]:
+        linear = model.get_submodule(name)
+        if linear.in_features % block == 0:
+            parent_name, _, child = name.rpartition(".")
+            setattr(model.get_submodule(parent_name) if parent_name else model, child,
+                    BlockInt8Linear(linear, block))
+        targets.remove(name)  # not divisible: stays fp32
     maxima: dict[str, torch.Tensor] = {}
     groups = [[name] for name in targets]
     if alpha is not None:
@@ -276,7 +330,8 @@ def quantize_w8a8(model: nn.Module, *, tokenizer=None, alpha: float | None = Non
     for names in groups:
         if alpha is not None and names[0] in maxima:
             w_max = torch.stack([get(n).weight.detach().abs().amax(dim=0).float() for n in names]).amax(0)
-            s = (maxima[names[0]].clamp(min=1e-5) ** alpha / w_max.clamp(min=1e-5) ** (1 - alpha))
+            a = next((a for pattern, a in alpha_for if re.search(pattern, names[0])), alpha)
+            s = (maxima[names[0]].clamp(min=1e-5) ** a / w_max.clamp(min=1e-5) ** (1 - a))
             smooths.update({n: s.clamp(min=1e-2, max=1e2) for n in names})
     folded: set[str] = set()
     if fold_into_value:

@@ -37,8 +37,11 @@ from .backends import Backend
 log = logging.getLogger(__name__)
 
 #: bump when the exported graph changes, so stale cache entries are not reused
-EXPORT_VERSION = 1
+EXPORT_VERSION = 2
 OPSET = 17
+#: input channels per block in MatMulNBits layers: 128 runs ~1.4x faster than 32 at the same
+#: accuracy here (mean |dcos| 0.0026 vs 0.0025 on STS-B/MiniLM in accurate mode)
+BLOCK = 128
 
 
 def export_cache_dir() -> Path:
@@ -60,7 +63,7 @@ def cpu_has_vnni() -> bool:
 def export_key(folder: Path, mode: str, reduce_range: bool) -> str:
     """Cache key: model identity (config + weight file sizes and mtimes) + mode + export version."""
     h = hashlib.sha256()
-    h.update(f"v{EXPORT_VERSION}|{mode}|rr={int(reduce_range)}|torch={torch.__version__}".encode())
+    h.update(f"v{EXPORT_VERSION}|{mode}|rr={int(reduce_range)}|block={BLOCK}|torch={torch.__version__}".encode())
     h.update(str(folder.resolve()).encode())
     for name in sorted(os.listdir(folder)):
         p = folder / name
@@ -92,12 +95,13 @@ def export_int8(folder: Path, target: Path, mode: str, reduce_range: bool = Fals
 
     from .int8 import _EXPORT_MEMO, quantize_w8a8
 
-    keep = INT8_KEEP_FP32[mode]
+    keep, blockwise = INT8_KEEP_FP32[mode], INT8_BLOCKWISE[mode]
     t0 = time.perf_counter()
     model = AutoModel.from_pretrained(str(folder), dtype=torch.float32, attn_implementation="eager").eval()
     tokenizer = AutoTokenizer.from_pretrained(str(folder))
     quantize_w8a8(model, tokenizer=tokenizer, alpha=0.5, keep_fp32=keep,
-                  weight_max=63 if reduce_range else 127)
+                  weight_max=63 if reduce_range else 127, blockwise=blockwise,
+                  block=BLOCK)
     wrapped = _HiddenStates(model).eval()
     example = tokenizer(["今天天气很好 the weather is fine", "好"], padding=True, return_tensors="pt")
     ids, mask = example["input_ids"], example["attention_mask"]  # batch and length stay dynamic
@@ -123,16 +127,26 @@ def export_int8(folder: Path, target: Path, mode: str, reduce_range: bool = Fals
 
 #: int8 modes of the ONNX Runtime path -> layers kept fp32 (regular expressions over module names)
 INT8_KEEP_FP32: dict[str, tuple[str, ...]] = {
-    "accurate": (r"pooler", r"layer\.\d+\.output\.dense"),  # FFN output projections stay fp32
+    "accurate": (r"pooler",),
     "fast": (r"pooler",),
 }
+#: ... and layers quantised in blocks of input channels (MatMulNBits) instead of per token
+INT8_BLOCKWISE: dict[str, tuple[str, ...]] = {
+    "accurate": (r"layer\.\d+\.output\.dense",),  # the FFN output projections
+    "fast": (),
+}
+
+
+def cached_export_path(folder: Path, mode: str, cache_dir: Path | None = None) -> Path:
+    """Where the int8 export of ``folder`` + ``mode`` lives (whether or not it exists yet)."""
+    key = export_key(folder, mode, not cpu_has_vnni())
+    return (cache_dir or export_cache_dir()) / f"{folder.name}-int8-{mode}-{key}" / "model.onnx"
 
 
 def cached_int8_export(folder: Path, mode: str, cache_dir: Path | None = None) -> Path:
     """The exported int8 model for ``folder`` + ``mode``, exporting it on first use."""
     reduce_range = not cpu_has_vnni()
-    cache_dir = cache_dir or export_cache_dir()
-    target = cache_dir / f"{folder.name}-int8-{mode}-{export_key(folder, mode, reduce_range)}" / "model.onnx"
+    target = cached_export_path(folder, mode, cache_dir)
     if not target.is_file():
         log.info("no cached int8 export for %s (%s): exporting once into %s", folder, mode, target.parent)
         export_int8(folder, target, mode, reduce_range)
