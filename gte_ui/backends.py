@@ -135,7 +135,8 @@ def load_backend(folder: Path, device: str, precision: str, int8_mode: str = "ac
 
     int8 on CPU runs in ONNX Runtime (``int8_engine="onnx"``, the fast path: the W8A8 model is
     exported once into a cache folder, see :mod:`gte_ui.onnx_backend`) or in eager PyTorch
-    (``"torch"``: same arithmetic, ~2x slower, no export). ``int8_mode="dynamic"`` is always torch's
+    (``"torch"``: the same W8A8 layers in eager PyTorch, FFN output projections fp32 in accurate
+    mode; slower, no export). ``int8_mode="dynamic"`` is always torch's
     ``quantize_dynamic``.
     """
     log.info("loading %s on %s/%s", folder, device, precision)
@@ -145,5 +146,9 @@ def load_backend(folder: Path, device: str, precision: str, int8_mode: str = "ac
         except ImportError as exc:  # pragma: no cover - onnxruntime is a runtime requirement
             log.warning("onnxruntime unavailable (%s): int8 runs in eager PyTorch (slower)", exc)
         else:
-            return OrtInt8Backend(folder, mode=int8_mode, threads=threads)
+            try:
+                return OrtInt8Backend(folder, mode=int8_mode, threads=threads)
+            except Exception as exc:  # an architecture the exporter cannot handle: still serve
+                log.warning("int8 ONNX export/load failed for %s (%s: %s); using eager PyTorch int8",
+                            folder, type(exc).__name__, exc)
     return TorchBackend(folder, device=device, precision=precision, int8_mode=int8_mode)

@@ -1,21 +1,23 @@
 """INT8 on CPU through ONNX Runtime: the W8A8 model of :mod:`gte_ui.int8`, exported once and cached.
 
 Why ONNX Runtime: eager PyTorch spends most of an int8 forward pass on the per-token
-quantise/dequantise element-wise work (33.7 sent/s on the GTE-large shape); ``torch.compile``
-fuses it but compiles for ~1 minute per input shape. ONNX Runtime runs the same arithmetic with
-fused kernels and no compile step:
+quantise/dequantise element-wise work; ``torch.compile`` fuses it but compiles for about a
+minute per input shape. ONNX Runtime runs the same arithmetic with fused kernels, no compile:
 
-* each quantised ``Linear`` becomes ``ReduceMax(|x|)`` per token → ``QuantizeLinear`` (per-axis,
-  one fused pass, uint8 with zero point 128) → ``MatMulIntegerToFloat`` (int8 GEMM with the
-  per-channel weight scales in its epilogue) → ``× token scale`` → ``+ bias``;
-* the three Q/K/V projections share one quantised input (ONNX Runtime's common-subexpression
-  elimination merges the identical quantisation subgraphs);
-* ONNX Runtime's session-level graph optimisation fuses LayerNorm, GELU and bias additions in the
-  fp32 parts. Offline fusion is not used (quantised graphs do not match its patterns anyway).
+* a per-token W8A8 ``Linear`` becomes ``ReduceMax/ReduceMin`` per token → ``QuantizeLinear``
+  (per axis, one fused pass; symmetric int8 stored as uint8 + 128, because ORT's u8×s8 GEMM is
+  ~10x faster than s8×s8 on x86) → ``MatMulIntegerToFloat`` (per-channel weight scales in its
+  epilogue) → ``× token scale`` → ``+ bias`` (last, so ORT fuses it into BiasGelu);
+* Q, K and V are one GEMM on one quantised input; the attention output projection's smoothing
+  is folded into V (see :func:`gte_ui.int8.quantize_w8a8`);
+* in ``accurate`` mode the FFN output projections run as ``MatMulNBits`` (8-bit weights in blocks
+  of :data:`BLOCK` input channels, activations quantised per block inside the kernel), which
+  keeps the precision the per-token scheme loses on their outlier channels;
+* ONNX Runtime's session-level graph optimisation handles the fp32 parts (LayerNorm, GELU).
 
 The export (fp32 load → calibration → smoothing → quantisation → ``torch.onnx.export``) runs
-once per model + int8 mode into a cache folder; later starts only open the cached file, and the
-fp32 checkpoint is never loaded again, so it does not stay resident.
+once per model + int8 mode into a cache folder; later starts only open the cached file (about
+2 s for GTE-large), and the fp32 checkpoint is never loaded again, so it does not stay resident.
 """
 
 from __future__ import annotations
