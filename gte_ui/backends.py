@@ -129,7 +129,26 @@ def quantize_dynamic_int8(model: torch.nn.Module) -> torch.nn.Module:
         return quantize_dynamic(model, {torch.nn.Linear: per_channel_dynamic_qconfig}, dtype=torch.qint8)
 
 
-def load_backend(folder: Path, device: str, precision: str, int8_mode: str = "accurate") -> Backend:
-    """Build the backend for a resolved (device, precision)."""
+def load_backend(folder: Path, device: str, precision: str, int8_mode: str = "accurate",
+                 int8_engine: str = "onnx", threads: int | None = None) -> Backend:
+    """Build the backend for a resolved (device, precision).
+
+    int8 on CPU runs in ONNX Runtime (``int8_engine="onnx"``, the fast path: the W8A8 model is
+    exported once into a cache folder, see :mod:`gte_ui.onnx_backend`) or in eager PyTorch
+    (``"torch"``: the same W8A8 layers in eager PyTorch, FFN output projections fp32 in accurate
+    mode; slower, no export). ``int8_mode="dynamic"`` is always torch's
+    ``quantize_dynamic``.
+    """
     log.info("loading %s on %s/%s", folder, device, precision)
+    if precision == "int8" and int8_engine == "onnx" and int8_mode in ("accurate", "fast"):
+        try:
+            from .onnx_backend import OrtInt8Backend
+        except ImportError as exc:  # pragma: no cover - onnxruntime is a runtime requirement
+            log.warning("onnxruntime unavailable (%s): int8 runs in eager PyTorch (slower)", exc)
+        else:
+            try:
+                return OrtInt8Backend(folder, mode=int8_mode, threads=threads)
+            except Exception as exc:  # an architecture the exporter cannot handle: still serve
+                log.warning("int8 ONNX export/load failed for %s (%s: %s); using eager PyTorch int8",
+                            folder, type(exc).__name__, exc)
     return TorchBackend(folder, device=device, precision=precision, int8_mode=int8_mode)

@@ -5,8 +5,11 @@ Everything runs offline: the hubs are switched off for the whole test session.
 
 from __future__ import annotations
 
+import atexit
 import os
+import shutil
 import socket
+import tempfile
 import threading
 import time
 from pathlib import Path
@@ -19,6 +22,11 @@ os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 # Keep the test machine's hub caches out of it: a test must not pass thanks to a cached download.
 os.environ.setdefault("MODELSCOPE_CACHE", "/nonexistent-modelscope-cache")
+# int8 ONNX exports (gte_ui.onnx_backend) go to a throw-away folder, never ~/.cache: a test must
+# not pass thanks to (or be slowed by) an export left by an earlier run.
+if "GTE_EXPORT_CACHE" not in os.environ:
+    os.environ["GTE_EXPORT_CACHE"] = tempfile.mkdtemp(prefix="gte-onnx-cache-")
+    atexit.register(shutil.rmtree, os.environ["GTE_EXPORT_CACHE"], True)
 
 DATA = Path(__file__).parent / "data"
 STSB_EN = DATA / "stsb_en" / "sts-test.tsv"
