@@ -131,8 +131,8 @@ def worker(args: argparse.Namespace) -> None:
 FLOP_PER_SENTENCE = 14.55e9
 
 
-def gemm_peaks(threads: int) -> tuple[float, float]:
-    """fp32 GFLOP/s and int8 (``torch._int_mm``) GOP/s of a 4096³ GEMM here and now (best of 5)."""
+def gemm_peaks(threads: int, repeats: int = 5) -> tuple[float, float]:
+    """fp32 GFLOP/s and int8 (``torch._int_mm``) GOP/s of a 4096³ GEMM here and now (best of n)."""
     import torch
 
     torch.set_num_threads(threads)
@@ -143,7 +143,7 @@ def gemm_peaks(threads: int) -> tuple[float, float]:
     for fn in (lambda: a @ b, lambda: torch._int_mm(qa, qb)):
         fn()
         times = []
-        for _ in range(5):
+        for _ in range(repeats):
             t = time.perf_counter()
             fn()
             times.append(time.perf_counter() - t)
@@ -162,9 +162,13 @@ def _p95(values: list[float]) -> float:
 
 
 # ---------------------------------------------------------------------------- driver side
-def interleaved_speed(paths: list[str], model: str, args: argparse.Namespace) -> dict[str, dict | None]:
+def interleaved_speed(paths: list[str], model: str, args: argparse.Namespace
+                      ) -> tuple[dict[str, dict | None], tuple[float, float]]:
     """Start one worker per path (one at a time, so loads do not compete), then time batch 1 and
-    batch 32 round by round across all of them, each round in a rotated order."""
+    batch 32 round by round across all of them, each round in a rotated order. The GEMM peaks
+    are measured once per batch-32 round too (medians returned), so "% of peak" compares
+    figures taken under the same conditions."""
+    peaks: list[tuple[float, float]] = []
     workers: dict[str, subprocess.Popen] = {}
     results: dict[str, dict | None] = {}
     try:
@@ -193,6 +197,9 @@ def interleaved_speed(paths: list[str], model: str, args: argparse.Namespace) ->
                     ms = _read_tagged(workers[p], "MS ")
                     if r and ms is not None:
                         times[p].append(float(ms))
+                if r and size == 32:
+                    time.sleep(0.2)
+                    peaks.append(gemm_peaks(args.threads, repeats=2))
             for p in live:
                 if times[p]:
                     med = statistics.median(times[p])
@@ -206,7 +213,8 @@ def interleaved_speed(paths: list[str], model: str, args: argparse.Namespace) ->
                 proc.wait(timeout=30)
             except (OSError, subprocess.TimeoutExpired):
                 proc.kill()
-    return {p: (r if r and "b32_sps" in r else None) for p, r in results.items()}
+    medians = (statistics.median(p[0] for p in peaks), statistics.median(p[1] for p in peaks)) if peaks else (0.0, 0.0)
+    return {p: (r if r and "b32_sps" in r else None) for p, r in results.items()}, medians
 
 
 def _read_tagged(proc: subprocess.Popen, tag: str) -> str | None:
@@ -277,7 +285,8 @@ def main() -> int:
                     print(f"… exporting {p} for {label} (once, then cached)", file=sys.stderr, flush=True)
                     exports[f"{p} / {label}"] = (run_worker(p, "export", folder, args) or {}).get("export_s")
     rows = {p: {"speed": None, "acc": None} for p in paths}
-    for p, result in interleaved_speed(paths, large, args).items():
+    speeds, (peak32, peak8) = interleaved_speed(paths, large, args)
+    for p, result in speeds.items():
         rows[p]["speed"] = result
     for p in paths:
         print(f"… accuracy: {p}", file=sys.stderr, flush=True)
@@ -307,8 +316,7 @@ def main() -> int:
               f"{s['b32_p95']:>9.0f}{ratio}{s['rss_mb']:>8.0f}{s['load_s']:>8.1f}{s['first_answer_s']:>10.1f}{acc}")
     for name, secs in exports.items():
         print(f"one-time ONNX export, {name}: " + (f"{secs:.0f} s" if secs else "failed"))
-    peak32, peak8 = gemm_peaks(args.threads)
-    print(f"GEMM peaks now (4096³, {args.threads} threads): fp32 {peak32:.0f} GFLOP/s, "
+    print(f"GEMM peaks (4096³, {args.threads} threads, median over the batch-32 rounds): fp32 {peak32:.0f} GFLOP/s, "
           f"int8 torch._int_mm {peak8:.0f} GOP/s. One 24-token sentence = {FLOP_PER_SENTENCE / 1e9:.2f} GFLOP.")
     for p in paths:
         s = rows[p]["speed"]

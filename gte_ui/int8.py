@@ -242,8 +242,14 @@ def release_fp32_checkpoint(model: nn.Module) -> None:
             for name, b in list(module.named_buffers(recurse=False)):
                 if b is not None and b.is_floating_point():
                     module._buffers[name] = b.clone()
+    trim_heap()
+
+
+def trim_heap() -> None:
+    """Collect garbage and hand freed heap pages back to the OS (glibc keeps freed arenas
+    otherwise, and RSS never shrinks)."""
     gc.collect()
-    try:  # glibc keeps freed arenas otherwise, and RSS never shrinks
+    try:
         import ctypes
 
         ctypes.CDLL("libc.so.6").malloc_trim(0)

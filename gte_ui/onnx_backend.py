@@ -176,6 +176,9 @@ class OrtInt8Backend(Backend):
         opts.inter_op_num_threads = 1
         opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
         self.session = ort.InferenceSession(str(self.path), opts, providers=["CPUExecutionProvider"])
+        from .int8 import trim_heap
+
+        trim_heap()  # the parsed model file is freed once weights are prepacked: give it back
         config = json.loads((Path(folder) / "config.json").read_text(encoding="utf-8"))
         self._dim = int(config["hidden_size"])
 
