@@ -29,7 +29,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-CACHE = Path(os.environ.get("GTE_BENCH_CACHE", Path.home() / ".cache" / "gte_ui" / "bench"))
+
+from gte_ui.toymodel import cached_random_bert  # noqa: E402
 
 WORKER = r"""
 import json, os, statistics, sys, time
@@ -70,16 +71,6 @@ def tiny_model() -> Path:
     return build_random_bert(Path(tempfile.mkdtemp(prefix="gte-bench-tiny-")), "tiny")
 
 
-def large_model() -> Path:
-    folder = CACHE / "gte-large-shape"
-    if not (folder / "model.safetensors").is_file():
-        from gte_ui.toymodel import build_random_bert
-
-        print(f"building the GTE-large-shape model in {folder} (once, ~1.3 GB)…", file=sys.stderr)
-        build_random_bert(folder, "gte-large")
-    return folder
-
-
 def run(model: Path, precision: str, warm: int, reloads: int, threads: int | None) -> dict:
     precision, _, int8_mode = precision.partition(" ")
     env = {**os.environ, "GTE_MODEL": str(model), "GTE_DEVICE": "cpu", "GTE_PRECISION": precision,
@@ -108,7 +99,7 @@ def main() -> None:
     args = ap.parse_args()
     configs = [("tiny (2 layers, 32-d)", tiny_model(), "fp32")]
     if not args.quick:
-        big = large_model()
+        big = cached_random_bert("gte-large")
         configs += [("GTE-large shape", big, p) for p in ("fp32", "int8 accurate", "int8 dynamic")]
     import torch
 

