@@ -257,7 +257,7 @@ def about_markdown(service: EmbeddingService) -> str:
     bands = service.bands
     return f"""
 ### 模型 Model
-| | |
+| 项目 Item | 值 Value |
 |---|---|
 | 模型 Model | `{info.model}` |
 | 路径 Path | `{info.path}` |
