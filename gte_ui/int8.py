@@ -47,8 +47,15 @@ class W8A8Linear(nn.Module):
 
     def __init__(self, linear: nn.Linear, smooth: torch.Tensor | None = None, group: int | None = None,
                  weight_max: int = 127, splits: Sequence[int] | None = None,
-                 smooth_folded: bool = False) -> None:
+                 smooth_folded: bool = False, asymmetric: bool = False) -> None:
         super().__init__()
+        # asymmetric: each token row is quantised to uint8 over [min, max] with its own zero
+        # point (255 steps where symmetric int8 has 127 over [-max, max]): about one more bit
+        # where a row is lopsided (GELU outputs, LayerNorm outputs with outlier dimensions).
+        self.asymmetric = asymmetric
+        self.weight_max = weight_max
+        #: layers reading one input with one smoothing and the same share_key quantise it once
+        self.share_key: int | None = None
         # splits: this layer is several layers fused along the output (Q, K, V read the same
         # input): one quantised input and one GEMM, the parts handed out by W8A8Slice.
         self.splits = list(splits) if splits else None
@@ -64,8 +71,10 @@ class W8A8Linear(nn.Module):
         else:
             self.inv_smooth = None
         scale = w.abs().amax(dim=1).clamp(min=1e-8) / weight_max
-        self.register_buffer("weight_q", torch.round(w / scale.unsqueeze(1)).clamp(-weight_max, weight_max)
-                             .to(torch.int8).t().contiguous())  # [in, out]
+        weight_q = torch.round(w / scale.unsqueeze(1)).clamp(-weight_max, weight_max).to(torch.int8).t()
+        if asymmetric:  # the zero-point rows live below the weights: one constant in the export
+            weight_q = torch.cat([weight_q, zero_point_rows(weight_q, weight_max)])
+        self.register_buffer("weight_q", weight_q.contiguous())  # [in (+ zero-point rows), out]
         self.register_buffer("weight_scale", scale.float())
         bias = linear.bias.detach().float().clone() if linear.bias is not None else None
         self.register_buffer("bias", bias)
@@ -84,14 +93,21 @@ class W8A8Linear(nn.Module):
         if torch.onnx.is_in_onnx_export():
             if self.group is not None:
                 raise NotImplementedError("grouped activations are not exported to ONNX")
-            return QuantLinearOnnx.apply(x, self.inv_smooth, self.weight_q, self.weight_scale, self.bias)
+            extra = self.weight_q.shape[0] - self.in_features if self.asymmetric else None
+            share = self.share_key or (0 if self.inv_smooth is None else id(self.inv_smooth))
+            return QuantLinearOnnx.apply(x, self.inv_smooth, self.weight_q, self.weight_scale, self.bias,
+                                         extra, share)
         shape = x.shape
         x2 = x.reshape(-1, shape[-1]).float()
         if self.inv_smooth is not None:
             x2 = x2 * self.inv_smooth
         rows = x2.shape[0]
         padded = max(32, (rows + 7) // 8 * 8)  # _int_mm's fast path wants > 16 rows, multiple of 8
-        if self.group is None:
+        if self.asymmetric:
+            if self.group is not None:
+                raise NotImplementedError("asymmetric activations are not combined with groups")
+            y = self._int8_matmul_asymmetric(x2, self.weight_q[:self.in_features], padded, rows)
+        elif self.group is None:
             y = self._int8_matmul(x2, self.weight_q, padded, rows)
         else:
             g = self.group
@@ -111,54 +127,50 @@ class W8A8Linear(nn.Module):
             xq = torch.nn.functional.pad(xq, (0, 0, 0, padded - rows))
         return torch._int_mm(xq, wq)[:rows].float() * scale
 
-    def extra_repr(self) -> str:
-        return f"in={self.in_features}, out={self.out_features}, smooth={self.inv_smooth is not None}"
-
-
-class BlockInt8Linear(nn.Module):
-    """``y = x W^T + b`` as ONNX Runtime's ``MatMulNBits`` (8 bits, ``accuracy_level`` 4): weights
-    in int8 blocks of ``block`` input channels, each with its own scale, and the activations
-    quantised to int8 per token *and per block* inside the kernel. Far more precise than one scale
-    per token where a few channels carry outliers (BERT's FFN output projection), at ~75 % of the
-    plain int8 GEMM's speed and ~2x fp32's. Exported only (ONNX Runtime); in PyTorch it computes
-    with the dequantised weights (used while tracing)."""
-
-    def __init__(self, linear: nn.Linear, block: int = 32) -> None:
-        super().__init__()
-        w = linear.weight.detach().float()  # [out, in]
-        out_f, in_f = w.shape
-        blocks = w.reshape(out_f, in_f // block, block)
-        scale = blocks.abs().amax(dim=2).clamp(min=1e-8) / 127.0  # [out, in / block]
-        q = torch.round(blocks / scale.unsqueeze(2)).clamp(-127, 127)
-        self.register_buffer("weight_u8", (q + 128).to(torch.uint8).contiguous())  # zero point 128
-        self.register_buffer("block_scale", scale.reshape(-1).contiguous())
-        self.register_buffer("bias", linear.bias.detach().float().clone() if linear.bias is not None else None)
-        self.in_features, self.out_features, self.block = in_f, out_f, block
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if torch.onnx.is_in_onnx_export():
-            return BlockInt8Onnx.apply(x, self.weight_u8, self.block_scale, self.bias,
-                                       self.in_features, self.out_features, self.block)
-        w = (self.weight_u8.float() - 128) * self.block_scale.reshape(self.out_features, -1, 1)
-        return nn.functional.linear(x, w.reshape(self.out_features, self.in_features), self.bias)
+    @staticmethod
+    def _int8_matmul_asymmetric(x: torch.Tensor, wq: torch.Tensor, padded: int, rows: int) -> torch.Tensor:
+        """Per-token asymmetric uint8 quantisation of ``x`` (as ONNX ``QuantizeLinear`` with one
+        zero point per row), exact integer product with ``wq``, rescaled. ``_int_mm`` is int8 × int8,
+        so the uint8 values are shifted by 128 and the shift is added back through column sums."""
+        scale, zero = asymmetric_params(x)
+        q = (torch.round(x / scale) + zero).clamp(0, 255)
+        xq = (q - 128).to(torch.int8)
+        if padded != rows:
+            xq = torch.nn.functional.pad(xq, (0, 0, 0, padded - rows))
+        acc = torch._int_mm(xq, wq)[:rows]  # sum (q - 128) w
+        acc = acc + (128 - zero).to(torch.int32) * wq.sum(dim=0, dtype=torch.int32)  # -> sum (q - zero) w
+        return acc.float() * scale
 
     def extra_repr(self) -> str:
-        return f"in={self.in_features}, out={self.out_features}, block={self.block}"
+        return (f"in={self.in_features}, out={self.out_features}, smooth={self.inv_smooth is not None}, "
+                f"asymmetric={self.asymmetric}")
 
 
-class BlockInt8Onnx(torch.autograd.Function):
-    """Export hook for :class:`BlockInt8Linear`: one ``com.microsoft::MatMulNBits`` node (+ bias)."""
+def asymmetric_params(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per-row uint8 scale and zero point of ``x`` [rows, k]: the range [min, max] (always
+    holding 0, so zero is exact) in 255 steps. Shapes [rows, 1]; the zero point as float."""
+    lo = x.amin(dim=1, keepdim=True).clamp(max=0)
+    hi = x.amax(dim=1, keepdim=True).clamp(min=0)
+    scale = ((hi - lo) / 255.0).clamp(min=1e-8)
+    return scale, torch.round(-lo / scale).clamp(0, 255)
 
-    @staticmethod
-    def forward(ctx, x, weight_u8, block_scale, bias, in_f, out_f, block):  # noqa: D401 - torch API
-        w = (weight_u8.float() - 128) * block_scale.reshape(out_f, -1, 1)
-        return nn.functional.linear(x, w.reshape(out_f, in_f), bias)
 
-    @staticmethod
-    def symbolic(g, x, weight_u8, block_scale, bias, in_f, out_f, block):
-        y = g.op("com.microsoft::MatMulNBits", x, weight_u8, block_scale, K_i=in_f, N_i=out_f,
-                 bits_i=8, block_size_i=block, accuracy_level_i=4)  # 4: int8 compute
-        return y if _is_none(bias) else g.op("Add", y, bias)
+def zero_point_rows(weight_q: torch.Tensor, weight_max: int = 127) -> torch.Tensor:
+    """Extra int8 rows ``R`` [j, out] whose column sums are ``-weight_q.sum(0)`` exactly.
+
+    ONNX Runtime's integer GEMM takes one zero point for the whole activation matrix, not one
+    per row. Appending ``j`` columns that all hold the row's zero point ``z`` to the uint8
+    activations and ``R`` below the weights adds ``z * sum(R) = -z * sum(W)`` to every output,
+    which is exactly the per-row zero-point correction, computed inside the same GEMM (the
+    alternative, a correction pass over every output, costs more than these few extra rows).
+    """
+    total = -weight_q.to(torch.int64).sum(dim=0)  # [out]
+    j = max(1, int((total.abs().max().item() + weight_max - 1) // weight_max))
+    base = torch.div(total, j, rounding_mode="floor")
+    extra = total - base * j  # 0 <= extra < j: that many rows get one more
+    rows = base.unsqueeze(0) + (torch.arange(j).unsqueeze(1) < extra.unsqueeze(0)).to(torch.int64)
+    assert int(rows.abs().max()) <= weight_max and torch.equal(rows.sum(0), total)
+    return rows.to(torch.int8)
 
 
 class W8A8Slice(nn.Module):
@@ -180,45 +192,120 @@ class W8A8Slice(nn.Module):
         return f"part {self.index} of a fused W8A8Linear"
 
 
+class SplitIntermediate(nn.Module):
+    """BERT's FFN input projection with its ``k`` outlier output channels split off.
+
+    A handful of FFN channels (found at calibration) carry activations many times larger than
+    the rest; whichever single scale a token's row gets, they cost the others their precision,
+    and rounding errors of the weights that meet them are multiplied by them. Their GELU outputs
+    are produced by a separate small GEMM on the same quantised input and handed to
+    :class:`OutlierInputLinear`, which applies them in fp32. Returns the main part (the caller
+    applies GELU to it, as ``BertIntermediate`` does)."""
+
+    def __init__(self, main: W8A8Linear, side: W8A8Linear, act) -> None:
+        super().__init__()
+        self.main, self.side = main, side
+        object.__setattr__(self, "act", act)
+        self.side_output: torch.Tensor | None = None
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        self.side_output = self.act(self.side(x))
+        return self.main(x)
+
+
+class OutlierInputLinear(nn.Module):
+    """BERT's FFN output projection fed by a :class:`SplitIntermediate`: int8 over the ordinary
+    channels, fp32 over the few outlier channels (``k`` × out weights, a tiny GEMM)."""
+
+    def __init__(self, main: W8A8Linear, side_weight: torch.Tensor, source: SplitIntermediate) -> None:
+        super().__init__()
+        self.main = main
+        self.register_buffer("side_weight_t", side_weight.detach().float().t().contiguous())  # [k, out]
+        object.__setattr__(self, "source", source)  # not a submodule: it lives in the intermediate
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        side = self.source.side_output
+        if side is None or side.shape[:-1] != x.shape[:-1]:
+            raise RuntimeError("OutlierInputLinear runs right after its SplitIntermediate")
+        self.source.side_output = None
+        return self.main(x) + side @ self.side_weight_t
+
+    def extra_repr(self) -> str:
+        return f"outlier channels={self.side_weight_t.shape[0]} in fp32"
+
+
 class QuantLinearOnnx(torch.autograd.Function):
-    """Export hook: emits the per-token W8A8 subgraph; in eager mode computes the same function."""
+    """Export hook: emits the per-token W8A8 subgraph; in eager mode computes the same function.
+
+    ``zp_rows`` None: symmetric int8 per token. Otherwise asymmetric uint8 per token, and
+    ``weight_q`` ends with that many zero-point rows (see :func:`zero_point_rows`). ``share``:
+    layers with the same input and the same ``share`` reuse one quantised copy of the input."""
 
     @staticmethod
-    def forward(ctx, x, inv_smooth, weight_q, weight_scale, bias):  # noqa: D401 - torch API
+    def forward(ctx, x, inv_smooth, weight_q, weight_scale, bias, zp_rows, share):  # noqa: D401
         x2 = x.reshape(-1, x.shape[-1]).float()
+        weight_q = weight_q[:x2.shape[1]]  # without the zero-point rows
         if inv_smooth is not None:
             x2 = x2 * inv_smooth
-        scale = x2.abs().amax(dim=1, keepdim=True).clamp(min=1e-8) / 127.0
-        xq = torch.round(x2 / scale).clamp(-127, 127)
+        if zp_rows is None:
+            scale = x2.abs().amax(dim=1, keepdim=True).clamp(min=1e-8) / 127.0
+            xq = torch.round(x2 / scale).clamp(-127, 127)
+        else:
+            scale, zero = asymmetric_params(x2)
+            xq = (torch.round(x2 / scale) + zero).clamp(0, 255) - zero
         y = (xq @ weight_q.float()) * weight_scale * scale
         if bias is not None:
             y = y + bias
         return y.reshape(*x.shape[:-1], weight_q.shape[1])
 
     @staticmethod
-    def symbolic(g, x, inv_smooth, weight_q, weight_scale, bias):
+    def symbolic(g, x, inv_smooth, weight_q, weight_scale, bias, zp_rows, share):
         def const(value, dtype=None):
             return g.op("Constant", value_t=torch.tensor(value, dtype=dtype))
 
-        # Layers reading the same input (Q, K and V) share one quantised copy of it.
-        key = (x.unique(), None if _is_none(inv_smooth) else inv_smooth.unique())
+        from torch.onnx import symbolic_helper
+
+        # python numbers reach here as graph constants
+        asymmetric = not _is_none(zp_rows)
+        share = int(symbolic_helper._maybe_get_const(share, "i"))
+        j = int(symbolic_helper._maybe_get_const(zp_rows, "i")) if asymmetric else 0
+        # Layers reading the same input with the same smoothing (Q, K and V; the two parts of a
+        # split FFN) share one quantised copy of it.
+        key = (x.unique(), share, asymmetric)
         if key not in _EXPORT_MEMO:
             x_in = x if _is_none(inv_smooth) else g.op("Mul", x, inv_smooth)
-            # per-token max |x| from max and min: two read-only passes, no |x| temporary
-            amax = g.op("Max", g.op("ReduceMax", x_in, axes_i=[-1], keepdims_i=1),
-                        g.op("Neg", g.op("ReduceMin", x_in, axes_i=[-1], keepdims_i=1)))
-            scale = g.op("Div", g.op("Max", amax, const(1e-8)), const(127.0))  # [..., 1]
-            rows = g.op("Reshape", scale, const([-1], torch.long))
+            # per-token max and min: two read-only passes, no |x| temporary
+            hi = g.op("ReduceMax", x_in, axes_i=[-1], keepdims_i=1)
+            lo = g.op("ReduceMin", x_in, axes_i=[-1], keepdims_i=1)
             flat = g.op("Reshape", x_in, g.op("Concat", const([-1], torch.long),
                                               g.op("Shape", x, start_i=-1), axis_i=0))
-            # symmetric int8 stored as uint8 + 128: u8 x s8 is ONNX Runtime's fast int8 GEMM
-            # (s8 x s8 runs ~10x slower on x86); QuantizeLinear per axis 0 = one scale per token
-            zero_points = g.op("Expand", const(128, torch.uint8), g.op("Shape", rows))
-            xq = g.op("QuantizeLinear", flat, rows, zero_points, axis_i=0)
-            _EXPORT_MEMO[key] = (g.op("Reshape", xq, g.op("Shape", x)), scale)
-        xq, scale = _EXPORT_MEMO[key]
-        y = g.op("com.microsoft::MatMulIntegerToFloat", xq, weight_q, const(1.0), weight_scale,
-                 const(128, torch.uint8))  # int32 accumulators x weight scales -> [..., out]
+            if asymmetric:
+                hi, lo = g.op("Max", hi, const(0.0)), g.op("Min", lo, const(0.0))
+                scale = g.op("Max", g.op("Div", g.op("Sub", hi, lo), const(255.0)), const(1e-8))
+                zero = g.op("Cast", g.op("Clip", g.op("Round", g.op("Div", g.op("Neg", lo), scale)),
+                                         const(0.0), const(255.0)), to_i=2)  # 2 = uint8, [..., 1]
+                rows = g.op("Reshape", scale, const([-1], torch.long))
+                zero_points = g.op("Reshape", zero, const([-1], torch.long))
+            else:
+                amax = g.op("Max", hi, g.op("Neg", lo))
+                scale = g.op("Div", g.op("Max", amax, const(1e-8)), const(127.0))  # [..., 1]
+                rows = g.op("Reshape", scale, const([-1], torch.long))
+                # symmetric int8 stored as uint8 + 128: u8 x s8 is ONNX Runtime's fast int8 GEMM
+                # (s8 x s8 runs ~10x slower on x86)
+                zero_points, zero = g.op("Expand", const(128, torch.uint8), g.op("Shape", rows)), None
+            xq = g.op("QuantizeLinear", flat, rows, zero_points, axis_i=0)  # per axis 0 = per token
+            _EXPORT_MEMO[key] = (g.op("Reshape", xq, g.op("Shape", x)), scale, zero)
+        xq, scale, zero = _EXPORT_MEMO[key]
+        if asymmetric:
+            # append j columns holding each row's zero point; the weights get zp_rows below them
+            lead = g.op("Shape", x, end_i=-1)
+            zeros = g.op("Expand", zero, g.op("Concat", lead, const([j], torch.long), axis_i=0))
+            xq_aug = g.op("Concat", xq, zeros, axis_i=-1)
+            y = g.op("com.microsoft::MatMulIntegerToFloat", xq_aug, weight_q, const(1.0), weight_scale,
+                     const(0, torch.uint8))
+        else:
+            y = g.op("com.microsoft::MatMulIntegerToFloat", xq, weight_q, const(1.0), weight_scale,
+                     const(128, torch.uint8))  # int32 accumulators x weight scales -> [..., out]
         y = g.op("Mul", y, scale)
         # bias last and in the input's rank, so ONNX Runtime can fuse it (BiasGelu, SkipLayerNorm)
         return y if _is_none(bias) else g.op("Add", y, bias)
@@ -291,7 +378,8 @@ def quantize_w8a8(model: nn.Module, *, tokenizer=None, alpha: float | None = Non
                   keep_fp32: Sequence[str] = (r"pooler",), grouped: Sequence[str] = (),
                   group: int = 512, weight_max: int = 127, fuse_shared_inputs: bool = True,
                   fold_into_value: bool = True, alpha_for: Sequence[tuple[str, float]] = (),
-                  blockwise: Sequence[str] = (), block: int = 32,
+                  asymmetric: bool = False,
+                  outlier_split: Sequence[str] = (), outlier_channels: int | None = None,
                   calibration: Sequence[str] = CALIBRATION_TEXTS) -> nn.Module:
     """Replace every ``nn.Linear`` by :class:`W8A8Linear`, except those whose module name matches a
     ``keep_fp32`` regular expression (e.g. ``r"layer\.\d+\.output\.dense"`` = the FFN output projections).
@@ -305,21 +393,19 @@ def quantize_w8a8(model: nn.Module, *, tokenizer=None, alpha: float | None = Non
             and become one GEMM (bigger GEMMs run closer to the int8 peak).
         fold_into_value: BERT's attention output projection reads softmax(QK)·V, which is linear
             in V: its smoothing division is folded into V's weights instead of costing a pass.
+        asymmetric: activations as uint8 per token with a zero point (see :class:`W8A8Linear`).
+        outlier_split: FFN output projections (``...layer.N.output.dense``) whose largest input
+            channels at calibration are split off and computed in fp32 (see
+            :class:`SplitIntermediate`); those layers are not smoothed. ``outlier_channels``: how
+            many (default: in_features / 256, at least 8).
     """
     targets = [name for name, m in model.named_modules()
                if isinstance(m, nn.Linear) and not any(re.search(k, name) for k in keep_fp32)]
-    for name in [n for n in targets if any(re.search(k, n) for k in blockwise)]:
-        linear = model.get_submodule(name)
-        if linear.in_features % block == 0:
-            parent_name, _, child = name.rpartition(".")
-            setattr(model.get_submodule(parent_name) if parent_name else model, child,
-                    BlockInt8Linear(linear, block))
-        targets.remove(name)  # not divisible: stays fp32
     maxima: dict[str, torch.Tensor] = {}
     groups = [[name] for name in targets]
-    if alpha is not None:
+    if alpha is not None or outlier_split:
         if tokenizer is None:
-            raise ValueError("smoothing needs the tokenizer for calibration")
+            raise ValueError("smoothing and outlier channels need the tokenizer for calibration")
         maxima, groups = activation_maxima(model, tokenizer, calibration, targets)
         groups += [[n] for n in targets if not any(n in g for g in groups)]  # never called
     if not fuse_shared_inputs:
@@ -332,8 +418,12 @@ def quantize_w8a8(model: nn.Module, *, tokenizer=None, alpha: float | None = Non
         parent_name, _, child = name.rpartition(".")
         setattr(model.get_submodule(parent_name) if parent_name else model, child, module)
 
+    split_pairs = _outlier_pairs(model, targets, outlier_split)
+    split_done = {n for pair in split_pairs for n in pair}
     smooths: dict[str, torch.Tensor] = {}
     for names in groups:
+        if names[0] in split_done and names[0] not in {p for p, _ in split_pairs}:
+            continue  # an FFN output projection with split-off outliers: not smoothed
         if alpha is not None and names[0] in maxima:
             w_max = torch.stack([get(n).weight.detach().abs().amax(dim=0).float() for n in names]).amax(0)
             a = next((a for pattern, a in alpha_for if re.search(pattern, names[0])), alpha)
@@ -352,13 +442,32 @@ def quantize_w8a8(model: nn.Module, *, tokenizer=None, alpha: float | None = Non
                 if v.bias is not None:
                     v.bias.data = v.bias.data / smooths[name]
                 folded.add(name)
+    for producer, consumer in split_pairs:
+        ffn_in, ffn_out = get(producer), get(consumer)
+        k = outlier_channels or max(8, ffn_out.in_features // 256)
+        top = maxima[consumer].argsort(descending=True)[:k].sort().values
+        rest = torch.ones(ffn_out.in_features, dtype=torch.bool)
+        rest[top] = False
+        rest = rest.nonzero().squeeze(1)
+        s = smooths.get(producer)
+        main = W8A8Linear(_sub_linear(ffn_in, rows=rest), s, None, weight_max, asymmetric=asymmetric)
+        side = W8A8Linear(_sub_linear(ffn_in, rows=top), s, None, weight_max, asymmetric=asymmetric)
+        main.share_key = side.share_key = id(main)  # the export quantises their input once
+        act = model.get_submodule(producer.rpartition(".")[0]).intermediate_act_fn
+        split = SplitIntermediate(main, side, act)
+        put(producer, split)
+        put(consumer, OutlierInputLinear(
+            W8A8Linear(_sub_linear(ffn_out, cols=rest), None, None, weight_max, asymmetric=asymmetric),
+            ffn_out.weight.detach()[:, top], split))
+    groups = [names for names in groups if names[0] not in split_done]
     for names in groups:
         linears = [get(n) for n in names]
         g = group if any(re.search(k, names[0]) for k in grouped) else None
         s = smooths.get(names[0])
         if len(names) == 1 or g is not None:
             for n, lin in zip(names, linears):
-                put(n, W8A8Linear(lin, smooths.get(n), g, weight_max, smooth_folded=n in folded))
+                put(n, W8A8Linear(lin, smooths.get(n), g, weight_max, smooth_folded=n in folded,
+                                  asymmetric=asymmetric))
             continue
         fused_fp32 = nn.Linear(linears[0].in_features, sum(x.out_features for x in linears),
                                bias=all(x.bias is not None for x in linears))
@@ -366,12 +475,43 @@ def quantize_w8a8(model: nn.Module, *, tokenizer=None, alpha: float | None = Non
             fused_fp32.weight.copy_(torch.cat([x.weight.detach() for x in linears]))
             if fused_fp32.bias is not None:
                 fused_fp32.bias.copy_(torch.cat([x.bias.detach() for x in linears]))
-        fused = W8A8Linear(fused_fp32, s, None, weight_max, splits=[x.out_features for x in linears])
+        fused = W8A8Linear(fused_fp32, s, None, weight_max, splits=[x.out_features for x in linears],
+                           asymmetric=asymmetric)
         put(names[0], fused)
         for i, n in enumerate(names[1:], start=1):
             put(n, W8A8Slice(fused, i))
         del fused_fp32, linears
     release_fp32_checkpoint(model)
-    log.info("W8A8: %d Linear layers quantised in %d GEMMs (alpha=%s, kept fp32: %s)",
-             len(targets), len(groups), alpha, keep_fp32)
+    log.info("W8A8: %d Linear layers quantised in %d GEMMs (alpha=%s, asymmetric=%s, outliers split "
+             "in %d FFNs, kept fp32: %s)", len(targets), len(groups) + 3 * len(split_pairs), alpha,
+             asymmetric, len(split_pairs), keep_fp32)
     return model
+
+
+def _outlier_pairs(model: nn.Module, targets: Sequence[str], patterns: Sequence[str]) -> list[tuple[str, str]]:
+    """(FFN input projection, FFN output projection) name pairs of BERT layers matching ``patterns``."""
+    pairs = []
+    for name in targets:
+        m = re.fullmatch(r"(.*layer\.\d+)\.output\.dense", name)
+        if not m or not any(re.search(p, name) for p in patterns):
+            continue
+        producer = f"{m.group(1)}.intermediate.dense"
+        if producer in targets and hasattr(model.get_submodule(f"{m.group(1)}.intermediate"), "intermediate_act_fn"):
+            pairs.append((producer, name))
+    return pairs
+
+
+def _sub_linear(linear: nn.Linear, rows: torch.Tensor | None = None, cols: torch.Tensor | None = None) -> nn.Linear:
+    """A Linear made of some output channels (``rows``) or input channels (``cols``) of another."""
+    w = linear.weight.detach()
+    bias = linear.bias.detach() if linear.bias is not None else None
+    if rows is not None:
+        w, bias = w[rows], (bias[rows] if bias is not None else None)
+    if cols is not None:
+        w = w[:, cols]
+    out = nn.Linear(w.shape[1], w.shape[0], bias=bias is not None)
+    with torch.no_grad():
+        out.weight.copy_(w)
+        if bias is not None:
+            out.bias.copy_(bias)
+    return out

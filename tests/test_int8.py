@@ -10,10 +10,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from gte_ui.config import Settings
 from gte_ui.encoder import Encoder
-from gte_ui.int8 import W8A8Linear, W8A8Slice, quantize_w8a8
+from gte_ui.int8 import QuantLinearOnnx, W8A8Linear, W8A8Slice, quantize_w8a8, zero_point_rows
 from gte_ui.similarity import spearman
 
 # (engine, mode) -> (max mean |dcos|, max Spearman drop in points), as documented in README.
@@ -72,6 +74,40 @@ def test_fused_layers_give_exactly_the_separate_layers_outputs():
     assert torch.equal(value(other), W8A8Linear(parts[2])(other))
 
 
+@settings(max_examples=60, deadline=None)
+@given(k=st.integers(1, 300), n=st.integers(1, 40), weight_max=st.sampled_from([63, 127]),
+       seed=st.integers(0, 2**31 - 1))
+def test_zero_point_rows_cancel_the_column_sums_exactly(k, n, weight_max, seed):
+    g = torch.Generator().manual_seed(seed)
+    w = torch.randint(-weight_max, weight_max + 1, (k, n), generator=g, dtype=torch.int8)
+    rows = zero_point_rows(w, weight_max)
+    assert rows.dtype == torch.int8 and rows.shape[1] == n
+    assert int(rows.abs().max()) <= weight_max  # stays inside what the u8 x s8 kernel takes
+    assert torch.equal(rows.long().sum(0), -w.long().sum(0))
+    # few rows: at most one more than the largest column sum needs
+    assert rows.shape[0] <= max(1, -(-int(w.long().sum(0).abs().max()) // weight_max))
+
+
+@torch.no_grad()
+def test_asymmetric_activations_are_exact_integer_arithmetic_and_beat_symmetric_on_gelu_outputs():
+    torch.manual_seed(3)
+    lin = torch.nn.Linear(128, 48)
+    x = torch.nn.functional.gelu(torch.randn(5, 9, 128) * 2)  # lopsided rows: >= -0.17, long right tail
+    ref = lin(x)
+    asym, sym = W8A8Linear(lin, asymmetric=True), W8A8Linear(lin)
+    assert asym.weight_q.shape[0] > 128  # the zero-point rows live below the weights
+    got = asym(x)
+    # the int8 kernel path (torch._int_mm) equals the float simulation the exporter traces
+    want = QuantLinearOnnx.forward(None, x, None, asym.weight_q, asym.weight_scale, asym.bias,
+                                   asym.weight_q.shape[0] - 128, 0)
+    torch.testing.assert_close(got, want, rtol=1e-5, atol=1e-5)
+
+    def err(y):
+        return float((y - ref).norm() / ref.norm())
+
+    assert err(got) < 0.7 * err(sym(x)) and err(got) < 0.01
+
+
 def test_quantize_fuses_qkv_folds_value_and_drops_fp32_weights(tiny_model_dir):
     from transformers import AutoModel, AutoTokenizer
 
@@ -110,8 +146,8 @@ def test_onnx_export_matches_torch_w8a8_and_is_reused(tiny_model_dir, tmp_path, 
     assert backend.name == "onnx-int8-fast" and backend.precision == "int8" and backend.dim == model_dim(tiny_model_dir)
     model = AutoModel.from_pretrained(tiny_model_dir).eval()
     tok = AutoTokenizer.from_pretrained(tiny_model_dir)
-    quantize_w8a8(model, tokenizer=tok, alpha=0.5, keep_fp32=onnx_backend.INT8_KEEP_FP32["fast"],
-                  weight_max=127 if onnx_backend.cpu_has_vnni() else 63)
+    quantize_w8a8(model, tokenizer=tok, alpha=0.5, weight_max=127 if onnx_backend.cpu_has_vnni() else 63,
+                  **onnx_backend.INT8_SCHEMES["fast"])
     # batch 1 and a padded batch of 3: shapes the export never saw
     for texts in (["北京"], ["今天天气很好", "手机电池续航很强，用一天没问题", "好"]):
         ids = tok(texts, padding=True, return_tensors="pt")
@@ -133,35 +169,39 @@ def test_onnx_export_matches_torch_w8a8_and_is_reused(tiny_model_dir, tmp_path, 
         OrtInt8Backend(tiny_model_dir, mode="accurate", cache_dir=tmp_path)
 
 
-def test_accurate_export_runs_ffn_output_blockwise(tiny_model_dir, tmp_path, monkeypatch):
-    """accurate = W8A8 everywhere except the FFN output projections, which run as MatMulNBits
-    (int8 in blocks of input channels) and still track the PyTorch model closely."""
+def test_accurate_export_is_asymmetric_with_fp32_outlier_channels(tiny_model_dir, tmp_path):
+    """accurate = asymmetric uint8 activations everywhere, each FFN's outlier channels split off
+    in fp32; the exported graph computes what the PyTorch model quantised the same way computes."""
     import onnx
     from transformers import AutoModel, AutoTokenizer
 
     from gte_ui import onnx_backend
-    from gte_ui.int8 import BlockInt8Linear
+    from gte_ui.int8 import OutlierInputLinear, SplitIntermediate
     from gte_ui.onnx_backend import OrtInt8Backend
 
-    monkeypatch.setattr(onnx_backend, "BLOCK", 32)  # the tiny model's FFN is 64 wide
     backend = OrtInt8Backend(tiny_model_dir, mode="accurate", cache_dir=tmp_path)
     ops = [n.op_type for n in onnx.load(str(backend.path), load_external_data=False).graph.node]
     layers = AutoModel.from_pretrained(tiny_model_dir).config.num_hidden_layers
-    assert ops.count("MatMulNBits") == layers  # one FFN output projection per layer
-    assert ops.count("MatMulIntegerToFloat") == 3 * layers  # fused QKV, attention output, FFN in
+    # QKV, attention output, FFN in (main + outlier part), FFN out
+    assert ops.count("MatMulIntegerToFloat") == 5 * layers
+    assert ops.count("QuantizeLinear") == 4 * layers  # both FFN-in parts share one quantised input
+    assert "MatMulNBits" not in ops
     model = AutoModel.from_pretrained(tiny_model_dir).eval()
     tok = AutoTokenizer.from_pretrained(tiny_model_dir)
-    quantize_w8a8(model, tokenizer=tok, alpha=0.5, keep_fp32=onnx_backend.INT8_KEEP_FP32["accurate"],
-                  blockwise=onnx_backend.INT8_BLOCKWISE["accurate"], block=32,
-                  weight_max=127 if onnx_backend.cpu_has_vnni() else 63)
-    assert isinstance(model.get_submodule("encoder.layer.0.output.dense"), BlockInt8Linear)
-    ids = tok(["今天天气很好", "手机电池续航很强，用一天没问题"], padding=True, return_tensors="pt")
-    got = backend.forward(ids["input_ids"], ids["attention_mask"])
-    with torch.no_grad():
-        want = model(**ids).last_hidden_state  # block layers: int8 weights, fp32 activations
-    mask = ids["attention_mask"].bool()
-    cos = torch.nn.functional.cosine_similarity(got[mask], want[mask], dim=-1)
-    assert cos.min() > 0.995, cos
+    quantize_w8a8(model, tokenizer=tok, alpha=0.5, weight_max=127 if onnx_backend.cpu_has_vnni() else 63,
+                  **onnx_backend.INT8_SCHEMES["accurate"])
+    assert isinstance(model.get_submodule("encoder.layer.0.intermediate.dense"), SplitIntermediate)
+    out = model.get_submodule("encoder.layer.0.output.dense")
+    assert isinstance(out, OutlierInputLinear) and out.side_weight_t.shape[0] == 8
+    assert out.main.asymmetric and out.main.inv_smooth is None  # the split FFN output is not smoothed
+    for texts in (["北京"], ["今天天气很好", "手机电池续航很强，用一天没问题", "好"]):
+        ids = tok(texts, padding=True, return_tensors="pt")
+        got = backend.forward(ids["input_ids"], ids["attention_mask"])
+        with torch.no_grad():
+            want = model(**ids).last_hidden_state
+        mask = ids["attention_mask"].bool()
+        cos = torch.nn.functional.cosine_similarity(got[mask], want[mask], dim=-1)
+        assert cos.min() > 0.999, cos
 
 
 def test_export_key_changes_when_the_weights_change(tiny_model_dir, tmp_path):
