@@ -41,7 +41,7 @@ from .backends import Backend
 log = logging.getLogger(__name__)
 
 #: bump when the exported graph changes, so stale cache entries are not reused
-EXPORT_VERSION = 3
+EXPORT_VERSION = 4
 OPSET = 17
 
 
@@ -77,12 +77,89 @@ def export_key(folder: Path, mode: str, reduce_range: bool) -> str:
 class _HiddenStates(torch.nn.Module):
     """The exported function: ids and mask in, last hidden states out."""
 
-    def __init__(self, model: torch.nn.Module) -> None:
+    def __init__(self, model: torch.nn.Module, padding: "_KeyPadding | None" = None) -> None:
         super().__init__()
         self.model = model
+        object.__setattr__(self, "padding", padding)
 
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+        if self.padding is not None:
+            self.padding.mask = attention_mask  # read by every FusedSelfAttention
         return self.model(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
+
+
+class _KeyPadding:
+    """The [batch, seq] padding mask of the running forward pass, shared by the attention layers."""
+
+    mask: torch.Tensor | None = None
+
+
+class FusedSelfAttention(torch.nn.Module):
+    """BERT self-attention as one ``com.microsoft::MultiHeadAttention`` node in the export.
+
+    Eager BERT attention exports as ~20 nodes a layer (reshapes, four transposes, scaling,
+    mask, softmax, two batched matmuls, shape arithmetic); ONNX Runtime's CPU kernel does the
+    same in one, with the Q/K/V bias added inside it. Fewer nodes matter most at batch 1.
+    Padded keys are masked from the [batch, seq] mask, as BERT's additive mask does.
+    """
+
+    def __init__(self, attention: torch.nn.Module, padding: _KeyPadding) -> None:
+        super().__init__()
+        self.query, self.key, self.value = attention.query, attention.key, attention.value
+        self.heads = int(attention.num_attention_heads)
+        self.scaling = float(attention.scaling)
+        dim = self.heads * int(attention.attention_head_size)
+        fused_bias = getattr(self.query, "bias", None)
+        if getattr(self.query, "splits", None) == [dim, dim, dim] and fused_bias is not None:
+            self.register_buffer("qkv_bias", fused_bias)
+            self.query.bias = None  # added inside the attention kernel instead
+        else:
+            self.register_buffer("qkv_bias", torch.zeros(3 * dim))
+        object.__setattr__(self, "padding", padding)
+
+    def forward(self, hidden_states: torch.Tensor, attention_mask=None, **kwargs):
+        q, k, v = self.query(hidden_states), self.key(hidden_states), self.value(hidden_states)
+        return _MultiHeadAttentionOnnx.apply(q, k, v, self.qkv_bias, self.padding.mask, self.heads,
+                                             self.scaling), None
+
+
+class _MultiHeadAttentionOnnx(torch.autograd.Function):
+    """softmax(Q K^T * scaling, padded keys masked) V over ``heads`` heads; [batch, seq, dim] in and out."""
+
+    @staticmethod
+    def forward(ctx, q, k, v, bias, mask, heads, scaling):  # noqa: D401 - torch API
+        b, s, dim = q.shape
+        q, k, v = (t + bb for t, bb in zip((q, k, v), bias.split(dim)))
+        q, k, v = (t.reshape(b, s, heads, -1).transpose(1, 2) for t in (q, k, v))
+        scores = (q @ k.transpose(-1, -2)) * scaling
+        scores = scores.masked_fill(mask[:, None, None, :] == 0, torch.finfo(scores.dtype).min)
+        return (scores.softmax(-1) @ v).transpose(1, 2).reshape(b, s, dim)
+
+    @staticmethod
+    def symbolic(g, q, k, v, bias, mask, heads, scaling):
+        from torch.onnx import symbolic_helper
+
+        if mask.unique() not in _MASK_MEMO:  # one Cast for all layers
+            _MASK_MEMO[mask.unique()] = g.op("Cast", mask, to_i=6)  # 6 = int32
+        return g.op("com.microsoft::MultiHeadAttention", q, k, v, bias, _MASK_MEMO[mask.unique()],
+                    num_heads_i=int(symbolic_helper._maybe_get_const(heads, "i")),
+                    scale_f=float(symbolic_helper._maybe_get_const(scaling, "f")))
+
+
+_MASK_MEMO: dict = {}
+
+
+def fuse_attention(model: torch.nn.Module) -> _KeyPadding | None:
+    """Swap every BERT self-attention for :class:`FusedSelfAttention` (export only). Returns the
+    shared padding holder, or None when the model has no such layers (left as it is)."""
+    padding = _KeyPadding()
+    swapped = 0
+    for name, module in list(model.named_modules()):
+        if type(module).__name__ == "BertSelfAttention" and not getattr(module, "is_decoder", False):
+            parent, _, child = name.rpartition(".")
+            setattr(model.get_submodule(parent), child, FusedSelfAttention(module, padding))
+            swapped += 1
+    return padding if swapped else None
 
 
 def export_int8(folder: Path, target: Path, mode: str, reduce_range: bool = False) -> Path:
@@ -101,7 +178,7 @@ def export_int8(folder: Path, target: Path, mode: str, reduce_range: bool = Fals
     tokenizer = AutoTokenizer.from_pretrained(str(folder))
     quantize_w8a8(model, tokenizer=tokenizer, alpha=0.5, weight_max=63 if reduce_range else 127,
                   **INT8_SCHEMES[mode])
-    wrapped = _HiddenStates(model).eval()
+    wrapped = _HiddenStates(model, fuse_attention(model)).eval()
     example = tokenizer(["今天天气很好 the weather is fine", "好"], padding=True, return_tensors="pt")
     ids, mask = example["input_ids"], example["attention_mask"]  # batch and length stay dynamic
     target.parent.mkdir(parents=True, exist_ok=True)
@@ -109,6 +186,7 @@ def export_int8(folder: Path, target: Path, mode: str, reduce_range: bool = Fals
     try:
         tmp = tmp_dir / target.name
         _EXPORT_MEMO.clear()
+        _MASK_MEMO.clear()
         with torch.inference_mode(), warnings.catch_warnings():
             warnings.simplefilter("ignore")
             torch.onnx.export(

@@ -186,6 +186,8 @@ def test_accurate_export_is_asymmetric_with_fp32_outlier_channels(tiny_model_dir
     assert ops.count("MatMulIntegerToFloat") == 5 * layers
     assert ops.count("QuantizeLinear") == 4 * layers  # both FFN-in parts share one quantised input
     assert "MatMulNBits" not in ops
+    # attention is one fused node a layer (its padding mask checked by the padded batch below)
+    assert ops.count("MultiHeadAttention") == layers and "Softmax" not in ops
     model = AutoModel.from_pretrained(tiny_model_dir).eval()
     tok = AutoTokenizer.from_pretrained(tiny_model_dir)
     quantize_w8a8(model, tokenizer=tok, alpha=0.5, weight_max=127 if onnx_backend.cpu_has_vnni() else 63,
