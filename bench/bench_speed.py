@@ -190,12 +190,12 @@ def interleaved_speed(paths: list[str], model: str, args: argparse.Namespace
                         times[p].append(float(ms))
                 if r and size == 32:
                     time.sleep(0.2)
-                    peaks.append(gemm_peaks(args.threads, repeats=2))
+                    peaks.append(gemm_peaks(args.threads, repeats=4))
             for p in live:
                 if times[p]:
                     med = statistics.median(times[p])
                     results[p].update({f"b{size}_p50": med, f"b{size}_p95": _p95(times[p]),
-                                       f"b{size}_sps": size * 1000 / med})
+                                       f"b{size}_sps": size * 1000 / med, f"b{size}_times": times[p]})
     finally:
         for proc in workers.values():
             try:
@@ -204,8 +204,13 @@ def interleaved_speed(paths: list[str], model: str, args: argparse.Namespace
                 proc.wait(timeout=30)
             except (OSError, subprocess.TimeoutExpired):
                 proc.kill()
-    medians = (statistics.median(p[0] for p in peaks), statistics.median(p[1] for p in peaks)) if peaks else (0.0, 0.0)
-    return {p: (r if r and "b32_sps" in r else None) for p, r in results.items()}, medians
+    return {p: (r if r and "b32_sps" in r else None) for p, r in results.items()}, peaks
+
+
+def round_ratio(num: list[float], den: list[float]) -> float:
+    """Median over rounds of num[r] / den[r]: a path and its reference timed seconds apart in
+    the same round, so a neighbour's load that comes and goes cancels out of each ratio."""
+    return statistics.median(a / b for a, b in zip(num, den))
 
 
 def _read_tagged(proc: subprocess.Popen, tag: str) -> str | None:
@@ -276,14 +281,16 @@ def main() -> int:
                     print(f"… exporting {p} for {label} (once, then cached)", file=sys.stderr, flush=True)
                     exports[f"{p} / {label}"] = (run_worker(p, "export", folder, args) or {}).get("export_s")
     rows = {p: {"speed": None, "acc": None} for p in paths}
-    speeds, (peak32, peak8) = interleaved_speed(paths, large, args)
+    speeds, peaks = interleaved_speed(paths, large, args)
+    peak32 = statistics.median(p[0] for p in peaks) if peaks else 0.0
+    peak8 = statistics.median(p[1] for p in peaks) if peaks else 0.0
     for p, result in speeds.items():
         rows[p]["speed"] = result
     for p in paths:
         print(f"… accuracy: {p}", file=sys.stderr, flush=True)
         rows[p]["acc"] = run_worker(p, "accuracy", minilm, args) if "cuda" not in p else None
     ref = rows["gte_ui fp32"]["acc"]
-    st_sps = (rows["sentence-transformers fp32"]["speed"] or {}).get("b32_sps")
+    st_times = (rows["sentence-transformers fp32"]["speed"] or {}).get("b32_times")
     header = (f"{'path':<32}{'b1 p50 ms':>10}{'b1 p95':>8}{'b32 sent/s':>11}{'b32 p50 ms':>11}{'b32 p95':>9}"
               f"{'vs ST':>7}{'RSS MB':>8}{'load s':>8}{'1st ans s':>10}{'Spearman':>9}{'mean|Δcos|':>11}"
               f"{'max|Δcos|':>10}")
@@ -302,20 +309,24 @@ def main() -> int:
 
             d = np.abs(np.array(a["cos"]) - np.array(ref["cos"]))
             acc = f"{spearmanr(a['cos'], a['labels']).statistic:>9.4f}{d.mean():>11.4f}{d.max():>10.4f}"
-        ratio = f"{s['b32_sps'] / st_sps:>6.2f}x" if st_sps else f"{'—':>7}"
+        ratio = f"{round_ratio(st_times, s['b32_times']):>6.2f}x" if st_times else f"{'—':>7}"
         print(f"{p:<32}{s['b1_p50']:>10.1f}{s['b1_p95']:>8.1f}{s['b32_sps']:>11.1f}{s['b32_p50']:>11.0f}"
               f"{s['b32_p95']:>9.0f}{ratio}{s['rss_mb']:>8.0f}{s['load_s']:>8.1f}{s['first_answer_s']:>10.1f}{acc}")
     for name, secs in exports.items():
         print(f"one-time ONNX export, {name}: " + (f"{secs:.0f} s" if secs else "failed"))
     print(f"GEMM peaks (4096³, {args.threads} threads, median over the batch-32 rounds): fp32 {peak32:.0f} GFLOP/s, "
           f"int8 torch._int_mm {peak8:.0f} GOP/s. One 24-token sentence = {FLOP_PER_SENTENCE / 1e9:.2f} GFLOP.")
+    print("'vs ST' and '% of peak' are medians of per-round ratios (each round times every path and the "
+          "peaks within seconds).")
     for p in paths:
         s = rows[p]["speed"]
-        if s and "cuda" not in p:
-            peak = peak8 if PATHS[p][1] == "int8" else peak32
+        if s and "cuda" not in p and peaks:
+            kind = 1 if PATHS[p][1] == "int8" else 0
+            # achieved G(FL)OP/s over that round's peak, per round
+            share = round_ratio([32 * FLOP_PER_SENTENCE / 1e6 / ms for ms in s["b32_times"]],
+                                [pk[kind] for pk in peaks])
             print(f"  {p:<32} batch 32 = {s['b32_sps'] * FLOP_PER_SENTENCE / 1e9:5.0f} G(FL)OP/s "
-                  f"= {100 * s['b32_sps'] * FLOP_PER_SENTENCE / 1e9 / peak:3.0f} % of the "
-                  f"{'int8' if PATHS[p][1] == 'int8' else 'fp32'} GEMM peak")
+                  f"= {100 * share:3.0f} % of the {'int8' if kind else 'fp32'} GEMM peak")
     print(f"\n(total {time.perf_counter() - t_start:.0f} s; RSS measured after the first request; "
           f"load = process start to model ready, 1st ans = to the first vector; "
           f"load avg before/after {_loadavg_start} / {os.getloadavg()[0]:.2f})")

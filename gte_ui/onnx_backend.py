@@ -228,7 +228,28 @@ def cached_int8_export(folder: Path, mode: str, cache_dir: Path | None = None) -
         (target.parent / "source.json").write_text(json.dumps(
             {"model": str(folder), "mode": mode, "reduce_range": reduce_range,
              "export_version": EXPORT_VERSION}, indent=1), encoding="utf-8")
+        prune_stale_exports(target.parent, folder, mode)
     return target
+
+
+def prune_stale_exports(keep: Path, folder: Path, mode: str) -> list[Path]:
+    """Delete the other cached exports of the same model folder + mode (older weights or an older
+    export version): each is a few hundred MB for GTE-large and would never be read again.
+    Exports of other models or modes are left alone. Returns the deleted folders."""
+    removed = []
+    for entry in keep.parent.iterdir():
+        source = entry / "source.json"
+        if entry == keep or not source.is_file():
+            continue
+        try:
+            info = json.loads(source.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            continue
+        if info.get("model") == str(folder) and info.get("mode") == mode:
+            shutil.rmtree(entry, ignore_errors=True)
+            log.info("removed stale int8 export %s", entry)
+            removed.append(entry)
+    return removed
 
 
 class OrtInt8Backend(Backend):

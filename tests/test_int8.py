@@ -221,6 +221,26 @@ def test_export_key_changes_when_the_weights_change(tiny_model_dir, tmp_path):
     assert export_key(copy, "fast", False) != before
 
 
+def test_a_new_export_prunes_stale_exports_of_the_same_model_and_mode(tiny_model_dir, tmp_path):
+    import json
+
+    from gte_ui.onnx_backend import cached_int8_export
+
+    def fake(name: str, model: str, mode: str):
+        d = tmp_path / name
+        d.mkdir()
+        (d / "model.onnx").write_bytes(b"old")
+        (d / "source.json").write_text(json.dumps({"model": model, "mode": mode}), encoding="utf-8")
+        return d
+
+    stale = fake("tiny-int8-fast-old", str(tiny_model_dir), "fast")
+    other_mode = fake("tiny-int8-accurate-old", str(tiny_model_dir), "accurate")
+    other_model = fake("other-int8-fast-old", "/somewhere/else", "fast")
+    target = cached_int8_export(tiny_model_dir, "fast", cache_dir=tmp_path)
+    assert target.is_file() and not stale.exists()
+    assert other_mode.exists() and other_model.exists()
+
+
 def model_dim(folder) -> int:
     import json
 
