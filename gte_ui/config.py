@@ -121,7 +121,7 @@ _OPTIONS: list[tuple[str, tuple[str, ...], tuple[str, ...], Any, str]] = [
     ("int8_mode", ("--int8-mode",), ("GTE_INT8_MODE",), str,
      "with --precision int8: accurate (default; W8A8 with per-token asymmetric activations and each "
      "FFN's outlier channels in fp32 (onnx), or FFN output projections fp32 (torch); mean |dcos| vs "
-     "fp32 0.0023), fast (symmetric per-token W8A8 everywhere, ~5 %% faster, 0.0044) or dynamic "
+     "fp32 0.0023), fast (symmetric per-token W8A8 everywhere, as fast at batch 32, 0.0044) or dynamic "
      "(torch quantize_dynamic, 0.028)"),
     ("int8_engine", ("--int8-engine",), ("GTE_INT8_ENGINE",), str,
      "with --precision int8: onnx (default; ONNX Runtime, exported once into $GTE_EXPORT_CACHE or "

@@ -13,7 +13,7 @@ minute per input shape. ONNX Runtime runs the same arithmetic with fused kernels
 * in ``accurate`` mode every activation row is uint8 with its own zero point (the correction
   is a few extra weight rows inside the same GEMM, see :func:`gte_ui.int8.zero_point_rows`), and
   the few outlier channels of each FFN are split off and applied in fp32 (a tiny GEMM): the
-  precision the symmetric per-token scheme loses, at ~5 % of its time (``MatMulNBits``, tried
+  precision the symmetric per-token scheme loses, at ~1 % of its time (``MatMulNBits``, tried
   before, ran at half the GEMM speed);
 * ONNX Runtime's session-level graph optimisation handles the fp32 parts (LayerNorm, GELU).
 
@@ -203,9 +203,9 @@ def export_int8(folder: Path, target: Path, mode: str, reduce_range: bool = Fals
 
 
 #: int8 modes of the ONNX Runtime path -> arguments of :func:`gte_ui.int8.quantize_w8a8`.
-#: Measured on STS-B with MiniLM (mean |dcos| vs fp32): fast 0.0043; accurate 0.0022 (the
+#: Measured on STS-B with MiniLM (mean |dcos| vs fp32): fast 0.0044; accurate 0.0023 (the
 #: FFN output projections' few outlier input channels in fp32 and every activation asymmetric
-#: uint8 per token), at ~5 % more time than fast. See README, Performance.
+#: uint8 per token), at ~1 % more time than fast. See README, Performance.
 INT8_SCHEMES: dict[str, dict] = {
     "accurate": {"keep_fp32": (r"pooler",), "asymmetric": True, "outlier_split": (r"layer\.\d+\.output\.dense",)},
     "fast": {"keep_fp32": (r"pooler",)},
