@@ -190,7 +190,7 @@ def interleaved_speed(paths: list[str], model: str, args: argparse.Namespace
                         times[p].append(float(ms))
                 if r and size == 32:
                     time.sleep(0.2)
-                    peaks.append(gemm_peaks(args.threads, repeats=4))
+                    peaks.append(gemm_peaks(args.threads, repeats=3))
             for p in live:
                 if times[p]:
                     med = statistics.median(times[p])
