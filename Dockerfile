@@ -23,7 +23,8 @@ ENV PYTHONUNBUFFERED=1 \
     GRADIO_SERVER_PORT=7860 \
     GRADIO_ANALYTICS_ENABLED=False \
     HF_HOME=/data/huggingface \
-    MODELSCOPE_CACHE=/data/modelscope
+    MODELSCOPE_CACHE=/data/modelscope \
+    GTE_EXPORT_CACHE=/data/onnx
 
 RUN useradd --create-home --uid 1000 app && mkdir -p /data && chown app /data
 WORKDIR /app

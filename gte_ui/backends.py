@@ -130,7 +130,8 @@ def quantize_dynamic_int8(model: torch.nn.Module) -> torch.nn.Module:
 
 
 def load_backend(folder: Path, device: str, precision: str, int8_mode: str = "accurate",
-                 int8_engine: str = "onnx", threads: int | None = None) -> Backend:
+                 int8_engine: str = "onnx", threads: int | None = None,
+                 export_cache: str | Path | None = None) -> Backend:
     """Build the backend for a resolved (device, precision).
 
     int8 on CPU runs in ONNX Runtime (``int8_engine="onnx"``, the fast path: the W8A8 model is
@@ -147,7 +148,8 @@ def load_backend(folder: Path, device: str, precision: str, int8_mode: str = "ac
             log.warning("onnxruntime unavailable (%s): int8 runs in eager PyTorch (slower)", exc)
         else:
             try:
-                return OrtInt8Backend(folder, mode=int8_mode, threads=threads)
+                return OrtInt8Backend(folder, mode=int8_mode, threads=threads,
+                                      cache_dir=Path(export_cache).expanduser() if export_cache else None)
             except Exception as exc:  # an architecture the exporter cannot handle: still serve
                 log.warning("int8 ONNX export/load failed for %s (%s: %s); using eager PyTorch int8",
                             folder, type(exc).__name__, exc)

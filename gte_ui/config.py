@@ -55,6 +55,7 @@ class Settings:
     precision: str = "auto"
     int8_mode: str = "accurate"  # accurate | fast | dynamic (see backends.INT8_MODES)
     int8_engine: str = "onnx"  # onnx (ONNX Runtime, cached export) | torch (eager)
+    export_cache: str | None = None  # int8 ONNX exports; None: ~/.cache/gte_ui/onnx
     max_length: int | None = None  # None: the model's own limit (512 for GTE)
     batch_size: int = 32
     threads: int | None = None  # torch intra-op threads on CPU; None: torch's default
@@ -124,8 +125,11 @@ _OPTIONS: list[tuple[str, tuple[str, ...], tuple[str, ...], Any, str]] = [
      "fp32 0.0023), fast (symmetric per-token W8A8 everywhere, as fast at batch 32, 0.0044) or dynamic "
      "(torch quantize_dynamic, 0.028)"),
     ("int8_engine", ("--int8-engine",), ("GTE_INT8_ENGINE",), str,
-     "with --precision int8: onnx (default; ONNX Runtime, exported once into $GTE_EXPORT_CACHE or "
-     "~/.cache/gte_ui/onnx) or torch (eager PyTorch, no export, slower: see README, Performance)"),
+     "with --precision int8: onnx (default; ONNX Runtime, exported once into --export-cache) "
+     "or torch (eager PyTorch, no export, slower: see README, Performance)"),
+    ("export_cache", ("--export-cache",), ("GTE_EXPORT_CACHE",), str,
+     "folder for the int8 ONNX exports, made once per model + int8 mode (default "
+     "~/.cache/gte_ui/onnx; in Docker /data/onnx, on the volume, so a restart does not export again)"),
     ("max_length", ("--max-length",), ("GTE_MAX_LENGTH",), int,
      "tokens per text before truncation (default: the model's own limit, 512 for GTE)"),
     ("batch_size", ("--batch-size",), ("GTE_BATCH_SIZE",), int, "texts per forward pass (default 32)"),

@@ -107,7 +107,7 @@ class Encoder:
         tokenizer = load_tokenizer(inner if (inner / "config.json").is_file() else folder)
         pooling = read_pooling_mode(folder)
         backend = load_backend(inner, device, precision, settings.int8_mode, settings.int8_engine,
-                               settings.threads)
+                               settings.threads, settings.export_cache)
         model_limit = model_max_length(folder, tokenizer)
         max_length = settings.max_length or model_limit
         if max_length > model_limit:

@@ -104,6 +104,8 @@ def test_start_command_user_port_volume_healthcheck(instructions):
     assert env["GRADIO_SERVER_NAME"] == "0.0.0.0"  # reachable from outside the container
     (volume,) = only(instructions, "VOLUME")
     assert env["HF_HOME"].startswith(volume.value[0] + "/") and env["MODELSCOPE_CACHE"].startswith(volume.value[0] + "/")
+    # int8 exports on the volume too: a restarted container does not export again
+    assert env["GTE_EXPORT_CACHE"].startswith(volume.value[0] + "/")
     (health,) = only(instructions, "HEALTHCHECK")
     assert health.value[0] == "CMD" and list(health.value[1:]) == ["python", "-m", "gte_ui", "health"]
     assert any(f.startswith("--start-period=") for f in health.flags)  # model load is not a failure

@@ -241,6 +241,17 @@ def test_a_new_export_prunes_stale_exports_of_the_same_model_and_mode(tiny_model
     assert other_mode.exists() and other_model.exists()
 
 
+def test_export_cache_setting_decides_where_the_export_goes(tiny_model_dir, tmp_path):
+    from gte_ui.config import parse_settings
+
+    settings = parse_settings(["--model", str(tiny_model_dir), "--precision", "int8"],
+                              env={"GTE_EXPORT_CACHE": str(tmp_path / "exports")})
+    enc = Encoder.load(settings)
+    assert enc.info.backend == "onnx-int8-accurate"
+    assert enc.backend.path.parent.parent == tmp_path / "exports"
+    assert enc.encode(["北京"]).vectors.shape == (1, model_dim(tiny_model_dir))
+
+
 def model_dim(folder) -> int:
     import json
 
