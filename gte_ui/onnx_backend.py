@@ -141,9 +141,11 @@ class _MultiHeadAttentionOnnx(torch.autograd.Function):
 
         if mask.unique() not in _MASK_MEMO:  # one Cast for all layers
             _MASK_MEMO[mask.unique()] = g.op("Cast", mask, to_i=6)  # 6 = int32
-        return g.op("com.microsoft::MultiHeadAttention", q, k, v, bias, _MASK_MEMO[mask.unique()],
-                    num_heads_i=int(symbolic_helper._maybe_get_const(heads, "i")),
-                    scale_f=float(symbolic_helper._maybe_get_const(scaling, "f")))
+        out = g.op("com.microsoft::MultiHeadAttention", q, k, v, bias, _MASK_MEMO[mask.unique()],
+                   num_heads_i=int(symbolic_helper._maybe_get_const(heads, "i")),
+                   scale_f=float(symbolic_helper._maybe_get_const(scaling, "f")))
+        out.setType(q.type())  # [batch, seq, dim] like the query (else the exporter warns)
+        return out
 
 
 _MASK_MEMO: dict = {}
