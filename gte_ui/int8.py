@@ -53,7 +53,6 @@ class W8A8Linear(nn.Module):
         # point (255 steps where symmetric int8 has 127 over [-max, max]): about one more bit
         # where a row is lopsided (GELU outputs, LayerNorm outputs with outlier dimensions).
         self.asymmetric = asymmetric
-        self.weight_max = weight_max
         #: layers reading one input with one smoothing and the same share_key quantise it once
         self.share_key: int | None = None
         # splits: this layer is several layers fused along the output (Q, K, V read the same
@@ -72,9 +71,13 @@ class W8A8Linear(nn.Module):
             self.inv_smooth = None
         scale = w.abs().amax(dim=1).clamp(min=1e-8) / weight_max
         weight_q = torch.round(w / scale.unsqueeze(1)).clamp(-weight_max, weight_max).to(torch.int8).t()
-        if asymmetric:  # the zero-point rows live below the weights: one constant in the export
-            weight_q = torch.cat([weight_q, zero_point_rows(weight_q, weight_max)])
+        zero_rows = zero_point_rows(weight_q, weight_max) if asymmetric else None
+        if zero_rows is not None:  # the zero-point rows live below the weights: one constant in the export
+            weight_q = torch.cat([weight_q, zero_rows])
         self.register_buffer("weight_q", weight_q.contiguous())  # [in (+ zero-point rows), out]
+        # sum of each weight column (eager asymmetric path), once here instead of every call
+        self.register_buffer("weight_colsum", None if zero_rows is None else
+                             -zero_rows.sum(dim=0, dtype=torch.int32))
         self.register_buffer("weight_scale", scale.float())
         bias = linear.bias.detach().float().clone() if linear.bias is not None else None
         self.register_buffer("bias", bias)
@@ -106,7 +109,8 @@ class W8A8Linear(nn.Module):
         if self.asymmetric:
             if self.group is not None:
                 raise NotImplementedError("asymmetric activations are not combined with groups")
-            y = self._int8_matmul_asymmetric(x2, self.weight_q[:self.in_features], padded, rows)
+            y = self._int8_matmul_asymmetric(x2, self.weight_q[:self.in_features], self.weight_colsum,
+                                             padded, rows)
         elif self.group is None:
             y = self._int8_matmul(x2, self.weight_q, padded, rows)
         else:
@@ -128,7 +132,8 @@ class W8A8Linear(nn.Module):
         return torch._int_mm(xq, wq)[:rows].float() * scale
 
     @staticmethod
-    def _int8_matmul_asymmetric(x: torch.Tensor, wq: torch.Tensor, padded: int, rows: int) -> torch.Tensor:
+    def _int8_matmul_asymmetric(x: torch.Tensor, wq: torch.Tensor, colsum: torch.Tensor, padded: int,
+                                rows: int) -> torch.Tensor:
         """Per-token asymmetric uint8 quantisation of ``x`` (as ONNX ``QuantizeLinear`` with one
         zero point per row), exact integer product with ``wq``, rescaled. ``_int_mm`` is int8 × int8,
         so the uint8 values are shifted by 128 and the shift is added back through column sums."""
@@ -138,7 +143,7 @@ class W8A8Linear(nn.Module):
         if padded != rows:
             xq = torch.nn.functional.pad(xq, (0, 0, 0, padded - rows))
         acc = torch._int_mm(xq, wq)[:rows]  # sum (q - 128) w
-        acc = acc + (128 - zero).to(torch.int32) * wq.sum(dim=0, dtype=torch.int32)  # -> sum (q - zero) w
+        acc = acc + (128 - zero).to(torch.int32) * colsum  # -> sum (q - zero) w
         return acc.float() * scale
 
     def extra_repr(self) -> str:
@@ -420,9 +425,10 @@ def quantize_w8a8(model: nn.Module, *, tokenizer=None, alpha: float | None = Non
 
     split_pairs = _outlier_pairs(model, targets, outlier_split)
     split_done = {n for pair in split_pairs for n in pair}
+    split_consumers = {c for _, c in split_pairs}
     smooths: dict[str, torch.Tensor] = {}
     for names in groups:
-        if names[0] in split_done and names[0] not in {p for p, _ in split_pairs}:
+        if names[0] in split_consumers:
             continue  # an FFN output projection with split-off outliers: not smoothed
         if alpha is not None and names[0] in maxima:
             w_max = torch.stack([get(n).weight.detach().abs().amax(dim=0).float() for n in names]).amax(0)
