@@ -287,8 +287,8 @@ class QuantLinearOnnx(torch.autograd.Function):
             if asymmetric:
                 hi, lo = g.op("Max", hi, const(0.0)), g.op("Min", lo, const(0.0))
                 scale = g.op("Max", g.op("Div", g.op("Sub", hi, lo), const(255.0)), const(1e-8))
-                zero = g.op("Cast", g.op("Clip", g.op("Round", g.op("Div", g.op("Neg", lo), scale)),
-                                         const(0.0), const(255.0)), to_i=2)  # 2 = uint8, [..., 1]
+                # lo <= 0 <= hi, so -lo / scale lies in [0, 255]: no clipping needed
+                zero = g.op("Cast", g.op("Round", g.op("Div", g.op("Neg", lo), scale)), to_i=2)  # uint8 [..., 1]
                 rows = g.op("Reshape", scale, const([-1], torch.long))
                 zero_points = g.op("Reshape", zero, const([-1], torch.long))
             else:
@@ -301,18 +301,19 @@ class QuantLinearOnnx(torch.autograd.Function):
             xq = g.op("QuantizeLinear", flat, rows, zero_points, axis_i=0)  # per axis 0 = per token
             _EXPORT_MEMO[key] = (g.op("Reshape", xq, g.op("Shape", x)), scale, zero)
         xq, scale, zero = _EXPORT_MEMO[key]
+        # ONNX Runtime's MatMulIntegerToFloat applies the per-token scale ([..., 1]) in its
+        # epilogue too (int32 accumulators x token scale x weight scales), saving a pass. Not the
+        # bias: with a non-scalar A scale it adds the bias *before* scaling (ORT 1.32), so the
+        # bias stays a separate Add (last, so ORT fuses it into BiasGelu / the residual).
         if asymmetric:
             # append j columns holding each row's zero point; the weights get zp_rows below them
             lead = g.op("Shape", x, end_i=-1)
             zeros = g.op("Expand", zero, g.op("Concat", lead, const([j], torch.long), axis_i=0))
-            xq_aug = g.op("Concat", xq, zeros, axis_i=-1)
-            y = g.op("com.microsoft::MatMulIntegerToFloat", xq_aug, weight_q, const(1.0), weight_scale,
-                     const(0, torch.uint8))
+            y = g.op("com.microsoft::MatMulIntegerToFloat", g.op("Concat", xq, zeros, axis_i=-1), weight_q,
+                     scale, weight_scale, const(0, torch.uint8))
         else:
-            y = g.op("com.microsoft::MatMulIntegerToFloat", xq, weight_q, const(1.0), weight_scale,
-                     const(128, torch.uint8))  # int32 accumulators x weight scales -> [..., out]
-        y = g.op("Mul", y, scale)
-        # bias last and in the input's rank, so ONNX Runtime can fuse it (BiasGelu, SkipLayerNorm)
+            y = g.op("com.microsoft::MatMulIntegerToFloat", xq, weight_q, scale, weight_scale,
+                     const(128, torch.uint8))
         return y if _is_none(bias) else g.op("Add", y, bias)
 
 

@@ -6,8 +6,8 @@ minute per input shape. ONNX Runtime runs the same arithmetic with fused kernels
 
 * a per-token W8A8 ``Linear`` becomes ``ReduceMax/ReduceMin`` per token → ``QuantizeLinear``
   (per axis, one fused pass; symmetric int8 stored as uint8 + 128, because ORT's u8×s8 GEMM is
-  ~10x faster than s8×s8 on x86) → ``MatMulIntegerToFloat`` (per-channel weight scales in its
-  epilogue) → ``× token scale`` → ``+ bias`` (last, so ORT fuses it into BiasGelu);
+  ~10x faster than s8×s8 on x86) → ``MatMulIntegerToFloat`` (token scales and per-channel
+  weight scales both in its epilogue) → ``+ bias`` (last, so ORT fuses it into BiasGelu);
 * Q, K and V are one GEMM on one quantised input; the attention output projection's smoothing
   is folded into V (see :func:`gte_ui.int8.quantize_w8a8`);
 * in ``accurate`` mode every activation row is uint8 with its own zero point (the correction
@@ -41,7 +41,7 @@ from .backends import Backend
 log = logging.getLogger(__name__)
 
 #: bump when the exported graph changes, so stale cache entries are not reused
-EXPORT_VERSION = 4
+EXPORT_VERSION = 5
 OPSET = 17
 
 
