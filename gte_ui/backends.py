@@ -1,8 +1,10 @@
 """Inference backends: turn token ids into token states. The encoder never knows which one runs.
 
 A backend takes padded ``input_ids`` and ``attention_mask`` (int64 tensors, [batch, seq]) and
-returns the last hidden states [batch, seq, dim]. Pooling, normalising, batching and caching
-live in :mod:`gte_ui.encoder`, identical for every backend.
+returns the last hidden states [batch, seq, dim] -- or [batch, 1, dim] when built with
+``first_token_only`` (CLS pooling reads nothing else; see :class:`FirstTokenLastLayer`).
+Pooling, normalising, batching and caching live in :mod:`gte_ui.encoder`, identical for every
+backend.
 """
 
 from __future__ import annotations
@@ -52,16 +54,61 @@ def resolve_runtime(device: str, precision: str, cuda_available: bool | None = N
     return device, precision
 
 
+class FirstTokenLastLayer(torch.nn.Module):
+    """The last encoder layer of a BERT-family model, computed for the first token only.
+
+    With CLS pooling the sentence vector is the first token's last hidden state, and in the last
+    layer that state depends on the other tokens only through attention's keys and values. So
+    this layer runs self-attention over every token as before, then the attention output
+    projection, its residual + LayerNorm and the whole FFN on the first token alone: the same
+    vector, exactly, for 9/12 less of the last layer's GEMM work (~3 % of GTE-large, ~6 % of a
+    12-layer model). Its output is [batch, 1, dim].
+    """
+
+    def __init__(self, layer: torch.nn.Module) -> None:
+        super().__init__()
+        self.layer = layer
+
+    def forward(self, hidden_states: torch.Tensor, attention_mask=None, *args, **kwargs) -> torch.Tensor:
+        kwargs.pop("encoder_attention_mask", None)
+        kwargs.pop("cache", None)
+        attention = self.layer.attention
+        context = attention.self(hidden_states, attention_mask=attention_mask, **kwargs)[0]
+        first = attention.output(context[:, :1], hidden_states[:, :1])
+        return self.layer.feed_forward_chunk(first)
+
+
+def keep_first_token_only(model: torch.nn.Module) -> bool:
+    """Swap the last layer of a BERT-family encoder (BERT, RoBERTa, XLM-R: ``encoder.layer``) for
+    :class:`FirstTokenLastLayer`. Returns False, changing nothing, for any other architecture,
+    so the caller keeps reading full hidden states."""
+    layers = getattr(getattr(model, "encoder", None), "layer", None)
+    if not isinstance(layers, torch.nn.ModuleList) or not len(layers):
+        return False
+    last = layers[-1]
+    if isinstance(last, FirstTokenLastLayer):
+        return True
+    attention = getattr(last, "attention", None)
+    if (getattr(last, "is_decoder", False) or not hasattr(last, "feed_forward_chunk")
+            or not hasattr(attention, "self") or not hasattr(attention, "output")):
+        return False
+    layers[-1] = FirstTokenLastLayer(last)
+    return True
+
+
 class Backend(abc.ABC):
     """Token ids in, last hidden states out."""
 
     name: str = "backend"
     device: str = "cpu"
     precision: str = "fp32"
+    #: forward returns only the first token's state ([batch, 1, dim]); enough for CLS pooling
+    first_token_only: bool = False
 
     @abc.abstractmethod
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
-        """[batch, seq] int64 ids and mask -> [batch, seq, dim] hidden states (any float dtype)."""
+        """[batch, seq] int64 ids and mask -> [batch, seq, dim] hidden states (any float dtype);
+        [batch, 1, dim] when ``first_token_only``."""
 
     @property
     @abc.abstractmethod
@@ -75,7 +122,7 @@ class TorchBackend(Backend):
     name = "torch"
 
     def __init__(self, folder: Path, device: str = "cpu", precision: str = "fp32",
-                 int8_mode: str = "accurate") -> None:
+                 int8_mode: str = "accurate", first_token_only: bool = False) -> None:
         from transformers import AutoModel, AutoTokenizer
 
         dtype = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16,
@@ -94,6 +141,8 @@ class TorchBackend(Backend):
                 keep = INT8_MODES[int8_mode]
                 model = quantize_w8a8(model, tokenizer=AutoTokenizer.from_pretrained(str(folder)),
                                       alpha=0.5, keep_fp32=keep)
+        if first_token_only:
+            self.first_token_only = keep_first_token_only(model)
         self.model = model.to(device)
         self._dim = int(model.config.hidden_size)
 
@@ -131,14 +180,16 @@ def quantize_dynamic_int8(model: torch.nn.Module) -> torch.nn.Module:
 
 def load_backend(folder: Path, device: str, precision: str, int8_mode: str = "accurate",
                  int8_engine: str = "onnx", threads: int | None = None,
-                 export_cache: str | Path | None = None) -> Backend:
+                 export_cache: str | Path | None = None, first_token_only: bool = False) -> Backend:
     """Build the backend for a resolved (device, precision).
 
     int8 on CPU runs in ONNX Runtime (``int8_engine="onnx"``, the fast path: the W8A8 model is
     exported once into a cache folder, see :mod:`gte_ui.onnx_backend`) or in eager PyTorch
     (``"torch"``: the same W8A8 layers in eager PyTorch, FFN output projections fp32 in accurate
     mode; slower, no export). ``int8_mode="dynamic"`` is always torch's
-    ``quantize_dynamic``.
+    ``quantize_dynamic``. ``first_token_only`` (for CLS pooling): the last layer computes only
+    the first token where the architecture allows (:func:`keep_first_token_only`); the backend's
+    ``first_token_only`` says whether it did.
     """
     log.info("loading %s on %s/%s", folder, device, precision)
     if precision == "int8" and int8_engine == "onnx" and int8_mode in ("accurate", "fast"):
@@ -149,8 +200,10 @@ def load_backend(folder: Path, device: str, precision: str, int8_mode: str = "ac
         else:
             try:
                 return OrtInt8Backend(folder, mode=int8_mode, threads=threads,
-                                      cache_dir=Path(export_cache).expanduser() if export_cache else None)
+                                      cache_dir=Path(export_cache).expanduser() if export_cache else None,
+                                      first_token_only=first_token_only)
             except Exception as exc:  # an architecture the exporter cannot handle: still serve
                 log.warning("int8 ONNX export/load failed for %s (%s: %s); using eager PyTorch int8",
                             folder, type(exc).__name__, exc)
-    return TorchBackend(folder, device=device, precision=precision, int8_mode=int8_mode)
+    return TorchBackend(folder, device=device, precision=precision, int8_mode=int8_mode,
+                        first_token_only=first_token_only)

@@ -71,6 +71,8 @@ class Encoder:
 
     def __init__(self, tokenizer, backend: Backend, *, pooling: PoolingMode, max_length: int,
                  batch_size: int = 32, info: ModelInfo | None = None) -> None:
+        if backend.first_token_only and pooling != "cls":
+            raise ValueError(f"{pooling} pooling needs every token's state; this backend keeps only the first")
         self.tokenizer = tokenizer
         self.backend = backend
         self.pooling: PoolingMode = pooling
@@ -106,8 +108,9 @@ class Encoder:
         inner = transformer_folder(folder)
         tokenizer = load_tokenizer(inner if (inner / "config.json").is_file() else folder)
         pooling = read_pooling_mode(folder)
+        # CLS pooling reads only the first token: its last layer need not compute the others
         backend = load_backend(inner, device, precision, settings.int8_mode, settings.int8_engine,
-                               settings.threads, settings.export_cache)
+                               settings.threads, settings.export_cache, first_token_only=pooling == "cls")
         model_limit = model_max_length(folder, tokenizer)
         max_length = settings.max_length or model_limit
         if max_length > model_limit:

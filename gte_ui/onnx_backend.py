@@ -15,7 +15,8 @@ minute per input shape. ONNX Runtime runs the same arithmetic with fused kernels
   the few outlier channels of each FFN are split off and applied in fp32 (a tiny GEMM): the
   precision the symmetric per-token scheme loses, at ~1 % of its time (``MatMulNBits``, tried
   before, ran at half the GEMM speed);
-* ONNX Runtime's session-level graph optimisation handles the fp32 parts (LayerNorm, GELU).
+* ONNX Runtime's session-level graph optimisation handles the fp32 parts (LayerNorm, GELU);
+* for CLS pooling the last layer computes the first token only (``first_token_only``).
 
 The export (fp32 load → calibration → smoothing → quantisation → ``torch.onnx.export``) runs
 once per model + int8 mode into a cache folder; later starts only open the cached file (about
@@ -36,13 +37,15 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .backends import Backend
+from .backends import Backend, keep_first_token_only
 
 log = logging.getLogger(__name__)
 
 #: bump when the exported graph changes, so stale cache entries are not reused
 EXPORT_VERSION = 5
 OPSET = 17
+#: output name of an export that computes the first token's state only ([batch, 1, dim])
+FIRST_TOKEN_OUTPUT = "first_token_state"
 
 
 def export_cache_dir() -> Path:
@@ -61,10 +64,12 @@ def cpu_has_vnni() -> bool:
     return "avx512_vnni" in flags or "avx_vnni" in flags or "amx_int8" in flags
 
 
-def export_key(folder: Path, mode: str, reduce_range: bool) -> str:
-    """Cache key: model identity (config + weight file sizes and mtimes) + mode + export version."""
+def export_key(folder: Path, mode: str, reduce_range: bool, first_token_only: bool = False) -> str:
+    """Cache key: model identity (config + weight file sizes and mtimes) + mode + what the graph
+    outputs + export version."""
     h = hashlib.sha256()
-    h.update(f"v{EXPORT_VERSION}|{mode}|rr={int(reduce_range)}|torch={torch.__version__}".encode())
+    h.update(f"v{EXPORT_VERSION}|{mode}|rr={int(reduce_range)}|first={int(first_token_only)}|"
+             f"torch={torch.__version__}".encode())
     h.update(str(folder.resolve()).encode())
     for name in sorted(os.listdir(folder)):
         p = folder / name
@@ -164,8 +169,13 @@ def fuse_attention(model: torch.nn.Module) -> _KeyPadding | None:
     return padding if swapped else None
 
 
-def export_int8(folder: Path, target: Path, mode: str, reduce_range: bool = False) -> Path:
+def export_int8(folder: Path, target: Path, mode: str, reduce_range: bool = False,
+                first_token_only: bool = False) -> Path:
     """Load the fp32 model, calibrate + smooth + quantise it (W8A8), export it to ``target``.
+
+    ``first_token_only``: the graph outputs [batch, 1, dim], the first token's state, and its last
+    layer computes no more than that needs (:func:`gte_ui.backends.keep_first_token_only`; where
+    the architecture does not allow it the output stays [batch, seq, dim]).
 
     Written to a temporary file first and renamed, so a crash never leaves a half-written cache.
     """
@@ -180,7 +190,10 @@ def export_int8(folder: Path, target: Path, mode: str, reduce_range: bool = Fals
     tokenizer = AutoTokenizer.from_pretrained(str(folder))
     quantize_w8a8(model, tokenizer=tokenizer, alpha=0.5, weight_max=63 if reduce_range else 127,
                   **INT8_SCHEMES[mode])
-    wrapped = _HiddenStates(model, fuse_attention(model)).eval()
+    padding = fuse_attention(model)
+    first_only = first_token_only and keep_first_token_only(model)
+    output = FIRST_TOKEN_OUTPUT if first_only else "last_hidden_state"  # the name tells the backend
+    wrapped = _HiddenStates(model, padding).eval()
     example = tokenizer(["今天天气很好 the weather is fine", "好"], padding=True, return_tensors="pt")
     ids, mask = example["input_ids"], example["attention_mask"]  # batch and length stay dynamic
     target.parent.mkdir(parents=True, exist_ok=True)
@@ -193,9 +206,9 @@ def export_int8(folder: Path, target: Path, mode: str, reduce_range: bool = Fals
             warnings.simplefilter("ignore")
             torch.onnx.export(
                 wrapped, (ids, mask), str(tmp), dynamo=False, opset_version=OPSET,
-                input_names=["input_ids", "attention_mask"], output_names=["last_hidden_state"],
+                input_names=["input_ids", "attention_mask"], output_names=[output],
                 dynamic_axes={"input_ids": {0: "batch", 1: "seq"}, "attention_mask": {0: "batch", 1: "seq"},
-                              "last_hidden_state": {0: "batch", 1: "seq"}},
+                              output: {0: "batch"} if first_only else {0: "batch", 1: "seq"}},
                 custom_opsets={"com.microsoft": 1}, do_constant_folding=True)
         os.replace(tmp, target)
     finally:
@@ -214,30 +227,33 @@ INT8_SCHEMES: dict[str, dict] = {
 }
 
 
-def cached_export_path(folder: Path, mode: str, cache_dir: Path | None = None) -> Path:
+def cached_export_path(folder: Path, mode: str, cache_dir: Path | None = None,
+                       first_token_only: bool = False) -> Path:
     """Where the int8 export of ``folder`` + ``mode`` lives (whether or not it exists yet)."""
-    key = export_key(folder, mode, not cpu_has_vnni())
+    key = export_key(folder, mode, not cpu_has_vnni(), first_token_only)
     return (cache_dir or export_cache_dir()) / f"{folder.name}-int8-{mode}-{key}" / "model.onnx"
 
 
-def cached_int8_export(folder: Path, mode: str, cache_dir: Path | None = None) -> Path:
+def cached_int8_export(folder: Path, mode: str, cache_dir: Path | None = None,
+                       first_token_only: bool = False) -> Path:
     """The exported int8 model for ``folder`` + ``mode``, exporting it on first use."""
     reduce_range = not cpu_has_vnni()
-    target = cached_export_path(folder, mode, cache_dir)
+    target = cached_export_path(folder, mode, cache_dir, first_token_only)
     if not target.is_file():
         log.info("no cached int8 export for %s (%s): exporting once into %s", folder, mode, target.parent)
-        export_int8(folder, target, mode, reduce_range)
+        export_int8(folder, target, mode, reduce_range, first_token_only)
         (target.parent / "source.json").write_text(json.dumps(
             {"model": str(folder), "mode": mode, "reduce_range": reduce_range,
-             "export_version": EXPORT_VERSION}, indent=1), encoding="utf-8")
-        prune_stale_exports(target.parent, folder, mode)
+             "first_token_only": first_token_only, "export_version": EXPORT_VERSION},
+            indent=1), encoding="utf-8")
+        prune_stale_exports(target.parent, folder, mode, first_token_only)
     return target
 
 
-def prune_stale_exports(keep: Path, folder: Path, mode: str) -> list[Path]:
-    """Delete the other cached exports of the same model folder + mode (older weights or an older
-    export version): each is a few hundred MB for GTE-large and would never be read again.
-    Exports of other models or modes are left alone. Returns the deleted folders."""
+def prune_stale_exports(keep: Path, folder: Path, mode: str, first_token_only: bool = False) -> list[Path]:
+    """Delete the other cached exports of the same model folder + mode + output (older weights or
+    an older export version): each is a few hundred MB for GTE-large and would never be read
+    again. Exports of other models or modes are left alone. Returns the deleted folders."""
     removed = []
     for entry in keep.parent.iterdir():
         source = entry / "source.json"
@@ -247,7 +263,8 @@ def prune_stale_exports(keep: Path, folder: Path, mode: str) -> list[Path]:
             info = json.loads(source.read_text(encoding="utf-8"))
         except (OSError, ValueError):
             continue
-        if info.get("model") == str(folder) and info.get("mode") == mode:
+        if (info.get("model") == str(folder) and info.get("mode") == mode
+                and bool(info.get("first_token_only", False)) == first_token_only):
             shutil.rmtree(entry, ignore_errors=True)
             log.info("removed stale int8 export %s", entry)
             removed.append(entry)
@@ -261,17 +278,19 @@ class OrtInt8Backend(Backend):
     precision = "int8"
 
     def __init__(self, folder: Path, mode: str = "accurate", threads: int | None = None,
-                 cache_dir: Path | None = None) -> None:
+                 cache_dir: Path | None = None, first_token_only: bool = False) -> None:
         import onnxruntime as ort
 
         self.name = f"onnx-int8-{mode}"
-        self.path = cached_int8_export(Path(folder), mode, cache_dir)
+        self.path = cached_int8_export(Path(folder), mode, cache_dir, first_token_only)
         opts = ort.SessionOptions()
         opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         opts.intra_op_num_threads = threads or torch.get_num_threads()
         opts.inter_op_num_threads = 1
         opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
         self.session = ort.InferenceSession(str(self.path), opts, providers=["CPUExecutionProvider"])
+        # what the export could do for this architecture: its output is [batch, 1, dim] or [batch, seq, dim]
+        self.first_token_only = self.session.get_outputs()[0].name == FIRST_TOKEN_OUTPUT
         from .int8 import trim_heap
 
         trim_heap()  # the parsed model file is freed once weights are prepacked: give it back

@@ -45,6 +45,46 @@ def test_cls_pooling_and_normalisation_match_a_plain_transformers_forward(tiny_e
     np.testing.assert_allclose(np.linalg.norm(got, axis=1), 1.0, atol=1e-6)
 
 
+@pytest.mark.parametrize("precision", ["fp32", "bf16", "int8"])
+def test_cls_pooling_computes_only_the_first_token_in_the_last_layer(tiny_model_dir, precision):
+    """CLS pooling reads one token: the backend's last layer computes only that one, and the
+    vectors are those of the unpruned model."""
+    from transformers import AutoTokenizer
+
+    from gte_ui.backends import FirstTokenLastLayer, TorchBackend
+
+    enc = Encoder.load(Settings(model=str(tiny_model_dir), precision=precision, int8_engine="torch"))
+    assert enc.backend.first_token_only
+    assert isinstance(enc.backend.model.encoder.layer[-1], FirstTokenLastLayer)
+    assert not isinstance(enc.backend.model.encoder.layer[0], FirstTokenLastLayer)
+    full = TorchBackend(tiny_model_dir, precision=precision)
+    assert not full.first_token_only
+    batch = AutoTokenizer.from_pretrained(tiny_model_dir)(SENTENCES[:4], padding=True, return_tensors="pt")
+    pruned = enc.backend.forward(batch["input_ids"], batch["attention_mask"])
+    states = full.forward(batch["input_ids"], batch["attention_mask"])
+    assert pruned.shape == (4, 1, 32) and states.shape == (4, batch["input_ids"].shape[1], 32)
+    torch.testing.assert_close(pruned[:, 0].float(), states[:, 0].float(), atol=1e-5, rtol=1e-4)
+
+
+def test_first_token_pruning_leaves_other_architectures_alone():
+    from gte_ui.backends import keep_first_token_only
+
+    class NotBert(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.encoder = torch.nn.Module()
+            self.encoder.layer = torch.nn.ModuleList([torch.nn.Linear(4, 4)])
+
+    model = NotBert()
+    assert not keep_first_token_only(model) and isinstance(model.encoder.layer[0], torch.nn.Linear)
+    assert not keep_first_token_only(torch.nn.Linear(4, 4))
+
+
+def test_a_first_token_backend_refuses_mean_pooling(tiny_model_dir, tiny_encoder):
+    with pytest.raises(ValueError, match="mean pooling needs every token"):
+        Encoder(tiny_encoder.tokenizer, tiny_encoder.backend, pooling="mean", max_length=32)
+
+
 def test_mixed_length_batches_equal_one_by_one(tiny_model_dir):
     enc = Encoder.load(Settings(model=str(tiny_model_dir), batch_size=3))
     texts = SENTENCES + ["很长的句子" * 9, "the man is good"]

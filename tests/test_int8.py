@@ -239,6 +239,32 @@ def test_a_new_export_prunes_stale_exports_of_the_same_model_and_mode(tiny_model
     target = cached_int8_export(tiny_model_dir, "fast", cache_dir=tmp_path)
     assert target.is_file() and not stale.exists()
     assert other_mode.exists() and other_model.exists()
+    # the first-token-only export of the same model + mode is another graph, not a stale one
+    first = cached_int8_export(tiny_model_dir, "fast", cache_dir=tmp_path, first_token_only=True)
+    assert first.is_file() and first != target and target.is_file()
+
+
+@pytest.mark.parametrize("mode", ["accurate", "fast"])
+def test_first_token_only_export_gives_the_same_cls_state_from_a_smaller_graph(tiny_model_dir, tmp_path, mode):
+    """For CLS pooling the export's last layer runs the attention output projection and the FFN
+    on the first token only; the state it returns is the full export's first row."""
+    import onnx
+    from transformers import AutoTokenizer
+
+    from gte_ui.onnx_backend import FIRST_TOKEN_OUTPUT, OrtInt8Backend
+
+    full = OrtInt8Backend(tiny_model_dir, mode=mode, cache_dir=tmp_path)
+    first = OrtInt8Backend(tiny_model_dir, mode=mode, cache_dir=tmp_path, first_token_only=True)
+    assert not full.first_token_only and first.first_token_only and first.path != full.path
+    graph = onnx.load(str(first.path), load_external_data=False).graph
+    assert [o.name for o in graph.output] == [FIRST_TOKEN_OUTPUT]
+    tok = AutoTokenizer.from_pretrained(tiny_model_dir)
+    for texts in (["北京"], ["今天天气很好", "手机电池续航很强，用一天没问题", "好"]):
+        ids = tok(texts, padding=True, return_tensors="pt")
+        want = full.forward(ids["input_ids"], ids["attention_mask"])
+        got = first.forward(ids["input_ids"], ids["attention_mask"])
+        assert want.shape[1] == ids["input_ids"].shape[1] and got.shape == (len(texts), 1, want.shape[2])
+        torch.testing.assert_close(got[:, 0], want[:, 0], atol=1e-5, rtol=1e-5)
 
 
 def test_export_cache_setting_decides_where_the_export_goes(tiny_model_dir, tmp_path):

@@ -34,6 +34,7 @@ def stsb_vectors(minilm, stsb_en):
 
 def test_folder_pooling_config_is_honoured(minilm):
     assert minilm.pooling == "mean" and minilm.dim == 384
+    assert not minilm.backend.first_token_only  # mean pooling reads every token's state
     assert minilm.max_length == 256  # sentence_bert_config.json's max_seq_length
 
 
