@@ -66,6 +66,32 @@ def test_cls_pooling_computes_only_the_first_token_in_the_last_layer(tiny_model_
     torch.testing.assert_close(pruned[:, 0].float(), states[:, 0].float(), atol=1e-5, rtol=1e-4)
 
 
+@pytest.mark.parametrize("family", ["bert", "roberta"])
+def test_first_token_last_layer_is_exact_on_bert_family_models(family):
+    """The pruned last layer gives the unpruned first-token state, padded rows included
+    (RoBERTa / XLM-R layers have BERT's structure, e.g. bge-m3 with CLS pooling)."""
+    import transformers
+
+    from gte_ui.backends import keep_first_token_only
+
+    torch.manual_seed(0)
+    config_cls, model_cls = {"bert": (transformers.BertConfig, transformers.BertModel),
+                             "roberta": (transformers.RobertaConfig, transformers.RobertaModel)}[family]
+    config = config_cls(vocab_size=200, hidden_size=32, num_hidden_layers=3, num_attention_heads=4,
+                        intermediate_size=64, max_position_embeddings=64)
+    model = model_cls(config).eval()
+    ids = torch.randint(5, 200, (3, 11))
+    mask = torch.ones_like(ids)
+    mask[1, 7:] = 0  # a padded row
+    mask[2, 3:] = 0
+    with torch.no_grad():
+        full = model(input_ids=ids, attention_mask=mask).last_hidden_state
+        assert keep_first_token_only(model) and keep_first_token_only(model)  # idempotent
+        first = model(input_ids=ids, attention_mask=mask).last_hidden_state
+    assert first.shape == (3, 1, 32)
+    torch.testing.assert_close(first[:, 0], full[:, 0], atol=1e-5, rtol=1e-5)
+
+
 def test_first_token_pruning_leaves_other_architectures_alone():
     from gte_ui.backends import keep_first_token_only
 
