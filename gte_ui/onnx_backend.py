@@ -251,9 +251,11 @@ def cached_int8_export(folder: Path, mode: str, cache_dir: Path | None = None,
 
 
 def prune_stale_exports(keep: Path, folder: Path, mode: str, first_token_only: bool = False) -> list[Path]:
-    """Delete the other cached exports of the same model folder + mode + output (older weights or
-    an older export version): each is a few hundred MB for GTE-large and would never be read
-    again. Exports of other models or modes are left alone. Returns the deleted folders."""
+    """Delete the other cached exports of the same model folder + mode: those of the same graph
+    (older weights) and any of an older export version. Each is a few hundred MB for GTE-large
+    and would never be read again. Exports of other models or modes, and the current version's
+    export with the other output (first token only or not), are left alone. Returns the deleted
+    folders."""
     removed = []
     for entry in keep.parent.iterdir():
         source = entry / "source.json"
@@ -263,8 +265,9 @@ def prune_stale_exports(keep: Path, folder: Path, mode: str, first_token_only: b
             info = json.loads(source.read_text(encoding="utf-8"))
         except (OSError, ValueError):
             continue
-        if (info.get("model") == str(folder) and info.get("mode") == mode
-                and bool(info.get("first_token_only", False)) == first_token_only):
+        same_graph = bool(info.get("first_token_only", False)) == first_token_only
+        older_version = info.get("export_version") != EXPORT_VERSION  # never read again either
+        if info.get("model") == str(folder) and info.get("mode") == mode and (same_graph or older_version):
             shutil.rmtree(entry, ignore_errors=True)
             log.info("removed stale int8 export %s", entry)
             removed.append(entry)

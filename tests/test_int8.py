@@ -226,22 +226,30 @@ def test_a_new_export_prunes_stale_exports_of_the_same_model_and_mode(tiny_model
 
     from gte_ui.onnx_backend import cached_int8_export
 
-    def fake(name: str, model: str, mode: str):
+    from gte_ui.onnx_backend import EXPORT_VERSION
+
+    def fake(name: str, model: str, mode: str, **extra):
         d = tmp_path / name
         d.mkdir()
         (d / "model.onnx").write_bytes(b"old")
-        (d / "source.json").write_text(json.dumps({"model": model, "mode": mode}), encoding="utf-8")
+        (d / "source.json").write_text(json.dumps({"model": model, "mode": mode, **extra}), encoding="utf-8")
         return d
 
     stale = fake("tiny-int8-fast-old", str(tiny_model_dir), "fast")
     other_mode = fake("tiny-int8-accurate-old", str(tiny_model_dir), "accurate")
     other_model = fake("other-int8-fast-old", "/somewhere/else", "fast")
+    old_first = fake("tiny-int8-fast-first-old", str(tiny_model_dir), "fast", first_token_only=True,
+                     export_version=EXPORT_VERSION - 1)
+    current_first = fake("tiny-int8-fast-first-now", str(tiny_model_dir), "fast", first_token_only=True,
+                         export_version=EXPORT_VERSION)
     target = cached_int8_export(tiny_model_dir, "fast", cache_dir=tmp_path)
     assert target.is_file() and not stale.exists()
     assert other_mode.exists() and other_model.exists()
-    # the first-token-only export of the same model + mode is another graph, not a stale one
+    # an older export version goes whatever its output; the current first-token-only export of
+    # the same model + mode is another graph in use, not a stale one
+    assert not old_first.exists() and current_first.exists()
     first = cached_int8_export(tiny_model_dir, "fast", cache_dir=tmp_path, first_token_only=True)
-    assert first.is_file() and first != target and target.is_file()
+    assert first.is_file() and first != target and target.is_file() and not current_first.exists()
 
 
 @pytest.mark.parametrize("mode", ["accurate", "fast"])
