@@ -30,12 +30,12 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from gte_ui.toymodel import cached_random_bert  # noqa: E402
+from gte_ui.testing.toymodel import cached_random_bert  # noqa: E402
 
 WORKER = r"""
 import json, os, statistics, sys, time
 t_import = time.perf_counter()
-from gte_ui import serverless
+from gte_ui.frontends import serverless
 t_imported = time.perf_counter()
 
 def event(i):
@@ -51,8 +51,8 @@ for i in range(1, int(sys.argv[1]) + 1):
     assert serverless.handler(event(i), None)["statusCode"] == 200
     warm.append(time.perf_counter() - t0)
 reload = []
-from gte_ui.config import parse_settings
-from gte_ui.service import EmbeddingService
+from gte_ui.core.settings import parse_settings
+from gte_ui.service.service import EmbeddingService
 for i in range(int(sys.argv[2])):
     t0 = time.perf_counter()
     svc = EmbeddingService.from_settings(parse_settings([]), batching=False)
@@ -66,7 +66,7 @@ print(json.dumps({"import_s": t_imported - t_import, "first_call_s": t_first - t
 
 
 def tiny_model() -> Path:
-    from gte_ui.toymodel import build_random_bert
+    from gte_ui.testing.toymodel import build_random_bert
 
     return build_random_bert(Path(tempfile.mkdtemp(prefix="gte-bench-tiny-")), "tiny")
 

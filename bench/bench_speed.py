@@ -30,7 +30,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from gte_ui.toymodel import cached_random_bert  # noqa: E402
+from gte_ui.testing.toymodel import cached_random_bert  # noqa: E402
 
 # name -> (engine, precision, int8_mode, int8_engine)
 PATHS = {
@@ -53,7 +53,7 @@ WHOLE_LAST_LAYER = ("  same, whole last layer",)
 
 def sentences(n: int, tokens: int = 24, seed: int = 0) -> list[str]:
     """Chinese sentences of exactly ``tokens`` tokens ([CLS] + chars + [SEP]), all distinct."""
-    from gte_ui.toymodel import _COMMON_ZH
+    from gte_ui.testing.toymodel import _COMMON_ZH
 
     rng = random.Random(seed)
     chars = sorted(set(_COMMON_ZH))
@@ -80,9 +80,9 @@ def worker(args: argparse.Namespace) -> None:
         encode = lambda texts, bs: model.encode(texts, batch_size=bs, normalize_embeddings=True)  # noqa: E731
         first_token_only = False  # sentence-transformers always computes every token
     else:
-        from gte_ui import encoder as encoder_module
-        from gte_ui.config import Settings
-        from gte_ui.encoder import Encoder
+        from gte_ui.engine import encoder as encoder_module
+        from gte_ui.core.settings import Settings
+        from gte_ui.engine.encoder import Encoder
 
         if args.path in WHOLE_LAST_LAYER:
             load = encoder_module.load_backend
@@ -120,7 +120,7 @@ def worker(args: argparse.Namespace) -> None:
             print(f"MS {(time.perf_counter() - t) * 1000:.3f}", flush=True)
         return
     else:
-        from gte_ui.pairs import read_stsb_en
+        from gte_ui.core.pairs import read_stsb_en
 
         pairs = read_stsb_en(ROOT / "tests" / "data" / "stsb_en" / "sts-test.tsv")
         n = args.pairs or len(pairs)
@@ -133,7 +133,7 @@ def worker(args: argparse.Namespace) -> None:
 #: FLOPs of one 24-token sentence through GTE-large (GEMMs + attention), as in PERF-NOTES
 FLOP_PER_SENTENCE = 14.55e9
 #: what a path skips when its last layer computes only the first token (CLS pooling, see
-#: gte_ui.backends.FirstTokenLastLayer): attention output projection + FFN for the other 23 tokens
+#: gte_ui.engine.backends.FirstTokenLastLayer): attention output projection + FFN for the other 23 tokens
 FIRST_TOKEN_SAVING = 23 * 2 * (1024 * 1024 + 2 * 1024 * 4096)
 
 
@@ -158,9 +158,9 @@ def gemm_peaks(threads: int, repeats: int = 5) -> tuple[float, float]:
 
 
 def _export_cached(folder: str, mode: str, whole_last_layer: bool = False) -> bool:
-    from gte_ui.hub import transformer_folder
-    from gte_ui.onnx_backend import cached_export_path
-    from gte_ui.pooling import read_pooling_mode
+    from gte_ui.engine.hub import transformer_folder
+    from gte_ui.engine.onnx_export import cached_export_path
+    from gte_ui.engine.pooling import read_pooling_mode
 
     # the export the app would open: CLS pooling models get the first-token-only graph
     first = read_pooling_mode(Path(folder)) == "cls" and not whole_last_layer

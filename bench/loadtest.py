@@ -42,7 +42,7 @@ def sentence_pool(n: int, seed: int = 0) -> list[str]:
     """Distinct sentences, so most requests miss the cache and reach the batcher and the model."""
     import random
 
-    from gte_ui.toymodel import _COMMON_ZH
+    from gte_ui.testing.toymodel import _COMMON_ZH
 
     rng = random.Random(seed)
     chars = sorted(set(_COMMON_ZH))
@@ -52,8 +52,8 @@ def sentence_pool(n: int, seed: int = 0) -> list[str]:
 
 def expected_vectors(model: str, texts: list[str]) -> dict[str, list[float]]:
     """Vectors the server must return, from the same engine (computed before the load starts)."""
-    from gte_ui.config import Settings
-    from gte_ui.encoder import Encoder
+    from gte_ui.core.settings import Settings
+    from gte_ui.engine.encoder import Encoder
 
     enc = Encoder.load(Settings(model=model, device="cpu", precision="fp32"))
     vectors = enc.encode(texts).vectors
@@ -74,7 +74,7 @@ def main() -> int:
     tmp = tempfile.mkdtemp(prefix="gte-load-")
     model = args.model
     if model is None:
-        from gte_ui.toymodel import build_random_bert
+        from gte_ui.testing.toymodel import build_random_bert
 
         model = str(build_random_bert(Path(tmp) / "tiny", "tiny"))
     pool = sentence_pool(args.pool)

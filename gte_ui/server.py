@@ -9,11 +9,11 @@ from __future__ import annotations
 import gradio as gr
 from fastapi import FastAPI
 
-from . import security
-from .api import install_api
-from .config import Settings
-from .service import EmbeddingService
-from .ui import build_demo, ui_assets
+from gte_ui.frontends.http import security
+from gte_ui.frontends.http.routes import install_api
+from gte_ui.core.settings import Settings
+from gte_ui.service.service import EmbeddingService
+from gte_ui.frontends.ui.app import build_demo, ui_assets
 
 
 def create_app(service: EmbeddingService, settings: Settings | None = None) -> FastAPI:

@@ -22,7 +22,7 @@ os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 # Keep the test machine's hub caches out of it: a test must not pass thanks to a cached download.
 os.environ.setdefault("MODELSCOPE_CACHE", "/nonexistent-modelscope-cache")
-# int8 ONNX exports (gte_ui.onnx_backend) go to a throw-away folder, never ~/.cache: a test must
+# int8 ONNX exports (gte_ui.engine.onnx_export) go to a throw-away folder, never ~/.cache: a test must
 # not pass thanks to (or be slowed by) an export left by an earlier run.
 if "GTE_EXPORT_CACHE" not in os.environ:
     os.environ["GTE_EXPORT_CACHE"] = tempfile.mkdtemp(prefix="gte-onnx-cache-")
@@ -35,7 +35,7 @@ STSB_EN = DATA / "stsb_en" / "sts-test.tsv"
 @pytest.fixture(scope="session")
 def tiny_model_dir(tmp_path_factory) -> Path:
     """A 2-layer random BERT with a Chinese vocabulary and CLS pooling, saved like a real model."""
-    from gte_ui.toymodel import build_random_bert
+    from gte_ui.testing.toymodel import build_random_bert
 
     return build_random_bert(tmp_path_factory.mktemp("tiny-bert"), "tiny", seed=0)
 
@@ -49,14 +49,14 @@ def minilm_dir() -> Path:
 
 @pytest.fixture(scope="session")
 def tiny_settings(tiny_model_dir):
-    from gte_ui.config import Settings
+    from gte_ui.core.settings import Settings
 
     return Settings(model=str(tiny_model_dir), device="cpu", precision="fp32")
 
 
 @pytest.fixture(scope="session")
 def tiny_encoder(tiny_settings):
-    from gte_ui.encoder import Encoder
+    from gte_ui.engine.encoder import Encoder
 
     return Encoder.load(tiny_settings)
 
@@ -64,14 +64,14 @@ def tiny_encoder(tiny_settings):
 @pytest.fixture()
 def tiny_service(tiny_encoder, tiny_settings):
     """A fresh service (fresh cache and counters) over the shared tiny encoder."""
-    from gte_ui.service import EmbeddingService
+    from gte_ui.service.service import EmbeddingService
 
     return EmbeddingService(tiny_encoder, tiny_settings)
 
 
 @pytest.fixture(scope="session")
 def stsb_en():
-    from gte_ui.pairs import read_stsb_en
+    from gte_ui.core.pairs import read_stsb_en
 
     return read_stsb_en(STSB_EN)
 
@@ -111,9 +111,9 @@ class LiveServer:
 @pytest.fixture(scope="module")
 def live_server(tiny_model_dir):
     """The whole app (API + UI) on a free loopback port, over the tiny model."""
-    from gte_ui.config import Settings
+    from gte_ui.core.settings import Settings
     from gte_ui.server import create_app
-    from gte_ui.service import EmbeddingService
+    from gte_ui.service.service import EmbeddingService
 
     settings = Settings(model=str(tiny_model_dir), device="cpu", precision="fp32")
     service = EmbeddingService.from_settings(settings)

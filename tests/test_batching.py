@@ -9,8 +9,8 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 import pytest
 
-from gte_ui.batching import DynamicBatcher
-from gte_ui.errors import ErrorType, GteError
+from gte_ui.engine.batching import DynamicBatcher
+from gte_ui.core.errors import ErrorType, GteError
 
 
 class GatedEncode:
@@ -146,7 +146,7 @@ def test_a_failing_request_does_not_fail_the_others_batched_with_it(tiny_encoder
 
 
 def test_service_from_settings_uses_the_batcher(tiny_settings):
-    from gte_ui.service import EmbeddingService
+    from gte_ui.service.service import EmbeddingService
 
     svc = EmbeddingService.from_settings(tiny_settings)
     try:

@@ -4,22 +4,21 @@ from __future__ import annotations
 
 import csv
 import hashlib
-import importlib.machinery
 import json
 import os
 import signal
 import subprocess
 import sys
 import time
-import types
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from gte_ui import cli
-from gte_ui.cli import embed_file, iter_texts
-from gte_ui.errors import GteError
+from gte_ui.frontends import cli
+from gte_ui.__main__ import main as gte_main
+from gte_ui.frontends.cli import embed_file, iter_texts
+from gte_ui.core.errors import GteError
 
 ROOT = Path(__file__).resolve().parent.parent
 TEXTS = ["今天天气很好", "我想借钱", "这款手机电池续航很强, 用一天没问题", "苹果手机很好用"]
@@ -48,8 +47,8 @@ def corpus_service(tiny_model_dir):
     count is process-wide, so it is put back afterwards."""
     import torch
 
-    from gte_ui.config import Settings
-    from gte_ui.service import EmbeddingService
+    from gte_ui.core.settings import Settings
+    from gte_ui.service.service import EmbeddingService
 
     threads = torch.get_num_threads()
     service = EmbeddingService.from_settings(
@@ -203,7 +202,7 @@ def test_every_input_and_output_format_agrees(tiny_service, tmp_path):
 
 
 def test_long_text_chunk_mode_is_honoured(tiny_encoder, tiny_settings, tmp_path):
-    from gte_ui.service import EmbeddingService
+    from gte_ui.service.service import EmbeddingService
 
     service = EmbeddingService(tiny_encoder, tiny_settings.replace(long_text="chunk"))
     long_text = "今天天气很好" * 60  # over the tiny model's 128 tokens
@@ -225,7 +224,7 @@ def test_long_text_chunk_mode_is_honoured(tiny_encoder, tiny_settings, tmp_path)
     ("a.csv", "text\n" + "x" * 200_000 + "\n", {}, r"a.csv line \d+ is not valid CSV: field larger than"),
 ])
 def test_bad_inputs_are_explained(tiny_encoder, tiny_settings, tmp_path, name, content, kwargs, fragment):
-    from gte_ui.service import EmbeddingService
+    from gte_ui.service.service import EmbeddingService
 
     service = EmbeddingService(tiny_encoder, tiny_settings.replace(max_chars=20))
     src = tmp_path / name
@@ -286,34 +285,17 @@ def test_command_errors_are_one_clear_line(model_args, tmp_path, capsys):
     assert "does not exist" in capsys.readouterr().err
     assert cli.main(["similarity", "a", "b", "--model", str(tmp_path / "no-model")]) == 2
     assert "does not exist" in capsys.readouterr().err
-    assert cli.main(["serve", "--model", str(tmp_path / "no-model")]) == 2  # app.py's own checks
+    assert cli.main(["serve"]) == 2  # the server is not the command line's: it says where it is
+    assert "python -m gte_ui serve" in capsys.readouterr().err
+    assert gte_main(["serve", "--model", str(tmp_path / "no-model")]) == 2  # the server's own checks
     assert "does not exist" in capsys.readouterr().err
     # Hugging Face in offline mode (conftest sets HF_HUB_OFFLINE): fails fast, says what failed.
     assert cli.main(["download", "--model", "thenlper/gte-small-zh", "--to", str(tmp_path / "m")]) == 2
     assert "download of 'thenlper/gte-small-zh' from huggingface failed" in capsys.readouterr().err
 
 
-def test_evaluate_is_dispatched_lazily(monkeypatch, capsys):
-    real_find_spec = importlib.util.find_spec
-    monkeypatch.setattr(importlib.util, "find_spec",
-                        lambda name, *a: None if name == "gte_ui.evaluation" else real_find_spec(name, *a))
-    assert cli.main(["evaluate", "pairs.tsv"]) == 2
-    assert "needs the module gte_ui/evaluation.py" in capsys.readouterr().err
-    monkeypatch.setattr(importlib.util, "find_spec", real_find_spec)
-
-    seen = []
-    fake = types.ModuleType("gte_ui.evaluation")
-    fake.__spec__ = importlib.machinery.ModuleSpec("gte_ui.evaluation", None)
-    fake.main = lambda argv: seen.append(argv) or 0
-    monkeypatch.setitem(sys.modules, "gte_ui.evaluation", fake)
-    assert cli.main(["evaluate", "pairs.tsv", "--model", "x"]) == 0
-    assert seen == [["pairs.tsv", "--model", "x"]]
-
-
 def test_evaluate_runs_the_real_module(model_args, tmp_path, capsys):
     sample = ROOT / "assets" / "samples" / "stsb_zh_300.tsv"
-    if not (sample.is_file() and importlib.util.find_spec("gte_ui.evaluation")):
-        pytest.skip("gte_ui.evaluation or its sample is not in this checkout")
     assert cli.main(["evaluate", str(sample), "--limit", "40", "--out", str(tmp_path), *model_args]) == 0
     assert (tmp_path / "metrics.json").is_file()
 
@@ -332,7 +314,7 @@ def test_module_entry_point(model_args):
     30 s) import no torch/numpy; a model command works end to end."""
     r = run_module("--help")
     assert r.returncode == 0 and "embed" in r.stdout and "download" in r.stdout
-    probe = ("import sys; from gte_ui import cli; cli.build_parser(); cli.health('http://127.0.0.1:9/h', 0.1); "
+    probe = ("import sys; from gte_ui.frontends import cli; cli.build_parser(); cli.health('http://127.0.0.1:9/h', 0.1); "
              "print(sorted({'torch', 'numpy', 'transformers'} & set(sys.modules)))")
     r = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, cwd=ROOT, timeout=60)
     assert r.stdout.strip() == "[]", r.stderr
@@ -347,8 +329,8 @@ def test_other_model_width_is_configuration_only(minilm_dir, tmp_path, capsys):
     """The real all-MiniLM-L6-v2 (384-d, mean pooling): nothing assumes GTE-large's 1024."""
     import pyarrow.parquet as pq
 
-    from gte_ui.config import Settings
-    from gte_ui.service import EmbeddingService
+    from gte_ui.core.settings import Settings
+    from gte_ui.service.service import EmbeddingService
 
     src = tmp_path / "in.jsonl"
     src.write_text("\n".join(json.dumps({"text": t}) for t in ["A man is playing a guitar.", "A dog runs."]),

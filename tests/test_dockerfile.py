@@ -19,7 +19,7 @@ import dockerfile
 import pytest
 import yaml
 
-from gte_ui.config import _OPTIONS, Settings, parse_settings
+from gte_ui.core.settings import _OPTIONS, Settings, parse_settings
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 import torch
 
-from gte_ui.config import Settings
-from gte_ui.encoder import Encoder
-from gte_ui.errors import ConfigError
+from gte_ui.core.settings import Settings
+from gte_ui.engine.encoder import Encoder
+from gte_ui.core.errors import ConfigError
 
 SENTENCES = ["这款手机电池续航很强", "手机电量很耐用", "这台设备待机时间久",
              "电池容量大，用一天没问题", "充电速度特别快", "今天天气很好，我们去公园散步吧", "好"]
@@ -51,7 +51,7 @@ def test_cls_pooling_computes_only_the_first_token_in_the_last_layer(tiny_model_
     vectors are those of the unpruned model."""
     from transformers import AutoTokenizer
 
-    from gte_ui.backends import FirstTokenLastLayer, TorchBackend
+    from gte_ui.engine.backends import FirstTokenLastLayer, TorchBackend
 
     enc = Encoder.load(Settings(model=str(tiny_model_dir), precision=precision, int8_engine="torch"))
     assert enc.backend.first_token_only
@@ -72,7 +72,7 @@ def test_first_token_last_layer_is_exact_on_bert_family_models(family):
     (RoBERTa / XLM-R layers have BERT's structure, e.g. bge-m3 with CLS pooling)."""
     import transformers
 
-    from gte_ui.backends import keep_first_token_only
+    from gte_ui.engine.backends import keep_first_token_only
 
     torch.manual_seed(0)
     config_cls, model_cls = {"bert": (transformers.BertConfig, transformers.BertModel),
@@ -93,7 +93,7 @@ def test_first_token_last_layer_is_exact_on_bert_family_models(family):
 
 
 def test_first_token_pruning_leaves_other_architectures_alone():
-    from gte_ui.backends import keep_first_token_only
+    from gte_ui.engine.backends import keep_first_token_only
 
     class NotBert(torch.nn.Module):
         def __init__(self) -> None:

@@ -8,11 +8,15 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from gte_ui import calibration, evaluation
-from gte_ui.config import Settings
-from gte_ui.errors import GteError
-from gte_ui.service import EmbeddingService, default_bands
-from gte_ui.similarity import VerdictBands
+from gte_ui.core import bands as bands_store
+from gte_ui.evaluation import calibration
+from gte_ui.frontends.ui import charts
+
+from gte_ui.evaluation import metrics as evaluation
+from gte_ui.core.settings import Settings
+from gte_ui.core.errors import GteError
+from gte_ui.service.service import EmbeddingService, default_bands
+from gte_ui.core.scoring import VerdictBands
 
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLES = ROOT / "assets" / "samples"
@@ -92,7 +96,7 @@ def test_results_files_and_figure(tiny_service, tmp_path):
     metrics, per_pair = evaluation.write_results(r, pairs, tmp_path)
     assert json.loads(metrics.read_text())["auc"] == pytest.approx(r.auc)
     assert per_pair.read_text(encoding="utf-8-sig").count("\n") == 301
-    fig = evaluation.figure(r)
+    fig = charts.evaluation_figure(r)
     assert len(fig.data) == 2 and "ROC-AUC" in evaluation.summary_markdown(r)
 
 
@@ -106,7 +110,7 @@ def test_calibration_round_trip_and_precedence(tmp_path, monkeypatch, tiny_model
     assert bands.mid == pytest.approx(float(np.median(cos[:50])), abs=1e-3) and bands.mid < bands.high
     model = str(tiny_model_dir)
     assert default_bands(Settings(model=model)) == VerdictBands()  # honest default without calibration
-    path = calibration.save_bands(model, bands)
+    path = bands_store.save_bands(model, bands)
     assert path.parent == tmp_path
     loaded = default_bands(Settings(model=model))
     assert (loaded.high, loaded.mid) == (bands.high, bands.mid) and "toy" in loaded.source

@@ -10,9 +10,9 @@ import numpy as np
 import pytest
 import torch
 
-from gte_ui.config import Settings
-from gte_ui.encoder import Encoder
-from gte_ui.similarity import spearman
+from gte_ui.core.settings import Settings
+from gte_ui.engine.encoder import Encoder
+from gte_ui.core.scoring import spearman
 
 pytestmark = [pytest.mark.gpu,
               pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")]
@@ -37,7 +37,7 @@ def test_fp16_tracks_cpu_fp32_on_stsb(minilm_dir, stsb_en):
 
 
 def test_int8_on_cuda_is_refused_clearly(tiny_model_dir):
-    from gte_ui.errors import ConfigError
+    from gte_ui.core.errors import ConfigError
 
     with pytest.raises(ConfigError, match="int8 is the CPU path"):
         Encoder.load(Settings(model=str(tiny_model_dir), device="cuda", precision="int8"))

@@ -10,8 +10,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from gte_ui.errors import ErrorType, GteError
-from gte_ui.service import clean_text, split_lines
+from gte_ui.core.errors import ErrorType, GteError
+from gte_ui.core.textnorm import clean_text, split_lines
 
 HOSTILE = ["\x00", "\x00\x00abc\x00", "\ud800", "\udfff\ud800", "😀" * 50, "\u202e\u202dRTL", "\ufeffBOM",
            "\u200b\u200b", "e\u0301" * 30, "𠀀𪚥𰻞", "ｆｕｌｌ　ｗｉｄｔｈ", "\t\n\r\x0b\x0c", "<script>alert(1)</script>",

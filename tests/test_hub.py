@@ -6,8 +6,8 @@ import shutil
 
 import pytest
 
-from gte_ui.errors import ModelNotFoundError
-from gte_ui.hub import check_model_folder, pick_hub, resolve_model
+from gte_ui.core.errors import ModelNotFoundError
+from gte_ui.engine.hub import check_model_folder, pick_hub, resolve_model
 
 
 def test_hub_choice():

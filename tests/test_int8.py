@@ -9,14 +9,16 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+
+from gte_ui.core.settings import INT8_MODES
 import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from gte_ui.config import Settings
-from gte_ui.encoder import Encoder
-from gte_ui.int8 import QuantLinearOnnx, W8A8Linear, W8A8Slice, quantize_w8a8, zero_point_rows
-from gte_ui.similarity import spearman
+from gte_ui.core.settings import Settings
+from gte_ui.engine.encoder import Encoder
+from gte_ui.engine.int8 import QuantLinearOnnx, W8A8Linear, W8A8Slice, quantize_w8a8, zero_point_rows
+from gte_ui.core.scoring import spearman
 
 # (engine, mode) -> (max mean |dcos|, max Spearman drop in points), as documented in README.
 # The eager PyTorch W8A8 path is left out here (~50 s on 2 busy cores): it computes what the
@@ -138,8 +140,8 @@ def test_quantize_fuses_qkv_folds_value_and_drops_fp32_weights(tiny_model_dir):
 def test_onnx_export_matches_torch_w8a8_and_is_reused(tiny_model_dir, tmp_path, monkeypatch):
     from transformers import AutoModel, AutoTokenizer
 
-    from gte_ui import onnx_backend
-    from gte_ui.onnx_backend import OrtInt8Backend
+    from gte_ui.engine import onnx_export as onnx_backend
+    from gte_ui.engine.onnx_export import OrtInt8Backend
 
     backend = OrtInt8Backend(tiny_model_dir, mode="fast", cache_dir=tmp_path)
     assert backend.path.is_file() and backend.path.parent.parent == tmp_path
@@ -147,7 +149,7 @@ def test_onnx_export_matches_torch_w8a8_and_is_reused(tiny_model_dir, tmp_path, 
     model = AutoModel.from_pretrained(tiny_model_dir).eval()
     tok = AutoTokenizer.from_pretrained(tiny_model_dir)
     quantize_w8a8(model, tokenizer=tok, alpha=0.5, weight_max=127 if onnx_backend.cpu_has_vnni() else 63,
-                  **onnx_backend.INT8_SCHEMES["fast"])
+                  **INT8_MODES["fast"].onnx_scheme)
     # batch 1 and a padded batch of 3: shapes the export never saw
     for texts in (["北京"], ["今天天气很好", "手机电池续航很强，用一天没问题", "好"]):
         ids = tok(texts, padding=True, return_tensors="pt")
@@ -175,9 +177,9 @@ def test_accurate_export_is_asymmetric_with_fp32_outlier_channels(tiny_model_dir
     import onnx
     from transformers import AutoModel, AutoTokenizer
 
-    from gte_ui import onnx_backend
-    from gte_ui.int8 import OutlierInputLinear, SplitIntermediate
-    from gte_ui.onnx_backend import OrtInt8Backend
+    from gte_ui.engine import onnx_export as onnx_backend
+    from gte_ui.engine.int8 import OutlierInputLinear, SplitIntermediate
+    from gte_ui.engine.onnx_export import OrtInt8Backend
 
     backend = OrtInt8Backend(tiny_model_dir, mode="accurate", cache_dir=tmp_path)
     ops = [n.op_type for n in onnx.load(str(backend.path), load_external_data=False).graph.node]
@@ -191,7 +193,7 @@ def test_accurate_export_is_asymmetric_with_fp32_outlier_channels(tiny_model_dir
     model = AutoModel.from_pretrained(tiny_model_dir).eval()
     tok = AutoTokenizer.from_pretrained(tiny_model_dir)
     quantize_w8a8(model, tokenizer=tok, alpha=0.5, weight_max=127 if onnx_backend.cpu_has_vnni() else 63,
-                  **onnx_backend.INT8_SCHEMES["accurate"])
+                  **INT8_MODES["accurate"].onnx_scheme)
     assert isinstance(model.get_submodule("encoder.layer.0.intermediate.dense"), SplitIntermediate)
     out = model.get_submodule("encoder.layer.0.output.dense")
     assert isinstance(out, OutlierInputLinear) and out.side_weight_t.shape[0] == 8
@@ -209,7 +211,7 @@ def test_accurate_export_is_asymmetric_with_fp32_outlier_channels(tiny_model_dir
 def test_export_key_changes_when_the_weights_change(tiny_model_dir, tmp_path):
     import shutil
 
-    from gte_ui.onnx_backend import export_key
+    from gte_ui.engine.onnx_export import export_key
 
     copy = tmp_path / "copy"
     shutil.copytree(tiny_model_dir, copy)
@@ -224,9 +226,9 @@ def test_export_key_changes_when_the_weights_change(tiny_model_dir, tmp_path):
 def test_a_new_export_prunes_stale_exports_of_the_same_model_and_mode(tiny_model_dir, tmp_path):
     import json
 
-    from gte_ui.onnx_backend import cached_int8_export
+    from gte_ui.engine.onnx_export import cached_int8_export
 
-    from gte_ui.onnx_backend import EXPORT_VERSION
+    from gte_ui.engine.onnx_export import EXPORT_VERSION
 
     def fake(name: str, model: str, mode: str, **extra):
         d = tmp_path / name
@@ -259,7 +261,7 @@ def test_first_token_only_export_gives_the_same_cls_state_from_a_smaller_graph(t
     import onnx
     from transformers import AutoTokenizer
 
-    from gte_ui.onnx_backend import FIRST_TOKEN_OUTPUT, OrtInt8Backend
+    from gte_ui.engine.onnx_export import FIRST_TOKEN_OUTPUT, OrtInt8Backend
 
     full = OrtInt8Backend(tiny_model_dir, mode=mode, cache_dir=tmp_path)
     first = OrtInt8Backend(tiny_model_dir, mode=mode, cache_dir=tmp_path, first_token_only=True)
@@ -276,7 +278,7 @@ def test_first_token_only_export_gives_the_same_cls_state_from_a_smaller_graph(t
 
 
 def test_export_cache_setting_decides_where_the_export_goes(tiny_model_dir, tmp_path):
-    from gte_ui.config import parse_settings
+    from gte_ui.core.settings import parse_settings
 
     settings = parse_settings(["--model", str(tiny_model_dir), "--precision", "int8"],
                               env={"GTE_EXPORT_CACHE": str(tmp_path / "exports")})
@@ -319,8 +321,8 @@ def test_int8_path_within_its_bound(minilm_dir, stsb_en, fp32_cosines, engine, m
 
 
 def test_int8_settings_are_validated():
-    from gte_ui.config import parse_settings
-    from gte_ui.errors import ConfigError
+    from gte_ui.core.settings import parse_settings
+    from gte_ui.core.errors import ConfigError
 
     with pytest.raises(ConfigError, match="choose one of: accurate, fast, dynamic"):
         parse_settings(["--int8-mode", "turbo"], env={})

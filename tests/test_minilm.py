@@ -9,9 +9,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from gte_ui.config import Settings
-from gte_ui.encoder import Encoder
-from gte_ui.similarity import spearman
+from gte_ui.core.settings import Settings
+from gte_ui.engine.encoder import Encoder
+from gte_ui.core.scoring import spearman
 
 pytestmark = pytest.mark.slow
 

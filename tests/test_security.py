@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import pytest
+
+from gte_ui.core.auth import check_api_key
 import requests
 from fastapi import FastAPI, Request
 from fastapi.testclient import TestClient
 
-from gte_ui import security
-from gte_ui.config import Settings
-from gte_ui.errors import ErrorType, GteError
+from gte_ui.frontends.http import security
+from gte_ui.core.settings import Settings
+from gte_ui.core.errors import ErrorType, GteError
 
 
 def small_app(settings: Settings) -> FastAPI:
@@ -56,16 +58,16 @@ def test_bad_content_length_is_a_400():
 def test_api_key(header, ok):
     settings = Settings(api_key="s3cret")
     if ok:
-        security.check_api_key(settings, header)
+        check_api_key(settings, header)
     else:
         with pytest.raises(GteError) as err:
-            security.check_api_key(settings, header)
+            check_api_key(settings, header)
         assert err.value.error_type is ErrorType.UNAUTHORIZED and err.value.status_code == 401
         assert "Authorization: Bearer" in err.value.message
 
 
 def test_no_api_key_configured_lets_everyone_in():
-    security.check_api_key(Settings(), None)
+    check_api_key(Settings(), None)
 
 
 def test_cors_only_for_listed_origins():

@@ -8,7 +8,7 @@ import json
 import numpy as np
 import pytest
 
-from gte_ui import serverless
+from gte_ui.frontends import serverless
 
 SOURCE = "这款手机电池续航很强"
 CANDS = ["手机电量很耐用", "这台设备待机时间久", "充电速度特别快"]

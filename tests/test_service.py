@@ -5,8 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from gte_ui.errors import ErrorType, GteError
-from gte_ui.service import EmbeddingService, clean_text, split_lines
+from gte_ui.core.errors import ErrorType, GteError
+from gte_ui.core.textnorm import clean_text, split_lines
+from gte_ui.service.service import EmbeddingService
 
 SOURCE = "这款手机电池续航很强"
 CANDIDATES = ["手机电量很耐用", "这台设备待机时间久", "电池容量大，用一天没问题", "充电速度特别快"]

@@ -8,7 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
-from gte_ui.similarity import (VerdictBands, cosine, cosine_matrix, normalize_rows, pearson,
+from gte_ui.core.scoring import (VerdictBands, cosine, cosine_matrix, normalize_rows, pearson,
                                rank_order, spearman, to_percent, verdict)
 
 

@@ -70,7 +70,7 @@ def test_soak_16_clients_10_seconds(live_server):
 def test_full_queue_answers_429_fast(tiny_service):
     from conftest import LiveServer
 
-    from gte_ui.batching import DynamicBatcher
+    from gte_ui.engine.batching import DynamicBatcher
     from gte_ui.server import create_app
 
     gate = threading.Event()

@@ -14,8 +14,8 @@ import pytest
 import requests
 import yaml
 
-from gte_ui.backends import resolve_runtime
-from gte_ui.config import DEFAULT_MODEL, KNOWN_MODELS, on_spaces, parse_settings
+from gte_ui.engine.backends import resolve_runtime
+from gte_ui.core.settings import DEFAULT_MODEL, KNOWN_MODELS, on_spaces, parse_settings
 
 ROOT = Path(__file__).resolve().parent.parent
 SPACES_ENV = {"SPACE_ID": "someone/gte-workbench", "SYSTEM": "spaces"}

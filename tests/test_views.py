@@ -9,9 +9,12 @@ import numpy as np
 import plotly.graph_objects as go
 import pytest
 
-from gte_ui import charts, views
-from gte_ui.errors import ErrorType, GteError
-from gte_ui.similarity import VerdictBands
+from gte_ui.core.textfiles import read_candidates_file
+from gte_ui.frontends.ui import charts
+
+from gte_ui.frontends.ui import views
+from gte_ui.core.errors import ErrorType, GteError
+from gte_ui.core.scoring import VerdictBands
 
 SOURCE = "这款手机电池续航很强"
 CANDS = ["手机电量很耐用", "这台设备待机时间久", "电池容量大，用一天没问题", "充电速度特别快", "手机电量很耐用"]
@@ -85,19 +88,19 @@ def test_matrix_csv(tiny_service):
 def test_candidate_files(tmp_path):
     txt = tmp_path / "c.txt"
     txt.write_text("一\n\n二\r\n 三 \n", encoding="utf-8")
-    assert views.read_candidates_file(txt, 10_000) == ["一", "二", "三"]
+    assert read_candidates_file(txt, 10_000) == ["一", "二", "三"]
     gbk = tmp_path / "gbk.txt"
     gbk.write_bytes("苹果手机\n华为手机\n".encode("gb18030"))
-    assert views.read_candidates_file(gbk, 10_000) == ["苹果手机", "华为手机"]
+    assert read_candidates_file(gbk, 10_000) == ["苹果手机", "华为手机"]
     utf16 = tmp_path / "u16.txt"
     utf16.write_text("繁體\n简体\n", encoding="utf-16")
-    assert views.read_candidates_file(utf16, 10_000) == ["繁體", "简体"]
+    assert read_candidates_file(utf16, 10_000) == ["繁體", "简体"]
     with_header = tmp_path / "c.csv"
     with_header.write_text('id,text\n1,"你好, 世界"\n2,再见\n', encoding="utf-8-sig")
-    assert views.read_candidates_file(with_header, 10_000) == ["你好, 世界", "再见"]
+    assert read_candidates_file(with_header, 10_000) == ["你好, 世界", "再见"]
     no_header = tmp_path / "n.csv"
     no_header.write_text("甲,1\n乙,2\n", encoding="utf-8")
-    assert views.read_candidates_file(no_header, 10_000) == ["甲", "乙"]
+    assert read_candidates_file(no_header, 10_000) == ["甲", "乙"]
 
 
 @pytest.mark.parametrize("name, content, fragment", [
@@ -110,5 +113,5 @@ def test_bad_uploads_are_refused_clearly(tmp_path, name, content, fragment):
     path = tmp_path / name
     path.write_bytes(content)
     with pytest.raises(GteError) as err:
-        views.read_candidates_file(path, 2000)
+        read_candidates_file(path, 2000)
     assert fragment in err.value.message and err.value.error_type in (ErrorType.TOO_LARGE, ErrorType.VALIDATION)

@@ -1,0 +1,288 @@
+"""Settings chosen at startup: CLI flags, each with an environment-variable equivalent.
+
+Precedence: CLI flag > environment variable > default. ``parse_settings(["--help"])`` explains
+every option. Only the standard library is imported here, so ``--help`` is instant.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import os
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from gte_ui.core.errors import ConfigError
+
+#: GTE-large-zh on ModelScope, where most users in China fetch it.
+DEFAULT_MODEL = "iic/nlp_gte_sentence-embedding_chinese-large"
+
+#: Known GTE Chinese models: ModelScope id -> Hugging Face id (either id works with --model).
+KNOWN_MODELS: dict[str, str] = {
+    "iic/nlp_gte_sentence-embedding_chinese-large": "thenlper/gte-large-zh",
+    "iic/nlp_gte_sentence-embedding_chinese-base": "thenlper/gte-base-zh",
+    "iic/nlp_gte_sentence-embedding_chinese-small": "thenlper/gte-small-zh",
+}
+
+DEVICES = ("auto", "cpu", "cuda")
+PRECISIONS = ("auto", "fp32", "fp16", "bf16", "int8")
+LONG_TEXT_MODES = ("truncate", "chunk")
+HUBS = ("auto", "modelscope", "huggingface")
+
+
+@dataclass(frozen=True)
+class Int8Mode:
+    """One int8 flavour: whether ONNX Runtime runs it, and which layers eager torch keeps fp32."""
+
+    onnx: bool  # exported to ONNX Runtime with --int8-engine onnx (else eager torch)
+    torch_fp32_layers: tuple[str, ...]  # regular expressions over module names, eager torch only
+    #: quantize_w8a8's keyword arguments for the ONNX export (layers kept fp32, asymmetric
+    #: activations, FFN outlier channels split off into fp32)
+    onnx_scheme: dict = field(default_factory=dict)
+
+
+#: The one table of int8 flavours (accuracy figures: docs/performance.md).
+INT8_MODES: dict[str, Int8Mode] = {
+    "accurate": Int8Mode(onnx=True, torch_fp32_layers=(r"pooler", r"layer\.\d+\.output\.dense"),
+                         onnx_scheme={"keep_fp32": (r"pooler",), "asymmetric": True,
+                                      "outlier_split": (r"layer\.\d+\.output\.dense",)}),
+    "fast": Int8Mode(onnx=True, torch_fp32_layers=(r"pooler",), onnx_scheme={"keep_fp32": (r"pooler",)}),
+    "dynamic": Int8Mode(onnx=False, torch_fp32_layers=()),  # torch quantize_dynamic, per tensor
+}
+INT8_ENGINES = ("onnx", "torch")
+
+Device = Literal["auto", "cpu", "cuda"]
+Precision = Literal["auto", "fp32", "fp16", "bf16", "int8"]
+
+
+def on_spaces(env: Mapping[str, str] | None = None) -> bool:
+    """True when running on Hugging Face Spaces (they set ``SPACE_ID`` and ``SYSTEM=spaces``)."""
+    env = os.environ if env is None else env
+    return bool(env.get("SPACE_ID")) or env.get("SYSTEM") == "spaces"
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything the server needs to know at startup. Immutable once built."""
+
+    model: str = DEFAULT_MODEL
+    hub: str = "auto"
+    revision: str | None = None
+    offline: bool = False
+    model_cache_dir: str | None = None
+    device: str = "auto"
+    precision: str = "auto"
+    int8_mode: str = "accurate"  # accurate | fast | dynamic (see INT8_MODES)
+    int8_engine: str = "onnx"  # onnx (ONNX Runtime, cached export) | torch (eager)
+    export_cache: str | None = None  # int8 ONNX exports; None: ~/.cache/gte_ui/onnx
+    max_length: int | None = None  # None: the model's own limit (512 for GTE)
+    batch_size: int = 32
+    threads: int | None = None  # torch intra-op threads on CPU; None: torch's default
+    host: str = "127.0.0.1"
+    port: int = 7860
+    cache_size: int = 10_000  # cached vectors (entries)
+    cache_bytes: int = 256 * 2**20  # and at most this many bytes of vectors
+    # Limits, enforced before any model work.
+    max_chars: int = 20_000  # characters per text
+    max_texts: int = 256  # texts per embedding request
+    max_candidates: int = 1_000  # candidates per ranking
+    max_matrix: int = 50  # texts in the N x N matrix
+    max_upload_bytes: int = 10 * 2**20
+    max_body_bytes: int = 32 * 2**20
+    # Dynamic batching.
+    batch_wait_ms: float = 5.0
+    max_queue: int = 1_024  # texts waiting for the model before requests get 429
+    concurrency: int = 8  # Gradio queue workers per event
+    # Verdict bands (cosine): > high 高度相似, > mid 中等相似, else 差异较大.
+    verdict_high: float | None = None  # None: calibration file for the model, else 0.75
+    verdict_mid: float | None = None  # None: calibration file for the model, else 0.50
+    long_text: str = "truncate"
+    # Access control.
+    auth: str | None = None  # "user:pass" for the UI
+    api_key: str | None = None  # Bearer token for the REST routes
+    cors_origins: tuple[str, ...] = field(default_factory=tuple)
+    log_level: str = "info"
+
+    def replace(self, **changes: Any) -> Settings:
+        return validate(dataclasses.replace(self, **changes))
+
+
+def _bool(value: str) -> bool:
+    v = value.strip().lower()
+    if v in ("1", "true", "yes", "on"):
+        return True
+    if v in ("0", "false", "no", "off", ""):
+        return False
+    raise ValueError(f"not a boolean: {value!r} (use 1/0, true/false, yes/no)")
+
+
+def _csv(value: str) -> tuple[str, ...]:
+    return tuple(s.strip() for s in value.split(",") if s.strip())
+
+
+# (field, flags, env vars, type, help). One table feeds argparse and the env lookup.
+_OPTIONS: list[tuple[str, tuple[str, ...], tuple[str, ...], Any, str]] = [
+    ("model", ("--model", "-m"), ("GTE_MODEL",), str,
+     "ModelScope id, Hugging Face id, or a local model folder "
+     f"(default: {DEFAULT_MODEL}; gte-base/small-zh work the same way)"),
+    ("hub", ("--hub",), ("GTE_HUB",), str,
+     "where to download an id from: auto (ModelScope for iic/ and damo/ ids, else Hugging Face), "
+     "modelscope or huggingface"),
+    ("revision", ("--revision",), ("GTE_REVISION",), str, "model revision / branch / tag"),
+    ("offline", ("--offline",), ("GTE_OFFLINE", "HF_HUB_OFFLINE"), _bool,
+     "never touch the network: use a local folder or what is already in the hub caches"),
+    ("model_cache_dir", ("--model-cache-dir",), ("GTE_MODEL_CACHE_DIR",), str,
+     "download cache folder (default: the hub clients' own caches)"),
+    ("device", ("--device",), ("GTE_DEVICE",), str,
+     "auto (CUDA when a GPU is present, else CPU), cpu or cuda"),
+    ("precision", ("--precision",), ("GTE_PRECISION",), str,
+     "auto (fp16 on CUDA, fp32 on CPU, int8 on a CPU Space), fp32, fp16 (CUDA only), "
+     "bf16, or int8 (CPU only)"),
+    ("int8_mode", ("--int8-mode",), ("GTE_INT8_MODE",), str,
+     "with --precision int8: accurate (default; W8A8 with per-token asymmetric activations and each "
+     "FFN's outlier channels in fp32 (onnx), or FFN output projections fp32 (torch); mean |dcos| vs "
+     "fp32 0.0023), fast (symmetric per-token W8A8 everywhere, as fast at batch 32, 0.0044) or dynamic "
+     "(torch quantize_dynamic, 0.028)"),
+    ("int8_engine", ("--int8-engine",), ("GTE_INT8_ENGINE",), str,
+     "with --precision int8: onnx (default; ONNX Runtime, exported once into --export-cache) "
+     "or torch (eager PyTorch, no export, slower: see README, Performance)"),
+    ("export_cache", ("--export-cache",), ("GTE_EXPORT_CACHE",), str,
+     "folder for the int8 ONNX exports, made once per model + int8 mode (default "
+     "~/.cache/gte_ui/onnx; in Docker /data/onnx, on the volume, so a restart does not export again)"),
+    ("max_length", ("--max-length",), ("GTE_MAX_LENGTH",), int,
+     "tokens per text before truncation (default: the model's own limit, 512 for GTE)"),
+    ("batch_size", ("--batch-size",), ("GTE_BATCH_SIZE",), int, "texts per forward pass (default 32)"),
+    ("threads", ("--threads",), ("GTE_THREADS",), int, "CPU threads for inference (default: all cores)"),
+    ("host", ("--host",), ("GRADIO_SERVER_NAME", "GTE_HOST"), str,
+     "address to listen on (default 127.0.0.1; 0.0.0.0 to serve the network; 0.0.0.0 on Spaces)"),
+    ("port", ("--port",), ("GRADIO_SERVER_PORT", "GTE_PORT", "PORT"), int, "port (default 7860)"),
+    ("cache_size", ("--cache-size",), ("GTE_CACHE_SIZE",), int,
+     "embeddings kept in the LRU cache, 0 disables it (default 10000)"),
+    ("cache_bytes", ("--cache-bytes",), ("GTE_CACHE_BYTES",), int,
+     "upper bound of the cache in bytes (default 256 MiB)"),
+    ("max_chars", ("--max-chars",), ("GTE_MAX_CHARS",), int, "characters per text (default 20000)"),
+    ("max_texts", ("--max-texts",), ("GTE_MAX_TEXTS",), int, "texts per embedding request (default 256)"),
+    ("max_candidates", ("--max-candidates",), ("GTE_MAX_CANDIDATES",), int,
+     "candidates per ranking request (default 1000)"),
+    ("max_matrix", ("--max-matrix",), ("GTE_MAX_MATRIX",), int, "texts in the similarity matrix (default 50)"),
+    ("max_upload_bytes", ("--max-upload-bytes",), ("GTE_MAX_UPLOAD_BYTES",), int,
+     "size of an uploaded file (default 10 MiB)"),
+    ("max_body_bytes", ("--max-body-bytes",), ("GTE_MAX_BODY_BYTES",), int,
+     "size of an HTTP request body (default 32 MiB)"),
+    ("batch_wait_ms", ("--batch-wait-ms",), ("GTE_BATCH_WAIT_MS",), float,
+     "how long the dynamic batcher waits to gather concurrent requests (default 5 ms)"),
+    ("max_queue", ("--max-queue",), ("GTE_MAX_QUEUE",), int,
+     "texts waiting for the model before new requests are refused with 429 (default 1024)"),
+    ("concurrency", ("--concurrency",), ("GTE_CONCURRENCY",), int,
+     "requests the UI queue runs at once per event; they share the batcher (default 8)"),
+    ("verdict_high", ("--verdict-high",), ("GTE_VERDICT_HIGH",), float,
+     "cosine above which a pair is 高度相似 highly similar (default: calibrated for the model, else 0.75)"),
+    ("verdict_mid", ("--verdict-mid",), ("GTE_VERDICT_MID",), float,
+     "cosine above which a pair is 中等相似 moderately similar (default: calibrated, else 0.50)"),
+    ("long_text", ("--long-text",), ("GTE_LONG_TEXT",), str,
+     "texts over max-length: truncate (default) or chunk (sliding windows, averaged)"),
+    ("auth", ("--auth",), ("GTE_AUTH",), str, "user:pass login for the web UI (default: none)"),
+    ("api_key", ("--api-key",), ("GTE_API_KEY",), str, "Bearer token required by the REST routes"),
+    ("cors_origins", ("--cors-origins",), ("GTE_CORS_ORIGINS",), _csv,
+     "comma-separated origins allowed by CORS (default: same origin only)"),
+    ("log_level", ("--log-level",), ("GTE_LOG_LEVEL",), str, "debug, info, warning or error"),
+]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="app.py",
+        description="GTE similarity workbench: Gradio UI + HTTP API for GTE sentence embeddings. "
+        "Every flag also reads the environment variable named in its help.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    for name, flags, envs, typ, help_text in _OPTIONS:
+        env_note = " [env: " + ", ".join(envs) + "]"
+        if typ is _bool:
+            parser.add_argument(*flags, dest=name, action="store_const", const=True,
+                                default=None, help=help_text + env_note)
+        else:
+            parser.add_argument(*flags, dest=name, type=typ if typ is not _csv else str,
+                                default=None, help=help_text + env_note)
+    return parser
+
+
+def parse_settings(argv: Sequence[str] | None = None,
+                   env: Mapping[str, str] | None = None) -> Settings:
+    """Build :class:`Settings` from CLI arguments and the environment.
+
+    Raises:
+        ConfigError: an env value that does not parse, or a value out of range.
+    """
+    env = dict(os.environ if env is None else env)
+    args = build_parser().parse_args(list(argv) if argv is not None else None)
+    values: dict[str, Any] = {}
+    for name, flags, envs, typ, _ in _OPTIONS:
+        cli_value = getattr(args, name)
+        if cli_value is not None:
+            values[name] = _csv(cli_value) if typ is _csv else cli_value
+            continue
+        for var in envs:
+            raw = env.get(var)
+            if raw is None or raw == "":
+                continue
+            try:
+                values[name] = typ(raw)
+            except ValueError as exc:
+                raise ConfigError(f"environment variable {var}={raw!r} is invalid: {exc}",
+                                  f"环境变量 {var}={raw!r} 无效") from exc
+            break
+    if on_spaces(env):
+        values.setdefault("host", "0.0.0.0")
+        # The Hugging Face twin of the default: README's preload_from_hub puts it in the Space's
+        # image at build time (ModelScope is far from Spaces' servers).
+        values.setdefault("model", KNOWN_MODELS[DEFAULT_MODEL])
+    return validate(Settings(**values))
+
+
+def validate(s: Settings) -> Settings:
+    """Check ranges and choices; raise :class:`ConfigError` naming the valid values."""
+
+    def choice(name: str, value: str, allowed: Sequence[str]) -> None:
+        if value not in allowed:
+            raise ConfigError(
+                f"--{name.replace('_', '-')} {value!r} is not valid; choose one of: {', '.join(allowed)}",
+                f"--{name.replace('_', '-')} 取值 {value!r} 无效，可选：{', '.join(allowed)}")
+
+    choice("device", s.device, DEVICES)
+    choice("precision", s.precision, PRECISIONS)
+    choice("long_text", s.long_text, LONG_TEXT_MODES)
+    choice("int8_mode", s.int8_mode, tuple(INT8_MODES))
+    choice("int8_engine", s.int8_engine, INT8_ENGINES)
+    choice("hub", s.hub, HUBS)
+    choice("log_level", s.log_level, ("debug", "info", "warning", "error"))
+
+    positives = ["batch_size", "max_chars", "max_texts", "max_candidates", "max_matrix",
+                 "max_upload_bytes", "max_body_bytes", "max_queue", "concurrency"]
+    for name in positives:
+        if getattr(s, name) < 1:
+            raise ConfigError(f"--{name.replace('_', '-')} must be at least 1, got {getattr(s, name)}",
+                              f"--{name.replace('_', '-')} 必须至少为 1")
+    if s.max_length is not None and s.max_length < 2:
+        raise ConfigError(f"--max-length must be at least 2 (room for [CLS] and [SEP]), got {s.max_length}",
+                          "--max-length 至少为 2")
+    if s.cache_size < 0 or s.cache_bytes < 0:
+        raise ConfigError("--cache-size and --cache-bytes cannot be negative", "缓存大小不能为负数")
+    if s.batch_wait_ms < 0:
+        raise ConfigError("--batch-wait-ms cannot be negative", "--batch-wait-ms 不能为负数")
+    if s.threads is not None and s.threads < 1:
+        raise ConfigError("--threads must be at least 1", "--threads 至少为 1")
+    if not 0 < s.port < 65536:
+        raise ConfigError(f"--port must be between 1 and 65535, got {s.port}", "端口必须在 1–65535 之间")
+    for name in ("verdict_high", "verdict_mid"):
+        v = getattr(s, name)
+        if v is not None and not -1.0 <= v <= 1.0:
+            raise ConfigError(f"--{name.replace('_', '-')} is a cosine and must lie in [-1, 1], got {v}",
+                              f"--{name.replace('_', '-')} 是余弦值，必须在 [-1, 1] 之间")
+    if s.verdict_high is not None and s.verdict_mid is not None and s.verdict_mid >= s.verdict_high:
+        raise ConfigError(f"--verdict-mid ({s.verdict_mid}) must be below --verdict-high ({s.verdict_high})",
+                          "--verdict-mid 必须小于 --verdict-high")
+    if s.auth is not None and (":" not in s.auth or not s.auth.split(":", 1)[0] or not s.auth.split(":", 1)[1]):
+        raise ConfigError("--auth must look like user:password", "--auth 格式应为 用户名:密码")
+    return s

@@ -1,0 +1,69 @@
+"""Optional text normalisation before embedding (all off by default).
+
+* ``t2s``: Traditional → Simplified Chinese with OpenCC (GTE-zh was trained mostly on simplified
+  text, so 蘋果手機 and 苹果手机 otherwise get different vectors);
+* ``nfkc``: Unicode NFKC — full-width letters, digits and punctuation become half-width;
+* ``collapse_whitespace``: runs of spaces, tabs and newlines become one space.
+
+The cache key uses the normalised text, so both spellings share one cached vector.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+import unicodedata
+from dataclasses import dataclass
+
+_WS = re.compile(r"\s+")
+
+
+@dataclass(frozen=True)
+class TextNorm:
+    t2s: bool = False
+    nfkc: bool = False
+    collapse_whitespace: bool = False
+
+    @property
+    def active(self) -> bool:
+        return self.t2s or self.nfkc or self.collapse_whitespace
+
+    def key(self) -> str:
+        """Short tag for cache keys, e.g. ``"t2s+nfkc"`` (``""`` when nothing is on)."""
+        return "+".join(name for name in ("t2s", "nfkc", "collapse_whitespace") if getattr(self, name))
+
+    def apply(self, text: str) -> str:
+        if self.nfkc:
+            text = unicodedata.normalize("NFKC", text)
+        if self.t2s:
+            text = _opencc().convert(text)
+        if self.collapse_whitespace:
+            text = _WS.sub(" ", text).strip()
+        return text
+
+
+NO_NORM = TextNorm()
+
+
+@functools.lru_cache(maxsize=1)
+def _opencc():
+    import opencc
+
+    return opencc.OpenCC("t2s")
+
+
+_SURROGATES = re.compile("[\ud800-\udfff]")
+
+
+def clean_text(text: str) -> str:
+    """Make any Python string safe for the tokenizer: no NUL, no lone surrogates; strip ends."""
+    if not text.isascii():
+        # Lone surrogates (e.g. from JSON "\\ud800") cannot be encoded as UTF-8 and would crash
+        # the Rust tokenizer; replace them with U+FFFD.
+        text = _SURROGATES.sub("\ufffd", text)
+    return text.replace("\x00", " ").strip()
+
+
+def split_lines(block: str) -> list[str]:
+    """Candidates typed one per line: blank lines ignored, ends stripped."""
+    return [line.strip() for line in block.splitlines() if line.strip()]

@@ -1,0 +1,282 @@
+"""The embedding pipeline: tokenise -> backend forward -> pool -> L2-normalise, length-sorted.
+
+:class:`Encoder` owns one tokenizer and one :class:`~gte_ui.engine.backends.Backend`. It is loaded once
+at startup and shared by every request; ``encode`` is thread-safe (one forward pass at a time,
+which is also the fastest way to use the cores). Caching and request batching live above it,
+in :mod:`gte_ui.service.service`.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from gte_ui.engine.backends import Backend, resolve_runtime
+from gte_ui.engine.runtime import load_backend
+from gte_ui.core.settings import Settings, on_spaces
+from gte_ui.core.errors import ConfigError, GteError, ErrorType
+from gte_ui.engine.hub import resolve_model, transformer_folder
+from gte_ui.engine.pooling import PoolingMode, l2_normalize, pool, read_pooling_mode
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    """Facts about the loaded model, shown on the About tab and by ``/health``."""
+
+    model: str  # what the user asked for (id or folder)
+    path: str  # the local folder it was loaded from
+    dim: int
+    max_length: int
+    pooling: str
+    device: str
+    precision: str
+    backend: str
+    load_seconds: float
+
+    def as_dict(self) -> dict[str, object]:
+        return dict(self.__dict__)
+
+
+@dataclass
+class Encoded:
+    """Vectors for a list of texts, in input order.
+
+    Attributes:
+        vectors: float32 [n, dim], each row L2-normalised.
+        token_counts: tokens each text has (with [CLS]/[SEP]) before truncation.
+        truncated: whether each text was cut at ``max_length``.
+        chunks: windows each text was embedded in (1 unless long-text chunking is on).
+    """
+
+    vectors: np.ndarray
+    token_counts: list[int]
+    truncated: list[bool]
+    chunks: list[int] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        if not self.chunks:
+            self.chunks = [1] * len(self.token_counts)
+
+
+class Encoder:
+    """Tokenise, run the backend in length-sorted micro-batches, pool and normalise."""
+
+    def __init__(self, tokenizer, backend: Backend, *, pooling: PoolingMode, max_length: int,
+                 batch_size: int = 32, info: ModelInfo | None = None) -> None:
+        if backend.first_token_only and pooling != "cls":
+            raise ValueError(f"{pooling} pooling needs every token's state; this backend keeps only the first")
+        self.tokenizer = tokenizer
+        self.backend = backend
+        self.pooling: PoolingMode = pooling
+        self.max_length = max_length
+        self.batch_size = batch_size
+        self.info = info or ModelInfo(model="?", path="?", dim=backend.dim, max_length=max_length,
+                                      pooling=pooling, device=backend.device,
+                                      precision=backend.precision, backend=backend.name,
+                                      load_seconds=0.0)
+        self._lock = threading.Lock()
+        #: forward passes run so far (tests use it to prove that batching happened)
+        self.forward_calls = 0
+        #: texts embedded so far (cache misses only)
+        self.texts_encoded = 0
+        self._pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
+
+    # ------------------------------------------------------------------ loading
+    @classmethod
+    def load(cls, settings: Settings) -> Encoder:
+        """Resolve the model, choose device/precision, load tokenizer and backend.
+
+        Raises:
+            ModelNotFoundError: the model cannot be found or fetched.
+            ConfigError: settings that cannot run here (e.g. cuda without a GPU).
+        """
+        t0 = time.perf_counter()
+        device, precision = resolve_runtime(settings.device, settings.precision,
+                                            spaces=on_spaces())
+        if settings.threads:
+            torch.set_num_threads(settings.threads)
+        folder = resolve_model(settings.model, hub=settings.hub, revision=settings.revision,
+                               offline=settings.offline, cache_dir=settings.model_cache_dir)
+        inner = transformer_folder(folder)
+        tokenizer = load_tokenizer(inner if (inner / "config.json").is_file() else folder)
+        pooling = read_pooling_mode(folder)
+        # CLS pooling reads only the first token: its last layer need not compute the others
+        backend = load_backend(inner, device, precision, settings.int8_mode, settings.int8_engine,
+                               settings.threads, settings.export_cache, first_token_only=pooling == "cls")
+        model_limit = model_max_length(folder, tokenizer)
+        max_length = settings.max_length or model_limit
+        if max_length > model_limit:
+            raise ConfigError(
+                f"--max-length {max_length} is above this model's limit of {model_limit} tokens",
+                f"--max-length {max_length} 超过模型上限 {model_limit}")
+        info = ModelInfo(model=settings.model, path=str(folder), dim=backend.dim,
+                         max_length=max_length, pooling=pooling, device=device, precision=precision,
+                         backend=backend.name, load_seconds=round(time.perf_counter() - t0, 3))
+        log.info("model ready: %s", info)
+        return cls(tokenizer, backend, pooling=pooling, max_length=max_length,
+                   batch_size=settings.batch_size, info=info)
+
+    @property
+    def dim(self) -> int:
+        return self.backend.dim
+
+    # --------------------------------------------------------------- tokenising
+    def tokenize(self, texts: Sequence[str]) -> tuple[list[list[int]], list[int], list[bool]]:
+        """Token ids truncated at ``max_length``, the untruncated token counts, truncation flags."""
+        enc = self.tokenizer(list(texts), truncation=True, max_length=self.max_length,
+                             add_special_tokens=True)
+        ids: list[list[int]] = enc["input_ids"]
+        counts = [len(x) for x in ids]
+        truncated = [False] * len(ids)
+        # Only texts that reached the limit can have been cut: count those in full.
+        full = [i for i, n in enumerate(counts) if n >= self.max_length]
+        if full:
+            long_enc = self.tokenizer([texts[i] for i in full], truncation=False,
+                                      add_special_tokens=True, verbose=False)
+            for i, long_ids in zip(full, long_enc["input_ids"]):
+                counts[i] = len(long_ids)
+                truncated[i] = counts[i] > self.max_length
+        return ids, counts, truncated
+
+    def count_tokens(self, texts: Sequence[str]) -> list[int]:
+        return self.tokenize(texts)[1]
+
+    # ----------------------------------------------------------------- encoding
+    def encode(self, texts: Sequence[str]) -> Encoded:
+        """Embed ``texts``: float32 [n, dim], L2-normalised, in input order.
+
+        Texts are sorted by length and run ``batch_size`` at a time so that padding stays small.
+        """
+        texts = list(texts)
+        if not texts:
+            return Encoded(np.zeros((0, self.dim), np.float32), [], [])
+        ids, counts, truncated = self.tokenize(texts)
+        vectors = self.encode_ids(ids)
+        return Encoded(vectors, counts, truncated)
+
+    def encode_chunked(self, texts: Sequence[str], overlap: float = 0.25, max_chunks: int = 128) -> Encoded:
+        """Embed texts longer than ``max_length`` whole: sliding windows with ``overlap``, window
+        vectors averaged weighted by their token counts, then L2-normalised.
+
+        Short texts take one window and get exactly their ``encode`` vector. All windows of all
+        texts go through the same length-sorted micro-batches, so memory stays bounded. A text
+        needing more than ``max_chunks`` windows uses the first ``max_chunks`` and is flagged
+        truncated.
+        """
+        texts = list(texts)
+        if not texts:
+            return Encoded(np.zeros((0, self.dim), np.float32), [], [])
+        tok = self.tokenizer
+        body = tok(texts, add_special_tokens=False, truncation=False, verbose=False)["input_ids"]
+        width = self.max_length - 2  # room for [CLS] and [SEP]
+        step = max(1, int(width * (1 - overlap)))
+        windows: list[list[int]] = []
+        owner: list[int] = []
+        counts, truncated, chunks = [], [], []
+        for i, ids in enumerate(body):
+            starts = list(range(0, max(1, len(ids) - width + step), step)) if len(ids) > width else [0]
+            cut = len(starts) > max_chunks
+            starts = starts[:max_chunks]
+            for start in starts:
+                windows.append(self._wrap(list(ids[start:start + width])))
+                owner.append(i)
+            counts.append(len(ids) + 2)
+            truncated.append(cut)
+            chunks.append(len(starts))
+        vectors = self.encode_ids(windows)
+        weights = np.array([len(w) - 2 for w in windows], dtype=np.float32).clip(min=1)
+        out = np.zeros((len(texts), self.dim), dtype=np.float32)
+        np.add.at(out, np.array(owner), vectors * weights[:, None])
+        out /= np.maximum(np.linalg.norm(out, axis=1, keepdims=True), 1e-12)
+        return Encoded(out, counts, truncated, chunks)
+
+    def _wrap(self, ids: list[int]) -> list[int]:
+        """Add the model's start/end tokens ([CLS] … [SEP] for BERT, <s> … </s> for RoBERTa)."""
+        tok = self.tokenizer
+        first = tok.cls_token_id if tok.cls_token_id is not None else tok.bos_token_id
+        last = tok.sep_token_id if tok.sep_token_id is not None else tok.eos_token_id
+        return ([first] if first is not None else []) + ids + ([last] if last is not None else [])
+
+    def encode_ids(self, ids: Sequence[Sequence[int]]) -> np.ndarray:
+        """Embed already tokenised (and truncated) texts: float32 [n, dim] in input order."""
+        order = np.argsort([-len(x) for x in ids], kind="stable")
+        out = np.empty((len(ids), self.dim), dtype=np.float32)
+        with self._lock:
+            for start in range(0, len(order), self.batch_size):
+                chunk = order[start:start + self.batch_size]
+                out[chunk] = self._forward([ids[i] for i in chunk])
+            self.texts_encoded += len(ids)
+        return out
+
+    def _forward(self, batch: list[Sequence[int]]) -> np.ndarray:
+        width = max(len(x) for x in batch)
+        input_ids = torch.full((len(batch), width), self._pad_id, dtype=torch.long)
+        mask = torch.zeros((len(batch), width), dtype=torch.long)
+        for row, seq in enumerate(batch):
+            input_ids[row, :len(seq)] = torch.as_tensor(seq, dtype=torch.long)
+            mask[row, :len(seq)] = 1
+        try:
+            with torch.inference_mode():
+                hidden = self.backend.forward(input_ids, mask)
+                vectors = l2_normalize(pool(hidden, mask.to(hidden.device), self.pooling))
+                result = vectors.float().cpu().numpy()  # never keep embeddings on the GPU
+        except torch.cuda.OutOfMemoryError as exc:  # pragma: no cover - GPU only
+            torch.cuda.empty_cache()
+            raise GteError(ErrorType.OVERLOADED,
+                           f"GPU out of memory for a batch of {len(batch)} x {width} tokens; "
+                           "retry with fewer or shorter texts, or lower --batch-size",
+                           "GPU 显存不足，请减少文本数量或长度") from exc
+        self.forward_calls += 1
+        return result
+
+
+def load_tokenizer(folder: Path):
+    """``AutoTokenizer`` for the folder, checked to have a real vocabulary.
+
+    transformers 5 can silently build a 5-token vocabulary (every text -> [UNK]); that would give
+    meaningless but plausible-looking scores, so it is refused here.
+    """
+    from transformers import AutoTokenizer
+
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(str(folder))
+    except Exception as exc:
+        raise ConfigError(f"cannot load the tokenizer from {folder}: {exc}",
+                          f"无法从 {folder} 加载分词器") from exc
+    if len(tokenizer) < 100:
+        raise ConfigError(
+            f"the tokenizer in {folder} has only {len(tokenizer)} tokens; its vocabulary did not load "
+            "(every text would become [UNK]). Check tokenizer.json / vocab.txt.",
+            f"{folder} 的分词器词表只有 {len(tokenizer)} 个词，加载失败")
+    return tokenizer
+
+
+def model_max_length(folder: Path, tokenizer) -> int:
+    """The model's own token limit: sentence-transformers' max_seq_length if the folder sets it,
+    else the smaller of the tokenizer's limit and the position embeddings."""
+    import json
+
+    st_cfg = folder / "sentence_bert_config.json"
+    if st_cfg.is_file():
+        try:
+            value = json.loads(st_cfg.read_text(encoding="utf-8")).get("max_seq_length")
+            if value:
+                return int(value)
+        except ValueError:
+            pass
+    limits = [int(tokenizer.model_max_length)] if tokenizer.model_max_length < 10**6 else []
+    config = transformer_folder(folder) / "config.json"
+    if config.is_file():
+        positions = json.loads(config.read_text(encoding="utf-8")).get("max_position_embeddings")
+        if positions:
+            limits.append(int(positions))
+    return min(limits) if limits else 512

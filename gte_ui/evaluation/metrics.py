@@ -1,0 +1,232 @@
+"""Evaluate the loaded model on labelled sentence pairs, the way C-MTEB judges GTE.
+
+Input: a TSV/CSV of pairs with a label each — graded scores (0–5, STS-B) or 0/1 (ATEC, LCQMC,
+BQ…); columns chosen by name or detected (the sbert STS-B layout, common header names, or the
+header-less ``sentence1 TAB sentence2 TAB label`` layout). Output: Spearman and Pearson of cosine
+vs label (scipy); for 0/1 labels also ROC-AUC and the best threshold with its accuracy and F1
+(scikit-learn); per-label score distributions and a plotly figure.
+
+``python -m gte_ui evaluate FILE [--columns s1,s2,label] [--out result.json] [--save-calibration]``
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from gte_ui.core.errors import ErrorType, GteError
+from gte_ui.core.textfiles import decode_text
+from gte_ui.core.pairs import LabelledPairs
+
+A_NAMES = ("sentence1", "sentence_a", "text_a", "text1", "s1", "query", "句子1", "sent1", "question1")
+B_NAMES = ("sentence2", "sentence_b", "text_b", "text2", "s2", "title", "句子2", "sent2", "question2")
+LABEL_NAMES = ("score", "label", "labels", "similarity", "gold", "标签", "分数", "relevance")
+
+
+@dataclass
+class Columns:
+    a: int
+    b: int
+    label: int
+    header: bool
+
+
+@dataclass
+class EvalResult:
+    n: int
+    spearman: float
+    pearson: float
+    binary: bool
+    auc: float | None = None
+    best_threshold: float | None = None
+    accuracy: float | None = None
+    f1_threshold: float | None = None
+    f1: float | None = None
+    by_label: dict[str, dict[str, float]] = field(default_factory=dict)
+    cosines: list[float] = field(default_factory=list, repr=False)
+    labels: list[float] = field(default_factory=list, repr=False)
+
+    def metrics(self) -> dict[str, object]:
+        d = asdict(self)
+        d.pop("cosines")
+        d.pop("labels")
+        return d
+
+
+# --------------------------------------------------------------------------- reading
+def read_pairs(source: str | Path | bytes, columns: Sequence[str | int] | None = None,
+               name: str = "") -> LabelledPairs:
+    """Parse labelled pairs from a path or raw bytes (UTF-8, or GB18030).
+
+    Args:
+        columns: (sentence A, sentence B, label) as header names or 0-based indices; None: detect.
+    Raises:
+        GteError: unreadable file, unknown columns, non-numeric labels, fewer than 2 pairs.
+    """
+    if isinstance(source, (str, Path)):
+        path = Path(source)
+        name = name or path.name
+        raw = path.read_bytes()
+    else:
+        raw = source
+    if b"\x00" in raw[:8192] and not raw.startswith((b"\xff\xfe", b"\xfe\xff")):  # UTF-16 has NULs
+        raise GteError(ErrorType.VALIDATION, f"{name or 'file'} looks binary, not a TSV/CSV", "文件看起来是二进制文件")
+    text = decode_text(raw, name or "file")
+    first = text.split("\n", 1)[0]
+    delimiter = "\t" if "\t" in first or name.endswith(".tsv") else ","
+    try:
+        rows = list(csv.reader(io.StringIO(text), delimiter=delimiter,
+                               quoting=csv.QUOTE_NONE if delimiter == "\t" else csv.QUOTE_MINIMAL,
+                               strict=delimiter != "\t"))
+    except csv.Error as exc:
+        raise GteError(ErrorType.VALIDATION, f"{name}: broken CSV ({exc})", f"{name} 不是有效的 CSV") from exc
+    rows = [r for r in rows if any(c.strip() for c in r)]
+    if not rows:
+        raise GteError(ErrorType.EMPTY, f"{name or 'the file'} has no rows", "文件没有数据行")
+    cols = resolve_columns(rows[0], columns)
+    a, b, labels = [], [], []
+    for n, row in enumerate(rows[1:] if cols.header else rows, start=2 if cols.header else 1):
+        if len(row) <= max(cols.a, cols.b, cols.label):
+            raise GteError(ErrorType.VALIDATION, f"{name} row {n} has {len(row)} fields; expected at least "
+                           f"{max(cols.a, cols.b, cols.label) + 1}", f"{name} 第 {n} 行字段数不足")
+        try:
+            label = float(row[cols.label])
+        except ValueError as exc:
+            raise GteError(ErrorType.VALIDATION, f"{name} row {n}: label {row[cols.label]!r} is not a number",
+                           f"{name} 第 {n} 行的标签 {row[cols.label]!r} 不是数字") from exc
+        if not np.isfinite(label):
+            raise GteError(ErrorType.VALIDATION, f"{name} row {n}: label is not finite", f"{name} 第 {n} 行标签无效")
+        a.append(row[cols.a].strip())
+        b.append(row[cols.b].strip())
+        labels.append(label)
+    if len(labels) < 2:
+        raise GteError(ErrorType.VALIDATION, "need at least 2 labelled pairs", "至少需要 2 对带标签的句子")
+    return LabelledPairs(a, b, labels, name=name)
+
+
+def resolve_columns(first_row: Sequence[str], columns: Sequence[str | int] | None) -> Columns:
+    lowered = [c.strip().lower() for c in first_row]
+    if columns:
+        if len(columns) != 3:
+            raise GteError(ErrorType.VALIDATION, "columns must be three: sentence A, sentence B, label",
+                           "需要三列：句子 A、句子 B、标签")
+        idx = []
+        for c in columns:
+            if isinstance(c, int) or (isinstance(c, str) and c.strip().isdigit()):
+                idx.append(int(c))
+            elif c.strip().lower() in lowered:
+                idx.append(lowered.index(c.strip().lower()))
+            else:
+                raise GteError(ErrorType.VALIDATION, f"no column named {c!r}; the header is {list(first_row)}",
+                               f"没有名为 {c!r} 的列")
+        header = any(isinstance(c, str) and not c.strip().isdigit() for c in columns) or not _numeric(first_row[idx[2]])
+        return Columns(*idx, header=header)
+
+    def find(names: Sequence[str]) -> int | None:
+        return next((lowered.index(n) for n in names if n in lowered), None)
+
+    a, b, label = find(A_NAMES), find(B_NAMES), find(LABEL_NAMES)
+    if a is not None and b is not None and label is not None:
+        return Columns(a, b, label, header=True)
+    if len(first_row) >= 3 and _numeric(first_row[2]):
+        return Columns(0, 1, 2, header=False)  # C-MTEB / text2vec layout
+    raise GteError(ErrorType.VALIDATION,
+                   f"cannot tell which columns hold the sentences and the label (first row: {list(first_row)[:6]}); "
+                   "name them, e.g. --columns sentence1,sentence2,score",
+                   "无法识别句子列和标签列，请指定列名")
+
+
+def _numeric(value: str) -> bool:
+    try:
+        float(value)
+        return True
+    except ValueError:
+        return False
+
+
+# --------------------------------------------------------------------------- scoring
+def score_pairs(service, pairs: LabelledPairs, progress: Callable[[float, str], None] | None = None,
+                chunk: int = 128) -> np.ndarray:
+    """Cosine of every pair (distinct texts embedded once, in chunks that report progress)."""
+    unique = list(dict.fromkeys(pairs.a + pairs.b))
+    index = {t: i for i, t in enumerate(unique)}
+    vectors = np.zeros((len(unique), service.dim), dtype=np.float32)
+    for start in range(0, len(unique), chunk):
+        part = unique[start:start + chunk]
+        vectors[start:start + len(part)] = service.embed(part, limit=chunk, what="pair texts").vectors
+        if progress:
+            progress(min(1.0, (start + len(part)) / len(unique)), "嵌入中 Embedding")
+    va = vectors[[index[t] for t in pairs.a]]
+    vb = vectors[[index[t] for t in pairs.b]]
+    return np.clip((va * vb).sum(1), -1.0, 1.0)
+
+
+def evaluate_scores(cosines: Sequence[float], labels: Sequence[float]) -> EvalResult:
+    """Correlations, and for 0/1 labels AUC, the accuracy-best threshold and the F1-best threshold."""
+    from scipy.stats import pearsonr, spearmanr
+
+    cos = np.asarray(cosines, dtype=np.float64)
+    lab = np.asarray(labels, dtype=np.float64)
+    if len(cos) != len(lab) or len(cos) < 2:
+        raise GteError(ErrorType.VALIDATION, "need at least 2 scored pairs", "至少需要 2 对句子")
+    if np.ptp(lab) == 0:
+        raise GteError(ErrorType.VALIDATION, "every label is the same; correlation is undefined",
+                       "所有标签都相同，无法计算相关性")
+    res = EvalResult(n=len(cos), spearman=float(spearmanr(cos, lab).statistic),
+                     pearson=float(pearsonr(cos, lab).statistic), binary=set(np.unique(lab)) <= {0.0, 1.0},
+                     cosines=cos.tolist(), labels=lab.tolist())
+    if res.binary:
+        from sklearn.metrics import accuracy_score, f1_score, roc_auc_score
+
+        res.auc = float(roc_auc_score(lab, cos))
+        candidates = np.unique(np.round(cos, 4))  # 4 decimals: enough, and bounded work
+        accs = [accuracy_score(lab, cos >= t) for t in candidates]
+        best = int(np.argmax(accs))
+        res.best_threshold = float(candidates[best])
+        res.accuracy = float(accs[best])
+        # Imbalanced sets (ATEC: 18 % positive) make the accuracy-best threshold degenerate
+        # ("everything negative"); the F1-best one is what a retrieval cut-off should use.
+        f1s = [f1_score(lab, cos >= t, zero_division=0.0) for t in candidates]
+        best_f1 = int(np.argmax(f1s))
+        res.f1_threshold = float(candidates[best_f1])
+        res.f1 = float(f1s[best_f1])
+    for value in np.unique(lab):
+        sel = cos[lab == value]
+        res.by_label[f"{value:g}"] = {"n": int(sel.size), "mean": float(sel.mean()), "median": float(np.median(sel)),
+                                      "p10": float(np.percentile(sel, 10)), "p90": float(np.percentile(sel, 90))}
+    return res
+
+
+def evaluate(service, pairs: LabelledPairs, progress: Callable[[float, str], None] | None = None) -> EvalResult:
+    return evaluate_scores(score_pairs(service, pairs, progress), pairs.labels)
+
+
+# --------------------------------------------------------------------------- presentation
+def summary_markdown(result: EvalResult, name: str = "") -> str:
+    lines = [f"### {name} · {result.n} pairs",
+             f"| Spearman | Pearson |{' ROC-AUC | 准确率 Accuracy (阈值 at) | F1 (阈值 at) |' if result.binary else ''}",
+             f"|---|---|{'---|---|---|' if result.binary else ''}",
+             f"| **{result.spearman * 100:.2f}** | {result.pearson * 100:.2f} |" + (
+                 f" {result.auc:.4f} | {result.accuracy:.4f} (≥ {result.best_threshold:.4f}) |"
+                 f" {result.f1:.4f} (≥ {result.f1_threshold:.4f}) |" if result.binary else "")]
+    lines.append("\n(C-MTEB reports cosine Spearman × 100.)")
+    return "\n".join(lines)
+
+
+def write_results(result: EvalResult, pairs: LabelledPairs, folder: Path) -> list[Path]:
+    folder.mkdir(parents=True, exist_ok=True)
+    metrics = folder / "metrics.json"
+    metrics.write_text(json.dumps(result.metrics(), ensure_ascii=False, indent=2), encoding="utf-8")
+    per_pair = folder / "pairs_scored.csv"
+    with open(per_pair, "w", encoding="utf-8-sig", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["sentence1", "sentence2", "label", "cosine"])
+        for a, b, lab, c in zip(pairs.a, pairs.b, pairs.labels, result.cosines):
+            w.writerow([a, b, lab, f"{c:.6f}"])
+    return [metrics, per_pair]

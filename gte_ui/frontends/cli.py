@@ -1,0 +1,542 @@
+"""Command line: ``python -m gte_ui {serve,download,embed,similarity,rank,evaluate,health}``.
+
+``embed`` exports vectors at corpus scale. It streams the input in chunks of ``--chunk-size``
+texts (memory stays constant however big the file is), shows a tqdm bar with texts/s, and saves
+each finished chunk under ``OUT.parts/`` before starting the next one, so a run that is killed —
+Ctrl-C, OOM killer, a lost SSH session — resumes where it stopped without redoing finished chunks.
+The output is assembled in a temporary file next to OUT and moved into place with ``os.replace``:
+OUT is either absent or complete, never half-written.
+
+Only the standard library is imported at module level: ``python -m gte_ui health`` (Docker's
+HEALTHCHECK, every 30 s) and ``--help`` stay instant.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import csv
+import itertools
+import json
+import os
+import shutil
+import sys
+import time
+import types
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from gte_ui.core.errors import ErrorType, GteError
+from gte_ui.core.textfiles import read_candidates_file
+
+if TYPE_CHECKING:  # pragma: no cover
+    import numpy as np
+
+    from gte_ui.service.service import EmbeddingService
+
+
+def _heavy():
+    """The model stack (torch, transformers), imported on first use so that ``health`` (Docker's
+    HEALTHCHECK, every 30 s) and ``--help`` stay instant."""
+    from gte_ui.core.bands import save_bands
+    from gte_ui.core.pairs import LabelledPairs
+    from gte_ui.core.settings import parse_settings
+    from gte_ui.engine.hub import download
+    from gte_ui.evaluation import metrics
+    from gte_ui.evaluation.calibration import bands_from_result
+    from gte_ui.service.service import EmbeddingService
+
+    return types.SimpleNamespace(save_bands=save_bands, LabelledPairs=LabelledPairs,
+                                 parse_settings=parse_settings, download=download, metrics=metrics,
+                                 bands_from_result=bands_from_result, EmbeddingService=EmbeddingService)
+
+
+INPUT_KINDS = (".txt", ".csv", ".tsv", ".jsonl")
+OUTPUT_KINDS = (".npy", ".csv", ".parquet")
+DEFAULT_CHUNK = 2048  # texts per saved chunk: ~8 MB of float32 vectors at GTE-large's width
+
+
+def _err(en: str, zh: str) -> GteError:
+    return GteError(ErrorType.VALIDATION, en, zh)
+
+
+# --------------------------------------------------------------------------- input
+def iter_records(path: Path, column: str = "text", field: str = "text") -> Iterator[tuple[int, str | None]]:
+    """Stream ``(line number, text)`` from a .txt (one text a line), .csv/.tsv (named column) or
+    .jsonl (named field). Blank texts come as ``None`` so the caller can count what it skips.
+
+    Raises:
+        GteError: unsupported file type, a missing column/field (naming the ones that exist),
+            a line that is not JSON, a field that is not a string, a file that is not UTF-8.
+    """
+    kind = path.suffix.lower()
+    if kind not in INPUT_KINDS:
+        raise _err(f"unsupported input {path.name}: use one of {', '.join(INPUT_KINDS)}",
+                   f"不支持的输入文件类型：{path.name}（可用 {', '.join(INPUT_KINDS)}）")
+    try:
+        with open(path, encoding="utf-8-sig", newline="" if kind in (".csv", ".tsv") else None) as f:
+            if kind == ".txt":
+                for n, line in enumerate(f, start=1):
+                    yield n, line.strip() or None
+            elif kind in (".csv", ".tsv"):
+                reader = csv.DictReader(f, delimiter="\t" if kind == ".tsv" else ",")
+                if reader.fieldnames is None or column not in reader.fieldnames:
+                    raise _err(f"{path.name} has no column {column!r}; its columns are "
+                               f"{', '.join(reader.fieldnames or []) or '(none)'}. Choose one with --column",
+                               f"{path.name} 中没有列 {column!r}，现有列：{', '.join(reader.fieldnames or [])}；"
+                               "请用 --column 指定")
+                try:
+                    for row in reader:
+                        yield reader.line_num, (row.get(column) or "").strip() or None
+                except csv.Error as exc:  # e.g. a field over csv's size limit, a NUL byte
+                    raise _err(f"{path.name} line {reader.line_num} is not valid {kind[1:].upper()}: {exc}",
+                               f"{path.name} 第 {reader.line_num} 行格式错误") from exc
+            else:
+                for n, line in enumerate(f, start=1):
+                    if not line.strip():
+                        continue
+                    try:
+                        record = json.loads(line)
+                    except json.JSONDecodeError as exc:
+                        raise _err(f"{path.name} line {n} is not JSON: {exc.msg}",
+                                   f"{path.name} 第 {n} 行不是 JSON") from exc
+                    if not isinstance(record, dict) or field not in record:
+                        keys = ", ".join(record) if isinstance(record, dict) else type(record).__name__
+                        raise _err(f"{path.name} line {n} has no field {field!r} (it has: {keys}). "
+                                   "Choose one with --field",
+                                   f"{path.name} 第 {n} 行没有字段 {field!r}；请用 --field 指定")
+                    value = record[field]
+                    if value is not None and not isinstance(value, str):
+                        raise _err(f"{path.name} line {n}: field {field!r} is {type(value).__name__}, "
+                                   "not a string", f"{path.name} 第 {n} 行：字段 {field!r} 不是字符串")
+                    yield n, (value or "").strip() or None
+    except UnicodeDecodeError as exc:
+        raise _err(f"{path.name} is not UTF-8 text ({exc.reason} at byte {exc.start}); convert it first, "
+                   "e.g. iconv -f GB18030 -t UTF-8", f"{path.name} 不是 UTF-8 编码，请先转换") from exc
+
+
+def iter_texts(path: Path, column: str = "text", field: str = "text") -> Iterator[str]:
+    """The non-blank texts of ``path`` (see :func:`iter_records`)."""
+    return (t for _, t in iter_records(path, column, field) if t is not None)
+
+
+# --------------------------------------------------------------------------- embed
+@dataclass
+class EmbedReport:
+    """What one ``embed_file`` call did."""
+
+    texts: int  # texts embedded into OUT (this run and resumed ones)
+    skipped_blank: int  # blank lines / empty fields, which have no vector
+    chunks: int
+    resumed_chunks: int  # finished in an earlier, interrupted run and not redone
+    out: str
+    seconds: float
+
+
+class _Parts:
+    """The resume state: ``OUT.parts/`` holds ``meta.json`` and, per finished chunk ``i``,
+    ``part-i.texts.json`` and ``part-i.npy``. The ``.npy`` is written last, through a temporary
+    name, so its presence means the chunk is complete; anything else is redone."""
+
+    def __init__(self, out: Path) -> None:
+        self.dir = out.with_name(out.name + ".parts")
+
+    def vectors(self, i: int) -> Path:
+        return self.dir / f"part-{i:07d}.npy"
+
+    def texts(self, i: int) -> Path:
+        return self.dir / f"part-{i:07d}.texts.json"
+
+    def finished(self) -> int:
+        """Number of complete chunks, counted from 0 without gaps."""
+        n = 0
+        while self.vectors(n).is_file() and self.texts(n).is_file():
+            n += 1
+        return n
+
+    def save(self, i: int, texts: Sequence[str], vectors: np.ndarray) -> None:
+        import numpy as np
+
+        _atomic_write_text(self.texts(i), json.dumps(list(texts), ensure_ascii=False))
+        tmp = self.dir / f".part-{i:07d}.tmp.npy"
+        np.save(tmp, np.ascontiguousarray(vectors, dtype=np.float32))
+        os.replace(tmp, self.vectors(i))
+
+    def load(self, i: int) -> tuple[list[str], np.ndarray]:
+        import numpy as np
+
+        return json.loads(self.texts(i).read_text(encoding="utf-8")), np.load(self.vectors(i))
+
+    def rows(self, i: int) -> int:
+        import numpy as np
+
+        return int(np.load(self.vectors(i), mmap_mode="r").shape[0])
+
+
+def embed_file(service: EmbeddingService, src: str | Path, out: str | Path, *, column: str = "text",
+               field: str = "text", chunk_size: int = DEFAULT_CHUNK, restart: bool = False,
+               after_chunk: Callable[[int], None] | None = None, progress: bool = True) -> EmbedReport:
+    """Embed every non-blank text of ``src`` into ``out`` (.npy, .csv or .parquet), resumably.
+
+    Texts are validated with the service's own rules (``check_text``: type, ``--max-chars``,
+    cleaning) and embedded with ``service.encoder`` directly, honouring ``--long-text``. The
+    service's LRU cache is bypassed on purpose: a corpus is seen once, so caching it would only
+    evict what interactive users need, and cost memory per text for nothing.
+
+    Args:
+        service: a loaded service (``batching=False``: nothing else shares it here).
+        chunk_size: texts per saved chunk; part of the resume state (a resumed run must use
+            the same chunking to get identical vectors).
+        restart: discard an unfinished earlier run for ``out``.
+        after_chunk: called with the chunk index after each chunk is saved (tests raise from it
+            to simulate a crash).
+    Returns:
+        An :class:`EmbedReport`. The .npy holds one float32 row [dim] per non-blank text in input
+        order; .csv/.parquet hold the text next to its vector.
+    Raises:
+        GteError: bad input/output names, a missing column/field, a text over the limits (naming
+            its line), or leftover state from a run with other settings (unless ``restart``).
+    """
+    src, out = Path(src), Path(out)
+    if out.suffix.lower() not in OUTPUT_KINDS:
+        raise _err(f"unsupported output {out.name}: use one of {', '.join(OUTPUT_KINDS)}",
+                   f"不支持的输出文件类型：{out.name}（可用 {', '.join(OUTPUT_KINDS)}）")
+    if src.suffix.lower() not in INPUT_KINDS:
+        raise _err(f"unsupported input {src.name}: use one of {', '.join(INPUT_KINDS)}",
+                   f"不支持的输入文件类型：{src.name}（可用 {', '.join(INPUT_KINDS)}）")
+    if not src.is_file():
+        raise _err(f"input file {src} does not exist", f"输入文件 {src} 不存在")
+    if chunk_size < 1:
+        raise _err(f"--chunk-size must be at least 1, got {chunk_size}", "--chunk-size 至少为 1")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with _exclusive(out):
+        return _embed_locked(service, src, out, column, field, chunk_size, restart, after_chunk, progress)
+
+
+@contextlib.contextmanager
+def _exclusive(out: Path) -> Iterator[None]:
+    """One ``embed`` per OUT at a time: an advisory lock on ``OUT.lock``, released by the OS even
+    when the process is killed (no stale lock to clean up). No-op where ``fcntl`` is missing."""
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - Windows
+        yield
+        return
+    lock = out.with_name(out.name + ".lock")
+    with open(lock, "a") as f:
+        try:
+            fcntl.flock(f.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError as exc:
+            raise _err(f"another `embed` is writing {out} right now (lock {lock.name})",
+                       f"另一个 embed 任务正在写入 {out}") from exc
+        try:
+            yield
+        finally:
+            lock.unlink(missing_ok=True)
+            fcntl.flock(f.fileno(), fcntl.LOCK_UN)
+
+
+def _embed_locked(service: EmbeddingService, src: Path, out: Path, column: str, field: str, chunk_size: int,
+                  restart: bool, after_chunk: Callable[[int], None] | None, progress: bool) -> EmbedReport:
+    t0 = time.perf_counter()
+    encoder = service.encoder
+    long_text = service.settings.long_text
+    parts = _Parts(out)
+    stat = src.stat()
+    meta = {"input": str(src.resolve()), "size": stat.st_size, "mtime_ns": stat.st_mtime_ns,
+            "column": column, "field": field, "chunk_size": chunk_size, "model": encoder.info.path,
+            "precision": encoder.info.precision, "backend": encoder.info.backend, "dim": encoder.dim,
+            "max_length": encoder.max_length, "long_text": long_text,
+            "max_chars": service.settings.max_chars}
+    meta_file = parts.dir / "meta.json"
+    if parts.dir.exists():
+        old = _read_json(meta_file)
+        if restart or old is None:
+            shutil.rmtree(parts.dir)
+        elif old != meta:
+            changed = sorted(k for k in meta if old.get(k) != meta[k])
+            raise _err(f"{parts.dir} holds an unfinished run with another input or other settings "
+                       f"(changed: {', '.join(changed)}); pass --restart to discard it",
+                       f"{parts.dir} 中有输入或设置不同的未完成任务（变化：{', '.join(changed)}），"
+                       "请加 --restart 丢弃")
+    parts.dir.mkdir(parents=True, exist_ok=True)
+    for stale in parts.dir.glob(".part-*"):  # a temporary file from a killed run
+        stale.unlink()
+    _atomic_write_text(meta_file, json.dumps(meta, sort_keys=True))
+
+    resumed = parts.finished()
+    resumed_texts = sum(parts.rows(i) for i in range(resumed))
+    blanks = [0]  # blank records seen, counted by _non_blank as the input streams by
+    n_chunks = 0
+    from tqdm import tqdm
+
+    bar = tqdm(unit=" texts", unit_scale=True, initial=resumed_texts, disable=not progress,
+               desc=f"embed {src.name}" + (f" (resumed {resumed} chunks)" if resumed else ""),
+               dynamic_ncols=True, file=sys.stderr)
+    try:
+        for i, chunk in enumerate(_chunks(_non_blank(iter_records(src, column, field), blanks), chunk_size)):
+            n_chunks = i + 1
+            if i < resumed:  # finished by an earlier run: only re-read, to count and move on
+                continue
+            texts = [_checked(service, src, n, t) for n, t in chunk]
+            vectors = (encoder.encode_chunked(texts) if long_text == "chunk" else encoder.encode(texts)).vectors
+            parts.save(i, texts, vectors)
+            bar.update(len(texts))
+            if after_chunk is not None:
+                after_chunk(i)
+    finally:
+        bar.close()
+    if n_chunks < resumed:
+        raise _err(f"{parts.dir} has {resumed} finished chunks but {src.name} now gives only {n_chunks}; "
+                   "pass --restart", f"{parts.dir} 与输入文件不一致，请加 --restart")
+    total = _assemble(parts, n_chunks, out, encoder.dim)
+    shutil.rmtree(parts.dir)
+    return EmbedReport(texts=total, skipped_blank=blanks[0], chunks=n_chunks, resumed_chunks=resumed,
+                       out=str(out), seconds=round(time.perf_counter() - t0, 2))
+
+
+def _checked(service: EmbeddingService, src: Path, line: int, text: str) -> str:
+    try:
+        return service.check_text(text, f"line {line}")
+    except GteError as exc:
+        hint = " (raise the limit with --max-chars)" if exc.error_type is ErrorType.TOO_LONG else ""
+        raise GteError(exc.error_type, f"{src.name}: {exc.en}{hint}", f"{src.name}：{exc.zh or exc.en}") from exc
+
+
+def _non_blank(records: Iterator[tuple[int, str | None]], blanks: list[int]) -> Iterator[tuple[int, str]]:
+    for line, text in records:
+        if text is None:
+            blanks[0] += 1
+        else:
+            yield line, text
+
+
+def _chunks(records: Iterator[tuple[int, str]], size: int) -> Iterator[list[tuple[int, str]]]:
+    """Consecutive groups of ``size`` records (the last one shorter)."""
+    while chunk := list(itertools.islice(records, size)):
+        yield chunk
+
+
+def _read_json(path: Path) -> Any:
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+
+
+def _atomic_write_text(path: Path, text: str) -> None:
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(text, encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def _assemble(parts: _Parts, n_chunks: int, out: Path, dim: int) -> int:
+    """Join the chunks into ``out`` through a temporary file, one chunk in memory at a time.
+
+    Returns the number of rows written.
+    """
+    import numpy as np
+
+    tmp = out.with_name(f".{out.name}.{os.getpid()}.tmp")
+    kind = out.suffix.lower()
+    rows = sum(parts.rows(i) for i in range(n_chunks))
+    try:
+        if kind == ".npy":
+            arr = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.float32, shape=(rows, dim))
+            at = 0
+            for i in range(n_chunks):
+                v = np.load(parts.vectors(i), mmap_mode="r")
+                arr[at:at + len(v)] = v
+                at += len(v)
+            arr.flush()
+            del arr
+        elif kind == ".csv":
+            with open(tmp, "w", encoding="utf-8", newline="") as f:
+                w = csv.writer(f)
+                w.writerow(["text"] + [f"v{j}" for j in range(dim)])
+                for i in range(n_chunks):
+                    texts, v = parts.load(i)
+                    for t, row in zip(texts, v):
+                        # 9 significant digits: a float32 survives the round trip through text exactly
+                        w.writerow([t] + [f"{x:.9g}" for x in row.tolist()])
+        else:
+            import pyarrow as pa
+            import pyarrow.parquet as pq
+
+            schema = pa.schema([("text", pa.string()), ("vector", pa.list_(pa.float32(), dim))])
+            with pq.ParquetWriter(tmp, schema) as writer:
+                for i in range(n_chunks):
+                    texts, v = parts.load(i)
+                    vec = pa.FixedSizeListArray.from_arrays(pa.array(v.reshape(-1), pa.float32()), dim)
+                    writer.write_table(pa.Table.from_arrays([pa.array(texts, pa.string()), vec], schema=schema))
+        os.replace(tmp, out)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+    return rows
+
+
+# --------------------------------------------------------------------------- health
+def health(url: str | None = None, timeout: float = 4.0) -> tuple[bool, str]:
+    """Ask a running server's ``/health``: (ready, what it said). Docker's HEALTHCHECK runs this.
+
+    Default URL: 127.0.0.1 on ``GRADIO_SERVER_PORT`` / ``GTE_PORT`` / ``PORT`` (else 7860),
+    the same variables, in the same order, that the server reads.
+    """
+    import urllib.error
+    import urllib.request
+
+    if url is None:
+        port = next((os.environ[v] for v in ("GRADIO_SERVER_PORT", "GTE_PORT", "PORT") if os.environ.get(v)),
+                    "7860")
+        url = f"http://127.0.0.1:{port}/health"
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as r:  # noqa: S310 - our own loopback URL
+            body = json.loads(r.read().decode("utf-8"))
+    except (OSError, ValueError) as exc:  # URLError, refused, timeout, not JSON
+        return False, f"{url}: {exc}"
+    ok = isinstance(body, dict) and body.get("status") == "ok"
+    return ok, f"{url}: {body.get('status') if isinstance(body, dict) else body!r}"
+
+
+# --------------------------------------------------------------------------- commands
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m gte_ui",
+        description="GTE workbench command line. Model options are app.py's (--model, --device, "
+        "--precision, --max-length, --batch-size, --long-text, --max-chars, … and their GTE_* "
+        "environment variables); put them after the command.")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    sub.add_parser("serve", help="start the web UI + API (same as python app.py; takes its flags)",
+                   add_help=False)
+    d = sub.add_parser("download", help="fetch a model into a folder for offline use")
+    d.add_argument("--model", required=True, help="ModelScope id (iic/…) or Hugging Face id (thenlper/…)")
+    d.add_argument("--to", required=True, help="target folder; later run with --model FOLDER --offline")
+    d.add_argument("--hub", default="auto", choices=("auto", "modelscope", "huggingface"))
+    d.add_argument("--revision")
+    e = sub.add_parser("embed", help="embed a corpus file into .npy / .csv / .parquet (streams, resumes)")
+    e.add_argument("input", help=".txt (one text a line), .csv/.tsv (--column) or .jsonl (--field)")
+    e.add_argument("--out", required=True, help="output .npy (vectors), .csv or .parquet (text + vector)")
+    e.add_argument("--column", default="text", help="CSV/TSV column holding the text (default: text)")
+    e.add_argument("--field", default="text", help="JSONL field holding the text (default: text)")
+    e.add_argument("--chunk-size", type=int, default=DEFAULT_CHUNK,
+                   help=f"texts per saved chunk (default {DEFAULT_CHUNK}); a resumed run must use the same")
+    e.add_argument("--restart", action="store_true", help="discard an unfinished earlier run for --out")
+    e.add_argument("--quiet", action="store_true", help="no progress bar")
+    s = sub.add_parser("similarity", help="cosine similarity of two texts (JSON)")
+    s.add_argument("a")
+    s.add_argument("b")
+    r = sub.add_parser("rank", help="rank candidates against a source (rank, score, verdict, text)")
+    r.add_argument("source")
+    r.add_argument("candidates", nargs="*")
+    r.add_argument("--file", help="candidates from a .txt (one a line) or .csv/.tsv file")
+    r.add_argument("--top-k", type=int)
+    r.add_argument("--json", action="store_true", help="print JSON instead of tab-separated lines")
+    sub.add_parser("evaluate", help="Spearman of the model on labelled pairs (see its --help)", add_help=False)
+    h = sub.add_parser("health", help="exit 0 when a running server's /health says ok (Docker HEALTHCHECK)")
+    h.add_argument("--url", help="default: http://127.0.0.1:$GRADIO_SERVER_PORT/health")
+    h.add_argument("--timeout", type=float, default=4.0)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    parser = build_parser()
+    if argv and argv[0] == "serve":  # the server lives above the front ends: see gte_ui.__main__
+        print("error: start the server with `python -m gte_ui serve` or `python app.py`", file=sys.stderr)
+        return 2
+    if argv and argv[0] == "evaluate":  # its own parser owns every flag
+        return evaluate_command(argv[1:])
+    args, rest = parser.parse_known_args(argv)
+    if args.command in ("download", "health") and rest:
+        parser.error(f"unrecognized arguments: {' '.join(rest)}")
+    try:
+        if args.command == "health":
+            ok, said = health(args.url, args.timeout)
+            print(("healthy: " if ok else "unhealthy: ") + said, file=sys.stdout if ok else sys.stderr)
+            return 0 if ok else 1
+        h = _heavy()
+        if args.command == "download":
+            folder = h.download(args.model, args.to, hub=args.hub, revision=args.revision)
+            print(f"saved to {folder}; run offline with: python app.py --model {folder} --offline")
+            return 0
+        settings = h.parse_settings(rest)  # model flags; anything else is refused by its parser
+        if args.command == "embed" and args.chunk_size < 1:
+            parser.error("--chunk-size must be at least 1")
+        service = h.EmbeddingService.from_settings(settings, batching=False)
+        if args.command == "embed":
+            report = embed_file(service, args.input, args.out, column=args.column, field=args.field,
+                                chunk_size=args.chunk_size, restart=args.restart, progress=not args.quiet)
+            if report.skipped_blank and Path(args.out).suffix.lower() == ".npy":
+                print(f"note: {report.skipped_blank} blank lines have no vector, so .npy rows follow the "
+                      "non-blank texts only; write .csv or .parquet to keep each text next to its vector",
+                      file=sys.stderr)
+            print(json.dumps(asdict(report), ensure_ascii=False))
+            return 0
+        if args.command == "similarity":
+            p = service.pair(args.a, args.b)
+            print(json.dumps({"score": round(p.score, 6), "percent": p.percent, "verdict": p.verdict.zh,
+                              "verdict_en": p.verdict.en, "tokens": [p.tokens_a, p.tokens_b],
+                              "truncated": [p.truncated_a, p.truncated_b]}, ensure_ascii=False))
+            return 0
+        cands = list(args.candidates)
+        if args.file:
+            cands += read_candidates_file(args.file, settings.max_upload_bytes)
+        result = service.rank(args.source, cands, top_k=args.top_k)
+        if args.json:
+            print(json.dumps([{"rank": x.rank, "index": x.index, "score": round(x.score, 6),
+                               "verdict": x.verdict.zh, "text": x.text} for x in result.rows],
+                             ensure_ascii=False))
+        else:
+            for row in result.rows:
+                print(f"{row.rank}\t{row.score:.4f}\t{row.verdict.zh}\t{row.text}")
+        return 0
+    except GteError as exc:
+        print(f"error: {exc.message}", file=sys.stderr)
+        return 2
+    except OSError as exc:  # unreadable input, full disk, no permission on --out
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted; run the same command again to resume", file=sys.stderr)
+        return 130
+
+
+def evaluate_command(argv: Sequence[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m gte_ui evaluate", description="Spearman / Pearson (and ROC-AUC, accuracy, F1 for 0/1 labels) of the model on labelled pairs")
+    ap.add_argument("file")
+    ap.add_argument("--columns", help="sentence A, sentence B, label: names or 0-based indices, comma-separated")
+    ap.add_argument("--out", help="folder for metrics.json and pairs_scored.csv")
+    ap.add_argument("--limit", type=int, help="evaluate only the first N pairs")
+    ap.add_argument("--save-calibration", action="store_true",
+                    help="save verdict bands derived from this data for the model (used at next start)")
+    args, rest = ap.parse_known_args(list(sys.argv[1:] if argv is None else argv))
+    from tqdm import tqdm  # kept off --help's path, as the model stack is
+
+    try:
+        h = _heavy()
+        pairs = h.metrics.read_pairs(args.file, args.columns.split(",") if args.columns else None)
+        if args.limit:
+            pairs = h.LabelledPairs(pairs.a[:args.limit], pairs.b[:args.limit], pairs.labels[:args.limit], pairs.name)
+        settings = h.parse_settings(rest)
+        service = h.EmbeddingService.from_settings(settings, batching=False)
+        bar = tqdm(total=100, unit="%", desc="evaluating")
+
+        def progress(frac: float, _desc: str) -> None:
+            bar.update(int(frac * 100) - bar.n)
+
+        result = h.metrics.evaluate(service, pairs, progress)
+        bar.close()
+        print(json.dumps(result.metrics(), ensure_ascii=False, indent=2))
+        if args.out:
+            for p in h.metrics.write_results(result, pairs, Path(args.out)):
+                print(f"wrote {p}")
+        if args.save_calibration:
+            path = h.save_bands(service.info.model, h.bands_from_result(result, pairs.name))
+            print(f"calibration saved to {path}")
+        return 0
+    except GteError as exc:
+        print(f"error: {exc.message}", file=sys.stderr)
+        return 2

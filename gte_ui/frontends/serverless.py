@@ -1,0 +1,189 @@
+"""A serverless handler ``handler(event, context)`` over the same service as the web server.
+
+For Alibaba Cloud Function Compute (HTTP trigger, event handler) and AWS Lambda container images
+(API Gateway REST/HTTP APIs, function URLs). The model is loaded on the first (cold) invocation
+and kept in a module-level cache for every warm one; settings come from the usual environment
+variables (``GTE_MODEL`` = a folder baked into the image, ``GTE_OFFLINE=1``, ``GTE_PRECISION``,
+``GTE_API_KEY``, the ``GTE_MAX_*`` limits…).
+
+Routes (the last path segment counts, so stage prefixes such as ``/prod/gte/rank`` work):
+
+* ``POST /similarity`` ``{"sentence_a", "sentence_b"}`` → score, percent, verdict;
+* ``POST /rank`` ``{"source", "candidates": [..] | "one\\nper\\nline", "top_k"?}`` → ranking;
+* ``POST /embed`` ``{"texts": [..] | "input": str | [..]}`` → vectors;
+* ``GET /health`` → model facts and the cold-start time.
+
+Answers ``{"statusCode", "headers", "body"}``. Errors are ``{"error": "中文 / English",
+"error_type"}`` with the HTTP API's codes: 400 malformed JSON / base64, 401 API key, 404 route,
+405 method, 413 over a limit, 422 invalid input, 503 model unavailable. The handler never raises.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import logging
+import threading
+import time
+from typing import Any
+
+from gte_ui.core.auth import check_api_key
+from gte_ui.core.errors import ErrorType, GteError
+from gte_ui.core.settings import parse_settings
+from gte_ui.core.textnorm import split_lines
+
+log = logging.getLogger(__name__)
+
+_SERVICE = None  # the EmbeddingService, shared by every warm invocation of this instance
+_LOCK = threading.Lock()  # FC can run several requests in one instance at once
+_COLD_START_S: float | None = None
+_INVOCATIONS = 0
+
+ROUTES = ("/similarity", "/rank", "/embed", "/health")
+JSON_HEADERS = {"Content-Type": "application/json; charset=utf-8"}
+
+
+class _BadRequest(GteError):
+    """Malformed JSON or base64: 400, as on the HTTP API (other validation errors are 422)."""
+
+    def __init__(self, en: str, zh: str) -> None:
+        super().__init__(ErrorType.VALIDATION, en, zh)
+
+
+def get_service():
+    """The instance-wide service: loaded once on the cold start, reused while the instance is warm.
+
+    No dynamic batcher: one instance handles one request at a time on Lambda (FC's instance
+    concurrency shares the encoder, whose lock serialises forward passes). A failed load is not
+    cached, so the next invocation tries again.
+    """
+    global _SERVICE, _COLD_START_S
+    if _SERVICE is None:
+        with _LOCK:
+            if _SERVICE is None:
+                t0 = time.perf_counter()  # torch/transformers imports are part of the cold start
+                from gte_ui.service.service import EmbeddingService  # torch: part of the timed cold start
+
+                service = EmbeddingService.from_settings(parse_settings([]), batching=False)
+                _COLD_START_S = round(time.perf_counter() - t0, 3)
+                log.info("cold start: model loaded in %.2f s", _COLD_START_S)
+                _SERVICE = service
+    return _SERVICE
+
+
+def _response(status: int, body: Any, extra_headers: dict[str, str] | None = None) -> dict[str, Any]:
+    return {"statusCode": status, "headers": {**JSON_HEADERS, **(extra_headers or {})},
+            "body": json.dumps(body, ensure_ascii=False), "isBase64Encoded": False}
+
+
+def parse_event(event: Any) -> tuple[str, str, dict[str, str], Any, int]:
+    """``(method, path, headers with lower-case names, parsed JSON body or None, body bytes)``.
+
+    Understands API Gateway REST (v1: ``httpMethod``, ``path``), HTTP API / function URLs (v2:
+    ``requestContext.http``, ``rawPath``, ``routeKey``) and Function Compute 3 HTTP triggers (the
+    v2-like shape, handed to Python as JSON bytes). The body may be a string, base64
+    (``isBase64Encoded``) or an already-parsed object.
+    """
+    if isinstance(event, (bytes, bytearray, str)):  # FC hands the raw event bytes to event handlers
+        try:
+            event = json.loads(event)
+        except (ValueError, UnicodeDecodeError) as exc:
+            raise _BadRequest("the event is not JSON", "事件不是 JSON") from exc
+    if not isinstance(event, dict):
+        raise _BadRequest("the event must be a JSON object", "事件必须是 JSON 对象")
+    http = (event.get("requestContext") or {}).get("http") or {}
+    route_key = event.get("routeKey") if isinstance(event.get("routeKey"), str) else ""
+    rk_method, _, rk_path = route_key.partition(" ") if " " in route_key else ("", "", "")
+    method = str(event.get("httpMethod") or http.get("method") or rk_method or event.get("method") or "POST").upper()
+    path = str(event.get("rawPath") or event.get("path") or http.get("path") or
+               (rk_path if "{" not in rk_path else "") or "/")
+    headers = {str(k).lower(): str(v) for k, v in (event.get("headers") or {}).items()}
+    raw = event.get("body")
+    if raw is None or raw == "":
+        return method, path, headers, None, 0
+    if isinstance(raw, (dict, list)):  # a test console or a direct invoke may pass the object itself
+        return method, path, headers, raw, 0
+    if not isinstance(raw, str):
+        raise _BadRequest("the body must be a string", "请求体必须是字符串")
+    size = len(raw.encode("utf-8", "surrogatepass"))  # as it crossed the wire (base64 included)
+    if event.get("isBase64Encoded"):
+        try:
+            raw = base64.b64decode(raw, validate=True).decode("utf-8")
+        except (binascii.Error, ValueError, UnicodeDecodeError) as exc:
+            raise _BadRequest("the body is marked base64 but is not valid base64 of UTF-8 text",
+                              "请求体标记为 base64，但不是有效的 base64 UTF-8 文本") from exc
+    try:
+        return method, path, headers, json.loads(raw), size
+    except json.JSONDecodeError as exc:
+        raise _BadRequest(f"malformed JSON: {exc.msg} at line {exc.lineno} column {exc.colno}",
+                          "JSON 格式错误") from exc
+    except RecursionError as exc:
+        raise _BadRequest("JSON nested too deeply", "JSON 嵌套层数过深") from exc
+
+
+def _route(path: str) -> str:
+    last = path.rstrip("/").rsplit("/", 1)[-1]
+    return "/" + last if last else "/"
+
+
+def handler(event: Any, context: Any = None) -> dict[str, Any]:
+    """Entry point for FC / Lambda: route the HTTP event to the service. Never raises."""
+    global _INVOCATIONS
+    _INVOCATIONS += 1
+    cold = _SERVICE is None
+    try:
+        method, path, headers, body, size = parse_event(event)
+        route = _route(path)
+        if route not in ROUTES and route != "/":
+            return _response(404, {"error": f"unknown route {path}; use {', '.join(ROUTES)} / "
+                                            f"未知路径 {path}", "error_type": "validation"})
+        service = get_service()
+        extra = {"X-Cold-Start": "1" if cold else "0"}
+        if route in ("/health", "/"):
+            if method not in ("GET", "HEAD"):
+                return _response(405, {"error": f"use GET for {path} / 请用 GET", "error_type": "validation"},
+                                 {"Allow": "GET"})
+            return _response(200, {"status": "ok", "ready": True, **service.info.as_dict(),
+                                   "cold_start_s": _COLD_START_S, "invocations": _INVOCATIONS}, extra)
+        if method != "POST":
+            return _response(405, {"error": f"use POST for {path} / 请用 POST", "error_type": "validation"},
+                             {"Allow": "POST"})
+        check_api_key(service.settings, headers.get("authorization"))
+        if size > service.settings.max_body_bytes:
+            raise GteError(ErrorType.TOO_LARGE, f"the request body is over {service.settings.max_body_bytes:,} bytes",
+                           f"请求体超过 {service.settings.max_body_bytes:,} 字节")
+        if not isinstance(body, dict):
+            raise GteError(ErrorType.VALIDATION, "the body must be a JSON object, e.g. "
+                           '{"sentence_a": "…", "sentence_b": "…"}', "请求体必须是 JSON 对象")
+        return _response(200, _dispatch(service, route, body), extra)
+    except GteError as exc:
+        status = 400 if isinstance(exc, _BadRequest) else exc.status_code
+        return _response(status, exc.to_dict())
+    except Exception:  # noqa: BLE001 - a handler must always answer
+        log.exception("serverless handler failed")
+        return _response(500, {"error": "服务器内部错误，详情已记录在日志中 / internal error; the function "
+                                        "logged the details", "error_type": "backend"})
+
+
+def _dispatch(service, route: str, body: dict[str, Any]) -> dict[str, Any]:
+    if route == "/similarity":
+        r = service.pair(body.get("sentence_a"), body.get("sentence_b"))
+        return {"similarity": r.score, "percent": r.percent, "verdict": r.verdict.zh,
+                "verdict_en": r.verdict.en, "tokens": [r.tokens_a, r.tokens_b],
+                "truncated": [r.truncated_a, r.truncated_b], "elapsed_ms": r.elapsed_ms, "status": "success"}
+    if route == "/rank":
+        cands = body.get("candidates")
+        if isinstance(cands, str):
+            cands = split_lines(cands)
+        r = service.rank(body.get("source"), cands if cands is not None else [], top_k=body.get("top_k"))
+        return {"scores": r.scores, "ranking": [
+            {"rank": x.rank, "index": x.index, "text": x.text, "score": x.score, "percent": x.percent,
+             "verdict": x.verdict.zh, "truncated": x.truncated} for x in r.rows],
+            "elapsed_ms": r.elapsed_ms}
+    texts = body.get("texts", body.get("input"))
+    if isinstance(texts, str):
+        texts = [texts]
+    r = service.embed(texts if texts is not None else [])
+    return {"dim": service.dim, "vectors": r.vectors.tolist(), "tokens": r.token_counts,
+            "truncated": r.truncated, "elapsed_ms": r.elapsed_ms}

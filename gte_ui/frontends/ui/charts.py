@@ -1,0 +1,128 @@
+"""Figures as pure functions of numbers (plotly): gauge, ranking bars, similarity heatmap.
+
+Every public function is failsafe: a figure that cannot be drawn becomes an empty figure with a
+note, never an exception inside a Gradio callback.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+from collections.abc import Callable, Sequence
+from typing import ParamSpec
+
+import numpy as np
+import plotly.graph_objects as go
+
+from gte_ui.core.scoring import VerdictBands
+from gte_ui.evaluation.metrics import EvalResult
+
+log = logging.getLogger(__name__)
+P = ParamSpec("P")
+
+#: verdict level -> colour (different, moderate, high), shared by gauge bands and bars
+LEVEL_COLOURS = ("#e4572e", "#f3a712", "#29bf12")
+BAND_COLOURS = ("#fbd5cc", "#fde7bf", "#cdefc8")
+FONT = "Noto Sans CJK SC, PingFang SC, Microsoft YaHei, sans-serif"
+
+
+def failsafe(fn: Callable[P, go.Figure]) -> Callable[P, go.Figure]:
+    """Return an empty figure with a note instead of raising (a raising callback breaks the UI)."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> go.Figure:
+        try:
+            return fn(*args, **kwargs)
+        except Exception:  # noqa: BLE001 - a broken chart must not break the page
+            log.exception("chart %s failed", fn.__name__)
+            return empty_figure("图表无法绘制 Chart unavailable")
+
+    return wrapper
+
+
+def empty_figure(note: str = "") -> go.Figure:
+    fig = go.Figure()
+    fig.update_layout(xaxis_visible=False, yaxis_visible=False, height=240, margin=dict(l=10, r=10, t=10, b=10),
+                      annotations=[dict(text=note, showarrow=False, font=dict(size=14, family=FONT))] if note else [])
+    return fig
+
+
+def shorten(text: str, limit: int = 24) -> str:
+    """One line, at most ``limit`` characters, with an ellipsis when cut."""
+    flat = " ".join(text.split())
+    return flat if len(flat) <= limit else flat[: limit - 1] + "…"
+
+
+@failsafe
+def gauge(score: float, bands: VerdictBands = VerdictBands(), title: str = "相似度 Similarity") -> go.Figure:
+    """A 0–100 % gauge: coloured bands at the verdict thresholds, the needle at ``score``."""
+    pct = max(0.0, min(1.0, float(score))) * 100.0
+    mid, high = (max(0.0, min(100.0, b * 100.0)) for b in (bands.mid, bands.high))
+    level = 2 if score > bands.high else 1 if score > bands.mid else 0
+    fig = go.Figure(go.Indicator(
+        mode="gauge+number", value=round(pct, 1),
+        number=dict(suffix=" %", font=dict(size=40, family=FONT, color=LEVEL_COLOURS[level])),
+        title=dict(text=title, font=dict(size=16, family=FONT)),
+        gauge=dict(
+            axis=dict(range=[0, 100], tickvals=[0, mid, high, 100], ticktext=["0", f"{mid:.0f}", f"{high:.0f}", "100"]),
+            bar=dict(color=LEVEL_COLOURS[level], thickness=0.3),
+            steps=[dict(range=[0, mid], color=BAND_COLOURS[0]), dict(range=[mid, high], color=BAND_COLOURS[1]),
+                   dict(range=[high, 100], color=BAND_COLOURS[2])],
+            threshold=dict(line=dict(color="#222", width=4), thickness=0.9, value=pct),
+        )))
+    fig.update_layout(height=260, margin=dict(l=30, r=30, t=50, b=10), font=dict(family=FONT))
+    return fig
+
+
+@failsafe
+def ranking_bars(texts: Sequence[str], scores: Sequence[float], levels: Sequence[int]) -> go.Figure:
+    """Horizontal bars, best on top; bar colour = verdict level."""
+    if not texts:
+        return empty_figure("没有结果 No results")
+    labels = [f"{i + 1}. {shorten(t, 22)}" for i, t in enumerate(texts)]
+    fig = go.Figure(go.Bar(
+        x=[float(s) for s in scores], y=labels, orientation="h",
+        marker_color=[LEVEL_COLOURS[lv] for lv in levels],
+        text=[f"{s:.3f}" for s in scores], textposition="auto",
+        hovertext=list(texts), hoverinfo="text+x"))
+    fig.update_layout(height=max(220, 34 * len(texts) + 60), margin=dict(l=10, r=10, t=30, b=30),
+                      yaxis=dict(autorange="reversed"), xaxis=dict(title="余弦相似度 Cosine", range=[min(0.0, min(scores)), 1.0]),
+                      font=dict(family=FONT))
+    return fig
+
+
+@failsafe
+def heatmap(texts: Sequence[str], matrix: Sequence[Sequence[float]]) -> go.Figure:
+    """N x N cosine heatmap; axis labels numbered and shortened so they stay distinct and short."""
+    labels = [f"{i + 1}. {shorten(t, 14)}" for i, t in enumerate(texts)]
+    fig = go.Figure(go.Heatmap(
+        z=[[float(v) for v in row] for row in matrix], x=labels, y=labels, zmin=-1 if _has_negative(matrix) else 0,
+        zmax=1, colorscale="Viridis", text=[[f"{v:.2f}" for v in row] for row in matrix],
+        texttemplate="%{text}" if len(texts) <= 12 else None,
+        hovertemplate="%{y}<br>%{x}<br>cos = %{z:.4f}<extra></extra>"))
+    side = min(900, max(360, 38 * len(texts) + 160))
+    fig.update_layout(height=side, margin=dict(l=10, r=10, t=30, b=10), yaxis=dict(autorange="reversed"),
+                      font=dict(family=FONT))
+    return fig
+
+
+def _has_negative(matrix: Sequence[Sequence[float]]) -> bool:
+    return any(v < 0 for row in matrix for v in row)
+
+
+def evaluation_figure(result: EvalResult) -> go.Figure:
+    """Per-label box plots of the cosine (0/1 or graded labels alike); failsafe."""
+    try:
+        fig = go.Figure()
+        lab = np.asarray(result.labels)
+        cos = np.asarray(result.cosines)
+        for value in np.unique(lab):
+            fig.add_trace(go.Box(y=cos[lab == value], name=f"label {value:g}", boxmean=True))
+        if result.f1_threshold is not None:
+            fig.add_hline(y=result.f1_threshold, line_dash="dash",
+                          annotation_text=f"F1-best threshold {result.f1_threshold:.3f}")
+        fig.update_layout(height=380, yaxis_title="余弦 Cosine", showlegend=False, font=dict(family=FONT),
+                          margin=dict(l=10, r=10, t=30, b=10))
+        return fig
+    except Exception:  # noqa: BLE001
+        return empty_figure("图表无法绘制 Chart unavailable")

@@ -1,0 +1,121 @@
+"""What the UI callbacks compute, as plain functions: tables, files, parsed uploads, summaries.
+
+No Gradio here, so each piece is testable without a browser.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+from gte_ui.service.service import MatrixResult, PairResult, RankResult
+
+RANK_COLUMNS = ["排名 Rank", "得分 Score", "百分比 %", "判定 Verdict", "候选 Candidate", "词元 Tokens", "备注 Notes"]
+
+
+def export_dir() -> Path:
+    """A fresh folder for one download (Gradio serves files from the system temp dir)."""
+    return Path(tempfile.mkdtemp(prefix="gte-export-"))
+
+
+# ------------------------------------------------------------------ pairwise
+def pair_markdown(r: PairResult) -> str:
+    notes = []
+    for side, n, cut in (("A", r.tokens_a, r.truncated_a), ("B", r.tokens_b, r.truncated_b)):
+        if cut:
+            notes.append(f"⚠️ 句子 {side} 有 {n} 个词元，已截断 / sentence {side} has {n} tokens and was truncated")
+    return "\n\n".join([
+        f"### {r.score:.4f} · {r.percent:.1f} % · {r.verdict.zh} {r.verdict.en}",
+        f"词元 Tokens: A {r.tokens_a} · B {r.tokens_b} · 耗时 Time {r.elapsed_ms:.0f} ms · "
+        f"判定阈值 Bands: > {r.bands.high:.2f} 高度相似, > {r.bands.mid:.2f} 中等相似 ({r.bands.source})",
+        *notes])
+
+
+# ------------------------------------------------------------------ ranking
+def rank_rows(result: RankResult) -> list[list[object]]:
+    """Rows of the ranking table, best first."""
+    rows = []
+    for row in result.rows:
+        notes = []
+        if row.duplicate:
+            notes.append("重复 duplicate")
+        if row.truncated:
+            notes.append(f"已截断 truncated ({row.tokens} tokens)")
+        rows.append([row.rank, round(row.score, 4), row.percent, f"{row.verdict.zh} {row.verdict.en}", row.text,
+                     row.tokens, "; ".join(notes)])
+    return rows
+
+
+def ranking_csv(result: RankResult) -> Path:
+    """The ranking as a UTF-8 CSV (with BOM so Excel opens Chinese correctly)."""
+    path = export_dir() / "ranking.csv"
+    with open(path, "w", encoding="utf-8-sig", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["rank", "index", "score", "percent", "verdict", "text", "tokens", "truncated", "duplicate"])
+        for row in result.rows:
+            w.writerow([row.rank, row.index, f"{row.score:.6f}", row.percent, row.verdict.zh, row.text,
+                        row.tokens, row.truncated, row.duplicate])
+    return path
+
+
+def rank_summary(result: RankResult) -> str:
+    shown = len(result.rows)
+    dups = sum(r.duplicate for r in result.rows)
+    parts = [f"{result.total} 个候选 candidates · 显示 showing {shown} · 耗时 {result.elapsed_ms:.0f} ms"]
+    if dups:
+        parts.append(f"{dups} 个重复 duplicates (kept, marked)")
+    if result.source_truncated:
+        parts.append(f"⚠️ 源句子已截断 source truncated ({result.source_tokens} tokens)")
+    return " · ".join(parts)
+
+
+# ------------------------------------------------------------------ vectors
+def vector_summary(texts: Sequence[str], vectors: np.ndarray, tokens: Sequence[int],
+                   truncated: Sequence[bool], preview: int = 8) -> str:
+    """A readable preview: dimension, norm and the first numbers of each vector."""
+    lines = [f"**{len(texts)}** 条文本 texts · 维度 dimension **{vectors.shape[1]}**", ""]
+    for text, vec, n, cut in zip(texts, vectors, tokens, truncated):
+        head = ", ".join(f"{x:+.4f}" for x in vec[:preview])
+        flag = " ⚠️ 已截断 truncated" if cut else ""
+        lines.append(f"- `{_md_escape(text[:40])}` — norm {np.linalg.norm(vec):.4f}, {n} tokens{flag}  \n"
+                     f"  `[{head}, …]`")
+    return "\n".join(lines)
+
+
+def vectors_json(texts: Sequence[str], vectors: np.ndarray) -> str:
+    return json.dumps([{"text": t, "vector": [round(float(x), 7) for x in v]} for t, v in zip(texts, vectors)],
+                      ensure_ascii=False)
+
+
+def export_vectors(texts: Sequence[str], vectors: np.ndarray) -> list[Path]:
+    """Write .json (text + vector), .npy (float32 [n, dim]) and .csv (text, v0..v{dim-1})."""
+    folder = export_dir()
+    json_path, npy_path, csv_path = folder / "vectors.json", folder / "vectors.npy", folder / "vectors.csv"
+    json_path.write_text(vectors_json(texts, vectors), encoding="utf-8")
+    np.save(npy_path, np.asarray(vectors, dtype=np.float32))
+    with open(csv_path, "w", encoding="utf-8-sig", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["text"] + [f"v{i}" for i in range(vectors.shape[1])])
+        for t, v in zip(texts, vectors):
+            w.writerow([t] + [f"{x:.7g}" for x in v])
+    return [json_path, npy_path, csv_path]
+
+
+# ------------------------------------------------------------------ matrix
+def matrix_csv(result: MatrixResult) -> Path:
+    path = export_dir() / "similarity_matrix.csv"
+    with open(path, "w", encoding="utf-8-sig", newline="") as f:
+        w = csv.writer(f)
+        w.writerow([""] + list(result.texts))
+        for t, row in zip(result.texts, result.scores):
+            w.writerow([t] + [f"{x:.6f}" for x in row])
+    return path
+
+
+def _md_escape(text: str) -> str:
+    return text.replace("`", "'").replace("\n", " ")
