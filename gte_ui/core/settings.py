@@ -78,6 +78,9 @@ class Settings:
     export_cache: str | None = None  # int8 ONNX exports; None: ~/.cache/gte_ui/onnx
     max_length: int | None = None  # None: the model's own limit (512 for GTE)
     batch_size: int = 32
+    #: padded tokens (texts x longest text) per forward pass: TEI's --max-batch-tokens. Bounds
+    #: memory at any text length (16 texts of 512 tokens, 341 of 24); measured in docs/performance.md
+    max_batch_tokens: int = 8192
     threads: int | None = None  # torch intra-op threads on CPU; None: torch's default
     host: str = "127.0.0.1"
     port: int = 7860
@@ -152,7 +155,10 @@ _OPTIONS: list[tuple[str, tuple[str, ...], tuple[str, ...], Any, str]] = [
      "~/.cache/gte_ui/onnx; in Docker /data/onnx, on the volume, so a restart does not export again)"),
     ("max_length", ("--max-length",), ("GTE_MAX_LENGTH",), int,
      "tokens per text before truncation (default: the model's own limit, 512 for GTE)"),
-    ("batch_size", ("--batch-size",), ("GTE_BATCH_SIZE",), int, "texts per forward pass (default 32)"),
+    ("batch_size", ("--batch-size",), ("GTE_BATCH_SIZE",), int, "most texts per forward pass (default 32)"),
+    ("max_batch_tokens", ("--max-batch-tokens",), ("GTE_MAX_BATCH_TOKENS",), int,
+     "most padded tokens per forward pass (texts x the longest one's tokens; TEI's name): bounds "
+     "memory for long texts, 16 texts of 512 tokens or 32 of 256 (default 8192)"),
     ("threads", ("--threads",), ("GTE_THREADS",), int, "CPU threads for inference (default: all cores)"),
     ("host", ("--host",), ("GRADIO_SERVER_NAME", "GTE_HOST"), str,
      "address to listen on (default 127.0.0.1; 0.0.0.0 to serve the network; 0.0.0.0 on Spaces)"),
@@ -258,7 +264,7 @@ def validate(s: Settings) -> Settings:
     choice("hub", s.hub, HUBS)
     choice("log_level", s.log_level, ("debug", "info", "warning", "error"))
 
-    positives = ["batch_size", "max_chars", "max_texts", "max_candidates", "max_matrix",
+    positives = ["batch_size", "max_batch_tokens", "max_chars", "max_texts", "max_candidates", "max_matrix",
                  "max_upload_bytes", "max_body_bytes", "max_queue", "concurrency"]
     for name in positives:
         if getattr(s, name) < 1:

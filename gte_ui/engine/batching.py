@@ -1,7 +1,8 @@
 """Dynamic batching: concurrent requests share one model call.
 
 Each caller thread submits its texts and blocks on a future. One worker thread takes the first
-waiting request, keeps gathering for ``wait_ms`` (or until ``max_batch`` texts), embeds the union
+waiting request, keeps gathering for ``wait_ms`` (or until ``max_batch`` texts or ``max_tokens``
+tokens: long passages fill a call with fewer texts than sentences do), embeds the union
 of distinct texts in one ``encode`` call, and hands every caller its own rows. Gradio's
 ``batch=True`` has no waiting window and REST handlers run in separate threads, so the window
 lives here, below both.
@@ -32,6 +33,7 @@ log = logging.getLogger(__name__)
 class _Request:
     texts: list[str]
     future: Future
+    tokens: int = 0  # what the model will run for these texts (0 when not weighed)
 
 
 class DynamicBatcher:
@@ -42,12 +44,21 @@ class DynamicBatcher:
         max_batch: most texts gathered into one call (the encoder still micro-batches them).
         wait_ms: how long to wait for more requests after the first one arrives.
         max_queue: texts allowed to wait; beyond that new requests are refused (429).
+        max_tokens: most tokens gathered into one call, as weighed by ``weigh`` (normally
+            ``Encoder.tokens_to_run``, counted in the caller's thread). A request is never split:
+            one bigger than the limit runs alone (the encoder's token budget still bounds each
+            forward pass).
     """
 
     def __init__(self, encode: Callable[[Sequence[str]], Encoded], *, max_batch: int = 128,
-                 wait_ms: float = 5.0, max_queue: int = 1024) -> None:
+                 wait_ms: float = 5.0, max_queue: int = 1024, max_tokens: int | None = None,
+                 weigh: Callable[[Sequence[str]], int] | None = None) -> None:
+        if (max_tokens is None) != (weigh is None):
+            raise ValueError("max_tokens and weigh go together")
         self._encode = encode
         self.max_batch = max_batch
+        self.max_tokens = max_tokens
+        self._weigh = weigh
         self.wait_s = wait_ms / 1000.0
         self.max_queue = max_queue
         self._queue: deque[_Request] = deque()
@@ -68,6 +79,7 @@ class DynamicBatcher:
         """Embed ``texts`` together with whatever else is waiting; blocks until done."""
         texts = list(texts)
         future: Future = Future()
+        tokens = self._weigh(texts) if self._weigh is not None else 0  # outside the lock
         with self._cond:
             if self._closed:
                 raise GteError(ErrorType.OVERLOADED, "the server is shutting down", "服务正在关闭")
@@ -77,7 +89,7 @@ class DynamicBatcher:
                     f"server busy: {self._pending} texts are already waiting (limit {self.max_queue}); "
                     "retry shortly",
                     f"服务繁忙：已有 {self._pending} 条文本在排队（上限 {self.max_queue}），请稍后重试")
-            self._queue.append(_Request(texts, future))
+            self._queue.append(_Request(texts, future, tokens))
             self._pending += len(texts)
             self._cond.notify()
         return future.result()
@@ -100,20 +112,23 @@ class DynamicBatcher:
             if self._closed and not self._queue:
                 return []
             batch = [self._queue.popleft()]
-            size = len(batch[0].texts)
+            size, tokens = len(batch[0].texts), batch[0].tokens
+            token_limit = self.max_tokens if self.max_tokens is not None else float("inf")
             deadline = time.monotonic() + self.wait_s
-            while size < self.max_batch:
+            while size < self.max_batch and tokens < token_limit:
                 if not self._queue:
                     remaining = deadline - time.monotonic()
                     if remaining <= 0:
                         break
                     self._cond.wait(remaining)
                     continue
-                if size + len(self._queue[0].texts) > self.max_batch:
+                nxt = self._queue[0]
+                if size + len(nxt.texts) > self.max_batch or tokens + nxt.tokens > token_limit:
                     break
                 req = self._queue.popleft()
                 batch.append(req)
                 size += len(req.texts)
+                tokens += req.tokens
             self._pending -= size
             return batch
 

@@ -71,7 +71,8 @@ class Encoder:
     """Tokenise, run the backend in length-sorted micro-batches, pool and normalise."""
 
     def __init__(self, tokenizer, backend: Backend, *, pooling: PoolingMode, max_length: int,
-                 batch_size: int = 32, info: ModelInfo | None = None) -> None:
+                 batch_size: int = 32, max_batch_tokens: int | None = None,
+                 info: ModelInfo | None = None) -> None:
         if backend.first_token_only and pooling != "cls":
             raise ValueError(f"{pooling} pooling needs every token's state; this backend keeps only the first")
         self.tokenizer = tokenizer
@@ -79,6 +80,8 @@ class Encoder:
         self.pooling: PoolingMode = pooling
         self.max_length = max_length
         self.batch_size = batch_size
+        #: padded tokens (rows x width) a forward pass may hold; None: ``batch_size`` alone decides
+        self.max_batch_tokens = max_batch_tokens
         self.info = info or ModelInfo(model="?", path="?", dim=backend.dim, max_length=max_length,
                                       pooling=pooling, device=backend.device,
                                       precision=backend.precision, backend=backend.name,
@@ -118,12 +121,19 @@ class Encoder:
             raise ConfigError(
                 f"--max-length {max_length} is above this model's limit of {model_limit} tokens",
                 f"--max-length {max_length} 超过模型上限 {model_limit}")
+        if settings.max_batch_tokens < max_length:
+            raise ConfigError(
+                f"--max-batch-tokens {settings.max_batch_tokens} is below --max-length {max_length}: "
+                "one text at the limit would not fit a forward pass; raise it to at least "
+                f"{max_length} or lower --max-length",
+                f"--max-batch-tokens {settings.max_batch_tokens} 小于 --max-length {max_length}，"
+                "请调大它或调小 --max-length")
         info = ModelInfo(model=settings.model, path=str(folder), dim=backend.dim,
                          max_length=max_length, pooling=pooling, device=device, precision=precision,
                          backend=backend.name, load_seconds=round(time.perf_counter() - t0, 3))
         log.info("model ready: %s", info)
         return cls(tokenizer, backend, pooling=pooling, max_length=max_length,
-                   batch_size=settings.batch_size, info=info)
+                   batch_size=settings.batch_size, max_batch_tokens=settings.max_batch_tokens, info=info)
 
     @property
     def dim(self) -> int:
@@ -150,11 +160,22 @@ class Encoder:
     def count_tokens(self, texts: Sequence[str]) -> list[int]:
         return self.tokenize(texts)[1]
 
+    def tokens_to_run(self, texts: Sequence[str]) -> int:
+        """Tokens the model will run for ``texts`` (each truncated at ``max_length``, no padding):
+        what the dynamic batcher weighs requests by."""
+        if not texts:
+            return 0
+        enc = self.tokenizer(list(texts), truncation=True, max_length=self.max_length,
+                             add_special_tokens=True)
+        return sum(len(x) for x in enc["input_ids"])
+
     # ----------------------------------------------------------------- encoding
     def encode(self, texts: Sequence[str]) -> Encoded:
         """Embed ``texts``: float32 [n, dim], L2-normalised, in input order.
 
-        Texts are sorted by length and run ``batch_size`` at a time so that padding stays small.
+        Texts are sorted by length and run in micro-batches of at most ``batch_size`` texts and
+        ``max_batch_tokens`` padded tokens (:func:`plan_batches`), so that padding stays small
+        and memory stays bounded whatever the texts' lengths.
         """
         texts = list(texts)
         if not texts:
@@ -208,11 +229,9 @@ class Encoder:
 
     def encode_ids(self, ids: Sequence[Sequence[int]]) -> np.ndarray:
         """Embed already tokenised (and truncated) texts: float32 [n, dim] in input order."""
-        order = np.argsort([-len(x) for x in ids], kind="stable")
         out = np.empty((len(ids), self.dim), dtype=np.float32)
         with self._lock:
-            for start in range(0, len(order), self.batch_size):
-                chunk = order[start:start + self.batch_size]
+            for chunk in plan_batches([len(x) for x in ids], self.batch_size, self.max_batch_tokens):
                 out[chunk] = self._forward([ids[i] for i in chunk])
             self.texts_encoded += len(ids)
         return out
@@ -237,6 +256,24 @@ class Encoder:
                            "GPU 显存不足，请减少文本数量或长度") from exc
         self.forward_calls += 1
         return result
+
+
+def plan_batches(lengths: Sequence[int], max_texts: int, max_tokens: int | None = None) -> list[np.ndarray]:
+    """Micro-batches over texts of ``lengths`` tokens: indices, longest texts first.
+
+    Each batch holds at most ``max_texts`` texts and at most ``max_tokens`` padded tokens (its
+    row count times its longest text, which is its first: the order is by length, descending),
+    as TEI's ``--max-batch-tokens`` does. A text longer than ``max_tokens`` runs alone.
+    """
+    order = np.argsort([-n for n in lengths], kind="stable")
+    batches: list[np.ndarray] = []
+    start = 0
+    while start < len(order):
+        width = max(1, lengths[order[start]])
+        rows = max_texts if max_tokens is None else max(1, min(max_texts, max_tokens // width))
+        batches.append(order[start:start + rows])
+        start += rows
+    return batches
 
 
 def load_tokenizer(folder: Path):

@@ -1,7 +1,8 @@
 """Command line: ``python -m gte_ui {serve,download,embed,similarity,rank,evaluate,health}``.
 
 ``embed`` exports vectors at corpus scale. It streams the input in chunks of ``--chunk-size``
-texts (memory stays constant however big the file is), shows a tqdm bar with texts/s, and saves
+texts (memory stays constant however big the file is; each forward pass holds at most
+``--max-batch-tokens`` padded tokens), shows a tqdm bar with texts/s and tokens/s, and saves
 each finished chunk under ``OUT.parts/`` before starting the next one, so a run that is killed —
 Ctrl-C, OOM killer, a lost SSH session — resumes where it stopped without redoing finished chunks.
 The output is assembled in a temporary file next to OUT and moved into place with ``os.replace``:
@@ -272,6 +273,7 @@ def _embed_locked(service: EmbeddingService, src: Path, out: Path, column: str, 
     n_chunks = 0
     from tqdm import tqdm
 
+    tokens_done, t_run = 0, time.perf_counter()
     bar = tqdm(unit=" texts", unit_scale=True, initial=resumed_texts, disable=not progress,
                desc=f"embed {src.name}" + (f" (resumed {resumed} chunks)" if resumed else ""),
                dynamic_ncols=True, file=sys.stderr)
@@ -281,9 +283,14 @@ def _embed_locked(service: EmbeddingService, src: Path, out: Path, column: str, 
             if i < resumed:  # finished by an earlier run: only re-read, to count and move on
                 continue
             texts = [_checked(service, src, n, t) for n, t in chunk]
-            vectors = (encoder.encode_chunked(texts) if long_text == "chunk" else encoder.encode(texts)).vectors
-            parts.save(i, texts, vectors)
+            encoded = encoder.encode_chunked(texts) if long_text == "chunk" else encoder.encode(texts)
+            parts.save(i, texts, encoded.vectors)
+            # tokens the model ran (a truncated text counts up to max_length; chunked text in full)
+            tokens_done += sum(n if long_text == "chunk" else min(n, encoder.max_length)
+                               for n in encoded.token_counts)
             bar.update(len(texts))
+            elapsed = max(time.perf_counter() - t_run, 1e-9)
+            bar.set_postfix_str(f"{tokens_done / elapsed:,.0f} tokens/s", refresh=False)
             if after_chunk is not None:
                 after_chunk(i)
     finally:

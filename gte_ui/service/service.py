@@ -120,8 +120,10 @@ class EmbeddingService:
         encoder = Encoder.load(settings)
         runner = None
         if batching:
+            # gathers up to 4 forward passes of short texts, or one token budget of long ones
             runner = DynamicBatcher(encoder.encode, max_batch=settings.batch_size * 4,
-                                    wait_ms=settings.batch_wait_ms, max_queue=settings.max_queue)
+                                    wait_ms=settings.batch_wait_ms, max_queue=settings.max_queue,
+                                    max_tokens=settings.max_batch_tokens, weigh=encoder.tokens_to_run)
         return cls(encoder, settings, runner=runner)
 
     def close(self) -> None:

@@ -83,6 +83,9 @@ def save_tokenizer(folder: Path, vocab: list[str], model_max_length: int) -> Non
 SHAPES: dict[str, dict[str, int]] = {
     "tiny": dict(hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=64,
                  max_position_embeddings=128, vocab_size=0),
+    # the tiny model with GTE's 512-token limit: passage-length tests at tiny cost
+    "tiny-512": dict(hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=64,
+                     max_position_embeddings=512, vocab_size=0),
     "gte-large": dict(hidden_size=1024, num_hidden_layers=24, num_attention_heads=16,
                       intermediate_size=4096, max_position_embeddings=512, vocab_size=21128),
     "gte-base": dict(hidden_size=768, num_hidden_layers=12, num_attention_heads=12,
@@ -112,7 +115,7 @@ def build_random_bert(folder: str | Path, shape: str = "tiny", seed: int = 0,
     torch.manual_seed(seed)
     # The tiny model gets a wide initialisation so that different texts get clearly different
     # vectors (BERT's default 0.02 makes every random CLS vector nearly the same).
-    config = BertConfig(**dims, initializer_range=0.02 if shape != "tiny" else 0.5)
+    config = BertConfig(**dims, initializer_range=0.5 if shape.startswith("tiny") else 0.02)
     model = BertModel(config).eval()
     model.save_pretrained(str(folder), safe_serialization=True)
     save_tokenizer(folder, vocab, max_length or dims["max_position_embeddings"])
