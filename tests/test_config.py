@@ -79,7 +79,6 @@ def test_replace_validates():
 
 
 @pytest.mark.parametrize("device, precision, cuda, expected", [
-    ("auto", "auto", False, ("cpu", "fp32")),
     ("auto", "auto", True, ("cuda", "fp16")),
     ("cpu", "int8", True, ("cpu", "int8")),
     ("cpu", "bf16", False, ("cpu", "bf16")),
@@ -87,6 +86,29 @@ def test_replace_validates():
 ])
 def test_runtime_resolution(device, precision, cuda, expected):
     assert resolve_runtime(device, precision, cuda_available=cuda) == expected
+
+
+@pytest.mark.parametrize("instructions, expected", [
+    (["avx512_vnni"], "int8"), (["avx_vnni"], "int8"), (["amx_int8", "avx512_vnni"], "int8"),
+    ([], "fp32"),  # no VNNI: 7-bit weights, mean |dcos| 0.0035 > 0.003, so fp32
+])
+def test_auto_on_cpu_is_int8_where_the_cpu_has_vnni_or_amx(instructions, expected):
+    assert resolve_runtime("auto", "auto", cuda_available=False,
+                           int8_instructions=instructions) == ("cpu", expected)
+    # fp32 stays one flag away, whatever the CPU
+    assert resolve_runtime("auto", "fp32", cuda_available=False, int8_instructions=instructions) == ("cpu", "fp32")
+
+
+def test_cpu_int8_instructions_are_read_from_cpuinfo():
+    from gte_ui.engine.backends import cpu_int8_instructions
+
+    skylake = "processor\t: 0\nflags\t\t: fpu sse avx2 avx512f avx512bw\n"
+    icelake = "processor\t: 0\nflags\t\t: fpu avx2 avx512f avx512_vnni avx512_bf16\n"
+    sapphire = "flags\t\t: avx512f avx512_vnni amx_bf16 amx_tile amx_int8 avx_vnni\n"
+    assert cpu_int8_instructions(skylake) == []
+    assert cpu_int8_instructions(icelake) == ["avx512_vnni"]
+    assert cpu_int8_instructions(sapphire) == ["amx_int8", "avx512_vnni", "avx_vnni"]
+    assert cpu_int8_instructions("") == []
 
 
 def test_runtime_auto_on_a_cpu_space_is_int8():

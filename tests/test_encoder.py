@@ -112,7 +112,7 @@ def test_a_first_token_backend_refuses_mean_pooling(tiny_model_dir, tiny_encoder
 
 
 def test_mixed_length_batches_equal_one_by_one(tiny_model_dir):
-    enc = Encoder.load(Settings(model=str(tiny_model_dir), batch_size=3))
+    enc = Encoder.load(Settings(model=str(tiny_model_dir), precision="fp32", batch_size=3))
     texts = SENTENCES + ["很长的句子" * 9, "the man is good"]
     batched = enc.encode(texts)
     assert enc.forward_calls == 3  # 9 texts in micro-batches of 3
@@ -127,7 +127,7 @@ def test_same_text_twice_gives_identical_vectors(tiny_encoder):
 
 
 def test_truncation_at_small_max_length_is_reported(tiny_model_dir):
-    enc = Encoder.load(Settings(model=str(tiny_model_dir), max_length=8))
+    enc = Encoder.load(Settings(model=str(tiny_model_dir), precision="fp32", max_length=8))
     long_text = "今天天气很好我们去公园"  # 11 characters -> 13 tokens with [CLS]/[SEP]
     out = enc.encode([long_text, "很好"])
     assert out.token_counts == [13, 4]
@@ -140,14 +140,14 @@ def test_truncation_at_small_max_length_is_reported(tiny_model_dir):
 
 
 def test_text_exactly_at_the_limit_is_not_flagged(tiny_model_dir):
-    enc = Encoder.load(Settings(model=str(tiny_model_dir), max_length=8))
+    enc = Encoder.load(Settings(model=str(tiny_model_dir), precision="fp32", max_length=8))
     out = enc.encode(["今天天气很好"])  # 6 chars + 2 specials = 8
     assert out.token_counts == [8] and out.truncated == [False]
 
 
 def test_max_length_above_model_limit_is_refused(tiny_model_dir):
     with pytest.raises(ConfigError, match="above this model's limit of 128 tokens"):
-        Encoder.load(Settings(model=str(tiny_model_dir), max_length=4096))
+        Encoder.load(Settings(model=str(tiny_model_dir), precision="fp32", max_length=4096))
 
 
 def test_empty_list(tiny_encoder):
@@ -163,7 +163,7 @@ def test_broken_vocabulary_is_refused(tiny_model_dir, tmp_path):
     (broken / "tokenizer_config.json").unlink()
     (broken / "vocab.txt").write_text("[PAD]\n[UNK]\n[CLS]\n[SEP]\n[MASK]\n", encoding="utf-8")
     with pytest.raises(ConfigError, match="has only 5 tokens"):
-        Encoder.load(Settings(model=str(broken)))
+        Encoder.load(Settings(model=str(broken), precision="fp32"))
 
 
 def test_int8_runs_and_stays_close_to_fp32(tiny_model_dir, tiny_encoder):

@@ -296,7 +296,7 @@ def model_dim(folder) -> int:
 
 @pytest.fixture(scope="module")
 def fp32_cosines(minilm_dir, stsb_en):
-    enc = Encoder.load(Settings(model=str(minilm_dir)))
+    enc = Encoder.load(Settings(model=str(minilm_dir), precision="fp32"))
     a, b = enc.encode(stsb_en.a).vectors, enc.encode(stsb_en.b).vectors
     return (a * b).sum(1)
 

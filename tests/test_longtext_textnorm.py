@@ -21,8 +21,8 @@ def long_chinese(n: int, seed: int) -> str:
 
 @pytest.fixture(scope="module")
 def svc(tiny_model_dir):
-    service = EmbeddingService(Encoder.load(Settings(model=str(tiny_model_dir), max_length=64)),
-                               Settings(model=str(tiny_model_dir)))
+    service = EmbeddingService(Encoder.load(Settings(model=str(tiny_model_dir), precision="fp32", max_length=64)),
+                               Settings(model=str(tiny_model_dir), precision="fp32"))
     return service
 
 
@@ -47,7 +47,7 @@ def test_chunk_mode_equals_plain_encoding_for_short_texts(svc):
 
 
 def test_chunk_count_is_bounded(tiny_model_dir):
-    enc = Encoder.load(Settings(model=str(tiny_model_dir), max_length=16))
+    enc = Encoder.load(Settings(model=str(tiny_model_dir), precision="fp32", max_length=16))
     out = enc.encode_chunked([long_chinese(3000, 2)], max_chunks=8)
     assert out.chunks == [8] and out.truncated == [True]
 

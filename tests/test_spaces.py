@@ -54,10 +54,11 @@ def test_spaces_settings_and_runtime():
     assert parse_settings([], env={}).model == DEFAULT_MODEL and parse_settings([], env={}).host == "127.0.0.1"
     explicit = parse_settings(["--host", "127.0.0.1", "--model", "./m"], env=SPACES_ENV)
     assert (explicit.host, explicit.model) == ("127.0.0.1", "./m")
-    # Free Spaces hardware is a small CPU: int8. A GPU Space gets fp16; outside Spaces CPU is fp32.
-    assert resolve_runtime("auto", "auto", cuda_available=False, spaces=True) == ("cpu", "int8")
+    # Free Spaces hardware is a small CPU: int8 (even without VNNI). A GPU Space gets fp16;
+    # outside Spaces a CPU is int8 only where it has VNNI / AMX.
+    assert resolve_runtime("auto", "auto", cuda_available=False, spaces=True, int8_instructions=[]) == ("cpu", "int8")
     assert resolve_runtime("auto", "auto", cuda_available=True, spaces=True) == ("cuda", "fp16")
-    assert resolve_runtime("auto", "auto", cuda_available=False, spaces=False) == ("cpu", "fp32")
+    assert resolve_runtime("auto", "auto", cuda_available=False, spaces=False, int8_instructions=[]) == ("cpu", "fp32")
 
 
 @pytest.mark.slow

@@ -140,8 +140,8 @@ _OPTIONS: list[tuple[str, tuple[str, ...], tuple[str, ...], Any, str]] = [
     ("device", ("--device",), ("GTE_DEVICE",), str,
      "auto (CUDA when a GPU is present, else CPU), cpu or cuda"),
     ("precision", ("--precision",), ("GTE_PRECISION",), str,
-     "auto (fp16 on CUDA, fp32 on CPU, int8 on a CPU Space), fp32, fp16 (CUDA only), "
-     "bf16, or int8 (CPU only)"),
+     "auto (fp16 on CUDA; on CPU int8 where the CPU has AVX-512 VNNI, AVX-VNNI or AMX, and on a "
+     "Space, else fp32), fp32, fp16 (CUDA only), bf16, or int8 (CPU only)"),
     ("int8_mode", ("--int8-mode",), ("GTE_INT8_MODE",), str,
      "with --precision int8: accurate (default; W8A8 with per-token asymmetric activations and each "
      "FFN's outlier channels in fp32 (onnx), or FFN output projections fp32 (torch); mean |dcos| vs "

@@ -22,12 +22,33 @@ from gte_ui.engine.int8 import quantize_w8a8
 log = logging.getLogger(__name__)
 
 
+#: CPU instructions that make the int8 path fast *and* accurate: 8-bit dot products that
+#: accumulate in 32 bits (AVX-512 VNNI, AVX-VNNI) or AMX tiles. Without them ONNX Runtime's
+#: u8 x s8 kernels add pairs of products in 16 bits, so weights are kept to 7 bits, and the
+#: accurate int8 mode then measures mean |dcos| 0.0035, above the 0.003 bound (docs/performance.md).
+FAST_INT8_FLAGS = ("amx_int8", "avx512_vnni", "avx_vnni")
+
+
+def cpu_int8_instructions(cpuinfo: str | None = None) -> list[str]:
+    """Which of :data:`FAST_INT8_FLAGS` this CPU has (read from ``/proc/cpuinfo``; [] elsewhere)."""
+    if cpuinfo is None:
+        try:
+            cpuinfo = Path("/proc/cpuinfo").read_text(errors="ignore")
+        except OSError:
+            return []
+    flags = set(next((line.split(":", 1)[1].split() for line in cpuinfo.splitlines()
+                      if line.startswith("flags")), []))
+    return [f for f in FAST_INT8_FLAGS if f in flags]
+
+
 def resolve_runtime(device: str, precision: str, cuda_available: bool | None = None,
-                    spaces: bool = False) -> tuple[str, str]:
+                    spaces: bool = False, int8_instructions: list[str] | None = None) -> tuple[str, str]:
     """Turn ``--device``/``--precision`` (possibly ``auto``) into a combination that can run.
 
-    ``auto`` means CUDA + fp16 when a GPU is present, else CPU + fp32 (CPU + int8 on a Space,
-    whose free hardware is a small CPU).
+    ``auto`` means CUDA + fp16 when a GPU is present; on CPU, int8 (accurate) where the CPU has
+    the instructions that make it fast and within the accuracy bound (:data:`FAST_INT8_FLAGS`;
+    3.7x sentence-transformers fp32 at mean |dcos| 0.0023 there), and on a Space (its free
+    hardware is a small CPU); fp32 otherwise. ``int8_instructions``: the CPU's, detected when None.
 
     Raises:
         ConfigError: a combination that cannot run, naming the valid choices.
@@ -43,7 +64,14 @@ def resolve_runtime(device: str, precision: str, cuda_available: bool | None = N
             "Valid choices here: --device cpu or --device auto.",
             "请求了 --device cuda，但没有可用的 CUDA GPU；此处可选 --device cpu 或 auto")
     if precision == "auto":
-        precision = "fp16" if device == "cuda" else ("int8" if spaces else "fp32")
+        if device == "cuda":
+            precision = "fp16"
+        else:
+            found = cpu_int8_instructions() if int8_instructions is None else int8_instructions
+            precision = "int8" if spaces or found else "fp32"
+            log.info("--precision auto on CPU: %s (%s)", precision,
+                     f"the CPU has {', '.join(found)}" if found else
+                     ("a Space" if spaces else "no VNNI/AMX int8 instructions: int8 would lose accuracy"))
     if device == "cpu" and precision == "fp16":
         raise ConfigError(
             "--precision fp16 on CPU is not supported (CPUs here have no fast fp16 and it would be "

@@ -314,6 +314,12 @@ class QuantLinearOnnx(torch.autograd.Function):
         else:
             y = g.op("com.microsoft::MatMulIntegerToFloat", xq, weight_q, scale, weight_scale,
                      const(128, torch.uint8))
+        # declare the output's type ([..., out] float, like x), else the exporter warns that
+        # the contrib op has no shape inference, once per layer
+        sizes = symbolic_helper._get_tensor_sizes(x)
+        out_features = symbolic_helper._get_tensor_sizes(weight_q)
+        if sizes is not None and out_features is not None:
+            y.setType(x.type().with_sizes(list(sizes[:-1]) + [out_features[-1]]))
         return y if _is_none(bias) else g.op("Add", y, bias)
 
 

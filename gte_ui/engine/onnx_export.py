@@ -25,20 +25,23 @@ once per model + int8 mode into a cache folder; later starts only open the cache
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import logging
 import os
 import shutil
+import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 import torch
 
 from gte_ui.core.settings import INT8_MODES
-from gte_ui.engine.backends import Backend, keep_first_token_only
+from gte_ui.engine.backends import Backend, cpu_int8_instructions, keep_first_token_only
 from gte_ui.engine.int8 import _EXPORT_MEMO, quantize_w8a8, trim_heap
 
 log = logging.getLogger(__name__)
@@ -57,13 +60,9 @@ def export_cache_dir() -> Path:
 
 
 def cpu_has_vnni() -> bool:
-    """AVX-512 VNNI / AVX-VNNI present? Without them the u8×s8 kernels add pairs of products in
-    16 bits and can saturate, so weights are then kept to 7 bits (ONNX Runtime's ``reduce_range``)."""
-    try:
-        flags = Path("/proc/cpuinfo").read_text(errors="ignore")
-    except OSError:
-        return False
-    return "avx512_vnni" in flags or "avx_vnni" in flags or "amx_int8" in flags
+    """AVX-512 VNNI / AVX-VNNI / AMX present? Without them the u8×s8 kernels add pairs of products
+    in 16 bits and can saturate, so weights are then kept to 7 bits (ONNX Runtime's ``reduce_range``)."""
+    return bool(cpu_int8_instructions())
 
 
 def export_key(folder: Path, mode: str, reduce_range: bool, first_token_only: bool = False) -> str:
@@ -172,12 +171,14 @@ def fuse_attention(model: torch.nn.Module) -> _KeyPadding | None:
 
 
 def export_int8(folder: Path, target: Path, mode: str, reduce_range: bool = False,
-                first_token_only: bool = False) -> Path:
+                first_token_only: bool = False, step: Callable[[str], None] | None = None) -> Path:
     """Load the fp32 model, calibrate + smooth + quantise it (W8A8), export it to ``target``.
 
     ``first_token_only``: the graph outputs [batch, 1, dim], the first token's state, and its last
     layer computes no more than that needs (:func:`gte_ui.engine.backends.keep_first_token_only`; where
     the architecture does not allow it the output stays [batch, seq, dim]).
+
+    ``step(name)`` is called as each stage starts (the caller's progress bar).
 
     Written to a temporary file first and renamed, so a crash never leaves a half-written cache.
     """
@@ -185,10 +186,12 @@ def export_int8(folder: Path, target: Path, mode: str, reduce_range: bool = Fals
 
     from transformers import AutoModel, AutoTokenizer
 
-
+    step = step or (lambda name: None)
     t0 = time.perf_counter()
+    step("loading the fp32 weights")
     model = AutoModel.from_pretrained(str(folder), dtype=torch.float32, attn_implementation="eager").eval()
     tokenizer = AutoTokenizer.from_pretrained(str(folder))
+    step("calibrating and quantising")
     quantize_w8a8(model, tokenizer=tokenizer, alpha=0.5, weight_max=63 if reduce_range else 127,
                   **INT8_MODES[mode].onnx_scheme)
     padding = fuse_attention(model)
@@ -199,6 +202,7 @@ def export_int8(folder: Path, target: Path, mode: str, reduce_range: bool = Fals
     ids, mask = example["input_ids"], example["attention_mask"]  # batch and length stay dynamic
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp_dir = Path(tempfile.mkdtemp(prefix=".export-", dir=target.parent))
+    step("writing the ONNX graph")
     try:
         tmp = tmp_dir / target.name
         _EXPORT_MEMO.clear()
@@ -235,14 +239,51 @@ def cached_int8_export(folder: Path, mode: str, cache_dir: Path | None = None,
     reduce_range = not cpu_has_vnni()
     target = cached_export_path(folder, mode, cache_dir, first_token_only)
     if not target.is_file():
-        log.info("no cached int8 export for %s (%s): exporting once into %s", folder, mode, target.parent)
-        export_int8(folder, target, mode, reduce_range, first_token_only)
+        with _export_progress(folder, target.parent) as step:
+            export_int8(folder, target, mode, reduce_range, first_token_only, step)
         (target.parent / "source.json").write_text(json.dumps(
             {"model": str(folder), "mode": mode, "reduce_range": reduce_range,
              "first_token_only": first_token_only, "export_version": EXPORT_VERSION},
             indent=1), encoding="utf-8")
         prune_stale_exports(target.parent, folder, mode, first_token_only)
     return target
+
+
+def export_seconds_estimate(folder: Path) -> float:
+    """Rough one-time export time from the checkpoint's size, as measured on 2 cores: MiniLM
+    (90 MB) 5 s, GTE-large (1.3 GB fp32) 17-40 s."""
+    size = sum(p.stat().st_size for p in folder.iterdir() if p.suffix in (".safetensors", ".bin"))
+    return 4 + 25 * size / 1e9
+
+
+@contextlib.contextmanager
+def _export_progress(folder: Path, where: Path):
+    """Say what the first int8 start is doing, and how long it will take, on a progress bar
+    (stderr, whatever the log level: a silent half-minute looks like a hang); transformers' own
+    weight-loading bar is hidden meanwhile."""
+    from tqdm import tqdm
+    from transformers.utils import logging as hf_logging
+
+    seconds = export_seconds_estimate(folder)
+    headline = f"exporting the int8 model once (~{5 * max(1, round(seconds / 5)):.0f} s), cached in {where}"
+    log.info(headline)
+    bar = tqdm(total=3, desc=headline, file=sys.stderr, bar_format="{desc} [{elapsed}]", mininterval=0)
+    bars_were_on = hf_logging.is_progress_bar_enabled()
+    hf_logging.disable_progress_bar()
+    stages: list[str] = []
+
+    def step(name: str) -> None:
+        stages.append(name)
+        bar.set_description_str(f"{headline}: {len(stages)}/{bar.total} {name}")
+
+    t0 = time.perf_counter()
+    try:
+        yield step
+        bar.set_description_str(f"{headline}: done in {time.perf_counter() - t0:.0f} s")
+    finally:
+        bar.close()
+        if bars_were_on:
+            hf_logging.enable_progress_bar()
 
 
 def prune_stale_exports(keep: Path, folder: Path, mode: str, first_token_only: bool = False) -> list[Path]:
