@@ -2,6 +2,7 @@
 
     python bench/bench_speed.py            # full run (several minutes on 2 cores)
     python bench/bench_speed.py --quick    # under ~2 minutes
+    python bench/bench_speed.py --lengths 24,128,256,512 [--quick]   # passages (bench/passages.py)
 
 Speed runs on a random BERT with GTE-large-zh's exact shape (vocab 21128, hidden 1024, 24 layers,
 16 heads, intermediate 4096; built once into ~/.cache/gte_ui/bench): random weights cost exactly
@@ -29,8 +30,10 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from gte_ui.testing.toymodel import cached_random_bert  # noqa: E402
+from passages import ort_profile, passages_accuracy, passages_main  # noqa: E402
 
 # name -> (engine, precision, int8_mode, int8_engine)
 PATHS = {
@@ -65,6 +68,13 @@ def rss_mb() -> float:
     import psutil
 
     return psutil.Process().memory_info().rss / 2**20
+
+
+def peak_rss_mb() -> float:
+    """The process's peak resident memory so far (ru_maxrss), MB."""
+    import resource
+
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def worker(args: argparse.Namespace) -> None:
@@ -110,15 +120,26 @@ def worker(args: argparse.Namespace) -> None:
         out["first_answer_s"] = time.perf_counter() - t0
         out["rss_mb"] = rss_mb()
         print("READY " + json.dumps(out), flush=True)
-        for line in sys.stdin:
-            size = int(line)
+        for n, line in enumerate(sys.stdin):
+            size, _, length = line.partition(" ")
+            size = int(size)
             if size == 0:
                 return
-            batch = [next(texts) for _ in range(size)]  # never seen before: no cache effects
+            if length.strip():  # passages of that many tokens (--lengths), new ones every request
+                batch = sentences(size, int(length), seed=zlib.crc32(f"{args.path}|{n}".encode()))
+            else:
+                batch = [next(texts) for _ in range(size)]  # never seen before: no cache effects
             t = time.perf_counter()
             encode(batch, size)
-            print(f"MS {(time.perf_counter() - t) * 1000:.3f}", flush=True)
+            print(f"MS {(time.perf_counter() - t) * 1000:.3f} {peak_rss_mb():.0f}", flush=True)
         return
+    elif args.kind == "memory":  # one request of args.reps texts of args.reps_b1 tokens
+        encode(sentences(args.reps, args.reps_b1), args.reps)
+        out["peak_rss_mb"] = peak_rss_mb()
+    elif args.kind == "passages":
+        out.update(passages_accuracy(encode, enc if engine != "st" else model, args))
+    elif args.kind == "profile":
+        out.update(ort_profile(enc.backend.path, args))
     else:
         from gte_ui.core.pairs import read_stsb_en
 
@@ -206,7 +227,7 @@ def interleaved_speed(paths: list[str], model: str, args: argparse.Namespace
                     workers[p].stdin.flush()
                     ms = _read_tagged(workers[p], "MS ")
                     if r and ms is not None:
-                        times[p].append(float(ms))
+                        times[p].append(float(ms.split()[0]))
                 if r and size == 32:
                     time.sleep(0.2)
                     peaks.append(gemm_peaks(args.threads, repeats=3))
@@ -247,7 +268,8 @@ def _worker_env() -> dict[str, str]:
 def _worker_cmd(path: str, kind: str, model: str, args: argparse.Namespace) -> list[str]:
     return [sys.executable, __file__, "--worker", "--path", path, "--kind", kind, "--model", model,
             "--reps", str(args.reps), "--reps-b1", str(args.reps_b1), "--threads", str(args.threads),
-            "--pairs", str(args.pairs)]
+            "--pairs", str(args.pairs)] + (["--lengths", args.lengths, "--request-tokens", str(args.request_tokens)]
+                                    if getattr(args, "lengths", None) else [])
 
 
 def run_worker(path: str, kind: str, model: str, args: argparse.Namespace) -> dict | None:
@@ -271,10 +293,17 @@ def main() -> int:
     ap.add_argument("--reps", type=int, default=None)
     ap.add_argument("--reps-b1", type=int, default=None)
     ap.add_argument("--pairs", type=int, default=None)
+    ap.add_argument("--lengths", help="passage mode: comma-separated token lengths, e.g. 24,128,256,512 "
+                    "(sentences/s, tokens/s, %% of peak, peak RSS, accuracy on passages, ORT profile)")
+    ap.add_argument("--request-tokens", type=int, default=None,
+                    help="passage mode: tokens per timed request (texts = this / length; default 1024 "
+                    "with --quick, else 4096)")
     args = ap.parse_args()
     if args.worker:
         worker(args)
         return 0
+    if args.lengths:
+        return passages_main(args)
     args.reps = args.reps or (3 if args.quick else 8)
     args.reps_b1 = args.reps_b1 or (5 if args.quick else 20)
     args.pairs = args.pairs or (300 if args.quick else 0)
