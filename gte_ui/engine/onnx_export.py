@@ -47,7 +47,7 @@ from gte_ui.engine.int8 import _EXPORT_MEMO, quantize_w8a8, trim_heap
 log = logging.getLogger(__name__)
 
 #: bump when the exported graph changes, so stale cache entries are not reused
-EXPORT_VERSION = 6
+EXPORT_VERSION = 5
 OPSET = 17
 #: output name of an export that computes the first token's state only ([batch, 1, dim])
 FIRST_TOKEN_OUTPUT = "first_token_state"
@@ -170,57 +170,6 @@ def fuse_attention(model: torch.nn.Module) -> _KeyPadding | None:
     return padding if swapped else None
 
 
-class FusedAddNorm(torch.nn.Module):
-    """BERT's ``LayerNorm(dense(x) + residual)`` (``BertSelfOutput``, ``BertOutput``) with the
-    dense layer's bias, the residual add and the LayerNorm as one ONNX Runtime
-    ``SkipLayerNormalization`` node in the export: one pass over the activations where there were
-    three (ORT does not fuse them itself here: the int8 GEMMs' outputs carry no static shape)."""
-
-    def __init__(self, block: torch.nn.Module) -> None:
-        super().__init__()
-        self.dense, self.norm = block.dense, block.LayerNorm
-        inner = getattr(self.dense, "main", self.dense)  # OutlierInputLinear wraps the int8 part
-        self.register_buffer("dense_bias", inner.bias if inner.bias is not None
-                             else torch.zeros(self.norm.normalized_shape[0]))
-        inner.bias = None  # added inside the fused node instead
-
-    def forward(self, hidden_states: torch.Tensor, input_tensor: torch.Tensor) -> torch.Tensor:
-        return _SkipLayerNormOnnx.apply(self.dense(hidden_states), input_tensor, self.norm.weight,
-                                        self.norm.bias, self.dense_bias, float(self.norm.eps))
-
-
-class _SkipLayerNormOnnx(torch.autograd.Function):
-    """LayerNorm(x + skip + bias) over the last dimension."""
-
-    @staticmethod
-    def forward(ctx, x, skip, gamma, beta, bias, eps):  # noqa: D401 - torch API
-        return torch.nn.functional.layer_norm(x + skip + bias, gamma.shape, gamma, beta, eps)
-
-    @staticmethod
-    def symbolic(g, x, skip, gamma, beta, bias, eps):
-        from torch.onnx import symbolic_helper
-
-        out = g.op("com.microsoft::SkipLayerNormalization", x, skip, gamma, beta, bias,
-                   epsilon_f=float(symbolic_helper._maybe_get_const(eps, "f")))
-        out.setType(skip.type())
-        return out
-
-
-def fuse_add_norm(model: torch.nn.Module) -> int:
-    """Swap every BERT ``BertSelfOutput`` / ``BertOutput`` whose dense layer is int8 for
-    :class:`FusedAddNorm` (export only). Returns how many."""
-    swapped = 0
-    for name, module in list(model.named_modules()):
-        if type(module).__name__ in ("BertSelfOutput", "BertOutput") and hasattr(module, "LayerNorm"):
-            inner = getattr(module.dense, "main", module.dense)
-            if type(inner).__name__ != "W8A8Linear":
-                continue
-            parent, _, child = name.rpartition(".")
-            setattr(model.get_submodule(parent), child, FusedAddNorm(module))
-            swapped += 1
-    return swapped
-
-
 def export_int8(folder: Path, target: Path, mode: str, reduce_range: bool = False,
                 first_token_only: bool = False, step: Callable[[str], None] | None = None) -> Path:
     """Load the fp32 model, calibrate + smooth + quantise it (W8A8), export it to ``target``.
@@ -246,7 +195,6 @@ def export_int8(folder: Path, target: Path, mode: str, reduce_range: bool = Fals
     quantize_w8a8(model, tokenizer=tokenizer, alpha=0.5, weight_max=63 if reduce_range else 127,
                   **INT8_MODES[mode].onnx_scheme)
     padding = fuse_attention(model)
-    fuse_add_norm(model)
     first_only = first_token_only and keep_first_token_only(model)
     output = FIRST_TOKEN_OUTPUT if first_only else "last_hidden_state"  # the name tells the backend
     wrapped = _HiddenStates(model, padding).eval()
