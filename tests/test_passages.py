@@ -3,6 +3,7 @@ batcher and ``embed``, over a real tiny BERT with GTE's 512-token limit."""
 
 from __future__ import annotations
 
+import re
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -178,3 +179,19 @@ def test_the_service_batcher_uses_the_token_budget(long_model_dir):
         assert out.vectors.shape == (3, svc.dim)
     finally:
         svc.close()
+
+
+def test_embed_bar_shows_texts_and_tokens_per_second(long_model_dir, tmp_path, capsys):
+    from gte_ui.frontends.cli import embed_file
+    from gte_ui.service.service import EmbeddingService
+
+    settings = Settings(model=str(long_model_dir), device="cpu", precision="fp32", max_batch_tokens=2048)
+    service = EmbeddingService.from_settings(settings, batching=False)
+    src = tmp_path / "passages.txt"
+    src.write_text("\n".join(passage(i, 200) for i in range(40)), encoding="utf-8")
+    report = embed_file(service, src, tmp_path / "out.npy", chunk_size=16, progress=True)
+    bar = capsys.readouterr().err.replace("\r", "\n").strip().splitlines()[-1]
+    assert report.texts == 40 and np.load(tmp_path / "out.npy").shape == (40, service.dim)
+    assert "40/40" in bar and " texts/s" in bar, bar
+    tokens_per_s = re.search(r"([\d,.]+) tokens/s", bar)
+    assert tokens_per_s and float(tokens_per_s.group(1).replace(",", "")) > 0, bar
