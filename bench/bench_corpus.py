@@ -109,6 +109,7 @@ def main() -> int:
                 result = (run_embed(model, corpus, Path(tmp) / "out.npy", args.threads) if name == "embed int8"
                           else run_st(model, corpus, args.threads))
                 runs[name].append(result)
+                print(f"  {name}: {result['seconds']:.1f} s", file=sys.stderr, flush=True)  # survives a kill
     tokens = sum(lengths)
     print(f"\nCorpus: {args.passages} passages, {tokens:,} tokens (50-500, mean {tokens / len(lengths):.0f}), "
           f"GTE-large shape, {args.threads} threads, {args.rounds} round(s)")
