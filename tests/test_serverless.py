@@ -107,7 +107,7 @@ def test_cold_then_warm_over_every_event_shape():
     (rest_api_v1("/nowhere", {}), 404, "unknown route /nowhere"),
     (rest_api_v1("/embed", {}, method="GET"), 405, "use POST"),
     (rest_api_v1("/health", {}, method="DELETE"), 405, "use GET"),
-    (b"\xff\xfe not json", 400, "the event is not JSON"),
+    (b"\xff\xfe not json", 400, "the event is not UTF-8"),
     ([1, 2], 400, "the event must be a JSON object"),
 ])
 def test_bad_requests_get_the_right_status_and_a_bilingual_message(event, status, fragment):

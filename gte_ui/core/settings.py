@@ -75,7 +75,8 @@ class Settings:
     precision: str = "auto"
     int8_mode: str = "accurate"  # accurate | fast | dynamic (see INT8_MODES)
     int8_engine: str = "onnx"  # onnx (ONNX Runtime, cached export) | torch (eager)
-    export_cache: str | None = None  # int8 ONNX exports; None: ~/.cache/gte_ui/onnx
+    export_cache: str = "~/.cache/gte_ui/onnx"  # int8 ONNX exports, one folder per model + mode
+    calibration_dir: str = "~/.cache/gte_ui/calibration"  # the user's verdict bands, one file per model
     max_length: int | None = None  # None: the model's own limit (512 for GTE)
     batch_size: int = 32
     threads: int | None = None  # torch intra-op threads on CPU; None: torch's default
@@ -150,6 +151,9 @@ _OPTIONS: list[tuple[str, tuple[str, ...], tuple[str, ...], Any, str]] = [
     ("export_cache", ("--export-cache",), ("GTE_EXPORT_CACHE",), str,
      "folder for the int8 ONNX exports, made once per model + int8 mode (default "
      "~/.cache/gte_ui/onnx; in Docker /data/onnx, on the volume, so a restart does not export again)"),
+    ("calibration_dir", ("--calibration-dir",), ("GTE_CALIBRATION_DIR",), str,
+     "folder for verdict bands saved from the Evaluate tab or `evaluate --save-calibration`, one "
+     "file per model, read at start (default ~/.cache/gte_ui/calibration)"),
     ("max_length", ("--max-length",), ("GTE_MAX_LENGTH",), int,
      "tokens per text before truncation (default: the model's own limit, 512 for GTE)"),
     ("batch_size", ("--batch-size",), ("GTE_BATCH_SIZE",), int, "texts per forward pass (default 32)"),

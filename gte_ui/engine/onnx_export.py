@@ -50,12 +50,6 @@ OPSET = 17
 FIRST_TOKEN_OUTPUT = "first_token_state"
 
 
-def export_cache_dir() -> Path:
-    """Where exported models live: ``$GTE_EXPORT_CACHE`` or ``~/.cache/gte_ui/onnx``."""
-    env = os.environ.get("GTE_EXPORT_CACHE")
-    return Path(env) if env else Path.home() / ".cache" / "gte_ui" / "onnx"
-
-
 def cpu_has_vnni() -> bool:
     """AVX-512 VNNI / AVX-VNNI present? Without them the u8×s8 kernels add pairs of products in
     16 bits and can saturate, so weights are then kept to 7 bits (ONNX Runtime's ``reduce_range``)."""
@@ -222,14 +216,15 @@ def export_int8(folder: Path, target: Path, mode: str, reduce_range: bool = Fals
 #: Measured on STS-B with MiniLM (mean |dcos| vs fp32): fast 0.0044; accurate 0.0023 (the
 #: FFN output projections' few outlier input channels in fp32 and every activation asymmetric
 #: uint8 per token), at ~1 % more time than fast. See README, Performance.
-def cached_export_path(folder: Path, mode: str, cache_dir: Path | None = None,
+def cached_export_path(folder: Path, mode: str, cache_dir: Path,
                        first_token_only: bool = False) -> Path:
-    """Where the int8 export of ``folder`` + ``mode`` lives (whether or not it exists yet)."""
+    """Where the int8 export of ``folder`` + ``mode`` lives in ``cache_dir`` (``Settings.export_cache``),
+    whether or not it exists yet."""
     key = export_key(folder, mode, not cpu_has_vnni(), first_token_only)
-    return (cache_dir or export_cache_dir()) / f"{folder.name}-int8-{mode}-{key}" / "model.onnx"
+    return Path(cache_dir).expanduser() / f"{folder.name}-int8-{mode}-{key}" / "model.onnx"
 
 
-def cached_int8_export(folder: Path, mode: str, cache_dir: Path | None = None,
+def cached_int8_export(folder: Path, mode: str, cache_dir: Path,
                        first_token_only: bool = False) -> Path:
     """The exported int8 model for ``folder`` + ``mode``, exporting it on first use."""
     reduce_range = not cpu_has_vnni()
@@ -275,8 +270,8 @@ class OrtInt8Backend(Backend):
     device = "cpu"
     precision = "int8"
 
-    def __init__(self, folder: Path, mode: str = "accurate", threads: int | None = None,
-                 cache_dir: Path | None = None, first_token_only: bool = False) -> None:
+    def __init__(self, folder: Path, mode: str = "accurate", threads: int | None = None, *,
+                 cache_dir: Path, first_token_only: bool = False) -> None:
         import onnxruntime as ort
 
         self.name = f"onnx-int8-{mode}"
