@@ -286,7 +286,7 @@ def _embed_locked(service: EmbeddingService, src: Path, out: Path, column: str, 
                 continue
             res = _embed_chunk(service, src, chunk, options)
             parts.save(i, res.texts, res.vectors)
-            bar.update(len(texts))
+            bar.update(len(res.texts))
             if after_chunk is not None:
                 after_chunk(i)
     finally:
