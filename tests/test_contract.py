@@ -37,14 +37,8 @@ ROW_FIELDS = ("rank", "index", "text", "score", "percent", "verdict", "verdict_e
 
 
 @pytest.fixture()
-def lambda_env(monkeypatch, tiny_model_dir):
-    """A cold serverless instance over the tiny model, configured the way an image would be."""
-    for var in ("GTE_API_KEY", "GTE_MAX_TEXTS", "GTE_MAX_BODY_BYTES"):
-        monkeypatch.delenv(var, raising=False)
-    monkeypatch.setenv("GTE_MODEL", str(tiny_model_dir))
-    monkeypatch.setenv("GTE_DEVICE", "cpu")
-    monkeypatch.setenv("GTE_PRECISION", "fp32")
-    monkeypatch.setattr(serverless, "_SERVICE", None)
+def lambda_env(serverless_instance):
+    """A cold serverless instance over the tiny model (conftest.serverless_instance)."""
 
 
 @pytest.fixture(scope="module")
