@@ -129,13 +129,13 @@ def build_router(service: EmbeddingService, settings: Settings) -> APIRouter:
         items = [EmbeddingItem(index=i, embedding=_encode_vector(v, req.encoding_format))
                  for i, v in enumerate(vectors)]
         tokens = res.total_tokens
-        return EmbeddingsResponse(data=items, model=service.info.model,
+        return EmbeddingsResponse(data=items, model=service.info.name,
                                   usage=Usage(prompt_tokens=tokens, total_tokens=tokens))
 
     @router.get("/v1/models", tags=["openai"])
     def models() -> dict[str, Any]:
         """The one model this server answers with."""
-        return {"object": "list", "data": [{"id": service.info.model, "object": "model",
+        return {"object": "list", "data": [{"id": service.info.name, "object": "model",
                                             "owned_by": "gte-workbench", "dimensions": service.dim}]}
 
     @router.post("/similarity", tags=["similarity"], openapi_extra=_body_doc(PairRequest, TeiSimilarityRequest))
@@ -188,7 +188,7 @@ def install_api(app: FastAPI, service: EmbeddingService, settings: Settings | No
     @app.get("/health", tags=["meta"])
     def health() -> dict[str, Any]:
         """Readiness probe for Docker / Spaces: the model is loaded and serving."""
-        return {"status": "ok", "ready": True, **service.info.as_dict(), **service.stats()}
+        return {"status": "ok", "ready": True, **service.info.public_dict(), **service.stats()}
 
     app.include_router(build_router(service, settings or service.settings))
 
