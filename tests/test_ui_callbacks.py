@@ -179,7 +179,7 @@ def test_calibration_with_authority_saves_and_applies(tiny_encoder, tiny_setting
     refused(lambda: evaluate.on_calibrate(service, None), "run an evaluation first")
     state = evaluate.on_evaluate(service, None, "atec_300.tsv", "", 0)[3]
     note = evaluate.on_calibrate(service, state)
-    assert note.startswith("✅") and service.bands.source.startswith("calibrated on atec_300.tsv")
+    assert note.startswith("✔") and service.bands.source.startswith("calibrated on atec_300.tsv")
     saved = load_bands(tiny_settings.model)
     assert (saved.high, saved.mid) == (service.bands.high, service.bands.mid)
     assert str(tmp_path) not in note  # the file's name, not the server's path

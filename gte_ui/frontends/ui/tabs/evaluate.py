@@ -68,7 +68,7 @@ def on_calibrate(service: EmbeddingService, state: dict[str, Any] | None) -> str
     except ValueError as exc:
         raise GteError(ErrorType.VALIDATION, str(exc), "数据不足以校准") from exc
     path = service.set_bands(bands)
-    return (f"✅ 已保存并启用 Saved and applied: > {bands.high:.3f} 高度相似, > {bands.mid:.3f} 中等相似 "
+    return (f"✔ 已保存并启用 Saved and applied: > {bands.high:.3f} 高度相似, > {bands.mid:.3f} 中等相似 "
             f"— `{path.name}`")
 
 
@@ -94,7 +94,7 @@ def build(service: EmbeddingService) -> None:
         go_cal = gr.Button("保存为本模型的判定阈值 Save as this model's verdict bands" if allowed
                            else "保存判定阈值（未启用）Save verdict bands (off)",
                            size="sm", interactive=allowed, elem_id="btn-calibrate")
-        cal_md = gr.Markdown("" if allowed else f"🔒 {CALIBRATION_OFF}", elem_id="calibrate-note")
+        cal_md = gr.Markdown("" if allowed else f"**已关闭 Off** — {CALIBRATION_OFF}", elem_id="calibrate-note")
     go_eval.click(bind(on_evaluate, service), [ev_file, ev_sample, ev_cols, ev_limit],
                   [ev_md, ev_plot, ev_files, ev_state], api_visibility="private")
     go_cal.click(bind(on_calibrate, service), [ev_state], [cal_md], api_visibility="private")
