@@ -43,7 +43,7 @@ class ModelInfo:
     load_seconds: float
     #: what clients are shown: the id, or only the folder's name for a local folder. The server's
     #: filesystem layout is none of a client's business; the full path stays in the logs.
-    name: str = ""
+    name: str = "?"
 
     def as_dict(self) -> dict[str, object]:
         """Every fact, the path included: for logs and the operator, never for clients."""
@@ -52,7 +52,7 @@ class ModelInfo:
     def public_dict(self) -> dict[str, object]:
         """The facts a client may see (``/health``, the UI): ``model`` is :attr:`name`, no path."""
         facts = {k: v for k, v in self.__dict__.items() if k not in ("path", "name")}
-        facts["model"] = self.name or public_model_name(self.model)
+        facts["model"] = self.name
         return facts
 
 
@@ -97,7 +97,7 @@ class Encoder:
         self.pooling: PoolingMode = pooling
         self.max_length = max_length
         self.batch_size = batch_size
-        self.info = info or ModelInfo(model="?", path="?", dim=backend.dim, max_length=max_length,
+        self.info = info or ModelInfo(model="?", path="?", name="?", dim=backend.dim, max_length=max_length,
                                       pooling=pooling, device=backend.device,
                                       precision=backend.precision, backend=backend.name,
                                       load_seconds=0.0)

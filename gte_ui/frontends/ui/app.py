@@ -31,7 +31,7 @@ def ui_assets() -> dict:
 def header_html(service: EmbeddingService) -> str:
     """Logo, title and the model's public facts (its id or folder name, never the server's path)."""
     info = service.info
-    facts = (f"{html.escape(str(info.public_dict()['model']))} · {service.dim} 维 dim · "
+    facts = (f"{html.escape(info.name)} · {service.dim} 维 dim · "
              f"{info.device}/{info.precision} · max {info.max_length} tokens")
     return (f'<div id="gte-header">{_logo()}<div><h1>GTE 相似度工作台 · Similarity Workbench</h1>'
             f'<span class="sub">{facts}</span></div></div>')

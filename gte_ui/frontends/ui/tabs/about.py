@@ -42,7 +42,7 @@ def about_markdown(service: EmbeddingService, url: str | None = None) -> str:
 ### 模型 Model
 | 项目 Item | 值 Value |
 |---|---|
-| 模型 Model | `{info.public_dict()["model"]}` |
+| 模型 Model | `{info.name}` |
 | 维度 Dimension | {info.dim} |
 | 最大长度 Max length | {info.max_length} tokens |
 | 池化 Pooling | {info.pooling} |
