@@ -240,6 +240,11 @@ def test_about_uses_this_servers_address_and_no_path(tiny_service, tiny_model_di
     assert "http://127.0.0.1:7860/api/predict" in about.on_about(tiny_service, hostile)
 
 
+def test_about_never_raises(tiny_service, monkeypatch):
+    monkeypatch.setattr(tiny_service, "stats", lambda: {})  # counters missing: a message, not a stuck tab
+    refused(lambda: about.on_about(tiny_service, gr.Request(headers={})), INTERNAL_ERROR)
+
+
 def test_base_url_from_settings(tiny_settings):
     assert about.base_url(tiny_settings.replace(host="0.0.0.0", port=9001)) == "http://127.0.0.1:9001"
     assert about.base_url(tiny_settings.replace(host="::1", port=80)) == "http://[::1]:80"

@@ -10,7 +10,7 @@ import torch
 import transformers
 
 from gte_ui.core.settings import Settings
-from gte_ui.frontends.ui.common import bind
+from gte_ui.frontends.ui.common import bind, safe
 from gte_ui.service.service import EmbeddingService
 
 #: what a Host header may look like before it goes into the snippet (name or [v6] address, port)
@@ -65,6 +65,7 @@ requests.post("{url}/v1/embeddings", json={{"input": ["文本"], "model": "gte"}
 """
 
 
+@safe(1)
 def on_about(service: EmbeddingService, request: gr.Request) -> str:
     """Fresh counters, and the snippet pointed at the address this browser used."""
     return about_markdown(service, base_url(service.settings, request))
