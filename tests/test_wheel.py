@@ -38,7 +38,7 @@ def installed(tmp_path_factory) -> Path:
     shutil.copytree(ROOT / "gte_ui", src / "gte_ui", ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
     dist, target = tmp_path_factory.mktemp("dist"), tmp_path_factory.mktemp("target")
     # --no-build-isolation: build with the installed setuptools instead of fetching it
-    built = _run([sys.executable, "-m", "pip", "wheel", str(src), "--no-deps", "--no-build-isolation",
+    built = _run([sys.executable, "-m", "pip", "wheel", str(src), "--no-deps", "--no-build-isolation", "--no-index",
                   "-q", "-w", str(dist)], cwd=src)
     assert built.returncode == 0, built.stderr[-2000:]
     (wheel,) = dist.glob("gte_ui-*.whl")
