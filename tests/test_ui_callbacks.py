@@ -162,25 +162,24 @@ def test_evaluate_bad_inputs(tiny_service, tmp_path):
     refused(lambda: evaluate.on_evaluate(tiny_service, str(big), None, "", 0), "bytes")
 
 
-def test_calibration_is_off_without_authority(tiny_service, monkeypatch, tmp_path):
-    monkeypatch.setenv("GTE_CALIBRATION_DIR", str(tmp_path))
-    before = tiny_service.bands
-    state = evaluate.on_evaluate(tiny_service, None, "atec_300.tsv", "", 0)[3]
-    refused(lambda: evaluate.on_calibrate(tiny_service, state), "--allow-calibration")
-    assert tiny_service.bands is before and not list(tmp_path.iterdir())
-    button = _component(build_demo(tiny_service), "btn-calibrate")
+def test_calibration_is_off_without_authority(tiny_encoder, tiny_settings, tmp_path):
+    service = EmbeddingService(tiny_encoder, tiny_settings.replace(calibration_dir=str(tmp_path)))
+    before = service.bands
+    state = evaluate.on_evaluate(service, None, "atec_300.tsv", "", 0)[3]
+    refused(lambda: evaluate.on_calibrate(service, state), "--allow-calibration")
+    assert service.bands is before and not list(tmp_path.iterdir())
+    button = _component(build_demo(service), "btn-calibrate")
     assert button.interactive is False and "off" in button.value
 
 
 @pytest.mark.parametrize("changes", [{"allow_calibration": True}, {"auth": "admin:secret"}])
-def test_calibration_with_authority_saves_and_applies(tiny_encoder, tiny_settings, monkeypatch, tmp_path, changes):
-    monkeypatch.setenv("GTE_CALIBRATION_DIR", str(tmp_path))
-    service = EmbeddingService(tiny_encoder, tiny_settings.replace(**changes))
+def test_calibration_with_authority_saves_and_applies(tiny_encoder, tiny_settings, tmp_path, changes):
+    service = EmbeddingService(tiny_encoder, tiny_settings.replace(calibration_dir=str(tmp_path), **changes))
     refused(lambda: evaluate.on_calibrate(service, None), "run an evaluation first")
     state = evaluate.on_evaluate(service, None, "atec_300.tsv", "", 0)[3]
     note = evaluate.on_calibrate(service, state)
     assert note.startswith("✔") and service.bands.source.startswith("calibrated on atec_300.tsv")
-    saved = load_bands(tiny_settings.model)
+    saved = load_bands(tiny_settings.model, tmp_path)
     assert (saved.high, saved.mid) == (service.bands.high, service.bands.mid)
     assert str(tmp_path) not in note  # the file's name, not the server's path
     assert pairwise.on_pair(service, "好", "坏", *OPTIONS)[0].count(f"> {service.bands.high:.2f}") == 1
@@ -195,11 +194,10 @@ def test_allow_calibration_setting_and_env():
     assert parse_settings(["--auth", "u:p"], env={}).calibration_allowed
 
 
-def test_set_bands_is_one_consistent_swap(tiny_encoder, tiny_settings, monkeypatch, tmp_path):
+def test_set_bands_is_one_consistent_swap(tiny_encoder, tiny_settings, tmp_path):
     """Concurrent saves and scoring: every answer's verdict matches the bands it reports, and the
     file on disk holds the bands in use."""
-    monkeypatch.setenv("GTE_CALIBRATION_DIR", str(tmp_path))
-    service = EmbeddingService(tiny_encoder, tiny_settings)
+    service = EmbeddingService(tiny_encoder, tiny_settings.replace(calibration_dir=str(tmp_path)))
     candidates = [VerdictBands(high=0.5 + i / 100, mid=0.1 + i / 100, source=f"t{i}") for i in range(20)]
     results, errors = [], []
 
@@ -221,7 +219,7 @@ def test_set_bands_is_one_consistent_swap(tiny_encoder, tiny_settings, monkeypat
         t.join()
     assert not errors and len(results) == 60
     assert all(r.verdict == verdict(r.score, r.bands) for r in results)
-    on_disk = load_bands(tiny_settings.model)
+    on_disk = load_bands(tiny_settings.model, tmp_path)
     assert (on_disk.high, on_disk.mid) == (service.bands.high, service.bands.mid)
     with pytest.raises(Exception, match="VerdictBands"):
         service.set_bands({"high": 0.9, "mid": 0.1})

@@ -15,7 +15,7 @@ from typing import Any
 import gradio as gr
 
 from gte_ui.core.errors import GteError
-from gte_ui.core.textnorm import TextNorm
+from gte_ui.service.options import TextOptions
 from gte_ui.service.service import EmbeddingService
 
 log = logging.getLogger(__name__)
@@ -69,15 +69,12 @@ def bind(fn: Callable, service: EmbeddingService) -> Callable:
 
 def text_options(t2s: bool, nfkc: bool, ws: bool, long_text: str | None) -> dict[str, Any]:
     """The Options accordion's four values as the service's keyword arguments."""
-    return {"norm": TextNorm(t2s=bool(t2s), nfkc=bool(nfkc), collapse_whitespace=bool(ws)),
-            "long_text": long_text or None}
+    return {"options": TextOptions(t2s=bool(t2s), nfkc=bool(nfkc), collapse_whitespace=bool(ws),
+                                   long_text=long_text or None)}
 
 
-def warm_cache(service: EmbeddingService, texts: list[str], progress: gr.Progress | None, options: dict,
-               chunk: int = 64) -> None:
-    """Embed big inputs in chunks so the progress bar moves; the real call then hits the cache."""
-    if progress is None or len(texts) <= chunk or service.cache.max_entries < len(texts):
-        return
-    texts = service.check_texts(texts, "texts", max(service.settings.max_candidates, service.settings.max_texts))
-    for start in progress.tqdm(range(0, len(texts), chunk), desc="嵌入中 Embedding"):
-        service.embed(texts[start:start + chunk], limit=chunk, **options)
+def progress_bar(progress: gr.Progress | None) -> Callable[[int, int], None] | None:
+    """The service's ``progress(done, total)`` (``warm_cache``) as Gradio's progress bar."""
+    if progress is None:
+        return None
+    return lambda done, total: progress(done / total, desc="嵌入中 Embedding")

@@ -11,7 +11,7 @@ from gte_ui.core.errors import ErrorType, GteError
 from gte_ui.core.textfiles import read_candidates_file
 from gte_ui.core.textnorm import split_lines
 from gte_ui.frontends.ui import charts, views
-from gte_ui.frontends.ui.common import bind, safe, text_options, warm_cache
+from gte_ui.frontends.ui.common import bind, progress_bar, safe, text_options
 from gte_ui.service.service import EmbeddingService
 
 EXAMPLE = ("这款手机电池续航很强",
@@ -28,7 +28,7 @@ def on_rank(service: EmbeddingService, source: str, cands: str, upload: str | No
         lines = read_candidates_file(upload, service.settings.max_upload_bytes)
     else:
         lines = split_lines(cands or "")
-    warm_cache(service, lines, progress, options)
+    service.warm_cache(lines, what="candidates", progress=progress_bar(progress), **options)
     r = service.rank(source, lines, top_k=_top_k(top_k), **options)
     bars = charts.ranking_bars([x.text for x in r.rows], [x.score for x in r.rows], [x.verdict.level for x in r.rows])
     return views.rank_summary(r), views.rank_rows(r), bars, str(views.ranking_csv(r))
