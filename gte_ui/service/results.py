@@ -61,7 +61,7 @@ class PairResult:
     def to_dict(self) -> dict[str, Any]:
         return {"score": self.score, "percent": self.percent, **_verdict(self.verdict),
                 "tokens": [self.tokens_a, self.tokens_b], "truncated": [self.truncated_a, self.truncated_b],
-                "elapsed_ms": self.elapsed_ms}
+                "cached": self.cached, "elapsed_ms": self.elapsed_ms}
 
 
 @dataclass
