@@ -1,0 +1,152 @@
+"""Several models in one server, unknown-token warnings, token alignment (issue 16)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from gte_ui.core.errors import ConfigError, ErrorType, GteError
+from gte_ui.core.settings import Settings, parse_model_spec, parse_settings
+from gte_ui.engine.inspection import greedy_alignment, unknown_tokens
+from gte_ui.engine.memory import count_weights, estimate_bytes
+from gte_ui.service.service import EmbeddingService
+
+
+@pytest.fixture(scope="module")
+def two_models(tiny_model_dir, minilm_dir):
+    """The tiny Chinese BERT (default) and the real MiniLM, loaded by one service."""
+    settings = Settings(model=str(tiny_model_dir), device="cpu", precision="fp32",
+                        models=(f"minilm={minilm_dir}",))
+    service = EmbeddingService.from_settings(settings, batching=False)
+    yield service
+    service.close()
+
+
+def test_model_spec_syntax():
+    assert parse_model_spec("small=thenlper/gte-small-zh@int8") == parse_model_spec(" small = thenlper/gte-small-zh@int8")
+    spec = parse_model_spec("small=thenlper/gte-small-zh@int8")
+    assert (spec.name, spec.source, spec.precision) == ("small", "thenlper/gte-small-zh", "int8")
+    assert parse_model_spec("./models/gte-base").name is None
+    with pytest.raises(ConfigError, match="unknown precision"):
+        parse_model_spec("a=./m@int4")
+    with pytest.raises(ConfigError, match="empty name"):
+        parse_model_spec("=./m")
+    assert parse_settings(["--models", "a=./x@int8,./y", "--max-memory", "1.5G"]).max_memory == int(1.5 * 2**30)
+    with pytest.raises(ConfigError):
+        parse_settings(["--models", "a=./x@int4"])
+
+
+def test_each_model_answers_with_its_own_vectors(two_models, minilm_dir):
+    from sentence_transformers import SentenceTransformer
+
+    assert [s.name for s in two_models.models()] == [two_models.name, "minilm"]
+    assert two_models.for_model(None) is two_models and two_models.for_model("") is two_models
+    minilm = two_models.for_model("minilm")
+    texts = ["A man is playing a guitar.", "The cat sits on the mat."]
+    got = minilm.embed(texts)
+    assert got.vectors.shape == (2, 384) and got.model == "minilm"
+    reference = SentenceTransformer(str(minilm_dir), device="cpu").encode(texts, normalize_embeddings=True)
+    np.testing.assert_allclose(got.vectors, reference, atol=1e-5)
+    assert two_models.embed(texts).vectors.shape[1] == two_models.dim != 384
+
+
+def test_an_unknown_model_is_a_404_naming_the_loaded_ones(two_models):
+    with pytest.raises(GteError) as err:
+        two_models.for_model("gte-huge")
+    assert err.value.error_type is ErrorType.UNKNOWN_MODEL and err.value.status_code == 404
+    assert "minilm" in err.value.en and two_models.name in err.value.en
+
+
+def test_weight_count_is_exact(minilm_dir):
+    from transformers import AutoModel
+
+    model = AutoModel.from_pretrained(str(minilm_dir))
+    counted = count_weights(minilm_dir)
+    assert counted.params == sum(p.numel() for p in model.parameters())
+    assert counted.embedding_params == sum(p.numel() for n, p in model.named_parameters() if "embeddings" in n)
+    assert estimate_bytes(minilm_dir, "fp32") > estimate_bytes(minilm_dir, "int8") > counted.params
+
+
+def test_max_memory_refuses_the_model_that_does_not_fit(tiny_model_dir, minilm_dir):
+    tiny_need = estimate_bytes(tiny_model_dir, "fp32")
+    settings = Settings(model=str(tiny_model_dir), device="cpu", precision="fp32",
+                        models=(f"minilm={minilm_dir}",), max_memory=tiny_need + 1024)
+    with pytest.raises(ConfigError) as err:
+        EmbeddingService.from_settings(settings, batching=False)
+    assert "minilm" in err.value.en and "--max-memory" in err.value.en
+    # an int8 variant of the same model is estimated smaller: it is what the message suggests
+    assert estimate_bytes(minilm_dir, "int8") < estimate_bytes(minilm_dir, "fp32")
+
+
+def test_two_models_with_one_name_are_refused(tiny_model_dir):
+    settings = Settings(model=str(tiny_model_dir), device="cpu", precision="fp32",
+                        models=(f"{tiny_model_dir}",))
+    with pytest.raises(ConfigError, match="give one a name"):
+        EmbeddingService.from_settings(settings, batching=False)
+
+
+def test_unknown_token_ratio_is_exact(tiny_service, minilm_dir):
+    from transformers import AutoTokenizer
+
+    tok = tiny_service.encoder.tokenizer
+    report = unknown_tokens(tok, ["你好🙂", "你好", "齉齉好"])
+    assert [(u.tokens, u.unknown) for u in report] == [(3, 1), (2, 0), (3, 2)]
+    assert report[0].characters == ("🙂",) and report[2].characters == ("齉",)
+    assert report[0].ratio == pytest.approx(1 / 3)
+    english = AutoTokenizer.from_pretrained(str(minilm_dir))
+    (u,) = unknown_tokens(english, ["hello 🙂 world"])
+    assert (u.tokens, u.unknown, u.characters) == (3, 1, ("🙂",))
+
+
+def test_answers_carry_ratios_and_a_warning_above_the_threshold(tiny_service):
+    r = tiny_service.pair("你好🙂", "你好")
+    assert r.unknown_token_ratio == [pytest.approx(1 / 3, abs=1e-4), 0.0]
+    assert len(r.warnings) == 1 and "🙂" in r.warnings[0] and "33%" in r.warnings[0]
+    assert r.to_dict()["warnings"] == r.warnings
+    quiet = tiny_service.pair("你好", "天气很好")
+    assert quiet.warnings == [] and quiet.unknown_token_ratio == [0.0, 0.0]
+    ranked = tiny_service.rank("你好", ["齉齉", "你好"])
+    assert {row.text: row.unknown_token_ratio for row in ranked.rows} == {"齉齉": 1.0, "你好": 0.0}
+    assert len(ranked.warnings) == 1 and "齉" in ranked.warnings[0]
+
+
+def test_alignment_equals_the_models_hidden_states(two_models, minilm_dir):
+    from transformers import AutoModel, AutoTokenizer
+
+    minilm = two_models.for_model("minilm")
+    a, b = "A man is playing a guitar.", "Someone plays an instrument."
+    got = minilm.align(a, b)
+    tok = AutoTokenizer.from_pretrained(str(minilm_dir))
+    model = AutoModel.from_pretrained(str(minilm_dir)).eval()
+
+    def states(text):
+        enc = tok(text, return_tensors="pt")
+        with torch.no_grad():
+            h = model(**enc).last_hidden_state[0, 1:-1]  # [CLS] … [SEP]
+        return tok.convert_ids_to_tokens(enc["input_ids"][0, 1:-1].tolist()), h.numpy()
+
+    (ta, ha), (tb, hb) = states(a), states(b)
+    assert got.tokens_a == ta and got.tokens_b == tb
+    direct = (ha / np.linalg.norm(ha, axis=1, keepdims=True)) @ (hb / np.linalg.norm(hb, axis=1, keepdims=True)).T
+    np.testing.assert_allclose(got.matrix, direct, atol=1e-5)
+    assert got.best_b == list(direct.argmax(axis=1)) and got.best_a == list(direct.argmax(axis=0))
+    assert got.recall == pytest.approx(direct.max(axis=1).mean(), abs=1e-6)
+    assert got.precision == pytest.approx(direct.max(axis=0).mean(), abs=1e-6)
+
+
+def test_greedy_alignment_of_identical_texts_is_perfect():
+    states = np.random.default_rng(0).normal(size=(4, 8)).astype(np.float32)
+    al = greedy_alignment(states, states, list("abcd"), list("abcd"))
+    assert al.f1 == pytest.approx(1.0) and al.best_b == [0, 1, 2, 3]
+
+
+def test_raw_and_calibrated_verdicts_side_by_side(tiny_encoder, tiny_settings):
+    from gte_ui.core.scoring import VerdictBands
+
+    service = EmbeddingService(tiny_encoder, tiny_settings, bands=VerdictBands(high=0.99, mid=0.98, source="calibrated"))
+    r = service.pair("你好", "天气很好")
+    assert r.default_verdict is not None
+    assert r.to_dict()["default_verdict"] == r.default_verdict.zh
+    plain = EmbeddingService(tiny_encoder, tiny_settings).pair("你好", "天气很好")
+    assert plain.default_verdict is None and "default_verdict" not in plain.to_dict()
