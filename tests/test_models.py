@@ -150,3 +150,22 @@ def test_raw_and_calibrated_verdicts_side_by_side(tiny_encoder, tiny_settings):
     assert r.to_dict()["default_verdict"] == r.default_verdict.zh
     plain = EmbeddingService(tiny_encoder, tiny_settings).pair("你好", "天气很好")
     assert plain.default_verdict is None and "default_verdict" not in plain.to_dict()
+
+
+def test_comparison_reproduces_each_models_own_evaluation(two_models, tmp_path):
+    from gte_ui.core.resources import SAMPLES
+    from gte_ui.evaluation.compare import compare_models, rank_agreement, write_comparison_csv
+    from gte_ui.evaluation.metrics import evaluate, read_pairs
+
+    pairs = read_pairs(SAMPLES / "stsb_en_300.tsv")
+    pairs = type(pairs)(pairs.a[:40], pairs.b[:40], pairs.labels[:40], pairs.name)
+    comparison = compare_models(two_models.models(), pairs)
+    assert [r.model for r in comparison.rows] == [s.name for s in two_models.models()]
+    for row, service in zip(comparison.rows, two_models.models()):
+        alone = evaluate(service, pairs)
+        assert row.result.spearman == alone.spearman and row.result.pearson == alone.pearson
+        assert row.sentences_per_s > 0 and row.memory_bytes and row.memory_bytes > 0
+    csv_text = write_comparison_csv(comparison, tmp_path / "c.csv").read_text(encoding="utf-8-sig")
+    assert csv_text.splitlines()[0].startswith("model,precision,n,spearman") and len(csv_text.splitlines()) == 3
+    tau = rank_agreement({"x": [0.1, 0.5, 0.9], "y": [0.2, 0.4, 0.8], "z": [0.9, 0.5, 0.1]})
+    assert tau[("x", "y")] == pytest.approx(1.0) and tau[("x", "z")] == pytest.approx(-1.0)
