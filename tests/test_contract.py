@@ -27,7 +27,9 @@ from gte_ui.service.options import TextOptions
 
 ROOT = Path(__file__).resolve().parent.parent
 A, B = "这款手机电池续航很强", "手机电量很耐用"
-SOURCE, CANDS = A, ["手机电量很耐用", "这台设备待机时间久", "充电速度特别快"]
+# each test its own texts: a text cached by an earlier test would change the batch the model sees,
+# and padding to another batch shape moves float32 results in the last bit
+SOURCE, CANDS = "电池容量大，用一天没问题", ["这台设备待机时间久", "充电速度特别快", "今天下雨了"]
 TEXTS = ["今天天气很好", "我想借钱"]
 #: the canonical fields of a pair, identical wherever a pair is answered (elapsed_ms aside)
 PAIR_FIELDS = ("score", "percent", "verdict", "verdict_en", "tokens", "truncated")
@@ -35,14 +37,8 @@ ROW_FIELDS = ("rank", "index", "text", "score", "percent", "verdict", "verdict_e
 
 
 @pytest.fixture()
-def lambda_env(monkeypatch, tiny_model_dir):
-    """A cold serverless instance over the tiny model, configured the way an image would be."""
-    for var in ("GTE_API_KEY", "GTE_MAX_TEXTS", "GTE_MAX_BODY_BYTES"):
-        monkeypatch.delenv(var, raising=False)
-    monkeypatch.setenv("GTE_MODEL", str(tiny_model_dir))
-    monkeypatch.setenv("GTE_DEVICE", "cpu")
-    monkeypatch.setenv("GTE_PRECISION", "fp32")
-    monkeypatch.setattr(serverless, "_SERVICE", None)
+def lambda_env(serverless_instance):
+    """A cold serverless instance over the tiny model (conftest.serverless_instance)."""
 
 
 @pytest.fixture(scope="module")
@@ -56,6 +52,24 @@ def invoke(path: str, body) -> tuple[int, dict]:
     res = serverless.handler({"rawPath": path, "requestContext": {"http": {"method": "POST", "path": path}},
                               "body": json.dumps(body)}, None)
     return res["statusCode"], json.loads(res["body"])
+
+
+def gradio_call_error(url: str, endpoint: str, raw: bytes) -> str:
+    """POST a raw body to a named Gradio endpoint and read its answer's error message (SSE)."""
+    r = requests.post(f"{url}/gradio_api/call/{endpoint}", data=raw,
+                      headers={"Content-Type": "application/json"}, timeout=30)
+    r.raise_for_status()
+    lines = []
+    with requests.get(f"{url}/gradio_api/call/{endpoint}/{r.json()['event_id']}", stream=True, timeout=60) as sse:
+        for line in sse.iter_lines(chunk_size=None, decode_unicode=True):  # as it arrives, not per 512 B
+            lines.append(line)
+            if line.startswith("data:") and any(x.startswith("event: error") for x in lines):
+                break  # the stream stays open for heartbeats; the error event is all we need
+            if line.startswith("event: complete"):
+                break
+    stream = "\n".join(lines)
+    assert "event: error" in stream, stream
+    return stream
 
 
 def run_cli(capsys, tiny_model_dir, *args: str) -> tuple[int, str, str]:
@@ -146,8 +160,9 @@ def test_lone_surrogates_get_422_naming_field_and_position_in_every_front_end(li
     assert r.status_code == 422 and "input[1] has a lone surrogate U+DC00 at character 1" in r.json()["error"]["message"]
     status, body = invoke("/similarity", {"sentence_a": "ok", "sentence_b": "ab\ud800"})
     assert status == 422 and "sentence B has a lone surrogate U+D800 at character 2" in body["error"]
-    with pytest.raises(Exception, match="lone surrogate U\\+D800 at character 0"):
-        gradio.predict("\ud800abc", "b", api_name="/similarity")
+    # gradio_client cannot even encode such a string, so post the JSON escape as any HTTP client can
+    assert "sentence A has a lone surrogate U+D800 at character 0" in gradio_call_error(
+        live_server.url, "similarity", b'{"data": ["\\ud800abc", "b", false, "", false, false]}')
     rc, _, err = run_cli(capsys, tiny_model_dir, "similarity", "a\udcff", "b")  # undecodable argv byte
     assert rc == 2 and "sentence A has a lone surrogate U+DCFF at character 1" in err
     assert requests.post(live_server.url + "/api/predict", json={"data": ["abc", ""]}, timeout=30).ok  # still serving
@@ -161,7 +176,6 @@ def test_bare_serverless_event_means_post_similarity_with_interpretation(lambda_
     assert res["statusCode"] == 200
     assert body["similarity"] == pytest.approx(expected.score, abs=1e-6)
     assert body["interpretation"] == expected.verdict.zh == body["verdict"]
-    assert serverless.handler({}, None)["statusCode"] == 200  # no body, no path: still the health check
 
 
 def test_embed_takes_texts_or_inputs_but_not_both(live_server):
@@ -180,7 +194,7 @@ def test_locustfile_runs_clean_against_a_tiny_model_server():
                         "--pool", "40"], capture_output=True, text=True, timeout=300, cwd=ROOT)
     assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
     row = next(line for line in r.stdout.splitlines() if line.startswith("POST /embed (texts)"))
-    requests_, errors, wrong = (int(x) for x in row.split()[4:7])
+    requests_, errors, wrong = (int(x) for x in row.split()[3:6])
     assert requests_ > 0 and errors == 0 and wrong == 0
     assert "RESULT: PASS" in r.stdout
 

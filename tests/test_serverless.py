@@ -15,15 +15,8 @@ CANDS = ["手机电量很耐用", "这台设备待机时间久", "充电速度�
 
 
 @pytest.fixture(autouse=True)
-def fresh_instance(monkeypatch, tiny_model_dir):
+def fresh_instance(serverless_instance):
     """Each test is a new function instance (cold), configured the way an image would be."""
-    for var in ("GTE_API_KEY", "GTE_MAX_TEXTS", "GTE_MAX_BODY_BYTES"):
-        monkeypatch.delenv(var, raising=False)
-    monkeypatch.setenv("GTE_MODEL", str(tiny_model_dir))
-    monkeypatch.setenv("GTE_DEVICE", "cpu")
-    monkeypatch.setenv("GTE_PRECISION", "fp32")
-    monkeypatch.setattr(serverless, "_SERVICE", None)
-    monkeypatch.setattr(serverless, "_COLD_START_S", None)
 
 
 def call(event) -> tuple[int, dict, dict]:

@@ -92,9 +92,8 @@ def parse_model_spec(text: str) -> ModelSpec:
     return ModelSpec(source=rest, name=name, precision=precision)
 
 
-def on_spaces(env: Mapping[str, str] | None = None) -> bool:
-    """True when running on Hugging Face Spaces (they set ``SPACE_ID`` and ``SYSTEM=spaces``)."""
-    env = os.environ if env is None else env
+def on_spaces(env: Mapping[str, str]) -> bool:
+    """True when ``env`` is Hugging Face Spaces' (they set ``SPACE_ID`` and ``SYSTEM=spaces``)."""
     return bool(env.get("SPACE_ID")) or env.get("SYSTEM") == "spaces"
 
 
@@ -144,6 +143,7 @@ class Settings:
     api_key: str | None = None  # Bearer token for the REST routes
     cors_origins: tuple[str, ...] = field(default_factory=tuple)
     log_level: str = "info"
+    spaces: bool = False  # running on Hugging Face Spaces: no flag, read from SPACE_ID / SYSTEM
 
     def replace(self, **changes: Any) -> Settings:
         return validate(dataclasses.replace(self, **changes))
@@ -294,6 +294,7 @@ def parse_settings(argv: Sequence[str] | None = None,
                                   f"环境变量 {var}={raw!r} 无效") from exc
             break
     if on_spaces(env):
+        values["spaces"] = True
         values.setdefault("host", "0.0.0.0")
         # The Hugging Face twin of the default: README's preload_from_hub puts it in the Space's
         # image at build time (ModelScope is far from Spaces' servers).

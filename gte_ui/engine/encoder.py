@@ -20,7 +20,7 @@ import torch
 
 from gte_ui.engine.backends import Backend, resolve_runtime
 from gte_ui.engine.runtime import load_backend
-from gte_ui.core.settings import Settings, on_spaces
+from gte_ui.core.settings import Settings
 from gte_ui.core.errors import ConfigError, GteError, ErrorType
 from gte_ui.core.scoring import normalize_rows
 from gte_ui.engine.hub import resolve_model, transformer_folder
@@ -103,7 +103,7 @@ class Encoder:
         """
         t0 = time.perf_counter()
         device, precision = resolve_runtime(settings.device, settings.precision,
-                                            spaces=on_spaces())
+                                            spaces=settings.spaces)
         if settings.threads:
             torch.set_num_threads(settings.threads)
         folder = resolve_model(settings.model, hub=settings.hub, revision=settings.revision,

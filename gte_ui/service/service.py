@@ -17,7 +17,7 @@ import numpy as np
 from gte_ui.core.bands import load_bands
 from gte_ui.core.errors import ConfigError, ErrorType, GteError
 from gte_ui.core.scoring import VerdictBands, cosine, cosine_matrix, normalize_rows, rank_order, to_percent, verdict
-from gte_ui.core.settings import ModelSpec, Settings, on_spaces, parse_model_spec
+from gte_ui.core.settings import ModelSpec, Settings, parse_model_spec
 from gte_ui.engine.backends import resolve_runtime
 from gte_ui.core.textnorm import clean_text, lone_surrogate
 from gte_ui.engine.batching import DynamicBatcher
@@ -417,7 +417,7 @@ class _MemoryBudget:
             if self.limit is not None:
                 raise
             return None  # Encoder.load reports the missing model properly
-        _, precision = resolve_runtime(settings.device, settings.precision, spaces=on_spaces())
+        _, precision = resolve_runtime(settings.device, settings.precision, spaces=settings.spaces)
         need = estimate_bytes(folder, precision)
         name = spec.name or display_name(spec.source)
         if self.limit is not None and self.used + need > self.limit:
