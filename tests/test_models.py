@@ -169,3 +169,92 @@ def test_comparison_reproduces_each_models_own_evaluation(two_models, tmp_path):
     assert csv_text.splitlines()[0].startswith("model,precision,n,spearman") and len(csv_text.splitlines()) == 3
     tau = rank_agreement({"x": [0.1, 0.5, 0.9], "y": [0.2, 0.4, 0.8], "z": [0.9, 0.5, 0.1]})
     assert tau[("x", "y")] == pytest.approx(1.0) and tau[("x", "z")] == pytest.approx(-1.0)
+
+
+@pytest.fixture(scope="module")
+def two_model_server(tiny_model_dir, minilm_dir):
+    from conftest import LiveServer
+
+    from gte_ui.server import create_app
+
+    settings = Settings(model=str(tiny_model_dir), device="cpu", precision="fp32", models=(f"minilm={minilm_dir}",))
+    service = EmbeddingService.from_settings(settings)
+    with LiveServer(create_app(service, settings)) as server:
+        server.service = service
+        yield server
+    service.close()
+
+
+def test_every_route_answers_with_the_model_it_names(two_model_server, minilm_dir):
+    import requests
+    from sentence_transformers import SentenceTransformer
+
+    url = two_model_server.url
+    default = two_model_server.service
+    listed = requests.get(url + "/v1/models", timeout=30).json()["data"]
+    assert [(m["id"], m["dimensions"], m["default"]) for m in listed] == [(default.name, default.dim, True),
+                                                                          ("minilm", 384, False)]
+    texts = ["A man is playing a guitar.", "Someone plays an instrument."]
+    reference = SentenceTransformer(str(minilm_dir), device="cpu").encode(texts, normalize_embeddings=True)
+    oa = requests.post(url + "/v1/embeddings", json={"input": texts, "model": "minilm"}, timeout=60).json()
+    assert oa["model"] == "minilm"
+    np.testing.assert_allclose([d["embedding"] for d in oa["data"]], reference, atol=1e-5)
+    tei = requests.post(url + "/embed", json={"inputs": texts, "model": "minilm"}, timeout=60).json()
+    np.testing.assert_allclose(tei, reference, atol=1e-5)
+    plain = requests.post(url + "/embed", json={"inputs": texts}, timeout=60).json()
+    assert len(plain[0]) == default.dim != 384
+    pair = requests.post(url + "/similarity", json={"sentence_a": texts[0], "sentence_b": texts[1],
+                                                   "model": "minilm"}, timeout=60).json()
+    assert pair["similarity"] == pytest.approx(float(reference[0] @ reference[1]), abs=1e-5)
+    scores = requests.post(url + "/similarity", json={"inputs": {"source_sentence": texts[0], "sentences": [texts[1]]},
+                                                      "model": "minilm"}, timeout=60).json()
+    assert scores == [pytest.approx(float(reference[0] @ reference[1]), abs=1e-5)]
+    health = requests.get(url + "/health", timeout=30).json()
+    assert [m["name"] for m in health["models"]] == [default.name, "minilm"]
+    assert all(str(minilm_dir) not in str(m) for m in health["models"])
+
+
+def test_an_unknown_model_is_404_on_every_route(two_model_server):
+    import requests
+
+    url = two_model_server.url
+    for path, body in [("/v1/embeddings", {"input": "x", "model": "gte-huge"}),
+                       ("/embed", {"inputs": "x", "model": "gte-huge"}),
+                       ("/similarity", {"sentence_a": "a", "sentence_b": "b", "model": "gte-huge"})]:
+        r = requests.post(url + path, json=body, timeout=30)
+        assert r.status_code == 404, path
+        assert "minilm" in r.text and "gte-huge" in r.text
+    assert requests.get(url + "/health", timeout=30).status_code == 200  # still serving
+
+
+def test_gradio_endpoints_take_the_model(two_model_server, minilm_dir):
+    from gradio_client import Client
+
+    client = Client(two_model_server.url + "/", verbose=False)
+    res = client.predict(texts="A man is playing a guitar.", model="minilm", api_name="/embed")
+    assert res["dim"] == 384 and res["model"] == "minilm"
+    al = client.predict(sentence_a="A man is playing a guitar.", sentence_b="A man plays guitar.", model="minilm",
+                        api_name="/align")
+    assert al["tokens_a"][:2] == ["a", "man"] and len(al["matrix"]) == len(al["tokens_a"])
+
+
+def test_serverless_takes_the_model(tiny_model_dir, minilm_dir, monkeypatch):
+    import json
+
+    from gte_ui.frontends import serverless
+
+    monkeypatch.setenv("GTE_MODEL", str(tiny_model_dir))
+    monkeypatch.setenv("GTE_MODELS", f"minilm={minilm_dir}")
+    monkeypatch.setenv("GTE_PRECISION", "fp32")
+    monkeypatch.setattr(serverless, "_SERVICE", None)
+    try:
+        res = serverless.handler({"httpMethod": "POST", "path": "/embed",
+                                  "body": json.dumps({"texts": ["hello"], "model": "minilm"})}, None)
+        assert res["statusCode"] == 200 and json.loads(res["body"])["dim"] == 384
+        res = serverless.handler({"httpMethod": "POST", "path": "/embed",
+                                  "body": json.dumps({"texts": ["hello"], "model": "nope"})}, None)
+        assert res["statusCode"] == 404
+    finally:
+        if serverless._SERVICE is not None:
+            serverless._SERVICE.close()
+        monkeypatch.setattr(serverless, "_SERVICE", None)
