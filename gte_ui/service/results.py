@@ -60,6 +60,7 @@ class PairResult:
     truncated_b: bool
     elapsed_ms: float
     bands: VerdictBands
+    cached: bool = False  # both vectors came from the cache: no model work (the UI says so)
     model: str = ""  # the model that answered (its API name)
     #: the verdict under SPEC's fixed 0.75 / 0.50 bands, when the bands in use are calibrated or set
     default_verdict: Verdict | None = None

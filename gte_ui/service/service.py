@@ -8,13 +8,14 @@ caller did wrong; front ends turn that into a UI warning or an HTTP status.
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
 
-from gte_ui.core.bands import load_bands
+from gte_ui.core.bands import load_bands, save_bands
 from gte_ui.core.errors import ConfigError, ErrorType, GteError
 from gte_ui.core.scoring import VerdictBands, cosine, cosine_matrix, normalize_rows, rank_order, to_percent, verdict
 from gte_ui.core.settings import ModelSpec, Settings, parse_model_spec
@@ -22,7 +23,7 @@ from gte_ui.engine.backends import resolve_runtime
 from gte_ui.core.textnorm import clean_text, lone_surrogate
 from gte_ui.engine.batching import DynamicBatcher
 from gte_ui.engine.cache import CachedVector, EmbeddingCache, make_key
-from gte_ui.engine.encoder import Encoded, Encoder, ModelInfo
+from gte_ui.engine.encoder import Encoded, Encoder, ModelInfo, public_model_name
 from gte_ui.engine.hub import resolve_model, transformer_folder
 from gte_ui.engine.inspection import Alignment, TokenAligner, unknown_tokens
 from gte_ui.engine.memory import estimate_bytes, human_bytes
@@ -50,7 +51,7 @@ class EmbeddingService:
                  bands: VerdictBands | None = None, name: str | None = None) -> None:
         self.encoder = encoder
         #: what requests call this model (``model`` in every API); the default model's when alone
-        self.name = name or display_name(encoder.info.model)
+        self.name = name or encoder.info.name
         #: the other models served beside this one (the default), by name, in load order
         self._others: dict[str, EmbeddingService] = {}
         self._aligner: TokenAligner | None = None
@@ -58,7 +59,8 @@ class EmbeddingService:
         self.settings = settings or Settings()
         self.cache = EmbeddingCache(self.settings.cache_size, self.settings.cache_bytes)
         self.runner = runner or encoder.encode
-        self.bands = bands or default_bands(self.settings)
+        self._bands = bands or default_bands(self.settings)
+        self._bands_lock = threading.Lock()
         info = encoder.info
         self._key_prefix = f"{info.path}|{info.precision}|{info.backend}|{encoder.max_length}"
         self.started = time.time()
@@ -164,6 +166,29 @@ class EmbeddingService:
         return {"cache": self.cache.stats(), "forward_calls": self.encoder.forward_calls,
                 "texts_encoded": self.encoder.texts_encoded, "batcher": batcher,
                 "uptime_s": round(time.time() - self.started, 1)}
+
+    # ------------------------------------------------------------ verdict bands
+    @property
+    def bands(self) -> VerdictBands:
+        """The verdict bands every caller's verdicts use (one immutable object, swapped whole)."""
+        return self._bands
+
+    def set_bands(self, bands: VerdictBands, *, save: bool = True) -> Path | None:
+        """Replace the server-wide verdict bands; with ``save``, first store them as this model's
+        calibration file in ``Settings.calibration_dir`` (so a restart keeps them). Returns the
+        file written, or None.
+
+        This changes every user's verdicts: front ends decide who may call it (see
+        ``Settings.calibration_allowed``). The lock keeps two concurrent saves from leaving the
+        file and the bands in use from different calls.
+        """
+        if not isinstance(bands, VerdictBands):  # VerdictBands itself checks -1 <= mid < high <= 1
+            raise GteError(ErrorType.VALIDATION, f"verdict bands must be VerdictBands, got {type(bands).__name__}",
+                           "判定阈值类型无效")
+        with self._bands_lock:
+            path = save_bands(self.settings.model, bands, self.settings.calibration_dir) if save else None
+            self._bands = bands
+        return path
 
     # ------------------------------------------------------------ validation
     def check_text(self, text: object, what: str = "text") -> str:
@@ -333,11 +358,12 @@ class EmbeddingService:
         res = self._embed_clean([a, b], t0, options)
         score = cosine(res.vectors[0], res.vectors[1])
         ratios, warnings = self.unknown_report(res.texts)
-        bands = self.bands
+        bands = self.bands  # once: a concurrent set_bands must not split verdict and gauge
+        cached = res.cached == len(set(res.texts))
         return PairResult(score=score, percent=to_percent(score), verdict=verdict(score, bands),
                           tokens_a=res.token_counts[0], tokens_b=res.token_counts[1],
                           truncated_a=res.truncated[0], truncated_b=res.truncated[1],
-                          elapsed_ms=_ms(t0), bands=bands, model=self.name,
+                          elapsed_ms=_ms(t0), bands=bands, cached=cached, model=self.name,
                           default_verdict=None if bands.source == "default" else verdict(score, VerdictBands()),
                           unknown_token_ratio=ratios, warnings=warnings)
 
@@ -361,8 +387,9 @@ class EmbeddingService:
         if top_k is not None:
             order = order[:top_k]
         ratios, warnings = self.unknown_report(res.texts)
+        bands = self.bands
         rows = [RankRow(rank=r + 1, index=int(i), text=cands[i], score=float(scores[i]),
-                        percent=to_percent(scores[i]), verdict=verdict(float(scores[i]), self.bands),
+                        percent=to_percent(scores[i]), verdict=verdict(float(scores[i]), bands),
                         tokens=res.token_counts[i + 1], truncated=res.truncated[i + 1],
                         duplicate=duplicate[i], unknown_token_ratio=ratios[i + 1])
                 for r, i in enumerate(order)]
@@ -393,12 +420,6 @@ def default_bands(settings: Settings) -> VerdictBands:
     return VerdictBands(high=high, mid=mid, source="settings")
 
 
-def display_name(model: str) -> str:
-    """What clients see for a model: the hub id as given, or a folder's name — never a path."""
-    p = Path(model.rstrip("/\\"))
-    return p.name if (p.is_absolute() or model.startswith((".", "~")) or p.exists()) else model
-
-
 class _MemoryBudget:
     """Estimated memory of the models loaded so far, against ``--max-memory``."""
 
@@ -419,7 +440,7 @@ class _MemoryBudget:
             return None  # Encoder.load reports the missing model properly
         _, precision = resolve_runtime(settings.device, settings.precision, spaces=settings.spaces)
         need = estimate_bytes(folder, precision)
-        name = spec.name or display_name(spec.source)
+        name = spec.name or public_model_name(spec.source)
         if self.limit is not None and self.used + need > self.limit:
             held = ", ".join(self.loaded) or "nothing"
             raise ConfigError(

@@ -153,7 +153,7 @@ def install_api(app: FastAPI, service: EmbeddingService, settings: Settings | No
     @app.get("/health", tags=["meta"])
     def health() -> dict[str, Any]:
         """Readiness probe for Docker / Spaces: the model is loaded and serving."""
-        return {"status": "ok", "ready": True, **service.info.as_dict(), **service.stats(),
+        return {"status": "ok", "ready": True, **service.info.public_dict(), **service.stats(),
                 "models": [{"name": s.name, "dim": s.dim, "max_length": s.max_length, "device": s.info.device,
                             "precision": s.info.precision, "backend": s.info.backend,
                             "memory_estimate": s.memory_estimate} for s in service.models()]}
