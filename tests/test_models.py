@@ -258,3 +258,60 @@ def test_serverless_takes_the_model(tiny_model_dir, minilm_dir, monkeypatch):
         if serverless._SERVICE is not None:
             serverless._SERVICE.close()
         monkeypatch.setattr(serverless, "_SERVICE", None)
+
+
+# ------------------------------------------------------------------ the UI's callbacks (no browser)
+TEXT_OPTIONS = (False, False, False, "truncate")
+
+
+def test_ui_compares_every_model_on_a_pair(two_models):
+    from gte_ui.frontends.ui.common import COMPARE, model_choices
+    from gte_ui.frontends.ui.tabs import pairwise
+
+    assert model_choices(two_models) == [two_models.name, "minilm", COMPARE]
+    md, fig = pairwise.on_pair(two_models, "A man is playing a guitar.", "Someone plays an instrument.",
+                               *TEXT_OPTIONS, COMPARE)
+    expected = [s.pair("A man is playing a guitar.", "Someone plays an instrument.").score for s in two_models.models()]
+    assert list(fig.data[0].y) == pytest.approx(expected) and list(fig.data[0].x) == [two_models.name, "minilm"]
+    assert "minilm" in md and f"{expected[1]:.4f}" in md
+    single_md, gauge = pairwise.on_pair(two_models, "A man is playing a guitar.", "Someone plays an instrument.",
+                                        *TEXT_OPTIONS, "minilm")
+    assert f"{expected[1]:.4f}" in single_md and gauge.data[0].type == "indicator"
+
+
+def test_ui_warns_about_unknown_characters_and_shows_the_alignment(two_models):
+    from gte_ui.frontends.ui.tabs import pairwise
+
+    md, _ = pairwise.on_pair(two_models, "你好🙂", "你好", *TEXT_OPTIONS, "")
+    assert "⚠️" in md and "🙂" in md and "33%" in md
+    summary, fig = pairwise.on_align(two_models, "A man is playing a guitar.", "A man plays guitar.", "minilm")
+    al = two_models.for_model("minilm").align("A man is playing a guitar.", "A man plays guitar.")
+    assert f"F1 {al.f1:.3f}" in summary
+    np.testing.assert_allclose(fig.data[0].z, al.matrix, atol=1e-9)
+
+
+def test_ui_ranking_compare_has_a_column_per_model_and_kendall_tau(two_models):
+    from gte_ui.evaluation.compare import rank_agreement
+    from gte_ui.frontends.ui.common import COMPARE
+    from gte_ui.frontends.ui.tabs import ranking, vector
+
+    cands = ["A woman plays a violin.", "Stock markets fell.", "Someone plays an instrument."]
+    summary, table, fig, csv_path = ranking.on_rank(two_models, "A man is playing a guitar.", "\n".join(cands),
+                                                    None, 0, *TEXT_OPTIONS, COMPARE)
+    assert csv_path is None and len(fig.data) == 2
+    scores = {s.name: s.rank("A man is playing a guitar.", cands).scores for s in two_models.models()}
+    assert list(table[f"minilm 得分 score"]) == pytest.approx([round(x, 4) for x in scores["minilm"]])
+    tau = rank_agreement(scores)[(two_models.name, "minilm")]
+    assert f"τ = {tau:.3f}" in summary
+    out = vector.on_vectors(two_models, "hello", *TEXT_OPTIONS, COMPARE, progress=None)
+    assert out[0].startswith("⚠️") and "pick one model" in out[0]
+
+
+def test_ui_evaluate_compares_every_model_into_one_table_and_csv(two_models):
+    from gte_ui.frontends.ui.common import COMPARE
+    from gte_ui.frontends.ui.tabs import evaluate
+
+    md, fig, files, state = evaluate.on_evaluate(two_models, None, "stsb_en_300.tsv", "", 30, COMPARE, progress=None)
+    assert "minilm" in md and two_models.name in md and len(fig.data) == 2
+    rows = open(files[0], encoding="utf-8-sig").read().splitlines()
+    assert rows[0].startswith("model,precision") and len(rows) == 3 and state == {}
