@@ -1,95 +1,39 @@
 """The one service every front end calls: UI callbacks, HTTP routes, the CLI and serverless.
 
 :class:`EmbeddingService` owns the encoder and the cache, validates input before any model work,
-and returns plain dataclasses. It raises :class:`~gte_ui.core.errors.GteError` for anything the
+and returns the typed results of :mod:`gte_ui.service.results`. It raises :class:`~gte_ui.core.errors.GteError` for anything the
 caller did wrong; front ends turn that into a UI warning or an HTTP status.
 """
 
 from __future__ import annotations
 
+import logging
+import threading
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 
-from gte_ui.core.bands import load_bands
+from gte_ui.core.bands import load_bands, save_bands
+from gte_ui.core.errors import ConfigError, ErrorType, GteError
+from gte_ui.core.scoring import VerdictBands, cosine, cosine_matrix, normalize_rows, rank_order, to_percent, verdict
+from gte_ui.core.settings import ModelSpec, Settings, parse_model_spec
+from gte_ui.engine.backends import resolve_runtime
+from gte_ui.core.textnorm import clean_text, lone_surrogate
 from gte_ui.engine.batching import DynamicBatcher
 from gte_ui.engine.cache import CachedVector, EmbeddingCache, make_key
-from gte_ui.core.settings import LONG_TEXT_MODES, Settings
-from gte_ui.engine.encoder import Encoded, Encoder, ModelInfo
-from gte_ui.core.errors import ErrorType, GteError
-from gte_ui.core.textnorm import NO_NORM, TextNorm, clean_text
-from gte_ui.core.scoring import (Verdict, VerdictBands, cosine_matrix, rank_order, to_percent, verdict)
+from gte_ui.engine.encoder import Encoded, Encoder, ModelInfo, public_model_name
+from gte_ui.engine.hub import resolve_model, transformer_folder
+from gte_ui.engine.inspection import Alignment, TokenAligner, unknown_tokens
+from gte_ui.engine.memory import estimate_bytes, human_bytes
+from gte_ui.service.options import DEFAULT_OPTIONS, TextOptions
+from gte_ui.service.results import EmbedResult, MatrixResult, PairResult, RankResult, RankRow
 
+log = logging.getLogger(__name__)
 
-# ---------------------------------------------------------------- results
-@dataclass
-class EmbedResult:
-    """Vectors [n, dim] float32 (L2-normalised) in input order, with per-text facts."""
-
-    vectors: np.ndarray
-    texts: list[str]
-    token_counts: list[int]
-    truncated: list[bool]
-    chunks: list[int]
-    cached: int  # how many came from the cache
-    elapsed_ms: float
-    max_length: int | None = None  # tokens the model reads per text at most
-
-    @property
-    def total_tokens(self) -> int:
-        """Tokens the model actually read (after truncation): the ``usage`` of an API call."""
-        if self.max_length is None:
-            return int(sum(self.token_counts))
-        return int(sum(n if c > 1 else min(n, self.max_length)
-                       for n, c in zip(self.token_counts, self.chunks)))
-
-
-@dataclass
-class PairResult:
-    score: float  # cosine, [-1, 1]
-    percent: float  # 0–100, what the gauge shows
-    verdict: Verdict
-    tokens_a: int
-    tokens_b: int
-    truncated_a: bool
-    truncated_b: bool
-    elapsed_ms: float
-    bands: VerdictBands
-
-
-@dataclass
-class RankRow:
-    rank: int  # 1-based
-    index: int  # position in the candidates as given (0-based)
-    text: str
-    score: float
-    percent: float
-    verdict: Verdict
-    tokens: int
-    truncated: bool
-    duplicate: bool  # the same text appears earlier in the candidates
-
-
-@dataclass
-class RankResult:
-    source: str
-    source_tokens: int
-    source_truncated: bool
-    rows: list[RankRow]  # best first, at most top_k
-    total: int  # candidates scored
-    elapsed_ms: float
-    scores: list[float] = field(default_factory=list)  # every score, in candidate order
-
-
-@dataclass
-class MatrixResult:
-    texts: list[str]
-    scores: np.ndarray  # [n, n]
-    token_counts: list[int]
-    truncated: list[bool]
-    elapsed_ms: float
+__all__ = ["EmbeddingService", "EmbedResult", "MatrixResult", "PairResult", "RankResult", "RankRow",
+           "TextOptions", "default_bands"]
 
 
 class EmbeddingService:
@@ -104,19 +48,56 @@ class EmbeddingService:
 
     def __init__(self, encoder: Encoder, settings: Settings | None = None,
                  runner: Callable[[Sequence[str]], Encoded] | None = None,
-                 bands: VerdictBands | None = None) -> None:
+                 bands: VerdictBands | None = None, name: str | None = None) -> None:
         self.encoder = encoder
+        #: what requests call this model (``model`` in every API); the default model's when alone
+        self.name = name or encoder.info.name
+        #: the other models served beside this one (the default), by name, in load order
+        self._others: dict[str, EmbeddingService] = {}
+        self._aligner: TokenAligner | None = None
+        self.memory_estimate: int | None = None  # bytes, when loaded through from_settings
         self.settings = settings or Settings()
         self.cache = EmbeddingCache(self.settings.cache_size, self.settings.cache_bytes)
         self.runner = runner or encoder.encode
-        self.bands = bands or default_bands(self.settings)
+        self._bands = bands or default_bands(self.settings)
+        self._bands_lock = threading.Lock()
         info = encoder.info
         self._key_prefix = f"{info.path}|{info.precision}|{info.backend}|{encoder.max_length}"
         self.started = time.time()
 
     @classmethod
     def from_settings(cls, settings: Settings, *, batching: bool = True) -> EmbeddingService:
-        """Load the model and, unless ``batching=False``, put the dynamic batcher in front of it."""
+        """Load the model (and every ``--models`` entry beside it) and, unless ``batching=False``,
+        put a dynamic batcher in front of each.
+
+        Before each load the model's memory is estimated from its weight files; with
+        ``--max-memory`` set, a model that would take the total over it is refused, naming what is
+        already loaded.
+
+        Raises:
+            ConfigError: over ``--max-memory``, or two models with one name.
+        """
+        specs = [ModelSpec(source=settings.model)] + [parse_model_spec(m) for m in settings.models]
+        budget = _MemoryBudget(settings.max_memory)
+        default: EmbeddingService | None = None
+        try:
+            for spec in specs:
+                own = settings.replace(model=spec.source, precision=spec.precision or settings.precision, models=())
+                estimate = budget.admit(spec, own)
+                service = cls._load_one(own, batching, spec.name)
+                service.memory_estimate = estimate
+                if default is None:
+                    default = service
+                else:
+                    default.add_model(service)
+        except BaseException:
+            if default is not None:
+                default.close()
+            raise
+        return default
+
+    @classmethod
+    def _load_one(cls, settings: Settings, batching: bool, name: str | None) -> EmbeddingService:
         encoder = Encoder.load(settings)
         runner = None
         if batching:
@@ -124,13 +105,48 @@ class EmbeddingService:
             runner = DynamicBatcher(encoder.encode, max_batch=settings.batch_size * 4,
                                     wait_ms=settings.batch_wait_ms, max_queue=settings.max_queue,
                                     max_tokens=settings.max_batch_tokens, weigh=encoder.tokens_to_run)
-        return cls(encoder, settings, runner=runner)
+        return cls(encoder, settings, runner=runner, name=name)
 
     def close(self) -> None:
-        """Stop the batcher's worker thread (if any)."""
-        close = getattr(self.runner, "close", None)
-        if close is not None:
-            close()
+        """Stop the batchers' worker threads (if any), this model's and the others'."""
+        for service in self.models():
+            close = getattr(service.runner, "close", None)
+            if close is not None:
+                close()
+
+    # ------------------------------------------------------------ several models
+    def add_model(self, other: EmbeddingService) -> None:
+        """Serve ``other`` beside this (the default) model, under ``other.name``.
+
+        Raises:
+            ConfigError: the name is taken.
+        """
+        if other.name in self._others or other.name == self.name:
+            raise ConfigError(f"two models are called {other.name!r}; give one a name: --models NAME=SOURCE",
+                              f"两个模型同名 {other.name!r}，请用 --models 名称=来源 区分")
+        self._others[other.name] = other
+
+    def models(self) -> list[EmbeddingService]:
+        """Every loaded model, the default first."""
+        return [self, *self._others.values()]
+
+    def for_model(self, name: str | None) -> EmbeddingService:
+        """The service of the model called ``name`` (None or "" or the default's name: this one).
+
+        Raises:
+            GteError: UNKNOWN_MODEL (404), listing the loaded models.
+        """
+        if not name or name == self.name:
+            return self
+        if not isinstance(name, str):
+            raise GteError(ErrorType.VALIDATION, f"model must be a string, got {type(name).__name__}",
+                           "model 必须是字符串")
+        found = self._others.get(name)
+        if found is None:
+            loaded = ", ".join(s.name for s in self.models())
+            raise GteError(ErrorType.UNKNOWN_MODEL, f"model {name!r} is not loaded here; loaded: {loaded}",
+                           f"未加载模型 {name!r}；已加载：{loaded}")
+        return found
 
     # ------------------------------------------------------------ facts
     @property
@@ -141,12 +157,40 @@ class EmbeddingService:
     def dim(self) -> int:
         return self.encoder.dim
 
+    @property
+    def max_length(self) -> int:
+        """Tokens the model reads per text (per window when chunking)."""
+        return self.encoder.max_length
+
     def stats(self) -> dict[str, object]:
         batcher = {k: getattr(self.runner, k) for k in ("batches", "requests", "pending")
                    if hasattr(self.runner, k)}
         return {"cache": self.cache.stats(), "forward_calls": self.encoder.forward_calls,
                 "texts_encoded": self.encoder.texts_encoded, "batcher": batcher,
                 "uptime_s": round(time.time() - self.started, 1)}
+
+    # ------------------------------------------------------------ verdict bands
+    @property
+    def bands(self) -> VerdictBands:
+        """The verdict bands every caller's verdicts use (one immutable object, swapped whole)."""
+        return self._bands
+
+    def set_bands(self, bands: VerdictBands, *, save: bool = True) -> Path | None:
+        """Replace the server-wide verdict bands; with ``save``, first store them as this model's
+        calibration file in ``Settings.calibration_dir`` (so a restart keeps them). Returns the
+        file written, or None.
+
+        This changes every user's verdicts: front ends decide who may call it (see
+        ``Settings.calibration_allowed``). The lock keeps two concurrent saves from leaving the
+        file and the bands in use from different calls.
+        """
+        if not isinstance(bands, VerdictBands):  # VerdictBands itself checks -1 <= mid < high <= 1
+            raise GteError(ErrorType.VALIDATION, f"verdict bands must be VerdictBands, got {type(bands).__name__}",
+                           "判定阈值类型无效")
+        with self._bands_lock:
+            path = save_bands(self.settings.model, bands, self.settings.calibration_dir) if save else None
+            self._bands = bands
+        return path
 
     # ------------------------------------------------------------ validation
     def check_text(self, text: object, what: str = "text") -> str:
@@ -158,6 +202,12 @@ class EmbeddingService:
             raise GteError(ErrorType.TOO_LONG,
                            f"{what} has {len(text):,} characters; the limit is {self.settings.max_chars:,}",
                            f"{_zh(what)}有 {len(text):,} 个字符，超过上限 {self.settings.max_chars:,}")
+        at = lone_surrogate(text)
+        if at is not None:
+            raise GteError(ErrorType.VALIDATION,
+                           f"{what} has a lone surrogate U+{ord(text[at]):04X} at character {at}: it is not "
+                           "valid Unicode (half of a UTF-16 pair); send the whole character",
+                           f"{_zh(what)}第 {at} 个字符是孤立的代理项 U+{ord(text[at]):04X}，不是有效的 Unicode")
         cleaned = clean_text(text)
         if not cleaned:
             raise GteError(ErrorType.EMPTY, f"{what} is empty", f"{_zh(what)}为空")
@@ -175,27 +225,106 @@ class EmbeddingService:
                            f"{_zh(what)}数量 {len(texts):,} 超过上限 {limit:,}")
         return [self.check_text(t, f"{what}[{i}]") for i, t in enumerate(texts)]
 
+    # ------------------------------------------------------------ token-level looks
+    def unknown_report(self, texts: Sequence[str]) -> tuple[list[float], list[str]]:
+        """Per text, the share of tokens the vocabulary does not know; and one warning for each
+        text above ``--unknown-warn``, naming the unknown characters."""
+        report = unknown_tokens(self.encoder.tokenizer, texts, self.max_length)
+        warnings = []
+        for i, (text, u) in enumerate(zip(texts, report)):
+            if u.tokens and u.ratio > self.settings.unknown_warn:
+                chars = " ".join(u.characters[:12]) + (" …" if len(u.characters) > 12 else "")
+                warnings.append(f"文本 {i + 1} 有 {u.ratio:.0%} 的词元不在 {self.name} 的词表中（{chars}），"
+                                f"得分参考价值有限 / text {i + 1}: {u.ratio:.0%} of its tokens are unknown to "
+                                f"{self.name}'s vocabulary ({chars}); its score means little")
+        return [round(u.ratio, 4) for u in report], warnings
+
+    def align(self, a: str, b: str) -> Alignment:
+        """Which tokens carry the match: last-layer token × token cosines of ``a`` and ``b`` and
+        their greedy (BERTScore-style) matching. The first call loads the model's fp32 weights
+        once (see :class:`~gte_ui.engine.inspection.TokenAligner`)."""
+        a = self.check_text(a, "sentence A")
+        b = self.check_text(b, "sentence B")
+        if self._aligner is None:
+            folder = transformer_folder(Path(self.info.path))
+            self._aligner = TokenAligner(folder, self.encoder.tokenizer, self.max_length)
+        result = self._aligner.align(a, b)
+        if not result.tokens_a or not result.tokens_b:
+            raise GteError(ErrorType.VALIDATION, "a sentence has no tokens the model reads",
+                           "句子中没有模型可读的词元")
+        return result
+
     # ------------------------------------------------------------ operations
     def embed(self, texts: Sequence[str], *, limit: int | None = None, what: str = "texts",
-              norm: TextNorm | None = None, long_text: str | None = None) -> EmbedResult:
+              options: TextOptions | None = None, dimensions: int | None = None) -> EmbedResult:
         """Vectors for ``texts`` (validated, cached, deduplicated within the request).
 
         Args:
-            norm: optional text normalisation (繁→简, NFKC, whitespace); the cache keys on its result.
-            long_text: "truncate" (cut at max_length) or "chunk" (sliding windows, averaged);
-                default: the server's ``--long-text``.
+            options: text normalisation (the cache keys on its result) and the long-text mode.
+            dimensions: keep the first N numbers of each vector and re-normalise (OpenAI's
+                ``dimensions``); None keeps all.
         """
         t0 = time.perf_counter()
+        if dimensions is not None:
+            self._check_dimensions(dimensions)
         texts = self.check_texts(texts, what, limit)
-        return self._embed_clean(texts, t0, norm, long_text)
+        res = self._embed_clean(texts, t0, options)
+        if dimensions is not None and dimensions < self.dim:
+            res.vectors = normalize_rows(res.vectors[:, :dimensions])
+        res.unknown_token_ratio, res.warnings = self.unknown_report(res.texts)
+        res.model = self.name
+        return res
 
-    def _embed_clean(self, texts: list[str], t0: float, norm: TextNorm | None = None,
-                     long_text: str | None = None) -> EmbedResult:
-        mode = long_text or self.settings.long_text
-        if mode not in LONG_TEXT_MODES:
-            raise GteError(ErrorType.VALIDATION, f"long_text must be one of {', '.join(LONG_TEXT_MODES)}, got {mode!r}",
-                           f"long_text 取值无效：{mode!r}")
-        norm = norm or NO_NORM
+    def embed_corpus(self, texts: Sequence[str], names: Sequence[str], *,
+                     options: TextOptions | None = None) -> EmbedResult:
+        """Vectors for one chunk of a corpus (``embed`` on the CLI): no request limit, no cache.
+
+        A corpus is seen once, so caching it would only evict what interactive users need. Each
+        text is validated under its name in ``names`` (e.g. ``"line 12"``).
+        """
+        t0 = time.perf_counter()
+        options = options or DEFAULT_OPTIONS
+        clean = [self.check_text(t, name) for t, name in zip(texts, names, strict=True)]
+        if options.norm.active:
+            clean = [options.norm.apply(t) or t for t in clean]
+        enc = self._encode(clean, self._long_text(options), self.encoder.encode)
+        return EmbedResult(vectors=enc.vectors, texts=clean, token_counts=list(enc.token_counts),
+                           truncated=list(enc.truncated), chunks=list(enc.chunks), cached=0,
+                           elapsed_ms=_ms(t0), max_length=self.max_length)
+
+    def warm_cache(self, texts: Sequence[str], *, what: str = "texts", options: TextOptions | None = None,
+                   progress: Callable[[int, int], None] | None = None, chunk: int = 64) -> int:
+        """Embed a big input in chunks, calling ``progress(done, total)`` after each, so that the
+        real request that follows finds every vector in the cache. Returns the texts embedded
+        (0 when the input is small or would not fit the cache: then warming buys nothing)."""
+        if len(texts) <= chunk or self.cache.max_entries < len(texts):
+            return 0
+        texts = self.check_texts(texts, what, max(self.settings.max_candidates, self.settings.max_texts))
+        for start in range(0, len(texts), chunk):
+            self._embed_clean(texts[start:start + chunk], time.perf_counter(), options)
+            if progress is not None:
+                progress(min(start + chunk, len(texts)), len(texts))
+        return len(texts)
+
+    def _check_dimensions(self, dimensions: object) -> None:
+        if not isinstance(dimensions, int) or isinstance(dimensions, bool) or dimensions < 1:
+            raise GteError(ErrorType.VALIDATION, f"dimensions must be a positive integer, got {dimensions!r}",
+                           "dimensions 必须是正整数")
+        if dimensions > self.dim:
+            raise GteError(ErrorType.VALIDATION, f"dimensions={dimensions} is more than the model's {self.dim}",
+                           f"dimensions={dimensions} 超过模型维度 {self.dim}")
+
+    def _long_text(self, options: TextOptions) -> str:
+        return options.long_text or self.settings.long_text
+
+    def _encode(self, texts: list[str], mode: str, runner: Callable[[Sequence[str]], Encoded]) -> Encoded:
+        """The long-text dispatch: sliding windows when chunking, else ``runner`` (truncating)."""
+        return self.encoder.encode_chunked(texts) if mode == "chunk" else runner(texts)
+
+    def _embed_clean(self, texts: list[str], t0: float, options: TextOptions | None = None) -> EmbedResult:
+        options = options or DEFAULT_OPTIONS
+        mode = self._long_text(options)
+        norm = options.norm
         if norm.active:
             texts = [norm.apply(t) or t for t in texts]
         prefix = f"{self._key_prefix}|{mode}|{norm.key()}"
@@ -211,7 +340,7 @@ class EmbeddingService:
                 found[text] = hit
         cached = len(found)
         if missing:
-            enc = self.encoder.encode_chunked(missing) if mode == "chunk" else self.runner(missing)
+            enc = self._encode(missing, mode, self.runner)
             for i, text in enumerate(missing):
                 item = CachedVector(np.array(enc.vectors[i], dtype=np.float32), enc.token_counts[i],
                                     enc.truncated[i], enc.chunks[i])
@@ -223,20 +352,25 @@ class EmbeddingService:
                            truncated=[it.truncated for it in items], chunks=[it.chunks for it in items],
                            cached=cached, elapsed_ms=_ms(t0), max_length=self.encoder.max_length)
 
-    def pair(self, a: str, b: str, *, norm: TextNorm | None = None, long_text: str | None = None) -> PairResult:
+    def pair(self, a: str, b: str, *, options: TextOptions | None = None) -> PairResult:
         """Cosine similarity of two texts, with its verdict."""
         t0 = time.perf_counter()
         a = self.check_text(a, "sentence A")
         b = self.check_text(b, "sentence B")
-        res = self._embed_clean([a, b], t0, norm, long_text)
-        score = float(np.clip(np.dot(res.vectors[0], res.vectors[1]), -1.0, 1.0))
-        return PairResult(score=score, percent=to_percent(score), verdict=verdict(score, self.bands),
+        res = self._embed_clean([a, b], t0, options)
+        score = cosine(res.vectors[0], res.vectors[1])
+        ratios, warnings = self.unknown_report(res.texts)
+        bands = self.bands  # once: a concurrent set_bands must not split verdict and gauge
+        cached = res.cached == len(set(res.texts))
+        return PairResult(score=score, percent=to_percent(score), verdict=verdict(score, bands),
                           tokens_a=res.token_counts[0], tokens_b=res.token_counts[1],
                           truncated_a=res.truncated[0], truncated_b=res.truncated[1],
-                          elapsed_ms=_ms(t0), bands=self.bands)
+                          elapsed_ms=_ms(t0), bands=bands, cached=cached, model=self.name,
+                          default_verdict=None if bands.source == "default" else verdict(score, VerdictBands()),
+                          unknown_token_ratio=ratios, warnings=warnings)
 
     def rank(self, source: str, candidates: Sequence[str], top_k: int | None = None, *,
-             norm: TextNorm | None = None, long_text: str | None = None) -> RankResult:
+             options: TextOptions | None = None) -> RankResult:
         """Score every candidate against ``source`` and sort, best first (ties keep input order)."""
         t0 = time.perf_counter()
         source = self.check_text(source, "source")
@@ -244,8 +378,8 @@ class EmbeddingService:
         if top_k is not None and (not isinstance(top_k, int) or isinstance(top_k, bool) or top_k < 1):
             raise GteError(ErrorType.VALIDATION, f"top_k must be a positive integer, got {top_k!r}",
                            "top_k 必须是正整数")
-        res = self._embed_clean([source] + cands, t0, norm, long_text)
-        scores = np.clip(res.vectors[1:] @ res.vectors[0], -1.0, 1.0)
+        res = self._embed_clean([source] + cands, t0, options)
+        scores = cosine_matrix(res.vectors[1:], res.vectors[:1])[:, 0]
         seen: set[str] = set()
         duplicate = []
         for c in cands:
@@ -254,36 +388,73 @@ class EmbeddingService:
         order = rank_order(scores)
         if top_k is not None:
             order = order[:top_k]
+        ratios, warnings = self.unknown_report(res.texts)
+        bands = self.bands
         rows = [RankRow(rank=r + 1, index=int(i), text=cands[i], score=float(scores[i]),
-                        percent=to_percent(scores[i]), verdict=verdict(float(scores[i]), self.bands),
+                        percent=to_percent(scores[i]), verdict=verdict(float(scores[i]), bands),
                         tokens=res.token_counts[i + 1], truncated=res.truncated[i + 1],
-                        duplicate=duplicate[i])
+                        duplicate=duplicate[i], unknown_token_ratio=ratios[i + 1])
                 for r, i in enumerate(order)]
         return RankResult(source=source, source_tokens=res.token_counts[0],
                           source_truncated=res.truncated[0], rows=rows, total=len(cands),
-                          elapsed_ms=_ms(t0), scores=[float(s) for s in scores])
+                          elapsed_ms=_ms(t0), scores=[float(s) for s in scores], model=self.name,
+                          source_unknown_token_ratio=ratios[0], warnings=warnings)
 
-    def matrix(self, texts: Sequence[str], *, norm: TextNorm | None = None,
-               long_text: str | None = None) -> MatrixResult:
+    def matrix(self, texts: Sequence[str], *, options: TextOptions | None = None) -> MatrixResult:
         """N x N cosine matrix of ``texts`` (2 <= N <= max_matrix)."""
         t0 = time.perf_counter()
         texts = self.check_texts(texts, "texts", self.settings.max_matrix)
         if len(texts) < 2:
             raise GteError(ErrorType.VALIDATION, "the matrix needs at least 2 texts", "矩阵至少需要 2 条文本")
-        res = self._embed_clean(texts, t0, norm, long_text)
+        res = self._embed_clean(texts, t0, options)
         return MatrixResult(texts=texts, scores=cosine_matrix(res.vectors), token_counts=res.token_counts,
                             truncated=res.truncated, elapsed_ms=_ms(t0))
 
 
 def default_bands(settings: Settings) -> VerdictBands:
     """Verdict bands: ``--verdict-high/--verdict-mid`` > the model's calibration file > SPEC's 0.75 / 0.50."""
-    calibrated = load_bands(settings.model)
+    calibrated = load_bands(settings.model, settings.calibration_dir)
     if settings.verdict_high is None and settings.verdict_mid is None:
         return calibrated or VerdictBands()
     base = calibrated or VerdictBands()
     high = settings.verdict_high if settings.verdict_high is not None else base.high
     mid = settings.verdict_mid if settings.verdict_mid is not None else min(base.mid, high - 0.01)
     return VerdictBands(high=high, mid=mid, source="settings")
+
+
+class _MemoryBudget:
+    """Estimated memory of the models loaded so far, against ``--max-memory``."""
+
+    def __init__(self, limit: int | None) -> None:
+        self.limit = limit
+        self.used = 0
+        self.loaded: list[str] = []
+
+    def admit(self, spec: ModelSpec, settings: Settings) -> int | None:
+        """Estimate the model's memory before loading it; refuse it if the total would exceed
+        the limit. Returns the estimate (None when the model's files cannot be read yet)."""
+        try:
+            folder = transformer_folder(resolve_model(settings.model, hub=settings.hub, revision=settings.revision,
+                                                      offline=settings.offline, cache_dir=settings.model_cache_dir))
+        except GteError:
+            if self.limit is not None:
+                raise
+            return None  # Encoder.load reports the missing model properly
+        _, precision = resolve_runtime(settings.device, settings.precision, spaces=settings.spaces)
+        need = estimate_bytes(folder, precision)
+        name = spec.name or public_model_name(spec.source)
+        if self.limit is not None and self.used + need > self.limit:
+            held = ", ".join(self.loaded) or "nothing"
+            raise ConfigError(
+                f"loading {name} ({precision}) needs about {human_bytes(need)}; with {held} loaded "
+                f"({human_bytes(self.used)}) that is over --max-memory {human_bytes(self.limit)}. "
+                "Drop a model, choose int8 for one (NAME=SOURCE@int8), or raise --max-memory",
+                f"加载 {name} 约需 {human_bytes(need)}，加上已加载的 {human_bytes(self.used)} 超过 "
+                f"--max-memory {human_bytes(self.limit)}")
+        self.used += need
+        self.loaded.append(name)
+        log.info("%s: estimated %s (%s)", name, human_bytes(need), precision)
+        return need
 
 
 _ZH_NAMES = {"text": "文本", "texts": "文本", "sentence A": "句子 A", "sentence B": "句子 B",
