@@ -6,6 +6,8 @@ them (Gradio 6 has no ``/api/predict`` of its own; its routes live under ``/grad
 
 from __future__ import annotations
 
+import functools
+
 import gradio as gr
 from fastapi import FastAPI
 
@@ -27,7 +29,13 @@ def create_app(service: EmbeddingService, settings: Settings | None = None) -> F
     # Gradio's default is one running event per function. Each request only waits on the shared
     # dynamic batcher, so letting several run at once is what lets the batcher merge them.
     demo.queue(default_concurrency_limit=settings.concurrency, max_size=settings.max_queue)
-    security.install(app, settings)
+    security.install(app, settings, page_event=functools.partial(_is_page_event, demo))
     return gr.mount_gradio_app(app, demo, path="/", auth=security.gradio_auth(settings),
                                auth_message="GTE 相似度工作台 · 请登录 Please log in",
                                max_file_size=settings.max_upload_bytes, **ui_assets())
+
+
+def _is_page_event(demo: gr.Blocks, fn_index: int) -> bool:
+    """The page's own events (private or undocumented), not the named API endpoints."""
+    fn = demo.fns.get(fn_index)
+    return fn is not None and fn.api_visibility != "public"
