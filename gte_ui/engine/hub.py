@@ -8,8 +8,10 @@ becomes one :class:`ModelNotFoundError` that says what was tried and how to use 
 
 from __future__ import annotations
 
+import json
 import logging
 import os
+import zipfile
 from pathlib import Path
 
 from gte_ui.core.settings import KNOWN_MODELS
@@ -36,8 +38,6 @@ def pick_hub(model_id: str, hub: str = "auto") -> str:
 
 def transformer_folder(folder: Path) -> Path:
     """The folder holding config.json and the weights (a sentence-transformers folder may nest it)."""
-    import json
-
     modules = folder / "modules.json"
     if modules.is_file():
         try:
@@ -65,7 +65,68 @@ def check_model_folder(folder: Path) -> Path:
             f"model folder {folder} is incomplete: missing {', '.join(missing)}. "
             "Download the whole model with `python -m gte_ui download --model ID --to FOLDER`.",
             f"模型目录 {folder} 不完整，缺少：{', '.join(missing)}")
+    check_weight_files(inner)
     return folder
+
+
+def weight_files(inner: Path) -> list[Path]:
+    """The weight files a load will read: the shards an index names, else the single file."""
+    for index in ("model.safetensors.index.json", "pytorch_model.bin.index.json"):
+        if (inner / index).is_file():
+            try:
+                shards = sorted(set(json.loads((inner / index).read_text(encoding="utf-8"))["weight_map"].values()))
+            except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
+                raise DamagedModelError(inner / index, f"unreadable index ({type(exc).__name__})") from exc
+            return [inner / shard for shard in shards]
+    return [inner / name for name in WEIGHT_FILES[:2] if (inner / name).is_file()][:1]
+
+
+def check_weight_files(inner: Path) -> None:
+    """Raise :class:`DamagedModelError` naming the first weight file that is missing, short or
+    corrupt. Reads headers only (a safetensors header, a zip's central directory), so it costs
+    milliseconds even for GTE-large: an interrupted download leaves exactly such a short file,
+    which would otherwise end in a deserialisation traceback."""
+    from safetensors import SafetensorError, safe_open
+
+    for path in weight_files(inner):
+        if not path.is_file():
+            raise DamagedModelError(path, "missing")
+        if path.suffix == ".safetensors":
+            try:
+                with safe_open(str(path), framework="pt"):  # checks the header covers the file exactly
+                    pass
+            except (SafetensorError, OSError) as exc:
+                raise DamagedModelError(path, str(exc).split(":")[-1].strip() or type(exc).__name__) from exc
+        elif path.suffix == ".bin" and not _intact_zip_or_pickle(path):
+            raise DamagedModelError(path, "not a complete PyTorch checkpoint")
+
+
+def _intact_zip_or_pickle(path: Path) -> bool:
+    """A torch.save zip whose central directory (at the very end) reads, or a legacy pickle."""
+    with path.open("rb") as f:
+        legacy = f.read(2) == b"\x80\x02"  # protocol-2 pickle: torch's pre-1.6 format, not checkable
+    if legacy:
+        return True
+    try:
+        with zipfile.ZipFile(path):
+            return True
+    except (zipfile.BadZipFile, OSError):
+        return False
+
+
+class DamagedModelError(ModelNotFoundError):
+    """A weight file that is there but cannot be loaded: truncated, corrupt or missing."""
+
+    def __init__(self, path: Path, reason: str) -> None:
+        size = path.stat().st_size if path.is_file() else 0
+        self.path = path
+        super().__init__(
+            f"model file {path} is damaged ({reason}; {size:,} bytes): an interrupted download leaves "
+            "a short file. Fetch it again with `python -m gte_ui download --model ID --to "
+            f"{path.parent}` (it checks what it fetched and refetches damaged files), or copy the "
+            "folder again.",
+            f"模型文件 {path} 已损坏（{size:,} 字节），可能是下载中断。请用 python -m gte_ui download "
+            "重新下载（会校验并重新获取损坏的文件）")
 
 
 def resolve_model(model: str, *, hub: str = "auto", revision: str | None = None,
