@@ -106,6 +106,9 @@ class Backend(abc.ABC):
     precision: str = "fp32"
     #: forward returns only the first token's state ([batch, 1, dim]); enough for CLS pooling
     first_token_only: bool = False
+    #: how this engine came to serve when it is not the plain choice: why int8 fell back to
+    #: eager PyTorch, or that its ONNX export was (re-)made at this start; shown by /health
+    note: str = ""
 
     @abc.abstractmethod
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:

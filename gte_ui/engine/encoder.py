@@ -41,6 +41,8 @@ class ModelInfo:
     precision: str
     backend: str
     load_seconds: float
+    #: why the backend is not the plain choice (int8 fell back to eager PyTorch, export re-made)
+    backend_note: str = ""
 
     def as_dict(self) -> dict[str, object]:
         return dict(self.__dict__)
@@ -120,7 +122,8 @@ class Encoder:
                 f"--max-length {max_length} 超过模型上限 {model_limit}")
         info = ModelInfo(model=settings.model, path=str(folder), dim=backend.dim,
                          max_length=max_length, pooling=pooling, device=device, precision=precision,
-                         backend=backend.name, load_seconds=round(time.perf_counter() - t0, 3))
+                         backend=backend.name, load_seconds=round(time.perf_counter() - t0, 3),
+                         backend_note=backend.note)
         log.info("model ready: %s", info)
         return cls(tokenizer, backend, pooling=pooling, max_length=max_length,
                    batch_size=settings.batch_size, info=info)
