@@ -202,7 +202,8 @@ def export_int8(folder: Path, target: Path, mode: str, reduce_range: bool = Fals
     example = tokenizer(["今天天气很好 the weather is fine", "好"], padding=True, return_tensors="pt")
     ids, mask = example["input_ids"], example["attention_mask"]  # batch and length stay dynamic
     target.parent.mkdir(parents=True, exist_ok=True)
-    tmp_dir = Path(tempfile.mkdtemp(prefix=".export-", dir=target.parent))
+    remove_abandoned_exports(target.parent)
+    tmp_dir = Path(tempfile.mkdtemp(prefix=TMP_PREFIX, dir=target.parent))
     try:
         tmp = tmp_dir / target.name
         _EXPORT_MEMO.clear()
@@ -294,6 +295,25 @@ def verify_export(target: Path) -> str | None:
     if file_sha256(target) != expected:
         return "its SHA-256 differs from the one recorded at export"
     return None
+
+
+TMP_PREFIX = ".export-"
+
+
+def remove_abandoned_exports(folder: Path, older_than_s: float = 3600) -> list[Path]:
+    """Delete half-written exports a killed process left (``kill -9`` skips its clean-up). Only
+    old ones: another process sharing the cache may be exporting right now (GTE-large takes
+    minutes, not an hour). They never break a start; they only take disk."""
+    removed = []
+    for entry in folder.glob(TMP_PREFIX + "*"):
+        try:
+            abandoned = time.time() - entry.stat().st_mtime > older_than_s
+        except OSError:
+            continue
+        if abandoned:
+            shutil.rmtree(entry, ignore_errors=True)
+            removed.append(entry)
+    return removed
 
 
 def _remove_if_empty(folder: Path) -> None:
