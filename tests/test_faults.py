@@ -253,7 +253,7 @@ def test_disk_full_while_exporting_falls_back_and_leaves_no_partial_file(tiny_mo
     assert out.returncode == 0, out.stderr[-2000:]
     result = json.loads(out.stdout.strip().splitlines()[-1])
     assert result["backend"] == "torch-int8-fast" and result["dim"] > 0, result
-    assert "ONNX Runtime int8 unavailable" in result["note"], result
+    assert "ONNX Runtime int8 unavailable (OSError: File too large)" in result["note"], result
     assert leftovers(cache) == []
     # with room again, the next start exports and serves ONNX
     assert Encoder.load(int8_settings(tiny_model_dir, cache)).info.backend == "onnx-int8-fast"
@@ -281,3 +281,68 @@ def test_kill_9_during_an_export_breaks_nothing(tiny_model_dir, tmp_path):
     for left in cache.glob(f"*/{TMP_PREFIX}*"):
         os.utime(left, (time.time() - 7200, time.time() - 7200))
         assert remove_abandoned_exports(left.parent) == [left] and not left.exists()
+
+
+# ----------------------------------------------------------------- download verifies what it fetched
+def manifest_of(folder: Path) -> dict:
+    import hashlib
+
+    return {p.name: (p.stat().st_size, hashlib.sha256(p.read_bytes()).hexdigest())
+            for p in folder.iterdir() if p.is_file()}
+
+
+def test_verify_files_names_short_altered_and_missing_files(tiny_model_dir, model_copy):
+    from gte_ui.engine.hub import verify_files
+
+    manifest = manifest_of(tiny_model_dir)
+    assert verify_files(model_copy, manifest) == []
+    os.truncate(model_copy / "model.safetensors", 1000)
+    data = bytearray((model_copy / "tokenizer.json").read_bytes())
+    data[100] ^= 1
+    (model_copy / "tokenizer.json").write_bytes(bytes(data))
+    (model_copy / "vocab.txt").unlink()
+    found = {p.name: why for p, why in verify_files(model_copy, manifest)}
+    assert found == {"model.safetensors": f"1,000 bytes where the hub has {manifest['model.safetensors'][0]:,}",
+                     "tokenizer.json": "SHA-256 differs from the hub's", "vocab.txt": "missing"}
+
+
+def test_huggingface_download_records_are_checked_offline(tiny_model_dir, model_copy):
+    from huggingface_hub._local_folder import write_download_metadata
+
+    from gte_ui.engine.hub import local_manifest, verify_files
+
+    sha = manifest_of(tiny_model_dir)["model.safetensors"][1]
+    write_download_metadata(model_copy, "model.safetensors", commit_hash="0" * 40, etag=sha)  # as the client does
+    write_download_metadata(model_copy, "config.json", commit_hash="0" * 40, etag="1" * 40)  # git blob id: no hash
+    assert local_manifest(model_copy) == {"model.safetensors": (None, sha)}
+    assert verify_files(model_copy, local_manifest(model_copy)) == []
+    data = bytearray((model_copy / "model.safetensors").read_bytes())
+    data[-1] ^= 1  # same size, damaged: only the hash sees it
+    (model_copy / "model.safetensors").write_bytes(bytes(data))
+    os.utime(model_copy / "model.safetensors", (0, 0))  # keep the client's record current
+    assert [p.name for p, _ in verify_files(model_copy, local_manifest(model_copy))] == ["model.safetensors"]
+
+
+def test_download_refetches_a_damaged_file(tiny_model_dir, tmp_path, monkeypatch):
+    """No hub is reachable from the tests, so the client's snapshot fetch is a copy from a local
+    "hub" folder that delivers a short weights file the first time; the check against the hub's
+    sizes and hashes, the deletion and the refetch are the real code."""
+    from gte_ui.engine import hub
+
+    fetches = []
+
+    def fetch(which, model, revision, to):
+        fetches.append(model)
+        for f in tiny_model_dir.iterdir():
+            if not (to / f.name).exists():
+                shutil.copy(f, to / f.name)
+                if f.name == "model.safetensors" and (len(fetches) == 1 or model == "always/short"):
+                    os.truncate(to / f.name, 5000)
+
+    monkeypatch.setattr(hub, "fetch_snapshot", fetch)
+    monkeypatch.setattr(hub, "hub_manifest", lambda which, model, revision: manifest_of(tiny_model_dir))
+    folder = hub.download("someone/model", tmp_path / "good")
+    assert len(fetches) == 2 and hub.verify_files(folder, manifest_of(tiny_model_dir)) == []
+    check_model_folder(folder)
+    with pytest.raises(ModelNotFoundError, match=r"still damaged after 2 tries: model.safetensors \(5,000 bytes"):
+        hub.download("always/short", tmp_path / "bad")

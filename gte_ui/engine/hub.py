@@ -117,14 +117,16 @@ def _intact_zip_or_pickle(path: Path) -> bool:
 class DamagedModelError(ModelNotFoundError):
     """A weight file that is there but cannot be loaded: truncated, corrupt or missing."""
 
-    def __init__(self, path: Path, reason: str) -> None:
+    def __init__(self, path: Path, reason: str, model: str | None = None) -> None:
         size = path.stat().st_size if path.is_file() else 0
-        self.path = path
+        self.path, self.reason = path, reason
+        fix = (f"`python -m gte_ui download --model {model or 'ID'} --to FOLDER` and start with "
+               "`--model FOLDER`" if model else
+               f"`python -m gte_ui download --model ID --to {path.parent}`")
         super().__init__(
             f"model file {path} is damaged ({reason}; {size:,} bytes): an interrupted download leaves "
-            "a short file. Fetch it again with `python -m gte_ui download --model ID --to "
-            f"{path.parent}` (it checks what it fetched and refetches damaged files), or copy the "
-            "folder again.",
+            f"a short file. Fetch it again with {fix} (download checks what it fetched and refetches "
+            "damaged files), or copy the folder again.",
             f"模型文件 {path} 已损坏（{size:,} 字节），可能是下载中断。请用 python -m gte_ui download "
             "重新下载（会校验并重新获取损坏的文件）")
 
@@ -155,6 +157,8 @@ def resolve_model(model: str, *, hub: str = "auto", revision: str | None = None,
         try:
             folder = _download(which, name, revision=revision, offline=offline, cache_dir=cache_dir)
             return check_model_folder(folder)
+        except DamagedModelError as exc:  # in the hub's cache: the fix names the id, not the cache
+            raise DamagedModelError(exc.path, exc.reason, model=name) from exc
         except ModelNotFoundError:
             raise
         except Exception as exc:  # the hub clients raise many types; all mean "not available"
@@ -183,21 +187,111 @@ def _download(which: str, name: str, *, revision: str | None, offline: bool,
                             local_files_only=offline))
 
 
-def download(model: str, to: str | Path, *, hub: str = "auto", revision: str | None = None) -> Path:
-    """Fetch ``model`` into the folder ``to`` for later offline use (progress bars from the clients)."""
+def download(model: str, to: str | Path, *, hub: str = "auto", revision: str | None = None,
+             attempts: int = 2) -> Path:
+    """Fetch ``model`` into the folder ``to`` for later offline use (progress bars from the clients),
+    then check every file against the hub's record (size, and SHA-256 where the hub publishes it);
+    a damaged file is deleted and fetched again, up to ``attempts`` rounds in all.
+
+    Both clients resume: Hugging Face keeps partial downloads aside (``.incomplete``) and
+    ModelScope re-hashes files it already has (switched on here), so a rerun after an
+    interruption fetches only what is missing or wrong.
+    """
     to = Path(to)
     to.mkdir(parents=True, exist_ok=True)
     which = pick_hub(model, hub)
+    damaged: list[tuple[Path, str]] = []
+    for attempt in range(1, attempts + 1):
+        try:
+            fetch_snapshot(which, model, revision, to)
+            manifest = hub_manifest(which, model, revision) or local_manifest(to)
+        except Exception as exc:
+            raise ModelNotFoundError(f"download of '{model}' from {which} failed: {exc}",
+                                     f"从 {which} 下载 '{model}' 失败") from exc
+        damaged = verify_files(to, manifest)
+        if not damaged:
+            return check_model_folder(to)
+        for path, reason in damaged:
+            log.warning("%s: %s; %s", path, reason, "fetching it again" if attempt < attempts else "giving up")
+            _forget(to, path)
+    names = "; ".join(f"{path.name} ({reason})" for path, reason in damaged)
+    raise ModelNotFoundError(
+        f"download of '{model}' from {which} is still damaged after {attempts} tries: {names}. "
+        "Check the disk space and the connection, then run the same command again.",
+        f"从 {which} 下载 '{model}' 重试 {attempts} 次后文件仍不完整：{names}")
+
+
+#: what the hub says a file should be: its size in bytes and its SHA-256 (None where not published)
+FileRecord = tuple[int | None, str | None]
+
+
+def fetch_snapshot(which: str, model: str, revision: str | None, to: Path) -> None:
+    """The hub client's own snapshot download into ``to`` (files it has and trusts are skipped)."""
+    if which == "modelscope":
+        # ModelScope trusts a file it has already fetched unless told to re-hash it; read at import
+        os.environ.setdefault("MODELSCOPE_ENABLE_DEFAULT_HASH_VALIDATION", "true")
+        from modelscope import snapshot_download as ms_download
+
+        ms_download(model_id=model, revision=revision, local_dir=str(to))
+    else:
+        from huggingface_hub import snapshot_download as hf_download
+
+        hf_download(repo_id=model, revision=revision, local_dir=str(to))
+
+
+def hub_manifest(which: str, model: str, revision: str | None) -> dict[str, FileRecord]:
+    """Sizes and hashes the hub publishes for ``model``'s files; {} when it cannot be asked."""
     try:
         if which == "modelscope":
-            from modelscope import snapshot_download as ms_download
+            from modelscope.hub.api import HubApi
 
-            ms_download(model_id=model, revision=revision, local_dir=str(to))
-        else:
-            from huggingface_hub import snapshot_download as hf_download
+            files = HubApi().get_model_files(model, revision=revision or "master", recursive=True)
+            return {f["Path"]: (f.get("Size"), f.get("Sha256") or None) for f in files if f.get("Type") == "blob"}
+        from huggingface_hub import HfApi
 
-            hf_download(repo_id=model, revision=revision, local_dir=str(to))
-    except Exception as exc:
-        raise ModelNotFoundError(f"download of '{model}' from {which} failed: {exc}",
-                                 f"从 {which} 下载 '{model}' 失败") from exc
-    return check_model_folder(to)
+        info = HfApi().model_info(model, revision=revision, files_metadata=True)
+        return {s.rfilename: (s.size, s.lfs.sha256 if s.lfs else None) for s in info.siblings or []}
+    except Exception:  # offline, rate-limited, an older server: fall back to what the client recorded
+        log.debug("no file list from %s for %s", which, model, exc_info=True)
+        return {}
+
+
+def local_manifest(folder: Path) -> dict[str, FileRecord]:
+    """What ``huggingface_hub`` recorded while downloading into ``folder``: the ETag of a
+    large (LFS) file is its SHA-256. Other files and ModelScope folders have no local record."""
+    from huggingface_hub._local_folder import read_download_metadata  # the client's own reader
+
+    records: dict[str, FileRecord] = {}
+    meta_root = folder / ".cache" / "huggingface" / "download"
+    for meta in meta_root.rglob("*.metadata"):
+        name = meta.relative_to(meta_root).as_posix()[: -len(".metadata")]
+        record = read_download_metadata(folder, name)
+        etag = (record.etag if record else "").strip('"')
+        if len(etag) == 64 and all(c in "0123456789abcdef" for c in etag):
+            records[name] = (None, etag)
+    return records
+
+
+def verify_files(folder: Path, manifest: dict[str, FileRecord]) -> list[tuple[Path, str]]:
+    """The files of ``folder`` that differ from ``manifest``, each with what is wrong."""
+    import hashlib
+
+    damaged = []
+    for name, (size, sha256) in sorted(manifest.items()):
+        path = folder / name
+        if not path.is_file():
+            damaged.append((path, "missing"))
+        elif size is not None and path.stat().st_size != size:
+            damaged.append((path, f"{path.stat().st_size:,} bytes where the hub has {size:,}"))
+        elif sha256:
+            with path.open("rb") as f:
+                if hashlib.file_digest(f, "sha256").hexdigest() != sha256:
+                    damaged.append((path, "SHA-256 differs from the hub's"))
+    return damaged
+
+
+def _forget(folder: Path, path: Path) -> None:
+    """Delete a damaged file and the client's record of it, so the next fetch gets it again."""
+    path.unlink(missing_ok=True)
+    name = path.relative_to(folder).as_posix()
+    (folder / ".cache" / "huggingface" / "download" / f"{name}.metadata").unlink(missing_ok=True)
