@@ -220,6 +220,12 @@ def test_key_and_login_together(tiny_service):
         r = page.post(server.url + "/gradio_api/queue/join", timeout=10, json={
             "data": ["a", "b", False, False, False, "truncate"], "fn_index": 1, "session_hash": "s"})
         assert r.status_code == 200
+        from gradio_client import Client
+
+        with pytest.raises(ValueError):  # a login without the key is not an API client
+            Client(server.url, auth=("ann", "pw"), verbose=False)
+        both = Client(server.url, auth=("ann", "pw"), headers=AUTH, verbose=False)
+        assert both.predict("好", "好", api_name="/similarity")["score"] == pytest.approx(1.0, abs=1e-4)
 
 
 def test_startup_warning_when_the_ui_is_open_with_a_key():
