@@ -192,6 +192,8 @@ def test_page_tokens_expire_and_bind_to_the_key():
     assert not guard.valid_page_token(guard.page_token(issued=int(time.time()) - 61))
     assert not guard.valid_page_token(guard.page_token(issued=int(time.time()) + 3600))
     assert KEY not in token
+    for junk in ("", ".", "..", "x.y.z", "١٢.n.sig", "12.n.é", token + "x", "9" * 400 + ".n.s"):
+        assert not guard.valid_page_token(junk)
 
 
 def test_without_a_key_gradio_stays_open(tiny_service):

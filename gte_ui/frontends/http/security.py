@@ -150,7 +150,8 @@ class GradioApiGuard:
     def valid_page_token(self, token: str) -> bool:
         payload, _, signature = token.rpartition(".")
         issued, _, _nonce = payload.partition(".")
-        if not issued.isdigit() or not hmac.compare_digest(signature, self._sign(payload)):
+        if not issued.isdigit() or not hmac.compare_digest(signature.encode("utf-8", "replace"),
+                                                           self._sign(payload).encode()):
             return False
         return 0 <= time.time() - int(issued) <= self.max_age_s
 
@@ -171,10 +172,12 @@ class GradioApiGuard:
         headers = _headers(scope)
         try:
             check_api_key(self.settings, headers.get("authorization"))
-            await self.app(scope, receive, send)
-            return
+            refusal = None
         except GteError as no_key:
             refusal = no_key
+        if refusal is None:
+            await self.app(scope, receive, send)
+            return
         if not NAMED_API.match(path) and self._has_page_cookie(headers):
             if path.rstrip("/") != QUEUE_JOIN or scope["type"] != "http":
                 await self.app(scope, receive, send)
