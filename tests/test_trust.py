@@ -127,10 +127,12 @@ def test_the_key_opens_rest_and_gradio(keyed):
     a, b = fresh("key"), fresh("key")
     rest = requests.post(keyed.url + "/similarity", json={"sentence_a": a, "sentence_b": b}, headers=AUTH, timeout=30)
     assert rest.status_code == 200
-    event = requests.post(keyed.url + "/gradio_api/call/embed", json={"data": [fresh("key"), False, "truncate"]},
-                          headers=AUTH, timeout=30)
-    assert event.status_code == 200
-    stream = requests.get(f"{keyed.url}/gradio_api/call/embed/{event.json()['event_id']}", headers=AUTH, timeout=30)
+    # call/v2 takes parameters by name (the others keep their defaults)
+    event = requests.post(keyed.url + "/gradio_api/call/v2/embed", json={"texts": fresh("key")}, headers=AUTH,
+                          timeout=30)
+    assert event.status_code == 200, event.text
+    stream = requests.get(f"{keyed.url}/gradio_api/call/v2/embed/{event.json()['event_id']}", headers=AUTH,
+                          timeout=30)
     assert "event: complete" in stream.text, stream.text
     result = json.loads(stream.text.split("data:", 1)[1])[0]
     assert result["dim"] == keyed.service.dim and len(result["vectors"]) == 1
@@ -159,9 +161,9 @@ def test_the_page_cookie_opens_the_page_events_only(keyed):
     assert "HttpOnly" in home.headers["set-cookie"] and "SameSite" in home.headers["set-cookie"]
 
     before = keyed.service.encoder.forward_calls
-    a, b = fresh("page"), fresh("page")
     joined = page.post(keyed.url + "/gradio_api/queue/join", timeout=10, json={
-        "data": [a, b, False, False, False, "truncate"], "fn_index": on_pair, "session_hash": "page1"})
+        "data": page_data(blocks, on_pair, fresh("page"), fresh("page")), "fn_index": on_pair,
+        "session_hash": "page1"})
     assert joined.status_code == 200 and "event_id" in joined.json()
     with page.get(keyed.url + "/gradio_api/queue/data", params={"session_hash": "page1"}, stream=True,
                   timeout=30) as events:
@@ -169,7 +171,7 @@ def test_the_page_cookie_opens_the_page_events_only(keyed):
     assert keyed.service.encoder.forward_calls > before
 
     named = page.post(keyed.url + "/gradio_api/queue/join", timeout=10, json={
-        "data": [fresh(), fresh(), False, "truncate"], "fn_index": similarity, "session_hash": "page1"})
+        "data": page_data(blocks, similarity, fresh(), fresh()), "fn_index": similarity, "session_hash": "page1"})
     assert named.status_code == 401
     assert page.post(keyed.url + "/gradio_api/call/similarity", json={"data": ["a", "b"]}, timeout=10).status_code == 401
     for junk in ({"fn_index": "1"}, {"fn_index": True}, [1], "not json"):
@@ -182,6 +184,12 @@ def test_the_page_cookie_opens_the_page_events_only(keyed):
     for cookie in (forged, "1.2.3", "", token.rpartition(".")[0]):
         r = requests.get(keyed.url + "/gradio_api/info", cookies={security.PAGE_COOKIE: cookie}, timeout=10)
         assert r.status_code == 401
+
+
+def page_data(blocks, fn_index: int, *texts: str) -> list:
+    """What the page sends for event ``fn_index``: ``texts`` first, the other inputs' defaults."""
+    inputs = blocks.fns[fn_index].inputs
+    return [*texts, *(getattr(c, "value", None) for c in inputs[len(texts):])]
 
 
 def test_page_tokens_expire_and_bind_to_the_key():
@@ -212,15 +220,18 @@ def test_key_and_login_together(tiny_service):
     from gte_ui.server import create_app
 
     settings = tiny_service.settings.replace(api_key=KEY, auth="ann:pw")
-    with LiveServer(create_app(tiny_service, settings)) as server:
+    app = create_app(tiny_service, settings)
+    blocks = gradio_blocks(app)
+    on_pair = next(i for i, fn in blocks.fns.items() if fn.name == "on_pair")
+    with LiveServer(app) as server:
         page = requests.Session()
         page.get(server.url + "/", timeout=10)
         r = page.post(server.url + "/gradio_api/queue/join", timeout=10, json={
-            "data": ["a", "b", False, False, False, "truncate"], "fn_index": 1, "session_hash": "s"})
+            "data": page_data(blocks, on_pair, "a", "b"), "fn_index": on_pair, "session_hash": "s"})
         assert r.status_code == 401  # Gradio's login check: the page cookie alone is not a login
         assert page.post(server.url + "/login", data={"username": "ann", "password": "pw"}, timeout=10).ok
         r = page.post(server.url + "/gradio_api/queue/join", timeout=10, json={
-            "data": ["a", "b", False, False, False, "truncate"], "fn_index": 1, "session_hash": "s"})
+            "data": page_data(blocks, on_pair, "a", "b"), "fn_index": on_pair, "session_hash": "s"})
         assert r.status_code == 200
         from gradio_client import Client
 
