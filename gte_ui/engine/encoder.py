@@ -22,7 +22,7 @@ from gte_ui.engine.backends import Backend, resolve_runtime
 from gte_ui.engine.runtime import load_backend
 from gte_ui.core.settings import Settings, on_spaces
 from gte_ui.core.errors import ConfigError, GteError, ErrorType
-from gte_ui.engine.hub import resolve_model, transformer_folder
+from gte_ui.engine.hub import model_fingerprint, resolve_model, transformer_folder
 from gte_ui.engine.pooling import PoolingMode, l2_normalize, pool, read_pooling_mode
 
 log = logging.getLogger(__name__)
@@ -41,6 +41,7 @@ class ModelInfo:
     precision: str
     backend: str
     load_seconds: float
+    fingerprint: str = ""  # content hash of the model folder (hub.model_fingerprint)
 
     def as_dict(self) -> dict[str, object]:
         return dict(self.__dict__)
@@ -120,7 +121,8 @@ class Encoder:
                 f"--max-length {max_length} 超过模型上限 {model_limit}")
         info = ModelInfo(model=settings.model, path=str(folder), dim=backend.dim,
                          max_length=max_length, pooling=pooling, device=device, precision=precision,
-                         backend=backend.name, load_seconds=round(time.perf_counter() - t0, 3))
+                         backend=backend.name, load_seconds=round(time.perf_counter() - t0, 3),
+                         fingerprint=model_fingerprint(folder))
         log.info("model ready: %s", info)
         return cls(tokenizer, backend, pooling=pooling, max_length=max_length,
                    batch_size=settings.batch_size, info=info)
