@@ -10,6 +10,7 @@ import gradio as gr
 from fastapi import FastAPI
 
 from gte_ui.frontends.http import security
+from gte_ui.frontends.http.metrics import install_metrics
 from gte_ui.frontends.http.routes import install_api
 from gte_ui.core.settings import Settings
 from gte_ui.service.service import EmbeddingService
@@ -23,6 +24,7 @@ def create_app(service: EmbeddingService, settings: Settings | None = None) -> F
                   description="Sentence embeddings and similarity with GTE models. The web UI is at /.",
                   version="1.0")
     install_api(app, service, settings)
+    install_metrics(app, service, settings)
     demo = build_demo(service)
     # Gradio's default is one running event per function. Each request only waits on the shared
     # dynamic batcher, so letting several run at once is what lets the batcher merge them.
