@@ -7,6 +7,7 @@ here, so an installed package serves without a checkout around it.
 from __future__ import annotations
 
 import logging
+import signal
 import sys
 
 from gte_ui.core.errors import GteError
@@ -39,5 +40,14 @@ def main(argv: list[str] | None = None) -> int:
     print(f"GTE workbench ready: http://{settings.host}:{settings.port}  "
           f"({service.info.model}, {service.info.dim}-dim, {service.info.device}/{service.info.precision})",
           flush=True)
-    uvicorn.run(app, host=settings.host, port=settings.port, log_level=settings.log_level)
+    # SIGTERM / Ctrl-C: uvicorn stops accepting, lets in-flight requests finish (at most
+    # --shutdown-timeout s), then the batcher empties its queue and the shared-cache writes go out.
+    # uvicorn re-raises the signal it caught once it has drained; these handlers take it so that
+    # the batcher and the shared-cache writer are closed below instead of the process dying.
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda signum, frame: None)
+    uvicorn.run(app, host=settings.host, port=settings.port, log_level=settings.log_level,
+                timeout_graceful_shutdown=settings.shutdown_timeout)
+    service.close()
+    logging.getLogger("gte_ui").info("drained and stopped")
     return 0
