@@ -151,7 +151,7 @@ class EmbeddingService:
         return self.encoder.dim
 
     def stats(self) -> dict[str, object]:
-        batcher = {k: getattr(self.runner, k) for k in ("batches", "requests", "pending")
+        batcher = {k: getattr(self.runner, k) for k in ("batches", "requests", "pending", "replicas", "retries")
                    if hasattr(self.runner, k)}
         shared = self.shared.stats() if self.shared is not None else {
             "enabled": False, "up": False, "hits": 0, "misses": 0, "errors": 0}
