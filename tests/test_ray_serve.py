@@ -15,6 +15,7 @@ import yaml
 from conftest import free_port
 
 ray = pytest.importorskip("ray")
+pytestmark = pytest.mark.timeout(400)  # Serve waiting on resources it will never get waits forever
 from ray import serve  # noqa: E402
 
 ROOT = Path(__file__).parent.parent
