@@ -2,6 +2,7 @@
 
     python bench/bench_scale.py            # ~5 min on a quiet 2-core box
     python bench/bench_scale.py --quick    # shorter rounds
+    python bench/bench_scale.py --capacity # sentences/s per core at 24 / 128 tokens, RSS per replica
 
 Model: a random BERT with GTE-large-zh's exact shape (``~/.cache/gte_ui/bench``), int8 accurate
 on ONNX Runtime, 1 thread per process or replica, 24-token Chinese sentences, every request a
@@ -124,14 +125,54 @@ def second_pass(model: str, cache_url: str, n: int, seed: int) -> None:
     print(json.dumps({"seconds": seconds, "hits": shared["hits"], "texts_encoded": svc.encoder.texts_encoded}))
 
 
+def capacity_worker(model: str, precision: str, n: int) -> None:
+    """Run in a fresh process: one replica's RSS and its rate at 24 and 128 tokens, 1 thread."""
+    import psutil
+
+    from gte_ui.engine.encoder import Encoder
+
+    enc = Encoder.load(Settings(model=model, device="cpu", precision=precision, threads=1))
+    enc.encode(sentences(4, 1))
+    rates = {}
+    for tokens in (24, 128):
+        texts = sentences(n, tokens, tokens=tokens)
+        t0 = time.perf_counter()
+        for i in range(0, n, 32):
+            enc.encode(texts[i:i + 32])
+        rates[tokens] = n / (time.perf_counter() - t0)
+    print(json.dumps({"rss_mb": psutil.Process().memory_info().rss / 2**20, "rates": rates}))
+
+
+def capacity(model: str) -> None:
+    """Sentences/s per core (1 thread, batch 32) and memory per replica, int8 and fp32."""
+    print("| precision | 24 tokens, sent/s per core | 128 tokens | RSS per replica MB |")
+    print("|---|---|---|---|")
+    for precision, n in (("int8", 64), ("fp32", 32)):
+        out = subprocess.run([sys.executable, __file__, "--capacity-worker", model, precision, str(n)],
+                             capture_output=True, text=True, cwd=ROOT, timeout=1200)
+        r = json.loads(out.stdout.strip().splitlines()[-1])
+        print(f"| {precision} | {r['rates']['24']:.1f} | {r['rates']['128']:.1f} | {r['rss_mb']:.0f} |", flush=True)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--quick", action="store_true")
+    ap.add_argument("--capacity", action="store_true", help="only the per-core rates and replica memory")
     ap.add_argument("--second-pass", nargs=4, metavar=("MODEL", "URL", "N", "SEED"), help=argparse.SUPPRESS)
+    ap.add_argument("--capacity-worker", nargs=3, metavar=("MODEL", "PRECISION", "N"), help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.second_pass:
         model, url, n, seed = args.second_pass
         second_pass(model, url, int(n), int(seed))
+        return
+    if args.capacity_worker:
+        model, precision, n = args.capacity_worker
+        capacity_worker(model, precision, int(n))
+        return
+    if args.capacity:
+        print(f"load average at start: {os.getloadavg()[0]:.1f}")
+        capacity(str(cached_random_bert("gte-large")))
+        print(f"load average at end: {os.getloadavg()[0]:.1f}")
         return
     rounds, seconds, seq = (2, 8.0, 12) if args.quick else (3, 12.0, 20)
     model = str(cached_random_bert("gte-large"))
