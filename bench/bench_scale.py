@@ -38,10 +38,10 @@ import redis as redis_py  # noqa: E402
 import requests  # noqa: E402
 
 from gte_ui.core.settings import Settings  # noqa: E402
-from gte_ui.core.textnorm import NO_NORM  # noqa: E402
 from gte_ui.engine.cache import CachedVector  # noqa: E402
 from gte_ui.engine.shared_cache import shared_key  # noqa: E402
 from gte_ui.server import serve_application  # noqa: E402
+from gte_ui.service.options import DEFAULT_OPTIONS  # noqa: E402
 from gte_ui.service.service import EmbeddingService  # noqa: E402
 from gte_ui.testing.toymodel import _COMMON_ZH, cached_random_bert  # noqa: E402
 
@@ -254,7 +254,7 @@ def main() -> None:
         # fresh process makes its first pass over them
         n = 10_000
         texts = sentences(n, 11)
-        prefix = f"{filler._key_prefix}|{filler.settings.long_text}|{NO_NORM.key()}"
+        prefix = f"{filler._key_prefix}|{filler.settings.long_text}|{DEFAULT_OPTIONS.norm.key()}"
         vectors = filler.embed(sample).vectors
         items = [(shared_key(prefix, t), CachedVector(vectors[i % len(sample)], 24, False)) for i, t in enumerate(texts)]
         for i in range(0, n, 1000):

@@ -16,9 +16,10 @@ ray = pytest.importorskip("ray")
 pytestmark = pytest.mark.timeout(300)  # a Ray pipeline that cannot schedule would wait forever
 
 from gte_ui.frontends.cli import embed_file, embed_file_ray  # noqa: E402
+from gte_ui.service.options import TextOptions  # noqa: E402
 
 ROOT = Path(__file__).parent.parent
-TEXTS = [f"第{i}条语料：向量化整个知识库" for i in range(300)] + ["12345", "  前后有空格  "]
+TEXTS = [f"第{i}条语料：向量化整个知识库" for i in range(300)] + ["12345", "  前后有空格  ", "這是繁體中文"]
 
 
 @pytest.fixture(scope="module")
@@ -49,6 +50,8 @@ def test_embed_ray_equals_local(kind, tmp_path, tiny_service, tiny_settings, loc
     else:
         src.write_text("".join(json.dumps({"body": t}, ensure_ascii=False) + "\n" for t in TEXTS), encoding="utf-8")
         opts = {"field": "body"}
+    if kind == ".jsonl":  # the text options travel to the actors: 繁→简 on both paths
+        opts["options"] = TextOptions(t2s=True)
     local = embed_file(tiny_service, src, tmp_path / "local.parquet", progress=False, **opts)
     report = embed_file_ray(tiny_settings, src, tmp_path / "ray.parquet", progress=False, actors=2, **opts)
     assert report.texts == local.texts == len(TEXTS)

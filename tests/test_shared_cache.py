@@ -17,6 +17,7 @@ import requests
 from conftest import AppProcess, LiveServer, RedisServer
 from gte_ui.engine.cache import CachedVector
 from gte_ui.engine.shared_cache import SharedCache, pack, redact_url, shared_key, unpack
+from gte_ui.service.options import TextOptions
 
 
 def wait_for(predicate, timeout: float = 10.0) -> bool:
@@ -64,7 +65,7 @@ def test_service_fills_and_reads_the_shared_tier(tiny_encoder, tiny_settings, re
         b.embed(texts)  # now in B's own LRU: Redis is not asked again
         assert b.shared.stats()["hits"] == 3 and b.cache.hits == 3
         # another long-text mode is another key: a miss in Redis, embedded and shared
-        b.embed(texts, long_text="chunk")
+        b.embed(texts, options=TextOptions(long_text="chunk"))
         assert b.shared.stats()["misses"] == 3
     finally:
         a.close()
