@@ -133,8 +133,9 @@ class SharedCache:
                     self.errors += 1  # a foreign or damaged value: treat as a miss
             out.append(item)
         found = sum(x is not None for x in out)
-        self.hits += found
-        self.misses += len(out) - found
+        with self._cond:  # request threads count concurrently
+            self.hits += found
+            self.misses += len(out) - found
         return out
 
     def put_many(self, items: Sequence[tuple[str, CachedVector]]) -> None:
@@ -199,8 +200,8 @@ class SharedCache:
         log.warning("shared cache %s is back; using it again", self.where)
 
     def _went_down(self, exc: BaseException) -> None:
-        self.errors += 1
         with self._cond:
+            self.errors += 1
             was_up, self.up = self.up, False
             self._pending.clear()  # stale by the time Redis is back; vectors are re-shared on use
             self._cond.notify()
