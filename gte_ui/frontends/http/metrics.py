@@ -120,7 +120,7 @@ class ServiceCollector(Collector):
         yield GaugeMetricFamily("gte_model_load_seconds", "seconds the model took to load",
                                 value=info.load_seconds)
         fam = InfoMetricFamily("gte_model", "the served model")
-        fam.add_metric([], {"model": info.model, "dim": str(info.dim), "device": info.device,
+        fam.add_metric([], {"model": info.name, "dim": str(info.dim), "device": info.device,
                             "precision": info.precision, "backend": info.backend})
         yield fam
 
