@@ -32,6 +32,8 @@ from ray.serve.handle import DeploymentHandle
 
 from gte_ui.core.settings import Settings
 from gte_ui.engine.encoder import Encoded, Encoder, ModelInfo
+from gte_ui.engine.hub import resolve_model, transformer_folder
+from gte_ui.engine.tokenizer import load_tokenizer
 from gte_ui.service.service import EmbeddingService, shared_from_settings
 
 log = logging.getLogger(__name__)
@@ -105,9 +107,12 @@ class RemoteEncoder:
     never on an event loop) and retries on another replica when the one it reached died.
     """
 
-    def __init__(self, handle: DeploymentHandle, info: dict[str, Any], timeout_s: float = 120.0) -> None:
+    def __init__(self, handle: DeploymentHandle, info: dict[str, Any], tokenizer: Any,
+                 timeout_s: float = 120.0) -> None:
         self.handle = handle
         self.info = ModelInfo(**info)
+        #: the service's token-level looks (unknown characters, alignment) run here, on the ingress
+        self.tokenizer = tokenizer
         self.dim = self.info.dim
         self.max_length = self.info.max_length
         self.timeout_s = timeout_s
@@ -186,10 +191,18 @@ class Ingress:
 
     async def __serve_build_asgi_app__(self) -> Any:
         info = await self.embedder.info.remote()
-        remote = RemoteEncoder(self.embedder, info)
+        remote = RemoteEncoder(self.embedder, info, ingress_tokenizer(self.settings))
         self.service = EmbeddingService(remote, self.settings, runner=remote,
                                         shared=shared_from_settings(self.settings))
         return self.app_factory(self.service, self.settings)
+
+
+def ingress_tokenizer(settings: Settings) -> Any:
+    """The model's tokenizer alone (no weights) for the ingress, resolved as the replicas do."""
+    folder = resolve_model(settings.model, hub=settings.hub, revision=settings.revision,
+                           offline=settings.offline, cache_dir=settings.model_cache_dir)
+    inner = transformer_folder(folder)
+    return load_tokenizer(inner if (inner / "config.json").is_file() else folder)
 
 
 def deployment_options(settings: Settings) -> dict[str, Any]:
