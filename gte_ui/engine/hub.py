@@ -8,6 +8,7 @@ becomes one :class:`ModelNotFoundError` that says what was tried and how to use 
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import os
@@ -274,8 +275,6 @@ def local_manifest(folder: Path) -> dict[str, FileRecord]:
 
 def verify_files(folder: Path, manifest: dict[str, FileRecord]) -> list[tuple[Path, str]]:
     """The files of ``folder`` that differ from ``manifest``, each with what is wrong."""
-    import hashlib
-
     damaged = []
     for name, (size, sha256) in sorted(manifest.items()):
         path = folder / name
@@ -295,3 +294,32 @@ def _forget(folder: Path, path: Path) -> None:
     path.unlink(missing_ok=True)
     name = path.relative_to(folder).as_posix()
     (folder / ".cache" / "huggingface" / "download" / f"{name}.metadata").unlink(missing_ok=True)
+
+
+_FINGERPRINT_SUFFIXES = (".json", ".txt", ".safetensors", ".bin", ".model")
+_SAMPLE = 1 << 20
+
+
+def model_fingerprint(folder: Path) -> str:
+    """A short content hash of a model folder: the same model gives the same value on every
+    machine whatever its path, a fine-tuned or re-quantised one a different value.
+
+    Config, tokenizer and pooling files are hashed whole; weight files by their size and three
+    1 MiB samples (start, middle, end), so GTE-large's 1.3 GB costs milliseconds, not seconds.
+    The shared cache keys on it (:mod:`gte_ui.engine.shared_cache`).
+    """
+    digest = hashlib.blake2b(digest_size=12)
+    folder = Path(folder)
+    files = sorted(p for p in folder.rglob("*") if p.is_file() and p.suffix in _FINGERPRINT_SUFFIXES
+                   and not any(part.startswith(".") for part in p.relative_to(folder).parts))
+    for path in files:
+        size = path.stat().st_size
+        digest.update(f"{path.relative_to(folder).as_posix()}|{size}|".encode())
+        with open(path, "rb") as f:
+            if size <= 3 * _SAMPLE:
+                digest.update(f.read())
+                continue
+            for offset in (0, size // 2, size - _SAMPLE):
+                f.seek(offset)
+                digest.update(f.read(_SAMPLE))
+    return digest.hexdigest()
