@@ -125,6 +125,15 @@ class EmbeddingService:
             if service.shared is not None:
                 service.shared.close()
 
+    def observe_batches(self, observe: Callable[[int, int], None]) -> bool:
+        """Call ``observe(texts, requests)`` after every merged forward pass of the dynamic batcher
+        (for metrics). Returns False when this service runs without a batcher."""
+        observers = getattr(self.runner, "observers", None)
+        if observers is None:
+            return False
+        observers.append(observe)
+        return True
+
     # ------------------------------------------------------------ several models
     def add_model(self, other: EmbeddingService) -> None:
         """Serve ``other`` beside this (the default) model, under ``other.name``.

@@ -130,9 +130,7 @@ def install_metrics(app: FastAPI, service: EmbeddingService, settings: Settings)
     registry = CollectorRegistry()
     metrics = HttpMetrics(registry)
     registry.register(ServiceCollector(service))
-    observers = getattr(service.runner, "observers", None)
-    if observers is not None:
-        observers.append(lambda texts, requests: metrics.batch_size.observe(texts))
+    service.observe_batches(lambda texts, requests: metrics.batch_size.observe(texts))
     app.add_middleware(RequestMetrics, metrics=metrics)
 
     @app.get("/metrics", tags=["meta"], response_class=Response)
