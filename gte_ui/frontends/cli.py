@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Any
 
 from gte_ui.core.errors import ErrorType, GteError
 from gte_ui.core.settings import parse_settings
-from gte_ui.core.textfiles import read_candidates_file
+from gte_ui.core.textfiles import read_candidates_file, sniff_encoding
 from gte_ui.service.options import TextOptions
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -71,14 +71,16 @@ def iter_records(path: Path, column: str = "text", field: str = "text") -> Itera
 
     Raises:
         GteError: unsupported file type, a missing column/field (naming the ones that exist),
-            a line that is not JSON, a field that is not a string, a file that is not UTF-8.
+            a line that is not JSON, a field that is not a string, a file whose encoding
+            changes after its first 64 KB.
     """
     kind = path.suffix.lower()
     if kind not in INPUT_KINDS:
         raise _err(f"unsupported input {path.name}: use one of {', '.join(INPUT_KINDS)}",
                    f"不支持的输入文件类型：{path.name}（可用 {', '.join(INPUT_KINDS)}）")
     try:
-        with open(path, encoding="utf-8-sig", newline="" if kind in (".csv", ".tsv") else None) as f:
+        encoding = sniff_encoding(path)  # the reader uploads use: UTF-8, UTF-16 (BOM) or GB18030
+        with open(path, encoding=encoding, newline="" if kind in (".csv", ".tsv") else None) as f:
             if kind == ".txt":
                 for n, line in enumerate(f, start=1):
                     yield n, line.strip() or None
@@ -115,8 +117,9 @@ def iter_records(path: Path, column: str = "text", field: str = "text") -> Itera
                                    "not a string", f"{path.name} 第 {n} 行：字段 {field!r} 不是字符串")
                     yield n, (value or "").strip() or None
     except UnicodeDecodeError as exc:
-        raise _err(f"{path.name} is not UTF-8 text ({exc.reason} at byte {exc.start}); convert it first, "
-                   "e.g. iconv -f GB18030 -t UTF-8", f"{path.name} 不是 UTF-8 编码，请先转换") from exc
+        raise _err(f"{path.name} is not valid {exc.encoding} text ({exc.reason}): its first 64 KB read as "
+                   f"{exc.encoding}, a later part does not; convert it to UTF-8 first, e.g. iconv -f GB18030 -t UTF-8",
+                   f"{path.name} 的编码前后不一致，请先转换为 UTF-8") from exc
 
 
 def iter_texts(path: Path, column: str = "text", field: str = "text") -> Iterator[str]:
