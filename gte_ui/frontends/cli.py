@@ -434,7 +434,17 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--file", help="candidates from a .txt (one a line) or .csv/.tsv file")
     r.add_argument("--top-k", type=int)
     r.add_argument("--json", action="store_true", help="print JSON instead of tab-separated lines")
-    sub.add_parser("evaluate", help="Spearman of the model on labelled pairs (see its --help)", add_help=False)
+    rr = sub.add_parser("rerank", help="rerank documents against a query with --reranker (else by embedding "
+                        "cosine; the output says which)")
+    rr.add_argument("query")
+    rr.add_argument("documents", nargs="*")
+    rr.add_argument("--file", help="documents from a .txt (one a line) or .csv/.tsv file")
+    rr.add_argument("--top-n", type=int)
+    rr.add_argument("--raw-scores", action="store_true", help="the cross-encoder's raw logits, not their sigmoid")
+    rr.add_argument("--method", default="auto", choices=("auto", "cross-encoder", "embedding"))
+    rr.add_argument("--json", action="store_true", help="print JSON instead of tab-separated lines")
+    sub.add_parser("evaluate", help="Spearman of the model on labelled pairs, or --task rerank: MRR@10, "
+                   "nDCG@10 on query-document groups (see its --help)", add_help=False)
     h = sub.add_parser("health", help="exit 0 when a running server's /health says ok (Docker HEALTHCHECK)")
     h.add_argument("--url", help="default: http://127.0.0.1:$GRADIO_SERVER_PORT/health")
     h.add_argument("--timeout", type=float, default=4.0)
@@ -480,6 +490,18 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(json.dumps({"score": round(p.score, 6), "percent": p.percent, "verdict": p.verdict.zh,
                               "verdict_en": p.verdict.en, "tokens": [p.tokens_a, p.tokens_b],
                               "truncated": [p.truncated_a, p.truncated_b]}, ensure_ascii=False))
+            return 0
+        if args.command == "rerank":
+            docs = list(args.documents)
+            if args.file:
+                docs += read_candidates_file(args.file, settings.max_upload_bytes)
+            rr = service.rerank(args.query, docs, top_n=args.top_n, raw_scores=args.raw_scores, method=args.method)
+            if args.json:
+                print(json.dumps(rr.to_dict(), ensure_ascii=False))
+            else:
+                print(f"# method: {rr.method} ({rr.model})", file=sys.stderr)
+                for row in rr.rows:
+                    print(f"{row.rank}\t{row.score:.4f}\t{row.text}")
             return 0
         cands = list(args.candidates)
         if args.file:

@@ -11,6 +11,9 @@ Routes (the last path segment counts, so stage prefixes such as ``/prod/gte/rank
 * ``POST /similarity`` ``{"sentence_a", "sentence_b"}`` → score, percent, verdict;
 * ``POST /rank`` ``{"source", "candidates": [..] | "one\\nper\\nline", "top_k"?}`` → ranking;
 * ``POST /embed`` ``{"texts": [..] | "input": str | [..]}`` → vectors;
+* ``POST /rerank`` ``{"query", "docs" | "documents": [..] | "one\nper\nline", "top_n"?, "raw_scores"?}``
+  → scores in document order, the ranking, and ``method`` (cross-encoder, or embedding without
+  ``GTE_RERANKER``);
 * ``GET /health`` → model facts and the cold-start time.
 
 Answers ``{"statusCode", "headers", "body"}``. Errors are ``{"error": "中文 / English",
@@ -40,7 +43,7 @@ _LOCK = threading.Lock()  # FC can run several requests in one instance at once
 _COLD_START_S: float | None = None
 _INVOCATIONS = 0
 
-ROUTES = ("/similarity", "/rank", "/embed", "/health")
+ROUTES = ("/similarity", "/rank", "/embed", "/rerank", "/health")
 JSON_HEADERS = {"Content-Type": "application/json; charset=utf-8"}
 
 
@@ -181,6 +184,16 @@ def _dispatch(service, route: str, body: dict[str, Any]) -> dict[str, Any]:
             {"rank": x.rank, "index": x.index, "text": x.text, "score": x.score, "percent": x.percent,
              "verdict": x.verdict.zh, "truncated": x.truncated} for x in r.rows],
             "elapsed_ms": r.elapsed_ms}
+    if route == "/rerank":
+        docs = body.get("docs", body.get("documents"))
+        if isinstance(docs, str):
+            docs = split_lines(docs)
+        raw = body.get("raw_scores", False)
+        if not isinstance(raw, bool):
+            raise GteError(ErrorType.VALIDATION, "raw_scores must be true or false", "raw_scores 必须是布尔值")
+        r = service.rerank(body.get("query"), docs if docs is not None else [], top_n=body.get("top_n"),
+                           raw_scores=raw, what="docs")
+        return r.to_dict()
     texts = body.get("texts", body.get("input"))
     if isinstance(texts, str):
         texts = [texts]

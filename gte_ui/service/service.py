@@ -18,6 +18,7 @@ from gte_ui.engine.batching import DynamicBatcher
 from gte_ui.engine.cache import CachedVector, EmbeddingCache, make_key
 from gte_ui.core.settings import LONG_TEXT_MODES, Settings
 from gte_ui.engine.encoder import Encoded, Encoder, ModelInfo
+from gte_ui.engine.reranker import Reranker, sigmoid
 from gte_ui.core.errors import ErrorType, GteError
 from gte_ui.core.textnorm import NO_NORM, TextNorm, clean_text
 from gte_ui.core.scoring import (Verdict, VerdictBands, cosine_matrix, rank_order, to_percent, verdict)
@@ -92,6 +93,48 @@ class MatrixResult:
     elapsed_ms: float
 
 
+@dataclass
+class RerankRow:
+    rank: int  # 1-based
+    index: int  # position in the documents as given (0-based)
+    text: str
+    score: float  # sigmoid(logit) in [0, 1], the raw logit when asked, or the cosine (method "embedding")
+    tokens: int  # tokens of query + document (cross-encoder) or of the document (embedding)
+    truncated: bool
+
+
+@dataclass
+class RerankResult:
+    """Documents scored against a query, best first.
+
+    ``method`` says what scored them: ``"cross-encoder"`` (the ``--reranker``) or ``"embedding"``
+    (no reranker loaded, or asked for: the cosine of the embedding model).
+    """
+
+    query: str
+    method: str  # "cross-encoder" | "embedding"
+    model: str  # the model that scored
+    raw_scores: bool  # scores are raw logits (cross-encoder only)
+    scores: list[float]  # every document's score, in document order
+    rows: list[RerankRow]  # best first, at most top_n
+    total: int  # documents scored
+    tokens: int  # tokens the model read (usage)
+    cached: int  # scores that came from the cache
+    elapsed_ms: float
+
+    def to_dict(self, return_documents: bool = True) -> dict[str, object]:
+        """The one serialisation every front end starts from."""
+        return {"query": self.query, "method": self.method, "model": self.model, "raw_scores": self.raw_scores,
+                "scores": self.scores, "results": [
+                    {"rank": r.rank, "index": r.index, "score": r.score, "tokens": r.tokens,
+                     "truncated": r.truncated, **({"text": r.text} if return_documents else {})}
+                    for r in self.rows],
+                "total": self.total, "tokens": self.tokens, "elapsed_ms": self.elapsed_ms}
+
+
+RERANK_METHODS = ("auto", "cross-encoder", "embedding")
+
+
 class EmbeddingService:
     """Validate, look up the cache, embed the misses, score.
 
@@ -104,7 +147,8 @@ class EmbeddingService:
 
     def __init__(self, encoder: Encoder, settings: Settings | None = None,
                  runner: Callable[[Sequence[str]], Encoded] | None = None,
-                 bands: VerdictBands | None = None) -> None:
+                 bands: VerdictBands | None = None, reranker: Reranker | None = None,
+                 rerank_runner: Callable[[Sequence[tuple[str, str]]], Encoded] | None = None) -> None:
         self.encoder = encoder
         self.settings = settings or Settings()
         self.cache = EmbeddingCache(self.settings.cache_size, self.settings.cache_bytes)
@@ -112,23 +156,36 @@ class EmbeddingService:
         self.bands = bands or default_bands(self.settings)
         info = encoder.info
         self._key_prefix = f"{info.path}|{info.precision}|{info.backend}|{encoder.max_length}"
+        #: the cross-encoder, or None: rerank then answers from the embedding cosine and says so
+        self.reranker = reranker
+        self.rerank_runner = rerank_runner or (reranker.score if reranker is not None else None)
+        # its own cache (scores of (query, document) pairs), so reranking never evicts vectors
+        self.rerank_cache = EmbeddingCache(self.settings.cache_size, self.settings.cache_bytes)
+        if reranker is not None:
+            r = reranker.info
+            self._rerank_prefix = f"{r.path}|{r.precision}|{r.backend}|{reranker.max_length}"
         self.started = time.time()
 
     @classmethod
     def from_settings(cls, settings: Settings, *, batching: bool = True) -> EmbeddingService:
         """Load the model and, unless ``batching=False``, put the dynamic batcher in front of it."""
         encoder = Encoder.load(settings)
-        runner = None
+        reranker = Reranker.load(settings) if settings.reranker else None
+        runner = rerank_runner = None
         if batching:
             runner = DynamicBatcher(encoder.encode, max_batch=settings.batch_size * 4,
                                     wait_ms=settings.batch_wait_ms, max_queue=settings.max_queue)
-        return cls(encoder, settings, runner=runner)
+            if reranker is not None:  # concurrent rerank requests share forward passes too
+                rerank_runner = DynamicBatcher(reranker.score, max_batch=settings.batch_size * 4,
+                                               wait_ms=settings.batch_wait_ms, max_queue=settings.max_queue)
+        return cls(encoder, settings, runner=runner, reranker=reranker, rerank_runner=rerank_runner)
 
     def close(self) -> None:
-        """Stop the batcher's worker thread (if any)."""
-        close = getattr(self.runner, "close", None)
-        if close is not None:
-            close()
+        """Stop the batchers' worker threads (if any)."""
+        for runner in (self.runner, self.rerank_runner):
+            close = getattr(runner, "close", None)
+            if close is not None:
+                close()
 
     # ------------------------------------------------------------ facts
     @property
@@ -144,7 +201,18 @@ class EmbeddingService:
                    if hasattr(self.runner, k)}
         return {"cache": self.cache.stats(), "forward_calls": self.encoder.forward_calls,
                 "texts_encoded": self.encoder.texts_encoded, "batcher": batcher,
-                "uptime_s": round(time.time() - self.started, 1)}
+                "reranker": self.reranker_facts(), "uptime_s": round(time.time() - self.started, 1)}
+
+    def reranker_facts(self) -> dict[str, object]:
+        """What reranks: the cross-encoder's facts and counters, or the embedding fallback."""
+        if self.reranker is None:
+            return {"loaded": False, "method": "embedding",
+                    "note": "no --reranker: rerank answers from the embedding model's cosine"}
+        batcher = {k: getattr(self.rerank_runner, k) for k in ("batches", "requests", "pending")
+                   if hasattr(self.rerank_runner, k)}
+        return {"loaded": True, "method": "cross-encoder", **self.reranker.info.as_dict(),
+                "forward_calls": self.reranker.forward_calls, "pairs_scored": self.reranker.pairs_scored,
+                "cache": self.rerank_cache.stats(), "batcher": batcher}
 
     # ------------------------------------------------------------ validation
     def check_text(self, text: object, what: str = "text") -> str:
@@ -273,6 +341,75 @@ class EmbeddingService:
                             truncated=res.truncated, elapsed_ms=_ms(t0))
 
 
+    def rerank(self, query: str, documents: Sequence[str], *, top_n: int | None = None,
+               raw_scores: bool = False, method: str = "auto", what: str = "documents") -> RerankResult:
+        """Score ``documents`` against ``query`` and sort them, best first (ties keep input order).
+
+        Args:
+            top_n: keep the best n rows (``scores`` still holds every document's).
+            raw_scores: the cross-encoder's raw logits instead of their sigmoid.
+            method: "auto" (the cross-encoder when one is loaded, else the embedding cosine),
+                "cross-encoder" (422 when none is loaded) or "embedding".
+            what: the documents' name in error messages ("docs", "texts", "documents").
+        """
+        t0 = time.perf_counter()
+        if method not in RERANK_METHODS:
+            raise GteError(ErrorType.VALIDATION, f"method must be one of {', '.join(RERANK_METHODS)}, got {method!r}",
+                           f"method 取值无效：{method!r}")
+        if method == "cross-encoder" and self.reranker is None:
+            raise GteError(ErrorType.VALIDATION, "no reranker is loaded: start the server with --reranker MODEL "
+                           "(or ask for method \"embedding\")", "未加载重排模型：请用 --reranker 启动")
+        query = self.check_text(query, "query")
+        docs = self.check_texts(documents, what, self.settings.max_candidates)
+        if top_n is not None and (not isinstance(top_n, int) or isinstance(top_n, bool) or top_n < 1):
+            raise GteError(ErrorType.VALIDATION, f"top_n must be a positive integer, got {top_n!r}",
+                           "top_n 必须是正整数")
+        cross = self.reranker is not None and method != "embedding"
+        cached = 0
+        if cross:
+            found: dict[str, CachedVector] = {}
+            missing: list[str] = []
+            for doc in docs:
+                if doc in found or doc in missing:
+                    continue
+                hit = self.rerank_cache.get((self._rerank_prefix, query, doc))
+                if hit is None:
+                    missing.append(doc)
+                else:
+                    found[doc] = hit
+            cached = len(found)
+            if missing:
+                assert self.rerank_runner is not None
+                enc = self.rerank_runner([(query, d) for d in missing])
+                for i, doc in enumerate(missing):
+                    item = CachedVector(np.array(enc.vectors[i], dtype=np.float32), enc.token_counts[i],
+                                        enc.truncated[i])
+                    found[doc] = item
+                    self.rerank_cache.put((self._rerank_prefix, query, doc), item)
+            items = [found[d] for d in docs]
+            logits = np.array([float(it.vector[0]) for it in items])
+            scores = logits if raw_scores else sigmoid(logits)
+            tokens = [it.token_count for it in items]
+            truncated = [it.truncated for it in items]
+            used = sum(min(n, self.reranker.max_length) for n in tokens)
+            model = self.reranker.info.model
+        else:
+            res = self._embed_clean([query] + docs, t0)
+            scores = np.clip(res.vectors[1:] @ res.vectors[0], -1.0, 1.0).astype(np.float64)
+            tokens, truncated = res.token_counts[1:], res.truncated[1:]
+            cached = res.cached
+            used = res.total_tokens
+            model = self.info.model
+        order = rank_order(np.asarray(scores, dtype=np.float64))
+        if top_n is not None:
+            order = order[:top_n]
+        rows = [RerankRow(rank=r + 1, index=int(i), text=docs[i], score=float(scores[i]), tokens=int(tokens[i]),
+                          truncated=bool(truncated[i])) for r, i in enumerate(order)]
+        return RerankResult(query=query, method="cross-encoder" if cross else "embedding", model=model,
+                            raw_scores=bool(raw_scores and cross), scores=[float(x) for x in scores], rows=rows,
+                            total=len(docs), tokens=int(used), cached=cached, elapsed_ms=_ms(t0))
+
+
 def default_bands(settings: Settings) -> VerdictBands:
     """Verdict bands: ``--verdict-high/--verdict-mid`` > the model's calibration file > SPEC's 0.75 / 0.50."""
     calibrated = load_bands(settings.model)
@@ -285,7 +422,7 @@ def default_bands(settings: Settings) -> VerdictBands:
 
 
 _ZH_NAMES = {"text": "文本", "texts": "文本", "sentence A": "句子 A", "sentence B": "句子 B",
-             "source": "源句子", "candidates": "候选句子"}
+             "source": "源句子", "candidates": "候选句子", "query": "查询", "documents": "文档", "docs": "文档"}
 
 
 def _zh(what: str) -> str:

@@ -4,6 +4,8 @@
 * ``POST /v1/embeddings``, ``GET /v1/models`` — OpenAI-compatible, for Dify, RAGFlow, LangChain;
 * ``POST /similarity`` — the Flask GTE service's ``{sentence_a, sentence_b}`` and TEI's
   ``{"inputs": {"source_sentence", "sentences"}}``; ``POST /embed`` — TEI's embed route;
+* ``POST /rerank`` — the articles' ``{"query", "docs"}`` and TEI's ``{"query", "texts"}``;
+  ``POST /v1/rerank`` (Cohere / Jina / Xinference; ``/v2/rerank`` for Cohere's v2 client);
 * ``GET /health`` — readiness for Docker / Spaces probes.
 
 Bodies are parsed here (not by FastAPI) so that malformed or absurdly nested JSON gets a clear
@@ -18,6 +20,7 @@ import base64
 import functools
 import json
 import logging
+import uuid
 from typing import Any
 
 import numpy as np
@@ -29,8 +32,11 @@ from pydantic import BaseModel, ValidationError
 from gte_ui.core.auth import check_api_key
 from gte_ui.core.settings import Settings
 from gte_ui.core.errors import ErrorType, GteError
-from gte_ui.frontends.http.shapes import (EmbeddingItem, EmbeddingsRequest, EmbeddingsResponse, PairRequest, PairResponse,
-                      TeiEmbedRequest, TeiSimilarityRequest, Usage, parse_legacy)
+from gte_ui.frontends.http.shapes import (ArticleRerankRequest, ArticleRerankResponse, CohereDocument,
+                                         CohereRerankRequest, CohereRerankResponse, CohereRerankResult,
+                                         CohereUsage, EmbeddingItem, EmbeddingsRequest, EmbeddingsResponse,
+                                         PairRequest, PairResponse, TeiEmbedRequest, TeiRank, TeiRerankRequest,
+                                         TeiSimilarityRequest, Usage, parse_legacy)
 from gte_ui.core.textnorm import split_lines
 from gte_ui.service.service import EmbeddingService
 
@@ -165,6 +171,57 @@ def build_router(service: EmbeddingService, settings: Settings) -> APIRouter:
         texts = [req.inputs] if isinstance(req.inputs, str) else req.inputs
         res = await run_in_threadpool(functools.partial(service.embed, texts, what="inputs", **req.service_options()))
         return res.vectors.tolist()
+
+    @router.post("/rerank", tags=["rerank"], openapi_extra=_body_doc(ArticleRerankRequest, TeiRerankRequest))
+    async def rerank(request: Request) -> Any:
+        """Two shapes, told apart by their keys: ``{"query", "docs"}`` (the articles' suite) →
+        ``{"scores"}`` in ``docs`` order; ``{"query", "texts", "raw_scores", "return_text",
+        "truncate"}`` (TEI) → ``[{"index", "score", "text"?}]`` best first. Scores are the
+        reranker's sigmoid (its raw logits with ``raw_scores``); without ``--reranker`` they are
+        the embedding cosine, and the answer says so (``method``; header ``X-Rerank-Method``)."""
+        body = await read_json(request)
+        if not isinstance(body, dict) or not ({"docs", "texts"} & set(body)) or {"docs", "texts"} <= set(body):
+            raise GteError(ErrorType.VALIDATION, 'send {"query", "docs"} (scores in docs order) or {"query", '
+                           '"texts"} (TEI: ranked list), exactly one of docs / texts',
+                           '请求体应为 {"query", "docs"} 或 {"query", "texts"} 之一')
+        if "texts" in body:
+            tei: TeiRerankRequest = _validate(TeiRerankRequest, body)
+            r = await run_in_threadpool(functools.partial(service.rerank, tei.query, tei.texts,
+                                                          raw_scores=tei.raw_scores, what="texts"))
+            if not tei.truncate:
+                over = next((row for row in sorted(r.rows, key=lambda x: x.index) if row.truncated), None)
+                if over is not None:
+                    raise GteError(ErrorType.TOO_LONG, f"texts[{over.index}] with the query has {over.tokens} tokens, over "
+                                   "the reranker's limit; send truncate: true to cut it",
+                                   f"texts[{over.index}] 与查询合计 {over.tokens} 个词元，超过上限")
+            ranks = [TeiRank(index=row.index, score=row.score, text=row.text if tei.return_text else None)
+                     .model_dump(exclude_none=True) for row in r.rows]
+            return JSONResponse(ranks, headers={"X-Rerank-Method": r.method})
+        req: ArticleRerankRequest = _validate(ArticleRerankRequest, body)
+        r = await run_in_threadpool(functools.partial(service.rerank, req.query, req.docs,
+                                                      raw_scores=req.raw_scores, what="docs"))
+        return JSONResponse(ArticleRerankResponse(scores=r.scores, method=r.method, model=r.model).model_dump(),
+                            headers={"X-Rerank-Method": r.method})
+
+    async def cohere_rerank(request: Request) -> CohereRerankResponse:
+        """Cohere / Jina / Xinference rerank: ``{"query", "documents" (strings or {"text"}), "top_n",
+        "return_documents"}`` → ``{"results": [{"index", "relevance_score", "document"?}], "model",
+        "usage", "method"}``, best first."""
+        req: CohereRerankRequest = _validate(CohereRerankRequest, await read_json(request))
+        r = await run_in_threadpool(functools.partial(service.rerank, req.query, req.texts(), top_n=req.top_n,
+                                                      what="documents"))
+        results = [CohereRerankResult(index=row.index, relevance_score=row.score,
+                                      document=CohereDocument(text=row.text) if req.return_documents else None)
+                   for row in r.rows]
+        return CohereRerankResponse(id=uuid.uuid4().hex, results=results, model=r.model, method=r.method,
+                                    usage=CohereUsage(total_tokens=r.tokens),
+                                    meta={"api_version": {"version": "2"}, "billed_units": {"search_units": 1},
+                                          "method": r.method})
+
+    for path in ("/v1/rerank", "/v2/rerank"):  # Cohere's Client posts to v1, its ClientV2 to v2
+        router.add_api_route(path, cohere_rerank, methods=["POST"], tags=["rerank"],
+                             response_model=CohereRerankResponse, response_model_exclude_none=True,
+                             openapi_extra=_body_doc(CohereRerankRequest))
 
     return router
 

@@ -16,7 +16,7 @@ from gte_ui.core.textnorm import TextNorm
 
 
 def register_endpoints(service: EmbeddingService) -> None:
-    """Add /similarity, /rank and /embed to the Blocks being built (call inside ``gr.Blocks()``)."""
+    """Add /similarity, /rank, /embed and /rerank to the Blocks being built (call inside ``gr.Blocks()``)."""
 
     def similarity(sentence_a: str, sentence_b: str, t2s: bool = False, long_text: str = "truncate") -> dict:
         """Cosine similarity of two sentences.
@@ -76,9 +76,29 @@ def register_endpoints(service: EmbeddingService) -> None:
         return {"dim": int(r.vectors.shape[1]), "vectors": r.vectors.tolist(),
                 "tokens": r.token_counts, "truncated": r.truncated}
 
+    def rerank(query: str, documents: str, top_n: int = 0, raw_scores: bool = False) -> dict:
+        """Rerank documents (one per line; blank lines ignored) against a query with the
+        cross-encoder (``--reranker``); without one, by the embedding cosine (``method`` says which).
+
+        Args:
+            query: the query.
+            documents: candidate documents, one per line.
+            top_n: keep only the best n (0 = all).
+            raw_scores: the cross-encoder's raw logits instead of their sigmoid.
+        Returns:
+            {"method", "model", "scores" (document order), "results": rows best first
+            {"rank", "index", "score", "tokens", "truncated", "text"}, "tokens", "elapsed_ms"}
+        """
+        try:
+            r = service.rerank(query, split_lines(documents), top_n=int(top_n) or None, raw_scores=bool(raw_scores))
+        except (GteError, ValueError, TypeError) as exc:
+            raise gr.Error(getattr(exc, "message", str(exc))) from exc
+        return r.to_dict()
+
     def _options(t2s: bool, long_text: str) -> dict:
         return {"norm": TextNorm(t2s=bool(t2s)), "long_text": long_text or None}
 
     gr.api(similarity, api_name="similarity")
     gr.api(rank, api_name="rank")
     gr.api(embed, api_name="embed")
+    gr.api(rerank, api_name="rerank")
