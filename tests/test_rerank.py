@@ -370,3 +370,101 @@ def test_cli_rerank(bert_ce_dir, tiny_model_dir, capsys):
     np.testing.assert_allclose(out["scores"], crossencoder_scores(bert_ce_dir, QUERY, DOCS), atol=1e-5)
     rc = cli.main(["rerank", "", "x", "--model", str(tiny_model_dir), "--device", "cpu", "--precision", "fp32"])
     assert rc == 2 and "query is empty" in capsys.readouterr().err
+
+
+# ------------------------------------------------------------------ the 重排 Rerank tab (no browser)
+def test_tab_two_stage_moves_and_times(rerank_service):
+    from gte_ui.frontends.ui.tabs import rerank as tab
+
+    docs = DOCS[:5] + ["屏幕很大", "价格便宜"]
+    result = tab.two_stage(rerank_service, QUERY, docs, top_k=4)
+    assert len(result.retrieved.rows) == 4 and result.retrieved.total == 7
+    assert result.reranked is not None and result.reranked.method == "cross-encoder"
+    rows = tab.table_rows(result)
+    assert [r[0] for r in rows] == [1, 2, 3, 4]
+    emb = {row.text: row.rank for row in result.retrieved.rows}
+    for final, move, before, emb_score, rr_score, text in rows:
+        assert before == emb[text] and move == tab.movement(before, final)
+    assert sorted(r[2] for r in rows) == [1, 2, 3, 4]  # every retrieved document, once
+    ref = crossencoder_scores(Path(rerank_service.reranker.info.path), QUERY, [r[5] for r in rows])
+    np.testing.assert_allclose([r[4] for r in rows], ref, atol=1e-4)  # table rounds to 4 places
+    assert "Stage 1" in tab.summary(result) and "ms" in tab.summary(result)
+    fig = tab.slope_chart(result)
+    assert len(fig.data) == 4 and list(fig.data[0].y) == [rows[0][2], 1]
+
+
+def test_tab_movement_and_no_reranker(tiny_service):
+    from gte_ui.core.errors import GteError
+    from gte_ui.frontends.ui.tabs import rerank as tab
+
+    assert (tab.movement(4, 1), tab.movement(2, 3), tab.movement(2, 2)) == ("↑3", "↓1", "—")
+    md, rows, fig = tab.on_rerank(tiny_service, QUERY, "\n".join(DOCS[:4]), None, 3)
+    assert "no reranker loaded" in md and [r[1] for r in rows] == ["—"] * 3
+    with pytest.raises(GteError, match="source is empty|query is empty"):
+        tab.on_rerank(tiny_service, "", "a\nb", None, 3)
+    with pytest.raises(GteError, match="top-k must be at least 1"):
+        tab.two_stage(tiny_service, QUERY, DOCS, 0)
+
+
+# ------------------------------------------------------------------ evaluation
+SAMPLE = Path(__file__).resolve().parent.parent / "gte_ui" / "assets" / "samples" / "rerank_stsb_zh_groups.tsv"
+
+
+def test_query_metrics_by_hand():
+    from gte_ui.evaluation.rerank import query_metrics
+
+    # relevant (top label 2) document ranked 2nd -> MRR 1/2; ranking identical to labels -> Spearman 1
+    m = query_metrics(np.array([0.9, 0.5, 0.1]), np.array([1.0, 2.0, 0.0]), binary=False)
+    assert m["mrr"] == 0.5
+    gains = (1 / np.log2(2) + 2 / np.log2(3)) / (2 / np.log2(2) + 1 / np.log2(3))
+    assert m["ndcg"] == pytest.approx(gains)
+    assert m["spearman"] == pytest.approx(0.5)
+    binary = query_metrics(np.array([0.1, 0.2, 0.9, 0.3]), np.array([0.0, 1.0, 0.0, 0.0]), binary=True)
+    assert binary["mrr"] == pytest.approx(1 / 3)
+
+
+def test_read_groups_layouts(tmp_path):
+    from gte_ui.core.errors import GteError
+    from gte_ui.evaluation.rerank import looks_like_groups, read_groups
+
+    g = read_groups(SAMPLE)
+    assert len(g.queries) == 53 and g.pairs == 167 and looks_like_groups(SAMPLE)
+    jl = tmp_path / "t2.jsonl"
+    jl.write_text(json.dumps({"query": "q", "positive": ["a"], "negative": ["b", "c"]}, ensure_ascii=False) + "\n")
+    g = read_groups(jl)
+    assert g.docs == [["a", "b", "c"]] and g.labels == [[1.0, 0.0, 0.0]]
+    bad = tmp_path / "bad.tsv"
+    bad.write_text("query\tdoc\tlabel\nq\ta\thigh\n")
+    with pytest.raises(GteError, match="not a number"):
+        read_groups(bad)
+    lonely = tmp_path / "lonely.tsv"
+    lonely.write_text("query\tdoc\tlabel\nq\ta\t1\n")
+    with pytest.raises(GteError, match="2 or more documents"):
+        read_groups(lonely)
+
+
+def test_compare_embedding_and_reranker(rerank_service):
+    from gte_ui.evaluation.rerank import compare, read_groups, summary_markdown
+
+    groups = read_groups(SAMPLE)
+    groups.queries, groups.docs, groups.labels = groups.queries[:6], groups.docs[:6], groups.labels[:6]
+    results = compare(rerank_service, groups)
+    assert [r.method for r in results] == ["embedding", "cross-encoder"]
+    for r in results:
+        assert 0 < r.mrr_at_10 <= 1 and 0 < r.ndcg_at_10 <= 1 and -1 <= r.spearman <= 1 and r.queries == 6
+    assert results[0].per_query != results[1].per_query  # two different scorers
+    md = summary_markdown(results, groups)
+    assert "MRR@10" in md and "Cross-encoder" in md
+
+
+def test_cli_evaluate_rerank(tiny_model_dir, bert_ce_dir, tmp_path, capsys):
+    from gte_ui.frontends import cli
+
+    rc = cli.main(["evaluate", str(SAMPLE), "--task", "rerank", "--limit", "5", "--out", str(tmp_path),
+                   "--model", str(tiny_model_dir), "--reranker", str(bert_ce_dir), "--device", "cpu",
+                   "--precision", "fp32"])
+    assert rc == 0
+    out = capsys.readouterr().out
+    metrics = json.loads(out[:out.rindex("]") + 1])
+    assert [m["method"] for m in metrics] == ["embedding", "cross-encoder"] and metrics[0]["queries"] == 5
+    assert (tmp_path / "rerank_metrics.json").is_file()

@@ -37,6 +37,29 @@ if TYPE_CHECKING:  # pragma: no cover
     from gte_ui.service.service import EmbeddingService
 
 
+def _evaluate_rerank(h, args: argparse.Namespace, rest: list[str], tqdm) -> int:
+    from gte_ui.evaluation import rerank as rerank_eval
+
+    groups = rerank_eval.read_groups(args.file)
+    if args.limit:
+        groups = rerank_eval.RerankGroups(groups.queries[:args.limit], groups.docs[:args.limit],
+                                          groups.labels[:args.limit], groups.name)
+    service = h.EmbeddingService.from_settings(h.parse_settings(rest), batching=False)
+    bar = tqdm(total=100, unit="%", desc="evaluating")
+
+    def progress(frac: float, desc: str) -> None:
+        bar.set_description(desc)
+        bar.update(int(frac * 100) - bar.n)
+
+    results = rerank_eval.compare(service, groups, progress)
+    bar.close()
+    print(json.dumps([r.metrics() for r in results], ensure_ascii=False, indent=2))
+    if args.out:
+        for p in rerank_eval.write_results(results, Path(args.out)):
+            print(f"wrote {p}")
+    return 0
+
+
 def _heavy():
     """The model stack (torch, transformers), imported on first use so that ``health`` (Docker's
     HEALTHCHECK, every 30 s) and ``--help`` stay instant."""
@@ -529,6 +552,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 def evaluate_command(argv: Sequence[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m gte_ui evaluate", description="Spearman / Pearson (and ROC-AUC, accuracy, F1 for 0/1 labels) of the model on labelled pairs")
     ap.add_argument("file")
+    ap.add_argument("--task", choices=("pairs", "rerank"), default="pairs",
+                    help="pairs: Spearman on labelled pairs (default); rerank: MRR@10, nDCG@10 and mean "
+                    "per-query Spearman on query-doc-label groups, embedding alone vs with --reranker")
     ap.add_argument("--columns", help="sentence A, sentence B, label: names or 0-based indices, comma-separated")
     ap.add_argument("--out", help="folder for metrics.json and pairs_scored.csv")
     ap.add_argument("--limit", type=int, help="evaluate only the first N pairs")
@@ -539,6 +565,8 @@ def evaluate_command(argv: Sequence[str] | None = None) -> int:
 
     try:
         h = _heavy()
+        if args.task == "rerank":
+            return _evaluate_rerank(h, args, rest, tqdm)
         pairs = h.metrics.read_pairs(args.file, args.columns.split(",") if args.columns else None)
         if args.limit:
             pairs = h.LabelledPairs(pairs.a[:args.limit], pairs.b[:args.limit], pairs.labels[:args.limit], pairs.name)

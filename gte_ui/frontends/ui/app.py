@@ -19,12 +19,14 @@ from gte_ui.evaluation import calibration
 from gte_ui.frontends.ui import charts
 
 from gte_ui.evaluation import metrics as evaluation
+from gte_ui.evaluation import rerank as rerank_eval
 
 from gte_ui.frontends.ui import views
 from gte_ui.core.errors import ErrorType, GteError
 from gte_ui.core.resources import ASSETS, SAMPLES
 from gte_ui.core.textfiles import read_candidates_file
 from gte_ui.frontends.ui.endpoints import register_endpoints
+from gte_ui.frontends.ui.tabs import rerank as rerank_tab
 from gte_ui.core.pairs import LabelledPairs
 from gte_ui.core.textnorm import split_lines
 from gte_ui.service.service import EmbeddingService
@@ -124,13 +126,23 @@ def build_demo(service: EmbeddingService) -> gr.Blocks:
         return about_markdown(service)
 
     @safe(4)
-    def on_evaluate(upload: str | None, sample: str | None, columns: str, limit: float, progress=gr.Progress()):
+    def on_evaluate(upload: str | None, sample: str | None, columns: str, limit: float, task: str = "auto",
+                    progress=gr.Progress()):
         path = upload or (str(SAMPLES / sample) if sample else None)
         if not path:
             raise GteError(ErrorType.EMPTY, "upload a TSV/CSV of labelled pairs or pick a sample",
                            "请上传带标签的句子对文件，或选择示例")
         if Path(path).stat().st_size > s.max_upload_bytes:
             raise GteError(ErrorType.TOO_LARGE, f"the file is over {s.max_upload_bytes:,} bytes", "文件过大")
+        if task == "rerank" or (task == "auto" and rerank_eval.looks_like_groups(path)):
+            groups = rerank_eval.read_groups(path, name=Path(path).name)
+            if limit:
+                groups = rerank_eval.RerankGroups(groups.queries[:int(limit)], groups.docs[:int(limit)],
+                                                  groups.labels[:int(limit)], groups.name)
+            results = rerank_eval.compare(service, groups, lambda f, d: progress(f, desc=d))
+            files = rerank_eval.write_results(results, views.export_dir())
+            return (rerank_eval.summary_markdown(results, groups), charts.rerank_metrics_figure(results),
+                    [str(f) for f in files], None)
         pairs = evaluation.read_pairs(path, [c for c in columns.split(",") if c.strip()] or None,
                                       name=Path(path).name)
         if limit:
@@ -208,10 +220,12 @@ def build_demo(service: EmbeddingService) -> gr.Blocks:
             mat_md = gr.Markdown()
             mat_plot = gr.Plot(label="热力图 Heatmap")
             mat_file = gr.File(label="下载 CSV Download")
+        rerank_tab.build(service, safe)
         with gr.Tab("评估 Evaluate", id="evaluate"):
             gr.Markdown("上传带标签的句子对（TSV/CSV：句子1、句子2、分数 0–5 或标签 0/1），计算 Spearman / Pearson；"
                         "0/1 标签另给 ROC-AUC、最佳阈值、准确率和 F1。Upload labelled pairs to judge the model "
-                        "the way C-MTEB does.")
+                        "the way C-MTEB does. 重排任务 Rerank task: query, doc, label 行（T2Reranking 格式）→ "
+                        "MRR@10 / nDCG@10 / 平均 Spearman，嵌入与重排模型并列 embedding vs reranker side by side.")
             with gr.Row():
                 ev_file = gr.File(label="上传 Upload .tsv/.csv", file_types=[".tsv", ".csv", ".txt", ".data"],
                                   type="filepath")
@@ -219,7 +233,9 @@ def build_demo(service: EmbeddingService) -> gr.Blocks:
                     ev_sample = gr.Dropdown(choices=sorted(p.name for p in SAMPLES.glob("*.tsv")), value=None,
                                             label="或选示例 Or a sample (assets/samples)")
                     ev_cols = gr.Textbox(label="列 Columns (可选 optional): 句子1,句子2,标签", placeholder="sentence1,sentence2,score")
-                    ev_limit = gr.Slider(0, 5000, value=0, step=50, label="最多评估 Max pairs (0 = 全部 all)")
+                    ev_limit = gr.Slider(0, 5000, value=0, step=50, label="最多评估 Max pairs / queries (0 = 全部 all)")
+                    ev_task = gr.Radio([("自动 auto", "auto"), ("句子对 pairs", "pairs"), ("重排 rerank (query, doc, label)", "rerank")],
+                                       value="auto", label="任务 Task")
             go_eval = gr.Button("评估 Evaluate", variant="primary", elem_id="btn-eval")
             ev_md = gr.Markdown(elem_id="eval-summary")
             ev_plot = gr.Plot(label="各标签的得分分布 Scores per label")
@@ -237,7 +253,8 @@ def build_demo(service: EmbeddingService) -> gr.Blocks:
         go_vec.click(on_vectors, [vec_in, *options], [vec_md, vec_json, vec_files], **private)
         go_mat.click(on_matrix, [mat_in, *options], [mat_md, mat_plot, mat_file], **private)
         about_tab.select(on_about, None, about_md, queue=False, **private)
-        go_eval.click(on_evaluate, [ev_file, ev_sample, ev_cols, ev_limit], [ev_md, ev_plot, ev_files, ev_state], **private)
+        go_eval.click(on_evaluate, [ev_file, ev_sample, ev_cols, ev_limit, ev_task], [ev_md, ev_plot, ev_files, ev_state],
+                      **private)
         go_cal.click(on_calibrate, [ev_state], [cal_md], **private)
         demo.load(on_pair, [a, b, *options], [pair_md, pair_plot], **private)
         register_endpoints(service)
@@ -273,6 +290,7 @@ def about_markdown(service: EmbeddingService) -> str:
 | 池化 Pooling | {info.pooling} |
 | 设备 / 精度 Device / precision | {info.device} / {info.precision} ({info.backend}) |
 | 加载耗时 Load time | {info.load_seconds:.2f} s |
+| 重排模型 Reranker | {_reranker_line(service)} |
 | 判定阈值 Verdict bands | > {bands.high:.2f} 高度相似 · > {bands.mid:.2f} 中等相似 · else 差异较大 ({bands.source}) |
 | 缓存 Cache | {cache['entries']} entries · {cache['hits']} hits / {cache['misses']} misses (hit rate {cache['hit_rate']:.1%}) |
 | 批处理 Batches | {st['batcher'].get('batches', '—')} model calls for {st['batcher'].get('requests', '—')} requests |
@@ -284,10 +302,19 @@ import requests
 requests.post("http://HOST:7860/api/predict", json={{"data": ["源句子", "候选1\\n候选2"]}}).json()   # scores
 requests.post("http://HOST:7860/api/predict", json={{"data": ["文本", "", False, False, False, False]}}).json()  # {info.dim} floats
 requests.post("http://HOST:7860/v1/embeddings", json={{"input": ["文本"], "model": "gte"}}).json()  # OpenAI shape
+requests.post("http://HOST:7860/rerank", json={{"query": "查询", "docs": ["文档1", "文档2"]}}).json()  # {{"scores", "method"}}
 ```
-`/similarity`, `/embed`, `/health` and the OpenAPI page `/docs` are described in the README;
+`/similarity`, `/embed`, `/rerank`, `/v1/rerank`, `/health` and the OpenAPI page `/docs` are described in the README;
 `gradio_client` users: see "Use via API" at the bottom of this page.
 """
+
+
+def _reranker_line(service: EmbeddingService) -> str:
+    facts = service.reranker_facts()
+    if not facts["loaded"]:
+        return "— 未加载 none: rerank answers from the embedding cosine (`--reranker MODEL` to load one)"
+    return (f"`{facts['model']}` · {facts['architecture']} · {facts['device']} / {facts['precision']} "
+            f"({facts['backend']}) · max {facts['max_length']} tokens · {facts['pairs_scored']} pairs scored")
 
 
 def _logo() -> str:

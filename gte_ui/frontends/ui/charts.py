@@ -126,3 +126,18 @@ def evaluation_figure(result: EvalResult) -> go.Figure:
         return fig
     except Exception:  # noqa: BLE001
         return empty_figure("图表无法绘制 Chart unavailable")
+
+
+@failsafe
+def rerank_metrics_figure(results: Sequence) -> go.Figure:
+    """Grouped bars: MRR@10, nDCG@10 and mean Spearman (× 100) for each method (embedding, reranker)."""
+    names = ["MRR@10", "nDCG@10", "Spearman"]
+    fig = go.Figure()
+    for r, colour in zip(results, ("#8a8f98", "#3b5bdb")):
+        values = [r.mrr_at_10 * 100, r.ndcg_at_10 * 100, r.spearman * 100]
+        label = "嵌入 Embedding" if r.method == "embedding" else "重排 Reranker"
+        fig.add_trace(go.Bar(name=label, x=names, y=values, marker_color=colour,
+                             text=[f"{v:.1f}" for v in values], textposition="outside"))
+    fig.update_layout(barmode="group", height=320, margin=dict(l=40, r=10, t=20, b=30),
+                      yaxis_title="× 100", font=dict(family=FONT), legend=dict(orientation="h"))
+    return fig
