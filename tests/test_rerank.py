@@ -390,7 +390,7 @@ def test_tab_two_stage_moves_and_times(rerank_service):
     np.testing.assert_allclose([r[4] for r in rows], ref, atol=1e-4)  # table rounds to 4 places
     assert "Stage 1" in tab.summary(result) and "ms" in tab.summary(result)
     fig = tab.slope_chart(result)
-    assert len(fig.data) == 4 and list(fig.data[0].y) == [rows[0][2], 1]
+    assert len(fig.data) == 4 and list(fig.data[0].y) == [rows[0][2], 1] and list(fig.data[0].x) == [0, 1]
 
 
 def test_tab_movement_and_no_reranker(tiny_service):

@@ -92,12 +92,13 @@ def slope_chart(result: TwoStage) -> go.Figure:
         before = row.index + 1
         colour = charts.LEVEL_COLOURS[2] if row.rank < before else (
             charts.LEVEL_COLOURS[0] if row.rank > before else "#8a8f98")
-        fig.add_trace(go.Scatter(x=["嵌入 Embedding", "重排 Rerank"], y=[before, row.rank], mode="lines+markers+text",
-                                 text=["", charts.shorten(row.text, 18)], textposition="middle right",
+        fig.add_trace(go.Scatter(x=[0, 1], y=[before, row.rank], mode="lines+markers+text",
+                                 text=["", " " + charts.shorten(row.text, 16)], textposition="middle right",
                                  line=dict(color=colour, width=2), hovertext=row.text, showlegend=False))
     n = len(result.reranked.rows)
-    fig.update_yaxes(autorange="reversed", title="名次 Rank", dtick=1, range=[n + 0.5, 0.5])
-    fig.update_layout(height=max(260, 34 * n), margin=dict(l=50, r=200, t=20, b=30), font=dict(family=charts.FONT))
+    fig.update_xaxes(range=[-0.15, 1.9], tickvals=[0, 1], ticktext=["嵌入 Embedding", "重排 Rerank"], showgrid=False)
+    fig.update_yaxes(title="名次 Rank", dtick=1, range=[n + 0.6, 0.4])  # reversed: rank 1 on top
+    fig.update_layout(height=max(260, 40 * n + 80), margin=dict(l=50, r=20, t=20, b=30), font=dict(family=charts.FONT))
     return fig
 
 
@@ -129,7 +130,7 @@ def build(service: EmbeddingService, safe: Callable[[int], Callable]) -> None:
         go_btn = gr.Button("检索并重排 Retrieve + rerank", variant="primary", elem_id="btn-rerank")
         md = gr.Markdown(elem_id="rr-summary")
         table = gr.Dataframe(headers=COLUMNS, interactive=False, wrap=True, elem_id="rr-table")
-        plot = gr.Plot(label="名次变化 Rank movement")
+        plot = gr.Plot(label="名次变化 Rank movement", elem_id="rr-plot")
 
     @safe(3)
     def callback(q: str, d: str, up: str | None, k: float):
