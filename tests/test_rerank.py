@@ -468,3 +468,30 @@ def test_cli_evaluate_rerank(tiny_model_dir, bert_ce_dir, tmp_path, capsys):
     metrics = json.loads(out[:out.rindex("]") + 1])
     assert [m["method"] for m in metrics] == ["embedding", "cross-encoder"] and metrics[0]["queries"] == 5
     assert (tmp_path / "rerank_metrics.json").is_file()
+
+
+def test_trust_remote_code_runs_the_repos_code(bert_ce_dir, tmp_path):
+    """A folder whose config's auto_map points at modelling code shipped beside it (as
+    gte-multilingual-reranker-base's does): refused without the flag, run whole with it."""
+    import shutil
+
+    from gte_ui.core.settings import Settings
+    from gte_ui.engine.reranker import Reranker
+
+    folder = tmp_path / "remote-ce"
+    shutil.copytree(bert_ce_dir, folder)
+    (folder / "toy_modeling.py").write_text(
+        "from transformers import BertConfig, BertForSequenceClassification\n"
+        "class ToyConfig(BertConfig):\n    model_type = 'toy-remote-bert'\n"
+        "class ToyForSequenceClassification(BertForSequenceClassification):\n    config_class = ToyConfig\n")
+    cfg = json.loads((folder / "config.json").read_text())
+    cfg.update(model_type="toy-remote-bert", architectures=["ToyForSequenceClassification"],
+               auto_map={"AutoConfig": "toy_modeling.ToyConfig",
+                         "AutoModelForSequenceClassification": "toy_modeling.ToyForSequenceClassification"})
+    (folder / "config.json").write_text(json.dumps(cfg))
+    reranker = Reranker.load(Settings(reranker=str(folder), device="cpu", precision="fp32", trust_remote_code=True))
+    assert reranker.info.architecture == "ToyForSequenceClassification" and reranker.info.backend == "torch"
+    from gte_ui.engine.reranker import sigmoid
+
+    got = sigmoid(reranker.score([(QUERY, d) for d in DOCS]).vectors[:, 0])
+    np.testing.assert_allclose(got, crossencoder_scores(bert_ce_dir, QUERY, DOCS), atol=1e-5)  # same weights
