@@ -56,9 +56,8 @@ Device = Literal["auto", "cpu", "cuda"]
 Precision = Literal["auto", "fp32", "fp16", "bf16", "int8"]
 
 
-def on_spaces(env: Mapping[str, str] | None = None) -> bool:
-    """True when running on Hugging Face Spaces (they set ``SPACE_ID`` and ``SYSTEM=spaces``)."""
-    env = os.environ if env is None else env
+def on_spaces(env: Mapping[str, str]) -> bool:
+    """True when ``env`` is Hugging Face Spaces' (they set ``SPACE_ID`` and ``SYSTEM=spaces``)."""
     return bool(env.get("SPACE_ID")) or env.get("SYSTEM") == "spaces"
 
 
@@ -75,7 +74,8 @@ class Settings:
     precision: str = "auto"
     int8_mode: str = "accurate"  # accurate | fast | dynamic (see INT8_MODES)
     int8_engine: str = "onnx"  # onnx (ONNX Runtime, cached export) | torch (eager)
-    export_cache: str | None = None  # int8 ONNX exports; None: ~/.cache/gte_ui/onnx
+    export_cache: str = "~/.cache/gte_ui/onnx"  # int8 ONNX exports, one folder per model + mode
+    calibration_dir: str = "~/.cache/gte_ui/calibration"  # the user's verdict bands, one file per model
     max_length: int | None = None  # None: the model's own limit (512 for GTE)
     # Reranker (cross-encoder); None: the rerank operations answer from the embedding cosine.
     reranker: str | None = None
@@ -105,9 +105,18 @@ class Settings:
     long_text: str = "truncate"
     # Access control.
     auth: str | None = None  # "user:pass" for the UI
+    allow_calibration: bool = False  # let the UI save verdict bands for everyone (implied by auth)
     api_key: str | None = None  # Bearer token for the REST routes
     cors_origins: tuple[str, ...] = field(default_factory=tuple)
     log_level: str = "info"
+    spaces: bool = False  # running on Hugging Face Spaces: no flag, read from SPACE_ID / SYSTEM
+
+    @property
+    def calibration_allowed(self) -> bool:
+        """Whether UI users may change the server-wide verdict bands: only behind a login, or
+        when the operator says so explicitly (an anonymous browser must not change every
+        user's verdicts)."""
+        return bool(self.auth) or self.allow_calibration
 
     def replace(self, **changes: Any) -> Settings:
         return validate(dataclasses.replace(self, **changes))
@@ -155,6 +164,9 @@ _OPTIONS: list[tuple[str, tuple[str, ...], tuple[str, ...], Any, str]] = [
     ("export_cache", ("--export-cache",), ("GTE_EXPORT_CACHE",), str,
      "folder for the int8 ONNX exports, made once per model + int8 mode (default "
      "~/.cache/gte_ui/onnx; in Docker /data/onnx, on the volume, so a restart does not export again)"),
+    ("calibration_dir", ("--calibration-dir",), ("GTE_CALIBRATION_DIR",), str,
+     "folder for verdict bands saved from the Evaluate tab or `evaluate --save-calibration`, one "
+     "file per model, read at start (default ~/.cache/gte_ui/calibration)"),
     ("max_length", ("--max-length",), ("GTE_MAX_LENGTH",), int,
      "tokens per text before truncation (default: the model's own limit, 512 for GTE)"),
     ("reranker", ("--reranker",), ("GTE_RERANKER",), str,
@@ -201,6 +213,9 @@ _OPTIONS: list[tuple[str, tuple[str, ...], tuple[str, ...], Any, str]] = [
     ("long_text", ("--long-text",), ("GTE_LONG_TEXT",), str,
      "texts over max-length: truncate (default) or chunk (sliding windows, averaged)"),
     ("auth", ("--auth",), ("GTE_AUTH",), str, "user:pass login for the web UI (default: none)"),
+    ("allow_calibration", ("--allow-calibration",), ("GTE_ALLOW_CALIBRATION",), _bool,
+     "let the Evaluate tab save calibrated verdict bands, which changes every user's verdicts and "
+     "writes to disk (always allowed with --auth; default: off)"),
     ("api_key", ("--api-key",), ("GTE_API_KEY",), str, "Bearer token required by the REST routes"),
     ("cors_origins", ("--cors-origins",), ("GTE_CORS_ORIGINS",), _csv,
      "comma-separated origins allowed by CORS (default: same origin only)"),
@@ -252,6 +267,7 @@ def parse_settings(argv: Sequence[str] | None = None,
                                   f"环境变量 {var}={raw!r} 无效") from exc
             break
     if on_spaces(env):
+        values["spaces"] = True
         values.setdefault("host", "0.0.0.0")
         # The Hugging Face twin of the default: README's preload_from_hub puts it in the Space's
         # image at build time (ModelScope is far from Spaces' servers).

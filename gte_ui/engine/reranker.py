@@ -29,11 +29,12 @@ import torch
 from torch import nn
 
 from gte_ui.core.errors import ConfigError, ErrorType, GteError
-from gte_ui.core.settings import Settings, on_spaces
+from gte_ui.core.settings import Settings
 from gte_ui.engine.backends import Backend, quantize_dynamic_int8, resolve_runtime
-from gte_ui.engine.encoder import Encoded, load_tokenizer, model_max_length
+from gte_ui.engine.encoder import Encoded, model_max_length, public_model_name
 from gte_ui.engine.hub import resolve_model, transformer_folder
 from gte_ui.engine.runtime import load_backend
+from gte_ui.engine.tokenizer import load_tokenizer
 
 log = logging.getLogger(__name__)
 
@@ -53,9 +54,18 @@ class RerankerInfo:
     precision: str
     backend: str
     load_seconds: float
+    #: what clients are shown: the id, or only a local folder's name (never the server's path)
+    name: str = "?"
 
     def as_dict(self) -> dict[str, object]:
+        """Every fact, the path included: for logs, never for clients."""
         return dict(self.__dict__)
+
+    def public_dict(self) -> dict[str, object]:
+        """The facts a client may see (``/health``, the About tab): ``model`` is :attr:`name`, no path."""
+        facts = {k: v for k, v in self.__dict__.items() if k not in ("path", "name")}
+        facts["model"] = self.name
+        return facts
 
 
 class ClassifierHead(nn.Module):
@@ -139,7 +149,7 @@ class Reranker:
             raise ConfigError("no --reranker given", "未指定 --reranker")
         t0 = time.perf_counter()
         device, precision = resolve_runtime(settings.device, settings.reranker_precision or settings.precision,
-                                            spaces=on_spaces())
+                                            spaces=settings.spaces)
         folder = resolve_model(settings.reranker, hub=settings.hub, offline=settings.offline,
                                cache_dir=settings.model_cache_dir)
         inner = transformer_folder(folder)
@@ -169,7 +179,7 @@ class Reranker:
             del full  # the backend loads the encoder its own way (int8: from the cached export)
             backend = load_backend(inner, device, precision, settings.int8_mode, settings.int8_engine,
                                    settings.threads, settings.export_cache, first_token_only=True,
-                                   token_types=token_types)
+                                   tokenizer=tokenizer, token_types=token_types)
             scorer = _HeadOnBackend(backend, head)
         else:
             name = "torch"
@@ -179,7 +189,8 @@ class Reranker:
         info = RerankerInfo(model=settings.reranker, path=str(folder),
                             architecture=(config.architectures or [type(config).__name__])[0],
                             max_length=max_length, device=device, precision=precision, backend=scorer.name,
-                            load_seconds=round(time.perf_counter() - t0, 3))
+                            load_seconds=round(time.perf_counter() - t0, 3),
+                            name=public_model_name(settings.reranker))
         log.info("reranker ready: %s", info)
         return cls(tokenizer, scorer, max_length=max_length, batch_size=settings.batch_size, info=info,
                    token_types=token_types)

@@ -8,7 +8,6 @@ browser); :func:`build` lays the tab out inside the page's ``gr.Blocks`` and wir
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
 
 import gradio as gr
@@ -18,6 +17,7 @@ from gte_ui.core.errors import ErrorType, GteError
 from gte_ui.core.textfiles import read_candidates_file
 from gte_ui.core.textnorm import split_lines
 from gte_ui.frontends.ui import charts
+from gte_ui.frontends.ui.common import bind, safe
 from gte_ui.service.service import EmbeddingService, RankResult, RerankResult
 
 EXAMPLE_QUERY = "手机电池续航怎么样"
@@ -46,6 +46,7 @@ def two_stage(service: EmbeddingService, query: str, documents: list[str], top_k
     if not isinstance(top_k, int) or top_k < 1:
         raise GteError(ErrorType.VALIDATION, f"top-k must be at least 1, got {top_k!r}", "Top-k 至少为 1")
     t0 = time.perf_counter()
+    query = service.check_text(query, "query")  # named as the tab names it ("source" in rank's words)
     retrieved = service.rank(query, documents, top_k=top_k)
     retrieve_ms = (time.perf_counter() - t0) * 1000
     if service.reranker is None:
@@ -102,18 +103,19 @@ def slope_chart(result: TwoStage) -> go.Figure:
     return fig
 
 
+@safe(3)
 def on_rerank(service: EmbeddingService, query: str, docs: str, upload: str | None, top_k: float):
-    """The tab's callback (raises GteError; the page's ``safe`` turns that into a message)."""
+    """The tab's callback: (summary, table rows, slope chart); a GteError becomes ``⚠️ message``."""
     lines = read_candidates_file(upload, service.settings.max_upload_bytes) if upload else split_lines(docs or "")
     result = two_stage(service, query, lines, int(top_k))
     return summary(result), table_rows(result), slope_chart(result)
 
 
-def build(service: EmbeddingService, safe: Callable[[int], Callable]) -> None:
+def build(service: EmbeddingService) -> None:
     """Lay the tab out (call inside the page's ``gr.Blocks``)."""
     s = service.settings
     with gr.Tab("重排 Rerank", id="rerank"):
-        note = (f"重排模型 Reranker: `{service.reranker.info.model}` ({service.reranker.info.precision})"
+        note = (f"重排模型 Reranker: `{service.reranker.info.name}` ({service.reranker.info.precision})"
                 if service.reranker is not None else
                 "⚠️ 未加载重排模型：启动时加 `--reranker MODEL`（如 BAAI/bge-reranker-base）/ no reranker loaded: "
                 "stage 2 is skipped")
@@ -132,8 +134,4 @@ def build(service: EmbeddingService, safe: Callable[[int], Callable]) -> None:
         table = gr.Dataframe(headers=COLUMNS, interactive=False, wrap=True, elem_id="rr-table")
         plot = gr.Plot(label="名次变化 Rank movement", elem_id="rr-plot")
 
-    @safe(3)
-    def callback(q: str, d: str, up: str | None, k: float):
-        return on_rerank(service, q, d, up, k)
-
-    go_btn.click(callback, [query, docs, upload, top_k], [md, table, plot], api_visibility="private")
+    go_btn.click(bind(on_rerank, service), [query, docs, upload, top_k], [md, table, plot], api_visibility="private")
