@@ -379,7 +379,7 @@ class EmbeddingService:
             model = self.reranker.info.name
         else:
             res = self._embed_clean([query] + docs, t0)
-            scores = np.clip(res.vectors[1:] @ res.vectors[0], -1.0, 1.0).astype(np.float64)
+            scores = cosine_matrix(res.vectors[1:], res.vectors[:1])[:, 0].astype(np.float64)
             tokens, truncated = res.token_counts[1:], res.truncated[1:]
             cached = res.cached
             used = res.total_tokens

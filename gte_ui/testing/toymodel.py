@@ -256,7 +256,9 @@ def build_minilm_cross_encoder(folder: str | Path, minilm_path: str | Path, seed
     trivial; a scale of 100 spreads them like a trained reranker's (logit std ≈ 2).
     """
     import torch
-    from transformers import AutoTokenizer, BertForSequenceClassification
+    from transformers import BertForSequenceClassification
+
+    from gte_ui.engine.tokenizer import load_tokenizer
 
     folder = Path(folder)
     torch.manual_seed(seed)
@@ -264,6 +266,6 @@ def build_minilm_cross_encoder(folder: str | Path, minilm_path: str | Path, seed
     with torch.no_grad():
         model.classifier.weight.mul_(head_scale)
     model.save_pretrained(str(folder), safe_serialization=True)
-    AutoTokenizer.from_pretrained(str(minilm_path)).save_pretrained(str(folder))
+    load_tokenizer(Path(minilm_path)).save_pretrained(str(folder))
     (folder / "gte_ui_toymodel.json").write_text(json.dumps({"base": str(minilm_path), "seed": seed}))
     return folder
