@@ -150,6 +150,16 @@ class Settings:
     cors_origins: tuple[str, ...] = field(default_factory=tuple)
     log_level: str = "info"
     spaces: bool = False  # running on Hugging Face Spaces: no flag, read from SPACE_ID / SYSTEM
+    # Scale-out (docs/scale.md): a shared Redis cache tier, metrics, shutdown, Ray Serve replicas.
+    cache_url: str | None = None  # redis://[:password@]host:port/db or rediss://…
+    cache_ttl: int = 7 * 86_400  # seconds a vector lives in Redis; 0: no expiry
+    cache_timeout_ms: float = 250.0  # Redis socket timeout: a slow Redis is skipped, never waited on
+    metrics_open: bool = False  # /metrics without --api-key
+    shutdown_timeout: float = 30.0  # seconds SIGTERM waits for in-flight requests
+    replicas: int | None = None  # Ray Serve embedder replicas; None: the plain process
+    min_replicas: int | None = None  # with max_replicas: Serve autoscaling bounds
+    max_replicas: int | None = None
+    ray_address: str | None = None  # join this Ray cluster (default: start a local one)
 
     @property
     def calibration_allowed(self) -> bool:
@@ -276,6 +286,25 @@ _OPTIONS: list[tuple[str, tuple[str, ...], tuple[str, ...], Any, str]] = [
     ("cors_origins", ("--cors-origins",), ("GTE_CORS_ORIGINS",), _csv,
      "comma-separated origins allowed by CORS (default: same origin only)"),
     ("log_level", ("--log-level",), ("GTE_LOG_LEVEL",), str, "debug, info, warning or error"),
+    ("cache_url", ("--cache-url",), ("GTE_CACHE_URL",), str,
+     "shared Redis cache tier behind the in-process LRU: redis://[:password@]host:port/db or rediss://… "
+     "(default: none; see docs/scale.md)"),
+    ("cache_ttl", ("--cache-ttl",), ("GTE_CACHE_TTL",), int,
+     "seconds a vector lives in the shared cache, 0 for no expiry (default 604800, a week)"),
+    ("cache_timeout_ms", ("--cache-timeout-ms",), ("GTE_CACHE_TIMEOUT_MS",), float,
+     "Redis connect/read timeout; a slower Redis is bypassed and retried later (default 250)"),
+    ("metrics_open", ("--metrics-open",), ("GTE_METRICS_OPEN",), _bool,
+     "serve Prometheus /metrics without the --api-key (default: behind it like the other routes)"),
+    ("shutdown_timeout", ("--shutdown-timeout",), ("GTE_SHUTDOWN_TIMEOUT",), float,
+     "seconds SIGTERM waits for in-flight requests to finish before exiting (default 30)"),
+    ("replicas", ("--replicas",), ("GTE_REPLICAS",), int,
+     "serve through Ray Serve with this many embedder replicas (default: one plain process)"),
+    ("min_replicas", ("--min-replicas",), ("GTE_MIN_REPLICAS",), int,
+     "Ray Serve autoscaling: fewest replicas (with --max-replicas)"),
+    ("max_replicas", ("--max-replicas",), ("GTE_MAX_REPLICAS",), int,
+     "Ray Serve autoscaling: most replicas (with --min-replicas)"),
+    ("ray_address", ("--ray-address",), ("GTE_RAY_ADDRESS", "RAY_ADDRESS"), str,
+     "join this Ray cluster, e.g. ray://head:10001 or auto (default: start a local Ray)"),
 ]
 
 
@@ -384,6 +413,25 @@ def validate(s: Settings) -> Settings:
         raise ConfigError("--max-memory must be a positive size such as 6G", "--max-memory 必须为正数，例如 6G")
     if not 0.0 <= s.unknown_warn <= 1.0:
         raise ConfigError(f"--unknown-warn is a share in [0, 1], got {s.unknown_warn}", "--unknown-warn 必须在 0 到 1 之间")
+    if s.cache_url is not None:
+        if s.cache_url.split("://", 1)[0] not in ("redis", "rediss", "unix") or "://" not in s.cache_url:
+            raise ConfigError("--cache-url must look like redis://[:password@]host:port/db, "
+                              "rediss://… or unix:///path/redis.sock",
+                              "--cache-url 格式应为 redis://[:密码@]主机:端口/库号")
+    if s.cache_ttl < 0:
+        raise ConfigError("--cache-ttl cannot be negative (0 means no expiry)", "--cache-ttl 不能为负数")
+    if s.cache_timeout_ms <= 0 or s.shutdown_timeout < 0:
+        raise ConfigError("--cache-timeout-ms must be positive and --shutdown-timeout not negative",
+                          "--cache-timeout-ms 必须为正数，--shutdown-timeout 不能为负数")
+    for name in ("replicas", "min_replicas", "max_replicas"):
+        if getattr(s, name) is not None and getattr(s, name) < 1:
+            raise ConfigError(f"--{name.replace('_', '-')} must be at least 1, got {getattr(s, name)}",
+                              f"--{name.replace('_', '-')} 至少为 1")
+    if (s.min_replicas is None) != (s.max_replicas is None):
+        raise ConfigError("--min-replicas and --max-replicas go together", "--min-replicas 与 --max-replicas 需同时设置")
+    if s.min_replicas is not None and s.max_replicas is not None and s.min_replicas > s.max_replicas:
+        raise ConfigError(f"--min-replicas ({s.min_replicas}) is above --max-replicas ({s.max_replicas})",
+                          "--min-replicas 不能大于 --max-replicas")
     if s.auth is not None and (":" not in s.auth or not s.auth.split(":", 1)[0] or not s.auth.split(":", 1)[1]):
         raise ConfigError("--auth must look like user:password", "--auth 格式应为 用户名:密码")
     return s

@@ -23,6 +23,7 @@ from gte_ui.engine.backends import resolve_runtime
 from gte_ui.core.textnorm import clean_text, lone_surrogate
 from gte_ui.engine.batching import DynamicBatcher
 from gte_ui.engine.cache import CachedVector, EmbeddingCache, make_key
+from gte_ui.engine.shared_cache import SharedCache, shared_key
 from gte_ui.engine.encoder import Encoded, Encoder, ModelInfo, public_model_name
 from gte_ui.engine.hub import resolve_model, transformer_folder
 from gte_ui.engine.inspection import Alignment, TokenAligner, unknown_tokens
@@ -53,7 +54,8 @@ class EmbeddingService:
 
     def __init__(self, encoder: Encoder, settings: Settings | None = None,
                  runner: Callable[[Sequence[str]], Encoded] | None = None,
-                 bands: VerdictBands | None = None, name: str | None = None, reranker: Reranker | None = None,
+                 bands: VerdictBands | None = None, name: str | None = None,
+                 shared: SharedCache | None = None, reranker: Reranker | None = None,
                  rerank_runner: Callable[[Sequence[tuple[str, str]]], Encoded] | None = None) -> None:
         self.encoder = encoder
         #: what requests call this model (``model`` in every API); the default model's when alone
@@ -64,11 +66,19 @@ class EmbeddingService:
         self.memory_estimate: int | None = None  # bytes, when loaded through from_settings
         self.settings = settings or Settings()
         self.cache = EmbeddingCache(self.settings.cache_size, self.settings.cache_bytes)
+        #: the second tier (Redis), behind ``cache``; None unless --cache-url
+        self.shared = shared
         self.runner = runner or encoder.encode
         self._bands = bands or default_bands(self.settings)
         self._bands_lock = threading.Lock()
         info = encoder.info
-        self._key_prefix = f"{info.path}|{info.precision}|{info.backend}|{encoder.max_length}"
+        # Everything that changes a vector. The model is named by its content hash (the same on
+        # every machine) when known, so processes sharing a Redis share only identical models.
+        int8 = f"{self.settings.int8_mode}/{self.settings.int8_engine}" if info.precision == "int8" else "-"
+        self._key_prefix = (f"{info.fingerprint or info.path}|{self.settings.revision or '-'}|"
+                            f"{info.precision}|{int8}|{info.backend}|{info.pooling}|{encoder.max_length}")
+        #: tokens the model read for cache misses (the metrics' tokens embedded)
+        self.tokens_embedded = 0
         #: the cross-encoder, or None: rerank then answers from the embedding cosine and says so
         self.reranker = reranker
         self.rerank_runner = rerank_runner or (reranker.score if reranker is not None else None)
@@ -123,14 +133,21 @@ class EmbeddingService:
             if reranker is not None:  # concurrent rerank requests share forward passes too
                 rerank_runner = DynamicBatcher(reranker.score, max_batch=settings.batch_size * 4,
                                                wait_ms=settings.batch_wait_ms, max_queue=settings.max_queue)
-        return cls(encoder, settings, runner=runner, name=name, reranker=reranker, rerank_runner=rerank_runner)
+        return cls(encoder, settings, runner=runner, name=name, shared=shared_from_settings(settings),
+                   reranker=reranker, rerank_runner=rerank_runner)
 
     def close(self) -> None:
-        """Stop the batchers' worker threads (if any), this model's, its reranker's and the others'."""
-        for runner in [service.runner for service in self.models()] + [self.rerank_runner]:
-            close = getattr(runner, "close", None)
+        """Finish what the batchers have queued and stop them, this model's, its reranker's and the
+        others', then send the queued shared-cache writes."""
+        close = getattr(self.rerank_runner, "close", None)
+        if close is not None:
+            close()
+        for service in self.models():
+            close = getattr(service.runner, "close", None)
             if close is not None:
                 close()
+            if service.shared is not None:
+                service.shared.close()
 
     # ------------------------------------------------------------ several models
     def add_model(self, other: EmbeddingService) -> None:
@@ -181,9 +198,11 @@ class EmbeddingService:
         return self.encoder.max_length
 
     def stats(self) -> dict[str, object]:
-        batcher = {k: getattr(self.runner, k) for k in ("batches", "requests", "pending")
+        batcher = {k: getattr(self.runner, k) for k in ("batches", "requests", "pending", "replicas", "retries")
                    if hasattr(self.runner, k)}
-        return {"cache": self.cache.stats(), "forward_calls": self.encoder.forward_calls,
+        shared = self.shared.stats() if self.shared is not None else {
+            "enabled": False, "up": False, "hits": 0, "misses": 0, "errors": 0}
+        return {"cache": {"local": self.cache.stats(), "shared": shared}, "forward_calls": self.encoder.forward_calls,
                 "texts_encoded": self.encoder.texts_encoded, "batcher": batcher,
                 "reranker": self.reranker_facts(), "uptime_s": round(time.time() - self.started, 1)}
 
@@ -367,14 +386,30 @@ class EmbeddingService:
                 missing.append(text)
             else:
                 found[text] = hit
+        if missing and self.shared is not None:
+            keys = [shared_key(prefix, t) for t in missing]
+            still: list[str] = []
+            for text, hit in zip(missing, self.shared.get_many(keys)):
+                if hit is None:
+                    still.append(text)
+                else:
+                    found[text] = hit
+                    self.cache.put(make_key(prefix, text), hit)
+            missing = still
         cached = len(found)
         if missing:
             enc = self._encode(missing, mode, self.runner)
+            fresh = []
             for i, text in enumerate(missing):
                 item = CachedVector(np.array(enc.vectors[i], dtype=np.float32), enc.token_counts[i],
                                     enc.truncated[i], enc.chunks[i])
                 found[text] = item
                 self.cache.put(make_key(prefix, text), item)
+                fresh.append(item)
+            self.tokens_embedded += sum(it.token_count if it.chunks > 1 else min(it.token_count, self.encoder.max_length)
+                                        for it in fresh)
+            if self.shared is not None:
+                self.shared.put_many([(shared_key(prefix, t), it) for t, it in zip(missing, fresh)])
         items = [found[t] for t in texts]
         vectors = np.stack([it.vector for it in items]) if items else np.zeros((0, self.dim), np.float32)
         return EmbedResult(vectors=vectors, texts=texts, token_counts=[it.token_count for it in items],
@@ -507,6 +542,15 @@ class EmbeddingService:
         return RerankResult(query=query, method="cross-encoder" if cross else "embedding", model=model,
                             raw_scores=bool(raw_scores and cross), scores=[float(x) for x in scores], rows=rows,
                             total=len(docs), tokens=int(used), cached=cached, elapsed_ms=_ms(t0))
+
+
+def shared_from_settings(settings: Settings) -> SharedCache | None:
+    """The Redis tier ``--cache-url`` asks for (None without one). Never fails: a Redis that is
+    not there yet is warned about and retried (see :class:`SharedCache`)."""
+    if not settings.cache_url:
+        return None
+    return SharedCache(settings.cache_url, ttl_s=settings.cache_ttl,
+                       timeout_s=settings.cache_timeout_ms / 1000.0)
 
 
 def default_bands(settings: Settings) -> VerdictBands:
