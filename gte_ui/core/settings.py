@@ -117,6 +117,11 @@ class Settings:
     export_cache: str = "~/.cache/gte_ui/onnx"  # int8 ONNX exports, one folder per model + mode
     calibration_dir: str = "~/.cache/gte_ui/calibration"  # the user's verdict bands, one file per model
     max_length: int | None = None  # None: the model's own limit (512 for GTE)
+    # Reranker (cross-encoder); None: the rerank operations answer from the embedding cosine.
+    reranker: str | None = None
+    reranker_precision: str | None = None  # None: the same as --precision
+    reranker_max_length: int | None = None  # None: the reranker's own limit
+    trust_remote_code: bool = False  # run modelling code shipped inside a hub repo
     batch_size: int = 32
     threads: int | None = None  # torch intra-op threads on CPU; None: torch's default
     host: str = "127.0.0.1"
@@ -230,6 +235,19 @@ _OPTIONS: list[tuple[str, tuple[str, ...], tuple[str, ...], Any, str]] = [
      "file per model, read at start (default ~/.cache/gte_ui/calibration)"),
     ("max_length", ("--max-length",), ("GTE_MAX_LENGTH",), int,
      "tokens per text before truncation (default: the model's own limit, 512 for GTE)"),
+    ("reranker", ("--reranker",), ("GTE_RERANKER",), str,
+     "a cross-encoder (ModelScope id, Hugging Face id or folder; e.g. BAAI/bge-reranker-base) for the "
+     "rerank routes and the 重排 Rerank tab (default: none; reranking then answers from the embedding "
+     "cosine and says so)"),
+    ("reranker_precision", ("--reranker-precision",), ("GTE_RERANKER_PRECISION",), str,
+     "the reranker's precision: auto, fp32, fp16 (CUDA), bf16 or int8 (CPU; --int8-mode applies) "
+     "(default: the same as --precision)"),
+    ("reranker_max_length", ("--reranker-max-length",), ("GTE_RERANKER_MAX_LENGTH",), int,
+     "tokens per query + document pair before truncation (default: the reranker's own limit)"),
+    ("trust_remote_code", ("--trust-remote-code",), ("GTE_TRUST_REMOTE_CODE",), _bool,
+     "run Python modelling code that a model's hub repo ships (auto_map in config.json; e.g. "
+     "Alibaba-NLP/gte-multilingual-reranker-base). Off by default: that code runs with this "
+     "server's rights, so turn it on only for repos you trust"),
     ("batch_size", ("--batch-size",), ("GTE_BATCH_SIZE",), int, "texts per forward pass (default 32)"),
     ("threads", ("--threads",), ("GTE_THREADS",), int, "CPU threads for inference (default: all cores)"),
     ("host", ("--host",), ("GRADIO_SERVER_NAME", "GTE_HOST"), str,
@@ -353,6 +371,8 @@ def validate(s: Settings) -> Settings:
 
     choice("device", s.device, DEVICES)
     choice("precision", s.precision, PRECISIONS)
+    if s.reranker_precision is not None:
+        choice("reranker_precision", s.reranker_precision, PRECISIONS)
     choice("long_text", s.long_text, LONG_TEXT_MODES)
     choice("int8_mode", s.int8_mode, tuple(INT8_MODES))
     choice("int8_engine", s.int8_engine, INT8_ENGINES)
@@ -368,6 +388,9 @@ def validate(s: Settings) -> Settings:
     if s.max_length is not None and s.max_length < 2:
         raise ConfigError(f"--max-length must be at least 2 (room for [CLS] and [SEP]), got {s.max_length}",
                           "--max-length 至少为 2")
+    if s.reranker_max_length is not None and s.reranker_max_length < 4:
+        raise ConfigError("--reranker-max-length must be at least 4 (room for the special tokens of a "
+                          f"query + document pair), got {s.reranker_max_length}", "--reranker-max-length 至少为 4")
     if s.cache_size < 0 or s.cache_bytes < 0:
         raise ConfigError("--cache-size and --cache-bytes cannot be negative", "缓存大小不能为负数")
     if s.batch_wait_ms < 0:

@@ -112,9 +112,10 @@ class Backend(abc.ABC):
     note: str = ""
 
     @abc.abstractmethod
-    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
-        """[batch, seq] int64 ids and mask -> [batch, seq, dim] hidden states (any float dtype);
-        [batch, 1, dim] when ``first_token_only``."""
+    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor,
+                token_type_ids: torch.Tensor | None = None) -> torch.Tensor:
+        """[batch, seq] int64 ids and mask (and segment ids: a cross-encoder's query 0, document 1)
+        -> [batch, seq, dim] hidden states (any float dtype); [batch, 1, dim] when ``first_token_only``."""
 
     @property
     @abc.abstractmethod
@@ -157,9 +158,11 @@ class TorchBackend(Backend):
         return self._dim
 
     @torch.inference_mode()
-    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
-        out = self.model(input_ids=input_ids.to(self.device),
-                         attention_mask=attention_mask.to(self.device))
+    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor,
+                token_type_ids: torch.Tensor | None = None) -> torch.Tensor:
+        extra = {} if token_type_ids is None else {"token_type_ids": token_type_ids.to(self.device)}
+        out = self.model(input_ids=input_ids.to(self.device), attention_mask=attention_mask.to(self.device),
+                         **extra)
         return out.last_hidden_state
 
 

@@ -40,6 +40,29 @@ if TYPE_CHECKING:  # pragma: no cover
     from gte_ui.service.service import EmbeddingService
 
 
+def _evaluate_rerank(h, args: argparse.Namespace, rest: list[str], tqdm) -> int:
+    from gte_ui.evaluation import rerank as rerank_eval
+
+    groups = rerank_eval.read_groups(args.file)
+    if args.limit:
+        groups = rerank_eval.RerankGroups(groups.queries[:args.limit], groups.docs[:args.limit],
+                                          groups.labels[:args.limit], groups.name)
+    service = h.EmbeddingService.from_settings(parse_settings(rest), batching=False)
+    bar = tqdm(total=100, unit="%", desc="evaluating")
+
+    def progress(frac: float, desc: str) -> None:
+        bar.set_description(desc)
+        bar.update(int(frac * 100) - bar.n)
+
+    results = rerank_eval.compare(service, groups, progress)
+    bar.close()
+    print(json.dumps([r.metrics() for r in results], ensure_ascii=False, indent=2))
+    if args.out:
+        for p in rerank_eval.write_results(results, Path(args.out)):
+            print(f"wrote {p}")
+    return 0
+
+
 def _heavy():
     """The model stack (torch, transformers), imported on first use so that ``health`` (Docker's
     HEALTHCHECK, every 30 s) and ``--help`` stay instant."""
@@ -568,7 +591,17 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--t2s", action="store_true", help="Traditional → Simplified Chinese first (OpenCC)")
         p.add_argument("--nfkc", action="store_true", help="full-width → half-width (Unicode NFKC) first")
         p.add_argument("--collapse-whitespace", action="store_true", help="runs of whitespace → one space")
-    sub.add_parser("evaluate", help="Spearman of the model on labelled pairs (see its --help)", add_help=False)
+    rr = sub.add_parser("rerank", help="rerank documents against a query with --reranker (else by embedding "
+                        "cosine; the output says which)")
+    rr.add_argument("query")
+    rr.add_argument("documents", nargs="*")
+    rr.add_argument("--file", help="documents from a .txt (one a line) or .csv/.tsv file")
+    rr.add_argument("--top-n", type=int)
+    rr.add_argument("--raw-scores", action="store_true", help="the cross-encoder's raw logits, not their sigmoid")
+    rr.add_argument("--method", default="auto", choices=("auto", "cross-encoder", "embedding"))
+    rr.add_argument("--json", action="store_true", help="print JSON instead of tab-separated lines")
+    sub.add_parser("evaluate", help="Spearman of the model on labelled pairs, or --task rerank: MRR@10, "
+                   "nDCG@10 on query-document groups (see its --help)", add_help=False)
     h = sub.add_parser("health", help="exit 0 when a running server's /health says ok (Docker HEALTHCHECK)")
     h.add_argument("--url", help="default: http://127.0.0.1:$GRADIO_SERVER_PORT/health")
     h.add_argument("--timeout", type=float, default=4.0)
@@ -599,6 +632,19 @@ def main(argv: Sequence[str] | None = None) -> int:
         settings = parse_settings(rest)  # model flags; anything else is refused by its parser
         if args.command == "embed" and args.chunk_size < 1:
             parser.error("--chunk-size must be at least 1")
+        if args.command == "rerank":
+            service = h.EmbeddingService.from_settings(settings, batching=False)
+            docs = list(args.documents)
+            if args.file:
+                docs += read_candidates_file(args.file, settings.max_upload_bytes)
+            rr = service.rerank(args.query, docs, top_n=args.top_n, raw_scores=args.raw_scores, method=args.method)
+            if args.json:
+                print(json.dumps(rr.to_dict(), ensure_ascii=False))
+            else:
+                print(f"# method: {rr.method} ({rr.model})", file=sys.stderr)
+                for row in rr.rows:
+                    print(f"{row.rank}\t{row.score:.4f}\t{row.text}")
+            return 0
         options = TextOptions(t2s=args.t2s, nfkc=args.nfkc, collapse_whitespace=args.collapse_whitespace)
         if args.command == "embed" and args.ray:
             report = embed_file_ray(settings, args.input, args.out, address=args.ray, column=args.column,
@@ -645,6 +691,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 def evaluate_command(argv: Sequence[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m gte_ui evaluate", description="Spearman / Pearson (and ROC-AUC, accuracy, F1 for 0/1 labels) of the model on labelled pairs")
     ap.add_argument("file")
+    ap.add_argument("--task", choices=("pairs", "rerank"), default="pairs",
+                    help="pairs: Spearman on labelled pairs (default); rerank: MRR@10, nDCG@10 and mean "
+                    "per-query Spearman on query-doc-label groups, embedding alone vs with --reranker")
     ap.add_argument("--columns", help="sentence A, sentence B, label: names or 0-based indices, comma-separated")
     ap.add_argument("--out", help="folder for metrics.json and pairs_scored.csv")
     ap.add_argument("--limit", type=int, help="evaluate only the first N pairs")
@@ -655,6 +704,8 @@ def evaluate_command(argv: Sequence[str] | None = None) -> int:
 
     try:
         h = _heavy()
+        if args.task == "rerank":
+            return _evaluate_rerank(h, args, rest, tqdm)
         pairs = h.metrics.read_pairs(args.file, args.columns.split(",") if args.columns else None)
         if args.limit:
             pairs = h.LabelledPairs(pairs.a[:args.limit], pairs.b[:args.limit], pairs.labels[:args.limit], pairs.name)
