@@ -242,10 +242,21 @@ def test_bad_output_and_encoding_are_explained(tiny_service, tmp_path):
         embed_file(tiny_service, src, tmp_path / "o.xlsx", progress=False)
     with pytest.raises(GteError, match="does not exist"):
         embed_file(tiny_service, tmp_path / "missing.txt", tmp_path / "o.npy", progress=False)
-    gbk = tmp_path / "gbk.txt"
-    gbk.write_bytes("今天天气很好\n".encode("gb18030"))
-    with pytest.raises(GteError, match="gbk.txt is not UTF-8 text.*iconv"):
-        embed_file(tiny_service, gbk, tmp_path / "o.npy", progress=False)
+    mixed = tmp_path / "mixed.txt"  # UTF-8 for its first 64 KB, then a GB18030 line
+    mixed.write_bytes(("今天天气很好\n" * 4000).encode("utf-8") + "今天天气很好\n".encode("gb18030"))
+    with pytest.raises(GteError, match="mixed.txt is not valid utf-8 text.*iconv"):
+        embed_file(tiny_service, mixed, tmp_path / "o.npy", progress=False)
+
+
+@pytest.mark.parametrize("encoding", ["utf-8", "utf-8-sig", "gb18030", "utf-16"])
+def test_embed_reads_the_encodings_uploads_read(tiny_service, tmp_path, encoding):
+    """One reader for every way in: UTF-8 (with or without BOM), UTF-16 with BOM, GB18030."""
+    src = tmp_path / f"in-{encoding}.txt"
+    src.write_bytes("今天天气很好\n繁體中文\n".encode(encoding))
+    report = embed_file(tiny_service, src, tmp_path / f"o-{encoding}.csv", progress=False)
+    assert report.texts == 2
+    rows = (tmp_path / f"o-{encoding}.csv").read_text(encoding="utf-8-sig").splitlines()
+    assert rows[1].split(",")[0] == "今天天气很好" and rows[2].split(",")[0] == "繁體中文"
 
 
 # ------------------------------------------------------------------ commands

@@ -117,6 +117,11 @@ class Settings:
     export_cache: str = "~/.cache/gte_ui/onnx"  # int8 ONNX exports, one folder per model + mode
     calibration_dir: str = "~/.cache/gte_ui/calibration"  # the user's verdict bands, one file per model
     max_length: int | None = None  # None: the model's own limit (512 for GTE)
+    # Reranker (cross-encoder); None: the rerank operations answer from the embedding cosine.
+    reranker: str | None = None
+    reranker_precision: str | None = None  # None: the same as --precision
+    reranker_max_length: int | None = None  # None: the reranker's own limit
+    trust_remote_code: bool = False  # run modelling code shipped inside a hub repo
     batch_size: int = 32
     #: padded tokens (texts x longest text) per forward pass: TEI's --max-batch-tokens. Bounds
     #: memory at any text length (16 texts of 512 tokens, 341 of 24); measured in docs/performance.md
@@ -148,6 +153,16 @@ class Settings:
     cors_origins: tuple[str, ...] = field(default_factory=tuple)
     log_level: str = "info"
     spaces: bool = False  # running on Hugging Face Spaces: no flag, read from SPACE_ID / SYSTEM
+    # Scale-out (docs/scale.md): a shared Redis cache tier, metrics, shutdown, Ray Serve replicas.
+    cache_url: str | None = None  # redis://[:password@]host:port/db or rediss://…
+    cache_ttl: int = 7 * 86_400  # seconds a vector lives in Redis; 0: no expiry
+    cache_timeout_ms: float = 250.0  # Redis socket timeout: a slow Redis is skipped, never waited on
+    metrics_open: bool = False  # /metrics without --api-key
+    shutdown_timeout: float = 30.0  # seconds SIGTERM waits for in-flight requests
+    replicas: int | None = None  # Ray Serve embedder replicas; None: the plain process
+    min_replicas: int | None = None  # with max_replicas: Serve autoscaling bounds
+    max_replicas: int | None = None
+    ray_address: str | None = None  # join this Ray cluster (default: start a local one)
 
     @property
     def calibration_allowed(self) -> bool:
@@ -223,6 +238,19 @@ _OPTIONS: list[tuple[str, tuple[str, ...], tuple[str, ...], Any, str]] = [
      "file per model, read at start (default ~/.cache/gte_ui/calibration)"),
     ("max_length", ("--max-length",), ("GTE_MAX_LENGTH",), int,
      "tokens per text before truncation (default: the model's own limit, 512 for GTE)"),
+    ("reranker", ("--reranker",), ("GTE_RERANKER",), str,
+     "a cross-encoder (ModelScope id, Hugging Face id or folder; e.g. BAAI/bge-reranker-base) for the "
+     "rerank routes and the 重排 Rerank tab (default: none; reranking then answers from the embedding "
+     "cosine and says so)"),
+    ("reranker_precision", ("--reranker-precision",), ("GTE_RERANKER_PRECISION",), str,
+     "the reranker's precision: auto, fp32, fp16 (CUDA), bf16 or int8 (CPU; --int8-mode applies) "
+     "(default: the same as --precision)"),
+    ("reranker_max_length", ("--reranker-max-length",), ("GTE_RERANKER_MAX_LENGTH",), int,
+     "tokens per query + document pair before truncation (default: the reranker's own limit)"),
+    ("trust_remote_code", ("--trust-remote-code",), ("GTE_TRUST_REMOTE_CODE",), _bool,
+     "run Python modelling code that a model's hub repo ships (auto_map in config.json; e.g. "
+     "Alibaba-NLP/gte-multilingual-reranker-base). Off by default: that code runs with this "
+     "server's rights, so turn it on only for repos you trust"),
     ("batch_size", ("--batch-size",), ("GTE_BATCH_SIZE",), int, "most texts per forward pass (default 32)"),
     ("max_batch_tokens", ("--max-batch-tokens",), ("GTE_MAX_BATCH_TOKENS",), int,
      "most padded tokens per forward pass (texts x the longest one's tokens; TEI's name): bounds "
@@ -264,6 +292,25 @@ _OPTIONS: list[tuple[str, tuple[str, ...], tuple[str, ...], Any, str]] = [
     ("cors_origins", ("--cors-origins",), ("GTE_CORS_ORIGINS",), _csv,
      "comma-separated origins allowed by CORS (default: same origin only)"),
     ("log_level", ("--log-level",), ("GTE_LOG_LEVEL",), str, "debug, info, warning or error"),
+    ("cache_url", ("--cache-url",), ("GTE_CACHE_URL",), str,
+     "shared Redis cache tier behind the in-process LRU: redis://[:password@]host:port/db or rediss://… "
+     "(default: none; see docs/scale.md)"),
+    ("cache_ttl", ("--cache-ttl",), ("GTE_CACHE_TTL",), int,
+     "seconds a vector lives in the shared cache, 0 for no expiry (default 604800, a week)"),
+    ("cache_timeout_ms", ("--cache-timeout-ms",), ("GTE_CACHE_TIMEOUT_MS",), float,
+     "Redis connect/read timeout; a slower Redis is bypassed and retried later (default 250)"),
+    ("metrics_open", ("--metrics-open",), ("GTE_METRICS_OPEN",), _bool,
+     "serve Prometheus /metrics without the --api-key (default: behind it like the other routes)"),
+    ("shutdown_timeout", ("--shutdown-timeout",), ("GTE_SHUTDOWN_TIMEOUT",), float,
+     "seconds SIGTERM waits for in-flight requests to finish before exiting (default 30)"),
+    ("replicas", ("--replicas",), ("GTE_REPLICAS",), int,
+     "serve through Ray Serve with this many embedder replicas (default: one plain process)"),
+    ("min_replicas", ("--min-replicas",), ("GTE_MIN_REPLICAS",), int,
+     "Ray Serve autoscaling: fewest replicas (with --max-replicas)"),
+    ("max_replicas", ("--max-replicas",), ("GTE_MAX_REPLICAS",), int,
+     "Ray Serve autoscaling: most replicas (with --min-replicas)"),
+    ("ray_address", ("--ray-address",), ("GTE_RAY_ADDRESS", "RAY_ADDRESS"), str,
+     "join this Ray cluster, e.g. ray://head:10001 or auto (default: start a local Ray)"),
 ]
 
 
@@ -330,6 +377,8 @@ def validate(s: Settings) -> Settings:
 
     choice("device", s.device, DEVICES)
     choice("precision", s.precision, PRECISIONS)
+    if s.reranker_precision is not None:
+        choice("reranker_precision", s.reranker_precision, PRECISIONS)
     choice("long_text", s.long_text, LONG_TEXT_MODES)
     choice("int8_mode", s.int8_mode, tuple(INT8_MODES))
     choice("int8_engine", s.int8_engine, INT8_ENGINES)
@@ -345,6 +394,9 @@ def validate(s: Settings) -> Settings:
     if s.max_length is not None and s.max_length < 2:
         raise ConfigError(f"--max-length must be at least 2 (room for [CLS] and [SEP]), got {s.max_length}",
                           "--max-length 至少为 2")
+    if s.reranker_max_length is not None and s.reranker_max_length < 4:
+        raise ConfigError("--reranker-max-length must be at least 4 (room for the special tokens of a "
+                          f"query + document pair), got {s.reranker_max_length}", "--reranker-max-length 至少为 4")
     if s.cache_size < 0 or s.cache_bytes < 0:
         raise ConfigError("--cache-size and --cache-bytes cannot be negative", "缓存大小不能为负数")
     if s.batch_wait_ms < 0:
@@ -367,6 +419,25 @@ def validate(s: Settings) -> Settings:
         raise ConfigError("--max-memory must be a positive size such as 6G", "--max-memory 必须为正数，例如 6G")
     if not 0.0 <= s.unknown_warn <= 1.0:
         raise ConfigError(f"--unknown-warn is a share in [0, 1], got {s.unknown_warn}", "--unknown-warn 必须在 0 到 1 之间")
+    if s.cache_url is not None:
+        if s.cache_url.split("://", 1)[0] not in ("redis", "rediss", "unix") or "://" not in s.cache_url:
+            raise ConfigError("--cache-url must look like redis://[:password@]host:port/db, "
+                              "rediss://… or unix:///path/redis.sock",
+                              "--cache-url 格式应为 redis://[:密码@]主机:端口/库号")
+    if s.cache_ttl < 0:
+        raise ConfigError("--cache-ttl cannot be negative (0 means no expiry)", "--cache-ttl 不能为负数")
+    if s.cache_timeout_ms <= 0 or s.shutdown_timeout < 0:
+        raise ConfigError("--cache-timeout-ms must be positive and --shutdown-timeout not negative",
+                          "--cache-timeout-ms 必须为正数，--shutdown-timeout 不能为负数")
+    for name in ("replicas", "min_replicas", "max_replicas"):
+        if getattr(s, name) is not None and getattr(s, name) < 1:
+            raise ConfigError(f"--{name.replace('_', '-')} must be at least 1, got {getattr(s, name)}",
+                              f"--{name.replace('_', '-')} 至少为 1")
+    if (s.min_replicas is None) != (s.max_replicas is None):
+        raise ConfigError("--min-replicas and --max-replicas go together", "--min-replicas 与 --max-replicas 需同时设置")
+    if s.min_replicas is not None and s.max_replicas is not None and s.min_replicas > s.max_replicas:
+        raise ConfigError(f"--min-replicas ({s.min_replicas}) is above --max-replicas ({s.max_replicas})",
+                          "--min-replicas 不能大于 --max-replicas")
     if s.auth is not None and (":" not in s.auth or not s.auth.split(":", 1)[0] or not s.auth.split(":", 1)[1]):
         raise ConfigError("--auth must look like user:password", "--auth 格式应为 用户名:密码")
     return s

@@ -40,6 +40,23 @@ def read_candidates_file(path: str | os.PathLike, max_bytes: int) -> list[str]:
     return split_lines(text)
 
 
+def sniff_encoding(path: str | os.PathLike, sample: int = 1 << 16) -> str:
+    """The encoding :func:`decode_text` would pick, judged on the file's first ``sample`` bytes, for
+    readers that stream a file too big to hold (``embed``): UTF-16 by its BOM, UTF-8 when the
+    sample decodes (a character cut at the sample's end is forgiven), else GB18030."""
+    with open(path, "rb") as f:
+        head = f.read(sample)
+    if head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        return "utf-16"
+    try:
+        head.decode("utf-8")
+        return "utf-8-sig"
+    except UnicodeDecodeError as exc:
+        if exc.start >= len(head) - 3 and len(head) == sample:  # only the sample's last character was cut
+            return "utf-8-sig"
+        return "gb18030"
+
+
 def decode_text(raw: bytes, name: str = "file") -> str:
     """UTF-8 (with or without BOM), UTF-16 with BOM (Windows Notepad), else GB18030."""
     if raw.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):

@@ -135,11 +135,15 @@ class Backend(abc.ABC):
     precision: str = "fp32"
     #: forward returns only the first token's state ([batch, 1, dim]); enough for CLS pooling
     first_token_only: bool = False
+    #: how this engine came to serve when it is not the plain choice: why int8 fell back to
+    #: eager PyTorch, or that its ONNX export was (re-)made at this start; shown by /health
+    note: str = ""
 
     @abc.abstractmethod
-    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
-        """[batch, seq] int64 ids and mask -> [batch, seq, dim] hidden states (any float dtype);
-        [batch, 1, dim] when ``first_token_only``."""
+    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor,
+                token_type_ids: torch.Tensor | None = None) -> torch.Tensor:
+        """[batch, seq] int64 ids and mask (and segment ids: a cross-encoder's query 0, document 1)
+        -> [batch, seq, dim] hidden states (any float dtype); [batch, 1, dim] when ``first_token_only``."""
 
     @property
     @abc.abstractmethod
@@ -162,6 +166,8 @@ class TorchBackend(Backend):
         self.precision = precision
         model = AutoModel.from_pretrained(str(folder), dtype=dtype)
         model.eval()
+        if device == "cpu":
+            own_weights(model)
         if precision == "int8":
             self.name = f"torch-int8-{int8_mode}"
             if int8_mode == "dynamic":
@@ -180,10 +186,27 @@ class TorchBackend(Backend):
         return self._dim
 
     @torch.inference_mode()
-    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
-        out = self.model(input_ids=input_ids.to(self.device),
-                         attention_mask=attention_mask.to(self.device))
+    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor,
+                token_type_ids: torch.Tensor | None = None) -> torch.Tensor:
+        extra = {} if token_type_ids is None else {"token_type_ids": token_type_ids.to(self.device)}
+        out = self.model(input_ids=input_ids.to(self.device), attention_mask=attention_mask.to(self.device),
+                         **extra)
         return out.last_hidden_state
+
+
+def own_weights(model: torch.nn.Module) -> torch.nn.Module:
+    """Copy every parameter and buffer out of the checkpoint file's memory map.
+
+    transformers maps ``model.safetensors`` and, on CPU at the file's dtype, leaves the weights
+    in that map: a file truncated or rewritten in place while the server runs (``cp`` over it, a
+    re-download into the same folder) then kills the process with SIGBUS on the next request.
+    One copy per tensor at load (a memcpy of the model's size) makes the running model
+    independent of its folder.
+    """
+    with torch.no_grad():
+        for tensor in (*model.parameters(), *model.buffers()):
+            tensor.data = tensor.data.clone()
+    return model
 
 
 def quantize_dynamic_int8(model: torch.nn.Module) -> torch.nn.Module:

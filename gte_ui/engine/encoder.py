@@ -23,7 +23,7 @@ from gte_ui.engine.runtime import load_backend
 from gte_ui.core.settings import Settings
 from gte_ui.core.errors import ConfigError, GteError, ErrorType
 from gte_ui.core.scoring import normalize_rows
-from gte_ui.engine.hub import looks_like_path, resolve_model, transformer_folder
+from gte_ui.engine.hub import looks_like_path, model_fingerprint, resolve_model, transformer_folder
 from gte_ui.engine.pooling import PoolingMode, pool, read_pooling_mode
 from gte_ui.engine.tokenizer import load_tokenizer
 
@@ -43,9 +43,12 @@ class ModelInfo:
     precision: str
     backend: str
     load_seconds: float
+    #: why the backend is not the plain choice (int8 fell back to eager PyTorch, export re-made)
+    backend_note: str = ""
     #: what clients are shown: the id, or only the folder's name for a local folder. The server's
     #: filesystem layout is none of a client's business; the full path stays in the logs.
     name: str = "?"
+    fingerprint: str = ""  # content hash of the model folder (hub.model_fingerprint)
 
     def as_dict(self) -> dict[str, object]:
         """Every fact, the path included: for logs and the operator, never for clients."""
@@ -152,7 +155,8 @@ class Encoder:
         info = ModelInfo(model=settings.model, path=str(folder), dim=backend.dim,
                          max_length=max_length, pooling=pooling, device=device, precision=precision,
                          backend=backend.name, load_seconds=round(time.perf_counter() - t0, 3),
-                         name=public_model_name(settings.model))
+                         backend_note=backend.note,
+                         name=public_model_name(settings.model), fingerprint=model_fingerprint(folder))
         log.info("model ready: %s", info)
         return cls(tokenizer, backend, pooling=pooling, max_length=max_length,
                    batch_size=settings.batch_size, max_batch_tokens=settings.max_batch_tokens, info=info)

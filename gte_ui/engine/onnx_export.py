@@ -60,12 +60,15 @@ def cpu_has_vnni() -> bool:
     return bool(cpu_int8_instructions())
 
 
-def export_key(folder: Path, mode: str, reduce_range: bool, first_token_only: bool = False) -> str:
+def export_key(folder: Path, mode: str, reduce_range: bool, first_token_only: bool = False,
+               token_types: bool = False) -> str:
     """Cache key: model identity (config + weight file sizes and mtimes) + mode + what the graph
-    outputs + export version."""
+    reads and outputs + export version."""
     h = hashlib.sha256()
     h.update(f"v{EXPORT_VERSION}|{mode}|rr={int(reduce_range)}|first={int(first_token_only)}|"
              f"torch={torch.__version__}".encode())
+    if token_types:  # only then, so that the keys of existing exports stay what they were
+        h.update(b"|token_type_ids")
     h.update(str(folder.resolve()).encode())
     for name in sorted(os.listdir(folder)):
         p = folder / name
@@ -76,17 +79,19 @@ def export_key(folder: Path, mode: str, reduce_range: bool, first_token_only: bo
 
 
 class _HiddenStates(torch.nn.Module):
-    """The exported function: ids and mask in, last hidden states out."""
+    """The exported function: ids, mask (and segment ids, for cross-encoders) in, last hidden states out."""
 
     def __init__(self, model: torch.nn.Module, padding: "_KeyPadding | None" = None) -> None:
         super().__init__()
         self.model = model
         object.__setattr__(self, "padding", padding)
 
-    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor,
+                token_type_ids: torch.Tensor | None = None) -> torch.Tensor:
         if self.padding is not None:
             self.padding.mask = attention_mask  # read by every FusedSelfAttention
-        return self.model(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
+        return self.model(input_ids=input_ids, attention_mask=attention_mask,
+                          token_type_ids=token_type_ids).last_hidden_state
 
 
 class _KeyPadding:
@@ -152,13 +157,18 @@ class _MultiHeadAttentionOnnx(torch.autograd.Function):
 _MASK_MEMO: dict = {}
 
 
+#: self-attention classes with BERT's layout (query/key/value Linears, scaled softmax, no
+#: relative positions): XLM-R and RoBERTa rerankers (bge-reranker) take the same fused node
+_FUSABLE_ATTENTION = ("BertSelfAttention", "RobertaSelfAttention", "XLMRobertaSelfAttention")
+
+
 def fuse_attention(model: torch.nn.Module) -> _KeyPadding | None:
     """Swap every BERT self-attention for :class:`FusedSelfAttention` (export only). Returns the
     shared padding holder, or None when the model has no such layers (left as it is)."""
     padding = _KeyPadding()
     swapped = 0
     for name, module in list(model.named_modules()):
-        if type(module).__name__ == "BertSelfAttention" and not getattr(module, "is_decoder", False):
+        if type(module).__name__ in _FUSABLE_ATTENTION and not getattr(module, "is_decoder", False):
             parent, _, child = name.rpartition(".")
             setattr(model.get_submodule(parent), child, FusedSelfAttention(module, padding))
             swapped += 1
@@ -166,17 +176,24 @@ def fuse_attention(model: torch.nn.Module) -> _KeyPadding | None:
 
 
 def export_int8(folder: Path, target: Path, mode: str, reduce_range: bool = False,
-                first_token_only: bool = False, tokenizer=None,
-                step: Callable[[str], None] | None = None) -> Path:
+                first_token_only: bool = False, record: dict | None = None, tokenizer=None,
+                token_types: bool = False, step: Callable[[str], None] | None = None) -> Path:
     """Load the fp32 model, calibrate + smooth + quantise it (W8A8), export it to ``target``.
 
     ``first_token_only``: the graph outputs [batch, 1, dim], the first token's state, and its last
     layer computes no more than that needs (:func:`gte_ui.engine.backends.keep_first_token_only`; where
     the architecture does not allow it the output stays [batch, seq, dim]).
 
-    ``step(name)`` is called as each stage starts (the caller's progress bar).
+    ``token_types``: the graph also reads ``token_type_ids`` (BERT cross-encoders put the
+    document in segment 1).
 
-    Written to a temporary file first and renamed, so a crash never leaves a half-written cache.
+    Written to a temporary folder first and renamed, so a crash never leaves a half-written cache;
+    ``record`` (what was exported) goes to ``source.json`` beside it with the file's size and
+    SHA-256, which :func:`verify_export` checks before every load. The model file is renamed in
+    first: a crash between the two renames leaves a file whose record does not match, which the
+    next start exports again.
+
+    ``step(name)`` is called as each stage starts (the caller's progress bar).
     """
     import warnings
 
@@ -196,8 +213,13 @@ def export_int8(folder: Path, target: Path, mode: str, reduce_range: bool = Fals
     wrapped = _HiddenStates(model, padding).eval()
     example = tokenizer(["今天天气很好 the weather is fine", "好"], padding=True, return_tensors="pt")
     ids, mask = example["input_ids"], example["attention_mask"]  # batch and length stay dynamic
+    inputs, names = (ids, mask), ["input_ids", "attention_mask"]
+    if token_types:
+        inputs, names = (ids, mask, (torch.arange(ids.shape[1]) >= 3).long().expand_as(ids).contiguous()), \
+            names + ["token_type_ids"]
     target.parent.mkdir(parents=True, exist_ok=True)
-    tmp_dir = Path(tempfile.mkdtemp(prefix=".export-", dir=target.parent))
+    remove_abandoned_exports(target.parent)
+    tmp_dir = Path(tempfile.mkdtemp(prefix=TMP_PREFIX, dir=target.parent))
     step("writing the ONNX graph")
     try:
         tmp = tmp_dir / target.name
@@ -206,14 +228,19 @@ def export_int8(folder: Path, target: Path, mode: str, reduce_range: bool = Fals
         with torch.inference_mode(), warnings.catch_warnings():
             warnings.simplefilter("ignore")
             torch.onnx.export(
-                wrapped, (ids, mask), str(tmp), dynamo=False, opset_version=OPSET,
-                input_names=["input_ids", "attention_mask"], output_names=[output],
-                dynamic_axes={"input_ids": {0: "batch", 1: "seq"}, "attention_mask": {0: "batch", 1: "seq"},
+                wrapped, inputs, str(tmp), dynamo=False, opset_version=OPSET,
+                input_names=names, output_names=[output],
+                dynamic_axes={**{name: {0: "batch", 1: "seq"} for name in names},
                               output: {0: "batch"} if first_only else {0: "batch", 1: "seq"}},
                 custom_opsets={"com.microsoft": 1}, do_constant_folding=True)
+        record_file = tmp_dir / RECORD
+        record_file.write_text(json.dumps({**(record or {}), "size": tmp.stat().st_size,
+                                           "sha256": file_sha256(tmp)}, indent=1), encoding="utf-8")
         os.replace(tmp, target)
+        os.replace(record_file, target.parent / RECORD)
     finally:
         shutil.rmtree(tmp_dir, ignore_errors=True)
+        _remove_if_empty(target.parent)  # a failed first export leaves no empty folder behind
     log.info("exported %s (int8 %s) to %s in %.1f s", folder, mode, target, time.perf_counter() - t0)
     return target
 
@@ -223,27 +250,96 @@ def export_int8(folder: Path, target: Path, mode: str, reduce_range: bool = Fals
 #: FFN output projections' few outlier input channels in fp32 and every activation asymmetric
 #: uint8 per token), at ~1 % more time than fast. See README, Performance.
 def cached_export_path(folder: Path, mode: str, cache_dir: Path,
-                       first_token_only: bool = False) -> Path:
+                       first_token_only: bool = False, token_types: bool = False) -> Path:
     """Where the int8 export of ``folder`` + ``mode`` lives in ``cache_dir`` (``Settings.export_cache``),
     whether or not it exists yet."""
-    key = export_key(folder, mode, not cpu_has_vnni(), first_token_only)
+    key = export_key(folder, mode, not cpu_has_vnni(), first_token_only, token_types)
     return Path(cache_dir).expanduser() / f"{folder.name}-int8-{mode}-{key}" / "model.onnx"
 
 
 def cached_int8_export(folder: Path, mode: str, cache_dir: Path,
-                       first_token_only: bool = False, tokenizer=None) -> Path:
+                       first_token_only: bool = False, tokenizer=None, token_types: bool = False) -> Path:
     """The exported int8 model for ``folder`` + ``mode``, exporting it on first use."""
+    return ensure_int8_export(folder, mode, cache_dir, first_token_only, tokenizer, token_types)[0]
+
+
+def ensure_int8_export(folder: Path, mode: str, cache_dir: Path, first_token_only: bool = False,
+                       tokenizer=None, token_types: bool = False) -> tuple[Path, str]:
+    """The verified int8 export for ``folder`` + ``mode`` and a note on how it came to be: ``""``
+    for a cached export that passed its checksum, else why it was (re-)exported now.
+
+    A cached file that fails :func:`verify_export` (truncated, overwritten, bit rot, no record)
+    is exported again in place, so a damaged cache heals on the next start instead of
+    sending every start to the slower eager fallback.
+    """
     reduce_range = not cpu_has_vnni()
-    target = cached_export_path(folder, mode, cache_dir, first_token_only)
-    if not target.is_file():
-        with _export_progress(folder, target.parent) as step:
-            export_int8(folder, target, mode, reduce_range, first_token_only, tokenizer=tokenizer, step=step)
-        (target.parent / "source.json").write_text(json.dumps(
-            {"model": str(folder), "mode": mode, "reduce_range": reduce_range,
-             "first_token_only": first_token_only, "export_version": EXPORT_VERSION},
-            indent=1), encoding="utf-8")
-        prune_stale_exports(target.parent, folder, mode, first_token_only)
-    return target
+    target = cached_export_path(folder, mode, cache_dir, first_token_only, token_types)
+    if target.is_file():
+        problem = verify_export(target)
+        if problem is None:
+            return target, ""
+        log.warning("cached int8 export %s is damaged (%s): exporting it again", target, problem)
+        note = f"re-exported: the cached export was damaged ({problem})"
+    else:
+        note = "exported at this start"
+    with _export_progress(folder, target.parent) as step:
+        export_int8(folder, target, mode, reduce_range, first_token_only, record={
+            "model": str(folder), "mode": mode, "reduce_range": reduce_range,
+            "first_token_only": first_token_only, "export_version": EXPORT_VERSION}, tokenizer=tokenizer,
+            token_types=token_types, step=step)
+    prune_stale_exports(target.parent, folder, mode, first_token_only)
+    return target, note
+
+
+#: the record written beside each export: what was exported, its size and SHA-256
+RECORD = "source.json"
+
+
+def file_sha256(path: Path) -> str:
+    with path.open("rb") as f:
+        return hashlib.file_digest(f, "sha256").hexdigest()
+
+
+def verify_export(target: Path) -> str | None:
+    """None when ``target`` is the file its record describes (size, then SHA-256), else what is
+    wrong. Hashing GTE-large's int8 export (~0.3 GB) takes well under a second."""
+    try:
+        record = json.loads((target.parent / RECORD).read_text(encoding="utf-8"))
+        expected, size = record["sha256"], int(record["size"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return "no checksum recorded for it"
+    actual = target.stat().st_size
+    if actual != size:
+        return f"{actual:,} bytes where {size:,} were written"
+    if file_sha256(target) != expected:
+        return "its SHA-256 differs from the one recorded at export"
+    return None
+
+
+TMP_PREFIX = ".export-"
+
+
+def remove_abandoned_exports(folder: Path, older_than_s: float = 3600) -> list[Path]:
+    """Delete half-written exports a killed process left (``kill -9`` skips its clean-up). Only
+    old ones: another process sharing the cache may be exporting right now (GTE-large takes
+    minutes, not an hour). They never break a start; they only take disk."""
+    removed = []
+    for entry in folder.glob(TMP_PREFIX + "*"):
+        try:
+            abandoned = time.time() - entry.stat().st_mtime > older_than_s
+        except OSError:
+            continue
+        if abandoned:
+            shutil.rmtree(entry, ignore_errors=True)
+            removed.append(entry)
+    return removed
+
+
+def _remove_if_empty(folder: Path) -> None:
+    try:
+        folder.rmdir()
+    except OSError:
+        pass  # not empty (a good export lives there) or already gone
 
 
 def export_seconds_estimate(folder: Path) -> float:
@@ -291,7 +387,7 @@ def prune_stale_exports(keep: Path, folder: Path, mode: str, first_token_only: b
     folders."""
     removed = []
     for entry in keep.parent.iterdir():
-        source = entry / "source.json"
+        source = entry / RECORD
         if entry == keep or not source.is_file():
             continue
         try:
@@ -314,11 +410,13 @@ class OrtInt8Backend(Backend):
     precision = "int8"
 
     def __init__(self, folder: Path, mode: str = "accurate", threads: int | None = None, *,
-                 cache_dir: Path, first_token_only: bool = False, tokenizer=None) -> None:
+                 cache_dir: Path, first_token_only: bool = False, tokenizer=None,
+                 token_types: bool = False) -> None:
         import onnxruntime as ort
 
         self.name = f"onnx-int8-{mode}"
-        self.path = cached_int8_export(Path(folder), mode, cache_dir, first_token_only, tokenizer=tokenizer)
+        self.path, self.note = ensure_int8_export(Path(folder), mode, cache_dir, first_token_only, tokenizer,
+                                                  token_types=token_types)
         opts = ort.SessionOptions()
         opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         opts.intra_op_num_threads = threads or torch.get_num_threads()
@@ -327,6 +425,7 @@ class OrtInt8Backend(Backend):
         self.session = ort.InferenceSession(str(self.path), opts, providers=["CPUExecutionProvider"])
         # what the export could do for this architecture: its output is [batch, 1, dim] or [batch, seq, dim]
         self.first_token_only = self.session.get_outputs()[0].name == FIRST_TOKEN_OUTPUT
+        self._reads_token_types = any(i.name == "token_type_ids" for i in self.session.get_inputs())
         trim_heap()  # the parsed model file is freed once weights are prepacked: give it back
         config = json.loads((Path(folder) / "config.json").read_text(encoding="utf-8"))
         self._dim = int(config["hidden_size"])
@@ -335,7 +434,12 @@ class OrtInt8Backend(Backend):
     def dim(self) -> int:
         return self._dim
 
-    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
-        (hidden,) = self.session.run(None, {"input_ids": input_ids.cpu().numpy().astype(np.int64, copy=False),
-                                            "attention_mask": attention_mask.cpu().numpy().astype(np.int64, copy=False)})
+    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor,
+                token_type_ids: torch.Tensor | None = None) -> torch.Tensor:
+        feed = {"input_ids": input_ids.cpu().numpy().astype(np.int64, copy=False),
+                "attention_mask": attention_mask.cpu().numpy().astype(np.int64, copy=False)}
+        if self._reads_token_types:
+            types = torch.zeros_like(input_ids) if token_type_ids is None else token_type_ids
+            feed["token_type_ids"] = types.cpu().numpy().astype(np.int64, copy=False)
+        (hidden,) = self.session.run(None, feed)
         return torch.from_numpy(hidden)

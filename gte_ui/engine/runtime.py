@@ -15,7 +15,7 @@ log = logging.getLogger(__name__)
 def load_backend(folder: Path, device: str, precision: str, int8_mode: str = "accurate",
                  int8_engine: str = "onnx", threads: int | None = None,
                  export_cache: str | Path = Settings.export_cache, first_token_only: bool = False,
-                 tokenizer=None) -> Backend:
+                 tokenizer=None, token_types: bool = False) -> Backend:
     """Build the backend for a resolved (device, precision).
 
     int8 on CPU runs in ONNX Runtime (``int8_engine="onnx"``, the fast path: the W8A8 model is
@@ -25,16 +25,30 @@ def load_backend(folder: Path, device: str, precision: str, int8_mode: str = "ac
     ``quantize_dynamic``. ``first_token_only`` (for CLS pooling): the last layer computes only
     the first token where the architecture allows (:func:`keep_first_token_only`); the backend's
     ``first_token_only`` says whether it did. ``tokenizer``: the encoder's, for int8 calibration
-    (loaded from ``folder`` when None).
+    (loaded from ``folder`` when None). ``token_types``: the int8 export also reads
+    ``token_type_ids`` (BERT cross-encoders; torch backends always take them).
     """
     log.info("loading %s on %s/%s", folder, device, precision)
     if precision == "int8" and int8_engine == "onnx" and INT8_MODES[int8_mode].onnx:
         try:
             return OrtInt8Backend(folder, mode=int8_mode, threads=threads,
                                   cache_dir=Path(export_cache).expanduser(),
-                                  first_token_only=first_token_only, tokenizer=tokenizer)
-        except Exception as exc:  # an architecture the exporter cannot handle: still serve
-            log.warning("int8 ONNX export/load failed for %s (%s: %s); using eager PyTorch int8",
-                        folder, type(exc).__name__, exc)
+                                  first_token_only=first_token_only, tokenizer=tokenizer,
+                                  token_types=token_types)
+        except Exception as exc:  # an architecture the exporter cannot handle, a full disk: still serve
+            reason = describe_failure(exc)
+            log.warning("int8 ONNX export/load failed for %s (%s); using eager PyTorch int8", folder, reason)
+            backend = TorchBackend(folder, device=device, precision=precision, int8_mode=int8_mode,
+                                   first_token_only=first_token_only, tokenizer=tokenizer)
+            backend.note = f"ONNX Runtime int8 unavailable ({reason}): serving eager PyTorch int8"
+            return backend
     return TorchBackend(folder, device=device, precision=precision, int8_mode=int8_mode,
                         first_token_only=first_token_only, tokenizer=tokenizer)
+
+
+def describe_failure(exc: BaseException) -> str:
+    """One line on why something failed, without file paths (it ends up in /health)."""
+    if isinstance(exc, OSError) and exc.strerror:
+        return f"{type(exc).__name__}: {exc.strerror}"
+    first = str(exc).splitlines()[0] if str(exc) else ""
+    return f"{type(exc).__name__}: {first[:160]}".rstrip(": ")

@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING, Any
 
 from gte_ui.core.errors import ErrorType, GteError
 from gte_ui.core.settings import parse_settings
-from gte_ui.core.textfiles import read_candidates_file
+from gte_ui.core.textfiles import read_candidates_file, sniff_encoding
 from gte_ui.service.options import TextOptions
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -39,6 +39,29 @@ if TYPE_CHECKING:  # pragma: no cover
 
     from gte_ui.service.results import EmbedResult
     from gte_ui.service.service import EmbeddingService
+
+
+def _evaluate_rerank(h, args: argparse.Namespace, rest: list[str], tqdm) -> int:
+    from gte_ui.evaluation import rerank as rerank_eval
+
+    groups = rerank_eval.read_groups(args.file)
+    if args.limit:
+        groups = rerank_eval.RerankGroups(groups.queries[:args.limit], groups.docs[:args.limit],
+                                          groups.labels[:args.limit], groups.name)
+    service = h.EmbeddingService.from_settings(parse_settings(rest), batching=False)
+    bar = tqdm(total=100, unit="%", desc="evaluating")
+
+    def progress(frac: float, desc: str) -> None:
+        bar.set_description(desc)
+        bar.update(int(frac * 100) - bar.n)
+
+    results = rerank_eval.compare(service, groups, progress)
+    bar.close()
+    print(json.dumps([r.metrics() for r in results], ensure_ascii=False, indent=2))
+    if args.out:
+        for p in rerank_eval.write_results(results, Path(args.out)):
+            print(f"wrote {p}")
+    return 0
 
 
 def _heavy():
@@ -72,14 +95,16 @@ def iter_records(path: Path, column: str = "text", field: str = "text") -> Itera
 
     Raises:
         GteError: unsupported file type, a missing column/field (naming the ones that exist),
-            a line that is not JSON, a field that is not a string, a file that is not UTF-8.
+            a line that is not JSON, a field that is not a string, a file whose encoding
+            changes after its first 64 KB.
     """
     kind = path.suffix.lower()
     if kind not in INPUT_KINDS:
         raise _err(f"unsupported input {path.name}: use one of {', '.join(INPUT_KINDS)}",
                    f"不支持的输入文件类型：{path.name}（可用 {', '.join(INPUT_KINDS)}）")
     try:
-        with open(path, encoding="utf-8-sig", newline="" if kind in (".csv", ".tsv") else None) as f:
+        encoding = sniff_encoding(path)  # the reader uploads use: UTF-8, UTF-16 (BOM) or GB18030
+        with open(path, encoding=encoding, newline="" if kind in (".csv", ".tsv") else None) as f:
             if kind == ".txt":
                 for n, line in enumerate(f, start=1):
                     yield n, line.strip() or None
@@ -116,8 +141,9 @@ def iter_records(path: Path, column: str = "text", field: str = "text") -> Itera
                                    "not a string", f"{path.name} 第 {n} 行：字段 {field!r} 不是字符串")
                     yield n, (value or "").strip() or None
     except UnicodeDecodeError as exc:
-        raise _err(f"{path.name} is not UTF-8 text ({exc.reason} at byte {exc.start}); convert it first, "
-                   "e.g. iconv -f GB18030 -t UTF-8", f"{path.name} 不是 UTF-8 编码，请先转换") from exc
+        raise _err(f"{path.name} is not valid {exc.encoding} text ({exc.reason}): its first 64 KB read as "
+                   f"{exc.encoding}, a later part does not; convert it to UTF-8 first, e.g. iconv -f GB18030 -t UTF-8",
+                   f"{path.name} 的编码前后不一致，请先转换为 UTF-8") from exc
 
 
 def iter_texts(path: Path, column: str = "text", field: str = "text") -> Iterator[str]:
@@ -391,6 +417,125 @@ def _assemble(parts: _Parts, n_chunks: int, out: Path, dim: int) -> int:
 
 
 # --------------------------------------------------------------------------- health
+# --------------------------------------------------------------------------- embed --ray
+class _RayEmbedder:
+    """One Ray Data actor: loads the model once, embeds batches of texts (``map_batches``)."""
+
+    def __init__(self, settings: Any, options: TextOptions) -> None:
+        self.service = _heavy().EmbeddingService.from_settings(settings, batching=False)
+        self.options = options
+
+    def __call__(self, batch: dict[str, Any]) -> dict[str, Any]:
+        import numpy as np
+
+        texts = [str(t) for t in batch["text"]]
+        # the local path's door: the same validation, normalisation and long-text mode, no cache
+        res = self.service.embed_corpus(texts, [f"text {t[:20]!r}" for t in texts], options=self.options)
+        return {"text": np.array(res.texts, dtype=object), "vector": res.vectors}
+
+
+#: reading and stripping text barely uses a CPU: they must not wait for the cores the embedding
+#: actors hold (on 2 CPUs, 2 actors would otherwise starve the reads forever)
+_LIGHT = {"num_cpus": 0}
+
+
+def _ray_read(src: Path, column: str, field: str) -> Any:
+    """The input as a Ray Data dataset with one string column ``text``, blanks dropped."""
+    import pyarrow as pa
+    import pyarrow.csv as pacsv
+    import ray.data
+
+    kind = src.suffix.lower()
+    if kind not in INPUT_KINDS:
+        raise _err(f"unsupported input {src.name}: use one of {', '.join(INPUT_KINDS)}",
+                   f"不支持的输入文件类型：{src.name}")
+    name = "text"
+    if kind == ".txt":
+        ds = ray.data.read_text(str(src), ray_remote_args=_LIGHT)
+    elif kind in (".csv", ".tsv"):
+        name = column
+        ds = ray.data.read_csv(str(src), parse_options=pacsv.ParseOptions(delimiter="\t" if kind == ".tsv" else ","),
+                               convert_options=pacsv.ConvertOptions(column_types={column: pa.string()},
+                                                                    include_columns=[column]),
+                               ray_remote_args=_LIGHT)
+    else:
+        name = field
+        ds = ray.data.read_json(str(src), lines=True, ray_remote_args=_LIGHT)
+
+    def strip(batch: dict[str, Any]) -> dict[str, Any]:
+        import numpy as np
+
+        texts = [(t or "").strip() if isinstance(t, str) or t is None else str(t) for t in batch[name]]
+        return {"text": np.array([t for t in texts if t], dtype=object)}
+
+    return ds.map_batches(strip, batch_format="numpy", **_LIGHT)
+
+
+def embed_file_ray(settings: Any, src: str | Path, out: str | Path, *, address: str = "local",
+                   column: str = "text", field: str = "text", actors: int | None = None,
+                   progress: bool = True, options: TextOptions | None = None) -> EmbedReport:
+    """``embed --ray``: Ray Data reads ``src``, an actor pool embeds it, Parquet comes out.
+
+    The same texts, order and vectors as :func:`embed_file`'s .parquet. ``out`` ending in
+    ``.parquet`` is one file (the driver streams the results into it, through a temporary name);
+    any other ``out`` is a folder that Ray's workers write their own Parquet files into.
+    """
+    # ray: a heavy optional dependency (the "ray" extra), imported only for --ray
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+    import ray
+
+    t0 = time.perf_counter()
+    src, out = Path(src), Path(out)
+    if not src.is_file():
+        raise _err(f"input {src} does not exist", f"输入文件 {src} 不存在")
+    # One quick pass here: checks the column / field with the local path's messages, counts blanks.
+    blanks = sum(1 for _, t in iter_records(src, column, field) if t is None)
+    if not ray.is_initialized():
+        if address == "local":
+            ray.init(include_dashboard=False, log_to_driver=False)
+        else:
+            ray.init(address=address, log_to_driver=False)
+    ctx = ray.data.DataContext.get_current()
+    ctx.execution_options.preserve_order = True  # output rows follow the input
+    ctx.enable_progress_bars = progress
+    threads = settings.threads or 1
+    settings = settings.replace(threads=threads)
+    pool = actors or max(1, int(ray.cluster_resources().get("CPU", 1)) // threads)
+    ds = _ray_read(src, column, field).map_batches(
+        _RayEmbedder, fn_constructor_args=(settings, options or TextOptions()), batch_size=settings.batch_size * 8,
+        compute=ray.data.ActorPoolStrategy(size=pool), num_cpus=threads, batch_format="numpy")
+    rows = 0
+    if out.suffix.lower() != ".parquet":
+        ds.write_parquet(str(out))
+        rows = sum(pq.ParquetFile(f).metadata.num_rows for f in sorted(out.glob("*.parquet")))
+    else:
+        tmp = out.with_name(f".{out.name}.{os.getpid()}.tmp")
+        writer = None
+        try:
+            for batch in ds.iter_batches(batch_format="numpy", batch_size=None):
+                vectors = batch["vector"].astype("float32", copy=False)
+                dim = vectors.shape[1]
+                schema = pa.schema([("text", pa.string()), ("vector", pa.list_(pa.float32(), dim))])
+                writer = writer or pq.ParquetWriter(tmp, schema)
+                vec = pa.FixedSizeListArray.from_arrays(pa.array(vectors.reshape(-1), pa.float32()), dim)
+                writer.write_table(pa.Table.from_arrays([pa.array(list(batch["text"]), pa.string()), vec],
+                                                        schema=schema))
+                rows += len(vectors)
+            if writer is None:
+                raise _err(f"{src.name} has no non-blank text", f"{src.name} 中没有非空文本")
+            writer.close()
+            writer = None
+            os.replace(tmp, out)
+        finally:
+            if writer is not None:
+                writer.close()
+            if tmp.exists():
+                tmp.unlink()
+    return EmbedReport(texts=rows, skipped_blank=blanks, chunks=0, resumed_chunks=0, out=str(out),
+                       seconds=round(time.perf_counter() - t0, 2))
+
+
 def health(url: str | None = None, timeout: float = 4.0) -> tuple[bool, str]:
     """Ask a running server's ``/health``: (ready, what it said). Docker's HEALTHCHECK runs this.
 
@@ -435,6 +580,11 @@ def build_parser() -> argparse.ArgumentParser:
                    help=f"texts per saved chunk (default {DEFAULT_CHUNK}); a resumed run must use the same")
     e.add_argument("--restart", action="store_true", help="discard an unfinished earlier run for --out")
     e.add_argument("--quiet", action="store_true", help="no progress bar")
+    e.add_argument("--ray", nargs="?", const="local", metavar="ADDRESS",
+                   help="read, embed and write with Ray Data: an actor pool (one model per actor) via "
+                        "map_batches; ADDRESS joins a cluster (default: a local Ray). --out .parquet "
+                        "(one file) or a folder (Ray writes its own Parquet files there)")
+    e.add_argument("--ray-actors", type=int, help="embedding actors with --ray (default: CPUs / --threads)")
     s = sub.add_parser("similarity", help="cosine similarity of two texts (JSON)")
     s.add_argument("a")
     s.add_argument("b")
@@ -448,7 +598,17 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--t2s", action="store_true", help="Traditional → Simplified Chinese first (OpenCC)")
         p.add_argument("--nfkc", action="store_true", help="full-width → half-width (Unicode NFKC) first")
         p.add_argument("--collapse-whitespace", action="store_true", help="runs of whitespace → one space")
-    sub.add_parser("evaluate", help="Spearman of the model on labelled pairs (see its --help)", add_help=False)
+    rr = sub.add_parser("rerank", help="rerank documents against a query with --reranker (else by embedding "
+                        "cosine; the output says which)")
+    rr.add_argument("query")
+    rr.add_argument("documents", nargs="*")
+    rr.add_argument("--file", help="documents from a .txt (one a line) or .csv/.tsv file")
+    rr.add_argument("--top-n", type=int)
+    rr.add_argument("--raw-scores", action="store_true", help="the cross-encoder's raw logits, not their sigmoid")
+    rr.add_argument("--method", default="auto", choices=("auto", "cross-encoder", "embedding"))
+    rr.add_argument("--json", action="store_true", help="print JSON instead of tab-separated lines")
+    sub.add_parser("evaluate", help="Spearman of the model on labelled pairs, or --task rerank: MRR@10, "
+                   "nDCG@10 on query-document groups (see its --help)", add_help=False)
     h = sub.add_parser("health", help="exit 0 when a running server's /health says ok (Docker HEALTHCHECK)")
     h.add_argument("--url", help="default: http://127.0.0.1:$GRADIO_SERVER_PORT/health")
     h.add_argument("--timeout", type=float, default=4.0)
@@ -479,8 +639,27 @@ def main(argv: Sequence[str] | None = None) -> int:
         settings = parse_settings(rest)  # model flags; anything else is refused by its parser
         if args.command == "embed" and args.chunk_size < 1:
             parser.error("--chunk-size must be at least 1")
-        service = h.EmbeddingService.from_settings(settings, batching=False)
+        if args.command == "rerank":
+            service = h.EmbeddingService.from_settings(settings, batching=False)
+            docs = list(args.documents)
+            if args.file:
+                docs += read_candidates_file(args.file, settings.max_upload_bytes)
+            rr = service.rerank(args.query, docs, top_n=args.top_n, raw_scores=args.raw_scores, method=args.method)
+            if args.json:
+                print(json.dumps(rr.to_dict(), ensure_ascii=False))
+            else:
+                print(f"# method: {rr.method} ({rr.model})", file=sys.stderr)
+                for row in rr.rows:
+                    print(f"{row.rank}\t{row.score:.4f}\t{row.text}")
+            return 0
         options = TextOptions(t2s=args.t2s, nfkc=args.nfkc, collapse_whitespace=args.collapse_whitespace)
+        if args.command == "embed" and args.ray:
+            report = embed_file_ray(settings, args.input, args.out, address=args.ray, column=args.column,
+                                    field=args.field, actors=args.ray_actors, progress=not args.quiet,
+                                    options=options)
+            print(json.dumps(asdict(report), ensure_ascii=False))
+            return 0
+        service = h.EmbeddingService.from_settings(settings, batching=False)
         if args.command == "embed":
             report = embed_file(service, args.input, args.out, column=args.column, field=args.field,
                                 chunk_size=args.chunk_size, restart=args.restart, progress=not args.quiet,
@@ -519,6 +698,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 def evaluate_command(argv: Sequence[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m gte_ui evaluate", description="Spearman / Pearson (and ROC-AUC, accuracy, F1 for 0/1 labels) of the model on labelled pairs")
     ap.add_argument("file")
+    ap.add_argument("--task", choices=("pairs", "rerank"), default="pairs",
+                    help="pairs: Spearman on labelled pairs (default); rerank: MRR@10, nDCG@10 and mean "
+                    "per-query Spearman on query-doc-label groups, embedding alone vs with --reranker")
     ap.add_argument("--columns", help="sentence A, sentence B, label: names or 0-based indices, comma-separated")
     ap.add_argument("--out", help="folder for metrics.json and pairs_scored.csv")
     ap.add_argument("--limit", type=int, help="evaluate only the first N pairs")
@@ -529,6 +711,8 @@ def evaluate_command(argv: Sequence[str] | None = None) -> int:
 
     try:
         h = _heavy()
+        if args.task == "rerank":
+            return _evaluate_rerank(h, args, rest, tqdm)
         pairs = h.metrics.read_pairs(args.file, args.columns.split(",") if args.columns else None)
         if args.limit:
             pairs = h.LabelledPairs(pairs.a[:args.limit], pairs.b[:args.limit], pairs.labels[:args.limit], pairs.name)

@@ -12,6 +12,9 @@ Routes (the last path segment counts, so stage prefixes such as ``/prod/gte/rank
   ``similarity`` and ``interpretation`` (the verdict), the articles' handler's names;
 * ``POST /rank`` ``{"source", "candidates": [..] | "one\\nper\\nline", "top_k"?}`` → ranking;
 * ``POST /embed`` ``{"texts": [..] | "input": str | [..]}`` → vectors;
+* ``POST /rerank`` ``{"query", "docs" | "documents": [..] | "one\nper\nline", "top_n"?, "raw_scores"?}``
+  → scores in document order, the ranking, and ``method`` (cross-encoder, or embedding without
+  ``GTE_RERANKER``);
 * ``GET /health`` → model facts and the cold-start time.
 
 A bare event ``{"body": "<json>"}`` with no method and no path (the articles' handler, invoked
@@ -47,7 +50,7 @@ _LOCK = threading.Lock()  # FC can run several requests in one instance at once
 _COLD_START_S: float | None = None
 _INVOCATIONS = 0
 
-ROUTES = ("/similarity", "/rank", "/embed", "/health")
+ROUTES = ("/similarity", "/rank", "/embed", "/rerank", "/health")
 JSON_HEADERS = {"Content-Type": "application/json; charset=utf-8"}
 
 
@@ -171,6 +174,15 @@ def _dispatch(service, route: str, body: dict[str, Any]) -> dict[str, Any]:
         r = service.rank(body.get("source"), cands if cands is not None else [], top_k=body.get("top_k"),
                          options=options)
         return r.to_dict()
+    if route == "/rerank":
+        docs = body.get("docs", body.get("documents"))
+        if isinstance(docs, str):
+            docs = split_lines(docs)
+        raw = body.get("raw_scores", False)
+        if not isinstance(raw, bool):
+            raise GteError(ErrorType.VALIDATION, "raw_scores must be true or false", "raw_scores 必须是布尔值")
+        return service.rerank(body.get("query"), docs if docs is not None else [], top_n=body.get("top_n"),
+                              raw_scores=raw, what="docs").to_dict()
     field = "texts" if "texts" in body else "input"
     texts = body.get(field)
     if isinstance(texts, str):

@@ -134,5 +134,45 @@ class MatrixResult:
                 "elapsed_ms": self.elapsed_ms}
 
 
+@dataclass
+class RerankRow:
+    rank: int  # 1-based
+    index: int  # position in the documents as given (0-based)
+    text: str
+    score: float  # sigmoid(logit) in [0, 1], the raw logit when asked, or the cosine (method "embedding")
+    tokens: int  # tokens of query + document (cross-encoder) or of the document (embedding)
+    truncated: bool
+
+    def to_dict(self, text: bool = True) -> dict[str, Any]:
+        return {"rank": self.rank, "index": self.index, "score": self.score, "tokens": self.tokens,
+                "truncated": self.truncated, **({"text": self.text} if text else {})}
+
+
+@dataclass
+class RerankResult:
+    """Documents scored against a query, best first.
+
+    ``method`` says what scored them: ``"cross-encoder"`` (the ``--reranker``) or ``"embedding"``
+    (no reranker loaded, or asked for: the cosine of the embedding model).
+    """
+
+    query: str
+    method: str  # "cross-encoder" | "embedding"
+    model: str  # the model that scored
+    raw_scores: bool  # scores are raw logits (cross-encoder only)
+    scores: list[float]  # every document's score, in document order
+    rows: list[RerankRow]  # best first, at most top_n
+    total: int  # documents scored
+    tokens: int  # tokens the model read (usage)
+    cached: int  # scores that came from the cache
+    elapsed_ms: float
+
+    def to_dict(self, return_documents: bool = True) -> dict[str, Any]:
+        return {"query": self.query, "method": self.method, "model": self.model, "raw_scores": self.raw_scores,
+                "scores": list(self.scores), "results": [r.to_dict(return_documents) for r in self.rows],
+                "total": self.total, "total_tokens": self.tokens, "cached": self.cached,
+                "elapsed_ms": self.elapsed_ms}
+
+
 def _verdict(v: Verdict) -> dict[str, str]:
     return {"verdict": v.zh, "verdict_en": v.en}

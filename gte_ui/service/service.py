@@ -23,17 +23,23 @@ from gte_ui.engine.backends import resolve_runtime
 from gte_ui.core.textnorm import clean_text, lone_surrogate
 from gte_ui.engine.batching import DynamicBatcher
 from gte_ui.engine.cache import CachedVector, EmbeddingCache, make_key
+from gte_ui.engine.shared_cache import SharedCache, shared_key
 from gte_ui.engine.encoder import Encoded, Encoder, ModelInfo, public_model_name
 from gte_ui.engine.hub import resolve_model, transformer_folder
 from gte_ui.engine.inspection import Alignment, TokenAligner, unknown_tokens
 from gte_ui.engine.memory import estimate_bytes, human_bytes
+from gte_ui.engine.reranker import Reranker, sigmoid
 from gte_ui.service.options import DEFAULT_OPTIONS, TextOptions
-from gte_ui.service.results import EmbedResult, MatrixResult, PairResult, RankResult, RankRow
+from gte_ui.service.results import (EmbedResult, MatrixResult, PairResult, RankResult, RankRow, RerankResult,
+                                    RerankRow)
 
 log = logging.getLogger(__name__)
 
 __all__ = ["EmbeddingService", "EmbedResult", "MatrixResult", "PairResult", "RankResult", "RankRow",
-           "TextOptions", "default_bands"]
+           "RerankResult", "RerankRow", "TextOptions", "default_bands"]
+
+
+RERANK_METHODS = ("auto", "cross-encoder", "embedding")
 
 
 class EmbeddingService:
@@ -48,7 +54,9 @@ class EmbeddingService:
 
     def __init__(self, encoder: Encoder, settings: Settings | None = None,
                  runner: Callable[[Sequence[str]], Encoded] | None = None,
-                 bands: VerdictBands | None = None, name: str | None = None) -> None:
+                 bands: VerdictBands | None = None, name: str | None = None,
+                 shared: SharedCache | None = None, reranker: Reranker | None = None,
+                 rerank_runner: Callable[[Sequence[tuple[str, str]]], Encoded] | None = None) -> None:
         self.encoder = encoder
         #: what requests call this model (``model`` in every API); the default model's when alone
         self.name = name or encoder.info.name
@@ -58,11 +66,27 @@ class EmbeddingService:
         self.memory_estimate: int | None = None  # bytes, when loaded through from_settings
         self.settings = settings or Settings()
         self.cache = EmbeddingCache(self.settings.cache_size, self.settings.cache_bytes)
+        #: the second tier (Redis), behind ``cache``; None unless --cache-url
+        self.shared = shared
         self.runner = runner or encoder.encode
         self._bands = bands or default_bands(self.settings)
         self._bands_lock = threading.Lock()
         info = encoder.info
-        self._key_prefix = f"{info.path}|{info.precision}|{info.backend}|{encoder.max_length}"
+        # Everything that changes a vector. The model is named by its content hash (the same on
+        # every machine) when known, so processes sharing a Redis share only identical models.
+        int8 = f"{self.settings.int8_mode}/{self.settings.int8_engine}" if info.precision == "int8" else "-"
+        self._key_prefix = (f"{info.fingerprint or info.path}|{self.settings.revision or '-'}|"
+                            f"{info.precision}|{int8}|{info.backend}|{info.pooling}|{encoder.max_length}")
+        #: tokens the model read for cache misses (the metrics' tokens embedded)
+        self.tokens_embedded = 0
+        #: the cross-encoder, or None: rerank then answers from the embedding cosine and says so
+        self.reranker = reranker
+        self.rerank_runner = rerank_runner or (reranker.score if reranker is not None else None)
+        # its own cache (scores of (query, document) pairs), so reranking never evicts vectors
+        self.rerank_cache = EmbeddingCache(self.settings.cache_size, self.settings.cache_bytes)
+        if reranker is not None:
+            r = reranker.info
+            self._rerank_prefix = f"{r.path}|{r.precision}|{r.backend}|{reranker.max_length}"
         self.started = time.time()
 
     @classmethod
@@ -82,7 +106,9 @@ class EmbeddingService:
         default: EmbeddingService | None = None
         try:
             for spec in specs:
-                own = settings.replace(model=spec.source, precision=spec.precision or settings.precision, models=())
+                own = settings.replace(model=spec.source, precision=spec.precision or settings.precision, models=(),
+                                       # one reranker, beside the default model only
+                                       **({} if default is None else {"reranker": None}))
                 estimate = budget.admit(spec, own)
                 service = cls._load_one(own, batching, spec.name)
                 service.memory_estimate = estimate
@@ -99,20 +125,40 @@ class EmbeddingService:
     @classmethod
     def _load_one(cls, settings: Settings, batching: bool, name: str | None) -> EmbeddingService:
         encoder = Encoder.load(settings)
-        runner = None
+        reranker = Reranker.load(settings) if settings.reranker else None
+        runner = rerank_runner = None
         if batching:
             # gathers up to 4 forward passes of short texts, or one token budget of long ones
             runner = DynamicBatcher(encoder.encode, max_batch=settings.batch_size * 4,
                                     wait_ms=settings.batch_wait_ms, max_queue=settings.max_queue,
                                     max_tokens=settings.max_batch_tokens, weigh=encoder.tokens_to_run)
-        return cls(encoder, settings, runner=runner, name=name)
+            if reranker is not None:  # concurrent rerank requests share forward passes too
+                rerank_runner = DynamicBatcher(reranker.score, max_batch=settings.batch_size * 4,
+                                               wait_ms=settings.batch_wait_ms, max_queue=settings.max_queue)
+        return cls(encoder, settings, runner=runner, name=name, shared=shared_from_settings(settings),
+                   reranker=reranker, rerank_runner=rerank_runner)
 
     def close(self) -> None:
-        """Stop the batchers' worker threads (if any), this model's and the others'."""
+        """Finish what the batchers have queued and stop them, this model's, its reranker's and the
+        others', then send the queued shared-cache writes."""
+        close = getattr(self.rerank_runner, "close", None)
+        if close is not None:
+            close()
         for service in self.models():
             close = getattr(service.runner, "close", None)
             if close is not None:
                 close()
+            if service.shared is not None:
+                service.shared.close()
+
+    def observe_batches(self, observe: Callable[[int, int], None]) -> bool:
+        """Call ``observe(texts, requests)`` after every merged forward pass of the dynamic batcher
+        (for metrics). Returns False when this service runs without a batcher."""
+        observers = getattr(self.runner, "observers", None)
+        if observers is None:
+            return False
+        observers.append(observe)
+        return True
 
     # ------------------------------------------------------------ several models
     def add_model(self, other: EmbeddingService) -> None:
@@ -163,11 +209,24 @@ class EmbeddingService:
         return self.encoder.max_length
 
     def stats(self) -> dict[str, object]:
-        batcher = {k: getattr(self.runner, k) for k in ("batches", "requests", "pending")
+        batcher = {k: getattr(self.runner, k) for k in ("batches", "requests", "pending", "replicas", "retries")
                    if hasattr(self.runner, k)}
-        return {"cache": self.cache.stats(), "forward_calls": self.encoder.forward_calls,
+        shared = self.shared.stats() if self.shared is not None else {
+            "enabled": False, "up": False, "hits": 0, "misses": 0, "errors": 0}
+        return {"cache": {"local": self.cache.stats(), "shared": shared}, "forward_calls": self.encoder.forward_calls,
                 "texts_encoded": self.encoder.texts_encoded, "batcher": batcher,
-                "uptime_s": round(time.time() - self.started, 1)}
+                "reranker": self.reranker_facts(), "uptime_s": round(time.time() - self.started, 1)}
+
+    def reranker_facts(self) -> dict[str, object]:
+        """What reranks: the cross-encoder's facts and counters, or the embedding fallback."""
+        if self.reranker is None:
+            return {"loaded": False, "method": "embedding",
+                    "note": "no --reranker: rerank answers from the embedding model's cosine"}
+        batcher = {k: getattr(self.rerank_runner, k) for k in ("batches", "requests", "pending")
+                   if hasattr(self.rerank_runner, k)}
+        return {"loaded": True, "method": "cross-encoder", **self.reranker.info.public_dict(),
+                "forward_calls": self.reranker.forward_calls, "pairs_scored": self.reranker.pairs_scored,
+                "cache": self.rerank_cache.stats(), "batcher": batcher}
 
     # ------------------------------------------------------------ verdict bands
     @property
@@ -338,14 +397,30 @@ class EmbeddingService:
                 missing.append(text)
             else:
                 found[text] = hit
+        if missing and self.shared is not None:
+            keys = [shared_key(prefix, t) for t in missing]
+            still: list[str] = []
+            for text, hit in zip(missing, self.shared.get_many(keys)):
+                if hit is None:
+                    still.append(text)
+                else:
+                    found[text] = hit
+                    self.cache.put(make_key(prefix, text), hit)
+            missing = still
         cached = len(found)
         if missing:
             enc = self._encode(missing, mode, self.runner)
+            fresh = []
             for i, text in enumerate(missing):
                 item = CachedVector(np.array(enc.vectors[i], dtype=np.float32), enc.token_counts[i],
                                     enc.truncated[i], enc.chunks[i])
                 found[text] = item
                 self.cache.put(make_key(prefix, text), item)
+                fresh.append(item)
+            self.tokens_embedded += sum(it.token_count if it.chunks > 1 else min(it.token_count, self.encoder.max_length)
+                                        for it in fresh)
+            if self.shared is not None:
+                self.shared.put_many([(shared_key(prefix, t), it) for t, it in zip(missing, fresh)])
         items = [found[t] for t in texts]
         vectors = np.stack([it.vector for it in items]) if items else np.zeros((0, self.dim), np.float32)
         return EmbedResult(vectors=vectors, texts=texts, token_counts=[it.token_count for it in items],
@@ -411,6 +486,84 @@ class EmbeddingService:
                             truncated=res.truncated, elapsed_ms=_ms(t0))
 
 
+    def rerank(self, query: str, documents: Sequence[str], *, top_n: int | None = None,
+               raw_scores: bool = False, method: str = "auto", what: str = "documents") -> RerankResult:
+        """Score ``documents`` against ``query`` and sort them, best first (ties keep input order).
+
+        Args:
+            top_n: keep the best n rows (``scores`` still holds every document's).
+            raw_scores: the cross-encoder's raw logits instead of their sigmoid.
+            method: "auto" (the cross-encoder when one is loaded, else the embedding cosine),
+                "cross-encoder" (422 when none is loaded) or "embedding".
+            what: the documents' name in error messages ("docs", "texts", "documents").
+        """
+        t0 = time.perf_counter()
+        if method not in RERANK_METHODS:
+            raise GteError(ErrorType.VALIDATION, f"method must be one of {', '.join(RERANK_METHODS)}, got {method!r}",
+                           f"method 取值无效：{method!r}")
+        if method == "cross-encoder" and self.reranker is None:
+            raise GteError(ErrorType.VALIDATION, "no reranker is loaded: start the server with --reranker MODEL "
+                           "(or ask for method \"embedding\")", "未加载重排模型：请用 --reranker 启动")
+        query = self.check_text(query, "query")
+        docs = self.check_texts(documents, what, self.settings.max_candidates)
+        if top_n is not None and (not isinstance(top_n, int) or isinstance(top_n, bool) or top_n < 1):
+            raise GteError(ErrorType.VALIDATION, f"top_n must be a positive integer, got {top_n!r}",
+                           "top_n 必须是正整数")
+        cross = self.reranker is not None and method != "embedding"
+        cached = 0
+        if cross:
+            found: dict[str, CachedVector] = {}
+            missing: list[str] = []
+            for doc in docs:
+                if doc in found or doc in missing:
+                    continue
+                hit = self.rerank_cache.get((self._rerank_prefix, query, doc))
+                if hit is None:
+                    missing.append(doc)
+                else:
+                    found[doc] = hit
+            cached = len(found)
+            if missing:
+                assert self.rerank_runner is not None
+                enc = self.rerank_runner([(query, d) for d in missing])
+                for i, doc in enumerate(missing):
+                    item = CachedVector(np.array(enc.vectors[i], dtype=np.float32), enc.token_counts[i],
+                                        enc.truncated[i])
+                    found[doc] = item
+                    self.rerank_cache.put((self._rerank_prefix, query, doc), item)
+            items = [found[d] for d in docs]
+            logits = np.array([float(it.vector[0]) for it in items])
+            scores = logits if raw_scores else sigmoid(logits)
+            tokens = [it.token_count for it in items]
+            truncated = [it.truncated for it in items]
+            used = sum(min(n, self.reranker.max_length) for n in tokens)
+            model = self.reranker.info.name
+        else:
+            res = self._embed_clean([query] + docs, t0)
+            scores = cosine_matrix(res.vectors[1:], res.vectors[:1])[:, 0].astype(np.float64)
+            tokens, truncated = res.token_counts[1:], res.truncated[1:]
+            cached = res.cached
+            used = res.total_tokens
+            model = self.info.name
+        order = rank_order(np.asarray(scores, dtype=np.float64))
+        if top_n is not None:
+            order = order[:top_n]
+        rows = [RerankRow(rank=r + 1, index=int(i), text=docs[i], score=float(scores[i]), tokens=int(tokens[i]),
+                          truncated=bool(truncated[i])) for r, i in enumerate(order)]
+        return RerankResult(query=query, method="cross-encoder" if cross else "embedding", model=model,
+                            raw_scores=bool(raw_scores and cross), scores=[float(x) for x in scores], rows=rows,
+                            total=len(docs), tokens=int(used), cached=cached, elapsed_ms=_ms(t0))
+
+
+def shared_from_settings(settings: Settings) -> SharedCache | None:
+    """The Redis tier ``--cache-url`` asks for (None without one). Never fails: a Redis that is
+    not there yet is warned about and retried (see :class:`SharedCache`)."""
+    if not settings.cache_url:
+        return None
+    return SharedCache(settings.cache_url, ttl_s=settings.cache_ttl,
+                       timeout_s=settings.cache_timeout_ms / 1000.0)
+
+
 def default_bands(settings: Settings) -> VerdictBands:
     """Verdict bands: ``--verdict-high/--verdict-mid`` > the model's calibration file > SPEC's 0.75 / 0.50."""
     calibrated = load_bands(settings.model, settings.calibration_dir)
@@ -458,7 +611,7 @@ class _MemoryBudget:
 
 
 _ZH_NAMES = {"text": "文本", "texts": "文本", "sentence A": "句子 A", "sentence B": "句子 B",
-             "source": "源句子", "candidates": "候选句子"}
+             "source": "源句子", "candidates": "候选句子", "query": "查询", "documents": "文档", "docs": "文档"}
 
 
 def _zh(what: str) -> str:

@@ -58,8 +58,11 @@ def _full_vocab(vocab_size: int) -> list[str]:
     return vocab[:vocab_size]
 
 
-def save_tokenizer(folder: Path, vocab: list[str], model_max_length: int) -> None:
-    """Write vocab.txt plus a fast tokenizer built with the ``tokenizers`` library."""
+def save_tokenizer(folder: Path, vocab: list[str], model_max_length: int, segment_ids: bool = False) -> None:
+    """Write vocab.txt plus a fast tokenizer built with the ``tokenizers`` library.
+
+    ``segment_ids``: the tokenizer also returns ``token_type_ids`` (as BERT cross-encoders' do).
+    """
     from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, processors
     from transformers import PreTrainedTokenizerFast
 
@@ -76,7 +79,8 @@ def save_tokenizer(folder: Path, vocab: list[str], model_max_length: int) -> Non
     tk.decoder = decoders.WordPiece(prefix="##")
     fast = PreTrainedTokenizerFast(
         tokenizer_object=tk, unk_token="[UNK]", pad_token="[PAD]", cls_token="[CLS]",
-        sep_token="[SEP]", mask_token="[MASK]", model_max_length=model_max_length)
+        sep_token="[SEP]", mask_token="[MASK]", model_max_length=model_max_length,
+        **({"model_input_names": ["input_ids", "token_type_ids", "attention_mask"]} if segment_ids else {}))
     fast.save_pretrained(str(folder))
 
 
@@ -141,4 +145,130 @@ def cached_random_bert(shape: str = "gte-large") -> Path:
     if not (folder / "model.safetensors").is_file():
         print(f"building the {shape}-shape model in {folder} (once)…", file=sys.stderr)
         build_random_bert(folder, shape)
+    return folder
+
+
+# ------------------------------------------------------------------ cross-encoders (rerankers)
+#: cross-encoder shapes: family (bert | xlmr) and the encoder's dimensions
+CROSS_SHAPES: dict[str, dict[str, object]] = {
+    "tiny-bert": dict(family="bert", hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
+                      intermediate_size=64, max_position_embeddings=128, vocab_size=0),
+    "tiny-xlmr": dict(family="xlmr", hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
+                      intermediate_size=64, max_position_embeddings=130, vocab_size=0),
+    # BAAI/bge-reranker-base's shape (XLM-RoBERTa base): what the rerank benchmark times
+    "bge-reranker-base": dict(family="xlmr", hidden_size=768, num_hidden_layers=12, num_attention_heads=12,
+                              intermediate_size=3072, max_position_embeddings=514, vocab_size=250002),
+}
+
+XLMR_SPECIALS = ["<s>", "<pad>", "</s>", "<unk>"]
+
+
+def save_unigram_tokenizer(folder: Path, vocab_size: int | None, model_max_length: int) -> list[str]:
+    """An XLM-R-style SentencePiece-Unigram tokenizer (``<s> A </s></s> B </s>``, Metaspace
+    ``▁`` word starts) built with the ``tokenizers`` library and wrapped in
+    ``PreTrainedTokenizerFast``. Its pieces: the specials, CJK characters, ``▁``-words, letters.
+    Returns the vocabulary."""
+    from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, processors
+    from transformers import PreTrainedTokenizerFast
+
+    pieces: dict[str, None] = dict.fromkeys(XLMR_SPECIALS)
+    pieces["▁"] = None
+    for word in _EN_WORDS + ["man", "woman", "guitar", "playing", "dog", "cat", "weather", "fine"]:
+        pieces["▁" + word] = None
+    for ch in list(_COMMON_ZH) + _ZH_PUNCT + _ASCII:
+        if ch.strip():
+            pieces[ch] = None
+            pieces["▁" + ch] = None
+    vocab = list(pieces)
+    i = 0
+    while vocab_size and len(vocab) < vocab_size:  # the exact shape, with pieces no text produces
+        vocab.append(f"<unused{i}>")
+        i += 1
+    # score: longer pieces more likely (so whole words win over letters), specials never matched
+    scored = [(p, 0.0 if p in XLMR_SPECIALS else -10.0 + min(len(p), 8)) for p in vocab]
+    tk = Tokenizer(models.Unigram(scored, unk_id=XLMR_SPECIALS.index("<unk>"), byte_fallback=False))
+    tk.normalizer = normalizers.Sequence([normalizers.NFKC(), normalizers.Lowercase()])
+    tk.pre_tokenizer = pre_tokenizers.Metaspace(replacement="▁", prepend_scheme="always")
+    tk.decoder = decoders.Metaspace(replacement="▁", prepend_scheme="always")
+    tk.post_processor = processors.TemplateProcessing(
+        single="<s> $A </s>", pair="<s> $A </s> </s> $B </s>",
+        special_tokens=[("<s>", 0), ("</s>", 2)])
+    fast = PreTrainedTokenizerFast(
+        tokenizer_object=tk, bos_token="<s>", eos_token="</s>", sep_token="</s>", cls_token="<s>",
+        unk_token="<unk>", pad_token="<pad>", mask_token="<unk>", model_max_length=model_max_length)
+    folder.mkdir(parents=True, exist_ok=True)
+    fast.save_pretrained(str(folder))
+    return vocab
+
+
+def build_random_cross_encoder(folder: str | Path, shape: str = "tiny-bert", seed: int = 0) -> Path:
+    """Save a randomly initialised cross-encoder (``*ForSequenceClassification``, one logit) with a
+    real tokenizer into ``folder``: BERT with the WordPiece vocabulary above, or XLM-RoBERTa with a
+    Unigram one. Its scores mean nothing; its shape and arithmetic are a real reranker's."""
+    import torch
+    from transformers import (BertConfig, BertForSequenceClassification, XLMRobertaConfig,
+                              XLMRobertaForSequenceClassification)
+
+    if shape not in CROSS_SHAPES:
+        raise ValueError(f"unknown cross-encoder shape {shape!r}; choose one of {sorted(CROSS_SHAPES)}")
+    folder = Path(folder)
+    dims = dict(CROSS_SHAPES[shape])
+    family = dims.pop("family")
+    tiny = shape.startswith("tiny")
+    torch.manual_seed(seed)
+    if family == "bert":
+        vocab = _full_vocab(int(dims["vocab_size"]) or len(chinese_vocab()))
+        dims["vocab_size"] = len(vocab)
+        config = BertConfig(**dims, num_labels=1, initializer_range=0.5 if tiny else 0.02)
+        model = BertForSequenceClassification(config).eval()
+        save_tokenizer(folder, vocab, int(dims["max_position_embeddings"]), segment_ids=True)
+    else:
+        vocab = save_unigram_tokenizer(folder, int(dims["vocab_size"]) or None,
+                                       int(dims["max_position_embeddings"]) - 2)
+        dims["vocab_size"] = len(vocab)
+        config = XLMRobertaConfig(**dims, num_labels=1, type_vocab_size=1, pad_token_id=1, bos_token_id=0,
+                                  eos_token_id=2, initializer_range=0.5 if tiny else 0.02)
+        model = XLMRobertaForSequenceClassification(config).eval()
+    model.save_pretrained(str(folder), safe_serialization=True)
+    (folder / "README.md").write_text(
+        f"Randomly initialised cross-encoder, shape {shape!r}, seed {seed}. For tests and speed only: "
+        "its relevance scores mean nothing.\n", encoding="utf-8")
+    (folder / "gte_ui_toymodel.json").write_text(json.dumps({"shape": shape, "seed": seed}))
+    return folder
+
+
+def cached_random_cross_encoder(shape: str = "bge-reranker-base") -> Path:
+    """A random cross-encoder of ``shape`` in the bench cache, built on first use."""
+    import sys
+
+    folder = bench_cache_dir() / f"{shape}-shape"
+    if not (folder / "model.safetensors").is_file():
+        print(f"building the {shape}-shape cross-encoder in {folder} (once)…", file=sys.stderr)
+        build_random_cross_encoder(folder, shape)
+    return folder
+
+
+def build_minilm_cross_encoder(folder: str | Path, minilm_path: str | Path, seed: int = 0,
+                               head_scale: float = 1.0) -> Path:
+    """all-MiniLM-L6-v2's real encoder with a seeded random one-logit head, saved as a cross-encoder:
+    the closest real thing offline for int8-vs-fp32 accuracy (a random encoder has none of a
+    trained one's activation outliers).
+
+    ``head_scale`` multiplies the head's weights. With BERT's 0.02 initialisation the logits
+    barely move (sigmoid scores 0.50 ± 0.005 on STS-B), which would make any |Δscore| bound
+    trivial; a scale of 100 spreads them like a trained reranker's (logit std ≈ 2).
+    """
+    import torch
+    from transformers import BertForSequenceClassification
+
+    from gte_ui.engine.tokenizer import load_tokenizer
+
+    folder = Path(folder)
+    torch.manual_seed(seed)
+    model = BertForSequenceClassification.from_pretrained(str(minilm_path), num_labels=1).eval()
+    with torch.no_grad():
+        model.classifier.weight.mul_(head_scale)
+    model.save_pretrained(str(folder), safe_serialization=True)
+    load_tokenizer(Path(minilm_path)).save_pretrained(str(folder))
+    (folder / "gte_ui_toymodel.json").write_text(json.dumps({"base": str(minilm_path), "seed": seed}))
     return folder

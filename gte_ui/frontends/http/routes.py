@@ -5,6 +5,8 @@
 * ``POST /similarity`` — the Flask GTE service's ``{sentence_a, sentence_b}`` and TEI's
   ``{"inputs": {"source_sentence", "sentences"}}``; ``POST /embed`` — TEI's ``{"inputs"}`` and
   the articles' inference suite's ``{"texts"}``;
+* ``POST /rerank`` — the articles' ``{"query", "docs"}`` and TEI's ``{"query", "texts"}``;
+  ``POST /v1/rerank`` (Cohere / Jina / Xinference; ``/v2/rerank`` for Cohere's v2 client);
 * ``GET /health`` — readiness for Docker / Spaces probes.
 
 Routes only dispatch: bodies are parsed by :func:`gte_ui.core.jsonbody.parse_json` (malformed or
@@ -18,6 +20,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import uuid
 from typing import Any
 
 from fastapi import APIRouter, Depends, FastAPI, Request
@@ -30,9 +33,12 @@ from gte_ui.core.errors import ErrorType, GteError
 from gte_ui.core.jsonbody import parse_json
 from gte_ui.core.settings import Settings
 from gte_ui.core.textnorm import split_lines
-from gte_ui.frontends.http.shapes import (EmbeddingsRequest, EmbeddingsResponse, PairRequest, PairResponse,
-                                          TeiEmbedRequest, TeiSimilarityRequest, legacy_rank, legacy_vector,
-                                          parse_legacy, tei_scores, tei_vectors)
+from gte_ui.frontends.http.shapes import (ArticleRerankRequest, ArticleRerankResponse, CohereDocument,
+                                          CohereRerankRequest, CohereRerankResponse, CohereRerankResult,
+                                          CohereUsage, EmbeddingsRequest, EmbeddingsResponse, PairRequest,
+                                          PairResponse, TeiEmbedRequest, TeiRank, TeiRerankRequest,
+                                          TeiSimilarityRequest, legacy_rank, legacy_vector, parse_legacy,
+                                          tei_scores, tei_vectors)
 from gte_ui.service.service import EmbeddingService
 
 log = logging.getLogger(__name__)
@@ -136,6 +142,57 @@ def build_router(service: EmbeddingService, settings: Settings) -> APIRouter:
         res = await run_in_threadpool(functools.partial(service.for_model(req.model).embed, texts, what=field,
                                                         options=req.text_options()))
         return tei_vectors(res)
+
+    @router.post("/rerank", tags=["rerank"], openapi_extra=_body_doc(ArticleRerankRequest, TeiRerankRequest))
+    async def rerank(request: Request) -> Any:
+        """Two shapes, told apart by their keys: ``{"query", "docs"}`` (the articles' suite) →
+        ``{"scores"}`` in ``docs`` order; ``{"query", "texts", "raw_scores", "return_text",
+        "truncate"}`` (TEI) → ``[{"index", "score", "text"?}]`` best first. Scores are the
+        reranker's sigmoid (its raw logits with ``raw_scores``); without ``--reranker`` they are
+        the embedding cosine, and the answer says so (``method``; header ``X-Rerank-Method``)."""
+        body = await read_json(request)
+        if not isinstance(body, dict) or not ({"docs", "texts"} & set(body)) or {"docs", "texts"} <= set(body):
+            raise GteError(ErrorType.VALIDATION, 'send {"query", "docs"} (scores in docs order) or {"query", '
+                           '"texts"} (TEI: ranked list), exactly one of docs / texts',
+                           '请求体应为 {"query", "docs"} 或 {"query", "texts"} 之一')
+        if "texts" in body:
+            tei: TeiRerankRequest = _validate(TeiRerankRequest, body)
+            r = await run_in_threadpool(functools.partial(service.rerank, tei.query, tei.texts,
+                                                          raw_scores=tei.raw_scores, what="texts"))
+            if not tei.truncate:
+                over = next((row for row in sorted(r.rows, key=lambda x: x.index) if row.truncated), None)
+                if over is not None:
+                    raise GteError(ErrorType.TOO_LONG, f"texts[{over.index}] with the query has {over.tokens} tokens, over "
+                                   "the reranker's limit; send truncate: true to cut it",
+                                   f"texts[{over.index}] 与查询合计 {over.tokens} 个词元，超过上限")
+            ranks = [TeiRank(index=row.index, score=row.score, text=row.text if tei.return_text else None)
+                     .model_dump(exclude_none=True) for row in r.rows]
+            return JSONResponse(ranks, headers={"X-Rerank-Method": r.method})
+        req: ArticleRerankRequest = _validate(ArticleRerankRequest, body)
+        r = await run_in_threadpool(functools.partial(service.rerank, req.query, req.docs,
+                                                      raw_scores=req.raw_scores, what="docs"))
+        return JSONResponse(ArticleRerankResponse(scores=r.scores, method=r.method, model=r.model).model_dump(),
+                            headers={"X-Rerank-Method": r.method})
+
+    async def cohere_rerank(request: Request) -> CohereRerankResponse:
+        """Cohere / Jina / Xinference rerank: ``{"query", "documents" (strings or {"text"}), "top_n",
+        "return_documents"}`` → ``{"results": [{"index", "relevance_score", "document"?}], "model",
+        "usage", "method"}``, best first."""
+        req: CohereRerankRequest = _validate(CohereRerankRequest, await read_json(request))
+        r = await run_in_threadpool(functools.partial(service.rerank, req.query, req.texts(), top_n=req.top_n,
+                                                      what="documents"))
+        results = [CohereRerankResult(index=row.index, relevance_score=row.score,
+                                      document=CohereDocument(text=row.text) if req.return_documents else None)
+                   for row in r.rows]
+        return CohereRerankResponse(id=uuid.uuid4().hex, results=results, model=r.model, method=r.method,
+                                    usage=CohereUsage(total_tokens=r.tokens),
+                                    meta={"api_version": {"version": "2"}, "billed_units": {"search_units": 1},
+                                          "method": r.method})
+
+    for path in ("/v1/rerank", "/v2/rerank"):  # Cohere's Client posts to v1, its ClientV2 to v2
+        router.add_api_route(path, cohere_rerank, methods=["POST"], tags=["rerank"],
+                             response_model=CohereRerankResponse, response_model_exclude_none=True,
+                             openapi_extra=_body_doc(CohereRerankRequest))
 
     return router
 

@@ -223,3 +223,76 @@ def parse_legacy(body: Any) -> LegacyCall:
                            'vectors and needs "" as its second item', "排序请求只能包含 2 项")
         return LegacyCall("rank", data[0], data[1])
     return LegacyCall("vector", data[0])
+
+
+# ------------------------------------------------------------------ rerank (three shapes)
+class ArticleRerankRequest(BaseModel):
+    """The articles' inference suite: ``{"query", "docs"}`` → ``{"scores"}`` in ``docs`` order."""
+
+    model_config = ConfigDict(extra="forbid")
+    query: str
+    docs: list[str]
+    raw_scores: bool = Field(False, description="raw logits instead of their sigmoid (cross-encoder only)")
+
+
+class ArticleRerankResponse(BaseModel):
+    scores: list[float] = Field(..., description="one score per document, in docs order")
+    method: Literal["cross-encoder", "embedding"] = Field(
+        ..., description="cross-encoder: the --reranker; embedding: no reranker loaded, cosine of the embedder")
+    model: str
+
+
+class TeiRerankRequest(BaseModel):
+    """text-embeddings-inference's ``/rerank`` body."""
+
+    model_config = ConfigDict(extra="ignore")
+    query: str
+    texts: list[str]
+    raw_scores: bool = False
+    return_text: bool = False
+    truncate: bool = Field(True, description="false: a pair over the reranker's token limit is refused (413) "
+                           "instead of truncated")
+
+
+class TeiRank(BaseModel):
+    index: int
+    score: float
+    text: str | None = None
+
+
+class CohereDocument(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+    text: str
+
+
+class CohereRerankRequest(BaseModel):
+    """Cohere / Jina / Xinference ``/v1/rerank`` (and Cohere's ``/v2/rerank``) body."""
+
+    model_config = ConfigDict(extra="ignore")
+    query: str
+    documents: list[str | CohereDocument]
+    model: str | None = Field(None, description="ignored: the loaded reranker answers")
+    top_n: int | None = Field(None, ge=1)
+    return_documents: bool = False
+
+    def texts(self) -> list[str]:
+        return [d if isinstance(d, str) else d.text for d in self.documents]
+
+
+class CohereRerankResult(BaseModel):
+    index: int
+    relevance_score: float
+    document: CohereDocument | None = None
+
+
+class CohereUsage(BaseModel):
+    total_tokens: int
+
+
+class CohereRerankResponse(BaseModel):
+    id: str
+    results: list[CohereRerankResult]
+    model: str
+    method: Literal["cross-encoder", "embedding"]
+    usage: CohereUsage
+    meta: dict[str, Any]

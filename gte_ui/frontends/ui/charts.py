@@ -187,3 +187,18 @@ def score_distributions(scores_by_model: dict[str, Sequence[float]]) -> go.Figur
     fig.update_layout(barmode="overlay", height=360, xaxis_title="余弦 Cosine", yaxis_title="对数 Pairs",
                       font=dict(family=FONT), margin=dict(l=10, r=10, t=20, b=10), legend=dict(orientation="h"))
     return fig
+
+
+@failsafe
+def rerank_metrics_figure(results: Sequence) -> go.Figure:
+    """Grouped bars: MRR@10, nDCG@10 and mean Spearman (× 100) for each method (embedding, reranker)."""
+    names = ["MRR@10", "nDCG@10", "Spearman"]
+    fig = go.Figure()
+    for r, colour in zip(results, ("#8a8f98", "#3b5bdb")):
+        values = [r.mrr_at_10 * 100, r.ndcg_at_10 * 100, r.spearman * 100]
+        label = "嵌入 Embedding" if r.method == "embedding" else "重排 Reranker"
+        fig.add_trace(go.Bar(name=label, x=names, y=values, marker_color=colour,
+                             text=[f"{v:.1f}" for v in values], textposition="outside"))
+    fig.update_layout(barmode="group", height=320, margin=dict(l=40, r=10, t=20, b=30),
+                      yaxis_title="× 100", font=dict(family=FONT), legend=dict(orientation="h"))
+    return fig

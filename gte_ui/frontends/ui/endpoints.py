@@ -17,7 +17,7 @@ from gte_ui.service.service import EmbeddingService
 
 
 def register_endpoints(service: EmbeddingService) -> None:
-    """Add /similarity, /align, /rank and /embed to the Blocks being built (call inside ``gr.Blocks()``)."""
+    """Add /similarity, /align, /rank, /embed and /rerank to the Blocks being built (call inside ``gr.Blocks()``)."""
 
     def similarity(sentence_a: str, sentence_b: str, t2s: bool = False, long_text: str = "",
                    nfkc: bool = False, collapse_whitespace: bool = False, model: str = "") -> dict:
@@ -79,6 +79,26 @@ def register_endpoints(service: EmbeddingService) -> None:
         return _answer(lambda o: service.for_model(model).embed(split_lines(texts or ""), options=o).to_dict(),
                        t2s, long_text, nfkc, collapse_whitespace)
 
+    def rerank(query: str, documents: str, top_n: int = 0, raw_scores: bool = False) -> dict:
+        """Rerank documents (one per line; blank lines ignored) against a query with the
+        cross-encoder (``--reranker``); without one, by the embedding cosine (``method`` says which).
+
+        Args:
+            query: the query.
+            documents: candidate documents, one per line.
+            top_n: keep only the best n (0 = all).
+            raw_scores: the cross-encoder's raw logits instead of their sigmoid.
+        Returns:
+            {"method", "model", "scores" (document order), "results": rows best first
+            {"rank", "index", "score", "tokens", "truncated", "text"}, "total_tokens", "elapsed_ms"}
+        """
+        try:
+            r = service.rerank(query, split_lines(documents or ""), top_n=int(top_n) or None,
+                               raw_scores=bool(raw_scores))
+        except (GteError, ValueError, TypeError) as exc:
+            raise gr.Error(getattr(exc, "message", str(exc))) from exc
+        return r.to_dict()
+
     def align(sentence_a: str, sentence_b: str, model: str = "") -> dict:
         """Which tokens carry the match: the last layer's token × token cosines of the two sentences
         and their greedy (BERTScore-style) matching. The first call loads the model's fp32 weights.
@@ -98,6 +118,7 @@ def register_endpoints(service: EmbeddingService) -> None:
     gr.api(align, api_name="align")
     gr.api(rank, api_name="rank")
     gr.api(embed, api_name="embed")
+    gr.api(rerank, api_name="rerank")
 
 
 def _answer(call, t2s, long_text, nfkc, collapse_whitespace):

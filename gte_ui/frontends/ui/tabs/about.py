@@ -36,7 +36,9 @@ def about_markdown(service: EmbeddingService, url: str | None = None) -> str:
     """The About tab: model facts (its public name, never the server's path), counters, API snippet."""
     info, st = service.info, service.stats()
     url = url or base_url(service.settings)
-    cache = st["cache"]
+    cache, shared = st["cache"]["local"], st["cache"]["shared"]
+    shared_row = (f"{'up' if shared['up'] else 'DOWN'} · {shared['hits']} hits / {shared['misses']} misses · "
+                  f"{shared['errors']} errors" if shared["enabled"] else "off (--cache-url)")
     bands = service.bands
     return f"""
 ### 模型 Model
@@ -48,8 +50,10 @@ def about_markdown(service: EmbeddingService, url: str | None = None) -> str:
 | 池化 Pooling | {info.pooling} |
 | 设备 / 精度 Device / precision | {info.device} / {info.precision} ({info.backend}) |
 | 加载耗时 Load time | {info.load_seconds:.2f} s |
+| 重排模型 Reranker | {reranker_line(service)} |
 | 判定阈值 Verdict bands | > {bands.high:.2f} 高度相似 · > {bands.mid:.2f} 中等相似 · else 差异较大 ({bands.source}) |
 | 缓存 Cache | {cache['entries']} entries · {cache['hits']} hits / {cache['misses']} misses (hit rate {cache['hit_rate']:.1%}) |
+| 共享缓存 Shared cache (Redis) | {shared_row} |
 | 批处理 Batches | {st['batcher'].get('batches', '—')} model calls for {st['batcher'].get('requests', '—')} requests |
 | 版本 Versions | Python {platform.python_version()} · torch {torch.__version__} · transformers {transformers.__version__} · gradio {gr.__version__} |
 
@@ -59,10 +63,20 @@ import requests
 requests.post("{url}/api/predict", json={{"data": ["源句子", "候选1\\n候选2"]}}).json()   # scores
 requests.post("{url}/api/predict", json={{"data": ["文本", "", False, False, False, False]}}).json()  # {info.dim} floats
 requests.post("{url}/v1/embeddings", json={{"input": ["文本"], "model": "gte"}}).json()  # OpenAI shape
+requests.post("{url}/rerank", json={{"query": "查询", "docs": ["文档1", "文档2"]}}).json()  # {{"scores", "method"}}
 ```
-`/similarity`, `/embed`, `/health` and the OpenAPI page `{url}/docs` are described in the README;
+`/similarity`, `/embed`, `/rerank`, `/v1/rerank`, `/health` and the OpenAPI page `{url}/docs` are described in the README;
 `gradio_client` users: see "Use via API" at the bottom of this page.
 """
+
+
+def reranker_line(service: EmbeddingService) -> str:
+    """The reranker's public facts, or that rerank answers from the embedding cosine."""
+    facts = service.reranker_facts()
+    if not facts["loaded"]:
+        return "— 未加载 none: rerank answers from the embedding cosine (`--reranker MODEL` to load one)"
+    return (f"`{facts['model']}` · {facts['architecture']} · {facts['device']} / {facts['precision']} "
+            f"({facts['backend']}) · max {facts['max_length']} tokens · {facts['pairs_scored']} pairs scored")
 
 
 @safe(1)

@@ -15,6 +15,7 @@ from gte_ui.core.pairs import LabelledPairs
 from gte_ui.core.resources import SAMPLES
 from gte_ui.evaluation import calibration
 from gte_ui.evaluation import metrics as evaluation
+from gte_ui.evaluation import rerank as rerank_eval
 from gte_ui.frontends.ui import charts, views
 from gte_ui.evaluation.compare import compare_models, write_comparison_csv
 from gte_ui.frontends.ui.common import bind, comparing, pick_model, safe
@@ -29,13 +30,18 @@ def samples() -> list[str]:
     return sorted(p.name for p in SAMPLES.glob("*.tsv"))
 
 
+TASKS = [("自动 auto", "auto"), ("句子对 pairs", "pairs"), ("重排 rerank: query, doc, label", "rerank")]
+
+
 @safe(4)
 def on_evaluate(service: EmbeddingService, upload: str | None, sample: str | None, columns: str | None,
-                limit: float | None, model: str = "", progress: gr.Progress | None = gr.Progress()
-                ) -> tuple[str, go.Figure, list[str], dict[str, Any]]:
+                limit: float | None, model: str = "", task: str | None = "auto",
+                progress: gr.Progress | None = gr.Progress()) -> tuple[str, go.Figure, list[str], dict[str, Any] | None]:
     """Evaluate the uploaded file (or a shipped sample): (summary, figure, result files, state for
     :func:`on_calibrate`). Comparing: every loaded model on the same pairs, one table, overlaid
-    score distributions, one CSV (nothing to calibrate from)."""
+    score distributions, one CSV (nothing to calibrate from). ``task`` "rerank" (or "auto" with a
+    query/doc header): MRR@10, nDCG@10 and mean per-query Spearman, the embedding model alone and
+    with the reranker, side by side."""
     max_bytes = service.settings.max_upload_bytes
     if sample and sample not in samples():  # only the shipped files, never a path from the client
         raise GteError(ErrorType.VALIDATION, f"unknown sample {sample!r}; choose one of: {', '.join(samples())}",
@@ -46,6 +52,15 @@ def on_evaluate(service: EmbeddingService, upload: str | None, sample: str | Non
                        "请上传带标签的句子对文件，或选择示例")
     if Path(path).stat().st_size > max_bytes:
         raise GteError(ErrorType.TOO_LARGE, f"the file is over {max_bytes:,} bytes", "文件过大")
+    if task == "rerank" or (task in (None, "auto") and rerank_eval.looks_like_groups(path)):
+        groups = rerank_eval.read_groups(path, name=Path(path).name)
+        if limit:
+            n = int(limit)
+            groups = rerank_eval.RerankGroups(groups.queries[:n], groups.docs[:n], groups.labels[:n], groups.name)
+        results = rerank_eval.compare(service, groups, (lambda f, d: progress(f, desc=d)) if progress else None)
+        files = rerank_eval.write_results(results, views.export_dir())
+        return (rerank_eval.summary_markdown(results, groups), charts.rerank_metrics_figure(results),
+                [str(f) for f in files], None)
     pairs = evaluation.read_pairs(path, [c.strip() for c in (columns or "").split(",") if c.strip()] or None,
                                   name=Path(path).name)
     if limit:
@@ -85,7 +100,8 @@ def build(service: EmbeddingService, model: gr.Component) -> None:
     with gr.Tab("评估 Evaluate", id="evaluate"):
         gr.Markdown("上传带标签的句子对（TSV/CSV：句子1、句子2、分数 0–5 或标签 0/1），计算 Spearman / Pearson；"
                     "0/1 标签另给 ROC-AUC、最佳阈值、准确率和 F1。Upload labelled pairs to judge the model "
-                    "the way C-MTEB does.")
+                    "the way C-MTEB does. 重排任务 Rerank task: query, doc, label 行（T2Reranking 格式）→ "
+                    "MRR@10 / nDCG@10 / 平均 Spearman，嵌入与重排模型并列 embedding vs reranker side by side.")
         with gr.Row():
             ev_file = gr.File(label="上传 Upload .tsv/.csv", file_types=[".tsv", ".csv", ".txt", ".data"],
                               type="filepath")
@@ -93,7 +109,8 @@ def build(service: EmbeddingService, model: gr.Component) -> None:
                 ev_sample = gr.Dropdown(choices=samples(), value=None, label="或选示例 Or a sample (assets/samples)")
                 ev_cols = gr.Textbox(label="列 Columns (可选 optional): 句子1,句子2,标签",
                                      placeholder="sentence1,sentence2,score")
-                ev_limit = gr.Slider(0, 5000, value=0, step=50, label="最多评估 Max pairs (0 = 全部 all)")
+                ev_limit = gr.Slider(0, 5000, value=0, step=50, label="最多评估 Max pairs / queries (0 = 全部 all)")
+                ev_task = gr.Radio(TASKS, value="auto", label="任务 Task", elem_id="eval-task")
         go_eval = gr.Button("评估 Evaluate", variant="primary", elem_id="btn-eval")
         ev_md = gr.Markdown(elem_id="eval-summary")
         ev_plot = gr.Plot(label="各标签的得分分布 Scores per label")
@@ -103,6 +120,6 @@ def build(service: EmbeddingService, model: gr.Component) -> None:
                            else "保存判定阈值（未启用）Save verdict bands (off)",
                            size="sm", interactive=allowed, elem_id="btn-calibrate")
         cal_md = gr.Markdown("" if allowed else f"**已关闭 Off** — {CALIBRATION_OFF}", elem_id="calibrate-note")
-    go_eval.click(bind(on_evaluate, service), [ev_file, ev_sample, ev_cols, ev_limit, model],
+    go_eval.click(bind(on_evaluate, service), [ev_file, ev_sample, ev_cols, ev_limit, model, ev_task],
                   [ev_md, ev_plot, ev_files, ev_state], api_visibility="private")
     go_cal.click(bind(on_calibrate, service), [ev_state], [cal_md], api_visibility="private")

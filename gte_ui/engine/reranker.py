@@ -1,0 +1,296 @@
+"""The rerank stage: a cross-encoder reads query and document together and gives one relevance logit.
+
+:class:`Reranker` owns one tokenizer and one scorer. For BERT and XLM-R / RoBERTa cross-encoders
+(``BAAI/bge-reranker-base``, ``iic/gte_passage-ranking_multilingual-base``…) the scorer is the
+embedder's own :class:`~gte_ui.engine.backends.Backend` — the same fp32 / fp16 / bf16 / int8 paths,
+the int8 export included, with the last layer computing the first token only — followed by the
+model's classification head in fp32 on that first token's state. Any other architecture (and
+models whose code lives in their hub repo, which need ``--trust-remote-code``) runs whole as
+``AutoModelForSequenceClassification`` in torch.
+
+Pairs are tokenised as ``tokenizer(query, document)`` with ``longest_first`` truncation at the
+reranker's own max length (exactly what sentence-transformers' ``CrossEncoder`` does), sorted by
+length and run ``batch_size`` at a time. Scores, caching and request batching live above, in
+:mod:`gte_ui.service.service`.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from gte_ui.core.errors import ConfigError, ErrorType, GteError
+from gte_ui.core.settings import Settings
+from gte_ui.engine.backends import Backend, quantize_dynamic_int8, resolve_runtime
+from gte_ui.engine.encoder import Encoded, model_max_length, public_model_name
+from gte_ui.engine.hub import resolve_model, transformer_folder
+from gte_ui.engine.runtime import load_backend
+from gte_ui.engine.tokenizer import load_tokenizer
+
+log = logging.getLogger(__name__)
+
+#: model types whose classifier head this module applies on the backend's first-token state
+HEADED_TYPES = ("bert", "xlm-roberta", "roberta")
+
+
+@dataclass(frozen=True)
+class RerankerInfo:
+    """Facts about the loaded reranker, shown on the About tab and by ``/health``."""
+
+    model: str  # what the user asked for (id or folder)
+    path: str
+    architecture: str  # e.g. XLMRobertaForSequenceClassification
+    max_length: int
+    device: str
+    precision: str
+    backend: str
+    load_seconds: float
+    #: what clients are shown: the id, or only a local folder's name (never the server's path)
+    name: str = "?"
+
+    def as_dict(self) -> dict[str, object]:
+        """Every fact, the path included: for logs, never for clients."""
+        return dict(self.__dict__)
+
+    def public_dict(self) -> dict[str, object]:
+        """The facts a client may see (``/health``, the About tab): ``model`` is :attr:`name`, no path."""
+        facts = {k: v for k, v in self.__dict__.items() if k not in ("path", "name")}
+        facts["model"] = self.name
+        return facts
+
+
+class ClassifierHead(nn.Module):
+    """A ``*ForSequenceClassification`` model's head, fed the first token's last hidden state.
+
+    BERT: pooler (dense + tanh on [CLS]) then a Linear; XLM-R / RoBERTa: their
+    ``ClassificationHead`` (dense + tanh + out_proj on ``<s>``). Dropout is off in eval mode.
+    """
+
+    def __init__(self, pooler: nn.Module | None, classifier: nn.Module) -> None:
+        super().__init__()
+        self.pooler = pooler
+        self.classifier = classifier
+
+    def forward(self, hidden: torch.Tensor) -> torch.Tensor:
+        """[batch, seq >= 1, dim] -> [batch] logits (the first label's)."""
+        x = self.pooler(hidden) if self.pooler is not None else hidden
+        return self.classifier(x)[:, 0]
+
+
+class _HeadOnBackend:
+    """backend (any precision) -> first-token state -> fp32 classifier head -> logits."""
+
+    def __init__(self, backend: Backend, head: ClassifierHead) -> None:
+        self.backend = backend
+        self.head = head.float().eval().to(backend.device)
+        self.name = backend.name
+        self.device = backend.device
+
+    def __call__(self, ids: torch.Tensor, mask: torch.Tensor, types: torch.Tensor | None) -> torch.Tensor:
+        hidden = self.backend.forward(ids, mask, types)
+        return self.head(hidden[:, :1].to(self.device).float())
+
+
+class _WholeModel:
+    """``AutoModelForSequenceClassification`` run whole (other architectures, hub-hosted code)."""
+
+    def __init__(self, model: nn.Module, device: str, name: str) -> None:
+        self.model = model
+        self.device = device
+        self.name = name
+        self.takes_types = int(getattr(model.config, "type_vocab_size", 0) or 0) > 1
+
+    def __call__(self, ids: torch.Tensor, mask: torch.Tensor, types: torch.Tensor | None) -> torch.Tensor:
+        extra = {"token_type_ids": types.to(self.device)} if types is not None and self.takes_types else {}
+        out = self.model(input_ids=ids.to(self.device), attention_mask=mask.to(self.device), **extra)
+        return out.logits[:, 0]
+
+
+class Reranker:
+    """Tokenise query-document pairs, score them in length-sorted micro-batches: raw logits."""
+
+    def __init__(self, tokenizer, scorer, *, max_length: int, batch_size: int = 32,
+                 info: RerankerInfo, token_types: bool = False) -> None:
+        self.tokenizer = tokenizer
+        self.scorer = scorer
+        self.max_length = max_length
+        self.batch_size = batch_size
+        self.info = info
+        self.token_types = token_types  # the model reads segment ids (BERT: the document is segment 1)
+        self._lock = threading.Lock()
+        self._pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
+        #: forward passes and pairs scored so far (tests and /health read these)
+        self.forward_calls = 0
+        self.pairs_scored = 0
+
+    # ------------------------------------------------------------------ loading
+    @classmethod
+    def load(cls, settings: Settings) -> Reranker:
+        """Resolve ``settings.reranker``, pick device/precision, load tokenizer, scorer and head.
+
+        Raises:
+            ModelNotFoundError: the model cannot be found or fetched.
+            ConfigError: not a one-logit cross-encoder; code in the hub repo without
+                ``--trust-remote-code``; a max length above the model's limit; an impossible
+                device/precision.
+        """
+        from transformers import AutoConfig, AutoModelForSequenceClassification
+
+        if not settings.reranker:
+            raise ConfigError("no --reranker given", "未指定 --reranker")
+        t0 = time.perf_counter()
+        device, precision = resolve_runtime(settings.device, settings.reranker_precision or settings.precision,
+                                            spaces=settings.spaces)
+        folder = resolve_model(settings.reranker, hub=settings.hub, offline=settings.offline,
+                               cache_dir=settings.model_cache_dir)
+        inner = transformer_folder(folder)
+        config_json = _read_config(inner)
+        check_remote_code(config_json, settings.trust_remote_code, settings.reranker)
+        config = AutoConfig.from_pretrained(str(inner), trust_remote_code=settings.trust_remote_code)
+        if int(getattr(config, "num_labels", 1)) != 1:
+            raise ConfigError(
+                f"{settings.reranker} has {config.num_labels} outputs; a reranker (cross-encoder) gives one "
+                "relevance logit. Pass a cross-encoder such as BAAI/bge-reranker-base as --reranker",
+                f"{settings.reranker} 有 {config.num_labels} 个输出，重排模型应只输出一个相关性分数")
+        tokenizer = load_tokenizer(inner)
+        limit = model_max_length(folder, tokenizer)
+        max_length = settings.reranker_max_length or limit
+        if max_length > limit:
+            raise ConfigError(f"--reranker-max-length {max_length} is above this reranker's limit of {limit} tokens",
+                              f"--reranker-max-length {max_length} 超过重排模型上限 {limit}")
+        # segment ids only where the tokenizer makes them (as CrossEncoder and pipelines feed it)
+        token_types = (int(getattr(config, "type_vocab_size", 0) or 0) > 1
+                       and "token_type_ids" in tokenizer.model_input_names)
+        dtype = {"fp16": torch.float16, "bf16": torch.bfloat16}.get(precision, torch.float32)
+        full = AutoModelForSequenceClassification.from_pretrained(
+            str(inner), dtype=dtype, trust_remote_code=settings.trust_remote_code).eval()
+        if config.model_type in HEADED_TYPES and not settings.trust_remote_code and _has_head(full):
+            head = ClassifierHead(getattr(full.base_model, "pooler", None) if isinstance(full.classifier, nn.Linear)
+                                  else None, full.classifier)
+            del full  # the backend loads the encoder its own way (int8: from the cached export)
+            backend = load_backend(inner, device, precision, settings.int8_mode, settings.int8_engine,
+                                   settings.threads, settings.export_cache, first_token_only=True,
+                                   tokenizer=tokenizer, token_types=token_types)
+            scorer = _HeadOnBackend(backend, head)
+        else:
+            name = "torch"
+            if precision == "int8":
+                full, name = quantize_dynamic_int8(full), "torch-int8-dynamic"
+            scorer = _WholeModel(full.to(device), device, name)
+        info = RerankerInfo(model=settings.reranker, path=str(folder),
+                            architecture=(config.architectures or [type(config).__name__])[0],
+                            max_length=max_length, device=device, precision=precision, backend=scorer.name,
+                            load_seconds=round(time.perf_counter() - t0, 3),
+                            name=public_model_name(settings.reranker))
+        log.info("reranker ready: %s", info)
+        return cls(tokenizer, scorer, max_length=max_length, batch_size=settings.batch_size, info=info,
+                   token_types=token_types)
+
+    # --------------------------------------------------------------- tokenising
+    def tokenize(self, pairs: Sequence[tuple[str, str]]) -> tuple[list[list[int]], list[list[int]] | None,
+                                                                   list[int], list[bool]]:
+        """Ids truncated at ``max_length`` (longest first, as CrossEncoder), segment ids when the
+        model reads them, each pair's untruncated token count, and whether it was cut."""
+        queries = [q for q, _ in pairs]
+        docs = [d for _, d in pairs]
+        enc = self.tokenizer(queries, docs, truncation="longest_first", max_length=self.max_length,
+                             return_token_type_ids=self.token_types)
+        ids: list[list[int]] = enc["input_ids"]
+        types = enc["token_type_ids"] if self.token_types else None
+        counts = [len(x) for x in ids]
+        truncated = [False] * len(ids)
+        full = [i for i, n in enumerate(counts) if n >= self.max_length]
+        if full:  # only pairs that reached the limit can have been cut: count those in full
+            long_enc = self.tokenizer([queries[i] for i in full], [docs[i] for i in full], truncation=False,
+                                      verbose=False)
+            for i, long_ids in zip(full, long_enc["input_ids"]):
+                counts[i] = len(long_ids)
+                truncated[i] = counts[i] > self.max_length
+        return ids, types, counts, truncated
+
+    # ----------------------------------------------------------------- scoring
+    def score(self, pairs: Sequence[tuple[str, str]]) -> Encoded:
+        """Raw logits of ``(query, document)`` pairs, in input order, as an :class:`Encoded` whose
+        ``vectors`` are [n, 1] (so the dynamic batcher serves rerank requests as it serves texts)."""
+        pairs = [(str(q), str(d)) for q, d in pairs]
+        if not pairs:
+            return Encoded(np.zeros((0, 1), np.float32), [], [])
+        ids, types, counts, truncated = self.tokenize(pairs)
+        order = np.argsort([-len(x) for x in ids], kind="stable")
+        out = np.empty((len(ids), 1), dtype=np.float32)
+        with self._lock:
+            for start in range(0, len(order), self.batch_size):
+                chunk = order[start:start + self.batch_size]
+                out[chunk, 0] = self._forward([ids[i] for i in chunk],
+                                              None if types is None else [types[i] for i in chunk])
+            self.pairs_scored += len(ids)
+        return Encoded(out, counts, truncated)
+
+    def _forward(self, batch: list[Sequence[int]], types: list[Sequence[int]] | None) -> np.ndarray:
+        width = max(len(x) for x in batch)
+        input_ids = torch.full((len(batch), width), self._pad_id, dtype=torch.long)
+        mask = torch.zeros((len(batch), width), dtype=torch.long)
+        type_ids = torch.zeros((len(batch), width), dtype=torch.long) if types is not None else None
+        for row, seq in enumerate(batch):
+            input_ids[row, :len(seq)] = torch.as_tensor(seq, dtype=torch.long)
+            mask[row, :len(seq)] = 1
+            if type_ids is not None:
+                type_ids[row, :len(seq)] = torch.as_tensor(types[row], dtype=torch.long)
+        try:
+            with torch.inference_mode():
+                logits = self.scorer(input_ids, mask, type_ids).float().cpu().numpy()
+        except torch.cuda.OutOfMemoryError as exc:  # pragma: no cover - GPU only
+            torch.cuda.empty_cache()
+            raise GteError(ErrorType.OVERLOADED,
+                           f"GPU out of memory reranking {len(batch)} pairs x {width} tokens; send fewer or "
+                           "shorter documents, or lower --batch-size", "GPU 显存不足，请减少文档数量或长度") from exc
+        self.forward_calls += 1
+        return logits
+
+
+def sigmoid(logits: np.ndarray) -> np.ndarray:
+    """The 0–1 relevance CrossEncoder reports for one-logit models (numerically stable)."""
+    x = np.asarray(logits, dtype=np.float64)
+    return np.where(x >= 0, 1.0 / (1.0 + np.exp(-np.abs(x))), np.exp(-np.abs(x)) / (1.0 + np.exp(-np.abs(x))))
+
+
+def _read_config(folder: Path) -> dict:
+    try:
+        return json.loads((folder / "config.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise ConfigError(f"cannot read the reranker's config.json: {exc}", "无法读取重排模型的 config.json") from exc
+
+
+def check_remote_code(config: dict, trust_remote_code: bool, model: str) -> None:
+    """Refuse a model whose modelling code lives in its hub repo unless ``--trust-remote-code``.
+
+    Raises:
+        ConfigError: naming the flag, and why it is off by default.
+    """
+    from transformers import CONFIG_MAPPING
+
+    auto_map = config.get("auto_map") or {}
+    native = config.get("model_type") in CONFIG_MAPPING
+    if auto_map and not native and not trust_remote_code:
+        code = sorted({str(v).split(".")[0] for v in auto_map.values() if isinstance(v, str)})
+        raise ConfigError(
+            f"{model} needs the Python code in its hub repo ({', '.join(code) or 'auto_map'}) to run; "
+            "start with --trust-remote-code (GTE_TRUST_REMOTE_CODE=1) if you trust that repo. It is off by "
+            "default because that code runs with this server's rights",
+            f"{model} 需要运行其模型仓库中的代码；如信任该仓库，请加 --trust-remote-code（默认关闭：该代码以服务器权限运行）")
+
+
+def _has_head(model: nn.Module) -> bool:
+    classifier = getattr(model, "classifier", None)
+    if isinstance(classifier, nn.Linear):  # BERT: pooler -> dropout -> Linear
+        return getattr(model.base_model, "pooler", None) is not None
+    return classifier is not None and hasattr(classifier, "out_proj")  # RoBERTa-style head

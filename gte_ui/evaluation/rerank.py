@@ -1,0 +1,220 @@
+"""Evaluate reranking on labelled query–document groups, the way C-MTEB's T2Reranking does.
+
+Input: rows ``query, doc, label`` (TSV/CSV, header or not; C-MTEB's T2Reranking layout) or JSON
+lines ``{"query", "positive": [...], "negative": [...]}`` (T2Reranking's own files: positives
+label 1, negatives 0). Output, per method — the embedding model's cosine alone, and the
+``--reranker`` cross-encoder when one is loaded — side by side:
+
+* **MRR@10**: the mean over queries of 1 / rank of the first relevant document in the top 10 (0
+  if none). Relevant: label ≥ 1 for 0/1 labels; for graded labels, the group's highest label.
+* **nDCG@10** with the labels as gains (``sklearn.metrics.ndcg_score``).
+* **mean per-query Spearman** of score vs label (``scipy.stats.spearmanr``), over the queries whose
+  labels (and scores) are not all equal — the articles' inference suite's measure.
+
+``python -m gte_ui evaluate FILE --task rerank [--reranker MODEL] [--out FOLDER]``
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from gte_ui.core.errors import ErrorType, GteError
+from gte_ui.core.textfiles import decode_text
+
+QUERY_NAMES = ("query", "question", "查询", "问题", "q")
+DOC_NAMES = ("doc", "document", "passage", "text", "docs", "文档", "段落", "candidate")
+LABEL_NAMES = ("label", "score", "relevance", "rel", "标签", "分数", "gold")
+
+
+@dataclass
+class RerankGroups:
+    """Documents and labels grouped by query, in file order."""
+
+    queries: list[str]
+    docs: list[list[str]]
+    labels: list[list[float]]
+    name: str = ""
+
+    @property
+    def pairs(self) -> int:
+        return sum(len(d) for d in self.docs)
+
+
+@dataclass
+class RerankEval:
+    method: str  # "embedding" | "cross-encoder"
+    model: str
+    queries: int  # groups scored
+    mrr_at_10: float
+    ndcg_at_10: float
+    spearman: float  # mean per-query Spearman
+    spearman_queries: int  # queries it is defined for
+    seconds: float
+    per_query: list[dict] = field(default_factory=list, repr=False)
+
+    def metrics(self) -> dict[str, object]:
+        d = asdict(self)
+        d.pop("per_query")
+        return d
+
+
+def _bad(en: str, zh: str) -> GteError:
+    return GteError(ErrorType.VALIDATION, en, zh)
+
+
+def read_groups(source: str | Path | bytes, name: str = "") -> RerankGroups:
+    """Parse query–document–label rows (TSV/CSV) or T2Reranking JSON lines into groups.
+
+    Raises:
+        GteError: unreadable layout, a non-numeric label, fewer than 1 query with 2 documents.
+    """
+    if isinstance(source, (str, Path)):
+        path = Path(source)
+        name = name or path.name
+        raw = path.read_bytes()
+    else:
+        raw = source
+    text = decode_text(raw, name or "file")
+    stripped = text.lstrip()
+    groups: dict[str, tuple[list[str], list[float]]] = {}
+    if stripped.startswith("{"):
+        for n, line in enumerate(text.splitlines(), start=1):
+            if not line.strip():
+                continue
+            try:
+                rec = json.loads(line)
+            except json.JSONDecodeError as exc:
+                raise _bad(f"{name} line {n} is not JSON: {exc.msg}", f"{name} 第 {n} 行不是 JSON") from exc
+            if not isinstance(rec, dict) or not isinstance(rec.get("query"), str):
+                raise _bad(f'{name} line {n}: expected {{"query", "positive", "negative"}}', f"{name} 第 {n} 行格式错误")
+            docs, labels = groups.setdefault(rec["query"], ([], []))
+            for key, label in (("positive", 1.0), ("negative", 0.0)):
+                items = rec.get(key) or []
+                if not isinstance(items, list) or not all(isinstance(x, str) for x in items):
+                    raise _bad(f"{name} line {n}: {key!r} must be a list of strings", f"{name} 第 {n} 行 {key} 必须是字符串列表")
+                docs.extend(items)
+                labels.extend([label] * len(items))
+    else:
+        delimiter = "\t" if "\t" in text.split("\n", 1)[0] or name.endswith(".tsv") else ","
+        rows = [r for r in csv.reader(io.StringIO(text), delimiter=delimiter,
+                                      quoting=csv.QUOTE_NONE if delimiter == "\t" else csv.QUOTE_MINIMAL)
+                if any(c.strip() for c in r)]
+        if not rows:
+            raise GteError(ErrorType.EMPTY, f"{name or 'the file'} has no rows", "文件没有数据行")
+        head = [c.strip().lower() for c in rows[0]]
+
+        def find(names: tuple[str, ...]) -> int | None:
+            return next((head.index(x) for x in names if x in head), None)
+
+        q, d, lab = find(QUERY_NAMES), find(DOC_NAMES), find(LABEL_NAMES)
+        if q is not None and d is not None and lab is not None:
+            body, first = rows[1:], 2
+        elif len(rows[0]) >= 3:
+            q, d, lab, body, first = 0, 1, 2, rows, 1
+        else:
+            raise _bad(f"cannot find query, doc and label columns in {name} (first row: {rows[0][:4]})",
+                       "找不到查询、文档和标签列")
+        for n, row in enumerate(body, start=first):
+            if len(row) <= max(q, d, lab):
+                raise _bad(f"{name} row {n} has {len(row)} fields", f"{name} 第 {n} 行字段数不足")
+            try:
+                label = float(row[lab])
+            except ValueError as exc:
+                raise _bad(f"{name} row {n}: label {row[lab]!r} is not a number",
+                           f"{name} 第 {n} 行的标签 {row[lab]!r} 不是数字") from exc
+            docs, labels = groups.setdefault(row[q].strip(), ([], []))
+            docs.append(row[d].strip())
+            labels.append(label)
+    kept = {k: v for k, v in groups.items() if k and len(v[0]) >= 2}
+    if not kept:
+        raise _bad(f"{name}: no query has 2 or more documents to rank", "没有包含 2 个以上文档的查询")
+    return RerankGroups(list(kept), [v[0] for v in kept.values()], [v[1] for v in kept.values()], name=name)
+
+
+def looks_like_groups(path: str | Path) -> bool:
+    """True for a file whose header names query and doc columns, or T2Reranking JSON lines."""
+    try:
+        with open(path, encoding="utf-8-sig", errors="replace") as f:
+            first = f.readline().strip()
+    except OSError:
+        return False
+    if first.startswith("{"):
+        return '"query"' in first
+    cells = [c.strip().lower() for c in first.replace("\t", ",").split(",")]
+    return any(c in QUERY_NAMES for c in cells) and any(c in DOC_NAMES for c in cells)
+
+
+def query_metrics(scores: np.ndarray, labels: np.ndarray, binary: bool, k: int = 10) -> dict[str, float | None]:
+    """MRR@k, nDCG@k and Spearman of one query's documents (None where undefined)."""
+    from scipy.stats import spearmanr
+    from sklearn.metrics import ndcg_score
+
+    order = np.argsort(-scores, kind="stable")
+    relevant = labels >= 1.0 if binary else labels >= labels.max()
+    hits = np.flatnonzero(relevant[order][:k])
+    mrr = 1.0 / (hits[0] + 1) if hits.size else 0.0
+    ndcg = float(ndcg_score(labels[None, :], scores[None, :], k=k)) if labels.max() > 0 else None
+    rho = None
+    if np.ptp(labels) > 0 and np.ptp(scores) > 0:
+        rho = float(spearmanr(scores, labels).statistic)
+    return {"mrr": float(mrr), "ndcg": ndcg, "spearman": rho}
+
+
+def evaluate_rerank(service, groups: RerankGroups, method: str = "auto",
+                    progress: Callable[[float, str], None] | None = None) -> RerankEval:
+    """Score every group with ``service.rerank`` (``method`` "embedding" or "cross-encoder")."""
+    t0 = time.perf_counter()
+    binary = all(set(lab) <= {0.0, 1.0} for lab in groups.labels)
+    per_query, model, used = [], "", method
+    for i, (query, docs, labels) in enumerate(zip(groups.queries, groups.docs, groups.labels)):
+        r = service.rerank(query, docs, method=method)
+        model, used = r.model, r.method
+        m = query_metrics(np.asarray(r.scores, dtype=np.float64), np.asarray(labels, dtype=np.float64), binary)
+        per_query.append({"query": query, **m})
+        if progress:
+            progress((i + 1) / len(groups.queries), f"{r.method}")
+    ndcgs = [q["ndcg"] for q in per_query if q["ndcg"] is not None]
+    rhos = [q["spearman"] for q in per_query if q["spearman"] is not None]
+    return RerankEval(method=used, model=model, queries=len(per_query),
+                      mrr_at_10=float(np.mean([q["mrr"] for q in per_query])),
+                      ndcg_at_10=float(np.mean(ndcgs)) if ndcgs else float("nan"),
+                      spearman=float(np.mean(rhos)) if rhos else float("nan"), spearman_queries=len(rhos),
+                      seconds=round(time.perf_counter() - t0, 2), per_query=per_query)
+
+
+def compare(service, groups: RerankGroups, progress: Callable[[float, str], None] | None = None) -> list[RerankEval]:
+    """The embedding model alone, and with the reranker when one is loaded: side by side."""
+    results = [evaluate_rerank(service, groups, "embedding", progress)]
+    if service.reranker is not None:
+        results.append(evaluate_rerank(service, groups, "cross-encoder", progress))
+    return results
+
+
+def summary_markdown(results: list[RerankEval], groups: RerankGroups) -> str:
+    lines = [f"### {groups.name} · {len(groups.queries)} queries, {groups.pairs} documents",
+             "| 方法 Method | 模型 Model | MRR@10 | nDCG@10 | 平均 Spearman (per query) | 耗时 Time |",
+             "|---|---|---|---|---|---|"]
+    for r in results:
+        label = "嵌入 Embedding" if r.method == "embedding" else "重排 Cross-encoder"
+        lines.append(f"| {label} | `{r.model}` | **{r.mrr_at_10 * 100:.2f}** | {r.ndcg_at_10 * 100:.2f} | "
+                     f"{r.spearman * 100:.2f} ({r.spearman_queries} q) | {r.seconds:.1f} s |")
+    if len(results) == 1:
+        lines.append("\n⚠️ 未加载重排模型：只有嵌入模型的结果 / no --reranker loaded: the embedding model alone.")
+    lines.append("\n(× 100, as C-MTEB reports them. MRR counts the top-labelled documents as relevant.)")
+    return "\n".join(lines)
+
+
+def write_results(results: list[RerankEval], folder: Path) -> list[Path]:
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / "rerank_metrics.json"
+    path.write_text(json.dumps([r.metrics() | {"per_query": r.per_query} for r in results], ensure_ascii=False,
+                               indent=2), encoding="utf-8")
+    return [path]

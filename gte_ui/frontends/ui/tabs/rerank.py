@@ -1,0 +1,137 @@
+"""The 重排 Rerank tab: retrieve the top-k of many candidates by embedding, rerank them with the
+cross-encoder, and show how each document moved.
+
+:func:`two_stage` and :func:`table_rows` are plain functions of the service (tested without a
+browser); :func:`build` lays the tab out inside the page's ``gr.Blocks`` and wires them.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+import gradio as gr
+import plotly.graph_objects as go
+
+from gte_ui.core.errors import ErrorType, GteError
+from gte_ui.core.textfiles import read_candidates_file
+from gte_ui.core.textnorm import split_lines
+from gte_ui.frontends.ui import charts
+from gte_ui.frontends.ui.common import bind, safe
+from gte_ui.service.service import EmbeddingService, RankResult, RerankResult
+
+EXAMPLE_QUERY = "手机电池续航怎么样"
+EXAMPLE_DOCS = "\n".join([
+    "这款手机电池续航很强，用一天没问题", "手机电量很耐用", "充电速度特别快，半小时充满",
+    "这台设备待机时间久", "屏幕很大，拍照片也清楚", "今天北京天气很好", "电池容量大但是充电慢",
+    "价格便宜，性价比高"])
+
+COLUMNS = ["重排名次 Rerank #", "移动 Move", "嵌入名次 Embedding #", "嵌入分 Embedding score",
+           "重排分 Rerank score", "文本 Text"]
+
+
+@dataclass
+class TwoStage:
+    """Stage 1 (embedding retrieval over every candidate) and stage 2 (rerank of its top k)."""
+
+    retrieved: RankResult  # stage 1, best first, top k rows
+    reranked: RerankResult | None  # stage 2 over the retrieved texts; None without a reranker
+    retrieve_ms: float
+    rerank_ms: float
+
+
+def two_stage(service: EmbeddingService, query: str, documents: list[str], top_k: int) -> TwoStage:
+    """Retrieve ``top_k`` of ``documents`` by embedding cosine, then rerank those with the
+    cross-encoder (skipped, and said so, when no ``--reranker`` is loaded)."""
+    if not isinstance(top_k, int) or top_k < 1:
+        raise GteError(ErrorType.VALIDATION, f"top-k must be at least 1, got {top_k!r}", "Top-k 至少为 1")
+    t0 = time.perf_counter()
+    query = service.check_text(query, "query")  # named as the tab names it ("source" in rank's words)
+    retrieved = service.rank(query, documents, top_k=top_k)
+    retrieve_ms = (time.perf_counter() - t0) * 1000
+    if service.reranker is None:
+        return TwoStage(retrieved, None, retrieve_ms, 0.0)
+    t1 = time.perf_counter()
+    reranked = service.rerank(query, [row.text for row in retrieved.rows], method="cross-encoder")
+    return TwoStage(retrieved, reranked, retrieve_ms, (time.perf_counter() - t1) * 1000)
+
+
+def movement(before: int, after: int) -> str:
+    """``↑3`` (moved up three places), ``↓1`` or ``—`` (ranks are 1-based, smaller is better)."""
+    return f"↑{before - after}" if after < before else (f"↓{after - before}" if after > before else "—")
+
+
+def table_rows(result: TwoStage) -> list[list[object]]:
+    """One row per retrieved document, in the final order (the reranker's, else the embedding's)."""
+    emb = result.retrieved.rows
+    if result.reranked is None:
+        return [[r.rank, "—", r.rank, round(r.score, 4), "", r.text] for r in emb]
+    # reranked.rows[i].index is the position among the retrieved rows: embedding rank index + 1
+    return [[row.rank, movement(row.index + 1, row.rank), row.index + 1, round(emb[row.index].score, 4),
+             round(row.score, 4), row.text] for row in result.reranked.rows]
+
+
+def summary(result: TwoStage) -> str:
+    k = len(result.retrieved.rows)
+    first = (f"**阶段 1 嵌入检索 Stage 1, embedding retrieval**: {result.retrieved.total} 条候选 candidates → "
+             f"top {k} in {result.retrieve_ms:.0f} ms")
+    if result.reranked is None:
+        return (first + "\n\n**阶段 2 重排 Stage 2**: ⚠️ 未加载重排模型，显示嵌入排序 / no reranker loaded "
+                "(start with `--reranker MODEL`): the order shown is the embedding's")
+    moved = sum(1 for row in result.reranked.rows if row.index + 1 != row.rank)
+    return (first + f"\n\n**阶段 2 重排 Stage 2, cross-encoder** `{result.reranked.model}`: {k} pairs in "
+            f"{result.rerank_ms:.0f} ms · {moved} 条位置变化 documents moved")
+
+
+@charts.failsafe
+def slope_chart(result: TwoStage) -> go.Figure:
+    """Each document's embedding rank (left) and rerank rank (right), joined by a line."""
+    if result.reranked is None:
+        return charts.empty_figure("未加载重排模型 No reranker loaded")
+    fig = go.Figure()
+    for row in result.reranked.rows:
+        before = row.index + 1
+        colour = charts.LEVEL_COLOURS[2] if row.rank < before else (
+            charts.LEVEL_COLOURS[0] if row.rank > before else "#8a8f98")
+        fig.add_trace(go.Scatter(x=[0, 1], y=[before, row.rank], mode="lines+markers+text",
+                                 text=["", " " + charts.shorten(row.text, 16)], textposition="middle right",
+                                 line=dict(color=colour, width=2), hovertext=row.text, showlegend=False))
+    n = len(result.reranked.rows)
+    fig.update_xaxes(range=[-0.15, 1.9], tickvals=[0, 1], ticktext=["嵌入 Embedding", "重排 Rerank"], showgrid=False)
+    fig.update_yaxes(title="名次 Rank", dtick=1, range=[n + 0.6, 0.4])  # reversed: rank 1 on top
+    fig.update_layout(height=max(260, 40 * n + 80), margin=dict(l=50, r=20, t=20, b=30), font=dict(family=charts.FONT))
+    return fig
+
+
+@safe(3)
+def on_rerank(service: EmbeddingService, query: str, docs: str, upload: str | None, top_k: float):
+    """The tab's callback: (summary, table rows, slope chart); a GteError becomes ``⚠️ message``."""
+    lines = read_candidates_file(upload, service.settings.max_upload_bytes) if upload else split_lines(docs or "")
+    result = two_stage(service, query, lines, int(top_k))
+    return summary(result), table_rows(result), slope_chart(result)
+
+
+def build(service: EmbeddingService) -> None:
+    """Lay the tab out (call inside the page's ``gr.Blocks``)."""
+    s = service.settings
+    with gr.Tab("重排 Rerank", id="rerank"):
+        note = (f"重排模型 Reranker: `{service.reranker.info.name}` ({service.reranker.info.precision})"
+                if service.reranker is not None else
+                "⚠️ 未加载重排模型：启动时加 `--reranker MODEL`（如 BAAI/bge-reranker-base）/ no reranker loaded: "
+                "stage 2 is skipped")
+        gr.Markdown("先用嵌入模型从全部候选中取回 top-k，再用交叉编码器重排。Retrieve the top-k by embedding, "
+                    "then rerank them with the cross-encoder. " + note)
+        query = gr.Textbox(label="查询 Query", value=EXAMPLE_QUERY, elem_id="rr-query")
+        with gr.Row():
+            docs = gr.Textbox(label=f"文档，每行一条 Documents, one per line (≤ {s.max_candidates})", lines=8,
+                              value=EXAMPLE_DOCS, elem_id="rr-docs", scale=3)
+            with gr.Column(scale=1):
+                upload = gr.File(label="或上传 .txt/.csv Or upload", file_types=[".txt", ".csv", ".tsv"],
+                                 type="filepath")
+                top_k = gr.Slider(1, 100, value=5, step=1, label="阶段 1 取回 Stage 1 top-k")
+        go_btn = gr.Button("检索并重排 Retrieve + rerank", variant="primary", elem_id="btn-rerank")
+        md = gr.Markdown(elem_id="rr-summary")
+        table = gr.Dataframe(headers=COLUMNS, interactive=False, wrap=True, elem_id="rr-table")
+        plot = gr.Plot(label="名次变化 Rank movement", elem_id="rr-plot")
+
+    go_btn.click(bind(on_rerank, service), [query, docs, upload, top_k], [md, table, plot], api_visibility="private")

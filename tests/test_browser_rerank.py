@@ -1,0 +1,53 @@
+"""The 重排 Rerank tab in a real browser (Debian's chromium), on an app with a tiny BERT reranker."""
+
+from __future__ import annotations
+
+import pytest
+
+from conftest import LiveServer
+from test_browser import browser, open_tab, shot  # noqa: F401 - the browser fixture is shared
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
+
+QUERY = "手机电池续航怎么样"
+DOCS = ["这款手机电池续航很强", "手机电量很耐用", "充电速度特别快", "今天北京天气很好", "价格便宜，性价比高",
+        "这台设备待机时间久"]
+
+
+@pytest.fixture(scope="module")
+def rerank_app(tiny_model_dir, tmp_path_factory):
+    from gte_ui.core.settings import Settings
+    from gte_ui.server import create_app
+    from gte_ui.service.service import EmbeddingService
+    from gte_ui.testing.toymodel import build_random_cross_encoder
+
+    ce = build_random_cross_encoder(tmp_path_factory.mktemp("ce"), "tiny-bert", seed=1)
+    settings = Settings(model=str(tiny_model_dir), reranker=str(ce), device="cpu", precision="fp32")
+    service = EmbeddingService.from_settings(settings)
+    with LiveServer(create_app(service, settings)) as server:
+        server.service = service
+        yield server
+    service.close()
+
+
+def test_rerank_tab_two_stages(browser, rerank_app):  # noqa: F811
+    context = browser.new_context(viewport={"width": 1280, "height": 900}, locale="zh-CN")
+    page = context.new_page()
+    page.set_default_timeout(30_000)
+    page.goto(rerank_app.url + "/")
+    page.wait_for_selector("#btn-pair")
+    open_tab(page, "重排 Rerank")
+    page.locator("#rr-query textarea").fill(QUERY)
+    page.locator("#rr-docs textarea").fill("\n".join(DOCS))
+    page.click("#btn-rerank")
+    page.wait_for_function("() => document.querySelector('#rr-summary').innerText.includes('Stage 2, cross-encoder')",
+                           timeout=60_000)
+    retrieved = rerank_app.service.rank(QUERY, DOCS, top_k=5)  # the tab's default top-k
+    expected = rerank_app.service.rerank(QUERY, [r.text for r in retrieved.rows])
+    table = page.locator("#rr-table").inner_text()
+    positions = [table.index(r.text) for r in expected.rows]
+    assert positions == sorted(positions), "the table is not in the reranker's order"
+    page.locator("#rr-plot .js-plotly-plot").wait_for()  # the slope chart is drawn
+    assert page.locator("#rr-plot svg").count() > 0
+    shot(page, "8-rerank")
+    context.close()
