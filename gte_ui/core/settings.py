@@ -40,13 +40,16 @@ class Int8Mode:
     #: quantize_w8a8's keyword arguments for the ONNX export (layers kept fp32, asymmetric
     #: activations, FFN outlier channels split off into fp32)
     onnx_scheme: dict = field(default_factory=dict)
+    #: layers eager torch keeps fp32 in a decoder (Qwen2/Qwen3 names); decoders have no ONNX export
+    decoder_fp32_layers: tuple[str, ...] = ()
 
 
 #: The one table of int8 flavours (accuracy figures: docs/performance.md).
 INT8_MODES: dict[str, Int8Mode] = {
     "accurate": Int8Mode(onnx=True, torch_fp32_layers=(r"pooler", r"layer\.\d+\.output\.dense"),
                          onnx_scheme={"keep_fp32": (r"pooler",), "asymmetric": True,
-                                      "outlier_split": (r"layer\.\d+\.output\.dense",)}),
+                                      "outlier_split": (r"layer\.\d+\.output\.dense",)},
+                         decoder_fp32_layers=(r"mlp\.down_proj",)),
     "fast": Int8Mode(onnx=True, torch_fp32_layers=(r"pooler",), onnx_scheme={"keep_fp32": (r"pooler",)}),
     "dynamic": Int8Mode(onnx=False, torch_fp32_layers=()),  # torch quantize_dynamic, per tensor
 }
@@ -76,6 +79,7 @@ class Settings:
     int8_mode: str = "accurate"  # accurate | fast | dynamic (see INT8_MODES)
     int8_engine: str = "onnx"  # onnx (ONNX Runtime, cached export) | torch (eager)
     export_cache: str | None = None  # int8 ONNX exports; None: ~/.cache/gte_ui/onnx
+    trust_remote_code: bool = False  # run modelling code shipped with a model (config.json auto_map)
     max_length: int | None = None  # None: the model's own limit (512 for GTE)
     batch_size: int = 32
     threads: int | None = None  # torch intra-op threads on CPU; None: torch's default
@@ -150,6 +154,9 @@ _OPTIONS: list[tuple[str, tuple[str, ...], tuple[str, ...], Any, str]] = [
     ("export_cache", ("--export-cache",), ("GTE_EXPORT_CACHE",), str,
      "folder for the int8 ONNX exports, made once per model + int8 mode (default "
      "~/.cache/gte_ui/onnx; in Docker /data/onnx, on the volume, so a restart does not export again)"),
+    ("trust_remote_code", ("--trust-remote-code",), ("GTE_TRUST_REMOTE_CODE",), _bool,
+     "run the Python modelling code a model ships with (config.json auto_map, e.g. "
+     "Alibaba-NLP/gte-multilingual-base). Off by default: that code runs with the server's permissions"),
     ("max_length", ("--max-length",), ("GTE_MAX_LENGTH",), int,
      "tokens per text before truncation (default: the model's own limit, 512 for GTE)"),
     ("batch_size", ("--batch-size",), ("GTE_BATCH_SIZE",), int, "texts per forward pass (default 32)"),

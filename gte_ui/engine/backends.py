@@ -106,6 +106,8 @@ class Backend(abc.ABC):
     precision: str = "fp32"
     #: forward returns only the first token's state ([batch, 1, dim]); enough for CLS pooling
     first_token_only: bool = False
+    #: why this backend is not the one the settings would pick elsewhere (shown in /health)
+    notes: tuple[str, ...] = ()
 
     @abc.abstractmethod
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
@@ -124,23 +126,25 @@ class TorchBackend(Backend):
     name = "torch"
 
     def __init__(self, folder: Path, device: str = "cpu", precision: str = "fp32",
-                 int8_mode: str = "accurate", first_token_only: bool = False) -> None:
+                 int8_mode: str = "accurate", first_token_only: bool = False,
+                 trust_remote_code: bool = False, decoder: bool = False) -> None:
         from transformers import AutoModel, AutoTokenizer
 
         dtype = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16,
                  "int8": torch.float32}[precision]
         self.device = device
         self.precision = precision
-        model = AutoModel.from_pretrained(str(folder), dtype=dtype)
+        model = AutoModel.from_pretrained(str(folder), dtype=dtype, trust_remote_code=trust_remote_code)
         model.eval()
         if precision == "int8":
             self.name = f"torch-int8-{int8_mode}"
             if int8_mode == "dynamic":
                 model = quantize_dynamic_int8(model)
             else:
-                keep = INT8_MODES[int8_mode].torch_fp32_layers
-                model = quantize_w8a8(model, tokenizer=AutoTokenizer.from_pretrained(str(folder)),
-                                      alpha=0.5, keep_fp32=keep)
+                mode = INT8_MODES[int8_mode]
+                keep = mode.torch_fp32_layers + (mode.decoder_fp32_layers if decoder else ())
+                tokenizer = AutoTokenizer.from_pretrained(str(folder), trust_remote_code=trust_remote_code)
+                model = quantize_w8a8(model, tokenizer=tokenizer, alpha=0.5, keep_fp32=keep)
         if first_token_only:
             self.first_token_only = keep_first_token_only(model)
         self.model = model.to(device)
