@@ -36,6 +36,9 @@ class EmbedResult:
     cached: int  # how many came from the cache
     elapsed_ms: float
     max_length: int | None = None  # tokens the model reads per text at most
+    prompt: str | None = None  # put before every text (instruction models), shown for reproducibility
+    dimensions: int | None = None  # vectors cut to this many dimensions and re-normalised
+    warnings: list[str] = field(default_factory=list)
 
     @property
     def total_tokens(self) -> int:
@@ -57,6 +60,7 @@ class PairResult:
     truncated_b: bool
     elapsed_ms: float
     bands: VerdictBands
+    prompt: str | None = None  # put before sentence A (the query side); B is bare
 
 
 @dataclass
@@ -81,6 +85,7 @@ class RankResult:
     total: int  # candidates scored
     elapsed_ms: float
     scores: list[float] = field(default_factory=list)  # every score, in candidate order
+    prompt: str | None = None  # put before the source (the query side); candidates are bare
 
 
 @dataclass
@@ -173,22 +178,79 @@ class EmbeddingService:
                            f"{_zh(what)}数量 {len(texts):,} 超过上限 {limit:,}")
         return [self.check_text(t, f"{what}[{i}]") for i, t in enumerate(texts)]
 
+    # ------------------------------------------------------------ prompts and dimensions
+    def prompt_for(self, prompt_name: str | None = None, instruction: str | None = None) -> str | None:
+        """The prompt put before query-side texts: a named one of the model's prompts, the
+        model's template around a caller's ``instruction``, or the model's default (usually none).
+
+        Raises:
+            GteError: 422 for a model without prompts, an unknown name, both given, an empty one.
+        """
+        return self.encoder.prompts.resolve(prompt_name, instruction, side="query")
+
+    def check_dimensions(self, dimensions: object) -> int | None:
+        """Validate an output width: ``min_dimensions``..dim for a model trained for truncation
+        (Qwen3-Embedding: 32..width), 1..dim for the others (which lose quality: see
+        :meth:`dimension_warning`).
+
+        Raises:
+            GteError: 422 naming the range.
+        """
+        if dimensions is None:
+            return None
+        floor = self.info.min_dimensions or 1
+        if not isinstance(dimensions, int) or isinstance(dimensions, bool) or dimensions < 1:
+            raise GteError(ErrorType.VALIDATION, f"dimensions must be a positive integer, got {dimensions!r}",
+                           "dimensions 必须是正整数")
+        if dimensions > self.dim:
+            raise GteError(ErrorType.VALIDATION, f"dimensions={dimensions} is more than the model's {self.dim}",
+                           f"dimensions={dimensions} 超过模型维度 {self.dim}")
+        if dimensions < floor:
+            raise GteError(ErrorType.VALIDATION,
+                           f"dimensions={dimensions} is below {floor}, the smallest output this model was trained "
+                           f"for; choose {floor} to {self.dim}", f"dimensions 不能小于 {floor}（可选 {floor}–{self.dim}）")
+        return dimensions
+
+    def dimension_warning(self, dimensions: int | None) -> str | None:
+        """Why truncating this model's vectors costs quality (None for Matryoshka-trained models)."""
+        if dimensions is None or dimensions >= self.dim or self.info.min_dimensions:
+            return None
+        return (f"this model was not trained for truncated outputs: its first {dimensions} of {self.dim} "
+                "dimensions lose quality; measure before relying on them")
+
     # ------------------------------------------------------------ operations
     def embed(self, texts: Sequence[str], *, limit: int | None = None, what: str = "texts",
-              norm: TextNorm | None = None, long_text: str | None = None) -> EmbedResult:
+              norm: TextNorm | None = None, long_text: str | None = None,
+              prompt_name: str | None = None, instruction: str | None = None,
+              dimensions: int | None = None) -> EmbedResult:
         """Vectors for ``texts`` (validated, cached, deduplicated within the request).
 
         Args:
             norm: optional text normalisation (繁→简, NFKC, whitespace); the cache keys on its result.
             long_text: "truncate" (cut at max_length) or "chunk" (sliding windows, averaged);
                 default: the server's ``--long-text``.
+            prompt_name, instruction: a prompt before every text (instruction models only; see
+                :meth:`prompt_for`); the result says which.
+            dimensions: keep the first N dimensions and re-normalise (see :meth:`check_dimensions`).
         """
         t0 = time.perf_counter()
         texts = self.check_texts(texts, what, limit)
-        return self._embed_clean(texts, t0, norm, long_text)
+        prompt = self.prompt_for(prompt_name, instruction)
+        dimensions = self.check_dimensions(dimensions)
+        res = self._embed_clean(texts, t0, norm, long_text, prompt=prompt)
+        if dimensions is not None and dimensions < self.dim:
+            cut = res.vectors[:, :dimensions]
+            res.vectors = (cut / np.maximum(np.linalg.norm(cut, axis=1, keepdims=True), 1e-12)).astype(np.float32)
+            res.dimensions = dimensions
+            warning = self.dimension_warning(dimensions)
+            if warning:
+                res.warnings.append(warning)
+        return res
 
     def _embed_clean(self, texts: list[str], t0: float, norm: TextNorm | None = None,
-                     long_text: str | None = None) -> EmbedResult:
+                     long_text: str | None = None, prompt: str | None = None,
+                     prompted: int | None = None) -> EmbedResult:
+        """Embed validated texts; ``prompt`` goes before the first ``prompted`` texts (all when None)."""
         mode = long_text or self.settings.long_text
         if mode not in LONG_TEXT_MODES:
             raise GteError(ErrorType.VALIDATION, f"long_text must be one of {', '.join(LONG_TEXT_MODES)}, got {mode!r}",
@@ -197,6 +259,10 @@ class EmbeddingService:
         if norm.active:
             texts = [norm.apply(t) or t for t in texts]
         prefix = f"{self._key_prefix}|{mode}|{norm.key()}"
+        shown = texts
+        if prompt:  # the model reads prompt + text; the cache keys on exactly that
+            n = len(texts) if prompted is None else prompted
+            texts = [prompt + t for t in texts[:n]] + texts[n:]
         found: dict[str, CachedVector] = {}
         missing: list[str] = []
         for text in texts:
@@ -217,32 +283,40 @@ class EmbeddingService:
                 self.cache.put(make_key(prefix, text), item)
         items = [found[t] for t in texts]
         vectors = np.stack([it.vector for it in items]) if items else np.zeros((0, self.dim), np.float32)
-        return EmbedResult(vectors=vectors, texts=texts, token_counts=[it.token_count for it in items],
+        return EmbedResult(vectors=vectors, texts=shown, token_counts=[it.token_count for it in items],
                            truncated=[it.truncated for it in items], chunks=[it.chunks for it in items],
-                           cached=cached, elapsed_ms=_ms(t0), max_length=self.encoder.max_length)
+                           cached=cached, elapsed_ms=_ms(t0), max_length=self.encoder.max_length,
+                           prompt=prompt)
 
-    def pair(self, a: str, b: str, *, norm: TextNorm | None = None, long_text: str | None = None) -> PairResult:
-        """Cosine similarity of two texts, with its verdict."""
+    def pair(self, a: str, b: str, *, norm: TextNorm | None = None, long_text: str | None = None,
+             prompt_name: str | None = None, instruction: str | None = None) -> PairResult:
+        """Cosine similarity of two texts, with its verdict. ``prompt_name`` / ``instruction``
+        (instruction models): the prompt goes before A, the query side; B stays bare."""
         t0 = time.perf_counter()
         a = self.check_text(a, "sentence A")
         b = self.check_text(b, "sentence B")
-        res = self._embed_clean([a, b], t0, norm, long_text)
+        prompt = self.prompt_for(prompt_name, instruction)
+        res = self._embed_clean([a, b], t0, norm, long_text, prompt=prompt, prompted=1)
         score = float(np.clip(np.dot(res.vectors[0], res.vectors[1]), -1.0, 1.0))
         return PairResult(score=score, percent=to_percent(score), verdict=verdict(score, self.bands),
                           tokens_a=res.token_counts[0], tokens_b=res.token_counts[1],
                           truncated_a=res.truncated[0], truncated_b=res.truncated[1],
-                          elapsed_ms=_ms(t0), bands=self.bands)
+                          elapsed_ms=_ms(t0), bands=self.bands, prompt=prompt)
 
     def rank(self, source: str, candidates: Sequence[str], top_k: int | None = None, *,
-             norm: TextNorm | None = None, long_text: str | None = None) -> RankResult:
-        """Score every candidate against ``source`` and sort, best first (ties keep input order)."""
+             norm: TextNorm | None = None, long_text: str | None = None,
+             prompt_name: str | None = None, instruction: str | None = None) -> RankResult:
+        """Score every candidate against ``source`` and sort, best first (ties keep input order).
+        ``prompt_name`` / ``instruction`` (instruction models): the prompt goes before the
+        source, the query side; candidates stay bare."""
         t0 = time.perf_counter()
         source = self.check_text(source, "source")
         cands = self.check_texts(candidates, "candidates", self.settings.max_candidates)
         if top_k is not None and (not isinstance(top_k, int) or isinstance(top_k, bool) or top_k < 1):
             raise GteError(ErrorType.VALIDATION, f"top_k must be a positive integer, got {top_k!r}",
                            "top_k 必须是正整数")
-        res = self._embed_clean([source] + cands, t0, norm, long_text)
+        prompt = self.prompt_for(prompt_name, instruction)
+        res = self._embed_clean([source] + cands, t0, norm, long_text, prompt=prompt, prompted=1)
         scores = np.clip(res.vectors[1:] @ res.vectors[0], -1.0, 1.0)
         seen: set[str] = set()
         duplicate = []
@@ -259,7 +333,7 @@ class EmbeddingService:
                 for r, i in enumerate(order)]
         return RankResult(source=source, source_tokens=res.token_counts[0],
                           source_truncated=res.truncated[0], rows=rows, total=len(cands),
-                          elapsed_ms=_ms(t0), scores=[float(s) for s in scores])
+                          elapsed_ms=_ms(t0), scores=[float(s) for s in scores], prompt=prompt)
 
     def matrix(self, texts: Sequence[str], *, norm: TextNorm | None = None,
                long_text: str | None = None) -> MatrixResult:

@@ -7,7 +7,7 @@ sentence-transformers files (``modules.json``, ``1_Pooling/config.json`` with
 ``pooling_mode_lasttoken``, ``2_Normalize``, ``config_sentence_transformers.json`` with the
 ``query`` / ``document`` prompts, ``sentence_bert_config.json``).
 
-* ``tiny``: 2 layers, hidden 32 — loads and runs in well under a second.
+* ``tiny``: 2 layers, hidden 64 (so 32..64 output dimensions can be tested) — loads and runs in well under a second.
 * ``qwen3-0.6b``: Qwen3-Embedding-0.6B's shape (hidden 1024, 28 layers, 16 heads of 128, 8 KV heads,
   intermediate 3072, vocab 151669): speed and memory on it hold for the real model; its scores
   mean nothing.
@@ -35,8 +35,8 @@ _QWEN_SPLIT = (r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[
                r"|\s*[\r\n]+|\s+(?!\S)|\s+")
 
 SHAPES: dict[str, dict[str, int]] = {
-    "tiny": dict(hidden_size=32, num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2,
-                 head_dim=8, intermediate_size=64, max_position_embeddings=512, vocab_size=0),
+    "tiny": dict(hidden_size=64, num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2,
+                 head_dim=16, intermediate_size=128, max_position_embeddings=512, vocab_size=0),
     "qwen3-0.6b": dict(hidden_size=1024, num_hidden_layers=28, num_attention_heads=16,
                        num_key_value_heads=8, head_dim=128, intermediate_size=3072,
                        max_position_embeddings=32768, vocab_size=151669),

@@ -117,20 +117,13 @@ def build_router(service: EmbeddingService, settings: Settings) -> APIRouter:
                            "check_embedding_ctx_length=False for that", "不支持 token id 输入，请发送文本")
         req: EmbeddingsRequest = _validate(EmbeddingsRequest, body)
         texts = [req.input] if isinstance(req.input, str) else req.input
-        if req.dimensions is not None and req.dimensions > service.dim:
-            raise GteError(ErrorType.VALIDATION,
-                           f"dimensions={req.dimensions} is more than the model's {service.dim}",
-                           f"dimensions={req.dimensions} 超过模型维度 {service.dim}")
         res = await run_in_threadpool(functools.partial(service.embed, texts, what="input", **req.service_options()))
-        vectors = res.vectors
-        if req.dimensions is not None and req.dimensions < service.dim:
-            vectors = vectors[:, :req.dimensions]
-            vectors = vectors / np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
         items = [EmbeddingItem(index=i, embedding=_encode_vector(v, req.encoding_format))
-                 for i, v in enumerate(vectors)]
+                 for i, v in enumerate(res.vectors)]
         tokens = res.total_tokens
         return EmbeddingsResponse(data=items, model=service.info.model,
-                                  usage=Usage(prompt_tokens=tokens, total_tokens=tokens))
+                                  usage=Usage(prompt_tokens=tokens, total_tokens=tokens),
+                                  prompt=res.prompt, warnings=res.warnings)
 
     @router.get("/v1/models", tags=["openai"])
     def models() -> dict[str, Any]:
@@ -151,12 +144,12 @@ def build_router(service: EmbeddingService, settings: Settings) -> APIRouter:
             req: TeiSimilarityRequest = _validate(TeiSimilarityRequest, body)
             result = await run_in_threadpool(functools.partial(
                 service.rank, req.inputs.source_sentence, req.inputs.sentences, **req.service_options()))
-            return result.scores
+            return _with_prompt(result.scores, result.prompt)
         pair: PairRequest = _validate(PairRequest, body)
         r = await run_in_threadpool(functools.partial(service.pair, pair.sentence_a, pair.sentence_b,
                                                       **pair.service_options()))
         return PairResponse(sentence_a=pair.sentence_a, sentence_b=pair.sentence_b, similarity=r.score,
-                            percent=r.percent, verdict=r.verdict.zh)
+                            percent=r.percent, verdict=r.verdict.zh, prompt=r.prompt)
 
     @router.post("/embed", tags=["tei"], openapi_extra=_body_doc(TeiEmbedRequest))
     async def embed(request: Request) -> list[list[float]]:
@@ -164,9 +157,17 @@ def build_router(service: EmbeddingService, settings: Settings) -> APIRouter:
         req: TeiEmbedRequest = _validate(TeiEmbedRequest, await read_json(request))
         texts = [req.inputs] if isinstance(req.inputs, str) else req.inputs
         res = await run_in_threadpool(functools.partial(service.embed, texts, what="inputs", **req.service_options()))
-        return res.vectors.tolist()
+        return _with_prompt(res.vectors.tolist(), res.prompt)
 
     return router
+
+
+def _with_prompt(body: Any, prompt: str | None) -> Any:
+    """TEI's answers are bare lists: the prompt used (if any) travels in ``X-Prompt``, JSON-quoted
+    (a header cannot hold the prompt's newline)."""
+    if not prompt:
+        return body
+    return JSONResponse(body, headers={"X-Prompt": json.dumps(prompt)})
 
 
 def _is_token_input(value: Any) -> bool:

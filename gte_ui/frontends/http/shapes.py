@@ -24,10 +24,16 @@ class TextOptions(BaseModel):
     long_text: Literal["truncate", "chunk"] | None = Field(
         None, description="texts over the model's token limit: truncate, or chunk (sliding windows, "
         "averaged); default: the server's --long-text")
+    prompt_name: str | None = Field(
+        None, description="instruction models (Qwen3-Embedding, gte-Qwen2-instruct): one of the model's "
+        "prompts (GET /health → prompts), put before the query side; 422 for a model without prompts")
+    instruction: str | None = Field(
+        None, description="instruction models: a task description, sent as 'Instruct: {task}\\nQuery:{text}' "
+        "on the query side (documents stay bare); 422 for a model without prompts")
 
     def service_options(self) -> dict[str, Any]:
         return {"norm": TextNorm(t2s=self.t2s, nfkc=self.nfkc, collapse_whitespace=self.collapse_whitespace),
-                "long_text": self.long_text}
+                "long_text": self.long_text, "prompt_name": self.prompt_name, "instruction": self.instruction}
 
 
 # ------------------------------------------------------------------ OpenAI /v1/embeddings
@@ -41,9 +47,13 @@ class EmbeddingsRequest(TextOptions):
     encoding_format: Literal["float", "base64"] = Field(
         "float", description="float: JSON numbers; base64: little-endian float32 bytes, as OpenAI")
     dimensions: int | None = Field(
-        None, ge=1, description="keep the first N dimensions and re-normalise. GTE is not "
-        "Matryoshka-trained, so quality drops as N shrinks: measure before relying on it")
+        None, ge=1, description="keep the first N dimensions and re-normalise. Models trained for it "
+        "(Qwen3-Embedding: 32 up to their width; GET /health → min_dimensions) keep their quality; GTE "
+        "is not Matryoshka-trained, so quality drops as N shrinks: measure before relying on it")
     user: str | None = None
+
+    def service_options(self) -> dict[str, Any]:
+        return {**super().service_options(), "dimensions": self.dimensions}
 
 
 class EmbeddingItem(BaseModel):
@@ -62,6 +72,8 @@ class EmbeddingsResponse(BaseModel):
     data: list[EmbeddingItem]
     model: str
     usage: Usage
+    prompt: str | None = Field(None, description="the prompt put before every input, if any (reproducibility)")
+    warnings: list[str] = Field(default_factory=list, description="e.g. truncating a model not trained for it")
 
 
 # ------------------------------------------------------------------ /similarity (two shapes)
@@ -80,6 +92,7 @@ class PairResponse(BaseModel):
     percent: float
     verdict: str
     status: Literal["success"] = "success"
+    prompt: str | None = Field(None, description="the prompt put before sentence_a (the query side), if any")
 
 
 class TeiSimilarityInputs(BaseModel):
