@@ -434,6 +434,9 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--file", help="candidates from a .txt (one a line) or .csv/.tsv file")
     r.add_argument("--top-k", type=int)
     r.add_argument("--json", action="store_true", help="print JSON instead of tab-separated lines")
+    for p in (s, r):  # instruction models (Qwen3-Embedding, gte-Qwen2-instruct): the query side
+        p.add_argument("--prompt-name", help="one of the model's prompts (e.g. query), before A / the source")
+        p.add_argument("--instruction", help="a task description, sent as 'Instruct: …\\nQuery:' before A / the source")
     sub.add_parser("evaluate", help="Spearman of the model on labelled pairs (see its --help)", add_help=False)
     h = sub.add_parser("health", help="exit 0 when a running server's /health says ok (Docker HEALTHCHECK)")
     h.add_argument("--url", help="default: http://127.0.0.1:$GRADIO_SERVER_PORT/health")
@@ -475,21 +478,25 @@ def main(argv: Sequence[str] | None = None) -> int:
                       file=sys.stderr)
             print(json.dumps(asdict(report), ensure_ascii=False))
             return 0
+        prompt = {"prompt_name": args.prompt_name, "instruction": args.instruction}
         if args.command == "similarity":
-            p = service.pair(args.a, args.b)
+            p = service.pair(args.a, args.b, **prompt)
             print(json.dumps({"score": round(p.score, 6), "percent": p.percent, "verdict": p.verdict.zh,
                               "verdict_en": p.verdict.en, "tokens": [p.tokens_a, p.tokens_b],
-                              "truncated": [p.truncated_a, p.truncated_b]}, ensure_ascii=False))
+                              "truncated": [p.truncated_a, p.truncated_b], "prompt": p.prompt},
+                             ensure_ascii=False))
             return 0
         cands = list(args.candidates)
         if args.file:
             cands += read_candidates_file(args.file, settings.max_upload_bytes)
-        result = service.rank(args.source, cands, top_k=args.top_k)
+        result = service.rank(args.source, cands, top_k=args.top_k, **prompt)
         if args.json:
             print(json.dumps([{"rank": x.rank, "index": x.index, "score": round(x.score, 6),
-                               "verdict": x.verdict.zh, "text": x.text} for x in result.rows],
-                             ensure_ascii=False))
+                               "verdict": x.verdict.zh, "text": x.text, "prompt": result.prompt}
+                              for x in result.rows], ensure_ascii=False))
         else:
+            if result.prompt:  # stderr: the table on stdout stays four columns
+                print(f"prompt before the source: {result.prompt!r}", file=sys.stderr)
             for row in result.rows:
                 print(f"{row.rank}\t{row.score:.4f}\t{row.verdict.zh}\t{row.text}")
         return 0
