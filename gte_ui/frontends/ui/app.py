@@ -84,38 +84,48 @@ def build_demo(service: EmbeddingService) -> gr.Blocks:
     info = service.info
     s = service.settings
     dim = service.dim
+    prompts = service.encoder.prompts
 
     # ------------------------------------------------------------ callbacks
-    def opts(t2s: bool, nfkc: bool, ws: bool, long_text: str) -> dict:
+    def opts(t2s: bool, nfkc: bool, ws: bool, long_text: str, instruction: str = "") -> dict:
+        """Text options; ``instruction`` (instruction models only) goes to the query side."""
         return {"norm": TextNorm(t2s=bool(t2s), nfkc=bool(nfkc), collapse_whitespace=bool(ws)),
-                "long_text": long_text or None}
+                "long_text": long_text or None,
+                "instruction": instruction.strip() or None if prompts.available and instruction else None}
+
+    def warm_opts(o: dict) -> dict:  # cache warming embeds documents: no prompt
+        return {k: v for k, v in o.items() if k != "instruction"}
 
     @safe(2)
-    def on_pair(a: str, b: str, t2s: bool, nfkc: bool, ws: bool, long_text: str):
-        r = service.pair(a, b, **opts(t2s, nfkc, ws, long_text))
+    def on_pair(a: str, b: str, t2s: bool, nfkc: bool, ws: bool, long_text: str, instruction: str = ""):
+        r = service.pair(a, b, **opts(t2s, nfkc, ws, long_text, instruction))
         return views.pair_markdown(r), charts.gauge(r.score, r.bands)
 
     @safe(4)
     def on_rank(source: str, cands: str, upload: str | None, top_k: float, t2s: bool, nfkc: bool, ws: bool,
-                long_text: str, progress=gr.Progress()):
-        o = (t2s, nfkc, ws, long_text)
+                long_text: str, instruction: str = "", progress=gr.Progress()):
+        o = opts(t2s, nfkc, ws, long_text, instruction)
         lines = read_candidates_file(upload, s.max_upload_bytes) if upload else split_lines(cands or "")
-        _warm_cache(service, lines, progress, opts(*o))
-        r = service.rank(source, lines, top_k=int(top_k) or None, **opts(*o))
+        _warm_cache(service, lines, progress, warm_opts(o))
+        r = service.rank(source, lines, top_k=int(top_k) or None, **o)
         bars = charts.ranking_bars([x.text for x in r.rows], [x.score for x in r.rows], [x.verdict.level for x in r.rows])
         return views.rank_summary(r), views.rank_rows(r), bars, str(views.ranking_csv(r))
 
     @safe(3)
-    def on_vectors(text: str, t2s: bool, nfkc: bool, ws: bool, long_text: str, progress=gr.Progress()):
-        o = (t2s, nfkc, ws, long_text)
+    def on_vectors(text: str, t2s: bool, nfkc: bool, ws: bool, long_text: str, instruction: str = "",
+                   as_queries: bool = False, dimensions: float = 0, progress=gr.Progress()):
+        o = opts(t2s, nfkc, ws, long_text, instruction if as_queries else "")
         lines = split_lines(text or "")
-        _warm_cache(service, lines, progress, opts(*o))
-        r = service.embed(lines, **opts(*o))
-        summary = views.vector_summary(r.texts, r.vectors, r.token_counts, r.truncated)
+        if not o["instruction"]:
+            _warm_cache(service, lines, progress, o)
+        width = int(dimensions or 0)
+        r = service.embed(lines, dimensions=width if 0 < width < dim else None, **o)
+        summary = views.vector_summary(r.texts, r.vectors, r.token_counts, r.truncated, prompt=r.prompt,
+                                       warnings=r.warnings)
         return summary, views.vectors_json(r.texts, r.vectors), [str(p) for p in views.export_vectors(r.texts, r.vectors)]
 
     @safe(3)
-    def on_matrix(text: str, t2s: bool, nfkc: bool, ws: bool, long_text: str):
+    def on_matrix(text: str, t2s: bool, nfkc: bool, ws: bool, long_text: str, _instruction: str = ""):
         m = service.matrix(split_lines(text or ""), **opts(t2s, nfkc, ws, long_text))
         note = f"{len(m.texts)} × {len(m.texts)} · 耗时 {m.elapsed_ms:.0f} ms"
         return note, charts.heatmap(m.texts, m.scores), str(views.matrix_csv(m))
@@ -165,7 +175,14 @@ def build_demo(service: EmbeddingService) -> gr.Blocks:
                 o_ws = gr.Checkbox(label="合并空白 Collapse whitespace", value=False)
                 o_long = gr.Radio(["truncate", "chunk"], value=s.long_text,
                                   label=f"超过 {info.max_length} 词元 Over {info.max_length} tokens: 截断 truncate / 分块 chunk")
-        options = [o_t2s, o_nfkc, o_ws, o_long]
+        # instruction models (Qwen3-Embedding, gte-Qwen2-instruct) read queries as
+        # "Instruct: {task}\nQuery:{text}"; others have no prompts, and the field is hidden
+        o_instr = gr.Textbox(label="指令 Instruction (query side: sentence A, the ranking source; documents stay bare)",
+                             value=prompts.default_task or "", visible=prompts.default_task is not None,
+                             elem_id="instruction", lines=1,
+                             info="作为 'Instruct: {指令}\\nQuery:' 加在查询前 / sent as 'Instruct: {task}\\nQuery:' "
+                                  "before the query; empty = no prompt")
+        options = [o_t2s, o_nfkc, o_ws, o_long, o_instr]
         with gr.Tab("相似度 Pairwise", id="pair"):
             with gr.Row(equal_height=True):
                 a = gr.Textbox(label="句子 A Sentence A", lines=3, value=PAIR_EXAMPLES[0][0], elem_id="sent-a",
@@ -197,7 +214,16 @@ def build_demo(service: EmbeddingService) -> gr.Blocks:
         with gr.Tab("向量 Vector", id="vector"):
             vec_in = gr.Textbox(label="文本，每行一条 Texts, one per line", lines=4,
                                 value="这款手机电池续航很强\n今天天气很好", elem_id="vec-in")
-            go_vec = gr.Button(f"生成 {dim} 维向量 Embed", variant="primary", elem_id="btn-vec")
+            with gr.Row():
+                floor = info.min_dimensions or 1
+                vec_dims = gr.Slider(floor, dim, value=dim, step=1, elem_id="vec-dims",
+                                     label=f"输出维度 Output dimensions ({floor}–{dim})",
+                                     info="本模型为截断训练过 trained for truncated outputs (Matryoshka)"
+                                     if info.min_dimensions else "本模型未为截断训练，维度越少质量越差 / not trained "
+                                     "for truncation: fewer dimensions lose quality")
+                vec_query = gr.Checkbox(label="作为查询（加指令）Texts are queries (apply the instruction)",
+                                        value=False, visible=prompts.default_task is not None, elem_id="vec-query")
+            go_vec = gr.Button(f"生成向量 Embed ({dim} 维 dim)", variant="primary", elem_id="btn-vec")
             vec_md = gr.Markdown(elem_id="vec-summary")
             vec_json = gr.Code(label="JSON（可复制 copy）", language="json", max_lines=12)
             vec_files = gr.File(label="下载 Download (.json / .npy / .csv)", file_count="multiple", elem_id="vec-files")
@@ -234,7 +260,7 @@ def build_demo(service: EmbeddingService) -> gr.Blocks:
         gr.on([go_pair.click, a.submit, b.submit], on_pair, [a, b, *options], [pair_md, pair_plot], **private)
         swap.click(lambda x, y: (y, x), [a, b], [a, b], queue=False, **private)
         go_rank.click(on_rank, [src, cands, upload, top_k, *options], [rank_md, rank_table, rank_plot, rank_file], **private)
-        go_vec.click(on_vectors, [vec_in, *options], [vec_md, vec_json, vec_files], **private)
+        go_vec.click(on_vectors, [vec_in, *options, vec_query, vec_dims], [vec_md, vec_json, vec_files], **private)
         go_mat.click(on_matrix, [mat_in, *options], [mat_md, mat_plot, mat_file], **private)
         about_tab.select(on_about, None, about_md, queue=False, **private)
         go_eval.click(on_evaluate, [ev_file, ev_sample, ev_cols, ev_limit], [ev_md, ev_plot, ev_files, ev_state], **private)
@@ -270,7 +296,9 @@ def about_markdown(service: EmbeddingService) -> str:
 | 路径 Path | `{info.path}` |
 | 维度 Dimension | {info.dim} |
 | 最大长度 Max length | {info.max_length} tokens |
-| 池化 Pooling | {info.pooling} |
+| 池化 Pooling | {info.pooling}{' (decoder)' if info.decoder else ''} |
+| 指令 Prompts | {_prompts_cell(info.prompts)} |
+| 输出维度 Output dimensions | {f"{info.min_dimensions}–{info.dim} (trained for truncation)" if info.min_dimensions else f"{info.dim} (truncation loses quality)"} |{''.join(f"{chr(10)}| 说明 Note | {n} |" for n in info.notes)}
 | 设备 / 精度 Device / precision | {info.device} / {info.precision} ({info.backend}) |
 | 加载耗时 Load time | {info.load_seconds:.2f} s |
 | 判定阈值 Verdict bands | > {bands.high:.2f} 高度相似 · > {bands.mid:.2f} 中等相似 · else 差异较大 ({bands.source}) |
@@ -288,6 +316,14 @@ requests.post("http://HOST:7860/v1/embeddings", json={{"input": ["文本"], "mod
 `/similarity`, `/embed`, `/health` and the OpenAPI page `/docs` are described in the README;
 `gradio_client` users: see "Use via API" at the bottom of this page.
 """
+
+
+def _prompts_cell(prompts: dict) -> str:
+    if not prompts:
+        return "— (none)"
+    names = ", ".join(f"`{k}`" for k in prompts.get("prompts", {}))
+    task = prompts.get("default_instruction")
+    return names + (f" · default task: {_html(task)}" if task else "")
 
 
 def _logo() -> str:
