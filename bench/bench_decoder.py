@@ -79,13 +79,13 @@ def worker(args: argparse.Namespace) -> None:
         service = EmbeddingService.from_settings(
             Settings(model=args.model, device="cpu", precision=precision, int8_mode=mode or "accurate",
                      batch_size=BATCH, threads=args.threads, cache_size=0), batching=False)
-        notes = service.info.notes
+        note = service.info.backend_note
 
         def encode(batch, query=False):
             return service.embed(batch, prompt_name="query" if query else None, limit=len(batch)).vectors
     out = {"load_s": time.perf_counter() - t0}
     if engine != "st":
-        out["notes"] = list(notes)
+        out["note"] = note
     if args.kind == "speed":
         encode(texts(1), query=True)
         out["first_answer_s"] = time.perf_counter() - t0
@@ -233,8 +233,8 @@ def main() -> int:
             fid = f"{d.mean():>11.2e}{d.max():>10.2e}"
         print(f"{p:<36}{s['b1_p50']:>8.0f}{s['b16_p50']:>9.0f}{BATCH * 1000 / s['b16_p50']:>8.2f}{ratio}"
               f"{s['rss_mb']:>8.0f}{s['load_s']:>8.1f}{fid}")
-        for note in s.get("notes", []):
-            print(f"    note: {note}")
+        if s.get("note"):
+            print(f"    note: {s['note']}")
     print(f"\n('vs ST fp32' = median of per-round ratios of batch-{BATCH} times; RSS after the first request; "
           f"total {time.perf_counter() - t_start:.0f} s; load avg before/after {load_before:.2f} / {os.getloadavg()[0]:.2f})")
     return 0

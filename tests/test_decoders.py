@@ -213,7 +213,7 @@ def test_bf16_and_int8_run_decoders_and_say_how(qwen3_dir, qwen3_encoder):
     assert float(np.min(np.sum(bf16.encode(SENTENCES).vectors * ref, axis=1))) > 0.98
     int8 = Encoder.load(Settings(model=str(qwen3_dir), device="cpu", precision="int8"))
     assert int8.info.backend == "torch-int8-accurate"
-    assert any("ONNX Runtime int8 export covers BERT-family encoders only" in n for n in int8.info.notes)
+    assert "ONNX Runtime int8 export covers BERT-family encoders only" in int8.info.backend_note
     names = {type(m).__name__ for m in int8.backend.model.modules()}
     assert "W8A8Linear" in names
     assert all(isinstance(layer.mlp.down_proj, torch.nn.Linear) for layer in int8.backend.model.layers)  # kept fp32
@@ -265,6 +265,17 @@ def test_remote_code_loads_with_the_flag(remote_code_dir, tiny_encoder):
     np.testing.assert_allclose(enc.encode(SENTENCES).vectors, tiny_encoder.encode(SENTENCES).vectors, atol=1e-6)
 
 
+def test_auto_map_on_a_type_transformers_knows_needs_no_flag(qwen2_dir, tmp_path):
+    """gte-Qwen2-instruct ships modeling_qwen.py with an auto_map, though Qwen2 is native."""
+    folder = tmp_path / "gte-qwen2-automap"
+    shutil.copytree(qwen2_dir, folder)
+    cfg = json.loads((folder / "config.json").read_text())
+    cfg["auto_map"] = {"AutoModel": "modeling_qwen.Qwen2Model"}
+    (folder / "config.json").write_text(json.dumps(cfg))
+    enc = Encoder.load(Settings(model=str(folder), device="cpu", precision="fp32"))
+    assert type(enc.backend.model).__name__ == "Qwen2Model" and enc.info.decoder
+
+
 def test_trust_remote_code_setting_reads_flag_and_env():
     from gte_ui.core.settings import parse_settings
 
@@ -280,3 +291,64 @@ def test_chunk_mode_frames_windows_with_endoftext(qwen3_dir):
     np.testing.assert_allclose(short.vectors, enc.encode(["好"]).vectors, atol=1e-6)
     long = enc.encode_chunked(["今天天气很好，我们去公园散步吧。" * 6])
     assert long.chunks[0] > 1 and not long.truncated[0]
+
+
+# ------------------------------------------------------------------ decoder reranker (Qwen3-Reranker)
+@pytest.fixture(scope="session")
+def qwen3_reranker_dir(tmp_path_factory):
+    from gte_ui.testing.decoder_model import build_random_decoder_reranker
+
+    return build_random_decoder_reranker(tmp_path_factory.mktemp("dec") / "Qwen3-Reranker-tiny", seed=3)
+
+
+def model_card_scores(folder, pairs, instruction=None, max_length=8192):
+    """Qwen3-Reranker's model-card computation, verbatim in substance: left padding, the full LM
+    head, log-softmax over (no, yes) at the last position."""
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from gte_ui.engine.decoder_reranker import ASSISTANT_SUFFIX, SYSTEM_PREFIX, format_pair
+
+    tokenizer = AutoTokenizer.from_pretrained(folder, padding_side="left")
+    model = AutoModelForCausalLM.from_pretrained(folder).eval()
+    yes, no = tokenizer.convert_tokens_to_ids("yes"), tokenizer.convert_tokens_to_ids("no")
+    prefix = tokenizer.encode(SYSTEM_PREFIX, add_special_tokens=False)
+    suffix = tokenizer.encode(ASSISTANT_SUFFIX, add_special_tokens=False)
+    texts = [format_pair(q, d, instruction) for q, d in pairs]
+    inputs = tokenizer(texts, padding=False, truncation="longest_first", return_attention_mask=False,
+                       max_length=max_length - len(prefix) - len(suffix))
+    inputs["input_ids"] = [prefix + ids + suffix for ids in inputs["input_ids"]]
+    inputs = tokenizer.pad(inputs, padding=True, return_tensors="pt")
+    with torch.no_grad():
+        logits = model(**inputs).logits[:, -1, :]
+    pair = torch.nn.functional.log_softmax(torch.stack([logits[:, no], logits[:, yes]], dim=1), dim=1)
+    return pair[:, 1].exp().numpy()
+
+
+@pytest.mark.parametrize("side", ["left", "right"])
+def test_decoder_reranker_equals_the_model_card(qwen3_reranker_dir, side):
+    from gte_ui.engine.decoder_reranker import DecoderReranker
+
+    pairs = [(SENTENCES[0], d) for d in SENTENCES[1:]] + [("What is a guitar?", SENTENCES[2])]
+    rr = DecoderReranker(qwen3_reranker_dir, batch_size=3)
+    rr.pad_left = side == "left"
+    logits = rr.score(pairs)
+    expected = model_card_scores(qwen3_reranker_dir, pairs)
+    np.testing.assert_allclose(1 / (1 + np.exp(-logits)), expected, atol=1e-5)
+    assert np.ptp(expected) > 1e-3  # the pairs really score differently
+    custom = rr.score(pairs[:2], instruction=TASK)
+    np.testing.assert_allclose(1 / (1 + np.exp(-custom)), model_card_scores(qwen3_reranker_dir, pairs[:2], TASK), atol=1e-5)
+    ids, counts, cut = rr.tokenize(pairs[:1])
+    assert ids[0][-len(rr.suffix):] == rr.suffix and counts[0] == len(ids[0]) and cut == [False]
+
+
+def test_decoder_reranker_truncates_the_text_not_the_frame(qwen3_reranker_dir):
+    from gte_ui.engine.decoder_reranker import DecoderReranker
+
+    rr = DecoderReranker(qwen3_reranker_dir, max_length=120)
+    ids, counts, cut = rr.tokenize([(SENTENCES[0], "今天天气很好，我们去公园散步吧。" * 20)])
+    assert len(ids[0]) == 120 and counts[0] > 120 and cut == [True]
+    assert ids[0][:len(rr.prefix)] == rr.prefix and ids[0][-len(rr.suffix):] == rr.suffix
+    long_doc = "今天天气很好，我们去公园散步吧。" * 20
+    np.testing.assert_allclose(1 / (1 + np.exp(-rr.score([(SENTENCES[0], long_doc)]))),
+                               model_card_scores(qwen3_reranker_dir, [(SENTENCES[0], long_doc)], max_length=120),
+                               atol=1e-5)

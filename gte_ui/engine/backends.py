@@ -106,8 +106,9 @@ class Backend(abc.ABC):
     precision: str = "fp32"
     #: forward returns only the first token's state ([batch, 1, dim]); enough for CLS pooling
     first_token_only: bool = False
-    #: why this backend is not the one the settings would pick elsewhere (shown in /health)
-    notes: tuple[str, ...] = ()
+    #: how this engine came to serve when it is not the plain choice (e.g. int8 of a decoder in
+    #: eager PyTorch, not ONNX Runtime); shown by /health
+    note: str = ""
 
     @abc.abstractmethod
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:

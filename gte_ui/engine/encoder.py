@@ -48,8 +48,8 @@ class ModelInfo:
     prompts: dict = field(default_factory=dict)
     #: smallest output dimension the model was trained for (Matryoshka); None: not trained for it
     min_dimensions: int | None = None
-    #: what runs differently from what the settings would give another model, and why
-    notes: tuple[str, ...] = ()
+    #: why the backend is not the plain choice (int8 of a decoder runs in eager PyTorch, …)
+    backend_note: str = ""
 
     def as_dict(self) -> dict[str, object]:
         return dict(self.__dict__)
@@ -144,7 +144,7 @@ class Encoder:
                          max_length=max_length, pooling=pooling, device=device, precision=precision,
                          backend=backend.name, load_seconds=round(time.perf_counter() - t0, 3),
                          decoder=traits.decoder, prompts=prompts.as_dict() if prompts.available else {},
-                         min_dimensions=traits.min_dimensions, notes=tuple(backend.notes))
+                         min_dimensions=traits.min_dimensions, backend_note=backend.note)
         log.info("model ready: %s", info)
         return cls(tokenizer, backend, pooling=pooling, max_length=max_length,
                    batch_size=settings.batch_size, info=info, prompts=prompts)

@@ -57,12 +57,21 @@ def read_traits(folder: Path, name: str = "", pooling: str | None = None) -> Mod
                or any(str(a).endswith("ForCausalLM") for a in archs))
     auto_map = cfg.get("auto_map") or {}
     remote = None
-    if isinstance(auto_map, dict) and auto_map:
+    # gte-Qwen2-instruct ships its own modeling_qwen.py although transformers has Qwen2: a type
+    # transformers knows runs its own code, so only an unknown type needs the hub's
+    if isinstance(auto_map, dict) and auto_map and not native_type(model_type):
         remote = str(auto_map.get("AutoModel") or next(iter(auto_map.values())))
     hidden = cfg.get("hidden_size")
     return ModelTraits(model_type=model_type, decoder=decoder, remote_code=remote,
                        hidden_size=int(hidden) if hidden else None,
                        min_dimensions=_min_dimensions(cfg, f"{name} {folder}"))
+
+
+def native_type(model_type: str | None) -> bool:
+    """True when transformers itself implements ``model_type`` (no hub code needed)."""
+    from transformers import CONFIG_MAPPING  # the model stack: loaded only with a model folder
+
+    return bool(model_type) and model_type in CONFIG_MAPPING
 
 
 def _min_dimensions(cfg: dict, names: str) -> int | None:

@@ -29,7 +29,7 @@ def load_backend(folder: Path, device: str, precision: str, int8_mode: str = "ac
 
     Decoders (``decoder=True``: Qwen2/Qwen3) have no ONNX int8 export (it is written for
     BERT-family layers): their int8 runs the same W8A8 layers in eager PyTorch, MLP down
-    projections fp32 in accurate mode, and the backend's ``notes`` say so (``/health`` shows them).
+    projections fp32 in accurate mode, and the backend's ``note`` says so (``/health`` shows it).
     Hub-hosted modelling code (``remote_code``; loaded only with ``trust_remote_code``) is
     likewise never exported.
     """
@@ -42,7 +42,7 @@ def load_backend(folder: Path, device: str, precision: str, int8_mode: str = "ac
         backend = TorchBackend(folder, device=device, precision=precision, int8_mode=int8_mode,
                                first_token_only=first_token_only, trust_remote_code=trust_remote_code,
                                decoder=decoder)
-        backend.notes = (note,)
+        backend.note = note
         return backend
     if precision == "int8" and int8_engine == "onnx" and INT8_MODES[int8_mode].onnx:
         try:

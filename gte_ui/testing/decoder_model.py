@@ -44,20 +44,30 @@ SHAPES: dict[str, dict[str, int]] = {
 FAMILIES = ("qwen3", "qwen2")
 
 
+#: Qwen3-Reranker's chat frame (its model card): the answer is the next token, "yes" or "no"
+RERANK_PREFIX = ("<|im_start|>system\nJudge whether the Document meets the requirements based on the Query and "
+                 'the Instruct provided. Note that the answer can only be "yes" or "no".<|im_end|>\n<|im_start|>user\n')
+RERANK_SUFFIX = "<|im_end|>\n<|im_start|>assistant\n<think>\n\n</think>\n\n"
+
+
 def _corpus() -> list[str]:
-    """Training text for the BPE merges: the shipped sample pairs (Chinese and English)."""
-    lines = [_COMMON_ZH, QUERY_PROMPT]
+    """Training text for the BPE merges: the shipped sample pairs (Chinese and English), and the
+    reranker's frame with bare "yes" / "no" (single tokens, as in Qwen's vocabulary)."""
+    lines = [_COMMON_ZH, QUERY_PROMPT, RERANK_PREFIX, RERANK_SUFFIX] + ["yes", "no"] * 200
     for path in sorted(SAMPLES.glob("*.tsv")):
         lines += path.read_text(encoding="utf-8").splitlines()
     return lines
 
 
-def save_bpe_tokenizer(folder: Path, model_max_length: int, vocab_size: int = 2000) -> None:
-    """A byte-level BPE tokenizer like Qwen's (eos appended, left padding) saved into ``folder``."""
+def save_bpe_tokenizer(folder: Path, model_max_length: int, vocab_size: int = 2000,
+                       append_eos: bool = True) -> None:
+    """A byte-level BPE tokenizer like Qwen's (left padding; ``<|endoftext|>`` appended to every
+    text as Qwen3-Embedding's does, unless ``append_eos=False`` as Qwen3-Reranker's) saved into ``folder``."""
     from tokenizers import Regex, Tokenizer, decoders, models, pre_tokenizers, processors, trainers
     from transformers import PreTrainedTokenizerFast
 
     tk = Tokenizer(models.BPE(unk_token=None, byte_fallback=False))
+    tk.add_special_tokens(SPECIALS)
     tk.pre_tokenizer = pre_tokenizers.Sequence([
         pre_tokenizers.Split(Regex(_QWEN_SPLIT), behavior="isolated"),
         pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False)])
@@ -65,10 +75,16 @@ def save_bpe_tokenizer(folder: Path, model_max_length: int, vocab_size: int = 20
     trainer = trainers.BpeTrainer(vocab_size=vocab_size, special_tokens=SPECIALS, show_progress=False,
                                   initial_alphabet=pre_tokenizers.ByteLevel.alphabet())
     tk.train_from_iterator(_corpus(), trainer=trainer)
+    tk.add_tokens(["<think>", "</think>"])  # whole tokens in Qwen3's vocabulary too
     eos = tk.token_to_id(ENDOFTEXT)
-    tk.post_processor = processors.TemplateProcessing(
-        single=f"$A:0 {ENDOFTEXT}:0", pair=f"$A:0 {ENDOFTEXT}:0 $B:1 {ENDOFTEXT}:1",
-        special_tokens=[(ENDOFTEXT, eos)])
+    if append_eos:
+        tk.post_processor = processors.TemplateProcessing(
+            single=f"$A:0 {ENDOFTEXT}:0", pair=f"$A:0 {ENDOFTEXT}:0 $B:1 {ENDOFTEXT}:1",
+            special_tokens=[(ENDOFTEXT, eos)])
+    else:
+        tk.post_processor = processors.ByteLevel(trim_offsets=False)
+    if tk.token_to_id("yes") is None or tk.token_to_id("no") is None:
+        raise RuntimeError("the BPE training did not make 'yes' / 'no' single tokens")
     fast = PreTrainedTokenizerFast(tokenizer_object=tk, eos_token=IM_END, pad_token=ENDOFTEXT,
                                    padding_side="left", model_max_length=model_max_length)
     fast.save_pretrained(str(folder))
@@ -147,6 +163,26 @@ def build_random_decoder(folder: str | Path, family: str = "qwen3", shape: str =
         f"Randomly initialised {family} embedder, shape {shape!r}, seed {seed}. For tests and speed "
         "only: its similarity scores mean nothing.\n", encoding="utf-8")
     (folder / "gte_ui_toymodel.json").write_text(json.dumps({"family": family, "shape": shape, "seed": seed}))
+    return folder
+
+
+def build_random_decoder_reranker(folder: str | Path, shape: str = "tiny", seed: int = 0) -> Path:
+    """Save a random Qwen3-Reranker-like model (``Qwen3ForCausalLM``, tied head, BPE tokenizer with
+    "yes" / "no" tokens, no appended eos, left padding) into ``folder``; return it."""
+    import torch
+    from transformers import Qwen3Config, Qwen3ForCausalLM
+
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    dims = dict(SHAPES[shape])
+    save_bpe_tokenizer(folder, dims["max_position_embeddings"], append_eos=False)
+    if not dims["vocab_size"]:
+        dims["vocab_size"] = len(json.loads((folder / "tokenizer.json").read_text())["model"]["vocab"]) + 8
+    torch.manual_seed(seed)
+    config = Qwen3Config(**dims, rms_norm_eps=1e-6, rope_theta=1_000_000.0, tie_word_embeddings=True,
+                         initializer_range=0.02 if shape != "tiny" else 0.3, architectures=["Qwen3ForCausalLM"])
+    Qwen3ForCausalLM(config).eval().save_pretrained(str(folder), safe_serialization=True)
+    (folder / "README.md").write_text(f"Randomly initialised Qwen3 reranker, shape {shape!r}, seed {seed}: tests only.\n")
     return folder
 
 

@@ -298,7 +298,7 @@ def about_markdown(service: EmbeddingService) -> str:
 | 最大长度 Max length | {info.max_length} tokens |
 | 池化 Pooling | {info.pooling}{' (decoder)' if info.decoder else ''} |
 | 指令 Prompts | {_prompts_cell(info.prompts)} |
-| 输出维度 Output dimensions | {f"{info.min_dimensions}–{info.dim} (trained for truncation)" if info.min_dimensions else f"{info.dim} (truncation loses quality)"} |{''.join(f"{chr(10)}| 说明 Note | {n} |" for n in info.notes)}
+| 输出维度 Output dimensions | {f"{info.min_dimensions}–{info.dim} (trained for truncation)" if info.min_dimensions else f"{info.dim} (truncation loses quality)"} |{f"{chr(10)}| 说明 Note | {info.backend_note} |" if info.backend_note else ""}
 | 设备 / 精度 Device / precision | {info.device} / {info.precision} ({info.backend}) |
 | 加载耗时 Load time | {info.load_seconds:.2f} s |
 | 判定阈值 Verdict bands | > {bands.high:.2f} 高度相似 · > {bands.mid:.2f} 中等相似 · else 差异较大 ({bands.source}) |
