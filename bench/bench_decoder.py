@@ -187,6 +187,7 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--quick", action="store_true", help="fewer rounds and pairs; ST bf16 and int8 fast left out")
     ap.add_argument("--threads", type=int, default=os.cpu_count() or 1)
+    ap.add_argument("--only", help="comma-separated path names to run (default: all; --quick: four)")
     ap.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     ap.add_argument("--path", help=argparse.SUPPRESS)
     ap.add_argument("--kind", help=argparse.SUPPRESS)
@@ -208,6 +209,8 @@ def main() -> int:
     t_start = time.perf_counter()
     model = str(cached_random_decoder("qwen3-0.6b"))
     paths = [p for p in PATHS if not args.quick or p in QUICK_PATHS]
+    if args.only:
+        paths = [p for p in PATHS if p in {x.strip() for x in args.only.split(",")}]
     rows = speed(paths, model, args)
     acc = {}
     for p in paths:
