@@ -93,7 +93,7 @@ def build_demo(service: EmbeddingService) -> gr.Blocks:
                 "long_text": long_text or None,
                 "instruction": instruction.strip() or None if prompts.available and instruction else None}
 
-    def warm_opts(o: dict) -> dict:  # cache warming embeds documents: no prompt
+    def warm_opts(o: dict) -> dict:  # documents (cache warming, the matrix): no prompt
         return {k: v for k, v in o.items() if k != "instruction"}
 
     @safe(2)
@@ -126,7 +126,7 @@ def build_demo(service: EmbeddingService) -> gr.Blocks:
 
     @safe(3)
     def on_matrix(text: str, t2s: bool, nfkc: bool, ws: bool, long_text: str, _instruction: str = ""):
-        m = service.matrix(split_lines(text or ""), **opts(t2s, nfkc, ws, long_text))
+        m = service.matrix(split_lines(text or ""), **warm_opts(opts(t2s, nfkc, ws, long_text)))
         note = f"{len(m.texts)} × {len(m.texts)} · 耗时 {m.elapsed_ms:.0f} ms"
         return note, charts.heatmap(m.texts, m.scores), str(views.matrix_csv(m))
 
