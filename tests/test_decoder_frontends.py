@@ -13,6 +13,7 @@ import requests
 
 from gte_ui.core.settings import Settings
 from gte_ui.frontends import cli
+from gte_ui.service.options import TextOptions
 from gte_ui.testing.decoder_model import QUERY_PROMPT, build_random_decoder
 
 from conftest import LiveServer
@@ -113,18 +114,18 @@ def test_named_gradio_endpoints_take_prompts_and_dimensions(decoder_server):
     from gradio_client import Client
 
     client = Client(decoder_server.url, verbose=False)
-    emb = client.predict(SOURCE, False, "truncate", "", TASK, 32, api_name="/embed")
+    emb = client.predict(SOURCE, instruction=TASK, dimensions=32, api_name="/embed")
     full = vectors(decoder_server, [SOURCE], PROMPT)[:, :32]
     assert emb["dim"] == 32 and emb["prompt"] == PROMPT
     np.testing.assert_allclose(emb["vectors"], full / np.linalg.norm(full, axis=1, keepdims=True), atol=1e-5)
-    sim = client.predict(SOURCE, CANDS[0], False, "truncate", "query", "", api_name="/similarity")
+    sim = client.predict(SOURCE, CANDS[0], prompt_name="query", api_name="/similarity")
     assert sim["prompt"] == QUERY_PROMPT
-    assert sim["score"] == pytest.approx(decoder_server.service.pair(SOURCE, CANDS[0], prompt_name="query").score, abs=1e-6)
-    rows = client.predict(SOURCE, "\n".join(CANDS), 0, False, "truncate", "", TASK, api_name="/rank")
-    expected = decoder_server.service.rank(SOURCE, CANDS, instruction=TASK)
+    assert sim["score"] == pytest.approx(decoder_server.service.pair(SOURCE, CANDS[0], options=TextOptions(prompt_name="query")).score, abs=1e-6)
+    rows = client.predict(SOURCE, "\n".join(CANDS), instruction=TASK, api_name="/rank")
+    expected = decoder_server.service.rank(SOURCE, CANDS, options=TextOptions(instruction=TASK))
     assert [r["text"] for r in rows] == [r.text for r in expected.rows] and rows[0]["prompt"] == PROMPT
     with pytest.raises(Exception, match="unknown prompt_name"):
-        client.predict(SOURCE, CANDS[0], False, "truncate", "passage", "", api_name="/similarity")
+        client.predict(SOURCE, CANDS[0], prompt_name="passage", api_name="/similarity")
 
 
 # ------------------------------------------------------------------ CLI and evaluation
@@ -133,10 +134,10 @@ def test_cli_on_a_decoder(qwen3_dir, decoder_server, tmp_path, capsys):
     assert cli.main(["similarity", SOURCE, CANDS[0], "--instruction", TASK, *args]) == 0
     out = json.loads(capsys.readouterr().out)
     assert out["prompt"] == PROMPT
-    assert out["score"] == pytest.approx(decoder_server.service.pair(SOURCE, CANDS[0], instruction=TASK).score, abs=1e-6)
+    assert out["score"] == pytest.approx(decoder_server.service.pair(SOURCE, CANDS[0], options=TextOptions(instruction=TASK)).score, abs=1e-6)
     assert cli.main(["rank", SOURCE, *CANDS, "--prompt-name", "query", "--json", *args]) == 0
     rows = json.loads(capsys.readouterr().out)
-    assert [r["text"] for r in rows] == [r.text for r in decoder_server.service.rank(SOURCE, CANDS, prompt_name="query").rows]
+    assert [r["text"] for r in rows] == [r.text for r in decoder_server.service.rank(SOURCE, CANDS, options=TextOptions(prompt_name="query")).rows]
     src = tmp_path / "c.txt"
     src.write_text("\n".join(CANDS), encoding="utf-8")
     assert cli.main(["embed", str(src), "--out", str(tmp_path / "v.npy"), "--quiet", *args]) == 0
@@ -187,7 +188,7 @@ def test_browser_pairwise_tab_on_a_decoder(decoder_server):
         page.locator("#sent-a textarea").fill(SOURCE)
         page.locator("#sent-b textarea").fill(CANDS[0])
         page.click("#btn-pair")
-        expected = decoder_server.service.pair(SOURCE, CANDS[0], instruction=TASK)
+        expected = decoder_server.service.pair(SOURCE, CANDS[0], options=TextOptions(instruction=TASK))
         page.wait_for_function(
             "s => document.querySelector('#gte-score h3') && document.querySelector('#gte-score h3').innerText.startsWith(s)",
             arg=f"{expected.score:.4f}")

@@ -17,6 +17,7 @@ from gte_ui.core.errors import ConfigError, GteError
 from gte_ui.core.settings import Settings
 from gte_ui.engine.encoder import Encoder
 from gte_ui.engine.pooling import last_token_index, pool
+from gte_ui.service.options import TextOptions
 from gte_ui.service.service import EmbeddingService
 from gte_ui.testing.decoder_model import ENDOFTEXT, QUERY_PROMPT, build_random_decoder
 
@@ -89,7 +90,7 @@ def test_vectors_equal_sentence_transformers(family, side, prompt_name, qwen3_di
     enc = Encoder.load(Settings(model=str(folder), device="cpu", precision="fp32", batch_size=3))
     enc.pad_left = side == "left"
     service = EmbeddingService(enc, Settings(model=str(folder), cache_size=0))
-    got = service.embed(SENTENCES, prompt_name=prompt_name).vectors
+    got = service.embed(SENTENCES, options=TextOptions(prompt_name=prompt_name)).vectors
     ref = st_model(folder, side).encode(SENTENCES, prompt_name=prompt_name, batch_size=4)
     assert got.shape == (len(SENTENCES), 64)
     np.testing.assert_allclose(got, ref, atol=1e-5)
@@ -123,7 +124,7 @@ def test_naive_last_column_would_be_wrong_under_right_padding(qwen3_encoder):
 # ------------------------------------------------------------------ instructions
 def test_instruction_uses_the_models_template_and_is_shown(qwen3_service, qwen3_dir):
     prompt = f"Instruct: {TASK}\nQuery:"
-    res = qwen3_service.embed(SENTENCES[:3], instruction=TASK)
+    res = qwen3_service.embed(SENTENCES[:3], options=TextOptions(instruction=TASK))
     assert res.prompt == prompt
     ref = st_model(qwen3_dir, "left").encode(SENTENCES[:3], prompt=prompt)
     np.testing.assert_allclose(res.vectors, ref, atol=1e-5)
@@ -132,11 +133,11 @@ def test_instruction_uses_the_models_template_and_is_shown(qwen3_service, qwen3_
 
 def test_pair_and_rank_prompt_the_query_side_only(qwen3_service, qwen3_dir):
     st = st_model(qwen3_dir, "left")
-    pair = qwen3_service.pair(SENTENCES[0], SENTENCES[3], prompt_name="query")
+    pair = qwen3_service.pair(SENTENCES[0], SENTENCES[3], options=TextOptions(prompt_name="query"))
     q = st.encode([SENTENCES[0]], prompt_name="query")[0]
     d = st.encode([SENTENCES[3]])[0]
     assert pair.prompt == QUERY_PROMPT and pair.score == pytest.approx(float(q @ d), abs=1e-5)
-    rank = qwen3_service.rank(SENTENCES[0], SENTENCES[1:5], instruction=TASK)
+    rank = qwen3_service.rank(SENTENCES[0], SENTENCES[1:5], options=TextOptions(instruction=TASK))
     q = st.encode([SENTENCES[0]], prompt=f"Instruct: {TASK}\nQuery:")[0]
     docs = st.encode(SENTENCES[1:5])
     np.testing.assert_allclose(rank.scores, docs @ q, atol=1e-5)
@@ -147,11 +148,11 @@ def test_pair_and_rank_prompt_the_query_side_only(qwen3_service, qwen3_dir):
 
 def test_prompt_is_part_of_the_cache_key(qwen3_service):
     bare = qwen3_service.embed([SENTENCES[0]])
-    prompted = qwen3_service.embed([SENTENCES[0]], prompt_name="query")
+    prompted = qwen3_service.embed([SENTENCES[0]], options=TextOptions(prompt_name="query"))
     assert prompted.cached == 0 and not np.allclose(bare.vectors, prompted.vectors, atol=1e-4)
-    again = qwen3_service.embed([SENTENCES[0]], prompt_name="query")
+    again = qwen3_service.embed([SENTENCES[0]], options=TextOptions(prompt_name="query"))
     assert again.cached == 1 and np.array_equal(again.vectors, prompted.vectors)
-    other = qwen3_service.embed([SENTENCES[0]], instruction=TASK)
+    other = qwen3_service.embed([SENTENCES[0]], options=TextOptions(instruction=TASK))
     assert other.cached == 0 and not np.allclose(other.vectors, prompted.vectors, atol=1e-4)
 
 
@@ -163,14 +164,14 @@ def test_prompt_is_part_of_the_cache_key(qwen3_service):
 ])
 def test_bad_prompts_are_422(qwen3_service, kwargs, fragment):
     with pytest.raises(GteError, match=fragment) as info:
-        qwen3_service.embed(["a"], **kwargs)
+        qwen3_service.embed(["a"], options=TextOptions(**kwargs))
     assert info.value.status_code in (413, 422) and "/" in info.value.message  # bilingual
 
 
 def test_a_model_without_prompts_refuses_them(tiny_service):
     for kwargs in ({"prompt_name": "query"}, {"instruction": TASK}):
         with pytest.raises(GteError, match="this model has no instruction prompts") as info:
-            tiny_service.pair("今天天气很好", "我想借钱", **kwargs)
+            tiny_service.pair("今天天气很好", "我想借钱", options=TextOptions(**kwargs))
         assert info.value.status_code == 422
 
 

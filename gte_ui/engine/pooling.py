@@ -75,7 +75,3 @@ def last_token_index(attention_mask: torch.Tensor) -> torch.Tensor:
     positions = torch.arange(seq, device=attention_mask.device).expand_as(attention_mask)
     return torch.where(attention_mask.bool(), positions, torch.zeros_like(positions)).amax(dim=1)
 
-
-def l2_normalize(x: torch.Tensor) -> torch.Tensor:
-    """Unit-length rows; a zero row stays zero instead of becoming NaN."""
-    return torch.nn.functional.normalize(x, p=2, dim=-1, eps=1e-12)

@@ -27,8 +27,9 @@ from gte_ui.core.textfiles import read_candidates_file
 from gte_ui.frontends.ui.endpoints import register_endpoints
 from gte_ui.core.pairs import LabelledPairs
 from gte_ui.core.textnorm import split_lines
+from gte_ui.core.bands import save_bands
+from gte_ui.service.options import TextOptions
 from gte_ui.service.service import EmbeddingService
-from gte_ui.core.textnorm import TextNorm
 
 log = logging.getLogger(__name__)
 
@@ -84,17 +85,14 @@ def build_demo(service: EmbeddingService) -> gr.Blocks:
     info = service.info
     s = service.settings
     dim = service.dim
-    prompts = service.encoder.prompts
+    prompts = service.prompts
 
     # ------------------------------------------------------------ callbacks
     def opts(t2s: bool, nfkc: bool, ws: bool, long_text: str, instruction: str = "") -> dict:
         """Text options; ``instruction`` (instruction models only) goes to the query side."""
-        return {"norm": TextNorm(t2s=bool(t2s), nfkc=bool(nfkc), collapse_whitespace=bool(ws)),
-                "long_text": long_text or None,
-                "instruction": instruction.strip() or None if prompts.available and instruction else None}
-
-    def warm_opts(o: dict) -> dict:  # documents (cache warming, the matrix): no prompt
-        return {k: v for k, v in o.items() if k != "instruction"}
+        instruction = instruction.strip() if prompts.available and instruction else ""
+        return {"options": TextOptions(t2s=bool(t2s), nfkc=bool(nfkc), collapse_whitespace=bool(ws),
+                                       long_text=long_text or None, instruction=instruction or None)}
 
     @safe(2)
     def on_pair(a: str, b: str, t2s: bool, nfkc: bool, ws: bool, long_text: str, instruction: str = ""):
@@ -106,7 +104,7 @@ def build_demo(service: EmbeddingService) -> gr.Blocks:
                 long_text: str, instruction: str = "", progress=gr.Progress()):
         o = opts(t2s, nfkc, ws, long_text, instruction)
         lines = read_candidates_file(upload, s.max_upload_bytes) if upload else split_lines(cands or "")
-        _warm_cache(service, lines, progress, warm_opts(o))
+        service.warm_cache(lines, what="candidates", progress=_progress(progress), **o)
         r = service.rank(source, lines, top_k=int(top_k) or None, **o)
         bars = charts.ranking_bars([x.text for x in r.rows], [x.score for x in r.rows], [x.verdict.level for x in r.rows])
         return views.rank_summary(r), views.rank_rows(r), bars, str(views.ranking_csv(r))
@@ -116,8 +114,8 @@ def build_demo(service: EmbeddingService) -> gr.Blocks:
                    as_queries: bool = False, dimensions: float = 0, progress=gr.Progress()):
         o = opts(t2s, nfkc, ws, long_text, instruction if as_queries else "")
         lines = split_lines(text or "")
-        if not o["instruction"]:
-            _warm_cache(service, lines, progress, o)
+        if not o["options"].prompted:  # warming embeds documents: bare
+            service.warm_cache(lines, progress=_progress(progress), **o)
         width = int(dimensions or 0)
         r = service.embed(lines, dimensions=width if 0 < width < dim else None, **o)
         summary = views.vector_summary(r.texts, r.vectors, r.token_counts, r.truncated, prompt=r.prompt,
@@ -126,7 +124,8 @@ def build_demo(service: EmbeddingService) -> gr.Blocks:
 
     @safe(3)
     def on_matrix(text: str, t2s: bool, nfkc: bool, ws: bool, long_text: str, _instruction: str = ""):
-        m = service.matrix(split_lines(text or ""), **warm_opts(opts(t2s, nfkc, ws, long_text)))
+        # the matrix compares documents: the query instruction stays out of it
+        m = service.matrix(split_lines(text or ""), **opts(t2s, nfkc, ws, long_text))
         note = f"{len(m.texts)} × {len(m.texts)} · 耗时 {m.elapsed_ms:.0f} ms"
         return note, charts.heatmap(m.texts, m.scores), str(views.matrix_csv(m))
 
@@ -158,7 +157,7 @@ def build_demo(service: EmbeddingService) -> gr.Blocks:
             bands = calibration.bands_from_result(state["result"], state["name"])
         except ValueError as exc:
             raise GteError(ErrorType.VALIDATION, str(exc), "数据不足以校准") from exc
-        path = save_bands(info.model, bands)
+        path = save_bands(info.model, bands, s.calibration_dir)
         service.bands = bands
         return (f"✅ 已保存并启用 Saved and applied: > {bands.high:.3f} 高度相似, > {bands.mid:.3f} 中等相似 "
                 f"— `{path}`")
@@ -270,14 +269,9 @@ def build_demo(service: EmbeddingService) -> gr.Blocks:
     return demo
 
 
-def _warm_cache(service: EmbeddingService, texts: list[str], progress: gr.Progress, options: dict,
-                chunk: int = 64) -> None:
-    """Embed big inputs in chunks so the progress bar moves; the real call then hits the cache."""
-    if len(texts) <= chunk or service.cache.max_entries < len(texts):
-        return
-    texts = service.check_texts(texts, "texts", max(service.settings.max_candidates, service.settings.max_texts))
-    for start in progress.tqdm(range(0, len(texts), chunk), desc="嵌入中 Embedding"):
-        service.embed(texts[start:start + chunk], limit=chunk, **options)
+def _progress(progress: gr.Progress):
+    """The service's ``progress(done, total)`` as Gradio's progress bar."""
+    return lambda done, total: progress(done / total, desc="嵌入中 Embedding")
 
 
 def about_markdown(service: EmbeddingService) -> str:
