@@ -155,7 +155,7 @@ def test_evaluation_runs_on_a_decoder(decoder_server):
     pairs = type(pairs)(pairs.a[:40], pairs.b[:40], pairs.labels[:40], pairs.name)
     result = metrics.evaluate(decoder_server.service, pairs)
     scores = [float(decoder_server.service.pair(a, b).score) for a, b in zip(pairs.a[:3], pairs.b[:3])]
-    assert -1 <= result.metrics()["spearman"] <= 1
+    assert -1 <= result.to_dict()["spearman"] <= 1 and result.n == 40
     np.testing.assert_allclose(np.asarray(result.cosines[:3]), scores, atol=1e-5)
 
 
