@@ -60,6 +60,7 @@ class PairResult:
     elapsed_ms: float
     bands: VerdictBands
     prompt: str | None = None  # put before sentence A (the query side); B is bare
+    cached: bool = False  # both vectors came from the cache: no model work (the UI says so)
 
     def to_dict(self) -> dict[str, Any]:
         return {"score": self.score, "percent": self.percent, **_verdict(self.verdict),
