@@ -162,7 +162,7 @@ def test_lone_surrogates_get_422_naming_field_and_position_in_every_front_end(li
     assert status == 422 and "sentence B has a lone surrogate U+D800 at character 2" in body["error"]
     # gradio_client cannot even encode such a string, so post the JSON escape as any HTTP client can
     assert "sentence A has a lone surrogate U+D800 at character 0" in gradio_call_error(
-        live_server.url, "similarity", b'{"data": ["\\ud800abc", "b", false, "", false, false]}')
+        live_server.url, "similarity", b'{"data": ["\\ud800abc", "b", false, "", false, false, "", ""]}')
     rc, _, err = run_cli(capsys, tiny_model_dir, "similarity", "a\udcff", "b")  # undecodable argv byte
     assert rc == 2 and "sentence A has a lone surrogate U+DCFF at character 1" in err
     assert requests.post(live_server.url + "/api/predict", json={"data": ["abc", ""]}, timeout=30).ok  # still serving
