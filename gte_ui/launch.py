@@ -7,10 +7,12 @@ here, so an installed package serves without a checkout around it.
 from __future__ import annotations
 
 import logging
+import signal
 import sys
+import threading
 
 from gte_ui.core.errors import GteError
-from gte_ui.core.settings import parse_settings
+from gte_ui.core.settings import Settings, parse_settings
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -28,6 +30,8 @@ def main(argv: list[str] | None = None) -> int:
     from gte_ui.server import create_app
     from gte_ui.service.service import EmbeddingService
 
+    if settings.replicas is not None or settings.min_replicas is not None:
+        return serve_on_ray(settings)
     try:
         service = EmbeddingService.from_settings(settings)
     except GteError as exc:
@@ -39,5 +43,44 @@ def main(argv: list[str] | None = None) -> int:
     print(f"GTE workbench ready: http://{settings.host}:{settings.port}  "
           f"({service.info.model}, {service.info.dim}-dim, {service.info.device}/{service.info.precision})",
           flush=True)
-    uvicorn.run(app, host=settings.host, port=settings.port, log_level=settings.log_level)
+    # SIGTERM / Ctrl-C: uvicorn stops accepting, lets in-flight requests finish (at most
+    # --shutdown-timeout s), then the batcher empties its queue and the shared-cache writes go out.
+    # uvicorn re-raises the signal it caught once it has drained; these handlers take it so that
+    # the batcher and the shared-cache writer are closed below instead of the process dying.
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda signum, frame: None)
+    uvicorn.run(app, host=settings.host, port=settings.port, log_level=settings.log_level,
+                timeout_graceful_shutdown=settings.shutdown_timeout)
+    service.close()
+    logging.getLogger("gte_ui").info("drained and stopped")
+    return 0
+
+
+def serve_on_ray(settings: Settings) -> int:
+    """``--replicas N``: the same app on the same port through Ray Serve, until SIGTERM / Ctrl-C."""
+    # ray: a heavy optional dependency, imported only when serving on it
+    import ray
+    from ray import serve
+
+    from gte_ui.server import serve_application
+
+    if settings.ray_address:
+        ray.init(address=settings.ray_address, namespace="gte")
+    else:
+        ray.init(include_dashboard=False, namespace="gte")
+    serve.start(http_options={"host": settings.host, "port": settings.port})
+    serve.run(serve_application(settings), name="gte", route_prefix="/")
+    # after ray.init, which installs its own SIGTERM handler in this process
+    stop = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda signum, frame: stop.set())
+    print(f"GTE workbench ready on Ray Serve: http://{settings.host}:{settings.port}  "
+          f"({settings.replicas or settings.min_replicas} embedder replicas)", flush=True)
+    stop.wait()
+    # Serve drains: replicas finish their requests (graceful_shutdown_timeout_s) before stopping.
+    serve.delete("gte")
+    if not settings.ray_address:
+        serve.shutdown()
+        ray.shutdown()
+    logging.getLogger("gte_ui").info("drained and stopped")
     return 0

@@ -6,12 +6,16 @@ them (Gradio 6 has no ``/api/predict`` of its own; its routes live under ``/grad
 
 from __future__ import annotations
 
+import functools
+from typing import Any
+
 import gradio as gr
 from fastapi import FastAPI
 
 from gte_ui.frontends.http import security
+from gte_ui.frontends.http.metrics import install_metrics
 from gte_ui.frontends.http.routes import install_api
-from gte_ui.core.settings import Settings
+from gte_ui.core.settings import Settings, parse_settings
 from gte_ui.service.service import EmbeddingService
 from gte_ui.frontends.ui.app import build_demo, ui_assets
 
@@ -23,11 +27,41 @@ def create_app(service: EmbeddingService, settings: Settings | None = None) -> F
                   description="Sentence embeddings and similarity with GTE models. The web UI is at /.",
                   version="1.0")
     install_api(app, service, settings)
+    install_metrics(app, service, settings)
     demo = build_demo(service)
     # Gradio's default is one running event per function. Each request only waits on the shared
     # dynamic batcher, so letting several run at once is what lets the batcher merge them.
     demo.queue(default_concurrency_limit=settings.concurrency, max_size=settings.max_queue)
-    security.install(app, settings)
+    security.install(app, settings, page_event=functools.partial(_is_page_event, demo))
     return gr.mount_gradio_app(app, demo, path="/", auth=security.gradio_auth(settings),
                                auth_message="GTE 相似度工作台 · 请登录 Please log in",
                                max_file_size=settings.max_upload_bytes, **ui_assets())
+
+
+def _is_page_event(demo: gr.Blocks, fn_index: int) -> bool:
+    """The page's own events (private or undocumented), not the named API endpoints."""
+    fn = demo.fns.get(fn_index)
+    return fn is not None and fn.api_visibility != "public"
+
+
+def serve_application(settings: Settings) -> Any:
+    """The Ray Serve application (Ingress → N Embedder replicas) serving this same app."""
+    from gte_ui.frontends.ray_serve import bind_app  # ray: only when serving on Ray
+
+    return bind_app(settings, create_app)
+
+
+def build_serve_app(args: dict[str, Any]) -> Any:
+    """``import_path`` target for ``serve run`` / ``serve deploy`` (deploy/serve_config.yaml).
+
+    ``args`` are the command line's settings by their flag names (``model``, ``threads``,
+    ``cache_url``…); environment variables (``GTE_MODEL``…) fill in the rest, as for ``serve``.
+    """
+    argv: list[str] = []
+    for name, value in (args or {}).items():
+        flag = "--" + str(name).replace("_", "-")
+        if value is True:
+            argv.append(flag)
+        elif value is not None and value is not False:
+            argv += [flag, str(value)]
+    return serve_application(parse_settings(argv))

@@ -136,3 +136,101 @@ def live_server(tiny_model_dir):
     with LiveServer(create_app(service, settings)) as server:
         server.service = service
         yield server
+
+
+class RedisServer:
+    """Debian's real redis-server on a free loopback port, in memory only (no dump files).
+
+    ``stop()`` kills it (SIGKILL, as a crash would) and ``start()`` brings it back on the same
+    port, so tests can take the shared cache tier away mid-load.
+    """
+
+    def __init__(self, workdir: Path, *extra: str) -> None:
+        self.port = free_port()
+        self.workdir = workdir
+        self.extra = list(extra)
+        self.proc = None
+        self.url = f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self) -> RedisServer:
+        import subprocess
+
+        self.proc = subprocess.Popen(
+            ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
+             "--appendonly", "no", "--dir", str(self.workdir), "--enable-debug-command", "local",
+             *self.extra],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.time() + 10
+        while True:
+            try:
+                with socket.create_connection(("127.0.0.1", self.port), timeout=0.2):
+                    return self
+            except OSError:
+                if time.time() > deadline or self.proc.poll() is not None:
+                    raise RuntimeError("redis-server did not start")
+                time.sleep(0.02)
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(timeout=10)
+
+
+@pytest.fixture()
+def redis_server(tmp_path):
+    """A fresh, empty redis-server for one test."""
+    if shutil.which("redis-server") is None:
+        pytest.fail("redis-server is not installed (apt-get install redis-server, as .ci/run does)")
+    server = RedisServer(tmp_path).start()
+    yield server
+    server.stop()
+
+
+class AppProcess:
+    """``python -m gte_ui serve …`` as a real child process on a free loopback port.
+
+    Its output goes to a log file (``.log`` reads it) so tests can check what it printed.
+    """
+
+    def __init__(self, model_dir: Path, logdir: Path, *args: str, env: dict | None = None) -> None:
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.args = ["--model", str(model_dir), "--device", "cpu", "--precision", "fp32",
+                     "--host", "127.0.0.1", "--port", str(self.port), *args]
+        self.log_path = logdir / f"app-{self.port}.log"
+        self.env = {**os.environ, **(env or {})}
+        self.proc = None
+
+    def start(self, timeout: float = 90) -> AppProcess:
+        import subprocess
+        import sys
+
+        import requests
+
+        self._log = open(self.log_path, "wb")
+        self.proc = subprocess.Popen([sys.executable, "-m", "gte_ui", "serve", *self.args],
+                                     stdout=self._log, stderr=subprocess.STDOUT, env=self.env,
+                                     cwd=Path(__file__).parent.parent)
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"server exited with {self.proc.returncode}:\n{self.log}")
+            try:
+                if requests.get(self.url + "/health", timeout=2).status_code == 200:
+                    return self
+            except requests.RequestException:
+                pass
+            time.sleep(0.2)
+        self.stop()
+        raise RuntimeError(f"server did not start in {timeout} s:\n{self.log}")
+
+    @property
+    def log(self) -> str:
+        return self.log_path.read_text(encoding="utf-8", errors="replace")
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(timeout=10)
+        if getattr(self, "_log", None):
+            self._log.close()

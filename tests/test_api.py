@@ -155,7 +155,8 @@ def test_rest_validation_errors(live_server, path, body, fragment):
 def test_health_and_openapi(live_server):
     h = requests.get(live_server.url + "/health", timeout=10).json()
     assert h["status"] == "ok" and h["ready"] and h["dim"] == 32 and h["device"] == "cpu"
-    assert "cache" in h and "hit_rate" in h["cache"]
+    assert "hit_rate" in h["cache"]["local"]
+    assert h["cache"]["shared"] == {"enabled": False, "up": False, "hits": 0, "misses": 0, "errors": 0}
     paths = requests.get(live_server.url + "/openapi.json", timeout=10).json()["paths"]
     for p in ("/api/predict", "/v1/embeddings", "/v1/models", "/similarity", "/embed", "/health"):
         assert p in paths

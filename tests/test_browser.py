@@ -210,3 +210,56 @@ def test_evaluate_tab_with_a_sample(page, live_server):
     text = page.locator("#eval-summary").inner_text()
     assert "300 pairs" in text
     shot(page, "7-evaluate")
+
+
+@pytest.fixture(scope="module")
+def keyed_server(tiny_model_dir):
+    """The whole app with --api-key set: the page must keep working through its own cookie."""
+    from conftest import LiveServer
+
+    from gte_ui.core.settings import Settings
+    from gte_ui.server import create_app
+    from gte_ui.service.service import EmbeddingService
+
+    settings = Settings(model=str(tiny_model_dir), device="cpu", precision="fp32", api_key="browser-key")
+    service = EmbeddingService.from_settings(settings)
+    with LiveServer(create_app(service, settings)) as server:
+        server.service = service
+        yield server
+
+
+def test_page_works_with_an_api_key_set(browser, keyed_server, tmp_path):
+    """Queue events, an upload and a file download, all through /gradio_api/*, without the key."""
+    import requests
+
+    assert requests.post(keyed_server.url + "/gradio_api/call/similarity", json={"data": ["a", "b"]},
+                         timeout=10).status_code == 401
+    context = browser.new_context(viewport={"width": 1280, "height": 900}, accept_downloads=True)
+    pg = context.new_page()
+    pg.set_default_timeout(30_000)
+    pg.goto(keyed_server.url + "/")
+    pg.wait_for_selector("#btn-pair")
+    pg.locator("#sent-a textarea").fill("今天天气很好")
+    pg.locator("#sent-b textarea").fill("我们去公园散步")
+    pg.click("#btn-pair")
+    expected = keyed_server.service.pair("今天天气很好", "我们去公园散步")
+    pg.wait_for_function(
+        "s => (document.querySelector('#gte-score h3')?.innerText || '').startsWith(s)", arg=f"{expected.score:.4f}")
+    open_tab(pg, "排序 One-to-many")
+    upload = tmp_path / "cands.txt"
+    upload.write_text("\n".join(CANDS), encoding="utf-8")
+    pg.locator("#rank-src textarea").fill(SOURCE)
+    pg.locator('input[type="file"]').first.set_input_files(str(upload))
+    pg.click("#btn-rank")
+    pg.wait_for_function("() => document.querySelector('#rank-summary').innerText.includes('3 个候选')")
+    open_tab(pg, "向量 Vector")
+    pg.locator("#vec-in textarea").fill("好")
+    pg.click("#btn-vec")
+    link = pg.locator('#vec-files a[download="vectors.npy"]')
+    link.wait_for()
+    with pg.expect_download() as dl:
+        link.click()
+    dl.value.save_as(tmp_path / "v.npy")
+    assert np.load(tmp_path / "v.npy").shape == (1, keyed_server.service.dim)
+    shot(pg, "keyed-vector")
+    context.close()

@@ -85,7 +85,7 @@ def test_startup_warnings():
     assert security.startup_warnings(Settings()) == []
     open_server = security.startup_warnings(Settings(host="0.0.0.0"))
     assert len(open_server) == 1 and "neither --auth nor --api-key" in open_server[0]
-    assert security.startup_warnings(Settings(host="0.0.0.0", api_key="k")) == []
+    assert security.startup_warnings(Settings(host="0.0.0.0", api_key="k", auth="a:b")) == []
     assert security.gradio_auth(Settings(auth="ann:pw:with:colons")) == ("ann", "pw:with:colons")
     assert security.gradio_auth(Settings()) is None
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import os
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -59,6 +60,41 @@ Device = Literal["auto", "cpu", "cuda"]
 Precision = Literal["auto", "fp32", "fp16", "bf16", "int8"]
 
 
+@dataclass(frozen=True)
+class ModelSpec:
+    """One entry of ``--models``: ``[NAME=]SOURCE[@PRECISION]``."""
+
+    source: str  # id or folder
+    name: str | None = None  # what APIs call it (default: the id, or the folder's name)
+    precision: str | None = None  # overrides --precision for this model
+
+
+def parse_model_spec(text: str) -> ModelSpec:
+    """``small=thenlper/gte-small-zh@int8`` → ModelSpec(source, name, precision).
+
+    Raises:
+        ConfigError: an empty part or an unknown precision.
+    """
+    rest = text.strip()
+    name = None
+    if "=" in rest:
+        name, _, rest = rest.partition("=")
+        name = name.strip()
+        if not name:
+            raise ConfigError(f"--models entry {text!r} has an empty name before '='", f"--models 条目 {text!r} 名称为空")
+    precision = None
+    head, at, tail = rest.rpartition("@")
+    if at and tail.strip().lower() in PRECISIONS:
+        rest, precision = head, tail.strip().lower()
+    elif at and "/" not in tail and not tail.strip().startswith("."):
+        raise ConfigError(f"--models entry {text!r}: unknown precision {tail!r}; choose one of: "
+                          f"{', '.join(PRECISIONS)}", f"--models 条目 {text!r} 的精度 {tail!r} 无效")
+    rest = rest.strip()
+    if not rest:
+        raise ConfigError(f"--models entry {text!r} names no model", f"--models 条目 {text!r} 没有模型")
+    return ModelSpec(source=rest, name=name, precision=precision)
+
+
 def on_spaces(env: Mapping[str, str]) -> bool:
     """True when ``env`` is Hugging Face Spaces' (they set ``SPACE_ID`` and ``SYSTEM=spaces``)."""
     return bool(env.get("SPACE_ID")) or env.get("SYSTEM") == "spaces"
@@ -69,6 +105,10 @@ class Settings:
     """Everything the server needs to know at startup. Immutable once built."""
 
     model: str = DEFAULT_MODEL
+    #: more models served beside ``model`` (the default): ``[NAME=]SOURCE[@PRECISION]`` each
+    models: tuple[str, ...] = field(default_factory=tuple)
+    max_memory: int | None = None  # bytes all loaded models may take (estimated before loading)
+    unknown_warn: float = 0.10  # share of [UNK] tokens in a text above which answers warn
     hub: str = "auto"
     revision: str | None = None
     offline: bool = False
@@ -110,6 +150,16 @@ class Settings:
     cors_origins: tuple[str, ...] = field(default_factory=tuple)
     log_level: str = "info"
     spaces: bool = False  # running on Hugging Face Spaces: no flag, read from SPACE_ID / SYSTEM
+    # Scale-out (docs/scale.md): a shared Redis cache tier, metrics, shutdown, Ray Serve replicas.
+    cache_url: str | None = None  # redis://[:password@]host:port/db or rediss://…
+    cache_ttl: int = 7 * 86_400  # seconds a vector lives in Redis; 0: no expiry
+    cache_timeout_ms: float = 250.0  # Redis socket timeout: a slow Redis is skipped, never waited on
+    metrics_open: bool = False  # /metrics without --api-key
+    shutdown_timeout: float = 30.0  # seconds SIGTERM waits for in-flight requests
+    replicas: int | None = None  # Ray Serve embedder replicas; None: the plain process
+    min_replicas: int | None = None  # with max_replicas: Serve autoscaling bounds
+    max_replicas: int | None = None
+    ray_address: str | None = None  # join this Ray cluster (default: start a local one)
 
     @property
     def calibration_allowed(self) -> bool:
@@ -131,6 +181,14 @@ def _bool(value: str) -> bool:
     raise ValueError(f"not a boolean: {value!r} (use 1/0, true/false, yes/no)")
 
 
+def _size(value: str) -> int:
+    """A byte count: ``123``, ``800M``, ``6G``, ``1.5GB`` (binary units)."""
+    m = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([KMGT]?)i?B?\s*", value, flags=re.I)
+    if not m:
+        raise ValueError(f"not a size: {value!r} (use e.g. 800M or 6G)")
+    return int(float(m.group(1)) * 1024 ** " KMGT".index(m.group(2).upper() or " "))
+
+
 def _csv(value: str) -> tuple[str, ...]:
     return tuple(s.strip() for s in value.split(",") if s.strip())
 
@@ -140,6 +198,14 @@ _OPTIONS: list[tuple[str, tuple[str, ...], tuple[str, ...], Any, str]] = [
     ("model", ("--model", "-m"), ("GTE_MODEL",), str,
      "ModelScope id, Hugging Face id, or a local model folder "
      f"(default: {DEFAULT_MODEL}; gte-base/small-zh work the same way)"),
+    ("models", ("--models",), ("GTE_MODELS",), _csv,
+     "more models to serve beside --model (the default), comma-separated, each [NAME=]SOURCE[@PRECISION], "
+     "e.g. small=thenlper/gte-small-zh,large-int8=./gte-large@int8; every API takes an optional "
+     "'model' naming one (see docs/models.md)"),
+    ("max_memory", ("--max-memory",), ("GTE_MAX_MEMORY",), _size,
+     "refuse to load models whose estimated memory together exceeds this, e.g. 6G or 800M (default: no limit)"),
+    ("unknown_warn", ("--unknown-warn",), ("GTE_UNKNOWN_WARN",), float,
+     "warn when more than this share of a text's tokens are unknown to the model's vocabulary (default 0.10)"),
     ("hub", ("--hub",), ("GTE_HUB",), str,
      "where to download an id from: auto (ModelScope for iic/ and damo/ ids, else Hugging Face), "
      "modelscope or huggingface"),
@@ -210,6 +276,25 @@ _OPTIONS: list[tuple[str, tuple[str, ...], tuple[str, ...], Any, str]] = [
     ("cors_origins", ("--cors-origins",), ("GTE_CORS_ORIGINS",), _csv,
      "comma-separated origins allowed by CORS (default: same origin only)"),
     ("log_level", ("--log-level",), ("GTE_LOG_LEVEL",), str, "debug, info, warning or error"),
+    ("cache_url", ("--cache-url",), ("GTE_CACHE_URL",), str,
+     "shared Redis cache tier behind the in-process LRU: redis://[:password@]host:port/db or rediss://… "
+     "(default: none; see docs/scale.md)"),
+    ("cache_ttl", ("--cache-ttl",), ("GTE_CACHE_TTL",), int,
+     "seconds a vector lives in the shared cache, 0 for no expiry (default 604800, a week)"),
+    ("cache_timeout_ms", ("--cache-timeout-ms",), ("GTE_CACHE_TIMEOUT_MS",), float,
+     "Redis connect/read timeout; a slower Redis is bypassed and retried later (default 250)"),
+    ("metrics_open", ("--metrics-open",), ("GTE_METRICS_OPEN",), _bool,
+     "serve Prometheus /metrics without the --api-key (default: behind it like the other routes)"),
+    ("shutdown_timeout", ("--shutdown-timeout",), ("GTE_SHUTDOWN_TIMEOUT",), float,
+     "seconds SIGTERM waits for in-flight requests to finish before exiting (default 30)"),
+    ("replicas", ("--replicas",), ("GTE_REPLICAS",), int,
+     "serve through Ray Serve with this many embedder replicas (default: one plain process)"),
+    ("min_replicas", ("--min-replicas",), ("GTE_MIN_REPLICAS",), int,
+     "Ray Serve autoscaling: fewest replicas (with --max-replicas)"),
+    ("max_replicas", ("--max-replicas",), ("GTE_MAX_REPLICAS",), int,
+     "Ray Serve autoscaling: most replicas (with --min-replicas)"),
+    ("ray_address", ("--ray-address",), ("GTE_RAY_ADDRESS", "RAY_ADDRESS"), str,
+     "join this Ray cluster, e.g. ray://head:10001 or auto (default: start a local Ray)"),
 ]
 
 
@@ -307,6 +392,31 @@ def validate(s: Settings) -> Settings:
     if s.verdict_high is not None and s.verdict_mid is not None and s.verdict_mid >= s.verdict_high:
         raise ConfigError(f"--verdict-mid ({s.verdict_mid}) must be below --verdict-high ({s.verdict_high})",
                           "--verdict-mid 必须小于 --verdict-high")
+    for spec in s.models:
+        parse_model_spec(spec)
+    if s.max_memory is not None and s.max_memory < 1:
+        raise ConfigError("--max-memory must be a positive size such as 6G", "--max-memory 必须为正数，例如 6G")
+    if not 0.0 <= s.unknown_warn <= 1.0:
+        raise ConfigError(f"--unknown-warn is a share in [0, 1], got {s.unknown_warn}", "--unknown-warn 必须在 0 到 1 之间")
+    if s.cache_url is not None:
+        if s.cache_url.split("://", 1)[0] not in ("redis", "rediss", "unix") or "://" not in s.cache_url:
+            raise ConfigError("--cache-url must look like redis://[:password@]host:port/db, "
+                              "rediss://… or unix:///path/redis.sock",
+                              "--cache-url 格式应为 redis://[:密码@]主机:端口/库号")
+    if s.cache_ttl < 0:
+        raise ConfigError("--cache-ttl cannot be negative (0 means no expiry)", "--cache-ttl 不能为负数")
+    if s.cache_timeout_ms <= 0 or s.shutdown_timeout < 0:
+        raise ConfigError("--cache-timeout-ms must be positive and --shutdown-timeout not negative",
+                          "--cache-timeout-ms 必须为正数，--shutdown-timeout 不能为负数")
+    for name in ("replicas", "min_replicas", "max_replicas"):
+        if getattr(s, name) is not None and getattr(s, name) < 1:
+            raise ConfigError(f"--{name.replace('_', '-')} must be at least 1, got {getattr(s, name)}",
+                              f"--{name.replace('_', '-')} 至少为 1")
+    if (s.min_replicas is None) != (s.max_replicas is None):
+        raise ConfigError("--min-replicas and --max-replicas go together", "--min-replicas 与 --max-replicas 需同时设置")
+    if s.min_replicas is not None and s.max_replicas is not None and s.min_replicas > s.max_replicas:
+        raise ConfigError(f"--min-replicas ({s.min_replicas}) is above --max-replicas ({s.max_replicas})",
+                          "--min-replicas 不能大于 --max-replicas")
     if s.auth is not None and (":" not in s.auth or not s.auth.split(":", 1)[0] or not s.auth.split(":", 1)[1]):
         raise ConfigError("--auth must look like user:password", "--auth 格式应为 用户名:密码")
     return s

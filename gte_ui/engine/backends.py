@@ -107,8 +107,9 @@ class Backend(abc.ABC):
     precision: str = "fp32"
     #: forward returns only the first token's state ([batch, 1, dim]); enough for CLS pooling
     first_token_only: bool = False
-    #: how this engine came to serve when it is not the plain choice (e.g. int8 of a decoder in
-    #: eager PyTorch, not ONNX Runtime); shown by /health
+    #: how this engine came to serve when it is not the plain choice: why int8 fell back to
+    #: eager PyTorch (a decoder has no ONNX export), or that its ONNX export was (re-)made at
+    #: this start; shown by /health
     note: str = ""
 
     @abc.abstractmethod
@@ -138,6 +139,8 @@ class TorchBackend(Backend):
         self.precision = precision
         model = AutoModel.from_pretrained(str(folder), dtype=dtype, trust_remote_code=trust_remote_code)
         model.eval()
+        if device == "cpu":
+            own_weights(model)
         if precision == "int8":
             self.name = f"torch-int8-{int8_mode}"
             if int8_mode == "dynamic":
@@ -161,6 +164,21 @@ class TorchBackend(Backend):
         out = self.model(input_ids=input_ids.to(self.device),
                          attention_mask=attention_mask.to(self.device))
         return out.last_hidden_state
+
+
+def own_weights(model: torch.nn.Module) -> torch.nn.Module:
+    """Copy every parameter and buffer out of the checkpoint file's memory map.
+
+    transformers maps ``model.safetensors`` and, on CPU at the file's dtype, leaves the weights
+    in that map: a file truncated or rewritten in place while the server runs (``cp`` over it, a
+    re-download into the same folder) then kills the process with SIGBUS on the next request.
+    One copy per tensor at load (a memcpy of the model's size) makes the running model
+    independent of its folder.
+    """
+    with torch.no_grad():
+        for tensor in (*model.parameters(), *model.buffers()):
+            tensor.data = tensor.data.clone()
+    return model
 
 
 def quantize_dynamic_int8(model: torch.nn.Module) -> torch.nn.Module:

@@ -57,6 +57,8 @@ class DynamicBatcher:
         #: model calls made and requests served (tests and /health read these)
         self.batches = 0
         self.requests = 0
+        #: called as ``observer(texts, requests)`` after each model call (the metrics' batch sizes)
+        self.observers: list[Callable[[int, int], None]] = []
         self._worker = threading.Thread(target=self._run, name="gte-batcher", daemon=True)
         self._worker.start()
 
@@ -143,6 +145,8 @@ class DynamicBatcher:
             return
         self.batches += 1
         self.requests += len(batch)
+        for observe in self.observers:
+            observe(len(unique), len(batch))
         for req in batch:
             rows = [unique[t] for t in req.texts]
             req.future.set_result(Encoded(

@@ -24,7 +24,7 @@ from gte_ui.core.settings import Settings
 from gte_ui.core.errors import ConfigError, GteError, ErrorType
 from gte_ui.core.scoring import normalize_rows
 from gte_ui.engine.families import check_remote_code, read_traits
-from gte_ui.engine.hub import looks_like_path, resolve_model, transformer_folder
+from gte_ui.engine.hub import looks_like_path, model_fingerprint, resolve_model, transformer_folder
 from gte_ui.engine.pooling import PoolingMode, pool, read_pooling_mode
 from gte_ui.engine.prompts import Prompts, read_prompts
 from gte_ui.engine.tokenizer import load_tokenizer
@@ -55,6 +55,7 @@ class ModelInfo:
     #: what clients are shown: the id, or only the folder's name for a local folder. The server's
     #: filesystem layout is none of a client's business; the full path stays in the logs.
     name: str = "?"
+    fingerprint: str = ""  # content hash of the model folder (hub.model_fingerprint)
 
     def as_dict(self) -> dict[str, object]:
         """Every fact, the path included: for logs and the operator, never for clients."""
@@ -165,7 +166,7 @@ class Encoder:
                          backend=backend.name, load_seconds=round(time.perf_counter() - t0, 3),
                          decoder=traits.decoder, prompts=prompts.as_dict() if prompts.available else {},
                          min_dimensions=traits.min_dimensions, backend_note=backend.note,
-                         name=public_model_name(settings.model))
+                         name=public_model_name(settings.model), fingerprint=model_fingerprint(folder))
         log.info("model ready: %s", info)
         return cls(tokenizer, backend, pooling=pooling, max_length=max_length,
                    batch_size=settings.batch_size, info=info, prompts=prompts)

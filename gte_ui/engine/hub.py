@@ -8,8 +8,11 @@ becomes one :class:`ModelNotFoundError` that says what was tried and how to use 
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
 import os
+import zipfile
 from pathlib import Path
 
 from gte_ui.core.settings import KNOWN_MODELS
@@ -36,8 +39,6 @@ def pick_hub(model_id: str, hub: str = "auto") -> str:
 
 def transformer_folder(folder: Path) -> Path:
     """The folder holding config.json and the weights (a sentence-transformers folder may nest it)."""
-    import json
-
     modules = folder / "modules.json"
     if modules.is_file():
         try:
@@ -65,7 +66,70 @@ def check_model_folder(folder: Path) -> Path:
             f"model folder {folder} is incomplete: missing {', '.join(missing)}. "
             "Download the whole model with `python -m gte_ui download --model ID --to FOLDER`.",
             f"模型目录 {folder} 不完整，缺少：{', '.join(missing)}")
+    check_weight_files(inner)
     return folder
+
+
+def weight_files(inner: Path) -> list[Path]:
+    """The weight files a load will read: the shards an index names, else the single file."""
+    for index in ("model.safetensors.index.json", "pytorch_model.bin.index.json"):
+        if (inner / index).is_file():
+            try:
+                shards = sorted(set(json.loads((inner / index).read_text(encoding="utf-8"))["weight_map"].values()))
+            except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
+                raise DamagedModelError(inner / index, f"unreadable index ({type(exc).__name__})") from exc
+            return [inner / shard for shard in shards]
+    return [inner / name for name in WEIGHT_FILES[:2] if (inner / name).is_file()][:1]
+
+
+def check_weight_files(inner: Path) -> None:
+    """Raise :class:`DamagedModelError` naming the first weight file that is missing, short or
+    corrupt. Reads headers only (a safetensors header, a zip's central directory), so it costs
+    milliseconds even for GTE-large: an interrupted download leaves exactly such a short file,
+    which would otherwise end in a deserialisation traceback."""
+    from safetensors import SafetensorError, safe_open
+
+    for path in weight_files(inner):
+        if not path.is_file():
+            raise DamagedModelError(path, "missing")
+        if path.suffix == ".safetensors":
+            try:
+                with safe_open(str(path), framework="pt"):  # checks the header covers the file exactly
+                    pass
+            except (SafetensorError, OSError) as exc:
+                raise DamagedModelError(path, str(exc).split(":")[-1].strip() or type(exc).__name__) from exc
+        elif path.suffix == ".bin" and not _intact_zip_or_pickle(path):
+            raise DamagedModelError(path, "not a complete PyTorch checkpoint")
+
+
+def _intact_zip_or_pickle(path: Path) -> bool:
+    """A torch.save zip whose central directory (at the very end) reads, or a legacy pickle."""
+    with path.open("rb") as f:
+        legacy = f.read(2) == b"\x80\x02"  # protocol-2 pickle: torch's pre-1.6 format, not checkable
+    if legacy:
+        return True
+    try:
+        with zipfile.ZipFile(path):
+            return True
+    except (zipfile.BadZipFile, OSError):
+        return False
+
+
+class DamagedModelError(ModelNotFoundError):
+    """A weight file that is there but cannot be loaded: truncated, corrupt or missing."""
+
+    def __init__(self, path: Path, reason: str, model: str | None = None) -> None:
+        size = path.stat().st_size if path.is_file() else 0
+        self.path, self.reason = path, reason
+        fix = (f"`python -m gte_ui download --model {model or 'ID'} --to FOLDER` and start with "
+               "`--model FOLDER`" if model else
+               f"`python -m gte_ui download --model ID --to {path.parent}`")
+        super().__init__(
+            f"model file {path} is damaged ({reason}; {size:,} bytes): an interrupted download leaves "
+            f"a short file. Fetch it again with {fix} (download checks what it fetched and refetches "
+            "damaged files), or copy the folder again.",
+            f"模型文件 {path} 已损坏（{size:,} 字节），可能是下载中断。请用 python -m gte_ui download "
+            "重新下载（会校验并重新获取损坏的文件）")
 
 
 def resolve_model(model: str, *, hub: str = "auto", revision: str | None = None,
@@ -94,6 +158,8 @@ def resolve_model(model: str, *, hub: str = "auto", revision: str | None = None,
         try:
             folder = _download(which, name, revision=revision, offline=offline, cache_dir=cache_dir)
             return check_model_folder(folder)
+        except DamagedModelError as exc:  # in the hub's cache: the fix names the id, not the cache
+            raise DamagedModelError(exc.path, exc.reason, model=name) from exc
         except ModelNotFoundError:
             raise
         except Exception as exc:  # the hub clients raise many types; all mean "not available"
@@ -122,21 +188,138 @@ def _download(which: str, name: str, *, revision: str | None, offline: bool,
                             local_files_only=offline))
 
 
-def download(model: str, to: str | Path, *, hub: str = "auto", revision: str | None = None) -> Path:
-    """Fetch ``model`` into the folder ``to`` for later offline use (progress bars from the clients)."""
+def download(model: str, to: str | Path, *, hub: str = "auto", revision: str | None = None,
+             attempts: int = 2) -> Path:
+    """Fetch ``model`` into the folder ``to`` for later offline use (progress bars from the clients),
+    then check every file against the hub's record (size, and SHA-256 where the hub publishes it);
+    a damaged file is deleted and fetched again, up to ``attempts`` rounds in all.
+
+    Both clients resume: Hugging Face keeps partial downloads aside (``.incomplete``) and
+    ModelScope re-hashes files it already has (switched on here), so a rerun after an
+    interruption fetches only what is missing or wrong.
+    """
     to = Path(to)
     to.mkdir(parents=True, exist_ok=True)
     which = pick_hub(model, hub)
+    damaged: list[tuple[Path, str]] = []
+    for attempt in range(1, attempts + 1):
+        try:
+            fetch_snapshot(which, model, revision, to)
+            manifest = hub_manifest(which, model, revision) or local_manifest(to)
+        except Exception as exc:
+            raise ModelNotFoundError(f"download of '{model}' from {which} failed: {exc}",
+                                     f"从 {which} 下载 '{model}' 失败") from exc
+        damaged = verify_files(to, manifest)
+        if not damaged:
+            return check_model_folder(to)
+        for path, reason in damaged:
+            log.warning("%s: %s; %s", path, reason, "fetching it again" if attempt < attempts else "giving up")
+            _forget(to, path)
+    names = "; ".join(f"{path.name} ({reason})" for path, reason in damaged)
+    raise ModelNotFoundError(
+        f"download of '{model}' from {which} is still damaged after {attempts} tries: {names}. "
+        "Check the disk space and the connection, then run the same command again.",
+        f"从 {which} 下载 '{model}' 重试 {attempts} 次后文件仍不完整：{names}")
+
+
+#: what the hub says a file should be: its size in bytes and its SHA-256 (None where not published)
+FileRecord = tuple[int | None, str | None]
+
+
+def fetch_snapshot(which: str, model: str, revision: str | None, to: Path) -> None:
+    """The hub client's own snapshot download into ``to`` (files it has and trusts are skipped)."""
+    if which == "modelscope":
+        # ModelScope trusts a file it has already fetched unless told to re-hash it; read at import
+        os.environ.setdefault("MODELSCOPE_ENABLE_DEFAULT_HASH_VALIDATION", "true")
+        from modelscope import snapshot_download as ms_download
+
+        ms_download(model_id=model, revision=revision, local_dir=str(to))
+    else:
+        from huggingface_hub import snapshot_download as hf_download
+
+        hf_download(repo_id=model, revision=revision, local_dir=str(to))
+
+
+def hub_manifest(which: str, model: str, revision: str | None) -> dict[str, FileRecord]:
+    """Sizes and hashes the hub publishes for ``model``'s files; {} when it cannot be asked."""
     try:
         if which == "modelscope":
-            from modelscope import snapshot_download as ms_download
+            from modelscope.hub.api import HubApi
 
-            ms_download(model_id=model, revision=revision, local_dir=str(to))
-        else:
-            from huggingface_hub import snapshot_download as hf_download
+            files = HubApi().get_model_files(model, revision=revision or "master", recursive=True)
+            return {f["Path"]: (f.get("Size"), f.get("Sha256") or None) for f in files if f.get("Type") == "blob"}
+        from huggingface_hub import HfApi
 
-            hf_download(repo_id=model, revision=revision, local_dir=str(to))
-    except Exception as exc:
-        raise ModelNotFoundError(f"download of '{model}' from {which} failed: {exc}",
-                                 f"从 {which} 下载 '{model}' 失败") from exc
-    return check_model_folder(to)
+        info = HfApi().model_info(model, revision=revision, files_metadata=True)
+        return {s.rfilename: (s.size, s.lfs.sha256 if s.lfs else None) for s in info.siblings or []}
+    except Exception:  # offline, rate-limited, an older server: fall back to what the client recorded
+        log.debug("no file list from %s for %s", which, model, exc_info=True)
+        return {}
+
+
+def local_manifest(folder: Path) -> dict[str, FileRecord]:
+    """What ``huggingface_hub`` recorded while downloading into ``folder``: the ETag of a
+    large (LFS) file is its SHA-256. Other files and ModelScope folders have no local record."""
+    from huggingface_hub._local_folder import read_download_metadata  # the client's own reader
+
+    records: dict[str, FileRecord] = {}
+    meta_root = folder / ".cache" / "huggingface" / "download"
+    for meta in meta_root.rglob("*.metadata"):
+        name = meta.relative_to(meta_root).as_posix()[: -len(".metadata")]
+        record = read_download_metadata(folder, name)
+        etag = (record.etag if record else "").strip('"')
+        if len(etag) == 64 and all(c in "0123456789abcdef" for c in etag):
+            records[name] = (None, etag)
+    return records
+
+
+def verify_files(folder: Path, manifest: dict[str, FileRecord]) -> list[tuple[Path, str]]:
+    """The files of ``folder`` that differ from ``manifest``, each with what is wrong."""
+    damaged = []
+    for name, (size, sha256) in sorted(manifest.items()):
+        path = folder / name
+        if not path.is_file():
+            damaged.append((path, "missing"))
+        elif size is not None and path.stat().st_size != size:
+            damaged.append((path, f"{path.stat().st_size:,} bytes where the hub has {size:,}"))
+        elif sha256:
+            with path.open("rb") as f:
+                if hashlib.file_digest(f, "sha256").hexdigest() != sha256:
+                    damaged.append((path, "SHA-256 differs from the hub's"))
+    return damaged
+
+
+def _forget(folder: Path, path: Path) -> None:
+    """Delete a damaged file and the client's record of it, so the next fetch gets it again."""
+    path.unlink(missing_ok=True)
+    name = path.relative_to(folder).as_posix()
+    (folder / ".cache" / "huggingface" / "download" / f"{name}.metadata").unlink(missing_ok=True)
+
+
+_FINGERPRINT_SUFFIXES = (".json", ".txt", ".safetensors", ".bin", ".model")
+_SAMPLE = 1 << 20
+
+
+def model_fingerprint(folder: Path) -> str:
+    """A short content hash of a model folder: the same model gives the same value on every
+    machine whatever its path, a fine-tuned or re-quantised one a different value.
+
+    Config, tokenizer and pooling files are hashed whole; weight files by their size and three
+    1 MiB samples (start, middle, end), so GTE-large's 1.3 GB costs milliseconds, not seconds.
+    The shared cache keys on it (:mod:`gte_ui.engine.shared_cache`).
+    """
+    digest = hashlib.blake2b(digest_size=12)
+    folder = Path(folder)
+    files = sorted(p for p in folder.rglob("*") if p.is_file() and p.suffix in _FINGERPRINT_SUFFIXES
+                   and not any(part.startswith(".") for part in p.relative_to(folder).parts))
+    for path in files:
+        size = path.stat().st_size
+        digest.update(f"{path.relative_to(folder).as_posix()}|{size}|".encode())
+        with open(path, "rb") as f:
+            if size <= 3 * _SAMPLE:
+                digest.update(f.read())
+                continue
+            for offset in (0, size // 2, size - _SAMPLE):
+                f.seek(offset)
+                digest.update(f.read(_SAMPLE))
+    return digest.hexdigest()

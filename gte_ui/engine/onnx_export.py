@@ -167,14 +167,18 @@ def fuse_attention(model: torch.nn.Module) -> _KeyPadding | None:
 
 
 def export_int8(folder: Path, target: Path, mode: str, reduce_range: bool = False,
-                first_token_only: bool = False, tokenizer=None) -> Path:
+                first_token_only: bool = False, record: dict | None = None, tokenizer=None) -> Path:
     """Load the fp32 model, calibrate + smooth + quantise it (W8A8), export it to ``target``.
 
     ``first_token_only``: the graph outputs [batch, 1, dim], the first token's state, and its last
     layer computes no more than that needs (:func:`gte_ui.engine.backends.keep_first_token_only`; where
     the architecture does not allow it the output stays [batch, seq, dim]).
 
-    Written to a temporary file first and renamed, so a crash never leaves a half-written cache.
+    Written to a temporary folder first and renamed, so a crash never leaves a half-written cache;
+    ``record`` (what was exported) goes to ``source.json`` beside it with the file's size and
+    SHA-256, which :func:`verify_export` checks before every load. The model file is renamed in
+    first: a crash between the two renames leaves a file whose record does not match, which the
+    next start exports again.
     """
     import warnings
 
@@ -193,7 +197,8 @@ def export_int8(folder: Path, target: Path, mode: str, reduce_range: bool = Fals
     example = tokenizer(["今天天气很好 the weather is fine", "好"], padding=True, return_tensors="pt")
     ids, mask = example["input_ids"], example["attention_mask"]  # batch and length stay dynamic
     target.parent.mkdir(parents=True, exist_ok=True)
-    tmp_dir = Path(tempfile.mkdtemp(prefix=".export-", dir=target.parent))
+    remove_abandoned_exports(target.parent)
+    tmp_dir = Path(tempfile.mkdtemp(prefix=TMP_PREFIX, dir=target.parent))
     try:
         tmp = tmp_dir / target.name
         _EXPORT_MEMO.clear()
@@ -206,9 +211,14 @@ def export_int8(folder: Path, target: Path, mode: str, reduce_range: bool = Fals
                 dynamic_axes={"input_ids": {0: "batch", 1: "seq"}, "attention_mask": {0: "batch", 1: "seq"},
                               output: {0: "batch"} if first_only else {0: "batch", 1: "seq"}},
                 custom_opsets={"com.microsoft": 1}, do_constant_folding=True)
+        record_file = tmp_dir / RECORD
+        record_file.write_text(json.dumps({**(record or {}), "size": tmp.stat().st_size,
+                                           "sha256": file_sha256(tmp)}, indent=1), encoding="utf-8")
         os.replace(tmp, target)
+        os.replace(record_file, target.parent / RECORD)
     finally:
         shutil.rmtree(tmp_dir, ignore_errors=True)
+        _remove_if_empty(target.parent)  # a failed first export leaves no empty folder behind
     log.info("exported %s (int8 %s) to %s in %.1f s", folder, mode, target, time.perf_counter() - t0)
     return target
 
@@ -228,17 +238,85 @@ def cached_export_path(folder: Path, mode: str, cache_dir: Path,
 def cached_int8_export(folder: Path, mode: str, cache_dir: Path,
                        first_token_only: bool = False, tokenizer=None) -> Path:
     """The exported int8 model for ``folder`` + ``mode``, exporting it on first use."""
+    return ensure_int8_export(folder, mode, cache_dir, first_token_only, tokenizer)[0]
+
+
+def ensure_int8_export(folder: Path, mode: str, cache_dir: Path, first_token_only: bool = False,
+                       tokenizer=None) -> tuple[Path, str]:
+    """The verified int8 export for ``folder`` + ``mode`` and a note on how it came to be: ``""``
+    for a cached export that passed its checksum, else why it was (re-)exported now.
+
+    A cached file that fails :func:`verify_export` (truncated, overwritten, bit rot, no record)
+    is exported again in place, so a damaged cache heals on the next start instead of
+    sending every start to the slower eager fallback.
+    """
     reduce_range = not cpu_has_vnni()
     target = cached_export_path(folder, mode, cache_dir, first_token_only)
-    if not target.is_file():
+    if target.is_file():
+        problem = verify_export(target)
+        if problem is None:
+            return target, ""
+        log.warning("cached int8 export %s is damaged (%s): exporting it again", target, problem)
+        note = f"re-exported: the cached export was damaged ({problem})"
+    else:
         log.info("no cached int8 export for %s (%s): exporting once into %s", folder, mode, target.parent)
-        export_int8(folder, target, mode, reduce_range, first_token_only, tokenizer=tokenizer)
-        (target.parent / "source.json").write_text(json.dumps(
-            {"model": str(folder), "mode": mode, "reduce_range": reduce_range,
-             "first_token_only": first_token_only, "export_version": EXPORT_VERSION},
-            indent=1), encoding="utf-8")
-        prune_stale_exports(target.parent, folder, mode, first_token_only)
-    return target
+        note = "exported at this start"
+    export_int8(folder, target, mode, reduce_range, first_token_only, record={
+        "model": str(folder), "mode": mode, "reduce_range": reduce_range,
+        "first_token_only": first_token_only, "export_version": EXPORT_VERSION}, tokenizer=tokenizer)
+    prune_stale_exports(target.parent, folder, mode, first_token_only)
+    return target, note
+
+
+#: the record written beside each export: what was exported, its size and SHA-256
+RECORD = "source.json"
+
+
+def file_sha256(path: Path) -> str:
+    with path.open("rb") as f:
+        return hashlib.file_digest(f, "sha256").hexdigest()
+
+
+def verify_export(target: Path) -> str | None:
+    """None when ``target`` is the file its record describes (size, then SHA-256), else what is
+    wrong. Hashing GTE-large's int8 export (~0.3 GB) takes well under a second."""
+    try:
+        record = json.loads((target.parent / RECORD).read_text(encoding="utf-8"))
+        expected, size = record["sha256"], int(record["size"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return "no checksum recorded for it"
+    actual = target.stat().st_size
+    if actual != size:
+        return f"{actual:,} bytes where {size:,} were written"
+    if file_sha256(target) != expected:
+        return "its SHA-256 differs from the one recorded at export"
+    return None
+
+
+TMP_PREFIX = ".export-"
+
+
+def remove_abandoned_exports(folder: Path, older_than_s: float = 3600) -> list[Path]:
+    """Delete half-written exports a killed process left (``kill -9`` skips its clean-up). Only
+    old ones: another process sharing the cache may be exporting right now (GTE-large takes
+    minutes, not an hour). They never break a start; they only take disk."""
+    removed = []
+    for entry in folder.glob(TMP_PREFIX + "*"):
+        try:
+            abandoned = time.time() - entry.stat().st_mtime > older_than_s
+        except OSError:
+            continue
+        if abandoned:
+            shutil.rmtree(entry, ignore_errors=True)
+            removed.append(entry)
+    return removed
+
+
+def _remove_if_empty(folder: Path) -> None:
+    try:
+        folder.rmdir()
+    except OSError:
+        pass  # not empty (a good export lives there) or already gone
 
 
 def prune_stale_exports(keep: Path, folder: Path, mode: str, first_token_only: bool = False) -> list[Path]:
@@ -249,7 +327,7 @@ def prune_stale_exports(keep: Path, folder: Path, mode: str, first_token_only: b
     folders."""
     removed = []
     for entry in keep.parent.iterdir():
-        source = entry / "source.json"
+        source = entry / RECORD
         if entry == keep or not source.is_file():
             continue
         try:
@@ -276,7 +354,7 @@ class OrtInt8Backend(Backend):
         import onnxruntime as ort
 
         self.name = f"onnx-int8-{mode}"
-        self.path = cached_int8_export(Path(folder), mode, cache_dir, first_token_only, tokenizer=tokenizer)
+        self.path, self.note = ensure_int8_export(Path(folder), mode, cache_dir, first_token_only, tokenizer)
         opts = ort.SessionOptions()
         opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         opts.intra_op_num_threads = threads or torch.get_num_threads()

@@ -50,9 +50,21 @@ def load_backend(folder: Path, device: str, precision: str, int8_mode: str = "ac
             return OrtInt8Backend(folder, mode=int8_mode, threads=threads,
                                   cache_dir=Path(export_cache).expanduser(),
                                   first_token_only=first_token_only, tokenizer=tokenizer)
-        except Exception as exc:  # an architecture the exporter cannot handle: still serve
-            log.warning("int8 ONNX export/load failed for %s (%s: %s); using eager PyTorch int8",
-                        folder, type(exc).__name__, exc)
+        except Exception as exc:  # an architecture the exporter cannot handle, a full disk: still serve
+            reason = describe_failure(exc)
+            log.warning("int8 ONNX export/load failed for %s (%s); using eager PyTorch int8", folder, reason)
+            backend = TorchBackend(folder, device=device, precision=precision, int8_mode=int8_mode,
+                                   first_token_only=first_token_only, tokenizer=tokenizer)
+            backend.note = f"ONNX Runtime int8 unavailable ({reason}): serving eager PyTorch int8"
+            return backend
     return TorchBackend(folder, device=device, precision=precision, int8_mode=int8_mode,
                         first_token_only=first_token_only, tokenizer=tokenizer,
                         trust_remote_code=trust_remote_code, decoder=decoder)
+
+
+def describe_failure(exc: BaseException) -> str:
+    """One line on why something failed, without file paths (it ends up in /health)."""
+    if isinstance(exc, OSError) and exc.strerror:
+        return f"{type(exc).__name__}: {exc.strerror}"
+    first = str(exc).splitlines()[0] if str(exc) else ""
+    return f"{type(exc).__name__}: {first[:160]}".rstrip(": ")

@@ -384,6 +384,125 @@ def _assemble(parts: _Parts, n_chunks: int, out: Path, dim: int) -> int:
 
 
 # --------------------------------------------------------------------------- health
+# --------------------------------------------------------------------------- embed --ray
+class _RayEmbedder:
+    """One Ray Data actor: loads the model once, embeds batches of texts (``map_batches``)."""
+
+    def __init__(self, settings: Any, options: TextOptions) -> None:
+        self.service = _heavy().EmbeddingService.from_settings(settings, batching=False)
+        self.options = options
+
+    def __call__(self, batch: dict[str, Any]) -> dict[str, Any]:
+        import numpy as np
+
+        texts = [str(t) for t in batch["text"]]
+        # the local path's door: the same validation, normalisation and long-text mode, no cache
+        res = self.service.embed_corpus(texts, [f"text {t[:20]!r}" for t in texts], options=self.options)
+        return {"text": np.array(res.texts, dtype=object), "vector": res.vectors}
+
+
+#: reading and stripping text barely uses a CPU: they must not wait for the cores the embedding
+#: actors hold (on 2 CPUs, 2 actors would otherwise starve the reads forever)
+_LIGHT = {"num_cpus": 0}
+
+
+def _ray_read(src: Path, column: str, field: str) -> Any:
+    """The input as a Ray Data dataset with one string column ``text``, blanks dropped."""
+    import pyarrow as pa
+    import pyarrow.csv as pacsv
+    import ray.data
+
+    kind = src.suffix.lower()
+    if kind not in INPUT_KINDS:
+        raise _err(f"unsupported input {src.name}: use one of {', '.join(INPUT_KINDS)}",
+                   f"不支持的输入文件类型：{src.name}")
+    name = "text"
+    if kind == ".txt":
+        ds = ray.data.read_text(str(src), ray_remote_args=_LIGHT)
+    elif kind in (".csv", ".tsv"):
+        name = column
+        ds = ray.data.read_csv(str(src), parse_options=pacsv.ParseOptions(delimiter="\t" if kind == ".tsv" else ","),
+                               convert_options=pacsv.ConvertOptions(column_types={column: pa.string()},
+                                                                    include_columns=[column]),
+                               ray_remote_args=_LIGHT)
+    else:
+        name = field
+        ds = ray.data.read_json(str(src), lines=True, ray_remote_args=_LIGHT)
+
+    def strip(batch: dict[str, Any]) -> dict[str, Any]:
+        import numpy as np
+
+        texts = [(t or "").strip() if isinstance(t, str) or t is None else str(t) for t in batch[name]]
+        return {"text": np.array([t for t in texts if t], dtype=object)}
+
+    return ds.map_batches(strip, batch_format="numpy", **_LIGHT)
+
+
+def embed_file_ray(settings: Any, src: str | Path, out: str | Path, *, address: str = "local",
+                   column: str = "text", field: str = "text", actors: int | None = None,
+                   progress: bool = True, options: TextOptions | None = None) -> EmbedReport:
+    """``embed --ray``: Ray Data reads ``src``, an actor pool embeds it, Parquet comes out.
+
+    The same texts, order and vectors as :func:`embed_file`'s .parquet. ``out`` ending in
+    ``.parquet`` is one file (the driver streams the results into it, through a temporary name);
+    any other ``out`` is a folder that Ray's workers write their own Parquet files into.
+    """
+    # ray: a heavy optional dependency (the "ray" extra), imported only for --ray
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+    import ray
+
+    t0 = time.perf_counter()
+    src, out = Path(src), Path(out)
+    if not src.is_file():
+        raise _err(f"input {src} does not exist", f"输入文件 {src} 不存在")
+    # One quick pass here: checks the column / field with the local path's messages, counts blanks.
+    blanks = sum(1 for _, t in iter_records(src, column, field) if t is None)
+    if not ray.is_initialized():
+        if address == "local":
+            ray.init(include_dashboard=False, log_to_driver=False)
+        else:
+            ray.init(address=address, log_to_driver=False)
+    ctx = ray.data.DataContext.get_current()
+    ctx.execution_options.preserve_order = True  # output rows follow the input
+    ctx.enable_progress_bars = progress
+    threads = settings.threads or 1
+    settings = settings.replace(threads=threads)
+    pool = actors or max(1, int(ray.cluster_resources().get("CPU", 1)) // threads)
+    ds = _ray_read(src, column, field).map_batches(
+        _RayEmbedder, fn_constructor_args=(settings, options or TextOptions()), batch_size=settings.batch_size * 8,
+        compute=ray.data.ActorPoolStrategy(size=pool), num_cpus=threads, batch_format="numpy")
+    rows = 0
+    if out.suffix.lower() != ".parquet":
+        ds.write_parquet(str(out))
+        rows = sum(pq.ParquetFile(f).metadata.num_rows for f in sorted(out.glob("*.parquet")))
+    else:
+        tmp = out.with_name(f".{out.name}.{os.getpid()}.tmp")
+        writer = None
+        try:
+            for batch in ds.iter_batches(batch_format="numpy", batch_size=None):
+                vectors = batch["vector"].astype("float32", copy=False)
+                dim = vectors.shape[1]
+                schema = pa.schema([("text", pa.string()), ("vector", pa.list_(pa.float32(), dim))])
+                writer = writer or pq.ParquetWriter(tmp, schema)
+                vec = pa.FixedSizeListArray.from_arrays(pa.array(vectors.reshape(-1), pa.float32()), dim)
+                writer.write_table(pa.Table.from_arrays([pa.array(list(batch["text"]), pa.string()), vec],
+                                                        schema=schema))
+                rows += len(vectors)
+            if writer is None:
+                raise _err(f"{src.name} has no non-blank text", f"{src.name} 中没有非空文本")
+            writer.close()
+            writer = None
+            os.replace(tmp, out)
+        finally:
+            if writer is not None:
+                writer.close()
+            if tmp.exists():
+                tmp.unlink()
+    return EmbedReport(texts=rows, skipped_blank=blanks, chunks=0, resumed_chunks=0, out=str(out),
+                       seconds=round(time.perf_counter() - t0, 2))
+
+
 def health(url: str | None = None, timeout: float = 4.0) -> tuple[bool, str]:
     """Ask a running server's ``/health``: (ready, what it said). Docker's HEALTHCHECK runs this.
 
@@ -428,6 +547,11 @@ def build_parser() -> argparse.ArgumentParser:
                    help=f"texts per saved chunk (default {DEFAULT_CHUNK}); a resumed run must use the same")
     e.add_argument("--restart", action="store_true", help="discard an unfinished earlier run for --out")
     e.add_argument("--quiet", action="store_true", help="no progress bar")
+    e.add_argument("--ray", nargs="?", const="local", metavar="ADDRESS",
+                   help="read, embed and write with Ray Data: an actor pool (one model per actor) via "
+                        "map_batches; ADDRESS joins a cluster (default: a local Ray). --out .parquet "
+                        "(one file) or a folder (Ray writes its own Parquet files there)")
+    e.add_argument("--ray-actors", type=int, help="embedding actors with --ray (default: CPUs / --threads)")
     s = sub.add_parser("similarity", help="cosine similarity of two texts (JSON)")
     s.add_argument("a")
     s.add_argument("b")
@@ -475,10 +599,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         settings = parse_settings(rest)  # model flags; anything else is refused by its parser
         if args.command == "embed" and args.chunk_size < 1:
             parser.error("--chunk-size must be at least 1")
-        service = h.EmbeddingService.from_settings(settings, batching=False)
         options = TextOptions(t2s=args.t2s, nfkc=args.nfkc, collapse_whitespace=args.collapse_whitespace,
                               prompt_name=getattr(args, "prompt_name", None),
                               instruction=getattr(args, "instruction", None))
+        if args.command == "embed" and args.ray:
+            report = embed_file_ray(settings, args.input, args.out, address=args.ray, column=args.column,
+                                    field=args.field, actors=args.ray_actors, progress=not args.quiet,
+                                    options=options)
+            print(json.dumps(asdict(report), ensure_ascii=False))
+            return 0
+        service = h.EmbeddingService.from_settings(settings, batching=False)
         if args.command == "embed":
             report = embed_file(service, args.input, args.out, column=args.column, field=args.field,
                                 chunk_size=args.chunk_size, restart=args.restart, progress=not args.quiet,

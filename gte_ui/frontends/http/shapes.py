@@ -38,6 +38,9 @@ class TextOptionsFields(BaseModel):
         None, description="instruction models: a task description, sent as 'Instruct: {task}\\nQuery:{text}' "
         "on the query side (documents stay bare); 422 for a model without prompts")
 
+    model: str | None = Field(None, description="which loaded model answers (GET /v1/models lists them); "
+                              "default: the first loaded")
+
     def text_options(self) -> TextOptions:
         return TextOptions(t2s=self.t2s, nfkc=self.nfkc, collapse_whitespace=self.collapse_whitespace,
                            long_text=self.long_text, prompt_name=self.prompt_name, instruction=self.instruction)
@@ -50,7 +53,8 @@ class EmbeddingsRequest(TextOptionsFields):
     model_config = ConfigDict(extra="ignore")
 
     input: str | list[str] = Field(..., description="text or list of texts to embed")
-    model: str | None = Field(None, description="ignored: the loaded model answers (see /v1/models)")
+    model: str | None = Field(None, description="which loaded model answers (GET /v1/models). With one "
+                              "model loaded any name is accepted, as OpenAI clients always send one")
     encoding_format: Literal["float", "base64"] = Field(
         "float", description="float: JSON numbers; base64: little-endian float32 bytes, as OpenAI")
     dimensions: int | None = Field(
@@ -115,6 +119,7 @@ class PairResponse(BaseModel):
     verdict_en: str
     tokens: list[int] = Field(..., description="tokens of sentence A and B before truncation")
     truncated: list[bool]
+    cached: bool = Field(..., description="both vectors came from the cache")
     elapsed_ms: float
     status: Literal["success"] = "success"
     prompt: str | None = Field(None, description="the prompt put before sentence_a (the query side), if any")

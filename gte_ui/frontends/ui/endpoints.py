@@ -2,7 +2,7 @@
 
 Registered with ``gr.api`` inside the page's ``gr.Blocks`` context: typed parameters and
 docstrings become the API documentation. They call the same service as the UI buttons (whose
-own events are private, so the public API surface is exactly these three) and answer its
+own events are private, so the public API surface is exactly these four) and answer its
 results' canonical ``to_dict()`` (see docs/api.md). Each takes the four text options.
 """
 
@@ -17,32 +17,32 @@ from gte_ui.service.service import EmbeddingService
 
 
 def register_endpoints(service: EmbeddingService) -> None:
-    """Add /similarity, /rank and /embed to the Blocks being built (call inside ``gr.Blocks()``)."""
+    """Add /similarity, /align, /rank and /embed to the Blocks being built (call inside ``gr.Blocks()``)."""
 
     def similarity(sentence_a: str, sentence_b: str, t2s: bool = False, long_text: str = "",
-                   nfkc: bool = False, collapse_whitespace: bool = False, prompt_name: str = "",
-                   instruction: str = "") -> dict:
+                   nfkc: bool = False, collapse_whitespace: bool = False, model: str = "",
+                   prompt_name: str = "", instruction: str = "") -> dict:
         """Cosine similarity of two sentences.
 
         Args:
-            sentence_a: first sentence (the query side for instruction models).
+            sentence_a: first sentence.
             sentence_b: second sentence.
             t2s: convert Traditional to Simplified Chinese first (OpenCC).
             long_text: "truncate" or "chunk" for texts over the model's token limit; "" = the server's.
             nfkc: full-width → half-width (Unicode NFKC) first.
             collapse_whitespace: runs of whitespace → one space first.
-            prompt_name: instruction models only: one of the model's prompts, before sentence_a.
-            instruction: instruction models only: a task description, before sentence_a.
+            model: which loaded model answers ("" = the default; /v1/models lists them).
+            prompt_name: instruction models only: one of the model's prompts, before the query side.
+            instruction: instruction models only: a task description, before the query side.
         Returns:
-            {"score", "percent", "verdict", "verdict_en", "tokens": [a, b], "truncated": [a, b], "prompt",
-            "elapsed_ms"}
+            {"score", "percent", "verdict", "verdict_en", "tokens": [a, b], "truncated": [a, b], "elapsed_ms"}
         """
-        return _answer(lambda o: service.pair(sentence_a, sentence_b, options=o).to_dict(),
+        return _answer(lambda o: service.for_model(model).pair(sentence_a, sentence_b, options=o).to_dict(),
                        t2s, long_text, nfkc, collapse_whitespace, prompt_name, instruction)
 
     def rank(source: str, candidates: str, top_k: int = 0, t2s: bool = False, long_text: str = "",
-             nfkc: bool = False, collapse_whitespace: bool = False, prompt_name: str = "",
-             instruction: str = "") -> list[dict]:
+             nfkc: bool = False, collapse_whitespace: bool = False, model: str = "",
+             prompt_name: str = "", instruction: str = "") -> list[dict]:
         """Rank candidates (one per line; blank lines ignored) by similarity to the source.
 
         Args:
@@ -53,26 +53,26 @@ def register_endpoints(service: EmbeddingService) -> None:
             long_text: "truncate" or "chunk" for texts over the model's token limit; "" = the server's.
             nfkc: full-width → half-width (Unicode NFKC) first.
             collapse_whitespace: runs of whitespace → one space first.
-        Returns:
-            prompt_name: instruction models only: one of the model's prompts, before the source.
-            instruction: instruction models only: a task description, before the source.
+            model: which loaded model answers ("" = the default; /v1/models lists them).
+            prompt_name: instruction models only: one of the model's prompts, before the query side.
+            instruction: instruction models only: a task description, before the query side.
         Returns:
             rows best first: {"rank", "index", "text", "score", "percent", "verdict", "verdict_en",
-            "tokens", "truncated", "duplicate", "prompt"}; "index" is the 0-based position among the
-            non-blank lines; "prompt" the one put before the source (the same in every row).
+            "tokens", "truncated", "duplicate"}; "index" is the 0-based position among the non-blank lines.
         """
         if not isinstance(top_k, (int, float)) or isinstance(top_k, bool) or top_k != int(top_k):
             raise gr.Error(GteError(ErrorType.VALIDATION, f"top_k must be a whole number, got {top_k!r}",
                                     "top_k 必须是整数").message)
         def ranked(o):
-            r = service.rank(source, split_lines(candidates or ""), top_k=int(top_k) or None, options=o)
+            r = service.for_model(model).rank(source, split_lines(candidates or ""), top_k=int(top_k) or None,
+                                              options=o)
             return [{**row.to_dict(), "prompt": r.prompt} for row in r.rows]
 
         return _answer(ranked, t2s, long_text, nfkc, collapse_whitespace, prompt_name, instruction)
 
     def embed(texts: str, t2s: bool = False, long_text: str = "", nfkc: bool = False,
-              collapse_whitespace: bool = False, prompt_name: str = "", instruction: str = "",
-              dimensions: int = 0) -> dict:
+              collapse_whitespace: bool = False, model: str = "", prompt_name: str = "",
+              instruction: str = "", dimensions: int = 0) -> dict:
         """Embed texts (one per line; blank lines ignored) into L2-normalised vectors.
 
         Args:
@@ -81,22 +81,38 @@ def register_endpoints(service: EmbeddingService) -> None:
             long_text: "truncate" or "chunk" for texts over the model's token limit; "" = the server's.
             nfkc: full-width → half-width (Unicode NFKC) first.
             collapse_whitespace: runs of whitespace → one space first.
-        Returns:
-            prompt_name: instruction models only: one of the model's prompts (e.g. "query"), before every text.
-            instruction: instruction models only: a task description, before every text (queries).
+            model: which loaded model answers ("" = the default; /v1/models lists them).
+            prompt_name: instruction models only: one of the model's prompts, before the query side.
+            instruction: instruction models only: a task description, before the query side.
             dimensions: keep the first N dimensions and re-normalise (0 = all; Qwen3-Embedding: 32 up).
         Returns:
             {"dim", "vectors" (one list of floats per text), "tokens", "truncated", "chunks",
-            "total_tokens", "cached", "prompt", "warnings", "elapsed_ms"}
+            "total_tokens", "cached", "elapsed_ms"}
         """
         if not isinstance(dimensions, (int, float)) or isinstance(dimensions, bool) or dimensions != int(dimensions):
             raise gr.Error(GteError(ErrorType.VALIDATION, f"dimensions must be a whole number, got {dimensions!r}",
                                     "dimensions 必须是整数").message)
-        return _answer(lambda o: service.embed(split_lines(texts or ""), options=o,
-                                               dimensions=int(dimensions) or None).to_dict(),
+        return _answer(lambda o: service.for_model(model).embed(split_lines(texts or ""), options=o,
+                                                                dimensions=int(dimensions) or None).to_dict(),
                        t2s, long_text, nfkc, collapse_whitespace, prompt_name, instruction)
 
+    def align(sentence_a: str, sentence_b: str, model: str = "") -> dict:
+        """Which tokens carry the match: the last layer's token × token cosines of the two sentences
+        and their greedy (BERTScore-style) matching. The first call loads the model's fp32 weights.
+
+        Args:
+            sentence_a: first sentence.
+            sentence_b: second sentence.
+            model: which loaded model answers ("" = the default).
+        Returns:
+            {"tokens_a", "tokens_b", "matrix" (len(tokens_a) × len(tokens_b)), "best_b", "best_a",
+            "precision", "recall", "f1"}
+        """
+        return _answer(lambda _o: service.for_model(model).align(sentence_a, sentence_b).to_dict(),
+                       False, "", False, False)
+
     gr.api(similarity, api_name="similarity")
+    gr.api(align, api_name="align")
     gr.api(rank, api_name="rank")
     gr.api(embed, api_name="embed")
 

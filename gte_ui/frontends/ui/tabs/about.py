@@ -37,7 +37,9 @@ def about_markdown(service: EmbeddingService, url: str | None = None) -> str:
     """The About tab: model facts (its public name, never the server's path), counters, API snippet."""
     info, st = service.info, service.stats()
     url = url or base_url(service.settings)
-    cache = st["cache"]
+    cache, shared = st["cache"]["local"], st["cache"]["shared"]
+    shared_row = (f"{'up' if shared['up'] else 'DOWN'} · {shared['hits']} hits / {shared['misses']} misses · "
+                  f"{shared['errors']} errors" if shared["enabled"] else "off (--cache-url)")
     bands = service.bands
     return f"""
 ### 模型 Model
@@ -53,6 +55,7 @@ def about_markdown(service: EmbeddingService, url: str | None = None) -> str:
 | 加载耗时 Load time | {info.load_seconds:.2f} s |
 | 判定阈值 Verdict bands | > {bands.high:.2f} 高度相似 · > {bands.mid:.2f} 中等相似 · else 差异较大 ({bands.source}) |
 | 缓存 Cache | {cache['entries']} entries · {cache['hits']} hits / {cache['misses']} misses (hit rate {cache['hit_rate']:.1%}) |
+| 共享缓存 Shared cache (Redis) | {shared_row} |
 | 批处理 Batches | {st['batcher'].get('batches', '—')} model calls for {st['batcher'].get('requests', '—')} requests |
 | 版本 Versions | Python {platform.python_version()} · torch {torch.__version__} · transformers {transformers.__version__} · gradio {gr.__version__} |
 

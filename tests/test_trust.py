@@ -1,0 +1,247 @@
+"""Trust boundaries: with --api-key set, no route of the server computes for a caller without it.
+
+The walk takes every route the app exposes (FastAPI's routes and OpenAPI paths, Gradio's routes
+and the named endpoints of Gradio's API info), calls each the way an API client would, without
+the key, and proves from the encoder's forward-pass counter that nothing was computed. The same
+calls with the key do compute (so the counter would have seen it), and the page's own cookie
+opens the page's events only.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import re
+import time
+
+import pytest
+import requests
+from fastapi.routing import APIRoute
+from starlette.routing import Mount
+
+from conftest import LiveServer
+from gte_ui.frontends.http import security
+from gte_ui.core.settings import Settings
+
+KEY = "s3cret-key"
+AUTH = {"Authorization": f"Bearer {KEY}"}
+_texts = itertools.count()
+
+
+def fresh(prefix: str = "walk") -> str:
+    """A text no cache has seen, so any call that computes must run the model."""
+    return f"{prefix} {next(_texts)} 今天天气很好"
+
+
+@pytest.fixture(scope="module")
+def keyed(tiny_encoder, tiny_settings):
+    from gte_ui.server import create_app
+    from gte_ui.service.service import EmbeddingService
+
+    settings = tiny_settings.replace(api_key=KEY)
+    service = EmbeddingService(tiny_encoder, settings)
+    app = create_app(service, settings)
+    with LiveServer(app) as server:
+        server.service, server.app = service, app
+        yield server
+
+
+def flatten(routes, prefix: str = ""):
+    """(path template, method) of every route, through mounts and included routers."""
+    for route in routes:
+        if isinstance(route, Mount):
+            yield from flatten(route.routes, prefix + route.path)
+        elif hasattr(route, "original_router"):  # FastAPI's included router
+            yield from flatten(route.original_router.routes, prefix + route.include_context.prefix)
+        elif getattr(route, "methods", None):
+            for method in set(route.methods) - {"HEAD"} or {"HEAD"}:
+                yield prefix + route.path, method
+
+
+def gradio_blocks(app):
+    mount = next(r for r in app.routes if isinstance(r, Mount))
+    return mount.app.get_blocks()
+
+
+def fill(template: str, api_name: str) -> str:
+    values = {"api_name": api_name, "size": "192", "event_id": "e0", "session_hash": "walk"}
+    return re.sub(r"\{(\w+)(:\w+)?\}", lambda m: values.get(m.group(1), "x"), template)
+
+
+def bodies(path: str, blocks) -> list[dict]:
+    """Request bodies that would compute if the route let them through."""
+    if path.endswith("/queue/join"):
+        return [{"data": [fresh()] * len(fn.inputs), "fn_index": i, "session_hash": "walk", "event_data": None}
+                for i, fn in blocks.fns.items()]
+    if "/gradio_api/" in path:
+        return [{"data": [fresh(), fresh()], "session_hash": "walk", "fn_index": None}]
+    return [{"data": [fresh(), fresh()]}, {"input": [fresh()], "model": "gte"},
+            {"sentence_a": fresh(), "sentence_b": fresh()}, {"inputs": fresh()},
+            {"inputs": {"source_sentence": fresh(), "sentences": [fresh()]}}]
+
+
+def test_no_route_computes_for_a_caller_without_the_key(keyed):
+    blocks = gradio_blocks(keyed.app)
+    api_names = sorted({fn.api_name for fn in blocks.fns.values() if fn.api_name})
+    named = requests.get(keyed.url + "/gradio_api/info", headers=AUTH, timeout=10).json()["named_endpoints"]
+    assert {"/similarity", "/rank", "/embed"} <= set(named)
+    routes = set(flatten(keyed.app.routes))
+    routes |= {(p, m.upper()) for p, ops in keyed.app.openapi()["paths"].items() for m in ops}
+    walked = set()
+    before = keyed.service.encoder.forward_calls
+    refused = {}
+    for template, method in sorted(routes):
+        for name in api_names if "{api_name}" in template else [""]:
+            path = fill(template, name)
+            walked.add(path)
+            for body in (bodies(path, blocks) if method in ("POST", "PUT") else [None]):
+                if path.endswith("/upload"):
+                    r = requests.post(keyed.url + path, files={"files": ("a.txt", fresh().encode())}, timeout=10)
+                else:
+                    r = requests.request(method, keyed.url + path, json=body, timeout=10, stream=True)
+                    r.close()
+                refused[(method, path)] = r.status_code
+                # Gradio's /pwa_icon cannot open an SVG favicon (PIL): a plain 500, nothing leaked
+                assert r.status_code != 500 or path.startswith("/pwa_icon"), (method, path)
+                assert "Traceback" not in r.text and "/work/" not in r.text
+    time.sleep(1.0)  # anything the queue had accepted would have run by now
+    assert keyed.service.encoder.forward_calls == before, "a route computed for a caller without the key"
+
+    # every programmatic route was reached and answered 401 at the door
+    for path in ["/api/predict", "/api/predict/", "/v1/embeddings", "/similarity", "/embed",
+                 "/gradio_api/queue/join", "/gradio_api/upload", "/gradio_api/info", "/v1/models"]:
+        assert refused[("POST" if path not in ("/gradio_api/info", "/v1/models") else "GET", path)] == 401, path
+    for name in (n.lstrip("/") for n in named):
+        for path in (f"/gradio_api/call/{name}", f"/gradio_api/run/{name}", f"/gradio_api/api/{name}",
+                     f"/gradio_api/call/v2/{name}"):
+            assert refused[("POST", path)] == 401, path
+    assert all(code == 401 for (method, path), code in refused.items() if path.startswith("/gradio_api/")), \
+        {k: v for k, v in refused.items() if k[1].startswith("/gradio_api/") and v != 401}
+    assert len(walked) > 60  # Gradio's ~50 routes × endpoint names, plus ours
+
+
+def test_the_key_opens_rest_and_gradio(keyed):
+    from gradio_client import Client
+
+    before = keyed.service.encoder.forward_calls
+    a, b = fresh("key"), fresh("key")
+    rest = requests.post(keyed.url + "/similarity", json={"sentence_a": a, "sentence_b": b}, headers=AUTH, timeout=30)
+    assert rest.status_code == 200
+    # call/v2 takes parameters by name (the others keep their defaults)
+    event = requests.post(keyed.url + "/gradio_api/call/v2/embed", json={"texts": fresh("key")}, headers=AUTH,
+                          timeout=30)
+    assert event.status_code == 200, event.text
+    stream = requests.get(f"{keyed.url}/gradio_api/call/v2/embed/{event.json()['event_id']}", headers=AUTH,
+                          timeout=30)
+    assert "event: complete" in stream.text, stream.text
+    result = json.loads(stream.text.split("data:", 1)[1])[0]
+    assert result["dim"] == keyed.service.dim and len(result["vectors"]) == 1
+    c, d = fresh("client"), fresh("client")
+    got = Client(keyed.url, headers=AUTH, verbose=False).predict(c, d, api_name="/similarity")
+    assert got["score"] == pytest.approx(keyed.service.pair(c, d).score, abs=1e-5)
+    assert keyed.service.encoder.forward_calls > before  # the counter the walk relies on does move
+
+
+def test_gradio_client_without_the_key_gets_nothing(keyed):
+    from gradio_client import Client
+
+    with pytest.raises(ValueError, match="API"):  # it cannot even read the API info
+        Client(keyed.url, verbose=False)
+    with pytest.raises(ValueError):
+        Client(keyed.url, headers={"Authorization": "Bearer wrong"}, verbose=False)
+
+
+def test_the_page_cookie_opens_the_page_events_only(keyed):
+    blocks = gradio_blocks(keyed.app)
+    on_pair = next(i for i, fn in blocks.fns.items() if fn.name == "on_pair")
+    similarity = next(i for i, fn in blocks.fns.items() if fn.api_name == "similarity")
+    page = requests.Session()
+    home = page.get(keyed.url + "/", timeout=10)
+    assert home.status_code == 200 and security.PAGE_COOKIE in page.cookies
+    assert "HttpOnly" in home.headers["set-cookie"] and "SameSite" in home.headers["set-cookie"]
+
+    before = keyed.service.encoder.forward_calls
+    joined = page.post(keyed.url + "/gradio_api/queue/join", timeout=10, json={
+        "data": page_data(blocks, on_pair, fresh("page"), fresh("page")), "fn_index": on_pair,
+        "session_hash": "page1"})
+    assert joined.status_code == 200 and "event_id" in joined.json()
+    with page.get(keyed.url + "/gradio_api/queue/data", params={"session_hash": "page1"}, stream=True,
+                  timeout=30) as events:
+        assert any(b"process_completed" in line for line in events.iter_lines())
+    assert keyed.service.encoder.forward_calls > before
+
+    named = page.post(keyed.url + "/gradio_api/queue/join", timeout=10, json={
+        "data": page_data(blocks, similarity, fresh(), fresh()), "fn_index": similarity, "session_hash": "page1"})
+    assert named.status_code == 401
+    assert page.post(keyed.url + "/gradio_api/call/similarity", json={"data": ["a", "b"]}, timeout=10).status_code == 401
+    for junk in ({"fn_index": "1"}, {"fn_index": True}, [1], "not json"):
+        r = page.post(keyed.url + "/gradio_api/queue/join", data=str(junk) if isinstance(junk, str) else None,
+                      json=None if isinstance(junk, str) else junk, timeout=10)
+        assert r.status_code == 401
+
+    token = page.cookies[security.PAGE_COOKIE]
+    forged = token[:-4] + ("0000" if not token.endswith("0000") else "1111")
+    for cookie in (forged, "1.2.3", "", token.rpartition(".")[0]):
+        r = requests.get(keyed.url + "/gradio_api/info", cookies={security.PAGE_COOKIE: cookie}, timeout=10)
+        assert r.status_code == 401
+
+
+def page_data(blocks, fn_index: int, *texts: str) -> list:
+    """What the page sends for event ``fn_index``: ``texts`` first, the other inputs' defaults."""
+    inputs = blocks.fns[fn_index].inputs
+    return [*texts, *(getattr(c, "value", None) for c in inputs[len(texts):])]
+
+
+def test_page_tokens_expire_and_bind_to_the_key():
+    guard = security.GradioApiGuard(None, Settings(api_key=KEY), page_event=lambda _: True, max_age_s=60)
+    other = security.GradioApiGuard(None, Settings(api_key="another"), page_event=lambda _: True)
+    token = guard.page_token()
+    assert guard.valid_page_token(token) and not other.valid_page_token(token)
+    assert not guard.valid_page_token(guard.page_token(issued=int(time.time()) - 61))
+    assert not guard.valid_page_token(guard.page_token(issued=int(time.time()) + 3600))
+    assert KEY not in token
+    for junk in ("", ".", "..", "x.y.z", "١٢.n.sig", "12.n.é", token + "x", "9" * 400 + ".n.s"):
+        assert not guard.valid_page_token(junk)
+
+
+def test_without_a_key_gradio_stays_open(tiny_service):
+    from gradio_client import Client
+
+    from gte_ui.server import create_app
+
+    with LiveServer(create_app(tiny_service, tiny_service.settings)) as server:
+        assert "gte_page" not in requests.get(server.url + "/", timeout=10).headers.get("set-cookie", "")
+        got = Client(server.url, verbose=False).predict("好", "好", api_name="/similarity")
+        assert got["score"] == pytest.approx(1.0, abs=1e-4)
+
+
+def test_key_and_login_together(tiny_service):
+    """--auth still gates the page's events (Gradio's login); the key alone does not open the page."""
+    from gte_ui.server import create_app
+
+    settings = tiny_service.settings.replace(api_key=KEY, auth="ann:pw")
+    app = create_app(tiny_service, settings)
+    blocks = gradio_blocks(app)
+    on_pair = next(i for i, fn in blocks.fns.items() if fn.name == "on_pair")
+    with LiveServer(app) as server:
+        page = requests.Session()
+        page.get(server.url + "/", timeout=10)
+        r = page.post(server.url + "/gradio_api/queue/join", timeout=10, json={
+            "data": page_data(blocks, on_pair, "a", "b"), "fn_index": on_pair, "session_hash": "s"})
+        assert r.status_code == 401  # Gradio's login check: the page cookie alone is not a login
+        assert page.post(server.url + "/login", data={"username": "ann", "password": "pw"}, timeout=10).ok
+        r = page.post(server.url + "/gradio_api/queue/join", timeout=10, json={
+            "data": page_data(blocks, on_pair, "a", "b"), "fn_index": on_pair, "session_hash": "s"})
+        assert r.status_code == 200
+        from gradio_client import Client
+
+        with pytest.raises(ValueError):  # a login without the key is not an API client
+            Client(server.url, auth=("ann", "pw"), verbose=False)
+        both = Client(server.url, auth=("ann", "pw"), headers=AUTH, verbose=False)
+        assert both.predict("好", "好", api_name="/similarity")["score"] == pytest.approx(1.0, abs=1e-4)
+
+
+def test_startup_warning_when_the_ui_is_open_with_a_key():
+    open_ui = security.startup_warnings(Settings(api_key="k"))
+    assert len(open_ui) == 1 and "web UI is open" in open_ui[0] and "--auth" in open_ui[0]
+    assert security.startup_warnings(Settings(api_key="k", auth="a:b")) == []
