@@ -74,6 +74,7 @@ def worker(args: argparse.Namespace) -> None:
                                 normalize_embeddings=True)
     else:
         from gte_ui.core.settings import Settings
+        from gte_ui.service.options import TextOptions
         from gte_ui.service.service import EmbeddingService
 
         service = EmbeddingService.from_settings(
@@ -82,7 +83,8 @@ def worker(args: argparse.Namespace) -> None:
         note = service.info.backend_note
 
         def encode(batch, query=False):
-            return service.embed(batch, prompt_name="query" if query else None, limit=len(batch)).vectors
+            return service.embed(batch, options=TextOptions(prompt_name="query" if query else None),
+                                 limit=len(batch)).vectors
     out = {"load_s": time.perf_counter() - t0}
     if engine != "st":
         out["note"] = note

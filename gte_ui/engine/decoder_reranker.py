@@ -27,6 +27,7 @@ from gte_ui.core.errors import ConfigError, ErrorType, GteError
 from gte_ui.core.settings import INT8_MODES
 from gte_ui.engine.int8 import quantize_w8a8
 from gte_ui.engine.pooling import last_token_index
+from gte_ui.engine.tokenizer import load_tokenizer
 
 log = logging.getLogger(__name__)
 
@@ -69,11 +70,11 @@ class DecoderReranker:
     def __init__(self, folder: str | Path, *, device: str = "cpu", precision: str = "fp32",
                  max_length: int | None = None, batch_size: int = 16, instruction: str | None = None,
                  int8_mode: str = "accurate", trust_remote_code: bool = False) -> None:
-        from transformers import AutoModelForCausalLM, AutoTokenizer
+        from transformers import AutoModelForCausalLM
 
         t0 = time.perf_counter()
         folder = Path(folder)
-        self.tokenizer = AutoTokenizer.from_pretrained(str(folder), trust_remote_code=trust_remote_code)
+        self.tokenizer = load_tokenizer(folder, trust_remote_code)
         vocab = self.tokenizer.get_vocab()
         missing = [t for t in ("yes", "no") if t not in vocab]
         if missing:
