@@ -41,13 +41,16 @@ class Int8Mode:
     #: quantize_w8a8's keyword arguments for the ONNX export (layers kept fp32, asymmetric
     #: activations, FFN outlier channels split off into fp32)
     onnx_scheme: dict = field(default_factory=dict)
+    #: layers eager torch keeps fp32 in a decoder (Qwen2/Qwen3 names); decoders have no ONNX export
+    decoder_fp32_layers: tuple[str, ...] = ()
 
 
 #: The one table of int8 flavours (accuracy figures: docs/performance.md).
 INT8_MODES: dict[str, Int8Mode] = {
     "accurate": Int8Mode(onnx=True, torch_fp32_layers=(r"pooler", r"layer\.\d+\.output\.dense"),
                          onnx_scheme={"keep_fp32": (r"pooler",), "asymmetric": True,
-                                      "outlier_split": (r"layer\.\d+\.output\.dense",)}),
+                                      "outlier_split": (r"layer\.\d+\.output\.dense",)},
+                         decoder_fp32_layers=(r"mlp\.down_proj",)),
     "fast": Int8Mode(onnx=True, torch_fp32_layers=(r"pooler",), onnx_scheme={"keep_fp32": (r"pooler",)}),
     "dynamic": Int8Mode(onnx=False, torch_fp32_layers=()),  # torch quantize_dynamic, per tensor
 }
@@ -249,7 +252,7 @@ _OPTIONS: list[tuple[str, tuple[str, ...], tuple[str, ...], Any, str]] = [
      "tokens per query + document pair before truncation (default: the reranker's own limit)"),
     ("trust_remote_code", ("--trust-remote-code",), ("GTE_TRUST_REMOTE_CODE",), _bool,
      "run Python modelling code that a model's hub repo ships (auto_map in config.json; e.g. "
-     "Alibaba-NLP/gte-multilingual-reranker-base). Off by default: that code runs with this "
+     "Alibaba-NLP/gte-multilingual-base and its reranker), for the embedder and the reranker. Off by default: that code runs with this "
      "server's rights, so turn it on only for repos you trust"),
     ("batch_size", ("--batch-size",), ("GTE_BATCH_SIZE",), int, "most texts per forward pass (default 32)"),
     ("max_batch_tokens", ("--max-batch-tokens",), ("GTE_MAX_BATCH_TOKENS",), int,

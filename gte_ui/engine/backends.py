@@ -136,7 +136,8 @@ class Backend(abc.ABC):
     #: forward returns only the first token's state ([batch, 1, dim]); enough for CLS pooling
     first_token_only: bool = False
     #: how this engine came to serve when it is not the plain choice: why int8 fell back to
-    #: eager PyTorch, or that its ONNX export was (re-)made at this start; shown by /health
+    #: eager PyTorch (a decoder has no ONNX export), or that its ONNX export was (re-)made at
+    #: this start; shown by /health
     note: str = ""
 
     @abc.abstractmethod
@@ -157,14 +158,15 @@ class TorchBackend(Backend):
     name = "torch"
 
     def __init__(self, folder: Path, device: str = "cpu", precision: str = "fp32",
-                 int8_mode: str = "accurate", first_token_only: bool = False, tokenizer=None) -> None:
+                 int8_mode: str = "accurate", first_token_only: bool = False, tokenizer=None,
+                 trust_remote_code: bool = False, decoder: bool = False) -> None:
         from transformers import AutoModel
 
         dtype = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16,
                  "int8": torch.float32}[precision]
         self.device = device
         self.precision = precision
-        model = AutoModel.from_pretrained(str(folder), dtype=dtype)
+        model = AutoModel.from_pretrained(str(folder), dtype=dtype, trust_remote_code=trust_remote_code)
         model.eval()
         if device == "cpu":
             own_weights(model)
@@ -173,8 +175,9 @@ class TorchBackend(Backend):
             if int8_mode == "dynamic":
                 model = quantize_dynamic_int8(model)
             else:
-                keep = INT8_MODES[int8_mode].torch_fp32_layers
-                model = quantize_w8a8(model, tokenizer=tokenizer or load_tokenizer(folder),
+                mode = INT8_MODES[int8_mode]
+                keep = mode.torch_fp32_layers + (mode.decoder_fp32_layers if decoder else ())
+                model = quantize_w8a8(model, tokenizer=tokenizer or load_tokenizer(folder, trust_remote_code),
                                       alpha=0.5, keep_fp32=keep)
         if first_token_only:
             self.first_token_only = keep_first_token_only(model)

@@ -23,8 +23,10 @@ from gte_ui.engine.runtime import load_backend
 from gte_ui.core.settings import Settings
 from gte_ui.core.errors import ConfigError, GteError, ErrorType
 from gte_ui.core.scoring import normalize_rows
+from gte_ui.engine.families import check_remote_code, read_traits
 from gte_ui.engine.hub import looks_like_path, model_fingerprint, resolve_model, transformer_folder
 from gte_ui.engine.pooling import PoolingMode, pool, read_pooling_mode
+from gte_ui.engine.prompts import Prompts, read_prompts
 from gte_ui.engine.tokenizer import load_tokenizer
 
 log = logging.getLogger(__name__)
@@ -43,7 +45,12 @@ class ModelInfo:
     precision: str
     backend: str
     load_seconds: float
-    #: why the backend is not the plain choice (int8 fell back to eager PyTorch, export re-made)
+    decoder: bool = False  # a causal decoder (Qwen2/Qwen3): last-token pooling, padding side of its tokenizer
+    #: the model's instruction prompts (``Prompts.as_dict``); empty when it has none
+    prompts: dict = field(default_factory=dict)
+    #: smallest output dimension the model was trained for (Matryoshka); None: not trained for it
+    min_dimensions: int | None = None
+    #: why the backend is not the plain choice (int8 of a decoder runs in eager PyTorch, …)
     backend_note: str = ""
     #: what clients are shown: the id, or only the folder's name for a local folder. The server's
     #: filesystem layout is none of a client's business; the full path stays in the logs.
@@ -95,7 +102,7 @@ class Encoder:
 
     def __init__(self, tokenizer, backend: Backend, *, pooling: PoolingMode, max_length: int,
                  batch_size: int = 32, max_batch_tokens: int | None = None,
-                 info: ModelInfo | None = None) -> None:
+                 info: ModelInfo | None = None, prompts: Prompts | None = None) -> None:
         if backend.first_token_only and pooling != "cls":
             raise ValueError(f"{pooling} pooling needs every token's state; this backend keeps only the first")
         self.tokenizer = tokenizer
@@ -115,6 +122,10 @@ class Encoder:
         #: texts embedded so far (cache misses only)
         self.texts_encoded = 0
         self._pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
+        # decoders (Qwen3-Embedding) pad on the left; last-token pooling is right either way
+        self.pad_left = getattr(tokenizer, "padding_side", "right") == "left"
+        self.prompts = prompts or Prompts()
+        self._frame: tuple[list[int], list[int]] | None = None
 
     # ------------------------------------------------------------------ loading
     @classmethod
@@ -133,12 +144,20 @@ class Encoder:
         folder = resolve_model(settings.model, hub=settings.hub, revision=settings.revision,
                                offline=settings.offline, cache_dir=settings.model_cache_dir)
         inner = transformer_folder(folder)
-        tokenizer = load_tokenizer(inner if (inner / "config.json").is_file() else folder)
         pooling = read_pooling_mode(folder)
+        traits = read_traits(inner, settings.model, pooling)
+        check_remote_code(traits, settings.trust_remote_code)
+        if traits.decoder and pooling == "cls" and not (folder / "modules.json").is_file():
+            pooling = "lasttoken"  # a decoder folder without sentence-transformers files
+        tokenizer = load_tokenizer(inner if (inner / "config.json").is_file() else folder,
+                                   trust_remote_code=settings.trust_remote_code)
+        prompts = read_prompts(folder)
         # CLS pooling reads only the first token: its last layer need not compute the others
         backend = load_backend(inner, device, precision, settings.int8_mode, settings.int8_engine,
-                               settings.threads, settings.export_cache, first_token_only=pooling == "cls",
-                               tokenizer=tokenizer)
+                               settings.threads, settings.export_cache,
+                               first_token_only=pooling == "cls" and not traits.decoder, tokenizer=tokenizer,
+                               trust_remote_code=settings.trust_remote_code, decoder=traits.decoder,
+                               remote_code=traits.remote_code is not None)
         model_limit = model_max_length(folder, tokenizer)
         max_length = settings.max_length or model_limit
         if max_length > model_limit:
@@ -155,11 +174,13 @@ class Encoder:
         info = ModelInfo(model=settings.model, path=str(folder), dim=backend.dim,
                          max_length=max_length, pooling=pooling, device=device, precision=precision,
                          backend=backend.name, load_seconds=round(time.perf_counter() - t0, 3),
-                         backend_note=backend.note,
+                         decoder=traits.decoder, prompts=prompts.as_dict() if prompts.available else {},
+                         min_dimensions=traits.min_dimensions, backend_note=backend.note,
                          name=public_model_name(settings.model), fingerprint=model_fingerprint(folder))
         log.info("model ready: %s", info)
         return cls(tokenizer, backend, pooling=pooling, max_length=max_length,
-                   batch_size=settings.batch_size, max_batch_tokens=settings.max_batch_tokens, info=info)
+                   batch_size=settings.batch_size, max_batch_tokens=settings.max_batch_tokens, info=info,
+                   prompts=prompts)
 
     @property
     def dim(self) -> int:
@@ -224,7 +245,8 @@ class Encoder:
             return Encoded(np.zeros((0, self.dim), np.float32), [], [])
         tok = self.tokenizer
         body = tok(texts, add_special_tokens=False, truncation=False, verbose=False)["input_ids"]
-        width = self.max_length - 2  # room for [CLS] and [SEP]
+        head, tail = self.special_frame()
+        width = self.max_length - len(head) - len(tail)  # room for [CLS]/[SEP], <|endoftext|>, …
         step = max(1, int(width * (1 - overlap)))
         windows: list[list[int]] = []
         owner: list[int] = []
@@ -236,21 +258,30 @@ class Encoder:
             for start in starts:
                 windows.append(self._wrap(list(ids[start:start + width])))
                 owner.append(i)
-            counts.append(len(ids) + 2)
+            counts.append(len(ids) + len(head) + len(tail))
             truncated.append(cut)
             chunks.append(len(starts))
         vectors = self.encode_ids(windows)
-        weights = np.array([len(w) - 2 for w in windows], dtype=np.float32).clip(min=1)
+        weights = np.array([len(w) - len(head) - len(tail) for w in windows], dtype=np.float32).clip(min=1)
         out = np.zeros((len(texts), self.dim), dtype=np.float32)
         np.add.at(out, np.array(owner), vectors * weights[:, None])
         return Encoded(normalize_rows(out), counts, truncated, chunks)
 
+    def special_frame(self) -> tuple[list[int], list[int]]:
+        """The ids the tokenizer puts before and after a text: [CLS] … [SEP] for BERT, <s> … </s>
+        for RoBERTa, nothing … <|endoftext|> for Qwen3-Embedding (read off the tokenizer itself)."""
+        if self._frame is None:
+            probe = "a"
+            body = self.tokenizer(probe, add_special_tokens=False)["input_ids"]
+            full = self.tokenizer(probe, add_special_tokens=True)["input_ids"]
+            at = next((i for i in range(len(full) - len(body) + 1) if full[i:i + len(body)] == body), 0)
+            self._frame = (list(full[:at]), list(full[at + len(body):]))
+        return self._frame
+
     def _wrap(self, ids: list[int]) -> list[int]:
-        """Add the model's start/end tokens ([CLS] … [SEP] for BERT, <s> … </s> for RoBERTa)."""
-        tok = self.tokenizer
-        first = tok.cls_token_id if tok.cls_token_id is not None else tok.bos_token_id
-        last = tok.sep_token_id if tok.sep_token_id is not None else tok.eos_token_id
-        return ([first] if first is not None else []) + ids + ([last] if last is not None else [])
+        """Add the model's start/end tokens around a window of text ids."""
+        head, tail = self.special_frame()
+        return head + ids + tail
 
     def encode_ids(self, ids: Sequence[Sequence[int]]) -> np.ndarray:
         """Embed already tokenised (and truncated) texts: float32 [n, dim] in input order."""
@@ -266,8 +297,9 @@ class Encoder:
         input_ids = torch.full((len(batch), width), self._pad_id, dtype=torch.long)
         mask = torch.zeros((len(batch), width), dtype=torch.long)
         for row, seq in enumerate(batch):
-            input_ids[row, :len(seq)] = torch.as_tensor(seq, dtype=torch.long)
-            mask[row, :len(seq)] = 1
+            cols = slice(width - len(seq), width) if self.pad_left else slice(0, len(seq))
+            input_ids[row, cols] = torch.as_tensor(seq, dtype=torch.long)
+            mask[row, cols] = 1
         try:
             with torch.inference_mode():
                 hidden = self.backend.forward(input_ids, mask)

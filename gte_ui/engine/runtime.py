@@ -15,7 +15,8 @@ log = logging.getLogger(__name__)
 def load_backend(folder: Path, device: str, precision: str, int8_mode: str = "accurate",
                  int8_engine: str = "onnx", threads: int | None = None,
                  export_cache: str | Path = Settings.export_cache, first_token_only: bool = False,
-                 tokenizer=None, token_types: bool = False) -> Backend:
+                 tokenizer=None, token_types: bool = False, trust_remote_code: bool = False,
+                 decoder: bool = False, remote_code: bool = False) -> Backend:
     """Build the backend for a resolved (device, precision).
 
     int8 on CPU runs in ONNX Runtime (``int8_engine="onnx"``, the fast path: the W8A8 model is
@@ -27,8 +28,24 @@ def load_backend(folder: Path, device: str, precision: str, int8_mode: str = "ac
     ``first_token_only`` says whether it did. ``tokenizer``: the encoder's, for int8 calibration
     (loaded from ``folder`` when None). ``token_types``: the int8 export also reads
     ``token_type_ids`` (BERT cross-encoders; torch backends always take them).
+
+    Decoders (``decoder=True``: Qwen2/Qwen3) have no ONNX int8 export (it is written for
+    BERT-family layers): their int8 runs the same W8A8 layers in eager PyTorch, MLP down
+    projections fp32 in accurate mode, and the backend's ``note`` says so (``/health`` shows it).
+    Hub-hosted modelling code (``remote_code``; loaded only with ``trust_remote_code``) is
+    likewise never exported.
     """
     log.info("loading %s on %s/%s", folder, device, precision)
+    if precision == "int8" and int8_engine == "onnx" and INT8_MODES[int8_mode].onnx and (decoder or remote_code):
+        what = "decoder models" if decoder else "models with their own modelling code"
+        note = (f"int8 for {what} runs in eager PyTorch (W8A8, {int8_mode}); the ONNX Runtime int8 "
+                "export covers BERT-family encoders only")
+        log.warning(note)
+        backend = TorchBackend(folder, device=device, precision=precision, int8_mode=int8_mode,
+                               first_token_only=first_token_only, tokenizer=tokenizer,
+                               trust_remote_code=trust_remote_code, decoder=decoder)
+        backend.note = note
+        return backend
     if precision == "int8" and int8_engine == "onnx" and INT8_MODES[int8_mode].onnx:
         try:
             return OrtInt8Backend(folder, mode=int8_mode, threads=threads,
@@ -43,7 +60,8 @@ def load_backend(folder: Path, device: str, precision: str, int8_mode: str = "ac
             backend.note = f"ONNX Runtime int8 unavailable ({reason}): serving eager PyTorch int8"
             return backend
     return TorchBackend(folder, device=device, precision=precision, int8_mode=int8_mode,
-                        first_token_only=first_token_only, tokenizer=tokenizer)
+                        first_token_only=first_token_only, tokenizer=tokenizer,
+                        trust_remote_code=trust_remote_code, decoder=decoder)
 
 
 def describe_failure(exc: BaseException) -> str:

@@ -7,7 +7,7 @@ from pathlib import Path
 from gte_ui.core.errors import ConfigError
 
 
-def load_tokenizer(folder: Path):
+def load_tokenizer(folder: Path, trust_remote_code: bool = False):
     """``AutoTokenizer`` for the folder, checked to have a real vocabulary.
 
     transformers 5 can silently build a 5-token vocabulary (every text -> [UNK]); that would give
@@ -16,7 +16,7 @@ def load_tokenizer(folder: Path):
     from transformers import AutoTokenizer
 
     try:
-        tokenizer = AutoTokenizer.from_pretrained(str(folder))
+        tokenizer = AutoTokenizer.from_pretrained(str(folder), trust_remote_code=trust_remote_code)
     except Exception as exc:
         raise ConfigError(f"cannot load the tokenizer from {folder}: {exc}",
                           f"无法从 {folder} 加载分词器") from exc

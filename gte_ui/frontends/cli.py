@@ -598,6 +598,9 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--t2s", action="store_true", help="Traditional → Simplified Chinese first (OpenCC)")
         p.add_argument("--nfkc", action="store_true", help="full-width → half-width (Unicode NFKC) first")
         p.add_argument("--collapse-whitespace", action="store_true", help="runs of whitespace → one space")
+    for p in (s, r):  # instruction models (Qwen3-Embedding, gte-Qwen2-instruct): the query side
+        p.add_argument("--prompt-name", help="one of the model's prompts (e.g. query), before A / the source")
+        p.add_argument("--instruction", help="a task description, sent as 'Instruct: …\\nQuery:' before A / the source")
     rr = sub.add_parser("rerank", help="rerank documents against a query with --reranker (else by embedding "
                         "cosine; the output says which)")
     rr.add_argument("query")
@@ -652,7 +655,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                 for row in rr.rows:
                     print(f"{row.rank}\t{row.score:.4f}\t{row.text}")
             return 0
-        options = TextOptions(t2s=args.t2s, nfkc=args.nfkc, collapse_whitespace=args.collapse_whitespace)
+        options = TextOptions(t2s=args.t2s, nfkc=args.nfkc, collapse_whitespace=args.collapse_whitespace,
+                              prompt_name=getattr(args, "prompt_name", None),
+                              instruction=getattr(args, "instruction", None))
         if args.command == "embed" and args.ray:
             report = embed_file_ray(settings, args.input, args.out, address=args.ray, column=args.column,
                                     field=args.field, actors=args.ray_actors, progress=not args.quiet,
@@ -678,6 +683,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.file:
             cands += read_candidates_file(args.file, settings.max_upload_bytes)
         result = service.rank(args.source, cands, top_k=args.top_k, options=options)
+        if result.prompt:  # stderr: stdout keeps its shape (four columns, or the canonical rows)
+            print(f"prompt before the source: {result.prompt!r}", file=sys.stderr)
         if args.json:  # the canonical ranking rows, best first
             print(json.dumps([row.to_dict() for row in result.rows], ensure_ascii=False))
         else:

@@ -29,9 +29,12 @@ class EmbedResult:
     cached: int  # how many came from the cache
     elapsed_ms: float
     max_length: int | None = None  # tokens the model reads per text at most
+    prompt: str | None = None  # put before every text (instruction models): shown for reproducibility
+    dimensions: int | None = None  # vectors cut to this many dimensions and re-normalised
     model: str = ""  # the model that answered (its API name)
     unknown_token_ratio: list[float] = field(default_factory=list)  # per text: share of [UNK] tokens
-    warnings: list[str] = field(default_factory=list)  # e.g. texts the vocabulary mostly does not know
+    #: e.g. texts the vocabulary mostly does not know, truncating a model not trained for it
+    warnings: list[str] = field(default_factory=list)
 
     @property
     def total_tokens(self) -> int:
@@ -45,7 +48,7 @@ class EmbedResult:
         return {"dim": int(self.vectors.shape[1]), "vectors": self.vectors.tolist(),
                 "tokens": list(self.token_counts), "truncated": list(self.truncated),
                 "chunks": list(self.chunks), "total_tokens": self.total_tokens, "cached": self.cached,
-                "elapsed_ms": self.elapsed_ms, "model": self.model,
+                "elapsed_ms": self.elapsed_ms, "model": self.model, "prompt": self.prompt,
                 "unknown_token_ratio": list(self.unknown_token_ratio), "warnings": list(self.warnings)}
 
 
@@ -60,6 +63,7 @@ class PairResult:
     truncated_b: bool
     elapsed_ms: float
     bands: VerdictBands
+    prompt: str | None = None  # put before sentence A (the query side); B is bare
     cached: bool = False  # both vectors came from the cache: no model work (the UI says so)
     model: str = ""  # the model that answered (its API name)
     #: the verdict under SPEC's fixed 0.75 / 0.50 bands, when the bands in use are calibrated or set
@@ -70,7 +74,7 @@ class PairResult:
     def to_dict(self) -> dict[str, Any]:
         out = {"score": self.score, "percent": self.percent, **_verdict(self.verdict),
                "tokens": [self.tokens_a, self.tokens_b], "truncated": [self.truncated_a, self.truncated_b],
-               "cached": self.cached, "elapsed_ms": self.elapsed_ms, "model": self.model,
+               "cached": self.cached, "prompt": self.prompt, "elapsed_ms": self.elapsed_ms, "model": self.model,
                "bands": {"high": self.bands.high, "mid": self.bands.mid, "source": self.bands.source},
                "unknown_token_ratio": list(self.unknown_token_ratio), "warnings": list(self.warnings)}
         if self.default_verdict is not None:
@@ -108,6 +112,7 @@ class RankResult:
     total: int  # candidates scored
     elapsed_ms: float
     scores: list[float] = field(default_factory=list)  # every score, in candidate order
+    prompt: str | None = None  # put before the source (the query side); candidates are bare
     model: str = ""
     source_unknown_token_ratio: float = 0.0
     warnings: list[str] = field(default_factory=list)
@@ -115,7 +120,7 @@ class RankResult:
     def to_dict(self) -> dict[str, Any]:
         return {"source": self.source, "source_tokens": self.source_tokens,
                 "source_truncated": self.source_truncated, "total": self.total, "scores": list(self.scores),
-                "ranking": [row.to_dict() for row in self.rows], "elapsed_ms": self.elapsed_ms,
+                "ranking": [row.to_dict() for row in self.rows], "prompt": self.prompt, "elapsed_ms": self.elapsed_ms,
                 "model": self.model, "source_unknown_token_ratio": self.source_unknown_token_ratio,
                 "warnings": list(self.warnings)}
 
@@ -127,11 +132,12 @@ class MatrixResult:
     token_counts: list[int]
     truncated: list[bool]
     elapsed_ms: float
+    prompt: str | None = None  # put before every text (all are compared alike)
 
     def to_dict(self) -> dict[str, Any]:
         return {"texts": list(self.texts), "scores": np.asarray(self.scores, dtype=float).tolist(),
                 "tokens": list(self.token_counts), "truncated": list(self.truncated),
-                "elapsed_ms": self.elapsed_ms}
+                "prompt": self.prompt, "elapsed_ms": self.elapsed_ms}
 
 
 @dataclass

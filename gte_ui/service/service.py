@@ -28,6 +28,7 @@ from gte_ui.engine.encoder import Encoded, Encoder, ModelInfo, public_model_name
 from gte_ui.engine.hub import resolve_model, transformer_folder
 from gte_ui.engine.inspection import Alignment, TokenAligner, unknown_tokens
 from gte_ui.engine.memory import estimate_bytes, human_bytes
+from gte_ui.engine.prompts import Prompts
 from gte_ui.engine.reranker import Reranker, sigmoid
 from gte_ui.service.options import DEFAULT_OPTIONS, TextOptions
 from gte_ui.service.results import (EmbedResult, MatrixResult, PairResult, RankResult, RankRow, RerankResult,
@@ -204,6 +205,11 @@ class EmbeddingService:
         return self.encoder.dim
 
     @property
+    def prompts(self) -> Prompts:
+        """The model's instruction prompts (empty for models without them)."""
+        return self.encoder.prompts
+
+    @property
     def max_length(self) -> int:
         """Tokens the model reads per text (per window when chunking)."""
         return self.encoder.max_length
@@ -284,6 +290,47 @@ class EmbeddingService:
                            f"{_zh(what)}数量 {len(texts):,} 超过上限 {limit:,}")
         return [self.check_text(t, f"{what}[{i}]") for i, t in enumerate(texts)]
 
+    # ------------------------------------------------------------ prompts and dimensions
+    def prompt_for(self, options: TextOptions | None) -> str | None:
+        """The prompt put before query-side texts: a named one of the model's prompts, the
+        model's template around the caller's ``instruction``, or the model's default (usually none).
+
+        Raises:
+            GteError: 422 for a model without prompts, an unknown name, both given, an empty one.
+        """
+        options = options or DEFAULT_OPTIONS
+        return self.encoder.prompts.resolve(options.prompt_name, options.instruction, side="query")
+
+    def check_dimensions(self, dimensions: object) -> int | None:
+        """Validate an output width: ``min_dimensions``..dim for a model trained for truncation
+        (Qwen3-Embedding: 32..width), 1..dim for the others (which lose quality: see
+        :meth:`dimension_warning`).
+
+        Raises:
+            GteError: 422 naming the range.
+        """
+        if dimensions is None:
+            return None
+        floor = self.info.min_dimensions or 1
+        if not isinstance(dimensions, int) or isinstance(dimensions, bool) or dimensions < 1:
+            raise GteError(ErrorType.VALIDATION, f"dimensions must be a positive integer, got {dimensions!r}",
+                           "dimensions 必须是正整数")
+        if dimensions > self.dim:
+            raise GteError(ErrorType.VALIDATION, f"dimensions={dimensions} is more than the model's {self.dim}",
+                           f"dimensions={dimensions} 超过模型维度 {self.dim}")
+        if dimensions < floor:
+            raise GteError(ErrorType.VALIDATION,
+                           f"dimensions={dimensions} is below {floor}, the smallest output this model was trained "
+                           f"for; choose {floor} to {self.dim}", f"dimensions 不能小于 {floor}（可选 {floor}–{self.dim}）")
+        return dimensions
+
+    def dimension_warning(self, dimensions: int | None) -> str | None:
+        """Why truncating this model's vectors costs quality (None for Matryoshka-trained models)."""
+        if dimensions is None or dimensions >= self.dim or self.info.min_dimensions:
+            return None
+        return (f"this model was not trained for truncated outputs: its first {dimensions} of {self.dim} "
+                "dimensions lose quality; measure before relying on them")
+
     # ------------------------------------------------------------ token-level looks
     def unknown_report(self, texts: Sequence[str]) -> tuple[list[float], list[str]]:
         """Per text, the share of tokens the vocabulary does not know; and one warning for each
@@ -319,19 +366,25 @@ class EmbeddingService:
         """Vectors for ``texts`` (validated, cached, deduplicated within the request).
 
         Args:
-            options: text normalisation (the cache keys on its result) and the long-text mode.
+            options: text normalisation (the cache keys on its result), the long-text mode, and
+                the prompt put before every text (instruction models; see :meth:`prompt_for`).
             dimensions: keep the first N numbers of each vector and re-normalise (OpenAI's
-                ``dimensions``); None keeps all.
+                ``dimensions``; see :meth:`check_dimensions`); None keeps all.
         """
         t0 = time.perf_counter()
-        if dimensions is not None:
-            self._check_dimensions(dimensions)
+        dimensions = self.check_dimensions(dimensions)
         texts = self.check_texts(texts, what, limit)
-        res = self._embed_clean(texts, t0, options)
+        prompt = self.prompt_for(options)
+        res = self._embed_clean(texts, t0, options, prompt=prompt)
         if dimensions is not None and dimensions < self.dim:
             res.vectors = normalize_rows(res.vectors[:, :dimensions])
         res.unknown_token_ratio, res.warnings = self.unknown_report(res.texts)
         res.model = self.name
+        if dimensions is not None and dimensions < self.dim:
+            res.dimensions = dimensions
+            warning = self.dimension_warning(dimensions)
+            if warning:
+                res.warnings.append(warning)
         return res
 
     def embed_corpus(self, texts: Sequence[str], names: Sequence[str], *,
@@ -346,10 +399,11 @@ class EmbeddingService:
         clean = [self.check_text(t, name) for t, name in zip(texts, names, strict=True)]
         if options.norm.active:
             clean = [options.norm.apply(t) or t for t in clean]
-        enc = self._encode(clean, self._long_text(options), self.encoder.encode)
+        prompt = self.prompt_for(options)
+        enc = self._encode([(prompt or "") + t for t in clean], self._long_text(options), self.encoder.encode)
         return EmbedResult(vectors=enc.vectors, texts=clean, token_counts=list(enc.token_counts),
                            truncated=list(enc.truncated), chunks=list(enc.chunks), cached=0,
-                           elapsed_ms=_ms(t0), max_length=self.max_length)
+                           elapsed_ms=_ms(t0), max_length=self.max_length, prompt=prompt)
 
     def warm_cache(self, texts: Sequence[str], *, what: str = "texts", options: TextOptions | None = None,
                    progress: Callable[[int, int], None] | None = None, chunk: int = 64) -> int:
@@ -359,19 +413,12 @@ class EmbeddingService:
         if len(texts) <= chunk or self.cache.max_entries < len(texts):
             return 0
         texts = self.check_texts(texts, what, max(self.settings.max_candidates, self.settings.max_texts))
+        options = (options or DEFAULT_OPTIONS).without_prompt()  # candidates are documents: bare
         for start in range(0, len(texts), chunk):
             self._embed_clean(texts[start:start + chunk], time.perf_counter(), options)
             if progress is not None:
                 progress(min(start + chunk, len(texts)), len(texts))
         return len(texts)
-
-    def _check_dimensions(self, dimensions: object) -> None:
-        if not isinstance(dimensions, int) or isinstance(dimensions, bool) or dimensions < 1:
-            raise GteError(ErrorType.VALIDATION, f"dimensions must be a positive integer, got {dimensions!r}",
-                           "dimensions 必须是正整数")
-        if dimensions > self.dim:
-            raise GteError(ErrorType.VALIDATION, f"dimensions={dimensions} is more than the model's {self.dim}",
-                           f"dimensions={dimensions} 超过模型维度 {self.dim}")
 
     def _long_text(self, options: TextOptions) -> str:
         return options.long_text or self.settings.long_text
@@ -380,13 +427,19 @@ class EmbeddingService:
         """The long-text dispatch: sliding windows when chunking, else ``runner`` (truncating)."""
         return self.encoder.encode_chunked(texts) if mode == "chunk" else runner(texts)
 
-    def _embed_clean(self, texts: list[str], t0: float, options: TextOptions | None = None) -> EmbedResult:
+    def _embed_clean(self, texts: list[str], t0: float, options: TextOptions | None = None,
+                     prompt: str | None = None, prompted: int | None = None) -> EmbedResult:
+        """Embed validated texts; ``prompt`` goes before the first ``prompted`` texts (all when None)."""
         options = options or DEFAULT_OPTIONS
         mode = self._long_text(options)
         norm = options.norm
         if norm.active:
             texts = [norm.apply(t) or t for t in texts]
         prefix = f"{self._key_prefix}|{mode}|{norm.key()}"
+        shown = texts
+        if prompt:  # the model reads prompt + text; the cache keys on exactly that
+            n = len(texts) if prompted is None else prompted
+            texts = [prompt + t for t in texts[:n]] + texts[n:]
         found: dict[str, CachedVector] = {}
         missing: list[str] = []
         for text in texts:
@@ -423,16 +476,19 @@ class EmbeddingService:
                 self.shared.put_many([(shared_key(prefix, t), it) for t, it in zip(missing, fresh)])
         items = [found[t] for t in texts]
         vectors = np.stack([it.vector for it in items]) if items else np.zeros((0, self.dim), np.float32)
-        return EmbedResult(vectors=vectors, texts=texts, token_counts=[it.token_count for it in items],
+        return EmbedResult(vectors=vectors, texts=shown, token_counts=[it.token_count for it in items],
                            truncated=[it.truncated for it in items], chunks=[it.chunks for it in items],
-                           cached=cached, elapsed_ms=_ms(t0), max_length=self.encoder.max_length)
+                           cached=cached, elapsed_ms=_ms(t0), max_length=self.encoder.max_length,
+                           prompt=prompt)
 
     def pair(self, a: str, b: str, *, options: TextOptions | None = None) -> PairResult:
-        """Cosine similarity of two texts, with its verdict."""
+        """Cosine similarity of two texts, with its verdict. A prompt in ``options``
+        (instruction models) goes before A, the query side; B stays bare."""
         t0 = time.perf_counter()
         a = self.check_text(a, "sentence A")
         b = self.check_text(b, "sentence B")
-        res = self._embed_clean([a, b], t0, options)
+        prompt = self.prompt_for(options)
+        res = self._embed_clean([a, b], t0, options, prompt=prompt, prompted=1)
         score = cosine(res.vectors[0], res.vectors[1])
         ratios, warnings = self.unknown_report(res.texts)
         bands = self.bands  # once: a concurrent set_bands must not split verdict and gauge
@@ -442,18 +498,21 @@ class EmbeddingService:
                           truncated_a=res.truncated[0], truncated_b=res.truncated[1],
                           elapsed_ms=_ms(t0), bands=bands, cached=cached, model=self.name,
                           default_verdict=None if bands.source == "default" else verdict(score, VerdictBands()),
-                          unknown_token_ratio=ratios, warnings=warnings)
+                          unknown_token_ratio=ratios, warnings=warnings, prompt=prompt)
 
     def rank(self, source: str, candidates: Sequence[str], top_k: int | None = None, *,
              options: TextOptions | None = None) -> RankResult:
-        """Score every candidate against ``source`` and sort, best first (ties keep input order)."""
+        """Score every candidate against ``source`` and sort, best first (ties keep input order).
+        A prompt in ``options`` (instruction models) goes before the source, the query side;
+        candidates stay bare."""
         t0 = time.perf_counter()
         source = self.check_text(source, "source")
         cands = self.check_texts(candidates, "candidates", self.settings.max_candidates)
         if top_k is not None and (not isinstance(top_k, int) or isinstance(top_k, bool) or top_k < 1):
             raise GteError(ErrorType.VALIDATION, f"top_k must be a positive integer, got {top_k!r}",
                            "top_k 必须是正整数")
-        res = self._embed_clean([source] + cands, t0, options)
+        prompt = self.prompt_for(options)
+        res = self._embed_clean([source] + cands, t0, options, prompt=prompt, prompted=1)
         scores = cosine_matrix(res.vectors[1:], res.vectors[:1])[:, 0]
         seen: set[str] = set()
         duplicate = []
@@ -473,17 +532,19 @@ class EmbeddingService:
         return RankResult(source=source, source_tokens=res.token_counts[0],
                           source_truncated=res.truncated[0], rows=rows, total=len(cands),
                           elapsed_ms=_ms(t0), scores=[float(s) for s in scores], model=self.name,
-                          source_unknown_token_ratio=ratios[0], warnings=warnings)
+                          source_unknown_token_ratio=ratios[0], warnings=warnings, prompt=prompt)
 
     def matrix(self, texts: Sequence[str], *, options: TextOptions | None = None) -> MatrixResult:
-        """N x N cosine matrix of ``texts`` (2 <= N <= max_matrix)."""
+        """N x N cosine matrix of ``texts`` (2 <= N <= max_matrix). A prompt in ``options`` goes
+        before every text: they are compared alike."""
         t0 = time.perf_counter()
         texts = self.check_texts(texts, "texts", self.settings.max_matrix)
         if len(texts) < 2:
             raise GteError(ErrorType.VALIDATION, "the matrix needs at least 2 texts", "矩阵至少需要 2 条文本")
-        res = self._embed_clean(texts, t0, options)
+        prompt = self.prompt_for(options)
+        res = self._embed_clean(texts, t0, options, prompt=prompt)
         return MatrixResult(texts=texts, scores=cosine_matrix(res.vectors), token_counts=res.token_counts,
-                            truncated=res.truncated, elapsed_ms=_ms(t0))
+                            truncated=res.truncated, elapsed_ms=_ms(t0), prompt=prompt)
 
 
     def rerank(self, query: str, documents: Sequence[str], *, top_n: int | None = None,

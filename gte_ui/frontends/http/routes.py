@@ -19,6 +19,7 @@ everywhere, OpenAI's envelope under ``/v1``; never a stack trace.
 from __future__ import annotations
 
 import functools
+import json
 import logging
 import uuid
 from typing import Any
@@ -127,7 +128,7 @@ def build_router(service: EmbeddingService, settings: Settings) -> APIRouter:
             req: TeiSimilarityRequest = _validate(TeiSimilarityRequest, body)
             result = await run_in_threadpool(functools.partial(
                 service.for_model(req.model).rank, req.inputs.source_sentence, req.inputs.sentences, options=req.text_options()))
-            return tei_scores(result)
+            return _with_prompt(tei_scores(result), result.prompt)
         pair: PairRequest = _validate(PairRequest, body)
         r = await run_in_threadpool(functools.partial(service.for_model(pair.model).pair, pair.sentence_a, pair.sentence_b,
                                                       options=pair.text_options()))
@@ -141,7 +142,7 @@ def build_router(service: EmbeddingService, settings: Settings) -> APIRouter:
         texts, field = req.text_list()
         res = await run_in_threadpool(functools.partial(service.for_model(req.model).embed, texts, what=field,
                                                         options=req.text_options()))
-        return tei_vectors(res)
+        return _with_prompt(tei_vectors(res), res.prompt)
 
     @router.post("/rerank", tags=["rerank"], openapi_extra=_body_doc(ArticleRerankRequest, TeiRerankRequest))
     async def rerank(request: Request) -> Any:
@@ -195,6 +196,14 @@ def build_router(service: EmbeddingService, settings: Settings) -> APIRouter:
                              openapi_extra=_body_doc(CohereRerankRequest))
 
     return router
+
+
+def _with_prompt(body: Any, prompt: str | None) -> Any:
+    """TEI's answers are bare lists: the prompt used (if any) travels in ``X-Prompt``, JSON-quoted
+    (a header cannot hold the prompt's newline)."""
+    if not prompt:
+        return body
+    return JSONResponse(body, headers={"X-Prompt": json.dumps(prompt)})
 
 
 def _is_token_input(value: Any) -> bool:

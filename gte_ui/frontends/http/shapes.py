@@ -31,13 +31,19 @@ class TextOptionsFields(BaseModel):
     long_text: Literal["truncate", "chunk"] | None = Field(
         None, description="texts over the model's token limit: truncate, or chunk (sliding windows, "
         "averaged); default: the server's --long-text")
+    prompt_name: str | None = Field(
+        None, description="instruction models (Qwen3-Embedding, gte-Qwen2-instruct): one of the model's "
+        "prompts (GET /health → prompts), put before the query side; 422 for a model without prompts")
+    instruction: str | None = Field(
+        None, description="instruction models: a task description, sent as 'Instruct: {task}\\nQuery:{text}' "
+        "on the query side (documents stay bare); 422 for a model without prompts")
 
     model: str | None = Field(None, description="which loaded model answers (GET /v1/models lists them); "
                               "default: the first loaded")
 
     def text_options(self) -> TextOptions:
         return TextOptions(t2s=self.t2s, nfkc=self.nfkc, collapse_whitespace=self.collapse_whitespace,
-                           long_text=self.long_text)
+                           long_text=self.long_text, prompt_name=self.prompt_name, instruction=self.instruction)
 
 
 # ------------------------------------------------------------------ OpenAI /v1/embeddings
@@ -52,8 +58,9 @@ class EmbeddingsRequest(TextOptionsFields):
     encoding_format: Literal["float", "base64"] = Field(
         "float", description="float: JSON numbers; base64: little-endian float32 bytes, as OpenAI")
     dimensions: int | None = Field(
-        None, ge=1, description="keep the first N dimensions and re-normalise. GTE is not "
-        "Matryoshka-trained, so quality drops as N shrinks: measure before relying on it")
+        None, ge=1, description="keep the first N dimensions and re-normalise. Models trained for it "
+        "(Qwen3-Embedding: 32 up to their width; GET /health → min_dimensions) keep their quality; GTE "
+        "is not Matryoshka-trained, so quality drops as N shrinks: measure before relying on it")
     user: str | None = None
 
 
@@ -73,13 +80,16 @@ class EmbeddingsResponse(BaseModel):
     data: list[EmbeddingItem]
     model: str
     usage: Usage
+    prompt: str | None = Field(None, description="the prompt put before every input, if any (reproducibility)")
+    warnings: list[str] = Field(default_factory=list, description="e.g. truncating a model not trained for it")
 
     @classmethod
     def from_result(cls, r: EmbedResult, model: str, encoding_format: str = "float") -> EmbeddingsResponse:
         """OpenAI ``/v1/embeddings``: vectors (float or base64) and the tokens actually read."""
         items = [EmbeddingItem(index=i, embedding=_encode_vector(v, encoding_format))
                  for i, v in enumerate(r.vectors)]
-        return cls(data=items, model=model, usage=Usage(prompt_tokens=r.total_tokens, total_tokens=r.total_tokens))
+        return cls(data=items, model=model, usage=Usage(prompt_tokens=r.total_tokens, total_tokens=r.total_tokens),
+                   prompt=r.prompt, warnings=list(r.warnings))
 
 
 def _encode_vector(v: np.ndarray, encoding_format: str) -> list[float] | str:
@@ -112,6 +122,7 @@ class PairResponse(BaseModel):
     cached: bool = Field(..., description="both vectors came from the cache")
     elapsed_ms: float
     status: Literal["success"] = "success"
+    prompt: str | None = Field(None, description="the prompt put before sentence_a (the query side), if any")
 
     @classmethod
     def from_result(cls, sentence_a: str, sentence_b: str, r: PairResult) -> PairResponse:

@@ -11,7 +11,7 @@ import html
 import gradio as gr
 
 from gte_ui.core.resources import ASSETS
-from gte_ui.frontends.ui.common import model_choices
+from gte_ui.frontends.ui.common import instruction_box, model_choices
 from gte_ui.frontends.ui.endpoints import register_endpoints
 from gte_ui.frontends.ui.tabs import about, evaluate, matrix, pairwise, ranking, rerank, vector
 from gte_ui.service.service import EmbeddingService
@@ -57,9 +57,10 @@ def build_demo(service: EmbeddingService) -> gr.Blocks:
                              label=f"超过 {max_length} 词元 Over {max_length} tokens: 截断 truncate / 分块 chunk"),
                 ]
         options = [*options, model]  # every tab's callbacks take the model after the text options
-        first_load = pairwise.build(service, options)
-        ranking.build(service, options)
-        vector.build(service, options)
+        instruction = instruction_box(service)  # instruction models only (hidden otherwise)
+        first_load = pairwise.build(service, options, instruction)
+        ranking.build(service, options, instruction)
+        vector.build(service, options, instruction)
         matrix.build(service, options)
         rerank.build(service)
         evaluate.build(service, model)

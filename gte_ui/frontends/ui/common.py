@@ -67,10 +67,22 @@ def bind(fn: Callable, service: EmbeddingService) -> Callable:
     return bound
 
 
-def text_options(t2s: bool, nfkc: bool, ws: bool, long_text: str | None) -> dict[str, Any]:
-    """The Options accordion's four values as the service's keyword arguments."""
+def text_options(t2s: bool, nfkc: bool, ws: bool, long_text: str | None,
+                 instruction: str | None = None) -> dict[str, Any]:
+    """The Options accordion's four values, and the instruction (instruction models: the query
+    side), as the service's keyword arguments."""
     return {"options": TextOptions(t2s=bool(t2s), nfkc=bool(nfkc), collapse_whitespace=bool(ws),
-                                   long_text=long_text or None)}
+                                   long_text=long_text or None, instruction=(instruction or "").strip() or None)}
+
+
+def instruction_box(service: EmbeddingService) -> gr.Textbox:
+    """The instruction field of instruction models (Qwen3-Embedding, gte-Qwen2-instruct), filled
+    with the model's default task; hidden (and always empty) for models without prompts."""
+    task = service.prompts.default_task
+    return gr.Textbox(label="指令 Instruction (query side: sentence A, the ranking source; documents stay bare)",
+                      value=task or "", visible=task is not None, elem_id="instruction", lines=1,
+                      info="作为 'Instruct: {指令}\\nQuery:' 加在查询前 / sent as 'Instruct: {task}\\nQuery:' "
+                           "before the query; empty = no prompt")
 
 
 def progress_bar(progress: gr.Progress | None) -> Callable[[int, int], None] | None:

@@ -20,7 +20,8 @@ def register_endpoints(service: EmbeddingService) -> None:
     """Add /similarity, /align, /rank, /embed and /rerank to the Blocks being built (call inside ``gr.Blocks()``)."""
 
     def similarity(sentence_a: str, sentence_b: str, t2s: bool = False, long_text: str = "",
-                   nfkc: bool = False, collapse_whitespace: bool = False, model: str = "") -> dict:
+                   nfkc: bool = False, collapse_whitespace: bool = False, model: str = "",
+                   prompt_name: str = "", instruction: str = "") -> dict:
         """Cosine similarity of two sentences.
 
         Args:
@@ -31,14 +32,17 @@ def register_endpoints(service: EmbeddingService) -> None:
             nfkc: full-width → half-width (Unicode NFKC) first.
             collapse_whitespace: runs of whitespace → one space first.
             model: which loaded model answers ("" = the default; /v1/models lists them).
+            prompt_name: instruction models only: one of the model's prompts, before the query side.
+            instruction: instruction models only: a task description, before the query side.
         Returns:
             {"score", "percent", "verdict", "verdict_en", "tokens": [a, b], "truncated": [a, b], "elapsed_ms"}
         """
         return _answer(lambda o: service.for_model(model).pair(sentence_a, sentence_b, options=o).to_dict(),
-                       t2s, long_text, nfkc, collapse_whitespace)
+                       t2s, long_text, nfkc, collapse_whitespace, prompt_name, instruction)
 
     def rank(source: str, candidates: str, top_k: int = 0, t2s: bool = False, long_text: str = "",
-             nfkc: bool = False, collapse_whitespace: bool = False, model: str = "") -> list[dict]:
+             nfkc: bool = False, collapse_whitespace: bool = False, model: str = "",
+             prompt_name: str = "", instruction: str = "") -> list[dict]:
         """Rank candidates (one per line; blank lines ignored) by similarity to the source.
 
         Args:
@@ -50,6 +54,8 @@ def register_endpoints(service: EmbeddingService) -> None:
             nfkc: full-width → half-width (Unicode NFKC) first.
             collapse_whitespace: runs of whitespace → one space first.
             model: which loaded model answers ("" = the default; /v1/models lists them).
+            prompt_name: instruction models only: one of the model's prompts, before the query side.
+            instruction: instruction models only: a task description, before the query side.
         Returns:
             rows best first: {"rank", "index", "text", "score", "percent", "verdict", "verdict_en",
             "tokens", "truncated", "duplicate"}; "index" is the 0-based position among the non-blank lines.
@@ -57,12 +63,16 @@ def register_endpoints(service: EmbeddingService) -> None:
         if not isinstance(top_k, (int, float)) or isinstance(top_k, bool) or top_k != int(top_k):
             raise gr.Error(GteError(ErrorType.VALIDATION, f"top_k must be a whole number, got {top_k!r}",
                                     "top_k 必须是整数").message)
-        return _answer(lambda o: [row.to_dict() for row in service.for_model(model).rank(
-            source, split_lines(candidates or ""), top_k=int(top_k) or None, options=o).rows],
-            t2s, long_text, nfkc, collapse_whitespace)
+        def ranked(o):
+            r = service.for_model(model).rank(source, split_lines(candidates or ""), top_k=int(top_k) or None,
+                                              options=o)
+            return [{**row.to_dict(), "prompt": r.prompt} for row in r.rows]
+
+        return _answer(ranked, t2s, long_text, nfkc, collapse_whitespace, prompt_name, instruction)
 
     def embed(texts: str, t2s: bool = False, long_text: str = "", nfkc: bool = False,
-              collapse_whitespace: bool = False, model: str = "") -> dict:
+              collapse_whitespace: bool = False, model: str = "", prompt_name: str = "",
+              instruction: str = "", dimensions: int = 0) -> dict:
         """Embed texts (one per line; blank lines ignored) into L2-normalised vectors.
 
         Args:
@@ -72,12 +82,19 @@ def register_endpoints(service: EmbeddingService) -> None:
             nfkc: full-width → half-width (Unicode NFKC) first.
             collapse_whitespace: runs of whitespace → one space first.
             model: which loaded model answers ("" = the default; /v1/models lists them).
+            prompt_name: instruction models only: one of the model's prompts, before the query side.
+            instruction: instruction models only: a task description, before the query side.
+            dimensions: keep the first N dimensions and re-normalise (0 = all; Qwen3-Embedding: 32 up).
         Returns:
             {"dim", "vectors" (one list of floats per text), "tokens", "truncated", "chunks",
             "total_tokens", "cached", "elapsed_ms"}
         """
-        return _answer(lambda o: service.for_model(model).embed(split_lines(texts or ""), options=o).to_dict(),
-                       t2s, long_text, nfkc, collapse_whitespace)
+        if not isinstance(dimensions, (int, float)) or isinstance(dimensions, bool) or dimensions != int(dimensions):
+            raise gr.Error(GteError(ErrorType.VALIDATION, f"dimensions must be a whole number, got {dimensions!r}",
+                                    "dimensions 必须是整数").message)
+        return _answer(lambda o: service.for_model(model).embed(split_lines(texts or ""), options=o,
+                                                                dimensions=int(dimensions) or None).to_dict(),
+                       t2s, long_text, nfkc, collapse_whitespace, prompt_name, instruction)
 
     def rerank(query: str, documents: str, top_n: int = 0, raw_scores: bool = False) -> dict:
         """Rerank documents (one per line; blank lines ignored) against a query with the
@@ -121,10 +138,11 @@ def register_endpoints(service: EmbeddingService) -> None:
     gr.api(rerank, api_name="rerank")
 
 
-def _answer(call, t2s, long_text, nfkc, collapse_whitespace):
+def _answer(call, t2s, long_text, nfkc, collapse_whitespace, prompt_name="", instruction=""):
     """Build the options the way every front end does, call, and turn a GteError into gr.Error."""
     try:
         return call(TextOptions(t2s=t2s, nfkc=nfkc, collapse_whitespace=collapse_whitespace,
-                                long_text=long_text or None))
+                                long_text=long_text or None, prompt_name=prompt_name or None,
+                                instruction=instruction or None))
     except GteError as exc:
         raise gr.Error(exc.message) from exc

@@ -39,7 +39,15 @@ def pair_markdown(r: PairResult) -> str:
         f"### {r.score:.4f} · {r.percent:.1f} % · {r.verdict.zh} {r.verdict.en}",
         f"词元 Tokens: A {r.tokens_a} · B {r.tokens_b} · {_timing(r)} · "
         f"判定阈值 Bands: > {r.bands.high:.2f} 高度相似, > {r.bands.mid:.2f} 中等相似 ({r.bands.source})",
-        *notes])
+        *notes, *prompt_note(r.prompt, "句子 A sentence A")])
+
+
+def prompt_note(prompt: str | None, where: str) -> list[str]:
+    """Say which instruction prompt was used, so a score can be reproduced through the API."""
+    if not prompt:
+        return []
+    shown = _md_escape(prompt.replace("\n", "\\n"))  # the newline stays visible
+    return [f"指令提示词 Prompt before {where}: `{shown}`"]
 
 
 def _timing(r: PairResult) -> str:
@@ -84,14 +92,17 @@ def rank_summary(result: RankResult) -> str:
         parts.append(f"{dups} 个重复 duplicates (kept, marked)")
     if result.source_truncated:
         parts.append(f"⚠️ 源句子已截断 source truncated ({result.source_tokens} tokens)")
-    return " · ".join(parts) + "".join(f"\n\n⚠️ {w}" for w in result.warnings)
+    return "\n\n".join([" · ".join(parts) + "".join(f"\n\n⚠️ {w}" for w in result.warnings),
+                        *prompt_note(result.prompt, "源句子 the source")])
 
 
 # ------------------------------------------------------------------ vectors
 def vector_summary(texts: Sequence[str], vectors: np.ndarray, tokens: Sequence[int],
-                   truncated: Sequence[bool], preview: int = 8) -> str:
+                   truncated: Sequence[bool], preview: int = 8, prompt: str | None = None,
+                   warnings: Sequence[str] = ()) -> str:
     """A readable preview: dimension, norm and the first numbers of each vector."""
     lines = [f"**{len(texts)}** 条文本 texts · 维度 dimension **{vectors.shape[1]}**", ""]
+    lines += [f"⚠️ {w}" for w in warnings] + [n + "\n" for n in prompt_note(prompt, "每条文本 every text")]
     for text, vec, n, cut in zip(texts, vectors, tokens, truncated):
         head = ", ".join(f"{x:+.4f}" for x in vec[:preview])
         flag = " ⚠️ 已截断 truncated" if cut else ""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 import platform
 import re
 
@@ -47,8 +48,10 @@ def about_markdown(service: EmbeddingService, url: str | None = None) -> str:
 | 模型 Model | `{info.name}` |
 | 维度 Dimension | {info.dim} |
 | 最大长度 Max length | {info.max_length} tokens |
-| 池化 Pooling | {info.pooling} |
-| 设备 / 精度 Device / precision | {info.device} / {info.precision} ({info.backend}) |
+| 池化 Pooling | {info.pooling}{' (decoder)' if info.decoder else ''} |
+| 指令 Prompts | {_prompts_cell(info.prompts)} |
+| 输出维度 Output dimensions | {_dimensions_cell(info)} |
+| 设备 / 精度 Device / precision | {info.device} / {info.precision} ({info.backend}){_note(info.backend_note)} |
 | 加载耗时 Load time | {info.load_seconds:.2f} s |
 | 重排模型 Reranker | {reranker_line(service)} |
 | 判定阈值 Verdict bands | > {bands.high:.2f} 高度相似 · > {bands.mid:.2f} 中等相似 · else 差异较大 ({bands.source}) |
@@ -89,3 +92,22 @@ def build(service: EmbeddingService) -> None:
     with gr.Tab("关于 About", id="about") as about_tab:
         about_md = gr.Markdown(about_markdown(service), elem_id="about")
     about_tab.select(bind(on_about, service), None, about_md, queue=False, api_visibility="private")
+
+
+def _prompts_cell(prompts: dict) -> str:
+    """The model's prompt names and default task (instruction models), else a dash."""
+    if not prompts:
+        return "— (none)"
+    names = ", ".join(f"`{k}`" for k in prompts.get("prompts", {}))
+    task = prompts.get("default_instruction")
+    return names + (f" · default task: {html.escape(task)}" if task else "")
+
+
+def _dimensions_cell(info) -> str:
+    if info.min_dimensions:
+        return f"{info.min_dimensions}–{info.dim} (trained for truncated outputs)"
+    return f"{info.dim} (truncating loses quality)"
+
+
+def _note(note: str) -> str:
+    return f" · {html.escape(note)}" if note else ""

@@ -30,12 +30,14 @@ def _no_gauge() -> tuple[go.Figure]:
 
 @safe(2, fill=_no_gauge)
 def on_pair(service: EmbeddingService, a: str, b: str, t2s: bool, nfkc: bool, ws: bool,
-            long_text: str, model: str = "") -> tuple[str, go.Figure]:
+            long_text: str, model: str = "", instruction: str = "") -> tuple[str, go.Figure]:
     """Score two sentences: (markdown with score, verdict and facts; the gauge) — or, comparing
-    every loaded model, (a table with one row per model; one bar per model)."""
-    options = text_options(t2s, nfkc, ws, long_text)
-    if comparing(model):
-        results = [(s.name, s.pair(a, b, **options)) for s in service.models()]
+    every loaded model, (a table with one row per model; one bar per model). ``instruction``
+    (instruction models) goes before A, the query side."""
+    options = text_options(t2s, nfkc, ws, long_text, instruction)
+    if comparing(model):  # the instruction goes to the models that have prompts
+        results = [(s.name, s.pair(a, b, **(options if s.prompts.available else text_options(t2s, nfkc, ws, long_text))))
+                   for s in service.models()]
         return (views.compare_pairs_markdown(results),
                 charts.model_bars([n for n, _ in results], [r.score for _, r in results],
                                   [r.verdict.level for _, r in results]))
@@ -57,7 +59,8 @@ def on_swap(a: str, b: str) -> tuple[str, str]:
     return b, a
 
 
-def build(service: EmbeddingService, options: Sequence[gr.Component]) -> dict[str, Any]:
+def build(service: EmbeddingService, options: Sequence[gr.Component],
+          instruction: gr.Component | None = None) -> dict[str, Any]:
     """The tab; returns the keyword arguments of the page-load event that fills it."""
     with gr.Tab("相似度 Pairwise", id="pair"):
         with gr.Row(equal_height=True):
@@ -78,8 +81,9 @@ def build(service: EmbeddingService, options: Sequence[gr.Component]) -> dict[st
         gr.Examples(EXAMPLES, [a, b], label="示例 Examples")
 
     callback = bind(on_pair, service)
-    gr.on([go_pair.click, a.submit, b.submit], callback, [a, b, *options], [pair_md, pair_plot],
+    inputs = [a, b, *options, *([instruction] if instruction is not None else [])]
+    gr.on([go_pair.click, a.submit, b.submit], callback, inputs, [pair_md, pair_plot],
           api_visibility="private")
     swap.click(on_swap, [a, b], [a, b], queue=False, api_visibility="private")
     go_align.click(bind(on_align, service), [a, b, options[-1]], [align_md, align_plot], api_visibility="private")
-    return {"fn": callback, "inputs": [a, b, *options], "outputs": [pair_md, pair_plot]}
+    return {"fn": callback, "inputs": inputs, "outputs": [pair_md, pair_plot]}

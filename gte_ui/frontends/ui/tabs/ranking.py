@@ -22,12 +22,13 @@ EXAMPLE = ("这款手机电池续航很强",
 
 @safe(4)
 def on_rank(service: EmbeddingService, source: str, cands: str, upload: str | None, top_k: float,
-            t2s: bool, nfkc: bool, ws: bool, long_text: str, model: str = "",
+            t2s: bool, nfkc: bool, ws: bool, long_text: str, model: str = "", instruction: str = "",
             progress: gr.Progress | None = gr.Progress()) -> tuple[str, pd.DataFrame, go.Figure, str | None]:
     """Rank the candidates (the upload wins over the text box): (summary, table, bars, CSV path).
     Comparing every loaded model: one score and rank column per model and Kendall's τ between
-    their rankings (no CSV)."""
-    options = text_options(t2s, nfkc, ws, long_text)
+    their rankings (no CSV). ``instruction`` (instruction models) goes before the source;
+    candidates stay bare."""
+    options = text_options(t2s, nfkc, ws, long_text, instruction if not comparing(model) else None)
     if upload:
         lines = read_candidates_file(upload, service.settings.max_upload_bytes)
     else:
@@ -61,7 +62,8 @@ def _top_k(value: float | str | None) -> int | None:
     return k or None
 
 
-def build(service: EmbeddingService, options: Sequence[gr.Component]) -> None:
+def build(service: EmbeddingService, options: Sequence[gr.Component],
+          instruction: gr.Component | None = None) -> None:
     limit = service.settings.max_candidates
     with gr.Tab("排序 One-to-many", id="rank"):
         src = gr.Textbox(label="源句子 Source", value=EXAMPLE[0], elem_id="rank-src")
@@ -77,5 +79,6 @@ def build(service: EmbeddingService, options: Sequence[gr.Component]) -> None:
         rank_table = gr.Dataframe(headers=views.RANK_COLUMNS, interactive=False, wrap=True, elem_id="rank-table")
         rank_plot = gr.Plot(label="得分 Scores")
         rank_file = gr.File(label="下载 CSV Download")
-    go_rank.click(bind(on_rank, service), [src, cands, upload, top_k, *options],
+    go_rank.click(bind(on_rank, service), [src, cands, upload, top_k, *options,
+                                           *([instruction] if instruction is not None else [])],
                   [rank_md, rank_table, rank_plot, rank_file], api_visibility="private")

@@ -1,0 +1,160 @@
+"""Decoder rerankers (Qwen3-Reranker): relevance as the "yes" / "no" answer of a chat-formatted prompt.
+
+The model reads ``<|im_start|>system … <|im_start|>user\\n<Instruct>: {instruction}\\n<Query>: {query}
+\\n<Document>: {doc}<|im_end|>\\n<|im_start|>assistant\\n<think>\\n\\n</think>\\n\\n`` and the relevance
+logit is ``logit("yes") - logit("no")`` at the last token, so ``sigmoid`` of it is exactly the model
+card's ``softmax([no, yes])[yes]``. Only the two vocabulary rows of the LM head are computed, on
+the last token only (the full head is 151k rows × every token: most of a small model's work).
+
+Pairs are tokenised without special tokens, the instruction/query/document text truncated to leave
+room for the frame, sorted by length and run ``batch_size`` at a time, padded on the tokenizer's
+side; the answer is read at each row's last real token either way.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from gte_ui.core.errors import ConfigError, ErrorType, GteError
+from gte_ui.core.settings import INT8_MODES
+from gte_ui.engine.int8 import quantize_w8a8
+from gte_ui.engine.pooling import last_token_index
+from gte_ui.engine.tokenizer import load_tokenizer
+
+log = logging.getLogger(__name__)
+
+SYSTEM_PREFIX = ("<|im_start|>system\nJudge whether the Document meets the requirements based on the Query and "
+                 'the Instruct provided. Note that the answer can only be "yes" or "no".<|im_end|>\n<|im_start|>user\n')
+ASSISTANT_SUFFIX = "<|im_end|>\n<|im_start|>assistant\n<think>\n\n</think>\n\n"
+DEFAULT_INSTRUCTION = "Given a web search query, retrieve relevant passages that answer the query"
+#: Qwen3-Reranker's model card reads at most 8192 tokens
+DEFAULT_MAX_LENGTH = 8192
+
+
+def format_pair(query: str, document: str, instruction: str | None = None) -> str:
+    """The user turn of the model card's prompt."""
+    return f"<Instruct>: {instruction or DEFAULT_INSTRUCTION}\n<Query>: {query}\n<Document>: {document}"
+
+
+def is_decoder_reranker(config: dict) -> bool:
+    """A causal LM checkpoint (``*ForCausalLM``) offered as a reranker: Qwen3-Reranker's layout."""
+    return any(str(a).endswith("ForCausalLM") for a in config.get("architectures") or [])
+
+
+@dataclass(frozen=True)
+class DecoderRerankerInfo:
+    path: str
+    architecture: str
+    max_length: int
+    device: str
+    precision: str
+    backend: str
+    instruction: str
+    load_seconds: float
+
+    def as_dict(self) -> dict[str, object]:
+        return dict(self.__dict__)
+
+
+class DecoderReranker:
+    """Score (query, document) pairs with a Qwen3-Reranker-style causal LM: raw yes-minus-no logits."""
+
+    def __init__(self, folder: str | Path, *, device: str = "cpu", precision: str = "fp32",
+                 max_length: int | None = None, batch_size: int = 16, instruction: str | None = None,
+                 int8_mode: str = "accurate", trust_remote_code: bool = False) -> None:
+        from transformers import AutoModelForCausalLM
+
+        t0 = time.perf_counter()
+        folder = Path(folder)
+        self.tokenizer = load_tokenizer(folder, trust_remote_code)
+        vocab = self.tokenizer.get_vocab()
+        missing = [t for t in ("yes", "no") if t not in vocab]
+        if missing:
+            raise ConfigError(f"the reranker's vocabulary has no {' / '.join(repr(t) for t in missing)} token; "
+                              "a decoder reranker answers 'yes' or 'no'", "该重排模型词表中没有 yes / no")
+        self.yes_id, self.no_id = vocab["yes"], vocab["no"]
+        dtype = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16, "int8": torch.float32}[precision]
+        lm = AutoModelForCausalLM.from_pretrained(str(folder), dtype=dtype, trust_remote_code=trust_remote_code).eval()
+        head = lm.get_output_embeddings().weight.detach()
+        # the two rows that matter, fp32 whatever the body's precision
+        self.answer_rows = torch.stack([head[self.yes_id], head[self.no_id]]).float().to(device)
+        body = lm.get_decoder() if hasattr(lm, "get_decoder") else lm.model
+        name = "torch"
+        if precision == "int8":
+            keep = INT8_MODES[int8_mode].decoder_fp32_layers if int8_mode in INT8_MODES else ()
+            body = quantize_w8a8(body, tokenizer=self.tokenizer, alpha=0.5, keep_fp32=keep)
+            name = f"torch-int8-{int8_mode}"
+        del lm
+        self.body = body.to(device)
+        self.device = device
+        self.batch_size = batch_size
+        self.instruction = instruction or DEFAULT_INSTRUCTION
+        self.prefix = self.tokenizer(SYSTEM_PREFIX, add_special_tokens=False)["input_ids"]
+        self.suffix = self.tokenizer(ASSISTANT_SUFFIX, add_special_tokens=False)["input_ids"]
+        limit = min(DEFAULT_MAX_LENGTH, int(getattr(body.config, "max_position_embeddings", DEFAULT_MAX_LENGTH)))
+        self.max_length = max_length or limit
+        if self.max_length <= len(self.prefix) + len(self.suffix) + 8:
+            raise ConfigError(f"reranker max length {self.max_length} leaves no room for the text "
+                              f"(the prompt frame takes {len(self.prefix) + len(self.suffix)} tokens)",
+                              "重排最大长度过小")
+        self.pad_left = getattr(self.tokenizer, "padding_side", "left") == "left"
+        pad = self.tokenizer.pad_token_id
+        self._pad_id = pad if pad is not None else (self.tokenizer.eos_token_id or 0)
+        self._lock = threading.Lock()
+        self.forward_calls = 0
+        self.info = DecoderRerankerInfo(
+            path=str(folder), architecture=(body.config.architectures or ["?"])[0] if body.config.architectures else
+            type(body).__name__, max_length=self.max_length, device=device, precision=precision, backend=name,
+            instruction=self.instruction, load_seconds=round(time.perf_counter() - t0, 3))
+        log.info("decoder reranker ready: %s", self.info)
+
+    def tokenize(self, pairs: Sequence[tuple[str, str]], instruction: str | None = None
+                 ) -> tuple[list[list[int]], list[int], list[bool]]:
+        """Framed ids per pair, each pair's untruncated token count, and whether it was cut."""
+        room = self.max_length - len(self.prefix) - len(self.suffix)
+        texts = [format_pair(q, d, instruction or self.instruction) for q, d in pairs]
+        body = self.tokenizer(texts, add_special_tokens=False, truncation=False, verbose=False)["input_ids"]
+        ids = [self.prefix + list(b[:room]) + self.suffix for b in body]
+        counts = [len(b) + len(self.prefix) + len(self.suffix) for b in body]
+        return ids, counts, [len(b) > room for b in body]
+
+    def score(self, pairs: Sequence[tuple[str, str]], instruction: str | None = None) -> np.ndarray:
+        """Raw relevance logits (``logit(yes) - logit(no)``) of the pairs, in input order, float32 [n]."""
+        ids, _, _ = self.tokenize(pairs, instruction)
+        order = np.argsort([-len(x) for x in ids], kind="stable")
+        out = np.empty(len(ids), dtype=np.float32)
+        with self._lock:
+            for start in range(0, len(order), self.batch_size):
+                chunk = order[start:start + self.batch_size]
+                out[chunk] = self._forward([ids[i] for i in chunk])
+        return out
+
+    def _forward(self, batch: list[list[int]]) -> np.ndarray:
+        width = max(len(x) for x in batch)
+        input_ids = torch.full((len(batch), width), self._pad_id, dtype=torch.long)
+        mask = torch.zeros((len(batch), width), dtype=torch.long)
+        for row, seq in enumerate(batch):
+            cols = slice(width - len(seq), width) if self.pad_left else slice(0, len(seq))
+            input_ids[row, cols] = torch.as_tensor(seq, dtype=torch.long)
+            mask[row, cols] = 1
+        try:
+            with torch.inference_mode():
+                hidden = self.body(input_ids=input_ids.to(self.device),
+                                   attention_mask=mask.to(self.device)).last_hidden_state
+                last = hidden[torch.arange(len(batch), device=hidden.device), last_token_index(mask.to(hidden.device))]
+                answers = last.float() @ self.answer_rows.T  # [batch, 2]: yes, no
+                logits = (answers[:, 0] - answers[:, 1]).cpu().numpy()
+        except torch.cuda.OutOfMemoryError as exc:  # pragma: no cover - GPU only
+            torch.cuda.empty_cache()
+            raise GteError(ErrorType.OVERLOADED, f"GPU out of memory reranking {len(batch)} pairs x {width} tokens",
+                           "GPU 显存不足，请减少文档数量或长度") from exc
+        self.forward_calls += 1
+        return logits
