@@ -23,6 +23,7 @@ import logging
 import time
 from collections import Counter
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -32,6 +33,7 @@ from ray.serve.handle import DeploymentHandle
 
 from gte_ui.core.settings import Settings
 from gte_ui.engine.encoder import Encoded, Encoder, ModelInfo
+from gte_ui.engine.prompts import Prompts, read_prompts
 from gte_ui.engine.hub import resolve_model, transformer_folder
 from gte_ui.engine.tokenizer import load_tokenizer
 from gte_ui.service.service import EmbeddingService, shared_from_settings
@@ -108,11 +110,13 @@ class RemoteEncoder:
     """
 
     def __init__(self, handle: DeploymentHandle, info: dict[str, Any], tokenizer: Any,
-                 timeout_s: float = 120.0) -> None:
+                 timeout_s: float = 120.0, prompts: Prompts | None = None) -> None:
         self.handle = handle
         self.info = ModelInfo(**info)
         #: the service's token-level looks (unknown characters, alignment) run here, on the ingress
         self.tokenizer = tokenizer
+        #: instruction prompts are applied by the service before texts travel to a replica
+        self.prompts = prompts or Prompts()
         self.dim = self.info.dim
         self.max_length = self.info.max_length
         self.timeout_s = timeout_s
@@ -191,16 +195,21 @@ class Ingress:
 
     async def __serve_build_asgi_app__(self) -> Any:
         info = await self.embedder.info.remote()
-        remote = RemoteEncoder(self.embedder, info, ingress_tokenizer(self.settings))
+        folder = model_folder(self.settings)
+        remote = RemoteEncoder(self.embedder, info, ingress_tokenizer(folder), prompts=read_prompts(folder))
         self.service = EmbeddingService(remote, self.settings, runner=remote,
                                         shared=shared_from_settings(self.settings))
         return self.app_factory(self.service, self.settings)
 
 
-def ingress_tokenizer(settings: Settings) -> Any:
-    """The model's tokenizer alone (no weights) for the ingress, resolved as the replicas do."""
-    folder = resolve_model(settings.model, hub=settings.hub, revision=settings.revision,
-                           offline=settings.offline, cache_dir=settings.model_cache_dir)
+def model_folder(settings: Settings) -> Path:
+    """The model's folder, resolved as the replicas resolve it (the ingress loads no weights)."""
+    return resolve_model(settings.model, hub=settings.hub, revision=settings.revision,
+                         offline=settings.offline, cache_dir=settings.model_cache_dir)
+
+
+def ingress_tokenizer(folder: Path) -> Any:
+    """The model's tokenizer alone (no weights) for the ingress."""
     inner = transformer_folder(folder)
     return load_tokenizer(inner if (inner / "config.json").is_file() else folder)
 
