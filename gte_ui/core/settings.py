@@ -29,6 +29,7 @@ DEVICES = ("auto", "cpu", "cuda")
 PRECISIONS = ("auto", "fp32", "fp16", "bf16", "int8")
 LONG_TEXT_MODES = ("truncate", "chunk")
 HUBS = ("auto", "modelscope", "huggingface")
+LOG_LEVELS = ("debug", "info", "warning", "error")
 
 
 @dataclass(frozen=True)
@@ -51,6 +52,12 @@ INT8_MODES: dict[str, Int8Mode] = {
     "dynamic": Int8Mode(onnx=False, torch_fp32_layers=()),  # torch quantize_dynamic, per tensor
 }
 INT8_ENGINES = ("onnx", "torch")
+
+#: Options that take one of a fixed set of values: --help lists them, validate() enforces them.
+CHOICES: dict[str, tuple[str, ...]] = {
+    "hub": HUBS, "device": DEVICES, "precision": PRECISIONS, "int8_mode": tuple(INT8_MODES),
+    "int8_engine": INT8_ENGINES, "long_text": LONG_TEXT_MODES, "log_level": LOG_LEVELS,
+}
 
 Device = Literal["auto", "cpu", "cuda"]
 Precision = Literal["auto", "fp32", "fp16", "bf16", "int8"]
@@ -186,25 +193,32 @@ _OPTIONS: list[tuple[str, tuple[str, ...], tuple[str, ...], Any, str]] = [
     ("api_key", ("--api-key",), ("GTE_API_KEY",), str, "Bearer token required by the REST routes"),
     ("cors_origins", ("--cors-origins",), ("GTE_CORS_ORIGINS",), _csv,
      "comma-separated origins allowed by CORS (default: same origin only)"),
-    ("log_level", ("--log-level",), ("GTE_LOG_LEVEL",), str, "debug, info, warning or error"),
+    ("log_level", ("--log-level",), ("GTE_LOG_LEVEL",), str, "how much the server logs"),
 ]
 
 
 def build_parser() -> argparse.ArgumentParser:
+    """The server's flags. Choices show as ``{a,b}`` but are checked by :func:`validate` (a
+    bilingual :class:`ConfigError`, as for env values); defaults come from :class:`Settings`."""
     parser = argparse.ArgumentParser(
         prog="app.py",
         description="GTE similarity workbench: Gradio UI + HTTP API for GTE sentence embeddings. "
         "Every flag also reads the environment variable named in its help.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
+    defaults = Settings()
     for name, flags, envs, typ, help_text in _OPTIONS:
+        default = getattr(defaults, name)
+        # The table's own wording wins ("default: the model's own limit"); else the real value.
+        if "default" not in help_text and default not in (None, (), False):
+            help_text += f" (default: {default})"
         env_note = " [env: " + ", ".join(envs) + "]"
         if typ is _bool:
             parser.add_argument(*flags, dest=name, action="store_const", const=True,
                                 default=None, help=help_text + env_note)
         else:
+            metavar = "{" + ",".join(CHOICES[name]) + "}" if name in CHOICES else None
             parser.add_argument(*flags, dest=name, type=typ if typ is not _csv else str,
-                                default=None, help=help_text + env_note)
+                                default=None, metavar=metavar, help=help_text + env_note)
     return parser
 
 
@@ -250,13 +264,8 @@ def validate(s: Settings) -> Settings:
                 f"--{name.replace('_', '-')} {value!r} is not valid; choose one of: {', '.join(allowed)}",
                 f"--{name.replace('_', '-')} 取值 {value!r} 无效，可选：{', '.join(allowed)}")
 
-    choice("device", s.device, DEVICES)
-    choice("precision", s.precision, PRECISIONS)
-    choice("long_text", s.long_text, LONG_TEXT_MODES)
-    choice("int8_mode", s.int8_mode, tuple(INT8_MODES))
-    choice("int8_engine", s.int8_engine, INT8_ENGINES)
-    choice("hub", s.hub, HUBS)
-    choice("log_level", s.log_level, ("debug", "info", "warning", "error"))
+    for name, allowed in CHOICES.items():
+        choice(name, getattr(s, name), allowed)
 
     positives = ["batch_size", "max_chars", "max_texts", "max_candidates", "max_matrix",
                  "max_upload_bytes", "max_body_bytes", "max_queue", "concurrency"]
