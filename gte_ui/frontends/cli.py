@@ -512,6 +512,8 @@ def evaluate_command(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--limit", type=int, help="evaluate only the first N pairs")
     ap.add_argument("--save-calibration", action="store_true",
                     help="save verdict bands derived from this data for the model (used at next start)")
+    ap.add_argument("--json", action="store_true",
+                    help="print every metric as JSON instead of the compact table")
     args, rest = ap.parse_known_args(list(sys.argv[1:] if argv is None else argv))
     from tqdm import tqdm  # kept off --help's path, as the model stack is
 
@@ -522,14 +524,19 @@ def evaluate_command(argv: Sequence[str] | None = None) -> int:
             pairs = h.LabelledPairs(pairs.a[:args.limit], pairs.b[:args.limit], pairs.labels[:args.limit], pairs.name)
         settings = h.parse_settings(rest)
         service = h.EmbeddingService.from_settings(settings, batching=False)
-        bar = tqdm(total=100, unit="%", desc="evaluating")
+        # Counted in distinct texts (what score_pairs embeds), so the rate reads texts/s.
+        texts = len(dict.fromkeys(pairs.a + pairs.b))
+        bar = tqdm(total=texts, unit=" texts", desc="evaluating", file=sys.stderr)
 
         def progress(frac: float, _desc: str) -> None:
-            bar.update(int(frac * 100) - bar.n)
+            bar.update(round(frac * texts) - bar.n)
 
         result = h.metrics.evaluate(service, pairs, progress)
         bar.close()
-        print(json.dumps(result.metrics(), ensure_ascii=False, indent=2))
+        if args.json:
+            print(json.dumps(result.metrics(), ensure_ascii=False, indent=2))
+        else:
+            print(h.metrics.summary_text(result, pairs.name))
         if args.out:
             for p in h.metrics.write_results(result, pairs, Path(args.out)):
                 print(f"wrote {p}")
