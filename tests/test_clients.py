@@ -1,0 +1,76 @@
+"""Issue 20: the client packages people already use, each against a live server (tiny BERT,
+offline), each bounded in time, each checked against the engine's own vectors.
+
+docs/integrations.md holds the same recipes; these tests are what keeps them true.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+pytestmark = pytest.mark.timeout(180)
+
+TEXTS = ["今天天气很好", "我想借钱", "这款手机电池续航很强，用一天没问题"]
+QUERY = "手机电量很耐用"
+
+
+def engine_vectors(server, texts: list[str]) -> np.ndarray:
+    return server.service.embed(texts).vectors
+
+
+def test_langchain_openai_embeddings(live_server):
+    """langchain-openai's OpenAIEmbeddings, as docs/integrations.md writes it. Without
+    check_embedding_ctx_length=False it tokenises with tiktoken (a download) and sends token ids."""
+    langchain_openai = pytest.importorskip("langchain_openai")
+    embeddings = langchain_openai.OpenAIEmbeddings(
+        model="gte-large-zh", base_url=live_server.url + "/v1", api_key="unused",
+        check_embedding_ctx_length=False, max_retries=0, timeout=60)
+    docs = embeddings.embed_documents(TEXTS)
+    np.testing.assert_allclose(docs, engine_vectors(live_server, TEXTS), atol=1e-6)
+    query = embeddings.embed_query(QUERY)
+    np.testing.assert_allclose(query, engine_vectors(live_server, [QUERY])[0], atol=1e-6)
+    assert len(query) == live_server.service.dim
+
+
+def test_langchain_default_settings_get_a_message_naming_the_flag(live_server):
+    """With LangChain's default (token ids, once tiktoken has its file) the server's 422 names
+    the flag to set; the ids are what the client would send."""
+    openai = pytest.importorskip("openai")
+    client = openai.OpenAI(base_url=live_server.url + "/v1", api_key="unused", max_retries=0)
+    with pytest.raises(openai.UnprocessableEntityError) as err:
+        client.embeddings.create(model="gte", input=[[9906, 1917]])
+    assert "check_embedding_ctx_length=False" in str(err.value)
+
+
+def test_llamaindex_openai_like_embedding(live_server):
+    openai_like = pytest.importorskip("llama_index.embeddings.openai_like")
+    embed_model = openai_like.OpenAILikeEmbedding(
+        model_name="gte-large-zh", api_base=live_server.url + "/v1", api_key="unused",
+        embed_batch_size=16, max_retries=0, timeout=60)
+    docs = embed_model.get_text_embedding_batch(TEXTS)
+    np.testing.assert_allclose(docs, engine_vectors(live_server, TEXTS), atol=1e-6)
+    query = embed_model.get_query_embedding(QUERY)
+    np.testing.assert_allclose(query, engine_vectors(live_server, [QUERY])[0], atol=1e-6)
+    single = embed_model.get_text_embedding(TEXTS[0])
+    np.testing.assert_allclose(single, engine_vectors(live_server, TEXTS[:1])[0], atol=1e-6)
+
+
+def test_huggingface_hub_inference_client_tei_routes(live_server, monkeypatch):
+    """huggingface_hub's InferenceClient speaks TEI: feature_extraction posts to /embed,
+    sentence_similarity to /similarity. HF_HUB_OFFLINE=1 (set for the whole test session)
+    blocks even a loopback URL, so it is lifted here, as a client process would not set it."""
+    huggingface_hub = pytest.importorskip("huggingface_hub")
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", False)
+    embed = huggingface_hub.InferenceClient(model=live_server.url + "/embed", timeout=60)
+    vectors = embed.feature_extraction(TEXTS[0])
+    expected = engine_vectors(live_server, TEXTS[:1])
+    assert vectors.shape == expected.shape
+    np.testing.assert_allclose(vectors, expected, atol=1e-6)
+
+    similarity = huggingface_hub.InferenceClient(model=live_server.url + "/similarity", timeout=60)
+    scores = similarity.sentence_similarity(QUERY, other_sentences=TEXTS)
+    query = engine_vectors(live_server, [QUERY])[0]
+    np.testing.assert_allclose(scores, engine_vectors(live_server, TEXTS) @ query, atol=1e-5)
+    assert scores == [pytest.approx(r.score, abs=1e-6) for r in
+                      sorted(live_server.service.rank(QUERY, TEXTS).rows, key=lambda r: r.index)]
