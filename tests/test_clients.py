@@ -74,3 +74,72 @@ def test_huggingface_hub_inference_client_tei_routes(live_server, monkeypatch):
     np.testing.assert_allclose(scores, engine_vectors(live_server, TEXTS) @ query, atol=1e-5)
     assert scores == [pytest.approx(r.score, abs=1e-6) for r in
                       sorted(live_server.service.rank(QUERY, TEXTS).rows, key=lambda r: r.index)]
+
+
+@pytest.fixture(scope="module")
+def keyed_server(tiny_encoder, tiny_model_dir):
+    """The app with --api-key set, over the shared tiny encoder."""
+    from conftest import LiveServer
+
+    from gte_ui.core.settings import Settings
+    from gte_ui.server import create_app
+    from gte_ui.service.service import EmbeddingService
+
+    settings = Settings(model=str(tiny_model_dir), device="cpu", precision="fp32", api_key="s3cret")
+    service = EmbeddingService(tiny_encoder, settings)
+    with LiveServer(create_app(service, settings)) as server:
+        server.service = service
+        yield server
+
+
+def test_the_recipes_api_key_fields_reach_the_server(keyed_server, monkeypatch):
+    """Each recipe's api_key is sent as the Bearer token --api-key checks; a wrong one is a 401."""
+    langchain_openai = pytest.importorskip("langchain_openai")
+    openai_like = pytest.importorskip("llama_index.embeddings.openai_like")
+    huggingface_hub = pytest.importorskip("huggingface_hub")
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", False)
+    expected = engine_vectors(keyed_server, TEXTS[:1])[0]
+    base = keyed_server.url + "/v1"
+
+    def langchain(key: str):
+        return langchain_openai.OpenAIEmbeddings(model="gte", base_url=base, api_key=key, max_retries=0,
+                                                 check_embedding_ctx_length=False).embed_query(TEXTS[0])
+
+    def llamaindex(key: str):
+        return openai_like.OpenAILikeEmbedding(model_name="gte", api_base=base, api_key=key,
+                                               max_retries=0).get_text_embedding(TEXTS[0])
+
+    def hub(key: str):
+        client = huggingface_hub.InferenceClient(model=keyed_server.url + "/embed", api_key=key, timeout=60)
+        return client.feature_extraction(TEXTS[0])[0]
+
+    for call in (langchain, llamaindex, hub):
+        np.testing.assert_allclose(call("s3cret"), expected, atol=1e-6)
+        with pytest.raises(Exception) as err:
+            call("wrong")
+        assert "401" in str(err.value) or "Unauthorized" in str(err.value) or \
+            getattr(getattr(err.value, "response", None), "status_code", None) == 401, repr(err.value)
+
+
+def test_dify_openai_api_compatible_plugin_request(live_server):
+    """Dify's OpenAI-API-compatible plugin (langgenius/openai_api_compatible 0.0.64,
+    text_embedding.py) posts {"model", "input": batch} to {API Base URL}/embeddings, in batches of
+    "max chunks", with an empty Authorization header when no API key is set, and reads
+    data[].embedding and usage.prompt_tokens. Replayed here as it sends it."""
+    import requests
+
+    base = live_server.url + "/v1"
+    got, tokens = [], 0
+    for start in range(0, len(TEXTS), 2):  # "Model max chunks per batch" = 2
+        r = requests.post(f"{base}/embeddings", headers={"Content-Type": "application/json", "Authorization": ""},
+                          json={"model": "gte-large-zh", "input": TEXTS[start:start + 2]}, timeout=60)
+        assert r.status_code == 200, r.text
+        body = r.json()
+        got += [d["embedding"] for d in body["data"]]
+        tokens += body["usage"].get("prompt_tokens") or body["usage"].get("total_tokens") or 0
+    np.testing.assert_allclose(got, engine_vectors(live_server, TEXTS), atol=1e-6)
+    assert tokens > len(TEXTS)
+    # Its optional "Embedding encoding format: float" setting adds encoding_format.
+    r = requests.post(f"{base}/embeddings", json={"model": "x", "input": TEXTS[:1], "encoding_format": "float"},
+                      timeout=60)
+    np.testing.assert_allclose(r.json()["data"][0]["embedding"], engine_vectors(live_server, TEXTS[:1])[0], atol=1e-6)
