@@ -404,7 +404,8 @@ def health(url: str | None = None, timeout: float = 4.0) -> tuple[bool, str]:
 # --------------------------------------------------------------------------- commands
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="python -m gte_ui",
+        # the name it was started by: the installed console script, or the module
+        prog="gte-ui" if os.path.basename(sys.argv[0]) == "gte-ui" else "python -m gte_ui",
         description="GTE workbench command line. Model options are app.py's (--model, --device, "
         "--precision, --max-length, --batch-size, --long-text, --max-chars, … and their GTE_* "
         "environment variables); put them after the command.")
