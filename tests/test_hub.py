@@ -153,7 +153,7 @@ def test_hub_404_ends_the_attempt_after_one_request(hub_at, counting_hub, tmp_pa
     with pytest.raises(ModelNotFoundError) as err:
         resolve_model("someone/not-a-model", cache_dir=str(tmp_path))
     assert time.perf_counter() - start < 5.0
-    assert [path for path, _ in _CountingHub.seen] == ["/api/models/someone/not-a-model"]
+    assert [path for path, _ in _CountingHub.seen] == ["/api/models/someone/not-a-model/revision/main"]
     assert "404: no model 'someone/not-a-model'" in err.value.message
 
 
@@ -169,7 +169,7 @@ def test_a_reachable_hub_still_gets_the_real_client(hub_at, counting_hub, tmp_pa
     """The probe only vetoes hopeless cases: a hub that answers hands over to huggingface_hub's
     own snapshot_download, whose requests follow the probe's."""
     hub_at(counting_hub.server_address[1])
-    _CountingHub.known = ("/api/models/someone/model",)
+    _CountingHub.known = ("/api/models/someone/model/revision/main",)
     with pytest.raises(ModelNotFoundError, match="huggingface 'someone/model' -> "):
         resolve_model("someone/model", cache_dir=str(tmp_path))
     agents = [agent for _, agent in _CountingHub.seen]

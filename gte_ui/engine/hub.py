@@ -101,11 +101,12 @@ def hub_endpoint(which: str) -> str:
 
 
 def probe_url(which: str, name: str, revision: str | None = None) -> str:
-    """The hub's API address for the model (the request its client makes first)."""
+    """The hub's API address for the model: for Hugging Face the request snapshot_download makes
+    first (so a mirror that serves the client serves the probe); ModelScope's model page."""
     base, quoted = hub_endpoint(which), urllib.parse.quote(name, safe="/")
     if which == "modelscope":
         return f"{base}/api/v1/models/{quoted}"
-    return f"{base}/api/models/{quoted}" + (f"/revision/{urllib.parse.quote(revision, safe='')}" if revision else "")
+    return f"{base}/api/models/{quoted}/revision/{urllib.parse.quote(revision or 'main', safe='')}"
 
 
 def probe_hub(which: str, name: str, revision: str | None = None,
