@@ -365,3 +365,20 @@ def test_other_model_width_is_configuration_only(minilm_dir, tmp_path, capsys):
     assert vectors.shape == (2, 384) == (2, service.dim)
     np.testing.assert_allclose(vectors, service.encoder.encode(["A man is playing a guitar.", "A dog runs."]).vectors,
                                atol=1e-5)
+
+
+@pytest.mark.parametrize("command, fragments", [
+    ("download", ["--hub {auto,modelscope,huggingface}", "(default: auto)", "(default: the hub's main branch)"]),
+    ("rank", ["--top-k TOP_K", "(default: all)"]),
+    ("health", ["(default: 4)"]),
+    ("evaluate", ["--json", "compact table"]),
+])
+def test_subcommand_help_states_defaults_and_choices(command, fragments, capsys):
+    """Issue 18.3 for the CLI's own parsers: choices listed, real defaults, never "(default: None)"."""
+    with pytest.raises(SystemExit) as done:
+        cli.main([command, "--help"])
+    assert done.value.code == 0
+    text = " ".join(capsys.readouterr().out.split())
+    assert "(default: None)" not in text
+    for fragment in fragments:
+        assert fragment in text

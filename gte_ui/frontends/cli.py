@@ -415,8 +415,9 @@ def build_parser() -> argparse.ArgumentParser:
     d = sub.add_parser("download", help="fetch a model into a folder for offline use")
     d.add_argument("--model", required=True, help="ModelScope id (iic/…) or Hugging Face id (thenlper/…)")
     d.add_argument("--to", required=True, help="target folder; later run with --model FOLDER --offline")
-    d.add_argument("--hub", default="auto", choices=("auto", "modelscope", "huggingface"))
-    d.add_argument("--revision")
+    d.add_argument("--hub", default="auto", choices=("auto", "modelscope", "huggingface"),
+                   help="auto: ModelScope for iic/ and damo/ ids, else Hugging Face (default: auto)")
+    d.add_argument("--revision", help="branch, tag or commit (default: the hub's main branch)")
     e = sub.add_parser("embed", help="embed a corpus file into .npy / .csv / .parquet (streams, resumes)")
     e.add_argument("input", help=".txt (one text a line), .csv/.tsv (--column) or .jsonl (--field)")
     e.add_argument("--out", required=True, help="output .npy (vectors), .csv or .parquet (text + vector)")
@@ -433,12 +434,12 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("source")
     r.add_argument("candidates", nargs="*")
     r.add_argument("--file", help="candidates from a .txt (one a line) or .csv/.tsv file")
-    r.add_argument("--top-k", type=int)
+    r.add_argument("--top-k", type=int, help="print only the best K (default: all)")
     r.add_argument("--json", action="store_true", help="print JSON instead of tab-separated lines")
     sub.add_parser("evaluate", help="Spearman of the model on labelled pairs (see its --help)", add_help=False)
     h = sub.add_parser("health", help="exit 0 when a running server's /health says ok (Docker HEALTHCHECK)")
     h.add_argument("--url", help="default: http://127.0.0.1:$GRADIO_SERVER_PORT/health")
-    h.add_argument("--timeout", type=float, default=4.0)
+    h.add_argument("--timeout", type=float, default=4.0, help="seconds to wait for an answer (default: 4)")
     return parser
 
 
