@@ -172,4 +172,6 @@ def test_evaluate_tab_with_a_sample(page, live_server):
     page.wait_for_function("() => document.querySelector('#eval-summary').innerText.includes('ROC-AUC')", timeout=60_000)
     text = page.locator("#eval-summary").inner_text()
     assert "300 pairs" in text
+    # Issue 18.7: ATEC is 86 % zeros; the majority baseline stands beside accuracy.
+    assert "Majority baseline" in text and "0.8633" in text and "Balanced accuracy" in text
     shot(page, "7-evaluate")

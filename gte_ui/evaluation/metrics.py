@@ -254,23 +254,21 @@ def evaluate(service, pairs: LabelledPairs, progress: Callable[[float, str], Non
 
 # --------------------------------------------------------------------------- presentation
 def summary_markdown(result: EvalResult, name: str = "") -> str:
-    """The Evaluate tab's summary: correlations; for 0/1 labels AUC, accuracy beside the majority
-    baseline, balanced accuracy and F1 with their thresholds, and a warning when accuracy only
-    reflects the majority label."""
-    head = "| Spearman | Pearson |"
-    rule = "|---|---|"
-    row = f"| **{result.spearman * 100:.2f}** | {result.pearson * 100:.2f} |"
+    """The Evaluate tab's summary, one metric a row: correlations (× 100, as C-MTEB reports them);
+    for 0/1 labels AUC, accuracy with the majority baseline under it, balanced accuracy and F1
+    with their thresholds, and a warning when accuracy only reflects the majority label."""
+    rows = [("**Spearman** × 100", f"**{result.spearman * 100:.2f}**", ""),
+            ("Pearson × 100", f"{result.pearson * 100:.2f}", "")]
     if result.binary:
-        head += (" ROC-AUC | 准确率 Accuracy (阈值 at) | 多数类基线 Majority baseline |"
-                 " 平衡准确率 Balanced accuracy (阈值 at) | F1 (阈值 at) |")
-        rule += "---|---|---|---|---|"
-        row += (f" {result.auc:.4f} | {result.accuracy:.4f} (≥ {result.best_threshold:.4f}) |"
-                f" {result.majority_baseline:.4f} |"
-                f" {result.balanced_accuracy:.4f} (≥ {result.balanced_threshold:.4f}) |"
-                f" {result.f1:.4f} (≥ {result.f1_threshold:.4f}) |")
-    lines = [f"### {name} · {result.n} pairs", head, rule, row, "", "(C-MTEB reports cosine Spearman × 100.)"]
+        rows += [("ROC-AUC", f"{result.auc:.4f}", ""),
+                 ("准确率 Accuracy", f"{result.accuracy:.4f}", f"≥ {result.best_threshold:.4f}"),
+                 ("多数类基线 Majority baseline", f"{result.majority_baseline:.4f}", "全部判为多数类 all one label"),
+                 ("平衡准确率 Balanced accuracy", f"{result.balanced_accuracy:.4f}", f"≥ {result.balanced_threshold:.4f}"),
+                 ("F1", f"{result.f1:.4f}", f"≥ {result.f1_threshold:.4f}")]
+    lines = [f"### {name} · {result.n} pairs", "| 指标 Metric | 值 Value | 阈值 Threshold (cosine) |", "|---|---|---|"]
+    lines += [f"| {metric} | {value} | {threshold} |" for metric, value, threshold in rows]
     if result.accuracy_is_baseline:
-        lines.append("\n" + baseline_warning(result, markdown=True))
+        lines += ["", baseline_warning(result, markdown=True)]
     return "\n".join(lines)
 
 
