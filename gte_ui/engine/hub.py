@@ -119,15 +119,26 @@ def probe_hub(which: str, name: str, revision: str | None = None,
     """
     url = probe_url(which, name, revision)
     host = urllib.parse.urlsplit(url).netloc
+    headers = {"User-Agent": "gte_ui-hub-probe"}
+    # A private model may be invisible (404) without the user's token: send Hugging Face's as its
+    # client would; with a ModelScope token set, leave a 404 for the client to judge.
+    trust_404 = True
+    if which == "huggingface":
+        from huggingface_hub import get_token  # the hub client, imported only when a hub is used
+
+        if token := get_token():
+            headers["Authorization"] = f"Bearer {token}"
+    elif os.environ.get("MODELSCOPE_API_TOKEN"):
+        trust_404 = False
     verdict: list[str | None] = [None]
 
     def ask() -> None:
-        request = urllib.request.Request(url, headers={"User-Agent": "gte_ui-hub-probe"})
+        request = urllib.request.Request(url, headers=headers)
         try:
             with urllib.request.urlopen(request, timeout=timeout):  # noqa: S310 - the hub's own URL
                 return
         except urllib.error.HTTPError as exc:
-            if exc.code == 404:
+            if exc.code == 404 and trust_404:
                 verdict[0] = f"{host} answers 404: no model '{name}' there"
         except urllib.error.URLError as exc:
             reason = exc.reason
