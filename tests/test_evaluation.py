@@ -49,6 +49,10 @@ def test_binary_metrics_match_sklearn():
     # no other threshold does better (to the 4-decimal grid the search uses)
     assert r.accuracy >= max(accuracy_score(labels, cos >= t) for t in np.linspace(0, 1, 101)) - 1e-9
     assert r.f1 >= max(f1_score(labels, cos >= t) for t in np.linspace(0, 1, 101)) - 1e-9
+    from sklearn.metrics import balanced_accuracy_score
+
+    assert r.balanced_accuracy == pytest.approx(balanced_accuracy_score(labels, cos >= r.balanced_threshold))
+    assert r.balanced_accuracy >= max(balanced_accuracy_score(labels, cos >= t) for t in np.linspace(0, 1, 101)) - 1e-9
 
 
 @pytest.mark.parametrize("sample, a0, label0, n", [
