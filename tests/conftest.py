@@ -41,8 +41,11 @@ def missing_browser_packages() -> list[str]:
     fc_list = shutil.which("fc-list")
     fonts = ""
     if fc_list:
-        fonts = subprocess.run([fc_list, ":lang=zh", "family"], capture_output=True, text=True,
-                               timeout=60).stdout
+        try:
+            fonts = subprocess.run([fc_list, ":lang=zh", "family"], capture_output=True, text=True,
+                                   timeout=60).stdout
+        except (OSError, subprocess.SubprocessError):  # a broken fontconfig: as good as no fonts
+            fonts = ""
     if "Noto Sans CJK" not in fonts and "Noto Serif CJK" not in fonts:
         missing.append("fonts-noto-cjk")  # without it Chinese renders as boxes in the screenshots
     return missing
