@@ -159,12 +159,14 @@ def gemm_peaks(threads: int, repeats: int = 5) -> tuple[float, float]:
 
 def _export_cached(folder: str, mode: str, whole_last_layer: bool = False) -> bool:
     from gte_ui.engine.hub import transformer_folder
+    from gte_ui.core.settings import parse_settings
     from gte_ui.engine.onnx_export import cached_export_path
     from gte_ui.engine.pooling import read_pooling_mode
 
     # the export the app would open: CLS pooling models get the first-token-only graph
     first = read_pooling_mode(Path(folder)) == "cls" and not whole_last_layer
-    return cached_export_path(transformer_folder(Path(folder)), mode, first_token_only=first).is_file()
+    return cached_export_path(transformer_folder(Path(folder)), mode, parse_settings([]).export_cache,
+                              first_token_only=first).is_file()
 
 
 def _p95(values: list[float]) -> float:

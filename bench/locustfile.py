@@ -1,4 +1,5 @@
-"""Locust users for bench/loadtest.py: a mix of pairwise, ranking, vector and OpenAI calls.
+"""Locust users for bench/loadtest.py: a mix of pairwise, ranking, vector and OpenAI calls, and
+the articles' inference-suite client (``POST /embed {"texts": ["…"] * 4}``).
 
 Every answer is compared with the expected values (computed by the same engine before the run)
 that loadtest.py writes to the JSON file named by GTE_LOAD_EXPECTED; a wrong answer is recorded
@@ -65,4 +66,15 @@ class Client(HttpUser):
             if r.ok:
                 data = r.json()["data"]
                 if len(data) != 3 or not all(close(d["embedding"], VEC[batch[d["index"]]]) for d in data):
+                    r.failure("wrong answer")
+
+    @task(2)
+    def embed_texts(self) -> None:
+        """The articles' locust file: the same text four times to /embed, a list of vectors back."""
+        s = random.choice(SOURCES)
+        with self.client.post("/embed", json={"texts": [s] * 4}, name="POST /embed (texts)",
+                              catch_response=True) as r:
+            if r.ok:
+                vectors = r.json()
+                if len(vectors) != 4 or not all(close(v, VEC[s]) for v in vectors):
                     r.failure("wrong answer")

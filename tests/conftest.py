@@ -104,6 +104,22 @@ def tiny_service(tiny_encoder, tiny_settings):
     return EmbeddingService(tiny_encoder, tiny_settings)
 
 
+@pytest.fixture()
+def serverless_instance(monkeypatch, tiny_model_dir):
+    """A new (cold) serverless function instance over the tiny model, configured the way an image
+    would be: settings from the environment."""
+    from gte_ui.frontends import serverless
+
+    for var in ("GTE_API_KEY", "GTE_MAX_TEXTS", "GTE_MAX_BODY_BYTES"):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("GTE_MODEL", str(tiny_model_dir))
+    monkeypatch.setenv("GTE_DEVICE", "cpu")
+    monkeypatch.setenv("GTE_PRECISION", "fp32")
+    monkeypatch.setattr(serverless, "_SERVICE", None)
+    monkeypatch.setattr(serverless, "_COLD_START_S", None)
+    return serverless
+
+
 @pytest.fixture(scope="session")
 def stsb_en():
     from gte_ui.core.pairs import read_stsb_en

@@ -56,7 +56,7 @@ def test_predict_vector_shape(live_server, data):
     ({"json": {"data": ["a", "", "yes", False, False, False]}}, 422, '"data"[2] must be true or false'),
     ({"json": {"data": ["a", "b", False, False, False, False]}}, 422, "the 6-item form is for vectors"),
     ({"json": {"data": ["", "b"]}}, 422, "source is empty"),
-    ({"json": {"data": ["   ", ""]}}, 422, "text is empty"),
+    ({"json": {"data": ["   ", ""]}}, 422, "data[0] is empty"),
     ({"json": {"data": ["长" * 20_001, ""]}}, 413, "limit is 20,000"),
     ({"json": {"data": ["a", "\n".join(["x"] * 1001)]}}, 413, "1,001 candidates"),
     ({"json": {"data": ["a", "b"] + [False] * 100_000}}, 422, "got 100002"),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 
 import numpy as np
@@ -167,7 +168,8 @@ def test_broken_vocabulary_is_refused(tiny_model_dir, tmp_path):
 
 
 def test_int8_runs_and_stays_close_to_fp32(tiny_model_dir, tiny_encoder):
-    enc8 = Encoder.load(Settings(model=str(tiny_model_dir), precision="int8"))
+    enc8 = Encoder.load(Settings(model=str(tiny_model_dir), precision="int8",
+                                  export_cache=os.environ["GTE_EXPORT_CACHE"]))
     assert enc8.info.precision == "int8"
     v32 = tiny_encoder.encode(SENTENCES).vectors
     v8 = enc8.encode(SENTENCES).vectors

@@ -13,7 +13,7 @@ from gte_ui.evaluation import calibration
 from gte_ui.frontends.ui import charts
 
 from gte_ui.evaluation import metrics as evaluation
-from gte_ui.core.settings import Settings
+from gte_ui.core.settings import Settings, parse_settings
 from gte_ui.core.errors import GteError
 from gte_ui.service.service import EmbeddingService, default_bands
 from gte_ui.core.scoring import VerdictBands
@@ -105,8 +105,7 @@ def test_results_files_and_figure(tiny_service, tmp_path):
     assert len(fig.data) == 2 and "ROC-AUC" in evaluation.summary_markdown(r)
 
 
-def test_calibration_round_trip_and_precedence(tmp_path, monkeypatch, tiny_model_dir):
-    monkeypatch.setenv("GTE_CALIBRATION_DIR", str(tmp_path))
+def test_calibration_round_trip_and_precedence(tmp_path, tiny_model_dir):
     labels = [0.0] * 50 + [1.0] * 50
     cos = list(np.linspace(0.80, 0.90, 50)) + list(np.linspace(0.91, 0.99, 50))
     result = evaluation.evaluate_scores(cos, labels)
@@ -114,15 +113,17 @@ def test_calibration_round_trip_and_precedence(tmp_path, monkeypatch, tiny_model
     assert bands.high == pytest.approx(0.91, abs=1e-3)  # separates the classes (F1 = 1 there)
     assert bands.mid == pytest.approx(float(np.median(cos[:50])), abs=1e-3) and bands.mid < bands.high
     model = str(tiny_model_dir)
-    assert default_bands(Settings(model=model)) == VerdictBands()  # honest default without calibration
-    path = bands_store.save_bands(model, bands)
+    settings = parse_settings(["--model", model], env={"GTE_CALIBRATION_DIR": str(tmp_path)})
+    assert settings.calibration_dir == str(tmp_path)  # the setting, from its environment variable
+    assert default_bands(settings) == VerdictBands()  # honest default without calibration
+    path = bands_store.save_bands(model, bands, settings.calibration_dir)
     assert path.parent == tmp_path
-    loaded = default_bands(Settings(model=model))
+    loaded = default_bands(settings)
     assert (loaded.high, loaded.mid) == (bands.high, bands.mid) and "toy" in loaded.source
-    override = default_bands(Settings(model=model, verdict_high=0.95))
+    override = default_bands(settings.replace(verdict_high=0.95))
     assert override.high == 0.95 and override.source == "settings"
     path.write_text("{broken")
-    assert default_bands(Settings(model=model)) == VerdictBands()  # a broken file never stops start-up
+    assert default_bands(settings) == VerdictBands()  # a broken file never stops start-up
 
 
 def test_graded_labels_calibrate_on_label_4():
@@ -177,7 +178,7 @@ def test_imbalanced_binary_reports_majority_baseline_and_balanced_accuracy():
     assert "does no better than always answering the majority label" in md
     text = evaluation.summary_text(r, "atec")
     assert "majority baseline 0.8633" in text and "balanced" in text and "majority label" in text
-    metrics = r.metrics()
+    metrics = r.to_dict()
     assert metrics["majority_baseline"] == pytest.approx(259 / 300) and "balanced_accuracy" in metrics
 
     # A model that separates the classes beats the baseline: no warning.

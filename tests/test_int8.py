@@ -7,6 +7,8 @@ Speed is shown by bench/bench_speed.py, not here. Exports go to the session's th
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 import pytest
 
@@ -305,7 +307,7 @@ def fp32_cosines(minilm_dir, stsb_en):
 @pytest.mark.parametrize("engine,mode", list(BOUNDS))
 def test_int8_path_within_its_bound(minilm_dir, stsb_en, fp32_cosines, engine, mode):
     enc = Encoder.load(Settings(model=str(minilm_dir), precision="int8", int8_mode=mode,
-                                int8_engine=engine))
+                                int8_engine=engine, export_cache=os.environ["GTE_EXPORT_CACHE"]))
     expected = f"onnx-int8-{mode}" if engine == "onnx" and mode != "dynamic" else f"torch-int8-{mode}"
     assert enc.info.precision == "int8" and enc.info.backend == expected
     a, b = enc.encode(stsb_en.a).vectors, enc.encode(stsb_en.b).vectors

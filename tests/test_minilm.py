@@ -6,6 +6,8 @@ folder, mean pooling, normalising, truncation), not Chinese quality.
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 import pytest
 
@@ -59,7 +61,8 @@ def test_stsb_spearman_equals_sentence_transformers(minilm, st_model, stsb_en, s
 
 
 def test_int8_stays_close_to_fp32(minilm_dir, stsb_en, stsb_vectors):
-    enc8 = Encoder.load(Settings(model=str(minilm_dir), precision="int8"))
+    enc8 = Encoder.load(Settings(model=str(minilm_dir), precision="int8",
+                                  export_cache=os.environ["GTE_EXPORT_CACHE"]))
     a8, b8 = enc8.encode(stsb_en.a).vectors, enc8.encode(stsb_en.b).vectors
     va, vb = stsb_vectors
     cos32, cos8 = (va * vb).sum(1), (a8 * b8).sum(1)

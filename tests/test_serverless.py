@@ -15,15 +15,8 @@ CANDS = ["手机电量很耐用", "这台设备待机时间久", "充电速度�
 
 
 @pytest.fixture(autouse=True)
-def fresh_instance(monkeypatch, tiny_model_dir):
+def fresh_instance(serverless_instance):
     """Each test is a new function instance (cold), configured the way an image would be."""
-    for var in ("GTE_API_KEY", "GTE_MAX_TEXTS", "GTE_MAX_BODY_BYTES"):
-        monkeypatch.delenv(var, raising=False)
-    monkeypatch.setenv("GTE_MODEL", str(tiny_model_dir))
-    monkeypatch.setenv("GTE_DEVICE", "cpu")
-    monkeypatch.setenv("GTE_PRECISION", "fp32")
-    monkeypatch.setattr(serverless, "_SERVICE", None)
-    monkeypatch.setattr(serverless, "_COLD_START_S", None)
 
 
 def call(event) -> tuple[int, dict, dict]:
@@ -107,7 +100,7 @@ def test_cold_then_warm_over_every_event_shape():
     (rest_api_v1("/nowhere", {}), 404, "unknown route /nowhere"),
     (rest_api_v1("/embed", {}, method="GET"), 405, "use POST"),
     (rest_api_v1("/health", {}, method="DELETE"), 405, "use GET"),
-    (b"\xff\xfe not json", 400, "the event is not JSON"),
+    (b"\xff\xfe not json", 400, "the event is not UTF-8"),
     ([1, 2], 400, "the event must be a JSON object"),
 ])
 def test_bad_requests_get_the_right_status_and_a_bilingual_message(event, status, fragment):

@@ -90,9 +90,21 @@ def test_bad_input_is_refused_before_model_work(tiny_service, call, error_type, 
 
 
 def test_hostile_characters_are_embedded_not_crashing(tiny_service):
-    texts = ["a\x00b", "\ud800lone surrogate", "emoji 😀👍", "\u202eRTL mark", "混合 mixed 文字"]
+    texts = ["a\x00b", "emoji 😀👍", "\u202eRTL mark", "混合 mixed 文字"]
     res = tiny_service.embed(texts)
-    assert res.vectors.shape == (5, 32) and np.isfinite(res.vectors).all()
+    assert res.vectors.shape == (4, 32) and np.isfinite(res.vectors).all()
+
+
+def test_lone_surrogates_are_refused_naming_field_and_position(tiny_service):
+    calls = tiny_service.encoder.forward_calls
+    with pytest.raises(GteError) as err:
+        tiny_service.embed(["fine", "ab\ud800lone surrogate"])
+    assert err.value.error_type is ErrorType.VALIDATION and err.value.status_code == 422
+    assert "texts[1] has a lone surrogate U+D800 at character 2" in err.value.message
+    with pytest.raises(GteError) as err:
+        tiny_service.pair("a", "\udfff")
+    assert "sentence B has a lone surrogate U+DFFF at character 0" in err.value.message
+    assert tiny_service.encoder.forward_calls == calls  # refused before any model work
 
 
 def test_clean_text_and_split_lines():

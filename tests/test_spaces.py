@@ -49,7 +49,8 @@ def test_front_matter_is_valid_for_spaces(front):
 def test_spaces_settings_and_runtime():
     assert on_spaces(SPACES_ENV) and on_spaces({"SYSTEM": "spaces"}) and not on_spaces({})
     s = parse_settings([], env=SPACES_ENV)
-    assert (s.host, s.port) == ("0.0.0.0", 7860)
+    assert (s.host, s.port, s.spaces) == ("0.0.0.0", 7860, True)
+    assert not parse_settings([], env={}).spaces  # the encoder reads Spaces from the settings, not os.environ
     assert s.model == KNOWN_MODELS[DEFAULT_MODEL]  # the preloaded Hugging Face twin
     assert parse_settings([], env={}).model == DEFAULT_MODEL and parse_settings([], env={}).host == "127.0.0.1"
     explicit = parse_settings(["--host", "127.0.0.1", "--model", "./m"], env=SPACES_ENV)

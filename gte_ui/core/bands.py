@@ -1,7 +1,8 @@
 """Verdict bands stored per model: load and save the small JSON files.
 
 Shipped bands live in ``gte_ui/assets/calibration/``; the user's own (saved from the Evaluate tab
-or ``evaluate --save-calibration``) in ``~/.cache/gte_ui/calibration/`` (``GTE_CALIBRATION_DIR``).
+or ``evaluate --save-calibration``) in ``Settings.calibration_dir`` (``--calibration-dir``,
+default ``~/.cache/gte_ui/calibration/``).
 How bands are derived from labelled data is :mod:`gte_ui.evaluation.calibration`'s business.
 """
 
@@ -17,18 +18,15 @@ from gte_ui.core.resources import SHIPPED_CALIBRATION as SHIPPED
 from gte_ui.core.scoring import VerdictBands
 
 
-def user_dir() -> Path:
-    return Path(os.environ.get("GTE_CALIBRATION_DIR", Path.home() / ".cache" / "gte_ui" / "calibration"))
-
-
 def model_key(model: str) -> str:
     """File-name-safe key: the id for hub models, the folder's name for local folders."""
     name = Path(model.rstrip("/\\")).name if os.path.isdir(model) else model
     return re.sub(r"[^A-Za-z0-9._-]+", "_", name).strip("_") or "model"
 
 
-def save_bands(model: str, bands: VerdictBands, folder: Path | None = None) -> Path:
-    folder = folder or user_dir()
+def save_bands(model: str, bands: VerdictBands, folder: str | Path) -> Path:
+    """Write the user's bands for ``model`` into ``folder`` (``Settings.calibration_dir``)."""
+    folder = Path(folder).expanduser()
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / f"{model_key(model)}.json"
     tmp = path.with_suffix(".json.tmp")
@@ -39,9 +37,9 @@ def save_bands(model: str, bands: VerdictBands, folder: Path | None = None) -> P
     return path
 
 
-def load_bands(model: str) -> VerdictBands | None:
-    """The user's calibration for ``model``, else a shipped one, else None."""
-    for folder in (user_dir(), SHIPPED):
+def load_bands(model: str, user_folder: str | Path) -> VerdictBands | None:
+    """The user's calibration for ``model`` (in ``user_folder``), else a shipped one, else None."""
+    for folder in (Path(user_folder).expanduser(), SHIPPED):
         path = folder / f"{model_key(model)}.json"
         if path.is_file():
             try:

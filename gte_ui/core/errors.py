@@ -13,7 +13,8 @@ import enum
 class ErrorType(str, enum.Enum):
     """What went wrong, in terms a caller can act on."""
 
-    VALIDATION = "validation"  # malformed or wrongly typed input
+    MALFORMED = "malformed"  # a body that is not JSON (or not UTF-8, or not valid base64)
+    VALIDATION = "validation"  # wrongly typed or invalid input
     EMPTY = "empty"  # a text that is empty or whitespace only
     TOO_LONG = "too_long"  # a text over the character limit
     TOO_MANY = "too_many"  # too many texts / candidates / matrix rows in one request
@@ -27,6 +28,7 @@ class ErrorType(str, enum.Enum):
 
 #: HTTP status for each error type (TEI's table: 4xx for the caller's mistakes, 429/503 for load).
 HTTP_STATUS: dict[ErrorType, int] = {
+    ErrorType.MALFORMED: 400,
     ErrorType.VALIDATION: 422,
     ErrorType.EMPTY: 422,
     ErrorType.TOO_LONG: 413,

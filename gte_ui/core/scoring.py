@@ -62,10 +62,14 @@ def normalize_rows(x: np.ndarray) -> np.ndarray:
     return x / np.maximum(norms, 1e-12)
 
 
+def cosine_pairs(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Row-wise cosine: res[i] = cos(a[i], b[i]) for a, b [n, dim] -> [n], clipped to [-1, 1]."""
+    return np.clip((normalize_rows(a) * normalize_rows(b)).sum(-1), -1.0, 1.0)
+
+
 def cosine(a: np.ndarray, b: np.ndarray) -> float:
     """Cosine similarity of two vectors [dim], clipped to [-1, 1] against rounding."""
-    a, b = normalize_rows(a), normalize_rows(b)
-    return float(np.clip(np.dot(a, b), -1.0, 1.0))
+    return float(cosine_pairs(a, b))
 
 
 def cosine_matrix(a: np.ndarray, b: np.ndarray | None = None) -> np.ndarray:

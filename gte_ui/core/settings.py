@@ -63,9 +63,8 @@ Device = Literal["auto", "cpu", "cuda"]
 Precision = Literal["auto", "fp32", "fp16", "bf16", "int8"]
 
 
-def on_spaces(env: Mapping[str, str] | None = None) -> bool:
-    """True when running on Hugging Face Spaces (they set ``SPACE_ID`` and ``SYSTEM=spaces``)."""
-    env = os.environ if env is None else env
+def on_spaces(env: Mapping[str, str]) -> bool:
+    """True when ``env`` is Hugging Face Spaces' (they set ``SPACE_ID`` and ``SYSTEM=spaces``)."""
     return bool(env.get("SPACE_ID")) or env.get("SYSTEM") == "spaces"
 
 
@@ -82,7 +81,8 @@ class Settings:
     precision: str = "auto"
     int8_mode: str = "accurate"  # accurate | fast | dynamic (see INT8_MODES)
     int8_engine: str = "onnx"  # onnx (ONNX Runtime, cached export) | torch (eager)
-    export_cache: str | None = None  # int8 ONNX exports; None: ~/.cache/gte_ui/onnx
+    export_cache: str = "~/.cache/gte_ui/onnx"  # int8 ONNX exports, one folder per model + mode
+    calibration_dir: str = "~/.cache/gte_ui/calibration"  # the user's verdict bands, one file per model
     max_length: int | None = None  # None: the model's own limit (512 for GTE)
     batch_size: int = 32
     threads: int | None = None  # torch intra-op threads on CPU; None: torch's default
@@ -110,6 +110,7 @@ class Settings:
     api_key: str | None = None  # Bearer token for the REST routes
     cors_origins: tuple[str, ...] = field(default_factory=tuple)
     log_level: str = "info"
+    spaces: bool = False  # running on Hugging Face Spaces: no flag, read from SPACE_ID / SYSTEM
 
     def replace(self, **changes: Any) -> Settings:
         return validate(dataclasses.replace(self, **changes))
@@ -157,6 +158,9 @@ _OPTIONS: list[tuple[str, tuple[str, ...], tuple[str, ...], Any, str]] = [
     ("export_cache", ("--export-cache",), ("GTE_EXPORT_CACHE",), str,
      "folder for the int8 ONNX exports, made once per model + int8 mode (default "
      "~/.cache/gte_ui/onnx; in Docker /data/onnx, on the volume, so a restart does not export again)"),
+    ("calibration_dir", ("--calibration-dir",), ("GTE_CALIBRATION_DIR",), str,
+     "folder for verdict bands saved from the Evaluate tab or `evaluate --save-calibration`, one "
+     "file per model, read at start (default ~/.cache/gte_ui/calibration)"),
     ("max_length", ("--max-length",), ("GTE_MAX_LENGTH",), int,
      "tokens per text before truncation (default: the model's own limit, 512 for GTE)"),
     ("batch_size", ("--batch-size",), ("GTE_BATCH_SIZE",), int, "texts per forward pass (default 32)"),
@@ -248,6 +252,7 @@ def parse_settings(argv: Sequence[str] | None = None,
                                   f"环境变量 {var}={raw!r} 无效") from exc
             break
     if on_spaces(env):
+        values["spaces"] = True
         values.setdefault("host", "0.0.0.0")
         # The Hugging Face twin of the default: README's preload_from_hub puts it in the Space's
         # image at build time (ModelScope is far from Spaces' servers).

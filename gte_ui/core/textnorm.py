@@ -55,11 +55,23 @@ def _opencc():
 _SURROGATES = re.compile("[\ud800-\udfff]")
 
 
+def lone_surrogate(text: str) -> int | None:
+    """Position of the first lone surrogate in ``text`` (e.g. from JSON ``"\\ud800"`` or undecodable
+    command-line bytes), else None. Such text is not Unicode: it cannot be encoded as UTF-8, so
+    the service refuses it (422) rather than guess what was meant."""
+    if text.isascii():
+        return None
+    found = _SURROGATES.search(text)
+    return None if found is None else found.start()
+
+
 def clean_text(text: str) -> str:
-    """Make any Python string safe for the tokenizer: no NUL, no lone surrogates; strip ends."""
+    """Make any Python string safe for the tokenizer: no NUL, no lone surrogates; strip ends.
+
+    The service refuses lone surrogates before this runs (:func:`lone_surrogate`); replacing them
+    with U+FFFD here only guards callers that skip validation, so the Rust tokenizer never crashes.
+    """
     if not text.isascii():
-        # Lone surrogates (e.g. from JSON "\\ud800") cannot be encoded as UTF-8 and would crash
-        # the Rust tokenizer; replace them with U+FFFD.
         text = _SURROGATES.sub("\ufffd", text)
     return text.replace("\x00", " ").strip()
 

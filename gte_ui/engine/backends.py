@@ -18,6 +18,7 @@ import torch
 from gte_ui.core.errors import ConfigError
 from gte_ui.core.settings import INT8_MODES
 from gte_ui.engine.int8 import quantize_w8a8
+from gte_ui.engine.tokenizer import load_tokenizer
 
 log = logging.getLogger(__name__)
 
@@ -124,8 +125,8 @@ class TorchBackend(Backend):
     name = "torch"
 
     def __init__(self, folder: Path, device: str = "cpu", precision: str = "fp32",
-                 int8_mode: str = "accurate", first_token_only: bool = False) -> None:
-        from transformers import AutoModel, AutoTokenizer
+                 int8_mode: str = "accurate", first_token_only: bool = False, tokenizer=None) -> None:
+        from transformers import AutoModel
 
         dtype = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16,
                  "int8": torch.float32}[precision]
@@ -139,7 +140,7 @@ class TorchBackend(Backend):
                 model = quantize_dynamic_int8(model)
             else:
                 keep = INT8_MODES[int8_mode].torch_fp32_layers
-                model = quantize_w8a8(model, tokenizer=AutoTokenizer.from_pretrained(str(folder)),
+                model = quantize_w8a8(model, tokenizer=tokenizer or load_tokenizer(folder),
                                       alpha=0.5, keep_fp32=keep)
         if first_token_only:
             self.first_token_only = keep_first_token_only(model)

@@ -20,10 +20,12 @@ import torch
 
 from gte_ui.engine.backends import Backend, resolve_runtime
 from gte_ui.engine.runtime import load_backend
-from gte_ui.core.settings import Settings, on_spaces
+from gte_ui.core.settings import Settings
 from gte_ui.core.errors import ConfigError, GteError, ErrorType
+from gte_ui.core.scoring import normalize_rows
 from gte_ui.engine.hub import resolve_model, transformer_folder
-from gte_ui.engine.pooling import PoolingMode, l2_normalize, pool, read_pooling_mode
+from gte_ui.engine.pooling import PoolingMode, pool, read_pooling_mode
+from gte_ui.engine.tokenizer import load_tokenizer
 
 log = logging.getLogger(__name__)
 
@@ -101,7 +103,7 @@ class Encoder:
         """
         t0 = time.perf_counter()
         device, precision = resolve_runtime(settings.device, settings.precision,
-                                            spaces=on_spaces())
+                                            spaces=settings.spaces)
         if settings.threads:
             torch.set_num_threads(settings.threads)
         folder = resolve_model(settings.model, hub=settings.hub, revision=settings.revision,
@@ -111,7 +113,8 @@ class Encoder:
         pooling = read_pooling_mode(folder)
         # CLS pooling reads only the first token: its last layer need not compute the others
         backend = load_backend(inner, device, precision, settings.int8_mode, settings.int8_engine,
-                               settings.threads, settings.export_cache, first_token_only=pooling == "cls")
+                               settings.threads, settings.export_cache, first_token_only=pooling == "cls",
+                               tokenizer=tokenizer)
         model_limit = model_max_length(folder, tokenizer)
         max_length = settings.max_length or model_limit
         if max_length > model_limit:
@@ -196,8 +199,7 @@ class Encoder:
         weights = np.array([len(w) - 2 for w in windows], dtype=np.float32).clip(min=1)
         out = np.zeros((len(texts), self.dim), dtype=np.float32)
         np.add.at(out, np.array(owner), vectors * weights[:, None])
-        out /= np.maximum(np.linalg.norm(out, axis=1, keepdims=True), 1e-12)
-        return Encoded(out, counts, truncated, chunks)
+        return Encoded(normalize_rows(out), counts, truncated, chunks)
 
     def _wrap(self, ids: list[int]) -> list[int]:
         """Add the model's start/end tokens ([CLS] … [SEP] for BERT, <s> … </s> for RoBERTa)."""
@@ -227,8 +229,9 @@ class Encoder:
         try:
             with torch.inference_mode():
                 hidden = self.backend.forward(input_ids, mask)
-                vectors = l2_normalize(pool(hidden, mask.to(hidden.device), self.pooling))
-                result = vectors.float().cpu().numpy()  # never keep embeddings on the GPU
+                pooled = pool(hidden, mask.to(hidden.device), self.pooling)
+                # never keep embeddings on the GPU; normalise in fp32 with the package's one L2 norm
+                result = normalize_rows(pooled.float().cpu().numpy())
         except torch.cuda.OutOfMemoryError as exc:  # pragma: no cover - GPU only
             torch.cuda.empty_cache()
             raise GteError(ErrorType.OVERLOADED,
@@ -237,27 +240,6 @@ class Encoder:
                            "GPU 显存不足，请减少文本数量或长度") from exc
         self.forward_calls += 1
         return result
-
-
-def load_tokenizer(folder: Path):
-    """``AutoTokenizer`` for the folder, checked to have a real vocabulary.
-
-    transformers 5 can silently build a 5-token vocabulary (every text -> [UNK]); that would give
-    meaningless but plausible-looking scores, so it is refused here.
-    """
-    from transformers import AutoTokenizer
-
-    try:
-        tokenizer = AutoTokenizer.from_pretrained(str(folder))
-    except Exception as exc:
-        raise ConfigError(f"cannot load the tokenizer from {folder}: {exc}",
-                          f"无法从 {folder} 加载分词器") from exc
-    if len(tokenizer) < 100:
-        raise ConfigError(
-            f"the tokenizer in {folder} has only {len(tokenizer)} tokens; its vocabulary did not load "
-            "(every text would become [UNK]). Check tokenizer.json / vocab.txt.",
-            f"{folder} 的分词器词表只有 {len(tokenizer)} 个词，加载失败")
-    return tokenizer
 
 
 def model_max_length(folder: Path, tokenizer) -> int:

@@ -40,6 +40,7 @@ import torch
 from gte_ui.core.settings import INT8_MODES
 from gte_ui.engine.backends import Backend, keep_first_token_only
 from gte_ui.engine.int8 import _EXPORT_MEMO, quantize_w8a8, trim_heap
+from gte_ui.engine.tokenizer import load_tokenizer
 
 log = logging.getLogger(__name__)
 
@@ -48,12 +49,6 @@ EXPORT_VERSION = 5
 OPSET = 17
 #: output name of an export that computes the first token's state only ([batch, 1, dim])
 FIRST_TOKEN_OUTPUT = "first_token_state"
-
-
-def export_cache_dir() -> Path:
-    """Where exported models live: ``$GTE_EXPORT_CACHE`` or ``~/.cache/gte_ui/onnx``."""
-    env = os.environ.get("GTE_EXPORT_CACHE")
-    return Path(env) if env else Path.home() / ".cache" / "gte_ui" / "onnx"
 
 
 def cpu_has_vnni() -> bool:
@@ -172,7 +167,7 @@ def fuse_attention(model: torch.nn.Module) -> _KeyPadding | None:
 
 
 def export_int8(folder: Path, target: Path, mode: str, reduce_range: bool = False,
-                first_token_only: bool = False) -> Path:
+                first_token_only: bool = False, tokenizer=None) -> Path:
     """Load the fp32 model, calibrate + smooth + quantise it (W8A8), export it to ``target``.
 
     ``first_token_only``: the graph outputs [batch, 1, dim], the first token's state, and its last
@@ -183,12 +178,12 @@ def export_int8(folder: Path, target: Path, mode: str, reduce_range: bool = Fals
     """
     import warnings
 
-    from transformers import AutoModel, AutoTokenizer
+    from transformers import AutoModel
 
 
     t0 = time.perf_counter()
     model = AutoModel.from_pretrained(str(folder), dtype=torch.float32, attn_implementation="eager").eval()
-    tokenizer = AutoTokenizer.from_pretrained(str(folder))
+    tokenizer = tokenizer or load_tokenizer(folder)
     quantize_w8a8(model, tokenizer=tokenizer, alpha=0.5, weight_max=63 if reduce_range else 127,
                   **INT8_MODES[mode].onnx_scheme)
     padding = fuse_attention(model)
@@ -222,21 +217,22 @@ def export_int8(folder: Path, target: Path, mode: str, reduce_range: bool = Fals
 #: Measured on STS-B with MiniLM (mean |dcos| vs fp32): fast 0.0044; accurate 0.0023 (the
 #: FFN output projections' few outlier input channels in fp32 and every activation asymmetric
 #: uint8 per token), at ~1 % more time than fast. See README, Performance.
-def cached_export_path(folder: Path, mode: str, cache_dir: Path | None = None,
+def cached_export_path(folder: Path, mode: str, cache_dir: Path,
                        first_token_only: bool = False) -> Path:
-    """Where the int8 export of ``folder`` + ``mode`` lives (whether or not it exists yet)."""
+    """Where the int8 export of ``folder`` + ``mode`` lives in ``cache_dir`` (``Settings.export_cache``),
+    whether or not it exists yet."""
     key = export_key(folder, mode, not cpu_has_vnni(), first_token_only)
-    return (cache_dir or export_cache_dir()) / f"{folder.name}-int8-{mode}-{key}" / "model.onnx"
+    return Path(cache_dir).expanduser() / f"{folder.name}-int8-{mode}-{key}" / "model.onnx"
 
 
-def cached_int8_export(folder: Path, mode: str, cache_dir: Path | None = None,
-                       first_token_only: bool = False) -> Path:
+def cached_int8_export(folder: Path, mode: str, cache_dir: Path,
+                       first_token_only: bool = False, tokenizer=None) -> Path:
     """The exported int8 model for ``folder`` + ``mode``, exporting it on first use."""
     reduce_range = not cpu_has_vnni()
     target = cached_export_path(folder, mode, cache_dir, first_token_only)
     if not target.is_file():
         log.info("no cached int8 export for %s (%s): exporting once into %s", folder, mode, target.parent)
-        export_int8(folder, target, mode, reduce_range, first_token_only)
+        export_int8(folder, target, mode, reduce_range, first_token_only, tokenizer=tokenizer)
         (target.parent / "source.json").write_text(json.dumps(
             {"model": str(folder), "mode": mode, "reduce_range": reduce_range,
              "first_token_only": first_token_only, "export_version": EXPORT_VERSION},
@@ -275,12 +271,12 @@ class OrtInt8Backend(Backend):
     device = "cpu"
     precision = "int8"
 
-    def __init__(self, folder: Path, mode: str = "accurate", threads: int | None = None,
-                 cache_dir: Path | None = None, first_token_only: bool = False) -> None:
+    def __init__(self, folder: Path, mode: str = "accurate", threads: int | None = None, *,
+                 cache_dir: Path, first_token_only: bool = False, tokenizer=None) -> None:
         import onnxruntime as ort
 
         self.name = f"onnx-int8-{mode}"
-        self.path = cached_int8_export(Path(folder), mode, cache_dir, first_token_only)
+        self.path = cached_int8_export(Path(folder), mode, cache_dir, first_token_only, tokenizer=tokenizer)
         opts = ort.SessionOptions()
         opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         opts.intra_op_num_threads = threads or torch.get_num_threads()

@@ -57,8 +57,3 @@ def pool(hidden: torch.Tensor, attention_mask: torch.Tensor, mode: PoolingMode) 
     if mode == "max":
         return hidden.masked_fill(mask == 0, float("-inf")).max(1).values
     raise ValueError(f"unknown pooling mode {mode!r}")
-
-
-def l2_normalize(x: torch.Tensor) -> torch.Tensor:
-    """Unit-length rows; a zero row stays zero instead of becoming NaN."""
-    return torch.nn.functional.normalize(x, p=2, dim=-1, eps=1e-12)

@@ -23,6 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from gte_ui.core.errors import ErrorType, GteError
+from gte_ui.core.scoring import cosine_pairs
 from gte_ui.core.textfiles import decode_text
 from gte_ui.core.pairs import LabelledPairs
 
@@ -69,7 +70,9 @@ class EvalResult:
         return (self.accuracy is not None and self.majority_baseline is not None
                 and self.accuracy <= self.majority_baseline + BASELINE_MARGIN)
 
-    def metrics(self) -> dict[str, object]:
+    def to_dict(self) -> dict[str, object]:
+        """The canonical serialisation: every metric (None where it does not apply), without the
+        per-pair cosines and labels."""
         d = asdict(self)
         d.pop("cosines")
         d.pop("labels")
@@ -179,9 +182,7 @@ def score_pairs(service, pairs: LabelledPairs, progress: Callable[[float, str], 
         vectors[start:start + len(part)] = service.embed(part, limit=chunk, what="pair texts").vectors
         if progress:
             progress(min(1.0, (start + len(part)) / len(unique)), "嵌入中 Embedding")
-    va = vectors[[index[t] for t in pairs.a]]
-    vb = vectors[[index[t] for t in pairs.b]]
-    return np.clip((va * vb).sum(1), -1.0, 1.0)
+    return cosine_pairs(vectors[[index[t] for t in pairs.a]], vectors[[index[t] for t in pairs.b]])
 
 
 def evaluate_scores(cosines: Sequence[float], labels: Sequence[float]) -> EvalResult:
@@ -311,7 +312,7 @@ def summary_text(result: EvalResult, name: str = "") -> str:
 def write_results(result: EvalResult, pairs: LabelledPairs, folder: Path) -> list[Path]:
     folder.mkdir(parents=True, exist_ok=True)
     metrics = folder / "metrics.json"
-    metrics.write_text(json.dumps(result.metrics(), ensure_ascii=False, indent=2), encoding="utf-8")
+    metrics.write_text(json.dumps(result.to_dict(), ensure_ascii=False, indent=2), encoding="utf-8")
     per_pair = folder / "pairs_scored.csv"
     with open(per_pair, "w", encoding="utf-8-sig", newline="") as f:
         w = csv.writer(f)

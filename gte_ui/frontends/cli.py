@@ -29,11 +29,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from gte_ui.core.errors import ErrorType, GteError
+from gte_ui.core.settings import parse_settings
 from gte_ui.core.textfiles import read_candidates_file
+from gte_ui.service.options import TextOptions
 
 if TYPE_CHECKING:  # pragma: no cover
     import numpy as np
 
+    from gte_ui.service.results import EmbedResult
     from gte_ui.service.service import EmbeddingService
 
 
@@ -42,14 +45,13 @@ def _heavy():
     HEALTHCHECK, every 30 s) and ``--help`` stay instant."""
     from gte_ui.core.bands import save_bands
     from gte_ui.core.pairs import LabelledPairs
-    from gte_ui.core.settings import parse_settings
     from gte_ui.engine.hub import download
     from gte_ui.evaluation import metrics
     from gte_ui.evaluation.calibration import bands_from_result
     from gte_ui.service.service import EmbeddingService
 
     return types.SimpleNamespace(save_bands=save_bands, LabelledPairs=LabelledPairs,
-                                 parse_settings=parse_settings, download=download, metrics=metrics,
+                                 download=download, metrics=metrics,
                                  bands_from_result=bands_from_result, EmbeddingService=EmbeddingService)
 
 
@@ -177,13 +179,13 @@ class _Parts:
 
 def embed_file(service: EmbeddingService, src: str | Path, out: str | Path, *, column: str = "text",
                field: str = "text", chunk_size: int = DEFAULT_CHUNK, restart: bool = False,
-               after_chunk: Callable[[int], None] | None = None, progress: bool = True) -> EmbedReport:
+               after_chunk: Callable[[int], None] | None = None, progress: bool = True,
+               options: TextOptions | None = None) -> EmbedReport:
     """Embed every non-blank text of ``src`` into ``out`` (.npy, .csv or .parquet), resumably.
 
-    Texts are validated with the service's own rules (``check_text``: type, ``--max-chars``,
-    cleaning) and embedded with ``service.encoder`` directly, honouring ``--long-text``. The
-    service's LRU cache is bypassed on purpose: a corpus is seen once, so caching it would only
-    evict what interactive users need, and cost memory per text for nothing.
+    Texts go through :meth:`EmbeddingService.embed_corpus`: validated with the service's own rules
+    (type, ``--max-chars``, lone surrogates, cleaning), embedded honouring ``--long-text`` and
+    ``options``, and kept out of the service's cache (a corpus is seen once).
 
     Args:
         service: a loaded service (``batching=False``: nothing else shares it here).
@@ -192,6 +194,7 @@ def embed_file(service: EmbeddingService, src: str | Path, out: str | Path, *, c
         restart: discard an unfinished earlier run for ``out``.
         after_chunk: called with the chunk index after each chunk is saved (tests raise from it
             to simulate a crash).
+        options: text normalisation and long-text mode; part of the resume state.
     Returns:
         An :class:`EmbedReport`. The .npy holds one float32 row [dim] per non-blank text in input
         order; .csv/.parquet hold the text next to its vector.
@@ -212,7 +215,8 @@ def embed_file(service: EmbeddingService, src: str | Path, out: str | Path, *, c
         raise _err(f"--chunk-size must be at least 1, got {chunk_size}", "--chunk-size 至少为 1")
     out.parent.mkdir(parents=True, exist_ok=True)
     with _exclusive(out):
-        return _embed_locked(service, src, out, column, field, chunk_size, restart, after_chunk, progress)
+        return _embed_locked(service, src, out, column, field, chunk_size, restart, after_chunk, progress,
+                             options or TextOptions())
 
 
 @contextlib.contextmanager
@@ -239,17 +243,17 @@ def _exclusive(out: Path) -> Iterator[None]:
 
 
 def _embed_locked(service: EmbeddingService, src: Path, out: Path, column: str, field: str, chunk_size: int,
-                  restart: bool, after_chunk: Callable[[int], None] | None, progress: bool) -> EmbedReport:
+                  restart: bool, after_chunk: Callable[[int], None] | None, progress: bool,
+                  options: TextOptions) -> EmbedReport:
     t0 = time.perf_counter()
-    encoder = service.encoder
-    long_text = service.settings.long_text
+    info = service.info
     parts = _Parts(out)
     stat = src.stat()
     meta = {"input": str(src.resolve()), "size": stat.st_size, "mtime_ns": stat.st_mtime_ns,
-            "column": column, "field": field, "chunk_size": chunk_size, "model": encoder.info.path,
-            "precision": encoder.info.precision, "backend": encoder.info.backend, "dim": encoder.dim,
-            "max_length": encoder.max_length, "long_text": long_text,
-            "max_chars": service.settings.max_chars}
+            "column": column, "field": field, "chunk_size": chunk_size, "model": info.path,
+            "precision": info.precision, "backend": info.backend, "dim": service.dim,
+            "max_length": service.max_length, "long_text": options.long_text or service.settings.long_text,
+            "text_norm": options.norm.key(), "max_chars": service.settings.max_chars}
     meta_file = parts.dir / "meta.json"
     if parts.dir.exists():
         old = _read_json(meta_file)
@@ -280,10 +284,9 @@ def _embed_locked(service: EmbeddingService, src: Path, out: Path, column: str, 
             n_chunks = i + 1
             if i < resumed:  # finished by an earlier run: only re-read, to count and move on
                 continue
-            texts = [_checked(service, src, n, t) for n, t in chunk]
-            vectors = (encoder.encode_chunked(texts) if long_text == "chunk" else encoder.encode(texts)).vectors
-            parts.save(i, texts, vectors)
-            bar.update(len(texts))
+            res = _embed_chunk(service, src, chunk, options)
+            parts.save(i, res.texts, res.vectors)
+            bar.update(len(res.texts))
             if after_chunk is not None:
                 after_chunk(i)
     finally:
@@ -291,15 +294,17 @@ def _embed_locked(service: EmbeddingService, src: Path, out: Path, column: str, 
     if n_chunks < resumed:
         raise _err(f"{parts.dir} has {resumed} finished chunks but {src.name} now gives only {n_chunks}; "
                    "pass --restart", f"{parts.dir} 与输入文件不一致，请加 --restart")
-    total = _assemble(parts, n_chunks, out, encoder.dim)
+    total = _assemble(parts, n_chunks, out, service.dim)
     shutil.rmtree(parts.dir)
     return EmbedReport(texts=total, skipped_blank=blanks[0], chunks=n_chunks, resumed_chunks=resumed,
                        out=str(out), seconds=round(time.perf_counter() - t0, 2))
 
 
-def _checked(service: EmbeddingService, src: Path, line: int, text: str) -> str:
+def _embed_chunk(service: EmbeddingService, src: Path, chunk: list[tuple[int, str]],
+                 options: TextOptions) -> EmbedResult:
+    """One chunk through the service (validated line by line, not cached); errors name the file."""
     try:
-        return service.check_text(text, f"line {line}")
+        return service.embed_corpus([t for _, t in chunk], [f"line {n}" for n, _ in chunk], options=options)
     except GteError as exc:
         hint = " (raise the limit with --max-chars)" if exc.error_type is ErrorType.TOO_LONG else ""
         raise GteError(exc.error_type, f"{src.name}: {exc.en}{hint}", f"{src.name}：{exc.zh or exc.en}") from exc
@@ -382,16 +387,14 @@ def _assemble(parts: _Parts, n_chunks: int, out: Path, dim: int) -> int:
 def health(url: str | None = None, timeout: float = 4.0) -> tuple[bool, str]:
     """Ask a running server's ``/health``: (ready, what it said). Docker's HEALTHCHECK runs this.
 
-    Default URL: 127.0.0.1 on ``GRADIO_SERVER_PORT`` / ``GTE_PORT`` / ``PORT`` (else 7860),
-    the same variables, in the same order, that the server reads.
+    Default URL: 127.0.0.1 on the port the server's own settings give (``--port`` /
+    ``GRADIO_SERVER_PORT`` / ``GTE_PORT`` / ``PORT``, else 7860).
     """
     import urllib.error
     import urllib.request
 
     if url is None:
-        port = next((os.environ[v] for v in ("GRADIO_SERVER_PORT", "GTE_PORT", "PORT") if os.environ.get(v)),
-                    "7860")
-        url = f"http://127.0.0.1:{port}/health"
+        url = f"http://127.0.0.1:{parse_settings([]).port}/health"
     try:
         with urllib.request.urlopen(url, timeout=timeout) as r:  # noqa: S310 - our own loopback URL
             body = json.loads(r.read().decode("utf-8"))
@@ -436,6 +439,10 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--file", help="candidates from a .txt (one a line) or .csv/.tsv file")
     r.add_argument("--top-k", type=int, help="print only the best K (default: all)")
     r.add_argument("--json", action="store_true", help="print JSON instead of tab-separated lines")
+    for p in (e, s, r):  # the per-request text options every front end offers (--long-text is a model flag)
+        p.add_argument("--t2s", action="store_true", help="Traditional → Simplified Chinese first (OpenCC)")
+        p.add_argument("--nfkc", action="store_true", help="full-width → half-width (Unicode NFKC) first")
+        p.add_argument("--collapse-whitespace", action="store_true", help="runs of whitespace → one space")
     sub.add_parser("evaluate", help="Spearman of the model on labelled pairs (see its --help)", add_help=False)
     h = sub.add_parser("health", help="exit 0 when a running server's /health says ok (Docker HEALTHCHECK)")
     h.add_argument("--url", help="default: http://127.0.0.1:$GRADIO_SERVER_PORT/health")
@@ -464,13 +471,15 @@ def main(argv: Sequence[str] | None = None) -> int:
             folder = h.download(args.model, args.to, hub=args.hub, revision=args.revision)
             print(f"saved to {folder}; run offline with: python app.py --model {folder} --offline")
             return 0
-        settings = h.parse_settings(rest)  # model flags; anything else is refused by its parser
+        settings = parse_settings(rest)  # model flags; anything else is refused by its parser
         if args.command == "embed" and args.chunk_size < 1:
             parser.error("--chunk-size must be at least 1")
         service = h.EmbeddingService.from_settings(settings, batching=False)
+        options = TextOptions(t2s=args.t2s, nfkc=args.nfkc, collapse_whitespace=args.collapse_whitespace)
         if args.command == "embed":
             report = embed_file(service, args.input, args.out, column=args.column, field=args.field,
-                                chunk_size=args.chunk_size, restart=args.restart, progress=not args.quiet)
+                                chunk_size=args.chunk_size, restart=args.restart, progress=not args.quiet,
+                                options=options)
             if report.skipped_blank and Path(args.out).suffix.lower() == ".npy":
                 print(f"note: {report.skipped_blank} blank lines have no vector, so .npy rows follow the "
                       "non-blank texts only; write .csv or .parquet to keep each text next to its vector",
@@ -478,19 +487,15 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(json.dumps(asdict(report), ensure_ascii=False))
             return 0
         if args.command == "similarity":
-            p = service.pair(args.a, args.b)
-            print(json.dumps({"score": round(p.score, 6), "percent": p.percent, "verdict": p.verdict.zh,
-                              "verdict_en": p.verdict.en, "tokens": [p.tokens_a, p.tokens_b],
-                              "truncated": [p.truncated_a, p.truncated_b]}, ensure_ascii=False))
+            print(json.dumps(service.pair(args.a, args.b, options=options).to_dict(),
+                             ensure_ascii=False))
             return 0
         cands = list(args.candidates)
         if args.file:
             cands += read_candidates_file(args.file, settings.max_upload_bytes)
-        result = service.rank(args.source, cands, top_k=args.top_k)
-        if args.json:
-            print(json.dumps([{"rank": x.rank, "index": x.index, "score": round(x.score, 6),
-                               "verdict": x.verdict.zh, "text": x.text} for x in result.rows],
-                             ensure_ascii=False))
+        result = service.rank(args.source, cands, top_k=args.top_k, options=options)
+        if args.json:  # the canonical ranking rows, best first
+            print(json.dumps([row.to_dict() for row in result.rows], ensure_ascii=False))
         else:
             for row in result.rows:
                 print(f"{row.rank}\t{row.score:.4f}\t{row.verdict.zh}\t{row.text}")
@@ -524,7 +529,7 @@ def evaluate_command(argv: Sequence[str] | None = None) -> int:
         pairs = h.metrics.read_pairs(args.file, args.columns.split(",") if args.columns else None)
         if args.limit:
             pairs = h.LabelledPairs(pairs.a[:args.limit], pairs.b[:args.limit], pairs.labels[:args.limit], pairs.name)
-        settings = h.parse_settings(rest)
+        settings = parse_settings(rest)
         service = h.EmbeddingService.from_settings(settings, batching=False)
         # Counted in distinct texts (what score_pairs embeds), so the rate reads texts/s.
         texts = len(dict.fromkeys(pairs.a + pairs.b))
@@ -536,14 +541,15 @@ def evaluate_command(argv: Sequence[str] | None = None) -> int:
         result = h.metrics.evaluate(service, pairs, progress)
         bar.close()
         if args.json:
-            print(json.dumps(result.metrics(), ensure_ascii=False, indent=2))
+            print(json.dumps(result.to_dict(), ensure_ascii=False, indent=2))
         else:
             print(h.metrics.summary_text(result, pairs.name))
         if args.out:
             for p in h.metrics.write_results(result, pairs, Path(args.out)):
                 print(f"wrote {p}")
         if args.save_calibration:
-            path = h.save_bands(service.info.model, h.bands_from_result(result, pairs.name))
+            path = h.save_bands(service.info.model, h.bands_from_result(result, pairs.name),
+                                settings.calibration_dir)
             print(f"calibration saved to {path}")
         return 0
     except GteError as exc:

@@ -8,10 +8,15 @@ variables (``GTE_MODEL`` = a folder baked into the image, ``GTE_OFFLINE=1``, ``G
 
 Routes (the last path segment counts, so stage prefixes such as ``/prod/gte/rank`` work):
 
-* ``POST /similarity`` ``{"sentence_a", "sentence_b"}`` → score, percent, verdict;
+* ``POST /similarity`` ``{"sentence_a", "sentence_b"}`` → the canonical pair fields, plus
+  ``similarity`` and ``interpretation`` (the verdict), the articles' handler's names;
 * ``POST /rank`` ``{"source", "candidates": [..] | "one\\nper\\nline", "top_k"?}`` → ranking;
 * ``POST /embed`` ``{"texts": [..] | "input": str | [..]}`` → vectors;
 * ``GET /health`` → model facts and the cold-start time.
+
+A bare event ``{"body": "<json>"}`` with no method and no path (the articles' handler, invoked
+directly) means ``POST /similarity``. Every text option (``t2s``, ``nfkc``,
+``collapse_whitespace``, ``long_text``) may ride in the body, as on the HTTP API.
 
 Answers ``{"statusCode", "headers", "body"}``. Errors are ``{"error": "中文 / English",
 "error_type"}`` with the HTTP API's codes: 400 malformed JSON / base64, 401 API key, 404 route,
@@ -30,8 +35,10 @@ from typing import Any
 
 from gte_ui.core.auth import check_api_key
 from gte_ui.core.errors import ErrorType, GteError
+from gte_ui.core.jsonbody import parse_json
 from gte_ui.core.settings import parse_settings
 from gte_ui.core.textnorm import split_lines
+from gte_ui.service.options import TextOptions
 
 log = logging.getLogger(__name__)
 
@@ -42,13 +49,6 @@ _INVOCATIONS = 0
 
 ROUTES = ("/similarity", "/rank", "/embed", "/health")
 JSON_HEADERS = {"Content-Type": "application/json; charset=utf-8"}
-
-
-class _BadRequest(GteError):
-    """Malformed JSON or base64: 400, as on the HTTP API (other validation errors are 422)."""
-
-    def __init__(self, en: str, zh: str) -> None:
-        super().__init__(ErrorType.VALIDATION, en, zh)
 
 
 def get_service():
@@ -86,18 +86,18 @@ def parse_event(event: Any) -> tuple[str, str, dict[str, str], Any, int]:
     (``isBase64Encoded``) or an already-parsed object.
     """
     if isinstance(event, (bytes, bytearray, str)):  # FC hands the raw event bytes to event handlers
-        try:
-            event = json.loads(event)
-        except (ValueError, UnicodeDecodeError) as exc:
-            raise _BadRequest("the event is not JSON", "事件不是 JSON") from exc
+        event = parse_json(event, "the event")
     if not isinstance(event, dict):
-        raise _BadRequest("the event must be a JSON object", "事件必须是 JSON 对象")
+        raise GteError(ErrorType.MALFORMED, "the event must be a JSON object", "事件必须是 JSON 对象")
     http = (event.get("requestContext") or {}).get("http") or {}
     route_key = event.get("routeKey") if isinstance(event.get("routeKey"), str) else ""
     rk_method, _, rk_path = route_key.partition(" ") if " " in route_key else ("", "", "")
     method = str(event.get("httpMethod") or http.get("method") or rk_method or event.get("method") or "POST").upper()
     path = str(event.get("rawPath") or event.get("path") or http.get("path") or
-               (rk_path if "{" not in rk_path else "") or "/")
+               (rk_path if "{" not in rk_path else "") or "")
+    if not path:  # a bare {"body": ...} (the articles' handler): no method, no path
+        path = "/similarity" if "body" in event and not any(
+            k in event for k in ("httpMethod", "method", "requestContext", "routeKey")) else "/"
     headers = {str(k).lower(): str(v) for k, v in (event.get("headers") or {}).items()}
     raw = event.get("body")
     if raw is None or raw == "":
@@ -105,21 +105,15 @@ def parse_event(event: Any) -> tuple[str, str, dict[str, str], Any, int]:
     if isinstance(raw, (dict, list)):  # a test console or a direct invoke may pass the object itself
         return method, path, headers, raw, 0
     if not isinstance(raw, str):
-        raise _BadRequest("the body must be a string", "请求体必须是字符串")
+        raise GteError(ErrorType.MALFORMED, "the body must be a string", "请求体必须是字符串")
     size = len(raw.encode("utf-8", "surrogatepass"))  # as it crossed the wire (base64 included)
     if event.get("isBase64Encoded"):
         try:
             raw = base64.b64decode(raw, validate=True).decode("utf-8")
         except (binascii.Error, ValueError, UnicodeDecodeError) as exc:
-            raise _BadRequest("the body is marked base64 but is not valid base64 of UTF-8 text",
-                              "请求体标记为 base64，但不是有效的 base64 UTF-8 文本") from exc
-    try:
-        return method, path, headers, json.loads(raw), size
-    except json.JSONDecodeError as exc:
-        raise _BadRequest(f"malformed JSON: {exc.msg} at line {exc.lineno} column {exc.colno}",
-                          "JSON 格式错误") from exc
-    except RecursionError as exc:
-        raise _BadRequest("JSON nested too deeply", "JSON 嵌套层数过深") from exc
+            raise GteError(ErrorType.MALFORMED, "the body is marked base64 but is not valid base64 of UTF-8 text",
+                           "请求体标记为 base64，但不是有效的 base64 UTF-8 文本") from exc
+    return method, path, headers, parse_json(raw), size
 
 
 def _route(path: str) -> str:
@@ -158,8 +152,7 @@ def handler(event: Any, context: Any = None) -> dict[str, Any]:
                            '{"sentence_a": "…", "sentence_b": "…"}', "请求体必须是 JSON 对象")
         return _response(200, _dispatch(service, route, body), extra)
     except GteError as exc:
-        status = 400 if isinstance(exc, _BadRequest) else exc.status_code
-        return _response(status, exc.to_dict())
+        return _response(exc.status_code, exc.to_dict())
     except Exception:  # noqa: BLE001 - a handler must always answer
         log.exception("serverless handler failed")
         return _response(500, {"error": "服务器内部错误，详情已记录在日志中 / internal error; the function "
@@ -167,23 +160,29 @@ def handler(event: Any, context: Any = None) -> dict[str, Any]:
 
 
 def _dispatch(service, route: str, body: dict[str, Any]) -> dict[str, Any]:
+    options = _options(body)
     if route == "/similarity":
-        r = service.pair(body.get("sentence_a"), body.get("sentence_b"))
-        return {"similarity": r.score, "percent": r.percent, "verdict": r.verdict.zh,
-                "verdict_en": r.verdict.en, "tokens": [r.tokens_a, r.tokens_b],
-                "truncated": [r.truncated_a, r.truncated_b], "elapsed_ms": r.elapsed_ms, "status": "success"}
+        return similarity_answer(service.pair(body.get("sentence_a"), body.get("sentence_b"), options=options))
     if route == "/rank":
         cands = body.get("candidates")
         if isinstance(cands, str):
             cands = split_lines(cands)
-        r = service.rank(body.get("source"), cands if cands is not None else [], top_k=body.get("top_k"))
-        return {"scores": r.scores, "ranking": [
-            {"rank": x.rank, "index": x.index, "text": x.text, "score": x.score, "percent": x.percent,
-             "verdict": x.verdict.zh, "truncated": x.truncated} for x in r.rows],
-            "elapsed_ms": r.elapsed_ms}
-    texts = body.get("texts", body.get("input"))
+        r = service.rank(body.get("source"), cands if cands is not None else [], top_k=body.get("top_k"),
+                         options=options)
+        return r.to_dict()
+    field = "texts" if "texts" in body else "input"
+    texts = body.get(field)
     if isinstance(texts, str):
         texts = [texts]
-    r = service.embed(texts if texts is not None else [])
-    return {"dim": service.dim, "vectors": r.vectors.tolist(), "tokens": r.token_counts,
-            "truncated": r.truncated, "elapsed_ms": r.elapsed_ms}
+    return service.embed(texts if texts is not None else [], what=field, options=options).to_dict()
+
+
+def similarity_answer(r) -> dict[str, Any]:
+    """``/similarity``: the canonical pair fields plus the articles' handler's ``similarity`` (the
+    score) and ``interpretation`` (the verdict), and ``status``."""
+    return {**r.to_dict(), "similarity": r.score, "interpretation": r.verdict.zh, "status": "success"}
+
+
+def _options(body: dict[str, Any]) -> TextOptions:
+    return TextOptions(t2s=body.get("t2s", False), nfkc=body.get("nfkc", False),
+                       collapse_whitespace=body.get("collapse_whitespace", False), long_text=body.get("long_text"))

@@ -1,7 +1,7 @@
 """The one service every front end calls: UI callbacks, HTTP routes, the CLI and serverless.
 
 :class:`EmbeddingService` owns the encoder and the cache, validates input before any model work,
-and returns plain dataclasses. It raises :class:`~gte_ui.core.errors.GteError` for anything the
+and returns the typed results of :mod:`gte_ui.service.results`. It raises :class:`~gte_ui.core.errors.GteError` for anything the
 caller did wrong; front ends turn that into a UI warning or an HTTP status.
 """
 
@@ -9,87 +9,22 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
 
 import numpy as np
 
 from gte_ui.core.bands import load_bands
+from gte_ui.core.errors import ErrorType, GteError
+from gte_ui.core.scoring import VerdictBands, cosine, cosine_matrix, normalize_rows, rank_order, to_percent, verdict
+from gte_ui.core.settings import Settings
+from gte_ui.core.textnorm import clean_text, lone_surrogate
 from gte_ui.engine.batching import DynamicBatcher
 from gte_ui.engine.cache import CachedVector, EmbeddingCache, make_key
-from gte_ui.core.settings import LONG_TEXT_MODES, Settings
 from gte_ui.engine.encoder import Encoded, Encoder, ModelInfo
-from gte_ui.core.errors import ErrorType, GteError
-from gte_ui.core.textnorm import NO_NORM, TextNorm, clean_text
-from gte_ui.core.scoring import (Verdict, VerdictBands, cosine_matrix, rank_order, to_percent, verdict)
+from gte_ui.service.options import DEFAULT_OPTIONS, TextOptions
+from gte_ui.service.results import EmbedResult, MatrixResult, PairResult, RankResult, RankRow
 
-
-# ---------------------------------------------------------------- results
-@dataclass
-class EmbedResult:
-    """Vectors [n, dim] float32 (L2-normalised) in input order, with per-text facts."""
-
-    vectors: np.ndarray
-    texts: list[str]
-    token_counts: list[int]
-    truncated: list[bool]
-    chunks: list[int]
-    cached: int  # how many came from the cache
-    elapsed_ms: float
-    max_length: int | None = None  # tokens the model reads per text at most
-
-    @property
-    def total_tokens(self) -> int:
-        """Tokens the model actually read (after truncation): the ``usage`` of an API call."""
-        if self.max_length is None:
-            return int(sum(self.token_counts))
-        return int(sum(n if c > 1 else min(n, self.max_length)
-                       for n, c in zip(self.token_counts, self.chunks)))
-
-
-@dataclass
-class PairResult:
-    score: float  # cosine, [-1, 1]
-    percent: float  # 0–100, what the gauge shows
-    verdict: Verdict
-    tokens_a: int
-    tokens_b: int
-    truncated_a: bool
-    truncated_b: bool
-    elapsed_ms: float
-    bands: VerdictBands
-
-
-@dataclass
-class RankRow:
-    rank: int  # 1-based
-    index: int  # position in the candidates as given (0-based)
-    text: str
-    score: float
-    percent: float
-    verdict: Verdict
-    tokens: int
-    truncated: bool
-    duplicate: bool  # the same text appears earlier in the candidates
-
-
-@dataclass
-class RankResult:
-    source: str
-    source_tokens: int
-    source_truncated: bool
-    rows: list[RankRow]  # best first, at most top_k
-    total: int  # candidates scored
-    elapsed_ms: float
-    scores: list[float] = field(default_factory=list)  # every score, in candidate order
-
-
-@dataclass
-class MatrixResult:
-    texts: list[str]
-    scores: np.ndarray  # [n, n]
-    token_counts: list[int]
-    truncated: list[bool]
-    elapsed_ms: float
+__all__ = ["EmbeddingService", "EmbedResult", "MatrixResult", "PairResult", "RankResult", "RankRow",
+           "TextOptions", "default_bands"]
 
 
 class EmbeddingService:
@@ -139,6 +74,11 @@ class EmbeddingService:
     def dim(self) -> int:
         return self.encoder.dim
 
+    @property
+    def max_length(self) -> int:
+        """Tokens the model reads per text (per window when chunking)."""
+        return self.encoder.max_length
+
     def stats(self) -> dict[str, object]:
         batcher = {k: getattr(self.runner, k) for k in ("batches", "requests", "pending")
                    if hasattr(self.runner, k)}
@@ -156,6 +96,12 @@ class EmbeddingService:
             raise GteError(ErrorType.TOO_LONG,
                            f"{what} has {len(text):,} characters; the limit is {self.settings.max_chars:,}",
                            f"{_zh(what)}有 {len(text):,} 个字符，超过上限 {self.settings.max_chars:,}")
+        at = lone_surrogate(text)
+        if at is not None:
+            raise GteError(ErrorType.VALIDATION,
+                           f"{what} has a lone surrogate U+{ord(text[at]):04X} at character {at}: it is not "
+                           "valid Unicode (half of a UTF-16 pair); send the whole character",
+                           f"{_zh(what)}第 {at} 个字符是孤立的代理项 U+{ord(text[at]):04X}，不是有效的 Unicode")
         cleaned = clean_text(text)
         if not cleaned:
             raise GteError(ErrorType.EMPTY, f"{what} is empty", f"{_zh(what)}为空")
@@ -175,25 +121,73 @@ class EmbeddingService:
 
     # ------------------------------------------------------------ operations
     def embed(self, texts: Sequence[str], *, limit: int | None = None, what: str = "texts",
-              norm: TextNorm | None = None, long_text: str | None = None) -> EmbedResult:
+              options: TextOptions | None = None, dimensions: int | None = None) -> EmbedResult:
         """Vectors for ``texts`` (validated, cached, deduplicated within the request).
 
         Args:
-            norm: optional text normalisation (繁→简, NFKC, whitespace); the cache keys on its result.
-            long_text: "truncate" (cut at max_length) or "chunk" (sliding windows, averaged);
-                default: the server's ``--long-text``.
+            options: text normalisation (the cache keys on its result) and the long-text mode.
+            dimensions: keep the first N numbers of each vector and re-normalise (OpenAI's
+                ``dimensions``); None keeps all.
         """
         t0 = time.perf_counter()
+        if dimensions is not None:
+            self._check_dimensions(dimensions)
         texts = self.check_texts(texts, what, limit)
-        return self._embed_clean(texts, t0, norm, long_text)
+        res = self._embed_clean(texts, t0, options)
+        if dimensions is not None and dimensions < self.dim:
+            res.vectors = normalize_rows(res.vectors[:, :dimensions])
+        return res
 
-    def _embed_clean(self, texts: list[str], t0: float, norm: TextNorm | None = None,
-                     long_text: str | None = None) -> EmbedResult:
-        mode = long_text or self.settings.long_text
-        if mode not in LONG_TEXT_MODES:
-            raise GteError(ErrorType.VALIDATION, f"long_text must be one of {', '.join(LONG_TEXT_MODES)}, got {mode!r}",
-                           f"long_text 取值无效：{mode!r}")
-        norm = norm or NO_NORM
+    def embed_corpus(self, texts: Sequence[str], names: Sequence[str], *,
+                     options: TextOptions | None = None) -> EmbedResult:
+        """Vectors for one chunk of a corpus (``embed`` on the CLI): no request limit, no cache.
+
+        A corpus is seen once, so caching it would only evict what interactive users need. Each
+        text is validated under its name in ``names`` (e.g. ``"line 12"``).
+        """
+        t0 = time.perf_counter()
+        options = options or DEFAULT_OPTIONS
+        clean = [self.check_text(t, name) for t, name in zip(texts, names, strict=True)]
+        if options.norm.active:
+            clean = [options.norm.apply(t) or t for t in clean]
+        enc = self._encode(clean, self._long_text(options), self.encoder.encode)
+        return EmbedResult(vectors=enc.vectors, texts=clean, token_counts=list(enc.token_counts),
+                           truncated=list(enc.truncated), chunks=list(enc.chunks), cached=0,
+                           elapsed_ms=_ms(t0), max_length=self.max_length)
+
+    def warm_cache(self, texts: Sequence[str], *, what: str = "texts", options: TextOptions | None = None,
+                   progress: Callable[[int, int], None] | None = None, chunk: int = 64) -> int:
+        """Embed a big input in chunks, calling ``progress(done, total)`` after each, so that the
+        real request that follows finds every vector in the cache. Returns the texts embedded
+        (0 when the input is small or would not fit the cache: then warming buys nothing)."""
+        if len(texts) <= chunk or self.cache.max_entries < len(texts):
+            return 0
+        texts = self.check_texts(texts, what, max(self.settings.max_candidates, self.settings.max_texts))
+        for start in range(0, len(texts), chunk):
+            self._embed_clean(texts[start:start + chunk], time.perf_counter(), options)
+            if progress is not None:
+                progress(min(start + chunk, len(texts)), len(texts))
+        return len(texts)
+
+    def _check_dimensions(self, dimensions: object) -> None:
+        if not isinstance(dimensions, int) or isinstance(dimensions, bool) or dimensions < 1:
+            raise GteError(ErrorType.VALIDATION, f"dimensions must be a positive integer, got {dimensions!r}",
+                           "dimensions 必须是正整数")
+        if dimensions > self.dim:
+            raise GteError(ErrorType.VALIDATION, f"dimensions={dimensions} is more than the model's {self.dim}",
+                           f"dimensions={dimensions} 超过模型维度 {self.dim}")
+
+    def _long_text(self, options: TextOptions) -> str:
+        return options.long_text or self.settings.long_text
+
+    def _encode(self, texts: list[str], mode: str, runner: Callable[[Sequence[str]], Encoded]) -> Encoded:
+        """The long-text dispatch: sliding windows when chunking, else ``runner`` (truncating)."""
+        return self.encoder.encode_chunked(texts) if mode == "chunk" else runner(texts)
+
+    def _embed_clean(self, texts: list[str], t0: float, options: TextOptions | None = None) -> EmbedResult:
+        options = options or DEFAULT_OPTIONS
+        mode = self._long_text(options)
+        norm = options.norm
         if norm.active:
             texts = [norm.apply(t) or t for t in texts]
         prefix = f"{self._key_prefix}|{mode}|{norm.key()}"
@@ -209,7 +203,7 @@ class EmbeddingService:
                 found[text] = hit
         cached = len(found)
         if missing:
-            enc = self.encoder.encode_chunked(missing) if mode == "chunk" else self.runner(missing)
+            enc = self._encode(missing, mode, self.runner)
             for i, text in enumerate(missing):
                 item = CachedVector(np.array(enc.vectors[i], dtype=np.float32), enc.token_counts[i],
                                     enc.truncated[i], enc.chunks[i])
@@ -221,20 +215,20 @@ class EmbeddingService:
                            truncated=[it.truncated for it in items], chunks=[it.chunks for it in items],
                            cached=cached, elapsed_ms=_ms(t0), max_length=self.encoder.max_length)
 
-    def pair(self, a: str, b: str, *, norm: TextNorm | None = None, long_text: str | None = None) -> PairResult:
+    def pair(self, a: str, b: str, *, options: TextOptions | None = None) -> PairResult:
         """Cosine similarity of two texts, with its verdict."""
         t0 = time.perf_counter()
         a = self.check_text(a, "sentence A")
         b = self.check_text(b, "sentence B")
-        res = self._embed_clean([a, b], t0, norm, long_text)
-        score = float(np.clip(np.dot(res.vectors[0], res.vectors[1]), -1.0, 1.0))
+        res = self._embed_clean([a, b], t0, options)
+        score = cosine(res.vectors[0], res.vectors[1])
         return PairResult(score=score, percent=to_percent(score), verdict=verdict(score, self.bands),
                           tokens_a=res.token_counts[0], tokens_b=res.token_counts[1],
                           truncated_a=res.truncated[0], truncated_b=res.truncated[1],
                           elapsed_ms=_ms(t0), bands=self.bands)
 
     def rank(self, source: str, candidates: Sequence[str], top_k: int | None = None, *,
-             norm: TextNorm | None = None, long_text: str | None = None) -> RankResult:
+             options: TextOptions | None = None) -> RankResult:
         """Score every candidate against ``source`` and sort, best first (ties keep input order)."""
         t0 = time.perf_counter()
         source = self.check_text(source, "source")
@@ -242,8 +236,8 @@ class EmbeddingService:
         if top_k is not None and (not isinstance(top_k, int) or isinstance(top_k, bool) or top_k < 1):
             raise GteError(ErrorType.VALIDATION, f"top_k must be a positive integer, got {top_k!r}",
                            "top_k 必须是正整数")
-        res = self._embed_clean([source] + cands, t0, norm, long_text)
-        scores = np.clip(res.vectors[1:] @ res.vectors[0], -1.0, 1.0)
+        res = self._embed_clean([source] + cands, t0, options)
+        scores = cosine_matrix(res.vectors[1:], res.vectors[:1])[:, 0]
         seen: set[str] = set()
         duplicate = []
         for c in cands:
@@ -261,21 +255,20 @@ class EmbeddingService:
                           source_truncated=res.truncated[0], rows=rows, total=len(cands),
                           elapsed_ms=_ms(t0), scores=[float(s) for s in scores])
 
-    def matrix(self, texts: Sequence[str], *, norm: TextNorm | None = None,
-               long_text: str | None = None) -> MatrixResult:
+    def matrix(self, texts: Sequence[str], *, options: TextOptions | None = None) -> MatrixResult:
         """N x N cosine matrix of ``texts`` (2 <= N <= max_matrix)."""
         t0 = time.perf_counter()
         texts = self.check_texts(texts, "texts", self.settings.max_matrix)
         if len(texts) < 2:
             raise GteError(ErrorType.VALIDATION, "the matrix needs at least 2 texts", "矩阵至少需要 2 条文本")
-        res = self._embed_clean(texts, t0, norm, long_text)
+        res = self._embed_clean(texts, t0, options)
         return MatrixResult(texts=texts, scores=cosine_matrix(res.vectors), token_counts=res.token_counts,
                             truncated=res.truncated, elapsed_ms=_ms(t0))
 
 
 def default_bands(settings: Settings) -> VerdictBands:
     """Verdict bands: ``--verdict-high/--verdict-mid`` > the model's calibration file > SPEC's 0.75 / 0.50."""
-    calibrated = load_bands(settings.model)
+    calibrated = load_bands(settings.model, settings.calibration_dir)
     if settings.verdict_high is None and settings.verdict_mid is None:
         return calibrated or VerdictBands()
     base = calibrated or VerdictBands()

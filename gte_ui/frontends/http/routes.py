@@ -3,35 +3,36 @@
 * ``POST /api/predict`` — the Gradio-3-era shapes the articles use (ranking or a vector);
 * ``POST /v1/embeddings``, ``GET /v1/models`` — OpenAI-compatible, for Dify, RAGFlow, LangChain;
 * ``POST /similarity`` — the Flask GTE service's ``{sentence_a, sentence_b}`` and TEI's
-  ``{"inputs": {"source_sentence", "sentences"}}``; ``POST /embed`` — TEI's embed route;
+  ``{"inputs": {"source_sentence", "sentences"}}``; ``POST /embed`` — TEI's ``{"inputs"}`` and
+  the articles' inference suite's ``{"texts"}``;
 * ``GET /health`` — readiness for Docker / Spaces probes.
 
-Bodies are parsed here (not by FastAPI) so that malformed or absurdly nested JSON gets a clear
-400 instead of a 500. Service calls run in the thread pool: the event loop never blocks, and
-concurrent requests meet in the dynamic batcher. Errors: ``{"error", "error_type"}`` everywhere,
-OpenAI's envelope under ``/v1``; never a stack trace.
+Routes only dispatch: bodies are parsed by :func:`gte_ui.core.jsonbody.parse_json` (malformed or
+absurdly nested JSON gets a clear 400, not a 500), answers are shaped by the named adapters in
+:mod:`gte_ui.frontends.http.shapes`. Service calls run in the thread pool: the event loop never
+blocks, and concurrent requests meet in the dynamic batcher. Errors: ``{"error", "error_type"}``
+everywhere, OpenAI's envelope under ``/v1``; never a stack trace.
 """
 
 from __future__ import annotations
 
-import base64
 import functools
-import json
 import logging
 from typing import Any
 
-import numpy as np
 from fastapi import APIRouter, Depends, FastAPI, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ValidationError
 
 from gte_ui.core.auth import check_api_key
-from gte_ui.core.settings import Settings
 from gte_ui.core.errors import ErrorType, GteError
-from gte_ui.frontends.http.shapes import (EmbeddingItem, EmbeddingsRequest, EmbeddingsResponse, PairRequest, PairResponse,
-                      TeiEmbedRequest, TeiSimilarityRequest, Usage, parse_legacy)
+from gte_ui.core.jsonbody import parse_json
+from gte_ui.core.settings import Settings
 from gte_ui.core.textnorm import split_lines
+from gte_ui.frontends.http.shapes import (EmbeddingsRequest, EmbeddingsResponse, PairRequest, PairResponse,
+                                          TeiEmbedRequest, TeiSimilarityRequest, legacy_rank, legacy_vector,
+                                          parse_legacy, tei_scores, tei_vectors)
 from gte_ui.service.service import EmbeddingService
 
 log = logging.getLogger(__name__)
@@ -45,28 +46,8 @@ def _body_doc(*models: type[BaseModel]) -> dict[str, Any]:
 
 
 async def read_json(request: Request) -> Any:
-    """The request body as JSON, or a 400 that says what is wrong with it."""
-    raw = await request.body()
-    if not raw.strip():
-        raise GteError(ErrorType.VALIDATION, "the request body is empty; send JSON", "请求体为空，请发送 JSON")
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise _BadJson("the request body is not UTF-8 text", "请求体不是 UTF-8 文本") from exc
-    try:
-        return json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise _BadJson(f"malformed JSON: {exc.msg} at line {exc.lineno} column {exc.colno}",
-                       "JSON 格式错误") from exc
-    except RecursionError as exc:
-        raise _BadJson("JSON nested too deeply", "JSON 嵌套层数过深") from exc
-
-
-class _BadJson(GteError):
-    """Malformed JSON: 400, unlike other validation errors (422)."""
-
-    def __init__(self, en: str, zh: str) -> None:
-        super().__init__(ErrorType.VALIDATION, en, zh)
+    """The request body as JSON, or a 400/422 that says what is wrong with it."""
+    return parse_json(await request.body())
 
 
 def _validate(model: type[BaseModel], body: Any) -> Any:
@@ -94,12 +75,9 @@ def build_router(service: EmbeddingService, settings: Settings) -> APIRouter:
         ``{"data": [text, ""]}`` or ``{"data": [text, "", false, false, false, false]}`` → vector."""
         call = parse_legacy(await read_json(request))
         if call.mode == "rank":
-            cands = split_lines(call.candidates)
-            result = await run_in_threadpool(service.rank, call.text, cands)
-            return {"data": result.scores}
-        text = service.check_text(call.text, "text")
-        res = await run_in_threadpool(service.embed, [text], what="text")
-        return {"data": res.vectors[0].tolist()}
+            return legacy_rank(await run_in_threadpool(service.rank, call.text, split_lines(call.candidates)))
+        text = service.check_text(call.text, "data[0]")
+        return legacy_vector(await run_in_threadpool(service.embed, [text], what="data[0]"))
 
     @router.post("/api/predict/", include_in_schema=False)
     async def predict_slash(request: Request) -> dict[str, list[float]]:
@@ -117,20 +95,9 @@ def build_router(service: EmbeddingService, settings: Settings) -> APIRouter:
                            "check_embedding_ctx_length=False for that", "不支持 token id 输入，请发送文本")
         req: EmbeddingsRequest = _validate(EmbeddingsRequest, body)
         texts = [req.input] if isinstance(req.input, str) else req.input
-        if req.dimensions is not None and req.dimensions > service.dim:
-            raise GteError(ErrorType.VALIDATION,
-                           f"dimensions={req.dimensions} is more than the model's {service.dim}",
-                           f"dimensions={req.dimensions} 超过模型维度 {service.dim}")
-        res = await run_in_threadpool(functools.partial(service.embed, texts, what="input", **req.service_options()))
-        vectors = res.vectors
-        if req.dimensions is not None and req.dimensions < service.dim:
-            vectors = vectors[:, :req.dimensions]
-            vectors = vectors / np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
-        items = [EmbeddingItem(index=i, embedding=_encode_vector(v, req.encoding_format))
-                 for i, v in enumerate(vectors)]
-        tokens = res.total_tokens
-        return EmbeddingsResponse(data=items, model=service.info.model,
-                                  usage=Usage(prompt_tokens=tokens, total_tokens=tokens))
+        res = await run_in_threadpool(functools.partial(service.embed, texts, what="input", options=req.text_options(),
+                                                        dimensions=req.dimensions))
+        return EmbeddingsResponse.from_result(res, service.info.model, req.encoding_format)
 
     @router.get("/v1/models", tags=["openai"])
     def models() -> dict[str, Any]:
@@ -150,21 +117,21 @@ def build_router(service: EmbeddingService, settings: Settings) -> APIRouter:
         if isinstance(body, dict) and "inputs" in body:
             req: TeiSimilarityRequest = _validate(TeiSimilarityRequest, body)
             result = await run_in_threadpool(functools.partial(
-                service.rank, req.inputs.source_sentence, req.inputs.sentences, **req.service_options()))
-            return result.scores
+                service.rank, req.inputs.source_sentence, req.inputs.sentences, options=req.text_options()))
+            return tei_scores(result)
         pair: PairRequest = _validate(PairRequest, body)
         r = await run_in_threadpool(functools.partial(service.pair, pair.sentence_a, pair.sentence_b,
-                                                      **pair.service_options()))
-        return PairResponse(sentence_a=pair.sentence_a, sentence_b=pair.sentence_b, similarity=r.score,
-                            percent=r.percent, verdict=r.verdict.zh)
+                                                      options=pair.text_options()))
+        return PairResponse.from_result(pair.sentence_a, pair.sentence_b, r)
 
     @router.post("/embed", tags=["tei"], openapi_extra=_body_doc(TeiEmbedRequest))
     async def embed(request: Request) -> list[list[float]]:
-        """TEI's embed route: ``{"inputs": str | [str]}`` → list of vectors (always normalised)."""
+        """TEI's ``{"inputs": str | [str]}`` or the inference suite's ``{"texts": [str]}`` → list of
+        vectors (always normalised)."""
         req: TeiEmbedRequest = _validate(TeiEmbedRequest, await read_json(request))
-        texts = [req.inputs] if isinstance(req.inputs, str) else req.inputs
-        res = await run_in_threadpool(functools.partial(service.embed, texts, what="inputs", **req.service_options()))
-        return res.vectors.tolist()
+        texts, field = req.text_list()
+        res = await run_in_threadpool(functools.partial(service.embed, texts, what=field, options=req.text_options()))
+        return tei_vectors(res)
 
     return router
 
@@ -174,12 +141,6 @@ def _is_token_input(value: Any) -> bool:
         first = value[0]
         return isinstance(first, int) or (isinstance(first, list) and bool(first) and isinstance(first[0], int))
     return False
-
-
-def _encode_vector(v: np.ndarray, encoding_format: str) -> list[float] | str:
-    if encoding_format == "base64":
-        return base64.b64encode(np.asarray(v, dtype="<f4").tobytes()).decode("ascii")
-    return v.tolist()
 
 
 def install_api(app: FastAPI, service: EmbeddingService, settings: Settings | None = None) -> None:
@@ -194,7 +155,7 @@ def install_api(app: FastAPI, service: EmbeddingService, settings: Settings | No
 
     @app.exception_handler(GteError)
     async def gte_error(request: Request, exc: GteError) -> JSONResponse:
-        status = 400 if isinstance(exc, _BadJson) else exc.status_code
+        status = exc.status_code
         headers = {"WWW-Authenticate": "Bearer"} if exc.error_type is ErrorType.UNAUTHORIZED else None
         if exc.error_type is ErrorType.OVERLOADED:
             headers = {"Retry-After": "1"}

@@ -1,4 +1,8 @@
-"""Request and response bodies of the REST routes (pydantic), and the legacy ``/api/predict`` parser.
+"""Every foreign HTTP shape, as request models and thin named adapters over the service's results.
+
+Each response adapter takes one typed result (:mod:`gte_ui.service.results`) and returns the
+shape a known client expects; where that shape is ours to choose it carries the canonical
+``to_dict()`` fields. The table of shapes → adapters → fields is docs/api.md.
 
 Limits (characters per text, texts per request) are enforced again by the service; the schemas
 reject wrong types and shapes with messages that name the field.
@@ -6,17 +10,20 @@ reject wrong types and shapes with messages that name the field.
 
 from __future__ import annotations
 
+import base64
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+import numpy as np
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from gte_ui.core.errors import ErrorType, GteError
-from gte_ui.core.textnorm import TextNorm
+from gte_ui.service.options import TextOptions
+from gte_ui.service.results import EmbedResult, PairResult, RankResult
 
 
-class TextOptions(BaseModel):
-    """Optional per-request text handling (all off by default)."""
+class TextOptionsFields(BaseModel):
+    """Optional per-request text handling (all off by default), shared by every request shape."""
 
     t2s: bool = Field(False, description="Traditional → Simplified Chinese (OpenCC) before embedding")
     nfkc: bool = Field(False, description="full-width → half-width (Unicode NFKC)")
@@ -25,13 +32,13 @@ class TextOptions(BaseModel):
         None, description="texts over the model's token limit: truncate, or chunk (sliding windows, "
         "averaged); default: the server's --long-text")
 
-    def service_options(self) -> dict[str, Any]:
-        return {"norm": TextNorm(t2s=self.t2s, nfkc=self.nfkc, collapse_whitespace=self.collapse_whitespace),
-                "long_text": self.long_text}
+    def text_options(self) -> TextOptions:
+        return TextOptions(t2s=self.t2s, nfkc=self.nfkc, collapse_whitespace=self.collapse_whitespace,
+                           long_text=self.long_text)
 
 
 # ------------------------------------------------------------------ OpenAI /v1/embeddings
-class EmbeddingsRequest(TextOptions):
+class EmbeddingsRequest(TextOptionsFields):
     """OpenAI's embeddings request. ``input`` is a string or a list of strings."""
 
     model_config = ConfigDict(extra="ignore")
@@ -63,9 +70,22 @@ class EmbeddingsResponse(BaseModel):
     model: str
     usage: Usage
 
+    @classmethod
+    def from_result(cls, r: EmbedResult, model: str, encoding_format: str = "float") -> EmbeddingsResponse:
+        """OpenAI ``/v1/embeddings``: vectors (float or base64) and the tokens actually read."""
+        items = [EmbeddingItem(index=i, embedding=_encode_vector(v, encoding_format))
+                 for i, v in enumerate(r.vectors)]
+        return cls(data=items, model=model, usage=Usage(prompt_tokens=r.total_tokens, total_tokens=r.total_tokens))
+
+
+def _encode_vector(v: np.ndarray, encoding_format: str) -> list[float] | str:
+    if encoding_format == "base64":
+        return base64.b64encode(np.asarray(v, dtype="<f4").tobytes()).decode("ascii")
+    return v.tolist()
+
 
 # ------------------------------------------------------------------ /similarity (two shapes)
-class PairRequest(TextOptions):
+class PairRequest(TextOptionsFields):
     """The Flask GTE service's body: two sentences."""
 
     model_config = ConfigDict(extra="forbid")
@@ -74,12 +94,23 @@ class PairRequest(TextOptions):
 
 
 class PairResponse(BaseModel):
+    """The Flask GTE service's answer (``similarity``, ``status``) plus the canonical pair fields."""
+
     sentence_a: str
     sentence_b: str
-    similarity: float = Field(..., description="cosine similarity, [-1, 1]")
+    similarity: float = Field(..., description="cosine similarity, [-1, 1] (the Flask service's name for score)")
+    score: float = Field(..., description="the same cosine under its canonical name")
     percent: float
-    verdict: str
+    verdict: str = Field(..., description="高度相似 / 中等相似 / 差异较大")
+    verdict_en: str
+    tokens: list[int] = Field(..., description="tokens of sentence A and B before truncation")
+    truncated: list[bool]
+    elapsed_ms: float
     status: Literal["success"] = "success"
+
+    @classmethod
+    def from_result(cls, sentence_a: str, sentence_b: str, r: PairResult) -> PairResponse:
+        return cls(sentence_a=sentence_a, sentence_b=sentence_b, similarity=r.score, **r.to_dict())
 
 
 class TeiSimilarityInputs(BaseModel):
@@ -88,23 +119,57 @@ class TeiSimilarityInputs(BaseModel):
     sentences: list[str]
 
 
-class TeiSimilarityRequest(TextOptions):
+class TeiSimilarityRequest(TextOptionsFields):
     """text-embeddings-inference's ``/similarity`` body: one source, many sentences."""
 
     model_config = ConfigDict(extra="ignore")
     inputs: TeiSimilarityInputs
 
 
-class TeiEmbedRequest(TextOptions):
-    """text-embeddings-inference's ``/embed`` body."""
+def tei_scores(r: RankResult) -> list[float]:
+    """TEI ``/similarity``: one score per sentence, in the order sent."""
+    return list(r.scores)
+
+
+class TeiEmbedRequest(TextOptionsFields):
+    """text-embeddings-inference's ``/embed`` body ``{"inputs"}``, or the articles' inference
+    suite's ``{"texts": [...]}``: exactly one of the two."""
 
     model_config = ConfigDict(extra="ignore")
-    inputs: str | list[str]
+    inputs: str | list[str] | None = None
+    texts: list[str] | None = Field(None, description="the articles' inference-suite shape")
     normalize: bool = True
     truncate: bool = True
 
+    @model_validator(mode="after")
+    def _one_of(self) -> TeiEmbedRequest:
+        if (self.inputs is None) == (self.texts is None):
+            raise ValueError('send either "inputs" (TEI) or "texts", exactly one')
+        return self
+
+    def text_list(self) -> tuple[list[str], str]:
+        """The texts and the field they came in (for error messages)."""
+        if self.texts is not None:
+            return self.texts, "texts"
+        return ([self.inputs] if isinstance(self.inputs, str) else self.inputs), "inputs"
+
+
+def tei_vectors(r: EmbedResult) -> list[list[float]]:
+    """TEI ``/embed`` and the inference suite's ``/embed``: a list of vectors, in input order."""
+    return r.vectors.tolist()
+
 
 # ------------------------------------------------------------------ legacy /api/predict
+def legacy_rank(r: RankResult) -> dict[str, list[float]]:
+    """Gradio 3 ``/api/predict`` ranking: ``{"data": scores in candidate order}``."""
+    return {"data": list(r.scores)}
+
+
+def legacy_vector(r: EmbedResult) -> dict[str, list[float]]:
+    """Gradio 3 ``/api/predict`` vector: ``{"data": the one text's vector}``."""
+    return {"data": r.vectors[0].tolist()}
+
+
 @dataclass(frozen=True)
 class LegacyCall:
     """A parsed ``/api/predict`` body: either a ranking or a single vector."""

@@ -27,8 +27,9 @@ from gte_ui.core.textfiles import read_candidates_file
 from gte_ui.frontends.ui.endpoints import register_endpoints
 from gte_ui.core.pairs import LabelledPairs
 from gte_ui.core.textnorm import split_lines
+from gte_ui.core.bands import save_bands
+from gte_ui.service.options import TextOptions
 from gte_ui.service.service import EmbeddingService
-from gte_ui.core.textnorm import TextNorm
 
 log = logging.getLogger(__name__)
 
@@ -87,8 +88,8 @@ def build_demo(service: EmbeddingService) -> gr.Blocks:
 
     # ------------------------------------------------------------ callbacks
     def opts(t2s: bool, nfkc: bool, ws: bool, long_text: str) -> dict:
-        return {"norm": TextNorm(t2s=bool(t2s), nfkc=bool(nfkc), collapse_whitespace=bool(ws)),
-                "long_text": long_text or None}
+        return {"options": TextOptions(t2s=bool(t2s), nfkc=bool(nfkc), collapse_whitespace=bool(ws),
+                                       long_text=long_text or None)}
 
     @safe(2)
     def on_pair(a: str, b: str, t2s: bool, nfkc: bool, ws: bool, long_text: str):
@@ -100,7 +101,7 @@ def build_demo(service: EmbeddingService) -> gr.Blocks:
                 long_text: str, progress=gr.Progress()):
         o = (t2s, nfkc, ws, long_text)
         lines = read_candidates_file(upload, s.max_upload_bytes) if upload else split_lines(cands or "")
-        _warm_cache(service, lines, progress, opts(*o))
+        service.warm_cache(lines, what="candidates", progress=_progress(progress), **opts(*o))
         r = service.rank(source, lines, top_k=int(top_k) or None, **opts(*o))
         bars = charts.ranking_bars([x.text for x in r.rows], [x.score for x in r.rows], [x.verdict.level for x in r.rows])
         return views.rank_summary(r), views.rank_rows(r), bars, str(views.ranking_csv(r))
@@ -109,7 +110,7 @@ def build_demo(service: EmbeddingService) -> gr.Blocks:
     def on_vectors(text: str, t2s: bool, nfkc: bool, ws: bool, long_text: str, progress=gr.Progress()):
         o = (t2s, nfkc, ws, long_text)
         lines = split_lines(text or "")
-        _warm_cache(service, lines, progress, opts(*o))
+        service.warm_cache(lines, progress=_progress(progress), **opts(*o))
         r = service.embed(lines, **opts(*o))
         summary = views.vector_summary(r.texts, r.vectors, r.token_counts, r.truncated)
         return summary, views.vectors_json(r.texts, r.vectors), [str(p) for p in views.export_vectors(r.texts, r.vectors)]
@@ -148,7 +149,7 @@ def build_demo(service: EmbeddingService) -> gr.Blocks:
             bands = calibration.bands_from_result(state["result"], state["name"])
         except ValueError as exc:
             raise GteError(ErrorType.VALIDATION, str(exc), "数据不足以校准") from exc
-        path = save_bands(info.model, bands)
+        path = save_bands(info.model, bands, s.calibration_dir)
         service.bands = bands
         return (f"✅ 已保存并启用 Saved and applied: > {bands.high:.3f} 高度相似, > {bands.mid:.3f} 中等相似 "
                 f"— `{path}`")
@@ -244,14 +245,9 @@ def build_demo(service: EmbeddingService) -> gr.Blocks:
     return demo
 
 
-def _warm_cache(service: EmbeddingService, texts: list[str], progress: gr.Progress, options: dict,
-                chunk: int = 64) -> None:
-    """Embed big inputs in chunks so the progress bar moves; the real call then hits the cache."""
-    if len(texts) <= chunk or service.cache.max_entries < len(texts):
-        return
-    texts = service.check_texts(texts, "texts", max(service.settings.max_candidates, service.settings.max_texts))
-    for start in progress.tqdm(range(0, len(texts), chunk), desc="嵌入中 Embedding"):
-        service.embed(texts[start:start + chunk], limit=chunk, **options)
+def _progress(progress: gr.Progress):
+    """The service's ``progress(done, total)`` as Gradio's progress bar."""
+    return lambda done, total: progress(done / total, desc="嵌入中 Embedding")
 
 
 def about_markdown(service: EmbeddingService) -> str:

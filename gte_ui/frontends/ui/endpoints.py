@@ -2,43 +2,42 @@
 
 Registered with ``gr.api`` inside the page's ``gr.Blocks`` context: typed parameters and
 docstrings become the API documentation. They call the same service as the UI buttons (whose
-own events are private, so the public API surface is exactly these three).
+own events are private, so the public API surface is exactly these three) and answer its
+results' canonical ``to_dict()`` (see docs/api.md). Each takes the four text options.
 """
 
 from __future__ import annotations
 
 import gradio as gr
 
-from gte_ui.core.errors import GteError
+from gte_ui.core.errors import ErrorType, GteError
 from gte_ui.core.textnorm import split_lines
+from gte_ui.service.options import TextOptions
 from gte_ui.service.service import EmbeddingService
-from gte_ui.core.textnorm import TextNorm
 
 
 def register_endpoints(service: EmbeddingService) -> None:
     """Add /similarity, /rank and /embed to the Blocks being built (call inside ``gr.Blocks()``)."""
 
-    def similarity(sentence_a: str, sentence_b: str, t2s: bool = False, long_text: str = "truncate") -> dict:
+    def similarity(sentence_a: str, sentence_b: str, t2s: bool = False, long_text: str = "",
+                   nfkc: bool = False, collapse_whitespace: bool = False) -> dict:
         """Cosine similarity of two sentences.
 
         Args:
             sentence_a: first sentence.
             sentence_b: second sentence.
             t2s: convert Traditional to Simplified Chinese first (OpenCC).
-            long_text: "truncate" or "chunk" for texts over the model's token limit.
+            long_text: "truncate" or "chunk" for texts over the model's token limit; "" = the server's.
+            nfkc: full-width → half-width (Unicode NFKC) first.
+            collapse_whitespace: runs of whitespace → one space first.
         Returns:
-            {"score", "percent", "verdict", "verdict_en", "tokens_a", "tokens_b", "truncated_a", "truncated_b"}
+            {"score", "percent", "verdict", "verdict_en", "tokens": [a, b], "truncated": [a, b], "elapsed_ms"}
         """
-        try:
-            r = service.pair(sentence_a, sentence_b, **_options(t2s, long_text))
-        except GteError as exc:
-            raise gr.Error(exc.message) from exc
-        return {"score": r.score, "percent": r.percent, "verdict": r.verdict.zh,
-                "verdict_en": r.verdict.en, "tokens_a": r.tokens_a, "tokens_b": r.tokens_b,
-                "truncated_a": r.truncated_a, "truncated_b": r.truncated_b}
+        return _answer(lambda o: service.pair(sentence_a, sentence_b, options=o).to_dict(),
+                       t2s, long_text, nfkc, collapse_whitespace)
 
-    def rank(source: str, candidates: str, top_k: int = 0, t2s: bool = False,
-             long_text: str = "truncate") -> list[dict]:
+    def rank(source: str, candidates: str, top_k: int = 0, t2s: bool = False, long_text: str = "",
+             nfkc: bool = False, collapse_whitespace: bool = False) -> list[dict]:
         """Rank candidates (one per line; blank lines ignored) by similarity to the source.
 
         Args:
@@ -46,39 +45,46 @@ def register_endpoints(service: EmbeddingService) -> None:
             candidates: candidate sentences, one per line.
             top_k: keep only the best k (0 = all).
             t2s: convert Traditional to Simplified Chinese first (OpenCC).
-            long_text: "truncate" or "chunk" for texts over the model's token limit.
+            long_text: "truncate" or "chunk" for texts over the model's token limit; "" = the server's.
+            nfkc: full-width → half-width (Unicode NFKC) first.
+            collapse_whitespace: runs of whitespace → one space first.
         Returns:
-            rows best first: {"rank", "index", "text", "score", "percent", "verdict", "tokens",
-            "truncated", "duplicate"}; "index" is the 0-based position among the non-blank lines.
+            rows best first: {"rank", "index", "text", "score", "percent", "verdict", "verdict_en",
+            "tokens", "truncated", "duplicate"}; "index" is the 0-based position among the non-blank lines.
         """
-        try:
-            r = service.rank(source, split_lines(candidates), top_k=int(top_k) or None, **_options(t2s, long_text))
-        except (GteError, ValueError, TypeError) as exc:
-            raise gr.Error(getattr(exc, "message", str(exc))) from exc
-        return [{"rank": row.rank, "index": row.index, "text": row.text, "score": row.score,
-                 "percent": row.percent, "verdict": row.verdict.zh, "tokens": row.tokens,
-                 "truncated": row.truncated, "duplicate": row.duplicate} for row in r.rows]
+        if not isinstance(top_k, (int, float)) or isinstance(top_k, bool) or top_k != int(top_k):
+            raise gr.Error(GteError(ErrorType.VALIDATION, f"top_k must be a whole number, got {top_k!r}",
+                                    "top_k 必须是整数").message)
+        return _answer(lambda o: [row.to_dict() for row in service.rank(
+            source, split_lines(candidates or ""), top_k=int(top_k) or None, options=o).rows],
+            t2s, long_text, nfkc, collapse_whitespace)
 
-    def embed(texts: str, t2s: bool = False, long_text: str = "truncate") -> dict:
+    def embed(texts: str, t2s: bool = False, long_text: str = "", nfkc: bool = False,
+              collapse_whitespace: bool = False) -> dict:
         """Embed texts (one per line; blank lines ignored) into L2-normalised vectors.
 
         Args:
             texts: one text per line.
             t2s: convert Traditional to Simplified Chinese first (OpenCC).
-            long_text: "truncate" or "chunk" for texts over the model's token limit.
+            long_text: "truncate" or "chunk" for texts over the model's token limit; "" = the server's.
+            nfkc: full-width → half-width (Unicode NFKC) first.
+            collapse_whitespace: runs of whitespace → one space first.
         Returns:
-            {"dim", "vectors" (one list of floats per text), "tokens", "truncated"}
+            {"dim", "vectors" (one list of floats per text), "tokens", "truncated", "chunks",
+            "total_tokens", "cached", "elapsed_ms"}
         """
-        try:
-            r = service.embed(split_lines(texts), **_options(t2s, long_text))
-        except GteError as exc:
-            raise gr.Error(exc.message) from exc
-        return {"dim": int(r.vectors.shape[1]), "vectors": r.vectors.tolist(),
-                "tokens": r.token_counts, "truncated": r.truncated}
-
-    def _options(t2s: bool, long_text: str) -> dict:
-        return {"norm": TextNorm(t2s=bool(t2s)), "long_text": long_text or None}
+        return _answer(lambda o: service.embed(split_lines(texts or ""), options=o).to_dict(),
+                       t2s, long_text, nfkc, collapse_whitespace)
 
     gr.api(similarity, api_name="similarity")
     gr.api(rank, api_name="rank")
     gr.api(embed, api_name="embed")
+
+
+def _answer(call, t2s, long_text, nfkc, collapse_whitespace):
+    """Build the options the way every front end does, call, and turn a GteError into gr.Error."""
+    try:
+        return call(TextOptions(t2s=t2s, nfkc=nfkc, collapse_whitespace=collapse_whitespace,
+                                long_text=long_text or None))
+    except GteError as exc:
+        raise gr.Error(exc.message) from exc

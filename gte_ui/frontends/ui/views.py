@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from gte_ui.service.service import MatrixResult, PairResult, RankResult
+from gte_ui.service.results import MatrixResult, PairResult, RankResult
 
 RANK_COLUMNS = ["排名 Rank", "得分 Score", "百分比 %", "判定 Verdict", "候选 Candidate", "词元 Tokens", "备注 Notes"]
 

@@ -1,0 +1,115 @@
+"""One typed result per operation, each with its one canonical serialisation (``to_dict``).
+
+Every front end answers from these: the REST shapes, the named Gradio endpoints, the serverless
+routes and the CLI's JSON are thin adapters that take ``to_dict()`` and, where a foreign API
+fixes other names (the Flask service's ``similarity``, Gradio 3's ``data``), add those. Canonical
+names: ``score``, ``percent``, ``verdict`` (中文) + ``verdict_en``, ``tokens`` and ``truncated``
+(lists, one entry per text), ``elapsed_ms``. Numbers are plain floats, never rounded here.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from gte_ui.core.scoring import Verdict, VerdictBands
+
+
+@dataclass
+class EmbedResult:
+    """Vectors [n, dim] float32 (L2-normalised) in input order, with per-text facts."""
+
+    vectors: np.ndarray
+    texts: list[str]
+    token_counts: list[int]
+    truncated: list[bool]
+    chunks: list[int]
+    cached: int  # how many came from the cache
+    elapsed_ms: float
+    max_length: int | None = None  # tokens the model reads per text at most
+
+    @property
+    def total_tokens(self) -> int:
+        """Tokens the model actually read (after truncation): the ``usage`` of an API call."""
+        if self.max_length is None:
+            return int(sum(self.token_counts))
+        return int(sum(n if c > 1 else min(n, self.max_length)
+                       for n, c in zip(self.token_counts, self.chunks)))
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"dim": int(self.vectors.shape[1]), "vectors": self.vectors.tolist(),
+                "tokens": list(self.token_counts), "truncated": list(self.truncated),
+                "chunks": list(self.chunks), "total_tokens": self.total_tokens, "cached": self.cached,
+                "elapsed_ms": self.elapsed_ms}
+
+
+@dataclass
+class PairResult:
+    score: float  # cosine, [-1, 1]
+    percent: float  # 0–100, what the gauge shows
+    verdict: Verdict
+    tokens_a: int
+    tokens_b: int
+    truncated_a: bool
+    truncated_b: bool
+    elapsed_ms: float
+    bands: VerdictBands
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"score": self.score, "percent": self.percent, **_verdict(self.verdict),
+                "tokens": [self.tokens_a, self.tokens_b], "truncated": [self.truncated_a, self.truncated_b],
+                "elapsed_ms": self.elapsed_ms}
+
+
+@dataclass
+class RankRow:
+    rank: int  # 1-based
+    index: int  # position in the candidates as given (0-based)
+    text: str
+    score: float
+    percent: float
+    verdict: Verdict
+    tokens: int
+    truncated: bool
+    duplicate: bool  # the same text appears earlier in the candidates
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"rank": self.rank, "index": self.index, "text": self.text, "score": self.score,
+                "percent": self.percent, **_verdict(self.verdict), "tokens": self.tokens,
+                "truncated": self.truncated, "duplicate": self.duplicate}
+
+
+@dataclass
+class RankResult:
+    source: str
+    source_tokens: int
+    source_truncated: bool
+    rows: list[RankRow]  # best first, at most top_k
+    total: int  # candidates scored
+    elapsed_ms: float
+    scores: list[float] = field(default_factory=list)  # every score, in candidate order
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"source": self.source, "source_tokens": self.source_tokens,
+                "source_truncated": self.source_truncated, "total": self.total, "scores": list(self.scores),
+                "ranking": [row.to_dict() for row in self.rows], "elapsed_ms": self.elapsed_ms}
+
+
+@dataclass
+class MatrixResult:
+    texts: list[str]
+    scores: np.ndarray  # [n, n]
+    token_counts: list[int]
+    truncated: list[bool]
+    elapsed_ms: float
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"texts": list(self.texts), "scores": np.asarray(self.scores, dtype=float).tolist(),
+                "tokens": list(self.token_counts), "truncated": list(self.truncated),
+                "elapsed_ms": self.elapsed_ms}
+
+
+def _verdict(v: Verdict) -> dict[str, str]:
+    return {"verdict": v.zh, "verdict_en": v.en}
