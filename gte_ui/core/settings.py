@@ -68,6 +68,30 @@ def on_spaces(env: Mapping[str, str]) -> bool:
     return bool(env.get("SPACE_ID")) or env.get("SYSTEM") == "spaces"
 
 
+#: ModelScope's API when neither MODELSCOPE_ENDPOINT nor MODELSCOPE_DOMAIN says otherwise.
+MODELSCOPE_DEFAULT_ENDPOINT = "https://modelscope.cn"
+
+
+@dataclass(frozen=True)
+class HubClientEnv:
+    """The hub clients' own variables, which they read themselves; the engine's reachability
+    probe (gte_ui.engine.hub) must ask the same address with the same credentials."""
+
+    hf_endpoint: str | None  # HF_ENDPOINT; None: huggingface_hub's default
+    modelscope_endpoint: str  # MODELSCOPE_ENDPOINT, else the older MODELSCOPE_DOMAIN, with a scheme
+    modelscope_token: bool  # MODELSCOPE_API_TOKEN is set
+
+
+def hub_client_env(env: Mapping[str, str] | None = None) -> HubClientEnv:
+    env = os.environ if env is None else env
+    modelscope = (env.get("MODELSCOPE_ENDPOINT") or env.get("MODELSCOPE_DOMAIN") or MODELSCOPE_DEFAULT_ENDPOINT).strip()
+    if not modelscope.lower().startswith(("http://", "https://")):
+        modelscope = "https://" + modelscope
+    return HubClientEnv(hf_endpoint=(env.get("HF_ENDPOINT") or "").rstrip("/") or None,
+                        modelscope_endpoint=modelscope.rstrip("/"),
+                        modelscope_token=bool(env.get("MODELSCOPE_API_TOKEN")))
+
+
 @dataclass(frozen=True)
 class Settings:
     """Everything the server needs to know at startup. Immutable once built."""

@@ -25,7 +25,7 @@ import urllib.parse
 import urllib.request
 from pathlib import Path
 
-from gte_ui.core.settings import KNOWN_MODELS
+from gte_ui.core.settings import KNOWN_MODELS, hub_client_env
 from gte_ui.core.errors import ModelNotFoundError
 
 log = logging.getLogger(__name__)
@@ -33,8 +33,6 @@ log = logging.getLogger(__name__)
 MODELSCOPE_PREFIXES = ("iic/", "damo/")
 #: Seconds the reachability probe waits for an answer before leaving the verdict to the client.
 PROBE_TIMEOUT_S = 3.0
-#: ModelScope's API when neither MODELSCOPE_ENDPOINT nor MODELSCOPE_DOMAIN says otherwise.
-MODELSCOPE_DEFAULT_ENDPOINT = "https://modelscope.cn"
 #: Connection errors that mean "no route to the hub": retrying within seconds cannot help.
 UNREACHABLE_ERRNOS = {errno.ECONNREFUSED, errno.ENETUNREACH, errno.EHOSTUNREACH}
 WEIGHT_FILES = ("model.safetensors", "pytorch_model.bin", "model.safetensors.index.json",
@@ -90,14 +88,10 @@ def check_model_folder(folder: Path) -> Path:
 def hub_endpoint(which: str) -> str:
     """The base URL the hub client will use, from the clients' own environment variables."""
     if which == "modelscope":
-        url = (os.environ.get("MODELSCOPE_ENDPOINT") or os.environ.get("MODELSCOPE_DOMAIN")
-               or MODELSCOPE_DEFAULT_ENDPOINT).strip()
-        if not url.lower().startswith(("http://", "https://")):
-            url = "https://" + url
-        return url.rstrip("/")
-    from huggingface_hub import constants  # the heavy client, imported only when a hub is used
+        return hub_client_env().modelscope_endpoint
+    from huggingface_hub import constants  # the hub client, imported only when a hub is used
 
-    return (os.environ.get("HF_ENDPOINT") or constants.ENDPOINT).rstrip("/")
+    return hub_client_env().hf_endpoint or constants.ENDPOINT.rstrip("/")
 
 
 def probe_url(which: str, name: str, revision: str | None = None) -> str:
@@ -128,7 +122,7 @@ def probe_hub(which: str, name: str, revision: str | None = None,
 
         if token := get_token():
             headers["Authorization"] = f"Bearer {token}"
-    elif os.environ.get("MODELSCOPE_API_TOKEN"):
+    elif hub_client_env().modelscope_token:
         trust_404 = False
     verdict: list[str | None] = [None]
 
