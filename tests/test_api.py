@@ -119,7 +119,7 @@ def test_openai_errors_use_openai_envelope(live_server, body, status, fragment):
 
 def test_models_list(live_server):
     data = requests.get(live_server.url + "/v1/models", timeout=10).json()["data"]
-    assert data[0]["id"] == live_server.service.info.model and data[0]["dimensions"] == 32
+    assert data[0]["id"] == live_server.service.info.name and data[0]["dimensions"] == 32
 
 
 # ------------------------------------------------------------------ /similarity, /embed, /health

@@ -28,6 +28,20 @@ SOURCE = "这款手机电池续航很强"
 CANDS = ["手机电量很耐用", "充电速度特别快", "电池容量大，用一天没问题"]
 
 
+# Records, on the first frame where the pairwise score text is visible, whether its gauge is drawn.
+FIRST_SCORE_PROBE = """
+window.__firstScore = null;
+(function poll() {
+  const h = document.querySelector('#gte-score h3');
+  if (h && h.checkVisibility({visibilityProperty: true})) {
+    window.__firstScore = {gauge: !!document.querySelector('#gauge .js-plotly-plot .main-svg')};
+    return;
+  }
+  requestAnimationFrame(poll);
+})();
+"""
+
+
 def _missing(reason: str):
     if os.environ.get("CI"):
         pytest.fail(f"browser test cannot run in CI: {reason}")
@@ -59,6 +73,7 @@ def page(browser, live_server):
     context = browser.new_context(viewport={"width": 1280, "height": 900}, accept_downloads=True, locale="zh-CN")
     pg = context.new_page()
     pg.set_default_timeout(30_000)
+    pg.add_init_script(FIRST_SCORE_PROBE)
     pg.goto(live_server.url + "/")
     pg.wait_for_selector("#btn-pair")
     yield pg
@@ -99,6 +114,20 @@ def test_pairwise_score_and_gauge(page, live_server):
     shot(page, "1-pairwise")
 
 
+def test_first_load_shows_score_and_gauge_together(page):
+    page.wait_for_function("() => window.__firstScore !== null")
+    assert page.evaluate("window.__firstScore.gauge"), "the score text appeared before its gauge"
+
+
+def test_pairwise_cache_hit_is_named(page):
+    page.locator("#sent-a textarea").fill("花呗怎么提前还款")
+    page.locator("#sent-b textarea").fill("蚂蚁花呗可以提前还吗")
+    page.click("#btn-pair")
+    page.wait_for_function("() => document.querySelector('#gte-score').innerText.includes('耗时 Time')")
+    page.click("#btn-pair")
+    page.wait_for_function("() => document.querySelector('#gte-score').innerText.includes('From cache')")
+
+
 def test_error_is_shown_not_crashing(page):
     page.locator("#sent-a textarea").fill("   ")
     page.click("#btn-pair")
@@ -137,17 +166,32 @@ def test_vector_export_npy(page, live_server, tmp_path):
     assert got.shape == (3, live_server.service.dim) and got.dtype == np.float32
     np.testing.assert_allclose(got, expected, atol=1e-5)
     assert f"维度 dimension **{live_server.service.dim}**".replace("**", "") in page.locator("#vec-summary").inner_text()
+    page.locator("#vec-json .cm-content").get_by_text('"vector": [').first.wait_for()
+    widths = page.evaluate("[...document.querySelectorAll('#vec-json .cm-scroller')].map(e => e.scrollWidth - e.clientWidth)")
+    assert widths and max(widths) <= 1, "the vector JSON scrolls sideways"
     shot(page, "3-vector")
+
+
+LONG = "这是一句很长的话，用来检查矩阵的坐标轴标签被截短以后，悬停时仍然能看到完整的原文"
 
 
 def test_matrix_and_about_tabs(page, live_server):
     open_tab(page, "矩阵 Matrix")
+    page.locator("#mat-in textarea").fill("\n".join([LONG, "这款手机电池续航很强", "手机电量很耐用", "今天天气很好"]))
     page.click("#btn-mat")
-    page.locator(".js-plotly-plot .heatmaplayer, .js-plotly-plot .hm").first.wait_for()
+    page.locator("#mat-plot .js-plotly-plot .heatmaplayer, #mat-plot .js-plotly-plot .hm").first.wait_for()
+    box = page.locator("#mat-plot .nsewdrag").first.bounding_box()
+    page.mouse.move(box["x"] + box["width"] / 8, box["y"] + box["height"] / 8)  # the top-left cell: LONG × LONG
+    hover = page.locator("#mat-plot .hoverlayer .hovertext")
+    hover.first.wait_for()
+    assert "完整的原文" in hover.first.text_content()  # past the axis label's cut
     shot(page, "4-matrix")
     open_tab(page, "关于 About")
     page.get_by_text("最大长度 Max length").wait_for()
-    assert live_server.service.info.path in page.locator("body").inner_text()
+    body = page.locator("body").inner_text()
+    assert live_server.service.info.path not in body and live_server.service.info.name in body
+    page.wait_for_function("url => document.querySelector('#about').innerText.includes(url + '/api/predict')",
+                           arg=live_server.url)
     shot(page, "5-about")
 
 

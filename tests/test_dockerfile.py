@@ -185,7 +185,7 @@ def test_start_command_with_image_env_passes_the_healthcheck(instructions, tiny_
         import requests
 
         info = requests.get(f"http://127.0.0.1:{port}/health", timeout=10).json()
-        assert info["path"] == str(tiny_model_dir) and info["dim"] == 32
+        assert info["model"] == tiny_model_dir.name and info["dim"] == 32 and "path" not in info
     finally:
         proc.terminate()
         proc.wait(timeout=30)

@@ -131,10 +131,18 @@ class Settings:
     long_text: str = "truncate"
     # Access control.
     auth: str | None = None  # "user:pass" for the UI
+    allow_calibration: bool = False  # let the UI save verdict bands for everyone (implied by auth)
     api_key: str | None = None  # Bearer token for the REST routes
     cors_origins: tuple[str, ...] = field(default_factory=tuple)
     log_level: str = "info"
     spaces: bool = False  # running on Hugging Face Spaces: no flag, read from SPACE_ID / SYSTEM
+
+    @property
+    def calibration_allowed(self) -> bool:
+        """Whether UI users may change the server-wide verdict bands: only behind a login, or
+        when the operator says so explicitly (an anonymous browser must not change every
+        user's verdicts)."""
+        return bool(self.auth) or self.allow_calibration
 
     def replace(self, **changes: Any) -> Settings:
         return validate(dataclasses.replace(self, **changes))
@@ -218,6 +226,9 @@ _OPTIONS: list[tuple[str, tuple[str, ...], tuple[str, ...], Any, str]] = [
     ("long_text", ("--long-text",), ("GTE_LONG_TEXT",), str,
      "texts over max-length: truncate (default) or chunk (sliding windows, averaged)"),
     ("auth", ("--auth",), ("GTE_AUTH",), str, "user:pass login for the web UI (default: none)"),
+    ("allow_calibration", ("--allow-calibration",), ("GTE_ALLOW_CALIBRATION",), _bool,
+     "let the Evaluate tab save calibrated verdict bands, which changes every user's verdicts and "
+     "writes to disk (always allowed with --auth; default: off)"),
     ("api_key", ("--api-key",), ("GTE_API_KEY",), str, "Bearer token required by the REST routes"),
     ("cors_origins", ("--cors-origins",), ("GTE_CORS_ORIGINS",), _csv,
      "comma-separated origins allowed by CORS (default: same origin only)"),

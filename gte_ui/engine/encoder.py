@@ -23,7 +23,7 @@ from gte_ui.engine.runtime import load_backend
 from gte_ui.core.settings import Settings
 from gte_ui.core.errors import ConfigError, GteError, ErrorType
 from gte_ui.core.scoring import normalize_rows
-from gte_ui.engine.hub import resolve_model, transformer_folder
+from gte_ui.engine.hub import looks_like_path, resolve_model, transformer_folder
 from gte_ui.engine.pooling import PoolingMode, pool, read_pooling_mode
 from gte_ui.engine.tokenizer import load_tokenizer
 
@@ -43,9 +43,27 @@ class ModelInfo:
     precision: str
     backend: str
     load_seconds: float
+    #: what clients are shown: the id, or only the folder's name for a local folder. The server's
+    #: filesystem layout is none of a client's business; the full path stays in the logs.
+    name: str = "?"
 
     def as_dict(self) -> dict[str, object]:
+        """Every fact, the path included: for logs and the operator, never for clients."""
         return dict(self.__dict__)
+
+    def public_dict(self) -> dict[str, object]:
+        """The facts a client may see (``/health``, the UI): ``model`` is :attr:`name`, no path."""
+        facts = {k: v for k, v in self.__dict__.items() if k not in ("path", "name")}
+        facts["model"] = self.name
+        return facts
+
+
+def public_model_name(model: str) -> str:
+    """A hub id as is; a local folder as its last component (``/srv/models/gte-large-zh`` ->
+    ``gte-large-zh``), so no answer reveals where the server keeps its files."""
+    if looks_like_path(model):
+        return Path(model.rstrip("/\\")).expanduser().name or "model"
+    return model
 
 
 @dataclass
@@ -81,7 +99,7 @@ class Encoder:
         self.pooling: PoolingMode = pooling
         self.max_length = max_length
         self.batch_size = batch_size
-        self.info = info or ModelInfo(model="?", path="?", dim=backend.dim, max_length=max_length,
+        self.info = info or ModelInfo(model="?", path="?", name="?", dim=backend.dim, max_length=max_length,
                                       pooling=pooling, device=backend.device,
                                       precision=backend.precision, backend=backend.name,
                                       load_seconds=0.0)
@@ -123,7 +141,8 @@ class Encoder:
                 f"--max-length {max_length} 超过模型上限 {model_limit}")
         info = ModelInfo(model=settings.model, path=str(folder), dim=backend.dim,
                          max_length=max_length, pooling=pooling, device=device, precision=precision,
-                         backend=backend.name, load_seconds=round(time.perf_counter() - t0, 3))
+                         backend=backend.name, load_seconds=round(time.perf_counter() - t0, 3),
+                         name=public_model_name(settings.model))
         log.info("model ready: %s", info)
         return cls(tokenizer, backend, pooling=pooling, max_length=max_length,
                    batch_size=settings.batch_size, info=info)

@@ -138,7 +138,7 @@ def handler(event: Any, context: Any = None) -> dict[str, Any]:
             if method not in ("GET", "HEAD"):
                 return _response(405, {"error": f"use GET for {path} / 请用 GET", "error_type": "validation"},
                                  {"Allow": "GET"})
-            return _response(200, {"status": "ok", "ready": True, **service.info.as_dict(),
+            return _response(200, {"status": "ok", "ready": True, **service.info.public_dict(),
                                    "cold_start_s": _COLD_START_S, "invocations": _INVOCATIONS}, extra)
         if method != "POST":
             return _response(405, {"error": f"use POST for {path} / 请用 POST", "error_type": "validation"},

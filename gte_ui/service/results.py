@@ -56,6 +56,7 @@ class PairResult:
     truncated_b: bool
     elapsed_ms: float
     bands: VerdictBands
+    cached: bool = False  # both vectors came from the cache: no model work (the UI says so)
 
     def to_dict(self) -> dict[str, Any]:
         return {"score": self.score, "percent": self.percent, **_verdict(self.verdict),

@@ -7,12 +7,14 @@ caller did wrong; front ends turn that into a UI warning or an HTTP status.
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable, Sequence
+from pathlib import Path
 
 import numpy as np
 
-from gte_ui.core.bands import load_bands
+from gte_ui.core.bands import load_bands, save_bands
 from gte_ui.core.errors import ErrorType, GteError
 from gte_ui.core.scoring import VerdictBands, cosine, cosine_matrix, normalize_rows, rank_order, to_percent, verdict
 from gte_ui.core.settings import Settings
@@ -44,7 +46,8 @@ class EmbeddingService:
         self.settings = settings or Settings()
         self.cache = EmbeddingCache(self.settings.cache_size, self.settings.cache_bytes)
         self.runner = runner or encoder.encode
-        self.bands = bands or default_bands(self.settings)
+        self._bands = bands or default_bands(self.settings)
+        self._bands_lock = threading.Lock()
         info = encoder.info
         self._key_prefix = f"{info.path}|{info.precision}|{info.backend}|{encoder.max_length}"
         self.started = time.time()
@@ -85,6 +88,29 @@ class EmbeddingService:
         return {"cache": self.cache.stats(), "forward_calls": self.encoder.forward_calls,
                 "texts_encoded": self.encoder.texts_encoded, "batcher": batcher,
                 "uptime_s": round(time.time() - self.started, 1)}
+
+    # ------------------------------------------------------------ verdict bands
+    @property
+    def bands(self) -> VerdictBands:
+        """The verdict bands every caller's verdicts use (one immutable object, swapped whole)."""
+        return self._bands
+
+    def set_bands(self, bands: VerdictBands, *, save: bool = True) -> Path | None:
+        """Replace the server-wide verdict bands; with ``save``, first store them as this model's
+        calibration file in ``Settings.calibration_dir`` (so a restart keeps them). Returns the
+        file written, or None.
+
+        This changes every user's verdicts: front ends decide who may call it (see
+        ``Settings.calibration_allowed``). The lock keeps two concurrent saves from leaving the
+        file and the bands in use from different calls.
+        """
+        if not isinstance(bands, VerdictBands):  # VerdictBands itself checks -1 <= mid < high <= 1
+            raise GteError(ErrorType.VALIDATION, f"verdict bands must be VerdictBands, got {type(bands).__name__}",
+                           "判定阈值类型无效")
+        with self._bands_lock:
+            path = save_bands(self.settings.model, bands, self.settings.calibration_dir) if save else None
+            self._bands = bands
+        return path
 
     # ------------------------------------------------------------ validation
     def check_text(self, text: object, what: str = "text") -> str:
@@ -222,10 +248,12 @@ class EmbeddingService:
         b = self.check_text(b, "sentence B")
         res = self._embed_clean([a, b], t0, options)
         score = cosine(res.vectors[0], res.vectors[1])
-        return PairResult(score=score, percent=to_percent(score), verdict=verdict(score, self.bands),
+        bands = self.bands  # once: a concurrent set_bands must not split verdict and gauge
+        cached = res.cached == len(set(res.texts))
+        return PairResult(score=score, percent=to_percent(score), verdict=verdict(score, bands),
                           tokens_a=res.token_counts[0], tokens_b=res.token_counts[1],
                           truncated_a=res.truncated[0], truncated_b=res.truncated[1],
-                          elapsed_ms=_ms(t0), bands=self.bands)
+                          elapsed_ms=_ms(t0), bands=bands, cached=cached)
 
     def rank(self, source: str, candidates: Sequence[str], top_k: int | None = None, *,
              options: TextOptions | None = None) -> RankResult:
@@ -246,8 +274,9 @@ class EmbeddingService:
         order = rank_order(scores)
         if top_k is not None:
             order = order[:top_k]
+        bands = self.bands
         rows = [RankRow(rank=r + 1, index=int(i), text=cands[i], score=float(scores[i]),
-                        percent=to_percent(scores[i]), verdict=verdict(float(scores[i]), self.bands),
+                        percent=to_percent(scores[i]), verdict=verdict(float(scores[i]), bands),
                         tokens=res.token_counts[i + 1], truncated=res.truncated[i + 1],
                         duplicate=duplicate[i])
                 for r, i in enumerate(order)]

@@ -97,12 +97,12 @@ def build_router(service: EmbeddingService, settings: Settings) -> APIRouter:
         texts = [req.input] if isinstance(req.input, str) else req.input
         res = await run_in_threadpool(functools.partial(service.embed, texts, what="input", options=req.text_options(),
                                                         dimensions=req.dimensions))
-        return EmbeddingsResponse.from_result(res, service.info.model, req.encoding_format)
+        return EmbeddingsResponse.from_result(res, service.info.name, req.encoding_format)
 
     @router.get("/v1/models", tags=["openai"])
     def models() -> dict[str, Any]:
         """The one model this server answers with."""
-        return {"object": "list", "data": [{"id": service.info.model, "object": "model",
+        return {"object": "list", "data": [{"id": service.info.name, "object": "model",
                                             "owned_by": "gte-workbench", "dimensions": service.dim}]}
 
     @router.post("/similarity", tags=["similarity"], openapi_extra=_body_doc(PairRequest, TeiSimilarityRequest))
@@ -149,7 +149,7 @@ def install_api(app: FastAPI, service: EmbeddingService, settings: Settings | No
     @app.get("/health", tags=["meta"])
     def health() -> dict[str, Any]:
         """Readiness probe for Docker / Spaces: the model is loaded and serving."""
-        return {"status": "ok", "ready": True, **service.info.as_dict(), **service.stats()}
+        return {"status": "ok", "ready": True, **service.info.public_dict(), **service.stats()}
 
     app.include_router(build_router(service, settings or service.settings))
 

@@ -7,6 +7,7 @@ note, never an exception inside a Gradio callback.
 from __future__ import annotations
 
 import functools
+import html
 import logging
 from collections.abc import Callable, Sequence
 from typing import ParamSpec
@@ -95,15 +96,25 @@ def ranking_bars(texts: Sequence[str], scores: Sequence[float], levels: Sequence
 def heatmap(texts: Sequence[str], matrix: Sequence[Sequence[float]]) -> go.Figure:
     """N x N cosine heatmap; axis labels numbered and shortened so they stay distinct and short."""
     labels = [f"{i + 1}. {shorten(t, 14)}" for i, t in enumerate(texts)]
+    # The axes can only show short labels; hovering a cell shows both full texts (wrapped).
+    full = [f"{i + 1}. {_wrap(t)}" for i, t in enumerate(texts)]
     fig = go.Figure(go.Heatmap(
         z=[[float(v) for v in row] for row in matrix], x=labels, y=labels, zmin=-1 if _has_negative(matrix) else 0,
         zmax=1, colorscale="Viridis", text=[[f"{v:.2f}" for v in row] for row in matrix],
         texttemplate="%{text}" if len(texts) <= 12 else None,
-        hovertemplate="%{y}<br>%{x}<br>cos = %{z:.4f}<extra></extra>"))
+        customdata=[[[full[r], full[c]] for c in range(len(texts))] for r in range(len(texts))],
+        hovertemplate="%{customdata[0]}<br>↔ %{customdata[1]}<br>cos = %{z:.4f}<extra></extra>"))
     side = min(900, max(360, 38 * len(texts) + 160))
     fig.update_layout(height=side, margin=dict(l=10, r=10, t=30, b=10), yaxis=dict(autorange="reversed"),
                       font=dict(family=FONT))
     return fig
+
+
+def _wrap(text: str, width: int = 40, limit: int = 400) -> str:
+    """Hover text: whitespace flattened, HTML escaped, a line break every ``width`` characters."""
+    flat = " ".join(text.split())
+    flat = flat if len(flat) <= limit else flat[: limit - 1] + "…"
+    return "<br>".join(html.escape(flat[i:i + width]) for i in range(0, len(flat), width))
 
 
 def _has_negative(matrix: Sequence[Sequence[float]]) -> bool:

@@ -31,9 +31,16 @@ def pair_markdown(r: PairResult) -> str:
             notes.append(f"⚠️ 句子 {side} 有 {n} 个词元，已截断 / sentence {side} has {n} tokens and was truncated")
     return "\n\n".join([
         f"### {r.score:.4f} · {r.percent:.1f} % · {r.verdict.zh} {r.verdict.en}",
-        f"词元 Tokens: A {r.tokens_a} · B {r.tokens_b} · 耗时 Time {r.elapsed_ms:.0f} ms · "
+        f"词元 Tokens: A {r.tokens_a} · B {r.tokens_b} · {_timing(r)} · "
         f"判定阈值 Bands: > {r.bands.high:.2f} 高度相似, > {r.bands.mid:.2f} 中等相似 ({r.bands.source})",
         *notes])
+
+
+def _timing(r: PairResult) -> str:
+    # A cache hit takes well under a millisecond: "0 ms" would read as a broken timer.
+    if r.cached:
+        return "缓存命中 From cache (no model call)"
+    return f"耗时 Time {r.elapsed_ms:.0f} ms"
 
 
 # ------------------------------------------------------------------ ranking
@@ -90,6 +97,18 @@ def vector_summary(texts: Sequence[str], vectors: np.ndarray, tokens: Sequence[i
 def vectors_json(texts: Sequence[str], vectors: np.ndarray) -> str:
     return json.dumps([{"text": t, "vector": [round(float(x), 7) for x in v]} for t, v in zip(texts, vectors)],
                       ensure_ascii=False)
+
+
+def vectors_json_pretty(texts: Sequence[str], vectors: np.ndarray, per_line: int = 8) -> str:
+    """The same JSON as :func:`vectors_json`, laid out to read: one object per text and
+    ``per_line`` numbers per line, so nothing scrolls sideways."""
+    items = []
+    for t, v in zip(texts, vectors):
+        numbers = [json.dumps(round(float(x), 7)) for x in v]
+        rows = [", ".join(numbers[i:i + per_line]) for i in range(0, len(numbers), per_line)]
+        body = ",\n      ".join(rows)
+        items.append(f'  {{\n    "text": {json.dumps(t, ensure_ascii=False)},\n    "vector": [\n      {body}\n    ]\n  }}')
+    return "[\n" + ",\n".join(items) + "\n]" if items else "[]"
 
 
 def export_vectors(texts: Sequence[str], vectors: np.ndarray) -> list[Path]:

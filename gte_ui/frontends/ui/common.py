@@ -1,0 +1,80 @@
+"""What every tab's callbacks share: the never-raise wrapper, binding the service, text options.
+
+Callbacks are plain module functions whose first parameter is the service; :func:`bind` fixes
+it for Gradio, so unit tests call the very same functions with a real service and no browser.
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+import logging
+from collections.abc import Callable
+from typing import Any
+
+import gradio as gr
+
+from gte_ui.core.errors import GteError
+from gte_ui.service.options import TextOptions
+from gte_ui.service.service import EmbeddingService
+
+log = logging.getLogger(__name__)
+
+INTERNAL_ERROR = "内部错误，请重试 / Internal error, please retry"
+
+
+def safe(n_outputs: int, fill: Callable[[], tuple] | None = None) -> Callable:
+    """Turn a GteError (or anything unexpected) into a warning toast plus ``⚠️ message`` in the
+    first output; the other outputs get ``fill()`` or None. A raising callback would leave the
+    page stuck, so these never raise.
+    """
+
+    def decorate(fn: Callable) -> Callable:
+        @functools.wraps(fn)
+        def wrapper(*args, **kwargs):
+            try:
+                return fn(*args, **kwargs)
+            except GteError as exc:
+                message = exc.message
+            except Exception:  # noqa: BLE001 - the page must keep working; the log has the details
+                log.exception("UI callback %s failed", fn.__name__)
+                message = INTERNAL_ERROR
+            gr.Warning(message)
+            first = f"⚠️ {message}"
+            if n_outputs == 1:
+                return first
+            rest = tuple(fill()) if fill else (None,) * (n_outputs - 1)
+            return (first, *rest)
+
+        return wrapper
+
+    return decorate
+
+
+def bind(fn: Callable, service: EmbeddingService) -> Callable:
+    """``fn`` with its first argument (the service) fixed, keeping the rest of its signature.
+
+    Not ``functools.partial``: Gradio reads type hints (``gr.Request``) and defaults
+    (``gr.Progress``) off the callable, and a partial hides the hints.
+    """
+
+    @functools.wraps(fn)
+    def bound(*args: Any, **kwargs: Any) -> Any:
+        return fn(service, *args, **kwargs)
+
+    signature = inspect.signature(fn)
+    bound.__signature__ = signature.replace(parameters=list(signature.parameters.values())[1:])
+    return bound
+
+
+def text_options(t2s: bool, nfkc: bool, ws: bool, long_text: str | None) -> dict[str, Any]:
+    """The Options accordion's four values as the service's keyword arguments."""
+    return {"options": TextOptions(t2s=bool(t2s), nfkc=bool(nfkc), collapse_whitespace=bool(ws),
+                                   long_text=long_text or None)}
+
+
+def progress_bar(progress: gr.Progress | None) -> Callable[[int, int], None] | None:
+    """The service's ``progress(done, total)`` (``warm_cache``) as Gradio's progress bar."""
+    if progress is None:
+        return None
+    return lambda done, total: progress(done / total, desc="嵌入中 Embedding")

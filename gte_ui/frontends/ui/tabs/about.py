@@ -1,0 +1,77 @@
+"""关于 About: the model's public facts, live counters, and how to call the API on *this* server."""
+
+from __future__ import annotations
+
+import platform
+import re
+
+import gradio as gr
+import torch
+import transformers
+
+from gte_ui.core.settings import Settings
+from gte_ui.frontends.ui.common import bind, safe
+from gte_ui.service.service import EmbeddingService
+
+#: what a Host header may look like before it goes into the snippet (name or [v6] address, port)
+_HOST = re.compile(r"^(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]+)(:\d{1,5})?$")
+
+
+def base_url(settings: Settings, request: gr.Request | None = None) -> str:
+    """The address a client reaches this server at: the browser's own (Host header, and the
+    proxy's X-Forwarded-Proto/Host behind Spaces or nginx), else the configured host and port
+    (a wildcard bind shown as 127.0.0.1)."""
+    headers = getattr(request, "headers", None) or {}
+    host = (headers.get("x-forwarded-host") or headers.get("host") or "").split(",")[0].strip()
+    if host and _HOST.match(host):
+        proto = (headers.get("x-forwarded-proto") or "http").split(",")[0].strip().lower()
+        return f"{'https' if proto == 'https' else 'http'}://{host}"
+    name = "127.0.0.1" if settings.host in ("0.0.0.0", "::", "") else settings.host
+    if ":" in name:
+        name = f"[{name}]"
+    return f"http://{name}:{settings.port}"
+
+
+def about_markdown(service: EmbeddingService, url: str | None = None) -> str:
+    """The About tab: model facts (its public name, never the server's path), counters, API snippet."""
+    info, st = service.info, service.stats()
+    url = url or base_url(service.settings)
+    cache = st["cache"]
+    bands = service.bands
+    return f"""
+### 模型 Model
+| 项目 Item | 值 Value |
+|---|---|
+| 模型 Model | `{info.name}` |
+| 维度 Dimension | {info.dim} |
+| 最大长度 Max length | {info.max_length} tokens |
+| 池化 Pooling | {info.pooling} |
+| 设备 / 精度 Device / precision | {info.device} / {info.precision} ({info.backend}) |
+| 加载耗时 Load time | {info.load_seconds:.2f} s |
+| 判定阈值 Verdict bands | > {bands.high:.2f} 高度相似 · > {bands.mid:.2f} 中等相似 · else 差异较大 ({bands.source}) |
+| 缓存 Cache | {cache['entries']} entries · {cache['hits']} hits / {cache['misses']} misses (hit rate {cache['hit_rate']:.1%}) |
+| 批处理 Batches | {st['batcher'].get('batches', '—')} model calls for {st['batcher'].get('requests', '—')} requests |
+| 版本 Versions | Python {platform.python_version()} · torch {torch.__version__} · transformers {transformers.__version__} · gradio {gr.__version__} |
+
+### API 用法 How to call the API
+```python
+import requests
+requests.post("{url}/api/predict", json={{"data": ["源句子", "候选1\\n候选2"]}}).json()   # scores
+requests.post("{url}/api/predict", json={{"data": ["文本", "", False, False, False, False]}}).json()  # {info.dim} floats
+requests.post("{url}/v1/embeddings", json={{"input": ["文本"], "model": "gte"}}).json()  # OpenAI shape
+```
+`/similarity`, `/embed`, `/health` and the OpenAPI page `{url}/docs` are described in the README;
+`gradio_client` users: see "Use via API" at the bottom of this page.
+"""
+
+
+@safe(1)
+def on_about(service: EmbeddingService, request: gr.Request) -> str:
+    """Fresh counters, and the snippet pointed at the address this browser used."""
+    return about_markdown(service, base_url(service.settings, request))
+
+
+def build(service: EmbeddingService) -> None:
+    with gr.Tab("关于 About", id="about") as about_tab:
+        about_md = gr.Markdown(about_markdown(service), elem_id="about")
+    about_tab.select(bind(on_about, service), None, about_md, queue=False, api_visibility="private")

@@ -1,0 +1,100 @@
+"""评估 Evaluate: Spearman / Pearson (ROC-AUC, F1 for 0/1 labels) on labelled pairs, and saving
+calibrated verdict bands — a server-wide change, allowed only with ``--auth`` or
+``--allow-calibration`` (see ``Settings.calibration_allowed``)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import gradio as gr
+import plotly.graph_objects as go
+
+from gte_ui.core.errors import ErrorType, GteError
+from gte_ui.core.pairs import LabelledPairs
+from gte_ui.core.resources import SAMPLES
+from gte_ui.evaluation import calibration
+from gte_ui.evaluation import metrics as evaluation
+from gte_ui.frontends.ui import charts, views
+from gte_ui.frontends.ui.common import bind, safe
+from gte_ui.service.service import EmbeddingService
+
+CALIBRATION_OFF = ("保存判定阈值会改变所有用户的判定并写入磁盘：需以 --auth 或 --allow-calibration 启动 / "
+                   "saving verdict bands changes every user's verdicts and writes to disk: start the "
+                   "server with --auth or --allow-calibration")
+
+
+def samples() -> list[str]:
+    return sorted(p.name for p in SAMPLES.glob("*.tsv"))
+
+
+@safe(4)
+def on_evaluate(service: EmbeddingService, upload: str | None, sample: str | None, columns: str | None,
+                limit: float | None, progress: gr.Progress | None = gr.Progress()
+                ) -> tuple[str, go.Figure, list[str], dict[str, Any]]:
+    """Evaluate the uploaded file (or a shipped sample): (summary, figure, result files, state for
+    :func:`on_calibrate`)."""
+    max_bytes = service.settings.max_upload_bytes
+    if sample and sample not in samples():  # only the shipped files, never a path from the client
+        raise GteError(ErrorType.VALIDATION, f"unknown sample {sample!r}; choose one of: {', '.join(samples())}",
+                       "未知的示例文件")
+    path = upload or (str(SAMPLES / sample) if sample else None)
+    if not path:
+        raise GteError(ErrorType.EMPTY, "upload a TSV/CSV of labelled pairs or pick a sample",
+                       "请上传带标签的句子对文件，或选择示例")
+    if Path(path).stat().st_size > max_bytes:
+        raise GteError(ErrorType.TOO_LARGE, f"the file is over {max_bytes:,} bytes", "文件过大")
+    pairs = evaluation.read_pairs(path, [c.strip() for c in (columns or "").split(",") if c.strip()] or None,
+                                  name=Path(path).name)
+    if limit:
+        n = int(limit)
+        pairs = LabelledPairs(pairs.a[:n], pairs.b[:n], pairs.labels[:n], pairs.name)
+    report = (lambda f, d: progress(f, desc=d)) if progress is not None else None
+    result = evaluation.evaluate(service, pairs, report)
+    files = evaluation.write_results(result, pairs, views.export_dir())
+    return (evaluation.summary_markdown(result, pairs.name), charts.evaluation_figure(result),
+            [str(f) for f in files], {"result": result, "name": pairs.name})
+
+
+@safe(1)
+def on_calibrate(service: EmbeddingService, state: dict[str, Any] | None) -> str:
+    """Derive verdict bands from the last evaluation, save them and apply them for every user."""
+    if not service.settings.calibration_allowed:
+        raise GteError(ErrorType.UNAUTHORIZED, CALIBRATION_OFF.split(" / ")[1], CALIBRATION_OFF.split(" / ")[0])
+    if not state or "result" not in state:
+        raise GteError(ErrorType.EMPTY, "run an evaluation first", "请先运行评估")
+    try:
+        bands = calibration.bands_from_result(state["result"], state.get("name", ""))
+    except ValueError as exc:
+        raise GteError(ErrorType.VALIDATION, str(exc), "数据不足以校准") from exc
+    path = service.set_bands(bands)
+    return (f"✔ 已保存并启用 Saved and applied: > {bands.high:.3f} 高度相似, > {bands.mid:.3f} 中等相似 "
+            f"— `{path.name}`")
+
+
+def build(service: EmbeddingService) -> None:
+    allowed = service.settings.calibration_allowed
+    with gr.Tab("评估 Evaluate", id="evaluate"):
+        gr.Markdown("上传带标签的句子对（TSV/CSV：句子1、句子2、分数 0–5 或标签 0/1），计算 Spearman / Pearson；"
+                    "0/1 标签另给 ROC-AUC、最佳阈值、准确率和 F1。Upload labelled pairs to judge the model "
+                    "the way C-MTEB does.")
+        with gr.Row():
+            ev_file = gr.File(label="上传 Upload .tsv/.csv", file_types=[".tsv", ".csv", ".txt", ".data"],
+                              type="filepath")
+            with gr.Column():
+                ev_sample = gr.Dropdown(choices=samples(), value=None, label="或选示例 Or a sample (assets/samples)")
+                ev_cols = gr.Textbox(label="列 Columns (可选 optional): 句子1,句子2,标签",
+                                     placeholder="sentence1,sentence2,score")
+                ev_limit = gr.Slider(0, 5000, value=0, step=50, label="最多评估 Max pairs (0 = 全部 all)")
+        go_eval = gr.Button("评估 Evaluate", variant="primary", elem_id="btn-eval")
+        ev_md = gr.Markdown(elem_id="eval-summary")
+        ev_plot = gr.Plot(label="各标签的得分分布 Scores per label")
+        ev_files = gr.File(label="下载 Download", file_count="multiple")
+        ev_state = gr.State()
+        go_cal = gr.Button("保存为本模型的判定阈值 Save as this model's verdict bands" if allowed
+                           else "保存判定阈值（未启用）Save verdict bands (off)",
+                           size="sm", interactive=allowed, elem_id="btn-calibrate")
+        cal_md = gr.Markdown("" if allowed else f"**已关闭 Off** — {CALIBRATION_OFF}", elem_id="calibrate-note")
+    go_eval.click(bind(on_evaluate, service), [ev_file, ev_sample, ev_cols, ev_limit],
+                  [ev_md, ev_plot, ev_files, ev_state], api_visibility="private")
+    go_cal.click(bind(on_calibrate, service), [ev_state], [cal_md], api_visibility="private")

@@ -1,0 +1,63 @@
+"""相似度 Pairwise: two sentences → score, verdict and a gauge whose bands are the verdict thresholds."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import gradio as gr
+import plotly.graph_objects as go
+
+from gte_ui.frontends.ui import charts, views
+from gte_ui.frontends.ui.common import bind, safe, text_options
+from gte_ui.service.service import EmbeddingService
+
+EXAMPLES = [
+    ["这款手机电池续航很强", "手机电量很耐用"],
+    ["这款手机电池续航很强", "充电速度特别快"],
+    ["花呗怎么提前还款", "蚂蚁花呗可以提前还吗"],
+    ["今天北京天气怎么样", "上海明天会下雨吗"],
+    ["A man is playing a guitar.", "Someone is playing an instrument."],
+    ["The cat sits on the mat.", "Stock markets fell sharply today."],
+]
+
+
+def _no_gauge() -> tuple[go.Figure]:
+    # An (empty) figure even on errors: the page shows the score text only once a figure is
+    # drawn (style.css), so text and gauge appear together on the first load.
+    return (charts.empty_figure(),)
+
+
+@safe(2, fill=_no_gauge)
+def on_pair(service: EmbeddingService, a: str, b: str, t2s: bool, nfkc: bool, ws: bool,
+            long_text: str) -> tuple[str, go.Figure]:
+    """Score two sentences: (markdown with score, verdict and facts; the gauge)."""
+    r = service.pair(a, b, **text_options(t2s, nfkc, ws, long_text))
+    return views.pair_markdown(r), charts.gauge(r.score, r.bands)
+
+
+def on_swap(a: str, b: str) -> tuple[str, str]:
+    return b, a
+
+
+def build(service: EmbeddingService, options: Sequence[gr.Component]) -> dict[str, Any]:
+    """The tab; returns the keyword arguments of the page-load event that fills it."""
+    with gr.Tab("相似度 Pairwise", id="pair"):
+        with gr.Row(equal_height=True):
+            a = gr.Textbox(label="句子 A Sentence A", lines=3, value=EXAMPLES[0][0], elem_id="sent-a", min_width=300)
+            b = gr.Textbox(label="句子 B Sentence B", lines=3, value=EXAMPLES[0][1], elem_id="sent-b", min_width=300)
+        with gr.Row():
+            swap = gr.Button("⇄ 交换 Swap A/B", size="sm")
+            go_pair = gr.Button("计算相似度 Compute", variant="primary", elem_id="btn-pair")
+        with gr.Row(elem_id="pair-result"):
+            with gr.Column(min_width=300):
+                pair_md = gr.Markdown(elem_id="gte-score")
+            with gr.Column(min_width=300):
+                pair_plot = gr.Plot(label="仪表盘 Gauge", elem_id="gauge")
+        gr.Examples(EXAMPLES, [a, b], label="示例 Examples")
+
+    callback = bind(on_pair, service)
+    gr.on([go_pair.click, a.submit, b.submit], callback, [a, b, *options], [pair_md, pair_plot],
+          api_visibility="private")
+    swap.click(on_swap, [a, b], [a, b], queue=False, api_visibility="private")
+    return {"fn": callback, "inputs": [a, b, *options], "outputs": [pair_md, pair_plot]}

@@ -1,0 +1,65 @@
+"""排序 One-to-many: a source sentence against candidates typed or uploaded; table, chart, CSV."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import gradio as gr
+import plotly.graph_objects as go
+
+from gte_ui.core.errors import ErrorType, GteError
+from gte_ui.core.textfiles import read_candidates_file
+from gte_ui.core.textnorm import split_lines
+from gte_ui.frontends.ui import charts, views
+from gte_ui.frontends.ui.common import bind, progress_bar, safe, text_options
+from gte_ui.service.service import EmbeddingService
+
+EXAMPLE = ("这款手机电池续航很强",
+           "手机电量很耐用\n这台设备待机时间久\n电池容量大，用一天没问题\n充电速度特别快")
+
+
+@safe(4)
+def on_rank(service: EmbeddingService, source: str, cands: str, upload: str | None, top_k: float,
+            t2s: bool, nfkc: bool, ws: bool, long_text: str,
+            progress: gr.Progress | None = gr.Progress()) -> tuple[str, list[list[object]], go.Figure, str]:
+    """Rank the candidates (the upload wins over the text box): (summary, table rows, bars, CSV path)."""
+    options = text_options(t2s, nfkc, ws, long_text)
+    if upload:
+        lines = read_candidates_file(upload, service.settings.max_upload_bytes)
+    else:
+        lines = split_lines(cands or "")
+    service.warm_cache(lines, what="candidates", progress=progress_bar(progress), **options)
+    r = service.rank(source, lines, top_k=_top_k(top_k), **options)
+    bars = charts.ranking_bars([x.text for x in r.rows], [x.score for x in r.rows], [x.verdict.level for x in r.rows])
+    return views.rank_summary(r), views.rank_rows(r), bars, str(views.ranking_csv(r))
+
+
+def _top_k(value: float | str | None) -> int | None:
+    """The slider's value: 0 or empty means every candidate."""
+    try:
+        k = int(float(value or 0))
+    except (TypeError, ValueError) as exc:
+        raise GteError(ErrorType.VALIDATION, f"top-k must be a number, got {value!r}", "Top-k 必须是数字") from exc
+    if k < 0:
+        raise GteError(ErrorType.VALIDATION, f"top-k cannot be negative, got {k}", "Top-k 不能为负数")
+    return k or None
+
+
+def build(service: EmbeddingService, options: Sequence[gr.Component]) -> None:
+    limit = service.settings.max_candidates
+    with gr.Tab("排序 One-to-many", id="rank"):
+        src = gr.Textbox(label="源句子 Source", value=EXAMPLE[0], elem_id="rank-src")
+        with gr.Row():
+            cands = gr.Textbox(label=f"候选句子，每行一条 Candidates, one per line (≤ {limit})",
+                               lines=6, value=EXAMPLE[1], elem_id="rank-cands", scale=3)
+            with gr.Column(scale=1):
+                upload = gr.File(label="或上传 .txt/.csv Or upload", file_types=[".txt", ".csv", ".tsv"],
+                                 type="filepath")
+                top_k = gr.Slider(0, 100, value=0, step=1, label="Top-k（0 = 全部 all）")
+        go_rank = gr.Button("排序 Rank", variant="primary", elem_id="btn-rank")
+        rank_md = gr.Markdown(elem_id="rank-summary")
+        rank_table = gr.Dataframe(headers=views.RANK_COLUMNS, interactive=False, wrap=True, elem_id="rank-table")
+        rank_plot = gr.Plot(label="得分 Scores")
+        rank_file = gr.File(label="下载 CSV Download")
+    go_rank.click(bind(on_rank, service), [src, cands, upload, top_k, *options],
+                  [rank_md, rank_table, rank_plot, rank_file], api_visibility="private")
