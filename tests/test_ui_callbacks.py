@@ -20,6 +20,7 @@ from gte_ui.core.scoring import VerdictBands, verdict
 from gte_ui.core.settings import parse_settings
 from gte_ui.frontends.ui.app import build_demo, header_html
 from gte_ui.frontends.ui.common import INTERNAL_ERROR
+from gte_ui.frontends.ui import views
 from gte_ui.frontends.ui.tabs import about, evaluate, matrix, pairwise, ranking, vector
 from gte_ui.service.service import EmbeddingService
 
@@ -67,7 +68,8 @@ def test_rank_matches_the_service_and_writes_csv(tiny_service):
     summary, rows, bars, csv_path = ranking.on_rank(tiny_service, SOURCE, "\n".join(CANDS), None, 0, *OPTIONS)
     expected = tiny_service.rank(SOURCE, CANDS)
     assert "3 个候选" in summary
-    assert [r[4] for r in rows] == [r.text for r in expected.rows]
+    assert list(rows.columns) == views.RANK_COLUMNS
+    assert list(rows[views.RANK_COLUMNS[4]]) == [r.text for r in expected.rows]
     assert list(bars.data[0].x) == pytest.approx([r.score for r in expected.rows])
     assert Path(csv_path).read_text(encoding="utf-8-sig").splitlines()[1].split(",")[5] == expected.rows[0].text
     _, top, _, _ = ranking.on_rank(tiny_service, SOURCE, "\n".join(CANDS), None, 2, *OPTIONS)
@@ -80,7 +82,7 @@ def test_rank_upload_wins_and_big_inputs_warm_the_cache(tiny_service, tmp_path):
     upload.write_text("\n".join(lines), encoding="gb18030")
     summary, rows, _, _ = ranking.on_rank(tiny_service, SOURCE, "ignored", str(upload), 0, *OPTIONS,
                                           progress=gr.Progress())
-    assert "150 个候选" in summary and {r[4] for r in rows} == set(lines)
+    assert "150 个候选" in summary and set(rows[views.RANK_COLUMNS[4]]) == set(lines)
     assert tiny_service.cache.stats()["hits"] >= 150  # the ranking itself read the warmed cache
 
 

@@ -22,6 +22,7 @@ class ErrorType(str, enum.Enum):
     OVERLOADED = "overloaded"  # the queue is full
     UNAUTHORIZED = "unauthorized"  # missing or wrong API key
     MODEL_NOT_FOUND = "model_not_found"  # model id/folder cannot be resolved
+    UNKNOWN_MODEL = "unknown_model"  # a request names a model this server has not loaded
     CONFIG = "config"  # an impossible combination of settings
     BACKEND = "backend"  # the model itself failed
 
@@ -37,6 +38,7 @@ HTTP_STATUS: dict[ErrorType, int] = {
     ErrorType.OVERLOADED: 429,
     ErrorType.UNAUTHORIZED: 401,
     ErrorType.MODEL_NOT_FOUND: 503,
+    ErrorType.UNKNOWN_MODEL: 404,
     ErrorType.CONFIG: 500,
     ErrorType.BACKEND: 500,
 }

@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import os
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -63,6 +64,41 @@ Device = Literal["auto", "cpu", "cuda"]
 Precision = Literal["auto", "fp32", "fp16", "bf16", "int8"]
 
 
+@dataclass(frozen=True)
+class ModelSpec:
+    """One entry of ``--models``: ``[NAME=]SOURCE[@PRECISION]``."""
+
+    source: str  # id or folder
+    name: str | None = None  # what APIs call it (default: the id, or the folder's name)
+    precision: str | None = None  # overrides --precision for this model
+
+
+def parse_model_spec(text: str) -> ModelSpec:
+    """``small=thenlper/gte-small-zh@int8`` → ModelSpec(source, name, precision).
+
+    Raises:
+        ConfigError: an empty part or an unknown precision.
+    """
+    rest = text.strip()
+    name = None
+    if "=" in rest:
+        name, _, rest = rest.partition("=")
+        name = name.strip()
+        if not name:
+            raise ConfigError(f"--models entry {text!r} has an empty name before '='", f"--models 条目 {text!r} 名称为空")
+    precision = None
+    head, at, tail = rest.rpartition("@")
+    if at and tail.strip().lower() in PRECISIONS:
+        rest, precision = head, tail.strip().lower()
+    elif at and "/" not in tail and not tail.strip().startswith("."):
+        raise ConfigError(f"--models entry {text!r}: unknown precision {tail!r}; choose one of: "
+                          f"{', '.join(PRECISIONS)}", f"--models 条目 {text!r} 的精度 {tail!r} 无效")
+    rest = rest.strip()
+    if not rest:
+        raise ConfigError(f"--models entry {text!r} names no model", f"--models 条目 {text!r} 没有模型")
+    return ModelSpec(source=rest, name=name, precision=precision)
+
+
 def on_spaces(env: Mapping[str, str]) -> bool:
     """True when ``env`` is Hugging Face Spaces' (they set ``SPACE_ID`` and ``SYSTEM=spaces``)."""
     return bool(env.get("SPACE_ID")) or env.get("SYSTEM") == "spaces"
@@ -97,6 +133,10 @@ class Settings:
     """Everything the server needs to know at startup. Immutable once built."""
 
     model: str = DEFAULT_MODEL
+    #: more models served beside ``model`` (the default): ``[NAME=]SOURCE[@PRECISION]`` each
+    models: tuple[str, ...] = field(default_factory=tuple)
+    max_memory: int | None = None  # bytes all loaded models may take (estimated before loading)
+    unknown_warn: float = 0.10  # share of [UNK] tokens in a text above which answers warn
     hub: str = "auto"
     revision: str | None = None
     offline: bool = False
@@ -157,6 +197,14 @@ def _bool(value: str) -> bool:
     raise ValueError(f"not a boolean: {value!r} (use 1/0, true/false, yes/no)")
 
 
+def _size(value: str) -> int:
+    """A byte count: ``123``, ``800M``, ``6G``, ``1.5GB`` (binary units)."""
+    m = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([KMGT]?)i?B?\s*", value, flags=re.I)
+    if not m:
+        raise ValueError(f"not a size: {value!r} (use e.g. 800M or 6G)")
+    return int(float(m.group(1)) * 1024 ** " KMGT".index(m.group(2).upper() or " "))
+
+
 def _csv(value: str) -> tuple[str, ...]:
     return tuple(s.strip() for s in value.split(",") if s.strip())
 
@@ -166,6 +214,14 @@ _OPTIONS: list[tuple[str, tuple[str, ...], tuple[str, ...], Any, str]] = [
     ("model", ("--model", "-m"), ("GTE_MODEL",), str,
      "ModelScope id, Hugging Face id, or a local model folder "
      f"(default: {DEFAULT_MODEL}; gte-base/small-zh work the same way)"),
+    ("models", ("--models",), ("GTE_MODELS",), _csv,
+     "more models to serve beside --model (the default), comma-separated, each [NAME=]SOURCE[@PRECISION], "
+     "e.g. small=thenlper/gte-small-zh,large-int8=./gte-large@int8; every API takes an optional "
+     "'model' naming one (see docs/models.md)"),
+    ("max_memory", ("--max-memory",), ("GTE_MAX_MEMORY",), _size,
+     "refuse to load models whose estimated memory together exceeds this, e.g. 6G or 800M (default: no limit)"),
+    ("unknown_warn", ("--unknown-warn",), ("GTE_UNKNOWN_WARN",), float,
+     "warn when more than this share of a text's tokens are unknown to the model's vocabulary (default 0.10)"),
     ("hub", ("--hub",), ("GTE_HUB",), str,
      "where to download an id from: auto (ModelScope for iic/ and damo/ ids, else Hugging Face), "
      "modelscope or huggingface"),
@@ -332,6 +388,12 @@ def validate(s: Settings) -> Settings:
     if s.verdict_high is not None and s.verdict_mid is not None and s.verdict_mid >= s.verdict_high:
         raise ConfigError(f"--verdict-mid ({s.verdict_mid}) must be below --verdict-high ({s.verdict_high})",
                           "--verdict-mid 必须小于 --verdict-high")
+    for spec in s.models:
+        parse_model_spec(spec)
+    if s.max_memory is not None and s.max_memory < 1:
+        raise ConfigError("--max-memory must be a positive size such as 6G", "--max-memory 必须为正数，例如 6G")
+    if not 0.0 <= s.unknown_warn <= 1.0:
+        raise ConfigError(f"--unknown-warn is a share in [0, 1], got {s.unknown_warn}", "--unknown-warn 必须在 0 到 1 之间")
     if s.auth is not None and (":" not in s.auth or not s.auth.split(":", 1)[0] or not s.auth.split(":", 1)[1]):
         raise ConfigError("--auth must look like user:password", "--auth 格式应为 用户名:密码")
     return s

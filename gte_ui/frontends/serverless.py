@@ -160,6 +160,7 @@ def handler(event: Any, context: Any = None) -> dict[str, Any]:
 
 
 def _dispatch(service, route: str, body: dict[str, Any]) -> dict[str, Any]:
+    service = service.for_model(body.get("model"))
     options = _options(body)
     if route == "/similarity":
         return similarity_answer(service.pair(body.get("sentence_a"), body.get("sentence_b"), options=options))

@@ -29,6 +29,9 @@ class EmbedResult:
     cached: int  # how many came from the cache
     elapsed_ms: float
     max_length: int | None = None  # tokens the model reads per text at most
+    model: str = ""  # the model that answered (its API name)
+    unknown_token_ratio: list[float] = field(default_factory=list)  # per text: share of [UNK] tokens
+    warnings: list[str] = field(default_factory=list)  # e.g. texts the vocabulary mostly does not know
 
     @property
     def total_tokens(self) -> int:
@@ -42,7 +45,8 @@ class EmbedResult:
         return {"dim": int(self.vectors.shape[1]), "vectors": self.vectors.tolist(),
                 "tokens": list(self.token_counts), "truncated": list(self.truncated),
                 "chunks": list(self.chunks), "total_tokens": self.total_tokens, "cached": self.cached,
-                "elapsed_ms": self.elapsed_ms}
+                "elapsed_ms": self.elapsed_ms, "model": self.model,
+                "unknown_token_ratio": list(self.unknown_token_ratio), "warnings": list(self.warnings)}
 
 
 @dataclass
@@ -57,11 +61,22 @@ class PairResult:
     elapsed_ms: float
     bands: VerdictBands
     cached: bool = False  # both vectors came from the cache: no model work (the UI says so)
+    model: str = ""  # the model that answered (its API name)
+    #: the verdict under SPEC's fixed 0.75 / 0.50 bands, when the bands in use are calibrated or set
+    default_verdict: Verdict | None = None
+    unknown_token_ratio: list[float] = field(default_factory=list)  # [A, B]: share of [UNK] tokens
+    warnings: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"score": self.score, "percent": self.percent, **_verdict(self.verdict),
-                "tokens": [self.tokens_a, self.tokens_b], "truncated": [self.truncated_a, self.truncated_b],
-                "elapsed_ms": self.elapsed_ms}
+        out = {"score": self.score, "percent": self.percent, **_verdict(self.verdict),
+               "tokens": [self.tokens_a, self.tokens_b], "truncated": [self.truncated_a, self.truncated_b],
+               "cached": self.cached, "elapsed_ms": self.elapsed_ms, "model": self.model,
+               "bands": {"high": self.bands.high, "mid": self.bands.mid, "source": self.bands.source},
+               "unknown_token_ratio": list(self.unknown_token_ratio), "warnings": list(self.warnings)}
+        if self.default_verdict is not None:
+            out["default_verdict"] = self.default_verdict.zh
+            out["default_verdict_en"] = self.default_verdict.en
+        return out
 
 
 @dataclass
@@ -75,11 +90,13 @@ class RankRow:
     tokens: int
     truncated: bool
     duplicate: bool  # the same text appears earlier in the candidates
+    unknown_token_ratio: float = 0.0  # share of the candidate's tokens the vocabulary does not know
 
     def to_dict(self) -> dict[str, Any]:
         return {"rank": self.rank, "index": self.index, "text": self.text, "score": self.score,
                 "percent": self.percent, **_verdict(self.verdict), "tokens": self.tokens,
-                "truncated": self.truncated, "duplicate": self.duplicate}
+                "truncated": self.truncated, "duplicate": self.duplicate,
+                "unknown_token_ratio": self.unknown_token_ratio}
 
 
 @dataclass
@@ -91,11 +108,16 @@ class RankResult:
     total: int  # candidates scored
     elapsed_ms: float
     scores: list[float] = field(default_factory=list)  # every score, in candidate order
+    model: str = ""
+    source_unknown_token_ratio: float = 0.0
+    warnings: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         return {"source": self.source, "source_tokens": self.source_tokens,
                 "source_truncated": self.source_truncated, "total": self.total, "scores": list(self.scores),
-                "ranking": [row.to_dict() for row in self.rows], "elapsed_ms": self.elapsed_ms}
+                "ranking": [row.to_dict() for row in self.rows], "elapsed_ms": self.elapsed_ms,
+                "model": self.model, "source_unknown_token_ratio": self.source_unknown_token_ratio,
+                "warnings": list(self.warnings)}
 
 
 @dataclass

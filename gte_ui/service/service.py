@@ -7,6 +7,7 @@ caller did wrong; front ends turn that into a UI warning or an HTTP status.
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -15,15 +16,21 @@ from pathlib import Path
 import numpy as np
 
 from gte_ui.core.bands import load_bands, save_bands
-from gte_ui.core.errors import ErrorType, GteError
+from gte_ui.core.errors import ConfigError, ErrorType, GteError
 from gte_ui.core.scoring import VerdictBands, cosine, cosine_matrix, normalize_rows, rank_order, to_percent, verdict
-from gte_ui.core.settings import Settings
+from gte_ui.core.settings import ModelSpec, Settings, parse_model_spec
+from gte_ui.engine.backends import resolve_runtime
 from gte_ui.core.textnorm import clean_text, lone_surrogate
 from gte_ui.engine.batching import DynamicBatcher
 from gte_ui.engine.cache import CachedVector, EmbeddingCache, make_key
-from gte_ui.engine.encoder import Encoded, Encoder, ModelInfo
+from gte_ui.engine.encoder import Encoded, Encoder, ModelInfo, public_model_name
+from gte_ui.engine.hub import resolve_model, transformer_folder
+from gte_ui.engine.inspection import Alignment, TokenAligner, unknown_tokens
+from gte_ui.engine.memory import estimate_bytes, human_bytes
 from gte_ui.service.options import DEFAULT_OPTIONS, TextOptions
 from gte_ui.service.results import EmbedResult, MatrixResult, PairResult, RankResult, RankRow
+
+log = logging.getLogger(__name__)
 
 __all__ = ["EmbeddingService", "EmbedResult", "MatrixResult", "PairResult", "RankResult", "RankRow",
            "TextOptions", "default_bands"]
@@ -41,8 +48,14 @@ class EmbeddingService:
 
     def __init__(self, encoder: Encoder, settings: Settings | None = None,
                  runner: Callable[[Sequence[str]], Encoded] | None = None,
-                 bands: VerdictBands | None = None) -> None:
+                 bands: VerdictBands | None = None, name: str | None = None) -> None:
         self.encoder = encoder
+        #: what requests call this model (``model`` in every API); the default model's when alone
+        self.name = name or encoder.info.name
+        #: the other models served beside this one (the default), by name, in load order
+        self._others: dict[str, EmbeddingService] = {}
+        self._aligner: TokenAligner | None = None
+        self.memory_estimate: int | None = None  # bytes, when loaded through from_settings
         self.settings = settings or Settings()
         self.cache = EmbeddingCache(self.settings.cache_size, self.settings.cache_bytes)
         self.runner = runner or encoder.encode
@@ -54,19 +67,84 @@ class EmbeddingService:
 
     @classmethod
     def from_settings(cls, settings: Settings, *, batching: bool = True) -> EmbeddingService:
-        """Load the model and, unless ``batching=False``, put the dynamic batcher in front of it."""
+        """Load the model (and every ``--models`` entry beside it) and, unless ``batching=False``,
+        put a dynamic batcher in front of each.
+
+        Before each load the model's memory is estimated from its weight files; with
+        ``--max-memory`` set, a model that would take the total over it is refused, naming what is
+        already loaded.
+
+        Raises:
+            ConfigError: over ``--max-memory``, or two models with one name.
+        """
+        specs = [ModelSpec(source=settings.model)] + [parse_model_spec(m) for m in settings.models]
+        budget = _MemoryBudget(settings.max_memory)
+        default: EmbeddingService | None = None
+        try:
+            for spec in specs:
+                own = settings.replace(model=spec.source, precision=spec.precision or settings.precision, models=())
+                estimate = budget.admit(spec, own)
+                service = cls._load_one(own, batching, spec.name)
+                service.memory_estimate = estimate
+                if default is None:
+                    default = service
+                else:
+                    default.add_model(service)
+        except BaseException:
+            if default is not None:
+                default.close()
+            raise
+        return default
+
+    @classmethod
+    def _load_one(cls, settings: Settings, batching: bool, name: str | None) -> EmbeddingService:
         encoder = Encoder.load(settings)
         runner = None
         if batching:
             runner = DynamicBatcher(encoder.encode, max_batch=settings.batch_size * 4,
                                     wait_ms=settings.batch_wait_ms, max_queue=settings.max_queue)
-        return cls(encoder, settings, runner=runner)
+        return cls(encoder, settings, runner=runner, name=name)
 
     def close(self) -> None:
-        """Stop the batcher's worker thread (if any)."""
-        close = getattr(self.runner, "close", None)
-        if close is not None:
-            close()
+        """Stop the batchers' worker threads (if any), this model's and the others'."""
+        for service in self.models():
+            close = getattr(service.runner, "close", None)
+            if close is not None:
+                close()
+
+    # ------------------------------------------------------------ several models
+    def add_model(self, other: EmbeddingService) -> None:
+        """Serve ``other`` beside this (the default) model, under ``other.name``.
+
+        Raises:
+            ConfigError: the name is taken.
+        """
+        if other.name in self._others or other.name == self.name:
+            raise ConfigError(f"two models are called {other.name!r}; give one a name: --models NAME=SOURCE",
+                              f"两个模型同名 {other.name!r}，请用 --models 名称=来源 区分")
+        self._others[other.name] = other
+
+    def models(self) -> list[EmbeddingService]:
+        """Every loaded model, the default first."""
+        return [self, *self._others.values()]
+
+    def for_model(self, name: str | None) -> EmbeddingService:
+        """The service of the model called ``name`` (None or "" or the default's name: this one).
+
+        Raises:
+            GteError: UNKNOWN_MODEL (404), listing the loaded models.
+        """
+        if not name or name == self.name:
+            return self
+        if not isinstance(name, str):
+            raise GteError(ErrorType.VALIDATION, f"model must be a string, got {type(name).__name__}",
+                           "model 必须是字符串")
+        found = self._others.get(name)
+        if found is None:
+            loaded = ", ".join(s.name for s in self.models())
+            raise GteError(ErrorType.UNKNOWN_MODEL, f"model {name!r} is not loaded here; loaded: {loaded}",
+                           f"未加载模型 {name!r}；已加载：{loaded}")
+        return found
 
     # ------------------------------------------------------------ facts
     @property
@@ -145,6 +223,35 @@ class EmbeddingService:
                            f"{_zh(what)}数量 {len(texts):,} 超过上限 {limit:,}")
         return [self.check_text(t, f"{what}[{i}]") for i, t in enumerate(texts)]
 
+    # ------------------------------------------------------------ token-level looks
+    def unknown_report(self, texts: Sequence[str]) -> tuple[list[float], list[str]]:
+        """Per text, the share of tokens the vocabulary does not know; and one warning for each
+        text above ``--unknown-warn``, naming the unknown characters."""
+        report = unknown_tokens(self.encoder.tokenizer, texts, self.max_length)
+        warnings = []
+        for i, (text, u) in enumerate(zip(texts, report)):
+            if u.tokens and u.ratio > self.settings.unknown_warn:
+                chars = " ".join(u.characters[:12]) + (" …" if len(u.characters) > 12 else "")
+                warnings.append(f"文本 {i + 1} 有 {u.ratio:.0%} 的词元不在 {self.name} 的词表中（{chars}），"
+                                f"得分参考价值有限 / text {i + 1}: {u.ratio:.0%} of its tokens are unknown to "
+                                f"{self.name}'s vocabulary ({chars}); its score means little")
+        return [round(u.ratio, 4) for u in report], warnings
+
+    def align(self, a: str, b: str) -> Alignment:
+        """Which tokens carry the match: last-layer token × token cosines of ``a`` and ``b`` and
+        their greedy (BERTScore-style) matching. The first call loads the model's fp32 weights
+        once (see :class:`~gte_ui.engine.inspection.TokenAligner`)."""
+        a = self.check_text(a, "sentence A")
+        b = self.check_text(b, "sentence B")
+        if self._aligner is None:
+            folder = transformer_folder(Path(self.info.path))
+            self._aligner = TokenAligner(folder, self.encoder.tokenizer, self.max_length)
+        result = self._aligner.align(a, b)
+        if not result.tokens_a or not result.tokens_b:
+            raise GteError(ErrorType.VALIDATION, "a sentence has no tokens the model reads",
+                           "句子中没有模型可读的词元")
+        return result
+
     # ------------------------------------------------------------ operations
     def embed(self, texts: Sequence[str], *, limit: int | None = None, what: str = "texts",
               options: TextOptions | None = None, dimensions: int | None = None) -> EmbedResult:
@@ -162,6 +269,8 @@ class EmbeddingService:
         res = self._embed_clean(texts, t0, options)
         if dimensions is not None and dimensions < self.dim:
             res.vectors = normalize_rows(res.vectors[:, :dimensions])
+        res.unknown_token_ratio, res.warnings = self.unknown_report(res.texts)
+        res.model = self.name
         return res
 
     def embed_corpus(self, texts: Sequence[str], names: Sequence[str], *,
@@ -248,12 +357,15 @@ class EmbeddingService:
         b = self.check_text(b, "sentence B")
         res = self._embed_clean([a, b], t0, options)
         score = cosine(res.vectors[0], res.vectors[1])
+        ratios, warnings = self.unknown_report(res.texts)
         bands = self.bands  # once: a concurrent set_bands must not split verdict and gauge
         cached = res.cached == len(set(res.texts))
         return PairResult(score=score, percent=to_percent(score), verdict=verdict(score, bands),
                           tokens_a=res.token_counts[0], tokens_b=res.token_counts[1],
                           truncated_a=res.truncated[0], truncated_b=res.truncated[1],
-                          elapsed_ms=_ms(t0), bands=bands, cached=cached)
+                          elapsed_ms=_ms(t0), bands=bands, cached=cached, model=self.name,
+                          default_verdict=None if bands.source == "default" else verdict(score, VerdictBands()),
+                          unknown_token_ratio=ratios, warnings=warnings)
 
     def rank(self, source: str, candidates: Sequence[str], top_k: int | None = None, *,
              options: TextOptions | None = None) -> RankResult:
@@ -274,15 +386,17 @@ class EmbeddingService:
         order = rank_order(scores)
         if top_k is not None:
             order = order[:top_k]
+        ratios, warnings = self.unknown_report(res.texts)
         bands = self.bands
         rows = [RankRow(rank=r + 1, index=int(i), text=cands[i], score=float(scores[i]),
                         percent=to_percent(scores[i]), verdict=verdict(float(scores[i]), bands),
                         tokens=res.token_counts[i + 1], truncated=res.truncated[i + 1],
-                        duplicate=duplicate[i])
+                        duplicate=duplicate[i], unknown_token_ratio=ratios[i + 1])
                 for r, i in enumerate(order)]
         return RankResult(source=source, source_tokens=res.token_counts[0],
                           source_truncated=res.truncated[0], rows=rows, total=len(cands),
-                          elapsed_ms=_ms(t0), scores=[float(s) for s in scores])
+                          elapsed_ms=_ms(t0), scores=[float(s) for s in scores], model=self.name,
+                          source_unknown_token_ratio=ratios[0], warnings=warnings)
 
     def matrix(self, texts: Sequence[str], *, options: TextOptions | None = None) -> MatrixResult:
         """N x N cosine matrix of ``texts`` (2 <= N <= max_matrix)."""
@@ -304,6 +418,41 @@ def default_bands(settings: Settings) -> VerdictBands:
     high = settings.verdict_high if settings.verdict_high is not None else base.high
     mid = settings.verdict_mid if settings.verdict_mid is not None else min(base.mid, high - 0.01)
     return VerdictBands(high=high, mid=mid, source="settings")
+
+
+class _MemoryBudget:
+    """Estimated memory of the models loaded so far, against ``--max-memory``."""
+
+    def __init__(self, limit: int | None) -> None:
+        self.limit = limit
+        self.used = 0
+        self.loaded: list[str] = []
+
+    def admit(self, spec: ModelSpec, settings: Settings) -> int | None:
+        """Estimate the model's memory before loading it; refuse it if the total would exceed
+        the limit. Returns the estimate (None when the model's files cannot be read yet)."""
+        try:
+            folder = transformer_folder(resolve_model(settings.model, hub=settings.hub, revision=settings.revision,
+                                                      offline=settings.offline, cache_dir=settings.model_cache_dir))
+        except GteError:
+            if self.limit is not None:
+                raise
+            return None  # Encoder.load reports the missing model properly
+        _, precision = resolve_runtime(settings.device, settings.precision, spaces=settings.spaces)
+        need = estimate_bytes(folder, precision)
+        name = spec.name or public_model_name(spec.source)
+        if self.limit is not None and self.used + need > self.limit:
+            held = ", ".join(self.loaded) or "nothing"
+            raise ConfigError(
+                f"loading {name} ({precision}) needs about {human_bytes(need)}; with {held} loaded "
+                f"({human_bytes(self.used)}) that is over --max-memory {human_bytes(self.limit)}. "
+                "Drop a model, choose int8 for one (NAME=SOURCE@int8), or raise --max-memory",
+                f"加载 {name} 约需 {human_bytes(need)}，加上已加载的 {human_bytes(self.used)} 超过 "
+                f"--max-memory {human_bytes(self.limit)}")
+        self.used += need
+        self.loaded.append(name)
+        log.info("%s: estimated %s (%s)", name, human_bytes(need), precision)
+        return need
 
 
 _ZH_NAMES = {"text": "文本", "texts": "文本", "sentence A": "句子 A", "sentence B": "句子 B",

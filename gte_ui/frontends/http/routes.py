@@ -95,15 +95,18 @@ def build_router(service: EmbeddingService, settings: Settings) -> APIRouter:
                            "check_embedding_ctx_length=False for that", "不支持 token id 输入，请发送文本")
         req: EmbeddingsRequest = _validate(EmbeddingsRequest, body)
         texts = [req.input] if isinstance(req.input, str) else req.input
-        res = await run_in_threadpool(functools.partial(service.embed, texts, what="input", options=req.text_options(),
+        svc = service.for_model(req.model) if len(service.models()) > 1 else service
+        res = await run_in_threadpool(functools.partial(svc.embed, texts, what="input", options=req.text_options(),
                                                         dimensions=req.dimensions))
-        return EmbeddingsResponse.from_result(res, service.info.name, req.encoding_format)
+        return EmbeddingsResponse.from_result(res, svc.name, req.encoding_format)
 
     @router.get("/v1/models", tags=["openai"])
     def models() -> dict[str, Any]:
-        """The one model this server answers with."""
-        return {"object": "list", "data": [{"id": service.info.name, "object": "model",
-                                            "owned_by": "gte-workbench", "dimensions": service.dim}]}
+        """Every loaded model, the default first: pass its ``id`` as ``model``."""
+        return {"object": "list", "data": [{"id": s.name, "object": "model", "owned_by": "gte-workbench",
+                                            "dimensions": s.dim, "max_tokens": s.max_length,
+                                            "precision": s.info.precision, "default": s is service}
+                                           for s in service.models()]}
 
     @router.post("/similarity", tags=["similarity"], openapi_extra=_body_doc(PairRequest, TeiSimilarityRequest))
     async def similarity(request: Request) -> Any:
@@ -117,10 +120,10 @@ def build_router(service: EmbeddingService, settings: Settings) -> APIRouter:
         if isinstance(body, dict) and "inputs" in body:
             req: TeiSimilarityRequest = _validate(TeiSimilarityRequest, body)
             result = await run_in_threadpool(functools.partial(
-                service.rank, req.inputs.source_sentence, req.inputs.sentences, options=req.text_options()))
+                service.for_model(req.model).rank, req.inputs.source_sentence, req.inputs.sentences, options=req.text_options()))
             return tei_scores(result)
         pair: PairRequest = _validate(PairRequest, body)
-        r = await run_in_threadpool(functools.partial(service.pair, pair.sentence_a, pair.sentence_b,
+        r = await run_in_threadpool(functools.partial(service.for_model(pair.model).pair, pair.sentence_a, pair.sentence_b,
                                                       options=pair.text_options()))
         return PairResponse.from_result(pair.sentence_a, pair.sentence_b, r)
 
@@ -130,7 +133,8 @@ def build_router(service: EmbeddingService, settings: Settings) -> APIRouter:
         vectors (always normalised)."""
         req: TeiEmbedRequest = _validate(TeiEmbedRequest, await read_json(request))
         texts, field = req.text_list()
-        res = await run_in_threadpool(functools.partial(service.embed, texts, what=field, options=req.text_options()))
+        res = await run_in_threadpool(functools.partial(service.for_model(req.model).embed, texts, what=field,
+                                                        options=req.text_options()))
         return tei_vectors(res)
 
     return router
@@ -149,7 +153,10 @@ def install_api(app: FastAPI, service: EmbeddingService, settings: Settings | No
     @app.get("/health", tags=["meta"])
     def health() -> dict[str, Any]:
         """Readiness probe for Docker / Spaces: the model is loaded and serving."""
-        return {"status": "ok", "ready": True, **service.info.public_dict(), **service.stats()}
+        return {"status": "ok", "ready": True, **service.info.public_dict(), **service.stats(),
+                "models": [{"name": s.name, "dim": s.dim, "max_length": s.max_length, "device": s.info.device,
+                            "precision": s.info.precision, "backend": s.info.backend,
+                            "memory_estimate": s.memory_estimate} for s in service.models()]}
 
     app.include_router(build_router(service, settings or service.settings))
 

@@ -32,6 +32,9 @@ class TextOptionsFields(BaseModel):
         None, description="texts over the model's token limit: truncate, or chunk (sliding windows, "
         "averaged); default: the server's --long-text")
 
+    model: str | None = Field(None, description="which loaded model answers (GET /v1/models lists them); "
+                              "default: the first loaded")
+
     def text_options(self) -> TextOptions:
         return TextOptions(t2s=self.t2s, nfkc=self.nfkc, collapse_whitespace=self.collapse_whitespace,
                            long_text=self.long_text)
@@ -44,7 +47,8 @@ class EmbeddingsRequest(TextOptionsFields):
     model_config = ConfigDict(extra="ignore")
 
     input: str | list[str] = Field(..., description="text or list of texts to embed")
-    model: str | None = Field(None, description="ignored: the loaded model answers (see /v1/models)")
+    model: str | None = Field(None, description="which loaded model answers (GET /v1/models). With one "
+                              "model loaded any name is accepted, as OpenAI clients always send one")
     encoding_format: Literal["float", "base64"] = Field(
         "float", description="float: JSON numbers; base64: little-endian float32 bytes, as OpenAI")
     dimensions: int | None = Field(
@@ -105,6 +109,7 @@ class PairResponse(BaseModel):
     verdict_en: str
     tokens: list[int] = Field(..., description="tokens of sentence A and B before truncation")
     truncated: list[bool]
+    cached: bool = Field(..., description="both vectors came from the cache")
     elapsed_ms: float
     status: Literal["success"] = "success"
 

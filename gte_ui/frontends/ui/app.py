@@ -11,6 +11,7 @@ import html
 import gradio as gr
 
 from gte_ui.core.resources import ASSETS
+from gte_ui.frontends.ui.common import model_choices
 from gte_ui.frontends.ui.endpoints import register_endpoints
 from gte_ui.frontends.ui.tabs import about, evaluate, matrix, pairwise, ranking, vector
 from gte_ui.service.service import EmbeddingService
@@ -42,6 +43,10 @@ def build_demo(service: EmbeddingService) -> gr.Blocks:
     s, max_length = service.settings, service.info.max_length
     with gr.Blocks(title="GTE 相似度工作台 Similarity Workbench", delete_cache=(3600, 3600), fill_width=True) as demo:
         gr.HTML(header_html(service))
+        choices = model_choices(service)
+        # one selector for every tab; hidden when a single model is loaded
+        model = gr.Dropdown(choices=choices, value=choices[0], label="模型 Model（比较 compare: 每个模型一行 one row each）",
+                            visible=len(choices) > 1, elem_id="model-select", interactive=True)
         with gr.Accordion("⚙️ 选项 Options: 繁→简 · 全角→半角 · 长文本 long texts", open=False):
             with gr.Row():
                 options = [
@@ -51,11 +56,12 @@ def build_demo(service: EmbeddingService) -> gr.Blocks:
                     gr.Radio(["truncate", "chunk"], value=s.long_text,
                              label=f"超过 {max_length} 词元 Over {max_length} tokens: 截断 truncate / 分块 chunk"),
                 ]
+        options = [*options, model]  # every tab's callbacks take the model after the text options
         first_load = pairwise.build(service, options)
         ranking.build(service, options)
         vector.build(service, options)
         matrix.build(service, options)
-        evaluate.build(service)
+        evaluate.build(service, model)
         about.build(service)
         demo.load(**first_load, api_visibility="private")
         register_endpoints(service)

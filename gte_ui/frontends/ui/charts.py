@@ -138,3 +138,53 @@ def evaluation_figure(result: EvalResult) -> go.Figure:
         return fig
     except Exception:  # noqa: BLE001
         return empty_figure("图表无法绘制 Chart unavailable")
+
+
+@failsafe
+def model_bars(names: Sequence[str], scores: Sequence[float], levels: Sequence[int]) -> go.Figure:
+    """One bar per model for the same pair: the cosine each model gives, coloured by its verdict."""
+    fig = go.Figure(go.Bar(x=list(names), y=list(scores), marker_color=[LEVEL_COLOURS[v] for v in levels],
+                           text=[f"{s:.3f}" for s in scores], textposition="auto"))
+    fig.update_layout(height=320, yaxis=dict(title="余弦 Cosine", range=[min(0.0, min(scores, default=0)), 1]),
+                      font=dict(family=FONT), margin=dict(l=10, r=10, t=20, b=10))
+    return fig
+
+
+@failsafe
+def compare_bars(texts: Sequence[str], scores_by_model: dict[str, Sequence[float]]) -> go.Figure:
+    """Grouped bars: each candidate's score under every model (candidates in input order)."""
+    fig = go.Figure()
+    labels = [shorten(t) for t in texts]
+    for name, scores in scores_by_model.items():
+        fig.add_trace(go.Bar(name=name, x=labels, y=list(scores), hovertext=[_wrap(t) for t in texts]))
+    fig.update_layout(barmode="group", height=360, yaxis_title="余弦 Cosine", font=dict(family=FONT),
+                      margin=dict(l=10, r=10, t=20, b=10), legend=dict(orientation="h"))
+    return fig
+
+
+@failsafe
+def alignment_heatmap(tokens_a: Sequence[str], tokens_b: Sequence[str], matrix: Sequence[Sequence[float]],
+                      best_b: Sequence[int]) -> go.Figure:
+    """Token × token cosines (A down, B across), each A token's best match in B marked."""
+    fig = go.Figure(go.Heatmap(z=np.asarray(matrix, dtype=float), x=[f"{j}:{t}" for j, t in enumerate(tokens_b)],
+                               y=[f"{i}:{t}" for i, t in enumerate(tokens_a)], colorscale="Blues",
+                               colorbar=dict(title="cos"),
+                               hovertemplate="A %{y} · B %{x}<br>cos %{z:.3f}<extra></extra>"))
+    fig.add_trace(go.Scatter(x=[f"{j}:{tokens_b[j]}" for j in best_b], y=[f"{i}:{t}" for i, t in enumerate(tokens_a)],
+                             mode="markers", marker=dict(symbol="circle-open", size=12, color="#e4572e", line=dict(width=2)),
+                             name="最佳匹配 best match", hoverinfo="skip"))
+    fig.update_layout(height=max(280, 22 * len(tokens_a) + 120), font=dict(family=FONT),
+                      yaxis=dict(autorange="reversed", title="句子 A"), xaxis=dict(title="句子 B"),
+                      margin=dict(l=10, r=10, t=20, b=10), showlegend=False)
+    return fig
+
+
+@failsafe
+def score_distributions(scores_by_model: dict[str, Sequence[float]]) -> go.Figure:
+    """Overlaid histograms of each model's cosines on the same pairs (where each model's scores sit)."""
+    fig = go.Figure()
+    for name, scores in scores_by_model.items():
+        fig.add_trace(go.Histogram(x=list(scores), name=name, opacity=0.55, nbinsx=40))
+    fig.update_layout(barmode="overlay", height=360, xaxis_title="余弦 Cosine", yaxis_title="对数 Pairs",
+                      font=dict(family=FONT), margin=dict(l=10, r=10, t=20, b=10), legend=dict(orientation="h"))
+    return fig

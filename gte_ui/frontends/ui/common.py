@@ -14,7 +14,7 @@ from typing import Any
 
 import gradio as gr
 
-from gte_ui.core.errors import GteError
+from gte_ui.core.errors import ErrorType, GteError
 from gte_ui.service.options import TextOptions
 from gte_ui.service.service import EmbeddingService
 
@@ -78,3 +78,26 @@ def progress_bar(progress: gr.Progress | None) -> Callable[[int, int], None] | N
     if progress is None:
         return None
     return lambda done, total: progress(done / total, desc="嵌入中 Embedding")
+
+
+#: the model selector's extra choice when several models are loaded
+COMPARE = "⚖️ 全部比较 Compare all"
+
+
+def model_choices(service: EmbeddingService) -> list[str]:
+    """The model selector's choices: every loaded model, plus "compare all" when there are several."""
+    names = [s.name for s in service.models()]
+    return names + ([COMPARE] if len(names) > 1 else [])
+
+
+def comparing(choice: str | None) -> bool:
+    return choice == COMPARE
+
+
+def pick_model(service: EmbeddingService, choice: str | None, what: str) -> EmbeddingService:
+    """The service of the selected model; "compare all" is refused where one model must answer."""
+    if comparing(choice):
+        raise GteError(ErrorType.VALIDATION,
+                       f"compare mode is for pairwise, ranking and evaluation; pick one model for {what}",
+                       f"比较模式只用于相似度、排序和评估；{what} 请选择一个模型")
+    return service.for_model(choice or None)

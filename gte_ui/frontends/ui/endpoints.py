@@ -2,7 +2,7 @@
 
 Registered with ``gr.api`` inside the page's ``gr.Blocks`` context: typed parameters and
 docstrings become the API documentation. They call the same service as the UI buttons (whose
-own events are private, so the public API surface is exactly these three) and answer its
+own events are private, so the public API surface is exactly these four) and answer its
 results' canonical ``to_dict()`` (see docs/api.md). Each takes the four text options.
 """
 
@@ -17,10 +17,10 @@ from gte_ui.service.service import EmbeddingService
 
 
 def register_endpoints(service: EmbeddingService) -> None:
-    """Add /similarity, /rank and /embed to the Blocks being built (call inside ``gr.Blocks()``)."""
+    """Add /similarity, /align, /rank and /embed to the Blocks being built (call inside ``gr.Blocks()``)."""
 
     def similarity(sentence_a: str, sentence_b: str, t2s: bool = False, long_text: str = "",
-                   nfkc: bool = False, collapse_whitespace: bool = False) -> dict:
+                   nfkc: bool = False, collapse_whitespace: bool = False, model: str = "") -> dict:
         """Cosine similarity of two sentences.
 
         Args:
@@ -30,14 +30,15 @@ def register_endpoints(service: EmbeddingService) -> None:
             long_text: "truncate" or "chunk" for texts over the model's token limit; "" = the server's.
             nfkc: full-width → half-width (Unicode NFKC) first.
             collapse_whitespace: runs of whitespace → one space first.
+            model: which loaded model answers ("" = the default; /v1/models lists them).
         Returns:
             {"score", "percent", "verdict", "verdict_en", "tokens": [a, b], "truncated": [a, b], "elapsed_ms"}
         """
-        return _answer(lambda o: service.pair(sentence_a, sentence_b, options=o).to_dict(),
+        return _answer(lambda o: service.for_model(model).pair(sentence_a, sentence_b, options=o).to_dict(),
                        t2s, long_text, nfkc, collapse_whitespace)
 
     def rank(source: str, candidates: str, top_k: int = 0, t2s: bool = False, long_text: str = "",
-             nfkc: bool = False, collapse_whitespace: bool = False) -> list[dict]:
+             nfkc: bool = False, collapse_whitespace: bool = False, model: str = "") -> list[dict]:
         """Rank candidates (one per line; blank lines ignored) by similarity to the source.
 
         Args:
@@ -48,6 +49,7 @@ def register_endpoints(service: EmbeddingService) -> None:
             long_text: "truncate" or "chunk" for texts over the model's token limit; "" = the server's.
             nfkc: full-width → half-width (Unicode NFKC) first.
             collapse_whitespace: runs of whitespace → one space first.
+            model: which loaded model answers ("" = the default; /v1/models lists them).
         Returns:
             rows best first: {"rank", "index", "text", "score", "percent", "verdict", "verdict_en",
             "tokens", "truncated", "duplicate"}; "index" is the 0-based position among the non-blank lines.
@@ -55,12 +57,12 @@ def register_endpoints(service: EmbeddingService) -> None:
         if not isinstance(top_k, (int, float)) or isinstance(top_k, bool) or top_k != int(top_k):
             raise gr.Error(GteError(ErrorType.VALIDATION, f"top_k must be a whole number, got {top_k!r}",
                                     "top_k 必须是整数").message)
-        return _answer(lambda o: [row.to_dict() for row in service.rank(
+        return _answer(lambda o: [row.to_dict() for row in service.for_model(model).rank(
             source, split_lines(candidates or ""), top_k=int(top_k) or None, options=o).rows],
             t2s, long_text, nfkc, collapse_whitespace)
 
     def embed(texts: str, t2s: bool = False, long_text: str = "", nfkc: bool = False,
-              collapse_whitespace: bool = False) -> dict:
+              collapse_whitespace: bool = False, model: str = "") -> dict:
         """Embed texts (one per line; blank lines ignored) into L2-normalised vectors.
 
         Args:
@@ -69,14 +71,31 @@ def register_endpoints(service: EmbeddingService) -> None:
             long_text: "truncate" or "chunk" for texts over the model's token limit; "" = the server's.
             nfkc: full-width → half-width (Unicode NFKC) first.
             collapse_whitespace: runs of whitespace → one space first.
+            model: which loaded model answers ("" = the default; /v1/models lists them).
         Returns:
             {"dim", "vectors" (one list of floats per text), "tokens", "truncated", "chunks",
             "total_tokens", "cached", "elapsed_ms"}
         """
-        return _answer(lambda o: service.embed(split_lines(texts or ""), options=o).to_dict(),
+        return _answer(lambda o: service.for_model(model).embed(split_lines(texts or ""), options=o).to_dict(),
                        t2s, long_text, nfkc, collapse_whitespace)
 
+    def align(sentence_a: str, sentence_b: str, model: str = "") -> dict:
+        """Which tokens carry the match: the last layer's token × token cosines of the two sentences
+        and their greedy (BERTScore-style) matching. The first call loads the model's fp32 weights.
+
+        Args:
+            sentence_a: first sentence.
+            sentence_b: second sentence.
+            model: which loaded model answers ("" = the default).
+        Returns:
+            {"tokens_a", "tokens_b", "matrix" (len(tokens_a) × len(tokens_b)), "best_b", "best_a",
+            "precision", "recall", "f1"}
+        """
+        return _answer(lambda _o: service.for_model(model).align(sentence_a, sentence_b).to_dict(),
+                       False, "", False, False)
+
     gr.api(similarity, api_name="similarity")
+    gr.api(align, api_name="align")
     gr.api(rank, api_name="rank")
     gr.api(embed, api_name="embed")
 

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
+from gte_ui.evaluation.compare import Comparison
 from gte_ui.service.results import MatrixResult, PairResult, RankResult
 
 RANK_COLUMNS = ["排名 Rank", "得分 Score", "百分比 %", "判定 Verdict", "候选 Candidate", "词元 Tokens", "备注 Notes"]
@@ -29,6 +30,11 @@ def pair_markdown(r: PairResult) -> str:
     for side, n, cut in (("A", r.tokens_a, r.truncated_a), ("B", r.tokens_b, r.truncated_b)):
         if cut:
             notes.append(f"⚠️ 句子 {side} 有 {n} 个词元，已截断 / sentence {side} has {n} tokens and was truncated")
+    if r.default_verdict is not None:
+        notes.append(f"固定阈值 0.75 / 0.50 下判为 Under SPEC's fixed 0.75 / 0.50 bands: "
+                     f"**{r.default_verdict.zh} {r.default_verdict.en}** — 上面的判定用本模型校准的阈值 "
+                     f"(the verdict above uses this model's calibrated bands)")
+    notes.extend(f"⚠️ {w}" for w in r.warnings)
     return "\n\n".join([
         f"### {r.score:.4f} · {r.percent:.1f} % · {r.verdict.zh} {r.verdict.en}",
         f"词元 Tokens: A {r.tokens_a} · B {r.tokens_b} · {_timing(r)} · "
@@ -78,7 +84,7 @@ def rank_summary(result: RankResult) -> str:
         parts.append(f"{dups} 个重复 duplicates (kept, marked)")
     if result.source_truncated:
         parts.append(f"⚠️ 源句子已截断 source truncated ({result.source_tokens} tokens)")
-    return " · ".join(parts)
+    return " · ".join(parts) + "".join(f"\n\n⚠️ {w}" for w in result.warnings)
 
 
 # ------------------------------------------------------------------ vectors
@@ -138,3 +144,62 @@ def matrix_csv(result: MatrixResult) -> Path:
 
 def _md_escape(text: str) -> str:
     return text.replace("`", "'").replace("\n", " ")
+
+
+# ------------------------------------------------------------------ several models
+def compare_pairs_markdown(results: Sequence[tuple[str, PairResult]]) -> str:
+    """One row per model for the same pair: score, verdict (with the model's own bands), tokens."""
+    lines = ["| 模型 Model | 余弦 Cosine | % | 判定 Verdict | 阈值 Bands | 词元 Tokens A/B |", "|---|---|---|---|---|---|"]
+    warnings = []
+    for name, r in results:
+        lines.append(f"| {_md_escape(name)} | **{r.score:.4f}** | {r.percent:.1f} | {r.verdict.zh} {r.verdict.en} | "
+                     f"> {r.bands.high:.2f} / > {r.bands.mid:.2f} ({_md_escape(r.bands.source)}) | "
+                     f"{r.tokens_a} / {r.tokens_b} |")
+        warnings.extend(f"⚠️ {_md_escape(name)}: {w}" for w in r.warnings)
+    note = ("\n\n同一对句子在不同模型下的余弦不可直接比较：看各自阈值下的判定。 Cosines of different models live on "
+            "different scales: compare the verdicts under each model's bands.")
+    return "\n".join(lines) + note + ("\n\n" + "\n\n".join(warnings) if warnings else "")
+
+
+def compare_rank_table(texts: Sequence[str], scores_by_model: dict[str, Sequence[float]]) -> list[list[object]]:
+    """Candidates in input order, one score and one rank column per model."""
+    ranks = {name: _ranks(scores) for name, scores in scores_by_model.items()}
+    return [[i + 1, text, *[x for name, scores in scores_by_model.items()
+                             for x in (round(float(scores[i]), 4), ranks[name][i])]]
+            for i, text in enumerate(texts)]
+
+
+def compare_rank_headers(names: Sequence[str]) -> list[str]:
+    return ["# ", "候选 Candidate", *[h for n in names for h in (f"{n} 得分 score", f"{n} 名次 rank")]]
+
+
+def _ranks(scores: Sequence[float]) -> list[int]:
+    order = sorted(range(len(scores)), key=lambda i: -float(scores[i]))
+    rank = [0] * len(scores)
+    for r, i in enumerate(order):
+        rank[i] = r + 1
+    return rank
+
+
+def agreement_markdown(tau: dict[tuple[str, str], float]) -> str:
+    """Kendall's τ between every two models' rankings."""
+    if not tau:
+        return ""
+    parts = [f"{_md_escape(a)} ↔ {_md_escape(b)}: **τ = {t:.3f}**" for (a, b), t in tau.items()]
+    return "排序一致性 Rank agreement (Kendall τ; 1 = same order): " + " · ".join(parts)
+
+
+def comparison_markdown(comparison: Comparison) -> str:
+    """The Evaluate tab's table: one row per model, every metric, speed and memory."""
+    binary = any(r.result.binary for r in comparison.rows)
+    head = "| 模型 Model | 精度 Precision | Spearman | Pearson |" + (" ROC-AUC |" if binary else "") + \
+        " 句/秒 Sent/s | 内存 Memory (est.) |"
+    lines = [f"### {_md_escape(comparison.name)} · {comparison.rows[0].result.n if comparison.rows else 0} pairs", "",
+             head, "|" + "---|" * (head.count("|") - 1)]
+    for r in comparison.rows:
+        auc = f" {r.result.auc:.4f} |" if binary and r.result.auc is not None else (" — |" if binary else "")
+        mem = f"{r.memory_bytes / 2**20:,.0f} MB" if r.memory_bytes else "—"
+        lines.append(f"| {_md_escape(r.model)} | {r.precision} | **{r.result.spearman * 100:.2f}** | "
+                     f"{r.result.pearson * 100:.2f} |{auc} {r.sentences_per_s:.1f} | {mem} |")
+    lines.append("\n(Spearman / Pearson × 100, as C-MTEB reports them; speed: uncached sample of the file's texts.)")
+    return "\n".join(lines)

@@ -16,7 +16,8 @@ from gte_ui.core.resources import SAMPLES
 from gte_ui.evaluation import calibration
 from gte_ui.evaluation import metrics as evaluation
 from gte_ui.frontends.ui import charts, views
-from gte_ui.frontends.ui.common import bind, safe
+from gte_ui.evaluation.compare import compare_models, write_comparison_csv
+from gte_ui.frontends.ui.common import bind, comparing, pick_model, safe
 from gte_ui.service.service import EmbeddingService
 
 CALIBRATION_OFF = ("保存判定阈值会改变所有用户的判定并写入磁盘：需以 --auth 或 --allow-calibration 启动 / "
@@ -30,10 +31,11 @@ def samples() -> list[str]:
 
 @safe(4)
 def on_evaluate(service: EmbeddingService, upload: str | None, sample: str | None, columns: str | None,
-                limit: float | None, progress: gr.Progress | None = gr.Progress()
+                limit: float | None, model: str = "", progress: gr.Progress | None = gr.Progress()
                 ) -> tuple[str, go.Figure, list[str], dict[str, Any]]:
     """Evaluate the uploaded file (or a shipped sample): (summary, figure, result files, state for
-    :func:`on_calibrate`)."""
+    :func:`on_calibrate`). Comparing: every loaded model on the same pairs, one table, overlaid
+    score distributions, one CSV (nothing to calibrate from)."""
     max_bytes = service.settings.max_upload_bytes
     if sample and sample not in samples():  # only the shipped files, never a path from the client
         raise GteError(ErrorType.VALIDATION, f"unknown sample {sample!r}; choose one of: {', '.join(samples())}",
@@ -50,6 +52,12 @@ def on_evaluate(service: EmbeddingService, upload: str | None, sample: str | Non
         n = int(limit)
         pairs = LabelledPairs(pairs.a[:n], pairs.b[:n], pairs.labels[:n], pairs.name)
     report = (lambda f, d: progress(f, desc=d)) if progress is not None else None
+    if comparing(model):
+        comparison = compare_models(service.models(), pairs, report)
+        csv_path = write_comparison_csv(comparison, views.export_dir() / "comparison.csv")
+        figure = charts.score_distributions({r.model: r.result.cosines for r in comparison.rows})
+        return views.comparison_markdown(comparison), figure, [str(csv_path)], {}
+    service = pick_model(service, model, "evaluation")
     result = evaluation.evaluate(service, pairs, report)
     files = evaluation.write_results(result, pairs, views.export_dir())
     return (evaluation.summary_markdown(result, pairs.name), charts.evaluation_figure(result),
@@ -61,7 +69,7 @@ def on_calibrate(service: EmbeddingService, state: dict[str, Any] | None) -> str
     """Derive verdict bands from the last evaluation, save them and apply them for every user."""
     if not service.settings.calibration_allowed:
         raise GteError(ErrorType.UNAUTHORIZED, CALIBRATION_OFF.split(" / ")[1], CALIBRATION_OFF.split(" / ")[0])
-    if not state or "result" not in state:
+    if not state or "result" not in state:  # (a comparison leaves no single result to calibrate from)
         raise GteError(ErrorType.EMPTY, "run an evaluation first", "请先运行评估")
     try:
         bands = calibration.bands_from_result(state["result"], state.get("name", ""))
@@ -72,7 +80,7 @@ def on_calibrate(service: EmbeddingService, state: dict[str, Any] | None) -> str
             f"— `{path.name}`")
 
 
-def build(service: EmbeddingService) -> None:
+def build(service: EmbeddingService, model: gr.Component) -> None:
     allowed = service.settings.calibration_allowed
     with gr.Tab("评估 Evaluate", id="evaluate"):
         gr.Markdown("上传带标签的句子对（TSV/CSV：句子1、句子2、分数 0–5 或标签 0/1），计算 Spearman / Pearson；"
@@ -95,6 +103,6 @@ def build(service: EmbeddingService) -> None:
                            else "保存判定阈值（未启用）Save verdict bands (off)",
                            size="sm", interactive=allowed, elem_id="btn-calibrate")
         cal_md = gr.Markdown("" if allowed else f"**已关闭 Off** — {CALIBRATION_OFF}", elem_id="calibrate-note")
-    go_eval.click(bind(on_evaluate, service), [ev_file, ev_sample, ev_cols, ev_limit],
+    go_eval.click(bind(on_evaluate, service), [ev_file, ev_sample, ev_cols, ev_limit, model],
                   [ev_md, ev_plot, ev_files, ev_state], api_visibility="private")
     go_cal.click(bind(on_calibrate, service), [ev_state], [cal_md], api_visibility="private")

@@ -9,7 +9,7 @@ import plotly.graph_objects as go
 
 from gte_ui.core.textnorm import split_lines
 from gte_ui.frontends.ui import charts, views
-from gte_ui.frontends.ui.common import bind, safe, text_options
+from gte_ui.frontends.ui.common import bind, pick_model, safe, text_options
 from gte_ui.service.service import EmbeddingService
 
 EXAMPLE = "这款手机电池续航很强\n手机电量很耐用\n充电速度特别快\n今天天气很好\n我想借钱"
@@ -17,9 +17,9 @@ EXAMPLE = "这款手机电池续航很强\n手机电量很耐用\n充电速度�
 
 @safe(3)
 def on_matrix(service: EmbeddingService, text: str, t2s: bool, nfkc: bool, ws: bool,
-              long_text: str) -> tuple[str, go.Figure, str]:
+              long_text: str, model: str = "") -> tuple[str, go.Figure, str]:
     """One text per line: (size and time, heatmap, CSV path)."""
-    m = service.matrix(split_lines(text or ""), **text_options(t2s, nfkc, ws, long_text))
+    m = pick_model(service, model, "the matrix").matrix(split_lines(text or ""), **text_options(t2s, nfkc, ws, long_text))
     note = f"{len(m.texts)} × {len(m.texts)} · 耗时 {m.elapsed_ms:.0f} ms · 悬停看全文 hover a cell for the full texts"
     return note, charts.heatmap(m.texts, m.scores), str(views.matrix_csv(m))
 

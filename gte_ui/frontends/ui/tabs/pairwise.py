@@ -9,7 +9,7 @@ import gradio as gr
 import plotly.graph_objects as go
 
 from gte_ui.frontends.ui import charts, views
-from gte_ui.frontends.ui.common import bind, safe, text_options
+from gte_ui.frontends.ui.common import bind, comparing, pick_model, safe, text_options
 from gte_ui.service.service import EmbeddingService
 
 EXAMPLES = [
@@ -30,10 +30,27 @@ def _no_gauge() -> tuple[go.Figure]:
 
 @safe(2, fill=_no_gauge)
 def on_pair(service: EmbeddingService, a: str, b: str, t2s: bool, nfkc: bool, ws: bool,
-            long_text: str) -> tuple[str, go.Figure]:
-    """Score two sentences: (markdown with score, verdict and facts; the gauge)."""
-    r = service.pair(a, b, **text_options(t2s, nfkc, ws, long_text))
+            long_text: str, model: str = "") -> tuple[str, go.Figure]:
+    """Score two sentences: (markdown with score, verdict and facts; the gauge) — or, comparing
+    every loaded model, (a table with one row per model; one bar per model)."""
+    options = text_options(t2s, nfkc, ws, long_text)
+    if comparing(model):
+        results = [(s.name, s.pair(a, b, **options)) for s in service.models()]
+        return (views.compare_pairs_markdown(results),
+                charts.model_bars([n for n, _ in results], [r.score for _, r in results],
+                                  [r.verdict.level for _, r in results]))
+    r = pick_model(service, model, "pairwise").pair(a, b, **options)
     return views.pair_markdown(r), charts.gauge(r.score, r.bands)
+
+
+@safe(2)
+def on_align(service: EmbeddingService, a: str, b: str, model: str = "") -> tuple[str, go.Figure]:
+    """Which tokens carried the score: (BERTScore-style summary; token × token heatmap)."""
+    al = pick_model(service, model, "the alignment view").align(a, b)
+    summary = (f"贪心匹配 Greedy matching (BERTScore): P {al.precision:.3f} · R {al.recall:.3f} · "
+               f"**F1 {al.f1:.3f}** — 圆圈标出 A 中每个词元在 B 中的最佳匹配 / circles mark each A token's "
+               "best match in B (last layer's token vectors)")
+    return summary, charts.alignment_heatmap(al.tokens_a, al.tokens_b, al.matrix, al.best_b)
 
 
 def on_swap(a: str, b: str) -> tuple[str, str]:
@@ -54,10 +71,15 @@ def build(service: EmbeddingService, options: Sequence[gr.Component]) -> dict[st
                 pair_md = gr.Markdown(elem_id="gte-score")
             with gr.Column(min_width=300):
                 pair_plot = gr.Plot(label="仪表盘 Gauge", elem_id="gauge")
+        with gr.Accordion("为什么相似？Why do they match? (token alignment)", open=False):
+            go_align = gr.Button("显示词元对齐 Show token alignment", size="sm", elem_id="btn-align")
+            align_md = gr.Markdown(elem_id="align-summary")
+            align_plot = gr.Plot(label="词元 × 词元余弦 Token × token cosine", elem_id="align-plot")
         gr.Examples(EXAMPLES, [a, b], label="示例 Examples")
 
     callback = bind(on_pair, service)
     gr.on([go_pair.click, a.submit, b.submit], callback, [a, b, *options], [pair_md, pair_plot],
           api_visibility="private")
     swap.click(on_swap, [a, b], [a, b], queue=False, api_visibility="private")
+    go_align.click(bind(on_align, service), [a, b, options[-1]], [align_md, align_plot], api_visibility="private")
     return {"fn": callback, "inputs": [a, b, *options], "outputs": [pair_md, pair_plot]}

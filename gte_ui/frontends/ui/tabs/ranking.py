@@ -5,13 +5,15 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import gradio as gr
+import pandas as pd
 import plotly.graph_objects as go
 
 from gte_ui.core.errors import ErrorType, GteError
 from gte_ui.core.textfiles import read_candidates_file
 from gte_ui.core.textnorm import split_lines
 from gte_ui.frontends.ui import charts, views
-from gte_ui.frontends.ui.common import bind, progress_bar, safe, text_options
+from gte_ui.evaluation.compare import rank_agreement
+from gte_ui.frontends.ui.common import bind, comparing, pick_model, progress_bar, safe, text_options
 from gte_ui.service.service import EmbeddingService
 
 EXAMPLE = ("这款手机电池续航很强",
@@ -20,18 +22,32 @@ EXAMPLE = ("这款手机电池续航很强",
 
 @safe(4)
 def on_rank(service: EmbeddingService, source: str, cands: str, upload: str | None, top_k: float,
-            t2s: bool, nfkc: bool, ws: bool, long_text: str,
-            progress: gr.Progress | None = gr.Progress()) -> tuple[str, list[list[object]], go.Figure, str]:
-    """Rank the candidates (the upload wins over the text box): (summary, table rows, bars, CSV path)."""
+            t2s: bool, nfkc: bool, ws: bool, long_text: str, model: str = "",
+            progress: gr.Progress | None = gr.Progress()) -> tuple[str, pd.DataFrame, go.Figure, str | None]:
+    """Rank the candidates (the upload wins over the text box): (summary, table, bars, CSV path).
+    Comparing every loaded model: one score and rank column per model and Kendall's τ between
+    their rankings (no CSV)."""
     options = text_options(t2s, nfkc, ws, long_text)
     if upload:
         lines = read_candidates_file(upload, service.settings.max_upload_bytes)
     else:
         lines = split_lines(cands or "")
-    service.warm_cache(lines, what="candidates", progress=progress_bar(progress), **options)
-    r = service.rank(source, lines, top_k=_top_k(top_k), **options)
+    if comparing(model):
+        results = {s.name: s.rank(source, lines, **options) for s in service.models()}
+        scores = {name: res.scores for name, res in results.items()}
+        texts = next(iter(results.values())).rows
+        texts = sorted(texts, key=lambda row: row.index)
+        table = pd.DataFrame(views.compare_rank_table([t.text for t in texts], scores),
+                             columns=views.compare_rank_headers(list(scores)))
+        summary = f"{len(lines)} 个候选 candidates · {len(scores)} 个模型 models\n\n" + \
+            views.agreement_markdown(rank_agreement(scores))
+        return summary, table, charts.compare_bars([t.text for t in texts], scores), None
+    chosen = pick_model(service, model, "ranking")
+    chosen.warm_cache(lines, what="candidates", progress=progress_bar(progress), **options)
+    r = chosen.rank(source, lines, top_k=_top_k(top_k), **options)
     bars = charts.ranking_bars([x.text for x in r.rows], [x.score for x in r.rows], [x.verdict.level for x in r.rows])
-    return views.rank_summary(r), views.rank_rows(r), bars, str(views.ranking_csv(r))
+    table = pd.DataFrame(views.rank_rows(r), columns=views.RANK_COLUMNS)
+    return views.rank_summary(r), table, bars, str(views.ranking_csv(r))
 
 
 def _top_k(value: float | str | None) -> int | None:

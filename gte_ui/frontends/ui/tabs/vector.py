@@ -8,7 +8,7 @@ import gradio as gr
 
 from gte_ui.core.textnorm import split_lines
 from gte_ui.frontends.ui import views
-from gte_ui.frontends.ui.common import bind, progress_bar, safe, text_options
+from gte_ui.frontends.ui.common import bind, pick_model, progress_bar, safe, text_options
 from gte_ui.service.service import EmbeddingService
 
 EXAMPLE = "这款手机电池续航很强\n今天天气很好"
@@ -16,13 +16,15 @@ EXAMPLE = "这款手机电池续航很强\n今天天气很好"
 
 @safe(3)
 def on_vectors(service: EmbeddingService, text: str, t2s: bool, nfkc: bool, ws: bool, long_text: str,
-               progress: gr.Progress | None = gr.Progress()) -> tuple[str, str, list[str]]:
+               model: str = "", progress: gr.Progress | None = gr.Progress()) -> tuple[str, str, list[str]]:
     """Embed one text per line: (summary markdown, pretty JSON, [.json, .npy, .csv] paths)."""
     options = text_options(t2s, nfkc, ws, long_text)
+    service = pick_model(service, model, "vectors")
     lines = split_lines(text or "")
     service.warm_cache(lines, progress=progress_bar(progress), **options)
     r = service.embed(lines, **options)
     summary = views.vector_summary(r.texts, r.vectors, r.token_counts, r.truncated)
+    summary += "".join(f"\n\n⚠️ {w}" for w in r.warnings)
     files = [str(p) for p in views.export_vectors(r.texts, r.vectors)]
     return summary, views.vectors_json_pretty(r.texts, r.vectors), files
 
