@@ -13,6 +13,7 @@ import threading
 
 from gte_ui.core.errors import GteError
 from gte_ui.core.settings import Settings, parse_settings
+from gte_ui.engine.hub import resolve_model
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -23,6 +24,14 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     logging.basicConfig(level=settings.log_level.upper(),
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        # Before the heavy imports: a missing model or an unreachable hub is reported in a second
+        # or two, not after torch and gradio have loaded. The encoder reuses the result.
+        resolve_model(settings.model, hub=settings.hub, revision=settings.revision,
+                      offline=settings.offline, cache_dir=settings.model_cache_dir)
+    except GteError as exc:
+        print(f"error: {exc.message}", file=sys.stderr)
+        return 2
     # Heavy imports after --help has had its chance to be instant.
     import uvicorn
 

@@ -9,6 +9,7 @@ import atexit
 import os
 import shutil
 import socket
+import subprocess
 import tempfile
 import threading
 import time
@@ -27,6 +28,40 @@ os.environ.setdefault("MODELSCOPE_CACHE", "/nonexistent-modelscope-cache")
 if "GTE_EXPORT_CACHE" not in os.environ:
     os.environ["GTE_EXPORT_CACHE"] = tempfile.mkdtemp(prefix="gte-onnx-cache-")
     atexit.register(shutil.rmtree, os.environ["GTE_EXPORT_CACHE"], True)
+
+#: What the browser tests need beyond pip (Debian packages; .ci/run installs them).
+BROWSER_APT = "apt-get install chromium fonts-noto-cjk"
+
+
+def missing_browser_packages() -> list[str]:
+    """The Debian packages the browser tests need that this machine lacks."""
+    missing = []
+    if not (shutil.which("chromium") or shutil.which("chromium-browser")):
+        missing.append("chromium")
+    fc_list = shutil.which("fc-list")
+    fonts = ""
+    if fc_list:
+        try:
+            fonts = subprocess.run([fc_list, ":lang=zh", "family"], capture_output=True, text=True,
+                                   timeout=60).stdout
+        except (OSError, subprocess.SubprocessError):  # a broken fontconfig: as good as no fonts
+            fonts = ""
+    if "Noto Sans CJK" not in fonts and "Noto Serif CJK" not in fonts:
+        missing.append("fonts-noto-cjk")  # without it Chinese renders as boxes in the screenshots
+    return missing
+
+
+def browser_packages_message(missing: list[str]) -> str:
+    return (f"the browser tests need {' and '.join(missing)}, which pip cannot install: run "
+            f"`sudo {BROWSER_APT}` (Debian/Ubuntu; .ci/run does it), or leave the browser tests out "
+            "with `python3 -m pytest -m 'not browser'`")
+
+
+def pytest_report_header(config) -> str | None:
+    """Say at the top of the run what the browser tests will miss, before they fail."""
+    missing = missing_browser_packages()
+    return f"MISSING system packages: {browser_packages_message(missing)}" if missing else None
+
 
 DATA = Path(__file__).parent / "data"
 STSB_EN = DATA / "stsb_en" / "sts-test.tsv"

@@ -306,9 +306,29 @@ def test_command_errors_are_one_clear_line(model_args, tmp_path, capsys):
 
 
 def test_evaluate_runs_the_real_module(model_args, tmp_path, capsys):
+    """Issue 18.6/18.8: a compact table by default (graded labels binned), JSON with --json, and a
+    progress bar counting texts (it read "%/s")."""
     sample = ROOT / "assets" / "samples" / "stsb_zh_300.tsv"
     assert cli.main(["evaluate", str(sample), "--limit", "40", "--out", str(tmp_path), *model_args]) == 0
     assert (tmp_path / "metrics.json").is_file()
+    captured = capsys.readouterr()
+    table = captured.out.splitlines()
+    assert table[0] == "stsb_zh_300.tsv · 40 pairs" and table[1].startswith("  Spearman ")
+    assert not captured.out.lstrip().startswith("{") and len(table) < 16
+    rows = table[table.index(next(t for t in table if t.split()[:2] == ["label", "n"])) + 1:]
+    assert [r.split()[0] for r in rows if not r.startswith("wrote")] == ["0", "1", "2", "3", "4", "5"]  # one row a value
+    assert " texts/s" in captured.err and "%/s" not in captured.err
+
+    assert cli.main(["evaluate", str(sample), "--limit", "40", "--json", *model_args]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["n"] == 40 and not out["binary"] and set(out["by_label"]) == {"0", "1", "2", "3", "4", "5"}
+
+
+def test_evaluate_binary_shows_the_majority_baseline(model_args, capsys):
+    sample = ROOT / "assets" / "samples" / "atec_300.tsv"
+    assert cli.main(["evaluate", str(sample), "--limit", "60", *model_args]) == 0
+    out = capsys.readouterr().out
+    assert "majority baseline" in out and "balanced" in out and "ROC-AUC" in out
 
 
 def test_health_command(live_server, capsys):
@@ -356,3 +376,20 @@ def test_other_model_width_is_configuration_only(minilm_dir, tmp_path, capsys):
     assert vectors.shape == (2, 384) == (2, service.dim)
     np.testing.assert_allclose(vectors, service.encoder.encode(["A man is playing a guitar.", "A dog runs."]).vectors,
                                atol=1e-5)
+
+
+@pytest.mark.parametrize("command, fragments", [
+    ("download", ["--hub {auto,modelscope,huggingface}", "(default: auto)", "(default: the hub's main branch)"]),
+    ("rank", ["--top-k TOP_K", "(default: all)"]),
+    ("health", ["(default: 4)"]),
+    ("evaluate", ["--json", "compact table"]),
+])
+def test_subcommand_help_states_defaults_and_choices(command, fragments, capsys):
+    """Issue 18.3 for the CLI's own parsers: choices listed, real defaults, never "(default: None)"."""
+    with pytest.raises(SystemExit) as done:
+        cli.main([command, "--help"])
+    assert done.value.code == 0
+    text = " ".join(capsys.readouterr().out.split())
+    assert "(default: None)" not in text
+    for fragment in fragments:
+        assert fragment in text

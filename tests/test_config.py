@@ -125,3 +125,23 @@ def test_impossible_runtime_is_refused(device, precision, cuda, fragment):
     with pytest.raises(ConfigError) as err:
         resolve_runtime(device, precision, cuda_available=cuda)
     assert fragment in err.value.message
+
+
+def test_help_shows_real_defaults_and_lists_choices(capsys):
+    """Issue 18.3: no "(default: None)" after a real default; fixed-value options list their choices."""
+    from gte_ui.core.settings import CHOICES, build_parser
+
+    text = " ".join(build_parser().format_help().split())  # argparse wraps lines anywhere
+    assert "(default: None)" not in text
+    for name, allowed in CHOICES.items():
+        assert f"--{name.replace('_', '-')} {{{','.join(allowed)}}}" in text
+    assert "(default: auto) [env: GTE_DEVICE]" in text and "(default: info) [env: GTE_LOG_LEVEL]" in text
+    # Every option whose setting has a default says so; options without one claim none.
+    for action in build_parser()._actions[1:]:
+        name = action.dest
+        default = getattr(Settings(), name)
+        if default not in (None, (), False):
+            assert "default" in action.help, name
+    # A bad choice still gets the bilingual message (argparse's own choices would exit instead).
+    with pytest.raises(ConfigError, match="choose one of: debug, info, warning, error"):
+        parse_settings(["--log-level", "loud"], env={})

@@ -32,7 +32,8 @@ def test_stsb_spearman_equals_the_engine_figure(minilm_dir):
     result = evaluation.evaluate(svc, pairs, lambda f, d: seen.append(f))
     assert result.spearman == pytest.approx(0.8203, abs=0.001)
     assert not result.binary and result.auc is None and seen[-1] == 1.0
-    assert set(result.by_label) >= {"0", "5"}
+    assert list(result.by_label) == ["0–1", "1–2", "2–3", "3–4", "4–5"]  # binned, not 60 groups
+    assert result.by_label["4–5"]["mean"] > result.by_label["0–1"]["mean"]
 
 
 def test_binary_metrics_match_sklearn():
@@ -48,6 +49,10 @@ def test_binary_metrics_match_sklearn():
     # no other threshold does better (to the 4-decimal grid the search uses)
     assert r.accuracy >= max(accuracy_score(labels, cos >= t) for t in np.linspace(0, 1, 101)) - 1e-9
     assert r.f1 >= max(f1_score(labels, cos >= t) for t in np.linspace(0, 1, 101)) - 1e-9
+    from sklearn.metrics import balanced_accuracy_score
+
+    assert r.balanced_accuracy == pytest.approx(balanced_accuracy_score(labels, cos >= r.balanced_threshold))
+    assert r.balanced_accuracy >= max(balanced_accuracy_score(labels, cos >= t) for t in np.linspace(0, 1, 101)) - 1e-9
 
 
 @pytest.mark.parametrize("sample, a0, label0, n", [
@@ -126,3 +131,58 @@ def test_graded_labels_calibrate_on_label_4():
     labels = [0, 1, 2, 3, 4, 5]
     bands = calibration.bands_from_result(evaluation.evaluate_scores(cos, labels))
     assert 0.6 < bands.high <= 0.85 and bands.mid < bands.high
+
+
+def test_graded_labels_are_binned_into_integer_bands():
+    """Issue 18.6: STS-B's 0-5 scores (dozens of distinct values) give five bands, in by_label and
+    in the box plots alike; the top score 5 falls in the last band."""
+    pairs = evaluation.read_pairs(SAMPLES / "stsb_en_300.tsv")
+    assert len(set(pairs.labels)) > 20
+    rng = np.random.default_rng(1)
+    cos = np.clip(np.asarray(pairs.labels) / 5 + rng.normal(0, 0.1, len(pairs)), -1, 1)
+    r = evaluation.evaluate_scores(cos, pairs.labels)
+    assert list(r.by_label) == ["0–1", "1–2", "2–3", "3–4", "4–5"]
+    lab = np.asarray(pairs.labels)
+    assert r.by_label["4–5"]["n"] == int(((lab >= 4) & (lab <= 5)).sum())
+    assert r.by_label["0–1"]["n"] == int((lab < 1).sum())
+    assert sum(g["n"] for g in r.by_label.values()) == len(pairs)
+    fig = charts.evaluation_figure(r)
+    assert [t.name for t in fig.data] == [f"label {k}" for k in r.by_label]
+
+
+def test_label_groups_few_values_stay_apart_and_wide_ranges_become_quintiles():
+    assert [name for name, _ in evaluation.label_groups([0, 1, 2, 3, 4, 5, 5])] == ["0", "1", "2", "3", "4", "5"]
+    wide = np.linspace(0, 100, 101)
+    groups = evaluation.label_groups(wide)
+    assert len(groups) == 5 and all(19 <= int(m.sum()) <= 22 for _, m in groups)
+    assert sum(int(m.sum()) for _, m in groups) == 101
+    assert groups[0][0] == "0–20" and groups[-1][0] == "80–100"
+
+
+def test_imbalanced_binary_reports_majority_baseline_and_balanced_accuracy():
+    """Issue 18.7: ATEC-like labels (259 of 300 are 0) and a weak model: the accuracy-best threshold
+    only matches the majority baseline, and the summary says so beside the balanced accuracy."""
+    from sklearn.metrics import balanced_accuracy_score
+
+    rng = np.random.default_rng(2)
+    labels = np.array([0.0] * 259 + [1.0] * 41)
+    cos = np.clip(0.8 + 0.01 * labels + rng.normal(0, 0.08, 300), -1, 1)
+    r = evaluation.evaluate_scores(cos, labels)
+    assert r.majority_baseline == pytest.approx(259 / 300)
+    assert r.accuracy_is_baseline and r.accuracy <= r.majority_baseline + evaluation.BASELINE_MARGIN
+    assert r.balanced_accuracy == pytest.approx(balanced_accuracy_score(labels, cos >= r.balanced_threshold))
+    assert r.balanced_accuracy >= max(balanced_accuracy_score(labels, cos >= t)
+                                      for t in np.linspace(0.5, 1, 51)) - 1e-9
+    md = evaluation.summary_markdown(r, "atec")
+    assert "多数类基线 Majority baseline" in md and f"{259 / 300:.4f}" in md and "平衡准确率 Balanced accuracy" in md
+    assert "does no better than always answering the majority label" in md
+    text = evaluation.summary_text(r, "atec")
+    assert "majority baseline 0.8633" in text and "balanced" in text and "majority label" in text
+    metrics = r.to_dict()
+    assert metrics["majority_baseline"] == pytest.approx(259 / 300) and "balanced_accuracy" in metrics
+
+    # A model that separates the classes beats the baseline: no warning.
+    good = np.clip(0.6 + 0.3 * labels + rng.normal(0, 0.03, 300), -1, 1)
+    r = evaluation.evaluate_scores(good, labels)
+    assert not r.accuracy_is_baseline and r.accuracy > r.majority_baseline
+    assert "majority label" not in evaluation.summary_markdown(r)

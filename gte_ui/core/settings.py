@@ -30,6 +30,7 @@ DEVICES = ("auto", "cpu", "cuda")
 PRECISIONS = ("auto", "fp32", "fp16", "bf16", "int8")
 LONG_TEXT_MODES = ("truncate", "chunk")
 HUBS = ("auto", "modelscope", "huggingface")
+LOG_LEVELS = ("debug", "info", "warning", "error")
 
 
 @dataclass(frozen=True)
@@ -55,6 +56,12 @@ INT8_MODES: dict[str, Int8Mode] = {
     "dynamic": Int8Mode(onnx=False, torch_fp32_layers=()),  # torch quantize_dynamic, per tensor
 }
 INT8_ENGINES = ("onnx", "torch")
+
+#: Options that take one of a fixed set of values: --help lists them, validate() enforces them.
+CHOICES: dict[str, tuple[str, ...]] = {
+    "hub": HUBS, "device": DEVICES, "precision": PRECISIONS, "int8_mode": tuple(INT8_MODES),
+    "int8_engine": INT8_ENGINES, "long_text": LONG_TEXT_MODES, "log_level": LOG_LEVELS,
+}
 
 Device = Literal["auto", "cpu", "cuda"]
 Precision = Literal["auto", "fp32", "fp16", "bf16", "int8"]
@@ -98,6 +105,30 @@ def parse_model_spec(text: str) -> ModelSpec:
 def on_spaces(env: Mapping[str, str]) -> bool:
     """True when ``env`` is Hugging Face Spaces' (they set ``SPACE_ID`` and ``SYSTEM=spaces``)."""
     return bool(env.get("SPACE_ID")) or env.get("SYSTEM") == "spaces"
+
+
+#: ModelScope's API when neither MODELSCOPE_ENDPOINT nor MODELSCOPE_DOMAIN says otherwise.
+MODELSCOPE_DEFAULT_ENDPOINT = "https://modelscope.cn"
+
+
+@dataclass(frozen=True)
+class HubClientEnv:
+    """The hub clients' own variables, which they read themselves; the engine's reachability
+    probe (gte_ui.engine.hub) must ask the same address with the same credentials."""
+
+    hf_endpoint: str | None  # HF_ENDPOINT; None: huggingface_hub's default
+    modelscope_endpoint: str  # MODELSCOPE_ENDPOINT, else the older MODELSCOPE_DOMAIN, with a scheme
+    modelscope_token: bool  # MODELSCOPE_API_TOKEN is set
+
+
+def hub_client_env(env: Mapping[str, str] | None = None) -> HubClientEnv:
+    env = os.environ if env is None else env
+    modelscope = (env.get("MODELSCOPE_ENDPOINT") or env.get("MODELSCOPE_DOMAIN") or MODELSCOPE_DEFAULT_ENDPOINT).strip()
+    if not modelscope.lower().startswith(("http://", "https://")):
+        modelscope = "https://" + modelscope
+    return HubClientEnv(hf_endpoint=(env.get("HF_ENDPOINT") or "").rstrip("/") or None,
+                        modelscope_endpoint=modelscope.rstrip("/"),
+                        modelscope_token=bool(env.get("MODELSCOPE_API_TOKEN")))
 
 
 @dataclass(frozen=True)
@@ -294,7 +325,7 @@ _OPTIONS: list[tuple[str, tuple[str, ...], tuple[str, ...], Any, str]] = [
     ("api_key", ("--api-key",), ("GTE_API_KEY",), str, "Bearer token required by the REST routes"),
     ("cors_origins", ("--cors-origins",), ("GTE_CORS_ORIGINS",), _csv,
      "comma-separated origins allowed by CORS (default: same origin only)"),
-    ("log_level", ("--log-level",), ("GTE_LOG_LEVEL",), str, "debug, info, warning or error"),
+    ("log_level", ("--log-level",), ("GTE_LOG_LEVEL",), str, "how much the server logs"),
     ("cache_url", ("--cache-url",), ("GTE_CACHE_URL",), str,
      "shared Redis cache tier behind the in-process LRU: redis://[:password@]host:port/db or rediss://… "
      "(default: none; see docs/scale.md)"),
@@ -318,20 +349,27 @@ _OPTIONS: list[tuple[str, tuple[str, ...], tuple[str, ...], Any, str]] = [
 
 
 def build_parser() -> argparse.ArgumentParser:
+    """The server's flags. Choices show as ``{a,b}`` but are checked by :func:`validate` (a
+    bilingual :class:`ConfigError`, as for env values); defaults come from :class:`Settings`."""
     parser = argparse.ArgumentParser(
         prog="app.py",
         description="GTE similarity workbench: Gradio UI + HTTP API for GTE sentence embeddings. "
         "Every flag also reads the environment variable named in its help.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
+    defaults = Settings()
     for name, flags, envs, typ, help_text in _OPTIONS:
+        default = getattr(defaults, name)
+        # The table's own wording wins ("default: the model's own limit"); else the real value.
+        if "default" not in help_text and default not in (None, (), False):
+            help_text += f" (default: {default})"
         env_note = " [env: " + ", ".join(envs) + "]"
         if typ is _bool:
             parser.add_argument(*flags, dest=name, action="store_const", const=True,
                                 default=None, help=help_text + env_note)
         else:
+            metavar = "{" + ",".join(CHOICES[name]) + "}" if name in CHOICES else None
             parser.add_argument(*flags, dest=name, type=typ if typ is not _csv else str,
-                                default=None, help=help_text + env_note)
+                                default=None, metavar=metavar, help=help_text + env_note)
     return parser
 
 
@@ -378,15 +416,12 @@ def validate(s: Settings) -> Settings:
                 f"--{name.replace('_', '-')} {value!r} is not valid; choose one of: {', '.join(allowed)}",
                 f"--{name.replace('_', '-')} 取值 {value!r} 无效，可选：{', '.join(allowed)}")
 
-    choice("device", s.device, DEVICES)
-    choice("precision", s.precision, PRECISIONS)
+    for name, allowed in CHOICES.items():
+        choice(name, getattr(s, name), allowed)
     if s.reranker_precision is not None:
         choice("reranker_precision", s.reranker_precision, PRECISIONS)
-    choice("long_text", s.long_text, LONG_TEXT_MODES)
-    choice("int8_mode", s.int8_mode, tuple(INT8_MODES))
-    choice("int8_engine", s.int8_engine, INT8_ENGINES)
-    choice("hub", s.hub, HUBS)
-    choice("log_level", s.log_level, ("debug", "info", "warning", "error"))
+    if s.reranker_precision is not None:
+        choice("reranker_precision", s.reranker_precision, PRECISIONS)
 
     positives = ["batch_size", "max_batch_tokens", "max_chars", "max_texts", "max_candidates", "max_matrix",
                  "max_upload_bytes", "max_body_bytes", "max_queue", "concurrency"]

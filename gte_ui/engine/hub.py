@@ -4,23 +4,40 @@ ModelScope ids (``iic/...``, ``damo/...``) go through ``modelscope.snapshot_down
 through ``huggingface_hub.snapshot_download``. Both use their normal caches. With ``offline``
 nothing touches the network: only what is already cached (or a folder) is used. Every failure
 becomes one :class:`ModelNotFoundError` that says what was tried and how to use a local folder.
+
+Before a client runs, one quick request (:func:`probe_hub`) asks the hub about the model. The
+clients retry every network error with back-off (ModelScope's took 24-34 s to give up offline),
+but no DNS, a refused connection, an unreachable network or a 404 are not fixed by retrying:
+those end the attempt at once. Any other answer, or none within :data:`PROBE_TIMEOUT_S`, hands
+over to the client and its own retries, which a flaky network deserves.
 """
 
 from __future__ import annotations
 
+import errno
+import functools
 import hashlib
 import json
 import logging
 import os
+import socket
+import threading
+import urllib.error
+import urllib.parse
+import urllib.request
 import zipfile
 from pathlib import Path
 
-from gte_ui.core.settings import KNOWN_MODELS
+from gte_ui.core.settings import KNOWN_MODELS, hub_client_env
 from gte_ui.core.errors import ModelNotFoundError
 
 log = logging.getLogger(__name__)
 
 MODELSCOPE_PREFIXES = ("iic/", "damo/")
+#: Seconds the reachability probe waits for an answer before leaving the verdict to the client.
+PROBE_TIMEOUT_S = 3.0
+#: Connection errors that mean "no route to the hub": retrying within seconds cannot help.
+UNREACHABLE_ERRNOS = {errno.ECONNREFUSED, errno.ENETUNREACH, errno.EHOSTUNREACH}
 WEIGHT_FILES = ("model.safetensors", "pytorch_model.bin", "model.safetensors.index.json",
                 "pytorch_model.bin.index.json")
 
@@ -132,6 +149,73 @@ class DamagedModelError(ModelNotFoundError):
             "重新下载（会校验并重新获取损坏的文件）")
 
 
+def hub_endpoint(which: str) -> str:
+    """The base URL the hub client will use, from the clients' own environment variables."""
+    if which == "modelscope":
+        return hub_client_env().modelscope_endpoint
+    from huggingface_hub import constants  # the hub client, imported only when a hub is used
+
+    return hub_client_env().hf_endpoint or constants.ENDPOINT.rstrip("/")
+
+
+def probe_url(which: str, name: str, revision: str | None = None) -> str:
+    """The hub's API address for the model: for Hugging Face the request snapshot_download makes
+    first (so a mirror that serves the client serves the probe); ModelScope's model page."""
+    base, quoted = hub_endpoint(which), urllib.parse.quote(name, safe="/")
+    if which == "modelscope":
+        return f"{base}/api/v1/models/{quoted}"
+    return f"{base}/api/models/{quoted}/revision/{urllib.parse.quote(revision or 'main', safe='')}"
+
+
+def probe_hub(which: str, name: str, revision: str | None = None,
+              timeout: float = PROBE_TIMEOUT_S) -> str | None:
+    """One request to the hub's API about ``name``: why retrying is pointless, or None.
+
+    Returns a reason (no DNS, connection refused, network unreachable, 404) when the client
+    could not succeed; None when the hub answered anything else or did not answer in time (the
+    client then runs with its own retries). Honours the usual proxy variables, as the clients do.
+    """
+    url = probe_url(which, name, revision)
+    host = urllib.parse.urlsplit(url).netloc
+    headers = {"User-Agent": "gte_ui-hub-probe"}
+    # A private model may be invisible (404) without the user's token: send Hugging Face's as its
+    # client would; with a ModelScope token set, leave a 404 for the client to judge.
+    trust_404 = True
+    if which == "huggingface":
+        from huggingface_hub import get_token  # the hub client, imported only when a hub is used
+
+        if token := get_token():
+            headers["Authorization"] = f"Bearer {token}"
+    elif hub_client_env().modelscope_token:
+        trust_404 = False
+    verdict: list[str | None] = [None]
+
+    def ask() -> None:
+        request = urllib.request.Request(url, headers=headers)
+        try:
+            with urllib.request.urlopen(request, timeout=timeout):  # noqa: S310 - the hub's own URL
+                return
+        except urllib.error.HTTPError as exc:
+            if exc.code == 404 and trust_404:
+                verdict[0] = f"{host} answers 404: no model '{name}' there"
+        except urllib.error.URLError as exc:
+            reason = exc.reason
+            if isinstance(reason, socket.gaierror):
+                verdict[0] = f"cannot resolve {urllib.parse.urlsplit(url).hostname} (no DNS or no network)"
+            elif isinstance(reason, OSError) and reason.errno in UNREACHABLE_ERRNOS:
+                verdict[0] = f"{host}: {os.strerror(reason.errno).lower()}"
+        except OSError:  # a timeout or a reset: the client's retries may still get through
+            pass
+
+    # A thread bounds the whole probe: urlopen's timeout does not cover name resolution.
+    worker = threading.Thread(target=ask, name=f"probe-{which}", daemon=True)
+    worker.start()
+    worker.join(timeout + 0.5)
+    if verdict[0]:
+        log.debug("%s is unreachable for %s: %s", which, name, verdict[0])
+    return verdict[0]
+
+
 def resolve_model(model: str, *, hub: str = "auto", revision: str | None = None,
                   offline: bool = False, cache_dir: str | None = None) -> Path:
     """Return a local folder for ``model`` (a folder, a ModelScope id or a Hugging Face id).
@@ -148,6 +232,13 @@ def resolve_model(model: str, *, hub: str = "auto", revision: str | None = None,
                 f"模型目录 {folder} 不存在")
         return check_model_folder(folder)
 
+    return _resolve_id(model, hub, revision, offline, cache_dir)
+
+
+@functools.lru_cache(maxsize=16)
+def _resolve_id(model: str, hub: str, revision: str | None, offline: bool, cache_dir: str | None) -> Path:
+    """:func:`resolve_model` for an id; a success is remembered, so the server can resolve before
+    its heavy imports (a failure shows in a second) and the encoder's own call asks no hub again."""
     order = [pick_hub(model, hub)]
     # A known GTE id may also be fetched from the other hub under its other name.
     twin = KNOWN_MODELS.get(model) or {v: k for k, v in KNOWN_MODELS.items()}.get(model)
@@ -155,6 +246,16 @@ def resolve_model(model: str, *, hub: str = "auto", revision: str | None = None,
     for which in order + (["huggingface" if order[0] == "modelscope" else "modelscope"] if twin and hub == "auto" else []):
         name = model if which == order[0] else twin
         assert name is not None
+        unreachable = None if offline else probe_hub(which, name, revision)
+        if unreachable:  # the client would only retry; what its cache holds still serves
+            try:
+                folder = check_model_folder(_download(which, name, revision=revision, offline=True,
+                                                      cache_dir=cache_dir))
+                log.warning("%s is unreachable (%s); using the cached copy of %s", which, unreachable, name)
+                return folder
+            except Exception:  # noqa: BLE001 - not cached (each client raises its own type)
+                attempts.append(f"{which} '{name}' -> {unreachable}; not in the local cache either")
+                continue
         try:
             folder = _download(which, name, revision=revision, offline=offline, cache_dir=cache_dir)
             return check_model_folder(folder)
@@ -169,8 +270,11 @@ def resolve_model(model: str, *, hub: str = "auto", revision: str | None = None,
     raise ModelNotFoundError(
         f"could not load model '{model}'. Tried: " + "; ".join(attempts) + ". "
         "To run offline, download it once with `python -m gte_ui download --model "
-        f"{model} --to ./models/gte` and start with `--model ./models/gte`.",
-        f"无法加载模型 '{model}'。请先下载到本地目录，再用 --model 指向该目录")
+        f"{model} --to ./models/gte` and start with `--model ./models/gte`. "
+        "No network here? Download it on a machine that has one, copy the folder over "
+        "(scp, rsync, a USB disk) and start with `--model FOLDER --offline`.",
+        f"无法加载模型 '{model}'。请先下载到本地目录，再用 --model 指向该目录；"
+        "本机无网络时，可在联网的机器上下载后把整个目录复制过来")
 
 
 def _download(which: str, name: str, *, revision: str | None, offline: bool,
@@ -185,7 +289,7 @@ def _download(which: str, name: str, *, revision: str | None, offline: bool,
     from huggingface_hub import snapshot_download as hf_download
 
     return Path(hf_download(repo_id=name, revision=revision, cache_dir=cache_dir,
-                            local_files_only=offline))
+                            local_files_only=offline, endpoint=hub_endpoint("huggingface")))
 
 
 def download(model: str, to: str | Path, *, hub: str = "auto", revision: str | None = None,
@@ -201,6 +305,12 @@ def download(model: str, to: str | Path, *, hub: str = "auto", revision: str | N
     to = Path(to)
     to.mkdir(parents=True, exist_ok=True)
     which = pick_hub(model, hub)
+    unreachable = probe_hub(which, model, revision)
+    if unreachable:
+        raise ModelNotFoundError(
+            f"download of '{model}' from {which} failed: {unreachable}. Without a network here, run "
+            "the same command on a machine that has one and copy the folder over.",
+            f"从 {which} 下载 '{model}' 失败：无法连接；可在联网的机器上下载后复制目录")
     damaged: list[tuple[Path, str]] = []
     for attempt in range(1, attempts + 1):
         try:
@@ -237,7 +347,7 @@ def fetch_snapshot(which: str, model: str, revision: str | None, to: Path) -> No
     else:
         from huggingface_hub import snapshot_download as hf_download
 
-        hf_download(repo_id=model, revision=revision, local_dir=str(to))
+        hf_download(repo_id=model, revision=revision, local_dir=str(to), endpoint=hub_endpoint("huggingface"))
 
 
 def hub_manifest(which: str, model: str, revision: str | None) -> dict[str, FileRecord]:

@@ -559,7 +559,8 @@ def health(url: str | None = None, timeout: float = 4.0) -> tuple[bool, str]:
 # --------------------------------------------------------------------------- commands
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="python -m gte_ui",
+        # the name it was started by: the installed console script, or the module
+        prog="gte-ui" if os.path.basename(sys.argv[0]) == "gte-ui" else "python -m gte_ui",
         description="GTE workbench command line. Model options are app.py's (--model, --device, "
         "--precision, --max-length, --batch-size, --long-text, --max-chars, … and their GTE_* "
         "environment variables); put them after the command.")
@@ -569,8 +570,9 @@ def build_parser() -> argparse.ArgumentParser:
     d = sub.add_parser("download", help="fetch a model into a folder for offline use")
     d.add_argument("--model", required=True, help="ModelScope id (iic/…) or Hugging Face id (thenlper/…)")
     d.add_argument("--to", required=True, help="target folder; later run with --model FOLDER --offline")
-    d.add_argument("--hub", default="auto", choices=("auto", "modelscope", "huggingface"))
-    d.add_argument("--revision")
+    d.add_argument("--hub", default="auto", choices=("auto", "modelscope", "huggingface"),
+                   help="auto: ModelScope for iic/ and damo/ ids, else Hugging Face (default: auto)")
+    d.add_argument("--revision", help="branch, tag or commit (default: the hub's main branch)")
     e = sub.add_parser("embed", help="embed a corpus file into .npy / .csv / .parquet (streams, resumes)")
     e.add_argument("input", help=".txt (one text a line), .csv/.tsv (--column) or .jsonl (--field)")
     e.add_argument("--out", required=True, help="output .npy (vectors), .csv or .parquet (text + vector)")
@@ -592,7 +594,7 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("source")
     r.add_argument("candidates", nargs="*")
     r.add_argument("--file", help="candidates from a .txt (one a line) or .csv/.tsv file")
-    r.add_argument("--top-k", type=int)
+    r.add_argument("--top-k", type=int, help="print only the best K (default: all)")
     r.add_argument("--json", action="store_true", help="print JSON instead of tab-separated lines")
     for p in (e, s, r):  # the per-request text options every front end offers (--long-text is a model flag)
         p.add_argument("--t2s", action="store_true", help="Traditional → Simplified Chinese first (OpenCC)")
@@ -614,7 +616,7 @@ def build_parser() -> argparse.ArgumentParser:
                    "nDCG@10 on query-document groups (see its --help)", add_help=False)
     h = sub.add_parser("health", help="exit 0 when a running server's /health says ok (Docker HEALTHCHECK)")
     h.add_argument("--url", help="default: http://127.0.0.1:$GRADIO_SERVER_PORT/health")
-    h.add_argument("--timeout", type=float, default=4.0)
+    h.add_argument("--timeout", type=float, default=4.0, help="seconds to wait for an answer (default: 4)")
     return parser
 
 
@@ -713,6 +715,8 @@ def evaluate_command(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--limit", type=int, help="evaluate only the first N pairs")
     ap.add_argument("--save-calibration", action="store_true",
                     help="save verdict bands derived from this data for the model (used at next start)")
+    ap.add_argument("--json", action="store_true",
+                    help="print every metric as JSON instead of the compact table")
     args, rest = ap.parse_known_args(list(sys.argv[1:] if argv is None else argv))
     from tqdm import tqdm  # kept off --help's path, as the model stack is
 
@@ -725,14 +729,19 @@ def evaluate_command(argv: Sequence[str] | None = None) -> int:
             pairs = h.LabelledPairs(pairs.a[:args.limit], pairs.b[:args.limit], pairs.labels[:args.limit], pairs.name)
         settings = parse_settings(rest)
         service = h.EmbeddingService.from_settings(settings, batching=False)
-        bar = tqdm(total=100, unit="%", desc="evaluating")
+        # Counted in distinct texts (what score_pairs embeds), so the rate reads texts/s.
+        texts = len(dict.fromkeys(pairs.a + pairs.b))
+        bar = tqdm(total=texts, unit=" texts", desc="evaluating", file=sys.stderr)
 
         def progress(frac: float, _desc: str) -> None:
-            bar.update(int(frac * 100) - bar.n)
+            bar.update(round(frac * texts) - bar.n)
 
         result = h.metrics.evaluate(service, pairs, progress)
         bar.close()
-        print(json.dumps(result.to_dict(), ensure_ascii=False, indent=2))
+        if args.json:
+            print(json.dumps(result.to_dict(), ensure_ascii=False, indent=2))
+        else:
+            print(h.metrics.summary_text(result, pairs.name))
         if args.out:
             for p in h.metrics.write_results(result, pairs, Path(args.out)):
                 print(f"wrote {p}")

@@ -16,7 +16,7 @@ import numpy as np
 import plotly.graph_objects as go
 
 from gte_ui.core.scoring import VerdictBands
-from gte_ui.evaluation.metrics import EvalResult
+from gte_ui.evaluation.metrics import EvalResult, label_groups
 
 log = logging.getLogger(__name__)
 P = ParamSpec("P")
@@ -122,13 +122,14 @@ def _has_negative(matrix: Sequence[Sequence[float]]) -> bool:
 
 
 def evaluation_figure(result: EvalResult) -> go.Figure:
-    """Per-label box plots of the cosine (0/1 or graded labels alike); failsafe."""
+    """Box plots of the cosine per label group (0/1 labels, or graded labels binned as in
+    ``by_label``, so 0–5 scores give at most a few boxes); failsafe."""
     try:
         fig = go.Figure()
         lab = np.asarray(result.labels)
         cos = np.asarray(result.cosines)
-        for value in np.unique(lab):
-            fig.add_trace(go.Box(y=cos[lab == value], name=f"label {value:g}", boxmean=True))
+        for name, members in label_groups(lab):
+            fig.add_trace(go.Box(y=cos[members], name=f"label {name}", boxmean=True))
         if result.f1_threshold is not None:
             fig.add_hline(y=result.f1_threshold, line_dash="dash",
                           annotation_text=f"F1-best threshold {result.f1_threshold:.3f}")

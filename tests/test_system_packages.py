@@ -1,0 +1,46 @@
+"""Issue 18.1: the test command's needs beyond pip (Chromium, CJK fonts) are said plainly."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from conftest import BROWSER_APT, missing_browser_packages
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def python_only_path(tmp_path: Path) -> str:
+    """A PATH holding only this Python: no chromium, no fc-list, as on a fresh machine."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    for name in ("python3", "python"):
+        (bin_dir / name).symlink_to(sys.executable)
+    return str(bin_dir)
+
+
+def test_this_machine_has_what_the_browser_tests_need():
+    assert missing_browser_packages() == [], f"install them: {BROWSER_APT}"
+
+
+def test_missing_packages_are_named(monkeypatch, tmp_path):
+    monkeypatch.setenv("PATH", python_only_path(tmp_path))
+    assert missing_browser_packages() == ["chromium", "fonts-noto-cjk"]
+
+
+def test_browser_tests_without_chromium_fail_with_the_apt_line(tmp_path):
+    """The real suite on a machine without them: a one-line failure naming the apt command, not
+    a traceback, and the run's header says it first."""
+    env = {**os.environ, "PATH": python_only_path(tmp_path)}
+    env.pop("CI", None)
+    done = subprocess.run(
+        [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-x", "--timeout=300",
+         "tests/test_browser.py"],
+        capture_output=True, text=True, cwd=ROOT, env=env, timeout=300)
+    out = done.stdout + done.stderr
+    assert done.returncode == 1, out[-3000:]
+    assert f"sudo {BROWSER_APT}" in out and "the browser tests need chromium and fonts-noto-cjk" in out
+    assert "MISSING system packages" in out  # the header, before any test runs
+    assert "Traceback" not in out and "def browser" not in out  # no code dump
