@@ -269,3 +269,18 @@ class AppProcess:
             self.proc.wait(timeout=10)
         if getattr(self, "_log", None):
             self._log.close()
+
+
+@pytest.fixture(scope="module")
+def two_model_server(tiny_model_dir, minilm_dir):
+    """The whole app over two models: the tiny BERT (the default) and the real MiniLM as "minilm"."""
+    from gte_ui.core.settings import Settings
+    from gte_ui.server import create_app
+    from gte_ui.service.service import EmbeddingService
+
+    settings = Settings(model=str(tiny_model_dir), device="cpu", precision="fp32", models=(f"minilm={minilm_dir}",))
+    service = EmbeddingService.from_settings(settings)
+    with LiveServer(create_app(service, settings)) as server:
+        server.service = service
+        yield server
+    service.close()

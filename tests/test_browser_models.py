@@ -9,24 +9,8 @@ from test_browser import ARGS, _missing, shot  # the browser tests' launch rules
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 
-@pytest.fixture(scope="module")
-def two_model_app(tiny_model_dir, minilm_dir):
-    from conftest import LiveServer
-
-    from gte_ui.core.settings import Settings
-    from gte_ui.server import create_app
-    from gte_ui.service.service import EmbeddingService
-
-    settings = Settings(model=str(tiny_model_dir), device="cpu", precision="fp32", models=(f"minilm={minilm_dir}",))
-    service = EmbeddingService.from_settings(settings)
-    with LiveServer(create_app(service, settings)) as server:
-        server.service = service
-        yield server
-    service.close()
-
-
 @pytest.fixture()
-def page(two_model_app):
+def page(two_model_server):
     import shutil
 
     try:
@@ -38,7 +22,7 @@ def page(two_model_app):
         browser = p.chromium.launch(executable_path=exe, args=ARGS)
         pg = browser.new_page(viewport={"width": 1280, "height": 1000}, locale="zh-CN")
         pg.set_default_timeout(30_000)
-        pg.goto(two_model_app.url + "/")
+        pg.goto(two_model_server.url + "/")
         pg.wait_for_selector("#btn-pair")
         yield pg
         browser.close()
@@ -59,13 +43,13 @@ def test_unknown_characters_are_named_in_a_warning(page):
     shot(page, "9-unknown-warning")
 
 
-def test_compare_all_models_and_the_alignment_view(page, two_model_app):
+def test_compare_all_models_and_the_alignment_view(page, two_model_server):
     select_model(page, "⚖️ 全部比较 Compare all")
     page.locator("#sent-a textarea").fill("A man is playing a guitar.")
     page.locator("#sent-b textarea").fill("Someone plays an instrument.")
     page.click("#btn-pair")
     page.wait_for_function("() => document.querySelector('#gte-score').innerText.includes('minilm')")
-    expected = two_model_app.service.for_model("minilm").pair("A man is playing a guitar.", "Someone plays an instrument.")
+    expected = two_model_server.service.for_model("minilm").pair("A man is playing a guitar.", "Someone plays an instrument.")
     assert f"{expected.score:.4f}" in page.locator("#gte-score").inner_text()
     page.locator("#gauge .js-plotly-plot").wait_for()
     shot(page, "10-compare-models")

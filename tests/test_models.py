@@ -171,20 +171,6 @@ def test_comparison_reproduces_each_models_own_evaluation(two_models, tmp_path):
     assert tau[("x", "y")] == pytest.approx(1.0) and tau[("x", "z")] == pytest.approx(-1.0)
 
 
-@pytest.fixture(scope="module")
-def two_model_server(tiny_model_dir, minilm_dir):
-    from conftest import LiveServer
-
-    from gte_ui.server import create_app
-
-    settings = Settings(model=str(tiny_model_dir), device="cpu", precision="fp32", models=(f"minilm={minilm_dir}",))
-    service = EmbeddingService.from_settings(settings)
-    with LiveServer(create_app(service, settings)) as server:
-        server.service = service
-        yield server
-    service.close()
-
-
 def test_every_route_answers_with_the_model_it_names(two_model_server, minilm_dir):
     import requests
     from sentence_transformers import SentenceTransformer
