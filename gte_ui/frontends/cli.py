@@ -49,7 +49,8 @@ def _evaluate_rerank(h, args: argparse.Namespace, rest: list[str], tqdm) -> int:
         groups = rerank_eval.RerankGroups(groups.queries[:args.limit], groups.docs[:args.limit],
                                           groups.labels[:args.limit], groups.name)
     service = h.EmbeddingService.from_settings(parse_settings(rest), batching=False)
-    bar = tqdm(total=100, unit="%", desc="evaluating")
+    # a share of the work, not a count: no "%/s" rate (issue 18.8)
+    bar = tqdm(total=100, desc="evaluating", file=sys.stderr, bar_format="{desc}: {percentage:3.0f}%|{bar}| {elapsed}")
 
     def progress(frac: float, desc: str) -> None:
         bar.set_description(desc)
