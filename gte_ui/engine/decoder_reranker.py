@@ -26,7 +26,7 @@ import torch
 from gte_ui.core.errors import ConfigError, ErrorType, GteError
 from gte_ui.core.settings import INT8_MODES
 from gte_ui.engine.int8 import quantize_w8a8
-from gte_ui.engine.pooling import last_token_index
+from gte_ui.engine.pooling import last_token_index, pad_batch
 from gte_ui.engine.tokenizer import load_tokenizer
 
 log = logging.getLogger(__name__)
@@ -138,13 +138,8 @@ class DecoderReranker:
         return out
 
     def _forward(self, batch: list[list[int]]) -> np.ndarray:
-        width = max(len(x) for x in batch)
-        input_ids = torch.full((len(batch), width), self._pad_id, dtype=torch.long)
-        mask = torch.zeros((len(batch), width), dtype=torch.long)
-        for row, seq in enumerate(batch):
-            cols = slice(width - len(seq), width) if self.pad_left else slice(0, len(seq))
-            input_ids[row, cols] = torch.as_tensor(seq, dtype=torch.long)
-            mask[row, cols] = 1
+        input_ids, mask = pad_batch(batch, self._pad_id, self.pad_left)
+        width = input_ids.shape[1]
         try:
             with torch.inference_mode():
                 hidden = self.body(input_ids=input_ids.to(self.device),

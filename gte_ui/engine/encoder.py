@@ -25,15 +25,29 @@ from gte_ui.core.errors import ConfigError, GteError, ErrorType
 from gte_ui.core.scoring import normalize_rows
 from gte_ui.engine.families import check_remote_code, read_traits
 from gte_ui.engine.hub import looks_like_path, model_fingerprint, resolve_model, transformer_folder
-from gte_ui.engine.pooling import PoolingMode, pool, read_pooling_mode
+from gte_ui.engine.pooling import PoolingMode, pad_batch, pool, read_pooling_mode
 from gte_ui.engine.prompts import Prompts, read_prompts
 from gte_ui.engine.tokenizer import load_tokenizer
 
 log = logging.getLogger(__name__)
 
 
+class PublicFacts:
+    """What a loaded model's facts show: everything to the operator, no path to clients."""
+
+    def as_dict(self) -> dict[str, object]:
+        """Every fact, the path included: for logs and the operator, never for clients."""
+        return dict(self.__dict__)
+
+    def public_dict(self) -> dict[str, object]:
+        """The facts a client may see (``/health``, the UI): ``model`` is :attr:`name`, no path."""
+        facts = {k: v for k, v in self.__dict__.items() if k not in ("path", "name")}
+        facts["model"] = self.name
+        return facts
+
+
 @dataclass(frozen=True)
-class ModelInfo:
+class ModelInfo(PublicFacts):
     """Facts about the loaded model, shown on the About tab and by ``/health``."""
 
     model: str  # what the user asked for (id or folder)
@@ -57,15 +71,6 @@ class ModelInfo:
     name: str = "?"
     fingerprint: str = ""  # content hash of the model folder (hub.model_fingerprint)
 
-    def as_dict(self) -> dict[str, object]:
-        """Every fact, the path included: for logs and the operator, never for clients."""
-        return dict(self.__dict__)
-
-    def public_dict(self) -> dict[str, object]:
-        """The facts a client may see (``/health``, the UI): ``model`` is :attr:`name`, no path."""
-        facts = {k: v for k, v in self.__dict__.items() if k not in ("path", "name")}
-        facts["model"] = self.name
-        return facts
 
 
 def public_model_name(model: str) -> str:
@@ -293,13 +298,8 @@ class Encoder:
         return out
 
     def _forward(self, batch: list[Sequence[int]]) -> np.ndarray:
-        width = max(len(x) for x in batch)
-        input_ids = torch.full((len(batch), width), self._pad_id, dtype=torch.long)
-        mask = torch.zeros((len(batch), width), dtype=torch.long)
-        for row, seq in enumerate(batch):
-            cols = slice(width - len(seq), width) if self.pad_left else slice(0, len(seq))
-            input_ids[row, cols] = torch.as_tensor(seq, dtype=torch.long)
-            mask[row, cols] = 1
+        input_ids, mask = pad_batch(batch, self._pad_id, self.pad_left)
+        width = input_ids.shape[1]
         try:
             with torch.inference_mode():
                 hidden = self.backend.forward(input_ids, mask)

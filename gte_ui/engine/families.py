@@ -31,7 +31,7 @@ MATRYOSHKA_NAMES: tuple[tuple[str, int], ...] = (
 class ModelTraits:
     model_type: str | None
     decoder: bool
-    remote_code: str | None  # the auto_map entry naming hub-hosted code, when there is one
+    remote_code: str | None  # the hub-hosted classes auto_map names, when there are any
     hidden_size: int | None
     #: smallest output dimension the model was trained for, None: not trained for truncation
     min_dimensions: int | None
@@ -60,7 +60,8 @@ def read_traits(folder: Path, name: str = "", pooling: str | None = None) -> Mod
     # gte-Qwen2-instruct ships its own modeling_qwen.py although transformers has Qwen2: a type
     # transformers knows runs its own code, so only an unknown type needs the hub's
     if isinstance(auto_map, dict) and auto_map and not native_type(model_type):
-        remote = str(auto_map.get("AutoModel") or next(iter(auto_map.values())))
+        # every class the repo's own code defines (configuration, modeling…), named in the refusal
+        remote = ", ".join(sorted({str(v) for v in auto_map.values() if isinstance(v, str)})) or "auto_map"
     hidden = cfg.get("hidden_size")
     return ModelTraits(model_type=model_type, decoder=decoder, remote_code=remote,
                        hidden_size=int(hidden) if hidden else None,

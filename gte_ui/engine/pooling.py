@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import json
 from pathlib import Path
 from typing import Literal
@@ -75,3 +77,15 @@ def last_token_index(attention_mask: torch.Tensor) -> torch.Tensor:
     positions = torch.arange(seq, device=attention_mask.device).expand_as(attention_mask)
     return torch.where(attention_mask.bool(), positions, torch.zeros_like(positions)).amax(dim=1)
 
+
+def pad_batch(batch: Sequence[Sequence[int]], pad_id: int, pad_left: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
+    """Token-id lists as padded ``input_ids`` and ``attention_mask`` [batch, longest] (int64), padded
+    on the right (encoders) or on the left (decoders whose tokenizer pads there)."""
+    width = max(len(x) for x in batch)
+    input_ids = torch.full((len(batch), width), pad_id, dtype=torch.long)
+    mask = torch.zeros((len(batch), width), dtype=torch.long)
+    for row, seq in enumerate(batch):
+        cols = slice(width - len(seq), width) if pad_left else slice(0, len(seq))
+        input_ids[row, cols] = torch.as_tensor(seq, dtype=torch.long)
+        mask[row, cols] = 1
+    return input_ids, mask

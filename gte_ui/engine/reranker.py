@@ -31,8 +31,10 @@ from torch import nn
 from gte_ui.core.errors import ConfigError, ErrorType, GteError
 from gte_ui.core.settings import Settings
 from gte_ui.engine.backends import Backend, quantize_dynamic_int8, resolve_runtime
-from gte_ui.engine.encoder import Encoded, model_max_length, public_model_name
+from gte_ui.engine.encoder import Encoded, PublicFacts, model_max_length, public_model_name
+from gte_ui.engine.families import check_remote_code, read_traits
 from gte_ui.engine.hub import resolve_model, transformer_folder
+from gte_ui.engine.pooling import pad_batch
 from gte_ui.engine.runtime import load_backend
 from gte_ui.engine.tokenizer import load_tokenizer
 
@@ -43,7 +45,7 @@ HEADED_TYPES = ("bert", "xlm-roberta", "roberta")
 
 
 @dataclass(frozen=True)
-class RerankerInfo:
+class RerankerInfo(PublicFacts):
     """Facts about the loaded reranker, shown on the About tab and by ``/health``."""
 
     model: str  # what the user asked for (id or folder)
@@ -57,15 +59,6 @@ class RerankerInfo:
     #: what clients are shown: the id, or only a local folder's name (never the server's path)
     name: str = "?"
 
-    def as_dict(self) -> dict[str, object]:
-        """Every fact, the path included: for logs, never for clients."""
-        return dict(self.__dict__)
-
-    def public_dict(self) -> dict[str, object]:
-        """The facts a client may see (``/health``, the About tab): ``model`` is :attr:`name`, no path."""
-        facts = {k: v for k, v in self.__dict__.items() if k not in ("path", "name")}
-        facts["model"] = self.name
-        return facts
 
 
 class ClassifierHead(nn.Module):
@@ -153,8 +146,8 @@ class Reranker:
         folder = resolve_model(settings.reranker, hub=settings.hub, offline=settings.offline,
                                cache_dir=settings.model_cache_dir)
         inner = transformer_folder(folder)
-        config_json = _read_config(inner)
-        check_remote_code(config_json, settings.trust_remote_code, settings.reranker)
+        _read_config(inner)  # an unreadable config.json gets its own message before transformers tries
+        check_remote_code(read_traits(inner, settings.reranker), settings.trust_remote_code)
         config = AutoConfig.from_pretrained(str(inner), trust_remote_code=settings.trust_remote_code)
         if int(getattr(config, "num_labels", 1)) != 1:
             raise ConfigError(
@@ -236,22 +229,15 @@ class Reranker:
         return Encoded(out, counts, truncated)
 
     def _forward(self, batch: list[Sequence[int]], types: list[Sequence[int]] | None) -> np.ndarray:
-        width = max(len(x) for x in batch)
-        input_ids = torch.full((len(batch), width), self._pad_id, dtype=torch.long)
-        mask = torch.zeros((len(batch), width), dtype=torch.long)
-        type_ids = torch.zeros((len(batch), width), dtype=torch.long) if types is not None else None
-        for row, seq in enumerate(batch):
-            input_ids[row, :len(seq)] = torch.as_tensor(seq, dtype=torch.long)
-            mask[row, :len(seq)] = 1
-            if type_ids is not None:
-                type_ids[row, :len(seq)] = torch.as_tensor(types[row], dtype=torch.long)
+        input_ids, mask = pad_batch(batch, self._pad_id)
+        type_ids = pad_batch(types, 0)[0] if types is not None else None  # segment ids, padded with 0
         try:
             with torch.inference_mode():
                 logits = self.scorer(input_ids, mask, type_ids).float().cpu().numpy()
         except torch.cuda.OutOfMemoryError as exc:  # pragma: no cover - GPU only
             torch.cuda.empty_cache()
             raise GteError(ErrorType.OVERLOADED,
-                           f"GPU out of memory reranking {len(batch)} pairs x {width} tokens; send fewer or "
+                           f"GPU out of memory reranking {len(batch)} pairs x {input_ids.shape[1]} tokens; send fewer or "
                            "shorter documents, or lower --batch-size", "GPU 显存不足，请减少文档数量或长度") from exc
         self.forward_calls += 1
         return logits
@@ -268,25 +254,6 @@ def _read_config(folder: Path) -> dict:
         return json.loads((folder / "config.json").read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:
         raise ConfigError(f"cannot read the reranker's config.json: {exc}", "无法读取重排模型的 config.json") from exc
-
-
-def check_remote_code(config: dict, trust_remote_code: bool, model: str) -> None:
-    """Refuse a model whose modelling code lives in its hub repo unless ``--trust-remote-code``.
-
-    Raises:
-        ConfigError: naming the flag, and why it is off by default.
-    """
-    from transformers import CONFIG_MAPPING
-
-    auto_map = config.get("auto_map") or {}
-    native = config.get("model_type") in CONFIG_MAPPING
-    if auto_map and not native and not trust_remote_code:
-        code = sorted({str(v).split(".")[0] for v in auto_map.values() if isinstance(v, str)})
-        raise ConfigError(
-            f"{model} needs the Python code in its hub repo ({', '.join(code) or 'auto_map'}) to run; "
-            "start with --trust-remote-code (GTE_TRUST_REMOTE_CODE=1) if you trust that repo. It is off by "
-            "default because that code runs with this server's rights",
-            f"{model} 需要运行其模型仓库中的代码；如信任该仓库，请加 --trust-remote-code（默认关闭：该代码以服务器权限运行）")
 
 
 def _has_head(model: nn.Module) -> bool:
