@@ -98,6 +98,22 @@ def open_tab(pg, label: str) -> None:
         pg.locator(".overflow-dropdown button", has_text=label).click()
 
 
+def fill_text(pg, selector: str, text: str) -> None:
+    """Fill a Gradio textbox once its tab has mounted.
+
+    A tab opened for the first time renders its components and then sets their initial values;
+    a fill that lands in between is overwritten by the example text, and the click sends the
+    example (seen once in CI). Wait for the box, fill, and fill again until the value sticks."""
+    box = pg.locator(selector)
+    box.wait_for()
+    for _ in range(5):
+        box.fill(text)
+        pg.wait_for_timeout(150)
+        if box.input_value() == text:
+            return
+    raise AssertionError(f"{selector} did not keep the text we typed")
+
+
 def test_pairwise_score_and_gauge(page, live_server):
     page.locator("#sent-a textarea").fill("今天天气很好")
     page.locator("#sent-b textarea").fill("我们去公园散步")
@@ -139,8 +155,8 @@ def test_error_is_shown_not_crashing(page):
 
 def test_ranking_order(page, live_server):
     open_tab(page, "排序 One-to-many")
-    page.locator("#rank-src textarea").fill(SOURCE)
-    page.locator("#rank-cands textarea").fill("\n".join(CANDS))
+    fill_text(page, "#rank-src textarea", SOURCE)
+    fill_text(page, "#rank-cands textarea", "\n".join(CANDS))
     page.click("#btn-rank")
     page.wait_for_function("() => document.querySelector('#rank-summary').innerText.includes('3 个候选')")
     expected = [r.text for r in live_server.service.rank(SOURCE, CANDS).rows]
@@ -153,8 +169,9 @@ def test_ranking_order(page, live_server):
 def test_vector_export_npy(page, live_server, tmp_path):
     open_tab(page, "向量 Vector")
     texts = ["这款手机电池续航很强", "今天天气很好", "我想借钱"]
-    page.locator("#vec-in textarea").fill("\n".join(texts))
+    fill_text(page, "#vec-in textarea", "\n".join(texts))
     page.click("#btn-vec")
+    page.wait_for_function("() => (document.querySelector('#vec-summary')?.innerText || '').startsWith('3 条文本')")
     link = page.locator('#vec-files a[download="vectors.npy"]')
     link.wait_for()
     with page.expect_download() as dl:
@@ -177,7 +194,7 @@ LONG = "这是一句很长的话，用来检查矩阵的坐标轴标签被截短
 
 def test_matrix_and_about_tabs(page, live_server):
     open_tab(page, "矩阵 Matrix")
-    page.locator("#mat-in textarea").fill("\n".join([LONG, "这款手机电池续航很强", "手机电量很耐用", "今天天气很好"]))
+    fill_text(page, "#mat-in textarea", "\n".join([LONG, "这款手机电池续航很强", "手机电量很耐用", "今天天气很好"]))
     page.click("#btn-mat")
     page.locator("#mat-plot .js-plotly-plot .heatmaplayer, #mat-plot .js-plotly-plot .hm").first.wait_for()
     box = page.locator("#mat-plot .nsewdrag").first.bounding_box()
@@ -257,13 +274,14 @@ def test_page_works_with_an_api_key_set(browser, keyed_server, tmp_path):
     open_tab(pg, "排序 One-to-many")
     upload = tmp_path / "cands.txt"
     upload.write_text("\n".join(CANDS), encoding="utf-8")
-    pg.locator("#rank-src textarea").fill(SOURCE)
+    fill_text(pg, "#rank-src textarea", SOURCE)
     pg.locator('input[type="file"]').first.set_input_files(str(upload))
     pg.click("#btn-rank")
     pg.wait_for_function("() => document.querySelector('#rank-summary').innerText.includes('3 个候选')")
     open_tab(pg, "向量 Vector")
-    pg.locator("#vec-in textarea").fill("好")
+    fill_text(pg, "#vec-in textarea", "好")
     pg.click("#btn-vec")
+    pg.wait_for_function("() => (document.querySelector('#vec-summary')?.innerText || '').startsWith('1 条文本')")
     link = pg.locator('#vec-files a[download="vectors.npy"]')
     link.wait_for()
     with pg.expect_download() as dl:

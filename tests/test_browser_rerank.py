@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from conftest import LiveServer
-from test_browser import browser, open_tab, shot  # noqa: F401 - the browser fixture is shared
+from test_browser import browser, fill_text, open_tab, shot  # noqa: F401 - the browser fixture is shared
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -37,8 +37,8 @@ def test_rerank_tab_two_stages(browser, rerank_app):  # noqa: F811
     page.goto(rerank_app.url + "/")
     page.wait_for_selector("#btn-pair")
     open_tab(page, "重排 Rerank")
-    page.locator("#rr-query textarea").fill(QUERY)
-    page.locator("#rr-docs textarea").fill("\n".join(DOCS))
+    fill_text(page, "#rr-query textarea", QUERY)
+    fill_text(page, "#rr-docs textarea", "\n".join(DOCS))
     page.click("#btn-rerank")
     page.wait_for_function("() => document.querySelector('#rr-summary').innerText.includes('Stage 2, cross-encoder')",
                            timeout=60_000)
