@@ -332,11 +332,11 @@ def test_decoder_reranker_equals_the_model_card(qwen3_reranker_dir, side):
     pairs = [(SENTENCES[0], d) for d in SENTENCES[1:]] + [("What is a guitar?", SENTENCES[2])]
     rr = DecoderReranker(qwen3_reranker_dir, batch_size=3)
     rr.pad_left = side == "left"
-    logits = rr.score(pairs)
+    logits = rr.logits(pairs)
     expected = model_card_scores(qwen3_reranker_dir, pairs)
     np.testing.assert_allclose(1 / (1 + np.exp(-logits)), expected, atol=1e-5)
     assert np.ptp(expected) > 1e-3  # the pairs really score differently
-    custom = rr.score(pairs[:2], instruction=TASK)
+    custom = rr.logits(pairs[:2], instruction=TASK)
     np.testing.assert_allclose(1 / (1 + np.exp(-custom)), model_card_scores(qwen3_reranker_dir, pairs[:2], TASK), atol=1e-5)
     ids, counts, cut = rr.tokenize(pairs[:1])
     assert ids[0][-len(rr.suffix):] == rr.suffix and counts[0] == len(ids[0]) and cut == [False]
@@ -350,6 +350,74 @@ def test_decoder_reranker_truncates_the_text_not_the_frame(qwen3_reranker_dir):
     assert len(ids[0]) == 120 and counts[0] > 120 and cut == [True]
     assert ids[0][:len(rr.prefix)] == rr.prefix and ids[0][-len(rr.suffix):] == rr.suffix
     long_doc = "今天天气很好，我们去公园散步吧。" * 20
-    np.testing.assert_allclose(1 / (1 + np.exp(-rr.score([(SENTENCES[0], long_doc)]))),
+    np.testing.assert_allclose(1 / (1 + np.exp(-rr.logits([(SENTENCES[0], long_doc)]))),
                                model_card_scores(qwen3_reranker_dir, [(SENTENCES[0], long_doc)], max_length=120),
                                atol=1e-5)
+
+
+# ------------------------------------------------- Qwen3-Reranker behind --reranker (every rerank route)
+@pytest.fixture(scope="module")
+def decoder_rerank_server(qwen3_reranker_dir, tmp_path_factory):
+    from conftest import LiveServer
+    from gte_ui.server import create_app
+    from gte_ui.testing.toymodel import build_random_bert
+
+    embedder = build_random_bert(tmp_path_factory.mktemp("emb") / "tiny")
+    settings = Settings(model=str(embedder), reranker=str(qwen3_reranker_dir), device="cpu", precision="fp32",
+                        reranker_instruction=TASK, batch_size=2)
+    service = EmbeddingService.from_settings(settings)
+    with LiveServer(create_app(service, settings)) as server:
+        server.service = service
+        yield server
+    service.close()
+
+
+def test_decoder_reranker_serves_every_rerank_route(decoder_rerank_server, qwen3_reranker_dir):
+    import requests
+    from cohere import ClientV2
+
+    query, docs = SENTENCES[0], SENTENCES[1:]
+    expected = model_card_scores(qwen3_reranker_dir, [(query, d) for d in docs], instruction=TASK)
+    assert np.ptp(expected) > 1e-3
+    url = decoder_rerank_server.url
+    articles = requests.post(url + "/rerank", json={"query": query, "docs": docs}, timeout=60).json()
+    assert articles["method"] == "cross-encoder"  # the --reranker stage, whatever kind of model
+    np.testing.assert_allclose(articles["scores"], expected, atol=1e-5)
+    tei = requests.post(url + "/rerank", json={"query": query, "texts": docs, "raw_scores": True}, timeout=60).json()
+    best = np.argsort(-expected, kind="stable")
+    assert [x["index"] for x in tei] == list(best)
+    np.testing.assert_allclose([x["score"] for x in tei], np.log(expected / (1 - expected))[best], atol=1e-4)
+    cohere = ClientV2(api_key="unused", base_url=url).rerank(model="any", query=query, documents=docs, top_n=2)
+    assert [r.index for r in cohere.results] == list(best[:2])
+    np.testing.assert_allclose([r.relevance_score for r in cohere.results], expected[best[:2]], atol=1e-5)
+    health = requests.get(url + "/health", timeout=10).json()["reranker"]
+    assert health["kind"] == "decoder yes/no" and health["architecture"] == "Qwen3ForCausalLM"
+    assert health["instruction"] == TASK and health["model"] == qwen3_reranker_dir.name
+    assert str(qwen3_reranker_dir) not in json.dumps(health)  # never the server's path
+
+
+def test_decoder_reranker_on_the_about_tab_and_in_the_service(decoder_rerank_server, qwen3_reranker_dir):
+    from gte_ui.frontends.ui.tabs.about import reranker_line
+
+    line = reranker_line(decoder_rerank_server.service)
+    assert "Qwen3ForCausalLM (decoder yes/no)" in line and TASK in line
+    r = decoder_rerank_server.service.rerank(SENTENCES[0], SENTENCES[1:3], method="cross-encoder")
+    expected = model_card_scores(qwen3_reranker_dir, [(SENTENCES[0], d) for d in SENTENCES[1:3]], instruction=TASK)
+    np.testing.assert_allclose(r.scores, expected, atol=1e-5)
+    again = decoder_rerank_server.service.rerank(SENTENCES[0], SENTENCES[1:3], method="cross-encoder")
+    assert again.cached == 2 and again.scores == r.scores
+
+
+def test_decoder_reranker_int8_and_limits(qwen3_reranker_dir):
+    from gte_ui.engine.rerank_loader import load_reranker
+
+    pairs = [(SENTENCES[0], d) for d in SENTENCES[1:]]
+    fp32 = load_reranker(Settings(reranker=str(qwen3_reranker_dir), device="cpu", precision="fp32"))
+    int8 = load_reranker(Settings(reranker=str(qwen3_reranker_dir), device="cpu", precision="int8"))
+    assert int8.info.backend == "torch-int8-accurate" and int8.info.kind == "decoder yes/no"
+    a, b = fp32.score(pairs).vectors[:, 0], int8.score(pairs).vectors[:, 0]
+    sig = lambda x: 1 / (1 + np.exp(-x))  # noqa: E731
+    assert np.abs(sig(a) - sig(b)).mean() < 0.05 and not np.allclose(a, b)  # int8 really ran, close to fp32
+    with pytest.raises(ConfigError, match="above this reranker's limit"):
+        load_reranker(Settings(reranker=str(qwen3_reranker_dir), device="cpu", precision="fp32",
+                               reranker_max_length=10**6))

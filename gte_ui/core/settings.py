@@ -155,6 +155,7 @@ class Settings:
     reranker: str | None = None
     reranker_precision: str | None = None  # None: the same as --precision
     reranker_max_length: int | None = None  # None: the reranker's own limit
+    reranker_instruction: str | None = None  # decoder rerankers: None = the model card's instruction
     trust_remote_code: bool = False  # run modelling code shipped inside a hub repo
     batch_size: int = 32
     #: padded tokens (texts x longest text) per forward pass: TEI's --max-batch-tokens. Bounds
@@ -273,7 +274,8 @@ _OPTIONS: list[tuple[str, tuple[str, ...], tuple[str, ...], Any, str]] = [
     ("max_length", ("--max-length",), ("GTE_MAX_LENGTH",), int,
      "tokens per text before truncation (default: the model's own limit, 512 for GTE)"),
     ("reranker", ("--reranker",), ("GTE_RERANKER",), str,
-     "a cross-encoder (ModelScope id, Hugging Face id or folder; e.g. BAAI/bge-reranker-base) for the "
+     "a cross-encoder (ModelScope id, Hugging Face id or folder; e.g. BAAI/bge-reranker-base) or a "
+     "decoder reranker (Qwen/Qwen3-Reranker-0.6B: the yes/no answer of its prompt) for the "
      "rerank routes and the 重排 Rerank tab (default: none; reranking then answers from the embedding "
      "cosine and says so)"),
     ("reranker_precision", ("--reranker-precision",), ("GTE_RERANKER_PRECISION",), str,
@@ -281,6 +283,9 @@ _OPTIONS: list[tuple[str, tuple[str, ...], tuple[str, ...], Any, str]] = [
      "(default: the same as --precision)"),
     ("reranker_max_length", ("--reranker-max-length",), ("GTE_RERANKER_MAX_LENGTH",), int,
      "tokens per query + document pair before truncation (default: the reranker's own limit)"),
+    ("reranker_instruction", ("--reranker-instruction",), ("GTE_RERANKER_INSTRUCTION",), str,
+     "decoder rerankers (Qwen3-Reranker): the task instruction in their prompt (default: the model "
+     "card's 'Given a web search query, retrieve relevant passages that answer the query')"),
     ("trust_remote_code", ("--trust-remote-code",), ("GTE_TRUST_REMOTE_CODE",), _bool,
      "run Python modelling code that a model's hub repo ships (auto_map in config.json; e.g. "
      "Alibaba-NLP/gte-multilingual-base and its reranker), for the embedder and the reranker. Off by default: that code runs with this "
@@ -418,8 +423,6 @@ def validate(s: Settings) -> Settings:
 
     for name, allowed in CHOICES.items():
         choice(name, getattr(s, name), allowed)
-    if s.reranker_precision is not None:
-        choice("reranker_precision", s.reranker_precision, PRECISIONS)
     if s.reranker_precision is not None:
         choice("reranker_precision", s.reranker_precision, PRECISIONS)
 

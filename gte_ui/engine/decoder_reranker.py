@@ -9,6 +9,12 @@ the last token only (the full head is 151k rows × every token: most of a small 
 Pairs are tokenised without special tokens, the instruction/query/document text truncated to leave
 room for the frame, sorted by length and run ``batch_size`` at a time, padded on the tokenizer's
 side; the answer is read at each row's last real token either way.
+
+:class:`DecoderReranker` answers the same interface as the cross-encoder
+:class:`~gte_ui.engine.reranker.Reranker` (``score`` → raw logits as an :class:`Encoded`, ``info``,
+``max_length``, counters), so ``--reranker Qwen/Qwen3-Reranker-0.6B`` serves every rerank route,
+the tab and the evaluation unchanged; :func:`gte_ui.engine.rerank_loader.load_reranker` picks it
+for ``*ForCausalLM`` checkpoints.
 """
 
 from __future__ import annotations
@@ -17,7 +23,6 @@ import logging
 import threading
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -25,8 +30,10 @@ import torch
 
 from gte_ui.core.errors import ConfigError, ErrorType, GteError
 from gte_ui.core.settings import INT8_MODES
+from gte_ui.engine.encoder import Encoded, public_model_name
 from gte_ui.engine.int8 import quantize_w8a8
 from gte_ui.engine.pooling import last_token_index, pad_batch
+from gte_ui.engine.reranker import RerankerInfo
 from gte_ui.engine.tokenizer import load_tokenizer
 
 log = logging.getLogger(__name__)
@@ -49,27 +56,14 @@ def is_decoder_reranker(config: dict) -> bool:
     return any(str(a).endswith("ForCausalLM") for a in config.get("architectures") or [])
 
 
-@dataclass(frozen=True)
-class DecoderRerankerInfo:
-    path: str
-    architecture: str
-    max_length: int
-    device: str
-    precision: str
-    backend: str
-    instruction: str
-    load_seconds: float
-
-    def as_dict(self) -> dict[str, object]:
-        return dict(self.__dict__)
-
-
 class DecoderReranker:
     """Score (query, document) pairs with a Qwen3-Reranker-style causal LM: raw yes-minus-no logits."""
 
     def __init__(self, folder: str | Path, *, device: str = "cpu", precision: str = "fp32",
                  max_length: int | None = None, batch_size: int = 16, instruction: str | None = None,
-                 int8_mode: str = "accurate", trust_remote_code: bool = False) -> None:
+                 int8_mode: str = "accurate", trust_remote_code: bool = False, model: str | None = None,
+                 name: str | None = None) -> None:
+        """``model``: what the user asked for (id or folder); ``name``: what clients are shown."""
         from transformers import AutoModelForCausalLM
 
         t0 = time.perf_counter()
@@ -87,11 +81,11 @@ class DecoderReranker:
         # the two rows that matter, fp32 whatever the body's precision
         self.answer_rows = torch.stack([head[self.yes_id], head[self.no_id]]).float().to(device)
         body = lm.get_decoder() if hasattr(lm, "get_decoder") else lm.model
-        name = "torch"
+        backend = "torch"
         if precision == "int8":
             keep = INT8_MODES[int8_mode].decoder_fp32_layers if int8_mode in INT8_MODES else ()
             body = quantize_w8a8(body, tokenizer=self.tokenizer, alpha=0.5, keep_fp32=keep)
-            name = f"torch-int8-{int8_mode}"
+            backend = f"torch-int8-{int8_mode}"
         del lm
         self.body = body.to(device)
         self.device = device
@@ -100,6 +94,9 @@ class DecoderReranker:
         self.prefix = self.tokenizer(SYSTEM_PREFIX, add_special_tokens=False)["input_ids"]
         self.suffix = self.tokenizer(ASSISTANT_SUFFIX, add_special_tokens=False)["input_ids"]
         limit = min(DEFAULT_MAX_LENGTH, int(getattr(body.config, "max_position_embeddings", DEFAULT_MAX_LENGTH)))
+        if max_length and max_length > limit:
+            raise ConfigError(f"--reranker-max-length {max_length} is above this reranker's limit of {limit} tokens",
+                              f"--reranker-max-length {max_length} 超过重排模型上限 {limit}")
         self.max_length = max_length or limit
         if self.max_length <= len(self.prefix) + len(self.suffix) + 8:
             raise ConfigError(f"reranker max length {self.max_length} leaves no room for the text "
@@ -109,11 +106,14 @@ class DecoderReranker:
         pad = self.tokenizer.pad_token_id
         self._pad_id = pad if pad is not None else (self.tokenizer.eos_token_id or 0)
         self._lock = threading.Lock()
+        #: forward passes and pairs scored so far (tests and /health read these)
         self.forward_calls = 0
-        self.info = DecoderRerankerInfo(
-            path=str(folder), architecture=(body.config.architectures or ["?"])[0] if body.config.architectures else
-            type(body).__name__, max_length=self.max_length, device=device, precision=precision, backend=name,
-            instruction=self.instruction, load_seconds=round(time.perf_counter() - t0, 3))
+        self.pairs_scored = 0
+        architecture = (getattr(body.config, "architectures", None) or [type(body).__name__])[0]
+        self.info = RerankerInfo(
+            model=model or str(folder), path=str(folder), architecture=architecture, max_length=self.max_length,
+            device=device, precision=precision, backend=backend, load_seconds=round(time.perf_counter() - t0, 3),
+            name=name or public_model_name(model or str(folder)), kind="decoder yes/no", instruction=self.instruction)
         log.info("decoder reranker ready: %s", self.info)
 
     def tokenize(self, pairs: Sequence[tuple[str, str]], instruction: str | None = None
@@ -126,15 +126,29 @@ class DecoderReranker:
         counts = [len(b) + len(self.prefix) + len(self.suffix) for b in body]
         return ids, counts, [len(b) > room for b in body]
 
-    def score(self, pairs: Sequence[tuple[str, str]], instruction: str | None = None) -> np.ndarray:
-        """Raw relevance logits (``logit(yes) - logit(no)``) of the pairs, in input order, float32 [n]."""
+    def score(self, pairs: Sequence[tuple[str, str]]) -> Encoded:
+        """Raw logits of ``(query, document)`` pairs under the configured instruction, in input
+        order, as an :class:`Encoded` with [n, 1] vectors: the cross-encoder's interface."""
+        pairs = [(str(q), str(d)) for q, d in pairs]
+        if not pairs:
+            return Encoded(np.zeros((0, 1), np.float32), [], [])
+        ids, counts, truncated = self.tokenize(pairs)
+        return Encoded(self._run(ids)[:, None], counts, truncated)
+
+    def logits(self, pairs: Sequence[tuple[str, str]], instruction: str | None = None) -> np.ndarray:
+        """Raw relevance logits (``logit(yes) - logit(no)``) of the pairs, in input order, float32 [n];
+        ``instruction`` replaces the configured one for this call."""
         ids, _, _ = self.tokenize(pairs, instruction)
+        return self._run(ids)
+
+    def _run(self, ids: list[list[int]]) -> np.ndarray:
         order = np.argsort([-len(x) for x in ids], kind="stable")
         out = np.empty(len(ids), dtype=np.float32)
         with self._lock:
             for start in range(0, len(order), self.batch_size):
                 chunk = order[start:start + self.batch_size]
                 out[chunk] = self._forward([ids[i] for i in chunk])
+            self.pairs_scored += len(ids)
         return out
 
     def _forward(self, batch: list[list[int]]) -> np.ndarray:
@@ -153,3 +167,4 @@ class DecoderReranker:
                            "GPU 显存不足，请减少文档数量或长度") from exc
         self.forward_calls += 1
         return logits
+

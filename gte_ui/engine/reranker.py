@@ -58,7 +58,10 @@ class RerankerInfo(PublicFacts):
     load_seconds: float
     #: what clients are shown: the id, or only a local folder's name (never the server's path)
     name: str = "?"
-
+    #: how the score is read: a cross-encoder's logit, or a decoder's yes-minus-no answer logit
+    kind: str = "cross-encoder"
+    #: decoder rerankers: the task instruction in their prompt
+    instruction: str | None = None
 
 
 class ClassifierHead(nn.Module):
@@ -127,8 +130,9 @@ class Reranker:
 
     # ------------------------------------------------------------------ loading
     @classmethod
-    def load(cls, settings: Settings) -> Reranker:
-        """Resolve ``settings.reranker``, pick device/precision, load tokenizer, scorer and head.
+    def load(cls, settings: Settings, folder: Path | None = None) -> Reranker:
+        """Resolve ``settings.reranker`` (unless ``folder`` is the resolved one), pick device/precision,
+        load tokenizer, scorer and head.
 
         Raises:
             ModelNotFoundError: the model cannot be found or fetched.
@@ -143,10 +147,10 @@ class Reranker:
         t0 = time.perf_counter()
         device, precision = resolve_runtime(settings.device, settings.reranker_precision or settings.precision,
                                             spaces=settings.spaces)
-        folder = resolve_model(settings.reranker, hub=settings.hub, offline=settings.offline,
-                               cache_dir=settings.model_cache_dir)
+        folder = folder or resolve_model(settings.reranker, hub=settings.hub, offline=settings.offline,
+                                         cache_dir=settings.model_cache_dir)
         inner = transformer_folder(folder)
-        _read_config(inner)  # an unreadable config.json gets its own message before transformers tries
+        read_reranker_config(inner)  # an unreadable config.json gets its own message before transformers tries
         check_remote_code(read_traits(inner, settings.reranker), settings.trust_remote_code)
         config = AutoConfig.from_pretrained(str(inner), trust_remote_code=settings.trust_remote_code)
         if int(getattr(config, "num_labels", 1)) != 1:
@@ -249,7 +253,7 @@ def sigmoid(logits: np.ndarray) -> np.ndarray:
     return np.where(x >= 0, 1.0 / (1.0 + np.exp(-np.abs(x))), np.exp(-np.abs(x)) / (1.0 + np.exp(-np.abs(x))))
 
 
-def _read_config(folder: Path) -> dict:
+def read_reranker_config(folder: Path) -> dict:
     try:
         return json.loads((folder / "config.json").read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:

@@ -29,6 +29,8 @@ from gte_ui.engine.hub import resolve_model, transformer_folder
 from gte_ui.engine.inspection import Alignment, TokenAligner, unknown_tokens
 from gte_ui.engine.memory import estimate_bytes, human_bytes
 from gte_ui.engine.prompts import Prompts
+from gte_ui.engine.decoder_reranker import DecoderReranker
+from gte_ui.engine.rerank_loader import load_reranker
 from gte_ui.engine.reranker import Reranker, sigmoid
 from gte_ui.service.options import DEFAULT_OPTIONS, TextOptions
 from gte_ui.service.results import (EmbedResult, MatrixResult, PairResult, RankResult, RankRow, RerankResult,
@@ -56,7 +58,7 @@ class EmbeddingService:
     def __init__(self, encoder: Encoder, settings: Settings | None = None,
                  runner: Callable[[Sequence[str]], Encoded] | None = None,
                  bands: VerdictBands | None = None, name: str | None = None,
-                 shared: SharedCache | None = None, reranker: Reranker | None = None,
+                 shared: SharedCache | None = None, reranker: Reranker | DecoderReranker | None = None,
                  rerank_runner: Callable[[Sequence[tuple[str, str]]], Encoded] | None = None) -> None:
         self.encoder = encoder
         #: what requests call this model (``model`` in every API); the default model's when alone
@@ -87,7 +89,7 @@ class EmbeddingService:
         self.rerank_cache = EmbeddingCache(self.settings.cache_size, self.settings.cache_bytes)
         if reranker is not None:
             r = reranker.info
-            self._rerank_prefix = f"{r.path}|{r.precision}|{r.backend}|{reranker.max_length}"
+            self._rerank_prefix = f"{r.path}|{r.precision}|{r.backend}|{reranker.max_length}|{r.instruction or ''}"
         self.started = time.time()
 
     @classmethod
@@ -126,7 +128,7 @@ class EmbeddingService:
     @classmethod
     def _load_one(cls, settings: Settings, batching: bool, name: str | None) -> EmbeddingService:
         encoder = Encoder.load(settings)
-        reranker = Reranker.load(settings) if settings.reranker else None
+        reranker = load_reranker(settings) if settings.reranker else None
         runner = rerank_runner = None
         if batching:
             # gathers up to 4 forward passes of short texts, or one token budget of long ones
@@ -230,6 +232,7 @@ class EmbeddingService:
                     "note": "no --reranker: rerank answers from the embedding model's cosine"}
         batcher = {k: getattr(self.rerank_runner, k) for k in ("batches", "requests", "pending")
                    if hasattr(self.rerank_runner, k)}
+        # "method" names the rerank stage the API's `method` selects; the model's kind is in the facts
         return {"loaded": True, "method": "cross-encoder", **self.reranker.info.public_dict(),
                 "forward_calls": self.reranker.forward_calls, "pairs_scored": self.reranker.pairs_scored,
                 "cache": self.rerank_cache.stats(), "batcher": batcher}

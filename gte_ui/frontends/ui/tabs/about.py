@@ -78,8 +78,10 @@ def reranker_line(service: EmbeddingService) -> str:
     facts = service.reranker_facts()
     if not facts["loaded"]:
         return "— 未加载 none: rerank answers from the embedding cosine (`--reranker MODEL` to load one)"
-    return (f"`{facts['model']}` · {facts['architecture']} · {facts['device']} / {facts['precision']} "
-            f"({facts['backend']}) · max {facts['max_length']} tokens · {facts['pairs_scored']} pairs scored")
+    line = (f"`{facts['model']}` · {facts['architecture']} ({facts['kind']}) · {facts['device']} / "
+            f"{facts['precision']} ({facts['backend']}) · max {facts['max_length']} tokens · "
+            f"{facts['pairs_scored']} pairs scored")
+    return line + (f" · 指令 instruction: “{facts['instruction']}”" if facts.get("instruction") else "")
 
 
 @safe(1)
