@@ -86,7 +86,26 @@ def sequential_latencies(url: str, texts: list[str]) -> list[float]:
     return out
 
 
-def throughput(url: str, seconds: float, seed: int, clients: int = 16) -> float:
+def cpu_split() -> tuple[float, float]:
+    """CPU seconds used so far by (embedder replicas, everything else: Ray's proxy, the ingress,
+    the controller, Redis, this client process…)."""
+    import psutil
+
+    replicas = other = 0.0
+    for proc in psutil.process_iter(["cmdline"]):
+        try:
+            t = proc.cpu_times()
+        except (psutil.NoSuchProcess, psutil.AccessDenied):
+            continue
+        busy = t.user + t.system
+        if "Embedder" in " ".join(proc.info["cmdline"] or []):
+            replicas += busy
+        else:
+            other += busy
+    return replicas, other
+
+
+def throughput(url: str, seconds: float, seed: int, clients: int = 16, per_request: int = 1) -> float:
     texts = sentences(20_000, seed)
     done = [0]
     lock = threading.Lock()
@@ -96,11 +115,12 @@ def throughput(url: str, seconds: float, seed: int, clients: int = 16) -> float:
         i = c
         with requests.Session() as s:
             while time.perf_counter() < stop:
-                r = s.post(url, json={"inputs": [texts[i % len(texts)]]}, timeout=120)
+                batch = [texts[(i + k) % len(texts)] for k in range(per_request)]
+                r = s.post(url, json={"inputs": batch}, timeout=120)
                 assert r.status_code == 200, r.text[:200]
-                i += clients
+                i += clients * per_request
                 with lock:
-                    done[0] += 1
+                    done[0] += per_request
 
     t0 = time.perf_counter()
     threads = [threading.Thread(target=client, args=(c,)) for c in range(clients)]
@@ -212,12 +232,21 @@ def main() -> None:
         # 1 + 2: alternated rounds
         lat = {"plain": [], "serve1": []}
         tput = {"one": [], "two": []}
+        tput8 = {"one": [], "two": []}
+        cpu = {"one": [0.0, 0.0, 0], "two": [0.0, 0.0, 0]}  # replica CPU s, other CPU s, texts
         for r in range(rounds):
             order = [("plain", plain), ("serve1", one)] if r % 2 == 0 else [("serve1", one), ("plain", plain)]
             for key, url in order:
                 lat[key] += sequential_latencies(url + "/embed", sentences(seq, 100 + r * 10 + len(key)))
             for key, url in ([("one", one), ("two", two)] if r % 2 == 0 else [("two", two), ("one", one)]):
+                before, t0 = cpu_split(), time.perf_counter()
                 tput[key].append(throughput(url + "/embed", seconds, seed=200 + r * 10 + len(key)))
+                after = cpu_split()
+                cpu[key][0] += after[0] - before[0]
+                cpu[key][1] += after[1] - before[1]
+                cpu[key][2] += round(tput[key][-1] * (time.perf_counter() - t0))
+                # the same clients, 8 texts a request (how RAG pipelines send chunks)
+                tput8[key].append(throughput(url + "/embed", seconds, seed=300 + r * 10 + len(key), per_request=8))
         serve.shutdown()
         ray.shutdown()
 
@@ -280,12 +309,16 @@ def main() -> None:
     plain_p50, serve_p50 = p50(lat["plain"]), p50(lat["serve1"])
     one_r, two_r = statistics.median(tput["one"]), statistics.median(tput["two"])
     ratios = [b / a for a, b in zip(tput["one"], tput["two"])]
+    ratios8 = [b / a for a, b in zip(tput8["one"], tput8["two"])]
     model_s = n / model_rate
     print(f"\nload average at end: {os.getloadavg()[0]:.1f}; {rounds} rounds\n")
     print("| what | figure | vs | ratio |")
     print("|---|---|---|---|")
     print(f"| Serve, 16 clients, 2 replicas x 1 thread | {two_r:.1f} texts/s | 1 replica x 1 thread: {one_r:.1f} texts/s "
           f"| {statistics.median(ratios):.2f}x (rounds: {', '.join(f'{r:.2f}' for r in ratios)}) |")
+    print(f"| Serve, 16 clients x 8 texts a request, 2 replicas x 1 thread | {statistics.median(tput8['two']):.1f} texts/s "
+          f"| 1 replica x 1 thread: {statistics.median(tput8['one']):.1f} texts/s "
+          f"| {statistics.median(ratios8):.2f}x (rounds: {', '.join(f'{r:.2f}' for r in ratios8)}) |")
     print(f"| Serve, 1 replica, batch 1, p50 | {serve_p50:.1f} ms | plain process: {plain_p50:.1f} ms "
           f"| +{(serve_p50 / plain_p50 - 1) * 100:.0f} % |")
     print(f"| shared-cache hit (Redis loopback, LRU off), p50 | {p50(shared_hits):.2f} ms | LRU hit {p50(lru_hits):.3f} ms; "
@@ -294,6 +327,11 @@ def main() -> None:
           f"({n / second['seconds']:,.0f} texts/s) | embedding them: {model_s:.0f} s ({model_rate:.1f} texts/s, "
           f"batch 32, measured on 256) | {model_s / second['seconds']:.0f}x |")
     print(f"| Redis memory per cached 1024-d vector | {bytes_per:,.0f} bytes | value 4,108 + key 39 | |")
+    print("\nCPU per text during the 1-text-a-request rounds (ms; replicas vs everything else on the box):")
+    for key in ("one", "two"):
+        rep, other, texts = cpu[key]
+        print(f"  {key} replica(s): replicas {rep / max(texts, 1) * 1000:.1f} ms, proxy + ingress + clients + rest "
+              f"{other / max(texts, 1) * 1000:.1f} ms")
 
 
 if __name__ == "__main__":

@@ -398,8 +398,12 @@ def test_decoder_reranker_serves_every_rerank_route(decoder_rerank_server, qwen3
 
 def test_decoder_reranker_on_the_about_tab_and_in_the_service(decoder_rerank_server, qwen3_reranker_dir):
     from gte_ui.frontends.ui.tabs.about import reranker_line
+    from gte_ui.frontends.ui.tabs.rerank import summary, two_stage
 
     line = reranker_line(decoder_rerank_server.service)
+    staged = two_stage(decoder_rerank_server.service, SENTENCES[0], SENTENCES[1:], top_k=2)
+    assert staged.reranked is not None and len(staged.reranked.rows) == 2
+    assert "Stage 2, decoder yes/no" in summary(staged)
     assert "Qwen3ForCausalLM (decoder yes/no)" in line and TASK in line
     r = decoder_rerank_server.service.rerank(SENTENCES[0], SENTENCES[1:3], method="cross-encoder")
     expected = model_card_scores(qwen3_reranker_dir, [(SENTENCES[0], d) for d in SENTENCES[1:3]], instruction=TASK)

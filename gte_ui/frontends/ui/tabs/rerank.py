@@ -38,6 +38,7 @@ class TwoStage:
     reranked: RerankResult | None  # stage 2 over the retrieved texts; None without a reranker
     retrieve_ms: float
     rerank_ms: float
+    kind: str = "cross-encoder"  # the reranker's kind: "cross-encoder" or "decoder yes/no"
 
 
 def two_stage(service: EmbeddingService, query: str, documents: list[str], top_k: int) -> TwoStage:
@@ -53,7 +54,7 @@ def two_stage(service: EmbeddingService, query: str, documents: list[str], top_k
         return TwoStage(retrieved, None, retrieve_ms, 0.0)
     t1 = time.perf_counter()
     reranked = service.rerank(query, [row.text for row in retrieved.rows], method="cross-encoder")
-    return TwoStage(retrieved, reranked, retrieve_ms, (time.perf_counter() - t1) * 1000)
+    return TwoStage(retrieved, reranked, retrieve_ms, (time.perf_counter() - t1) * 1000, service.reranker.info.kind)
 
 
 def movement(before: int, after: int) -> str:
@@ -79,7 +80,7 @@ def summary(result: TwoStage) -> str:
         return (first + "\n\n**阶段 2 重排 Stage 2**: ⚠️ 未加载重排模型，显示嵌入排序 / no reranker loaded "
                 "(start with `--reranker MODEL`): the order shown is the embedding's")
     moved = sum(1 for row in result.reranked.rows if row.index + 1 != row.rank)
-    return (first + f"\n\n**阶段 2 重排 Stage 2, cross-encoder** `{result.reranked.model}`: {k} pairs in "
+    return (first + f"\n\n**阶段 2 重排 Stage 2, {result.kind}** `{result.reranked.model}`: {k} pairs in "
             f"{result.rerank_ms:.0f} ms · {moved} 条位置变化 documents moved")
 
 
@@ -119,8 +120,8 @@ def build(service: EmbeddingService) -> None:
                 if service.reranker is not None else
                 "⚠️ 未加载重排模型：启动时加 `--reranker MODEL`（如 BAAI/bge-reranker-base）/ no reranker loaded: "
                 "stage 2 is skipped")
-        gr.Markdown("先用嵌入模型从全部候选中取回 top-k，再用交叉编码器重排。Retrieve the top-k by embedding, "
-                    "then rerank them with the cross-encoder. " + note)
+        gr.Markdown("先用嵌入模型从全部候选中取回 top-k，再用重排模型重排。Retrieve the top-k by embedding, "
+                    "then rerank them with the reranker. " + note)
         query = gr.Textbox(label="查询 Query", value=EXAMPLE_QUERY, elem_id="rr-query")
         with gr.Row():
             docs = gr.Textbox(label=f"文档，每行一条 Documents, one per line (≤ {s.max_candidates})", lines=8,
