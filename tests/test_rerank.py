@@ -407,6 +407,205 @@ def test_tab_movement_and_no_reranker(tiny_service):
         tab.two_stage(tiny_service, QUERY, DOCS, 0)
 
 
+# ------------------------------------------------------------------ text options (繁→简, NFKC, whitespace)
+# Traditional spellings of QUERY and of simplified documents: OpenCC's t2s maps each exactly onto
+# its simplified twin (asserted through the scores), and the tiny vocabulary lacks several of the
+# traditional characters, so unnormalised they read differently.
+TW_QUERY = "這款手機電池續航很強"
+TW_DOCS = ["手機電量很耐用", "充電速度特別快", "電池容量大，用一天沒問題", "今天天氣很好", "螢幕很大"]
+ZH_DOCS = ["手机电量很耐用", "充电速度特别快", "电池容量大，用一天没问题", "今天天气很好", "萤幕很大"]
+T2S = {"t2s": True}
+
+
+@pytest.fixture()
+def fresh_rerank_service(rerank_service):
+    """The same encoder and reranker with empty caches (the module's service has served others)."""
+    from gte_ui.service.service import EmbeddingService
+
+    return EmbeddingService(rerank_service.encoder, rerank_service.settings, reranker=rerank_service.reranker)
+
+
+@pytest.mark.parametrize("first", ["raw", "t2s"])
+def test_service_t2s_scores_as_simplified_and_the_cache_keeps_them_apart(fresh_rerank_service, bert_ce_dir, first):
+    from gte_ui.service.options import TextOptions
+
+    svc, t2s = fresh_rerank_service, TextOptions(t2s=True)
+    ref = crossencoder_scores(bert_ce_dir, QUERY, ZH_DOCS)
+    calls = {"raw": lambda: svc.rerank(TW_QUERY, TW_DOCS), "t2s": lambda: svc.rerank(TW_QUERY, TW_DOCS, options=t2s)}
+    second = "t2s" if first == "raw" else "raw"
+    a = calls[first]()
+    b = calls[second]()
+    assert a.cached == 0 and b.cached == 0  # neither request is served the other's scores
+    got = {first: a, second: b}
+    np.testing.assert_allclose(got["t2s"].scores, ref, atol=1e-5)  # what CrossEncoder gives the simplified text
+    np.testing.assert_allclose(got["raw"].scores, crossencoder_scores(bert_ce_dir, TW_QUERY, TW_DOCS), atol=1e-5)
+    assert np.abs(np.array(got["raw"].scores) - ref).max() > 1e-3  # without t2s the scores differ
+    simplified = svc.rerank(QUERY, ZH_DOCS)
+    assert simplified.cached == len(ZH_DOCS)  # equal normalised pairs share one cached score
+    assert simplified.scores == got["t2s"].scores
+    again = svc.rerank(TW_QUERY, TW_DOCS)
+    assert again.cached == len(TW_DOCS) and again.scores == got["raw"].scores
+    # the caller's own texts come back, not the normalised ones
+    assert got["t2s"].query == TW_QUERY
+    assert [row.text for row in got["t2s"].rows] == [TW_DOCS[row.index] for row in got["t2s"].rows]
+
+
+def test_service_nfkc_and_whitespace_on_the_reranker(fresh_rerank_service):
+    from gte_ui.service.options import TextOptions
+
+    svc = fresh_rerank_service
+    wide = svc.rerank("ＡＢＣ手机  电池", ["电池\t 续航１２小时", "abc"],
+                      options=TextOptions(nfkc=True, collapse_whitespace=True))
+    plain = svc.rerank("ABC手机 电池", ["电池 续航12小时", "abc"])
+    assert plain.cached == 2 and plain.scores == wide.scores
+    assert sorted(row.text for row in wide.rows) == sorted(["电池\t 续航１２小时", "abc"])  # as sent
+
+
+def test_service_embedding_path_takes_the_options_as_rank_does(fresh_rerank_service):
+    from gte_ui.core.errors import GteError
+    from gte_ui.service.options import TextOptions
+
+    svc = fresh_rerank_service
+    t2s = svc.rerank(TW_QUERY, TW_DOCS, method="embedding", options=TextOptions(t2s=True))
+    simplified = svc.rerank(QUERY, ZH_DOCS, method="embedding")
+    assert t2s.method == "embedding"
+    np.testing.assert_allclose(t2s.scores, simplified.scores, atol=1e-6)
+    np.testing.assert_allclose(t2s.scores, svc.rank(QUERY, ZH_DOCS).scores, atol=1e-6)
+    raw = svc.rerank(TW_QUERY, TW_DOCS, method="embedding")
+    assert np.abs(np.array(raw.scores) - simplified.scores).max() > 1e-3
+    chunk = TextOptions(long_text="chunk")  # DOCS[5] is over the tiny model's 128 tokens
+    np.testing.assert_allclose(svc.rerank(QUERY, DOCS, method="embedding", options=chunk).scores,
+                               svc.rank(QUERY, DOCS, options=chunk).scores, atol=1e-6)
+    assert svc.rerank(QUERY, DOCS, method="embedding", options=chunk).scores[5] != pytest.approx(
+        svc.rerank(QUERY, DOCS, method="embedding").scores[5], abs=1e-6)
+    with pytest.raises(GteError, match="no instruction prompts"):  # the tiny BERT has none: as rank says
+        svc.rerank(QUERY, DOCS, method="embedding", options=TextOptions(instruction="find answers"))
+
+
+def test_service_reranker_path_truncates_and_refuses_the_embedders_prompt(fresh_rerank_service, bert_ce_dir):
+    from gte_ui.core.errors import GteError
+    from gte_ui.service.options import TextOptions
+
+    svc = fresh_rerank_service
+    chunked = svc.rerank(QUERY, DOCS, options=TextOptions(long_text="chunk"))  # the reranker truncates anyway
+    np.testing.assert_allclose(chunked.scores, crossencoder_scores(bert_ce_dir, QUERY, DOCS), atol=1e-5)
+    assert [row.truncated for row in sorted(chunked.rows, key=lambda r: r.index)] == [False] * 5 + [True]
+    with pytest.raises(GteError) as info:
+        svc.rerank(QUERY, DOCS, options=TextOptions(instruction="find answers"))
+    assert "--reranker-instruction" in info.value.en and info.value.zh and info.value.status_code == 422
+
+
+def test_every_route_t2s_scores_as_simplified(rerank_server):
+    ref = np.array(rerank_server.service.rerank(QUERY, ZH_DOCS).scores)
+    np.testing.assert_allclose(ref, crossencoder_scores(rerank_server.ce_dir, QUERY, ZH_DOCS), atol=1e-5)
+    assert np.abs(np.array(rerank_server.service.rerank(TW_QUERY, TW_DOCS).scores) - ref).max() > 1e-3
+    articles = post(rerank_server, "/rerank", json={"query": TW_QUERY, "docs": TW_DOCS, **T2S})
+    assert articles.status_code == 200, articles.text
+    np.testing.assert_allclose(articles.json()["scores"], ref, atol=1e-6)
+    tei = post(rerank_server, "/rerank", json={"query": TW_QUERY, "texts": TW_DOCS, "return_text": True, **T2S})
+    assert tei.status_code == 200, tei.text
+    ranks = tei.json()
+    np.testing.assert_allclose([x["score"] for x in ranks], ref[[x["index"] for x in ranks]], atol=1e-6)
+    assert [x["text"] for x in ranks] == [TW_DOCS[x["index"]] for x in ranks]  # the client's own texts
+    for path in ("/v1/rerank", "/v2/rerank"):
+        r = post(rerank_server, path, json={"query": TW_QUERY, "documents": TW_DOCS, "return_documents": True,
+                                            "top_n": 3, **T2S})
+        assert r.status_code == 200, r.text
+        results = r.json()["results"]
+        assert [x["index"] for x in results] == list(np.argsort(-ref, kind="stable")[:3])
+        np.testing.assert_allclose([x["relevance_score"] for x in results], ref[[x["index"] for x in results]],
+                                   atol=1e-6)
+        assert [x["document"]["text"] for x in results] == [TW_DOCS[x["index"]] for x in results]
+    wide = post(rerank_server, "/v1/rerank", json={"query": "ＡＢＣ  手机", "documents": ["电池\t续航１２小时"],
+                                                    "nfkc": True, "collapse_whitespace": True}).json()
+    plain = rerank_server.service.rerank("ABC 手机", ["电池 续航12小时"]).scores
+    assert wide["results"][0]["relevance_score"] == pytest.approx(plain[0], abs=1e-6)
+
+
+@pytest.mark.parametrize("path, shape", [("/rerank", "docs"), ("/rerank", "texts"), ("/v1/rerank", "documents"),
+                                         ("/v2/rerank", "documents")])
+@pytest.mark.parametrize("option, fragment", [
+    ({"t2s": "yes"}, "t2s"), ({"nfkc": 1}, "nfkc"), ({"collapse_whitespace": "true"}, "collapse_whitespace"),
+    ({"long_text": "split"}, "long_text"), ({"instruction": "find answers"}, "--reranker-instruction"),
+])
+def test_routes_reject_bad_options_and_keep_serving(rerank_server, path, shape, option, fragment):
+    r = post(rerank_server, path, json={"query": TW_QUERY, shape: TW_DOCS, **option})
+    assert r.status_code == 422, r.text
+    assert fragment in r.text and "Traceback" not in r.text and "/tmp" not in r.text
+    ok = post(rerank_server, path, json={"query": TW_QUERY, shape: TW_DOCS, **T2S})
+    assert ok.status_code == 200
+
+
+def test_gradio_endpoint_text_options(rerank_server):
+    from gradio_client import Client
+
+    client = Client(rerank_server.url + "/", verbose=False)
+    ref = rerank_server.service.rerank(QUERY, ZH_DOCS).scores
+    out = client.predict(TW_QUERY, "\n".join(TW_DOCS), 0, False, True, api_name="/rerank")
+    np.testing.assert_allclose(out["scores"], ref, atol=1e-6)
+    assert [row["text"] for row in out["results"]] == [TW_DOCS[row["index"]] for row in out["results"]]
+    raw = client.predict(TW_QUERY, "\n".join(TW_DOCS), 0, False, False, api_name="/rerank")
+    assert np.abs(np.array(raw["scores"]) - ref).max() > 1e-3
+    with pytest.raises(Exception, match="t2s must be true or false"):
+        client.predict(TW_QUERY, "\n".join(TW_DOCS), 0, False, "yes", api_name="/rerank")
+    with pytest.raises(Exception, match="top_n must be a whole number"):
+        client.predict(TW_QUERY, "\n".join(TW_DOCS), 1.5, False, True, api_name="/rerank")
+    again = client.predict(TW_QUERY, "\n".join(TW_DOCS), 0, False, True, api_name="/rerank")  # still serving
+    assert again["scores"] == out["scores"]
+
+
+def test_serverless_and_cli_text_options(bert_ce_dir, tiny_model_dir, monkeypatch, capsys):
+    from gte_ui.frontends import cli, serverless
+
+    ref = crossencoder_scores(bert_ce_dir, QUERY, ZH_DOCS)
+    monkeypatch.setenv("GTE_MODEL", str(tiny_model_dir))
+    monkeypatch.setenv("GTE_RERANKER", str(bert_ce_dir))
+    monkeypatch.setenv("GTE_DEVICE", "cpu")
+    monkeypatch.setenv("GTE_PRECISION", "fp32")
+    monkeypatch.setattr(serverless, "_SERVICE", None)
+    event = {"httpMethod": "POST", "path": "/prod/rerank"}
+    out = serverless.handler({**event, "body": json.dumps({"query": TW_QUERY, "docs": TW_DOCS, **T2S})})
+    assert out["statusCode"] == 200, out
+    body = json.loads(out["body"])
+    simplified = json.loads(serverless.handler({**event, "body": json.dumps({"query": QUERY, "docs": ZH_DOCS})})["body"])
+    np.testing.assert_allclose(body["scores"], simplified["scores"], atol=1e-6)
+    np.testing.assert_allclose(body["scores"], ref, atol=1e-5)
+    assert [row["text"] for row in body["results"]] == [TW_DOCS[row["index"]] for row in body["results"]]
+    bad = serverless.handler({**event, "body": json.dumps({"query": TW_QUERY, "docs": TW_DOCS, "t2s": "yes"})})
+    assert bad["statusCode"] == 422 and "t2s must be true or false" in bad["body"]
+    monkeypatch.setattr(serverless, "_SERVICE", None)
+
+    flags = ["--json", "--model", str(tiny_model_dir), "--reranker", str(bert_ce_dir), "--device", "cpu",
+             "--precision", "fp32"]
+    assert cli.main(["rerank", TW_QUERY, *TW_DOCS, "--t2s", *flags]) == 0
+    t2s = json.loads(capsys.readouterr().out)
+    assert cli.main(["rerank", QUERY, *ZH_DOCS, *flags]) == 0
+    np.testing.assert_allclose(t2s["scores"], json.loads(capsys.readouterr().out)["scores"], atol=1e-6)
+    np.testing.assert_allclose(t2s["scores"], ref, atol=1e-5)
+    assert cli.main(["rerank", TW_QUERY, *TW_DOCS, "--instruction", "find answers", *flags]) == 2
+    assert "--reranker-instruction" in capsys.readouterr().err
+
+
+def test_tab_passes_the_options_to_both_stages(rerank_service):
+    from gte_ui.frontends.ui.tabs import rerank as tab
+
+    # t2s on: stage 1 (embedding retrieval) and stage 2 (reranker) both read the simplified texts
+    md, rows, _ = tab.on_rerank(rerank_service, TW_QUERY, "\n".join(TW_DOCS), None, 3, True, False, False, "")
+    _, want, _ = tab.on_rerank(rerank_service, QUERY, "\n".join(ZH_DOCS), None, 3)
+    assert not md.startswith("⚠️") and len(rows) == len(want) == 3
+    assert [r[:5] for r in rows] == [w[:5] for w in want]  # ranks, moves, embedding and rerank scores
+    assert [r[5] for r in rows] == [TW_DOCS[ZH_DOCS.index(w[5])] for w in want]  # shown as typed
+    retrieved = rerank_service.rank(QUERY, ZH_DOCS, top_k=3)
+    assert [r[3] for r in sorted(rows, key=lambda r: r[2])] == [round(x.score, 4) for x in retrieved.rows]
+    reranked = rerank_service.rerank(QUERY, [x.text for x in retrieved.rows])
+    assert sorted(r[4] for r in rows) == sorted(round(x, 4) for x in reranked.scores)
+    # t2s off: the traditional texts score differently in both stages
+    off = tab.two_stage(rerank_service, TW_QUERY, TW_DOCS, 3)
+    assert np.abs(np.array(off.retrieved.scores) - rerank_service.rank(QUERY, ZH_DOCS).scores).max() > 1e-3
+    same_docs = [ZH_DOCS[TW_DOCS.index(x.text)] for x in off.retrieved.rows]
+    assert np.abs(np.array(off.reranked.scores) - rerank_service.rerank(QUERY, same_docs).scores).max() > 1e-3
+
+
 # ------------------------------------------------------------------ evaluation
 SAMPLE = Path(__file__).resolve().parent.parent / "gte_ui" / "assets" / "samples" / "rerank_stsb_zh_groups.tsv"
 

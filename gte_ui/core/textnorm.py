@@ -13,6 +13,7 @@ from __future__ import annotations
 import functools
 import re
 import unicodedata
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 _WS = re.compile(r"\s+")
@@ -40,6 +41,13 @@ class TextNorm:
         if self.collapse_whitespace:
             text = _WS.sub(" ", text).strip()
         return text
+
+    def apply_all(self, texts: Sequence[str]) -> list[str]:
+        """:meth:`apply` to each text; a text the normalisation would empty keeps its own form
+        (the service has refused empty texts already, so none turns empty on the model)."""
+        if not self.active:
+            return list(texts)
+        return [self.apply(t) or t for t in texts]
 
 
 NO_NORM = TextNorm()

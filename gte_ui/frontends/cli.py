@@ -597,13 +597,6 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--file", help="candidates from a .txt (one a line) or .csv/.tsv file")
     r.add_argument("--top-k", type=int, help="print only the best K (default: all)")
     r.add_argument("--json", action="store_true", help="print JSON instead of tab-separated lines")
-    for p in (e, s, r):  # the per-request text options every front end offers (--long-text is a model flag)
-        p.add_argument("--t2s", action="store_true", help="Traditional → Simplified Chinese first (OpenCC)")
-        p.add_argument("--nfkc", action="store_true", help="full-width → half-width (Unicode NFKC) first")
-        p.add_argument("--collapse-whitespace", action="store_true", help="runs of whitespace → one space")
-    for p in (s, r):  # instruction models (Qwen3-Embedding, gte-Qwen2-instruct): the query side
-        p.add_argument("--prompt-name", help="one of the model's prompts (e.g. query), before A / the source")
-        p.add_argument("--instruction", help="a task description, sent as 'Instruct: …\\nQuery:' before A / the source")
     rr = sub.add_parser("rerank", help="rerank documents against a query with --reranker (else by embedding "
                         "cosine; the output says which)")
     rr.add_argument("query")
@@ -613,6 +606,15 @@ def build_parser() -> argparse.ArgumentParser:
     rr.add_argument("--raw-scores", action="store_true", help="the cross-encoder's raw logits, not their sigmoid")
     rr.add_argument("--method", default="auto", choices=("auto", "cross-encoder", "embedding"))
     rr.add_argument("--json", action="store_true", help="print JSON instead of tab-separated lines")
+    for p in (e, s, r, rr):  # the per-request text options every front end offers (--long-text is a model flag)
+        p.add_argument("--t2s", action="store_true", help="Traditional → Simplified Chinese first (OpenCC)")
+        p.add_argument("--nfkc", action="store_true", help="full-width → half-width (Unicode NFKC) first")
+        p.add_argument("--collapse-whitespace", action="store_true", help="runs of whitespace → one space")
+    for p in (s, r, rr):  # instruction models (Qwen3-Embedding, gte-Qwen2-instruct): the query side
+        p.add_argument("--prompt-name", help="one of the model's prompts (e.g. query), before A / the source / "
+                       "the query (rerank: embedding method only)")
+        p.add_argument("--instruction", help="a task description, sent as 'Instruct: …\\nQuery:' before A / the "
+                       "source / the query (rerank: embedding method only)")
     sub.add_parser("evaluate", help="Spearman of the model on labelled pairs, or --task rerank: MRR@10, "
                    "nDCG@10 on query-document groups (see its --help)", add_help=False)
     h = sub.add_parser("health", help="exit 0 when a running server's /health says ok (Docker HEALTHCHECK)")
@@ -645,12 +647,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         settings = parse_settings(rest)  # model flags; anything else is refused by its parser
         if args.command == "embed" and args.chunk_size < 1:
             parser.error("--chunk-size must be at least 1")
+        options = TextOptions(t2s=args.t2s, nfkc=args.nfkc, collapse_whitespace=args.collapse_whitespace,
+                              prompt_name=getattr(args, "prompt_name", None),
+                              instruction=getattr(args, "instruction", None))
         if args.command == "rerank":
             service = h.EmbeddingService.from_settings(settings, batching=False)
             docs = list(args.documents)
             if args.file:
                 docs += read_candidates_file(args.file, settings.max_upload_bytes)
-            rr = service.rerank(args.query, docs, top_n=args.top_n, raw_scores=args.raw_scores, method=args.method)
+            rr = service.rerank(args.query, docs, top_n=args.top_n, raw_scores=args.raw_scores, method=args.method,
+                                options=options)
             if args.json:
                 print(json.dumps(rr.to_dict(), ensure_ascii=False))
             else:
@@ -658,9 +664,6 @@ def main(argv: Sequence[str] | None = None) -> int:
                 for row in rr.rows:
                     print(f"{row.rank}\t{row.score:.4f}\t{row.text}")
             return 0
-        options = TextOptions(t2s=args.t2s, nfkc=args.nfkc, collapse_whitespace=args.collapse_whitespace,
-                              prompt_name=getattr(args, "prompt_name", None),
-                              instruction=getattr(args, "instruction", None))
         if args.command == "embed" and args.ray:
             report = embed_file_ray(settings, args.input, args.out, address=args.ray, column=args.column,
                                     field=args.field, actors=args.ray_actors, progress=not args.quiet,

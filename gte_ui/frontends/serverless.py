@@ -182,7 +182,7 @@ def _dispatch(service, route: str, body: dict[str, Any]) -> dict[str, Any]:
         if not isinstance(raw, bool):
             raise GteError(ErrorType.VALIDATION, "raw_scores must be true or false", "raw_scores 必须是布尔值")
         return service.rerank(body.get("query"), docs if docs is not None else [], top_n=body.get("top_n"),
-                              raw_scores=raw, what="docs").to_dict()
+                              raw_scores=raw, what="docs", options=options).to_dict()
     field = "texts" if "texts" in body else "input"
     texts = body.get(field)
     if isinstance(texts, str):

@@ -400,8 +400,7 @@ class EmbeddingService:
         t0 = time.perf_counter()
         options = options or DEFAULT_OPTIONS
         clean = [self.check_text(t, name) for t, name in zip(texts, names, strict=True)]
-        if options.norm.active:
-            clean = [options.norm.apply(t) or t for t in clean]
+        clean = options.norm.apply_all(clean)
         prompt = self.prompt_for(options)
         enc = self._encode([(prompt or "") + t for t in clean], self._long_text(options), self.encoder.encode)
         return EmbedResult(vectors=enc.vectors, texts=clean, token_counts=list(enc.token_counts),
@@ -436,8 +435,7 @@ class EmbeddingService:
         options = options or DEFAULT_OPTIONS
         mode = self._long_text(options)
         norm = options.norm
-        if norm.active:
-            texts = [norm.apply(t) or t for t in texts]
+        texts = norm.apply_all(texts)
         prefix = f"{self._key_prefix}|{mode}|{norm.key()}"
         shown = texts
         if prompt:  # the model reads prompt + text; the cache keys on exactly that
@@ -551,7 +549,8 @@ class EmbeddingService:
 
 
     def rerank(self, query: str, documents: Sequence[str], *, top_n: int | None = None,
-               raw_scores: bool = False, method: str = "auto", what: str = "documents") -> RerankResult:
+               raw_scores: bool = False, method: str = "auto", what: str = "documents",
+               options: TextOptions | None = None) -> RerankResult:
         """Score ``documents`` against ``query`` and sort them, best first (ties keep input order).
 
         Args:
@@ -560,8 +559,21 @@ class EmbeddingService:
             method: "auto" (the cross-encoder when one is loaded, else the embedding cosine),
                 "cross-encoder" (422 when none is loaded) or "embedding".
             what: the documents' name in error messages ("docs", "texts", "documents").
+            options: the text options every operation takes. 繁→简, NFKC and whitespace apply to
+                the query and every document before either path scores them (the reranker's
+                score cache keys on the normalised pair, so both spellings share one score).
+                On the embedding path they go through :meth:`rank`'s embedding exactly, the
+                prompt (instruction models) before the query only, ``long_text`` as there. On the
+                reranker path ``long_text`` has no effect: the reranker truncates each pair at its
+                own max length (``truncated`` says which), never chunks; and the embedding
+                model's prompt does not apply (a decoder reranker's instruction is
+                ``--reranker-instruction``): asking for one there is a 422, not silently dropped.
+
+        Rows' ``text`` and ``query`` are the caller's own (ends stripped), not the normalised
+        forms: clients map answers back by index and expect their own text.
         """
         t0 = time.perf_counter()
+        options = options or DEFAULT_OPTIONS
         if method not in RERANK_METHODS:
             raise GteError(ErrorType.VALIDATION, f"method must be one of {', '.join(RERANK_METHODS)}, got {method!r}",
                            f"method 取值无效：{method!r}")
@@ -574,14 +586,22 @@ class EmbeddingService:
             raise GteError(ErrorType.VALIDATION, f"top_n must be a positive integer, got {top_n!r}",
                            "top_n 必须是正整数")
         cross = self.reranker is not None and method != "embedding"
+        if cross and options.prompted:
+            raise GteError(ErrorType.VALIDATION,
+                           "prompt_name / instruction are the embedding model's; the reranker reads the query "
+                           "as sent (a decoder reranker's instruction is the server's --reranker-instruction): "
+                           "leave them out, or ask for method \"embedding\"",
+                           "prompt_name / instruction 只用于嵌入模型，重排模型不读取它们：请去掉，或使用 method \"embedding\"")
         cached = 0
         if cross:
+            # the texts the reranker reads: normalised, and the cache keys on exactly those
+            read_query, *read_docs = options.norm.apply_all([query, *docs])
             found: dict[str, CachedVector] = {}
             missing: list[str] = []
-            for doc in docs:
+            for doc in read_docs:
                 if doc in found or doc in missing:
                     continue
-                hit = self.rerank_cache.get((self._rerank_prefix, query, doc))
+                hit = self.rerank_cache.get((self._rerank_prefix, read_query, doc))
                 if hit is None:
                     missing.append(doc)
                 else:
@@ -589,21 +609,21 @@ class EmbeddingService:
             cached = len(found)
             if missing:
                 assert self.rerank_runner is not None
-                enc = self.rerank_runner([(query, d) for d in missing])
+                enc = self.rerank_runner([(read_query, d) for d in missing])
                 for i, doc in enumerate(missing):
                     item = CachedVector(np.array(enc.vectors[i], dtype=np.float32), enc.token_counts[i],
                                         enc.truncated[i])
                     found[doc] = item
-                    self.rerank_cache.put((self._rerank_prefix, query, doc), item)
-            items = [found[d] for d in docs]
+                    self.rerank_cache.put((self._rerank_prefix, read_query, doc), item)
+            items = [found[d] for d in read_docs]
             logits = np.array([float(it.vector[0]) for it in items])
             scores = logits if raw_scores else sigmoid(logits)
             tokens = [it.token_count for it in items]
             truncated = [it.truncated for it in items]
             used = sum(min(n, self.reranker.max_length) for n in tokens)
             model = self.reranker.info.name
-        else:
-            res = self._embed_clean([query] + docs, t0)
+        else:  # what rank() embeds: normalised, the prompt before the query only
+            res = self._embed_clean([query] + docs, t0, options, prompt=self.prompt_for(options), prompted=1)
             scores = cosine_matrix(res.vectors[1:], res.vectors[:1])[:, 0].astype(np.float64)
             tokens, truncated = res.token_counts[1:], res.truncated[1:]
             cached = res.cached

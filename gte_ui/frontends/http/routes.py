@@ -150,7 +150,8 @@ def build_router(service: EmbeddingService, settings: Settings) -> APIRouter:
         ``{"scores"}`` in ``docs`` order; ``{"query", "texts", "raw_scores", "return_text",
         "truncate"}`` (TEI) → ``[{"index", "score", "text"?}]`` best first. Scores are the
         reranker's sigmoid (its raw logits with ``raw_scores``); without ``--reranker`` they are
-        the embedding cosine, and the answer says so (``method``; header ``X-Rerank-Method``)."""
+        the embedding cosine, and the answer says so (``method``; header ``X-Rerank-Method``).
+        Both take the text options (``t2s``, ``nfkc``, ``collapse_whitespace``…) of every route."""
         body = await read_json(request)
         if not isinstance(body, dict) or not ({"docs", "texts"} & set(body)) or {"docs", "texts"} <= set(body):
             raise GteError(ErrorType.VALIDATION, 'send {"query", "docs"} (scores in docs order) or {"query", '
@@ -159,7 +160,8 @@ def build_router(service: EmbeddingService, settings: Settings) -> APIRouter:
         if "texts" in body:
             tei: TeiRerankRequest = _validate(TeiRerankRequest, body)
             r = await run_in_threadpool(functools.partial(service.rerank, tei.query, tei.texts,
-                                                          raw_scores=tei.raw_scores, what="texts"))
+                                                          raw_scores=tei.raw_scores, what="texts",
+                                                          options=tei.text_options()))
             if not tei.truncate:
                 over = next((row for row in sorted(r.rows, key=lambda x: x.index) if row.truncated), None)
                 if over is not None:
@@ -171,17 +173,18 @@ def build_router(service: EmbeddingService, settings: Settings) -> APIRouter:
             return JSONResponse(ranks, headers={"X-Rerank-Method": r.method})
         req: ArticleRerankRequest = _validate(ArticleRerankRequest, body)
         r = await run_in_threadpool(functools.partial(service.rerank, req.query, req.docs,
-                                                      raw_scores=req.raw_scores, what="docs"))
+                                                      raw_scores=req.raw_scores, what="docs",
+                                                      options=req.text_options()))
         return JSONResponse(ArticleRerankResponse(scores=r.scores, method=r.method, model=r.model).model_dump(),
                             headers={"X-Rerank-Method": r.method})
 
     async def cohere_rerank(request: Request) -> CohereRerankResponse:
         """Cohere / Jina / Xinference rerank: ``{"query", "documents" (strings or {"text"}), "top_n",
         "return_documents"}`` → ``{"results": [{"index", "relevance_score", "document"?}], "model",
-        "usage", "method"}``, best first."""
+        "usage", "method"}``, best first. Takes the text options (``t2s``, ``nfkc``…) of every route."""
         req: CohereRerankRequest = _validate(CohereRerankRequest, await read_json(request))
         r = await run_in_threadpool(functools.partial(service.rerank, req.query, req.texts(), top_n=req.top_n,
-                                                      what="documents"))
+                                                      what="documents", options=req.text_options()))
         results = [CohereRerankResult(index=row.index, relevance_score=row.score,
                                       document=CohereDocument(text=row.text) if req.return_documents else None)
                    for row in r.rows]

@@ -22,12 +22,16 @@ from gte_ui.service.options import TextOptions
 from gte_ui.service.results import EmbedResult, PairResult, RankResult
 
 
-class TextOptionsFields(BaseModel):
-    """Optional per-request text handling (all off by default), shared by every request shape."""
+class TextHandlingFields(BaseModel):
+    """Optional per-request text handling (all off by default), shared by every request shape.
 
-    t2s: bool = Field(False, description="Traditional → Simplified Chinese (OpenCC) before embedding")
-    nfkc: bool = Field(False, description="full-width → half-width (Unicode NFKC)")
-    collapse_whitespace: bool = Field(False, description="runs of whitespace → one space")
+    The switches are strict JSON booleans (``"yes"`` or ``1`` is a 422 naming the field), as the
+    serverless body and the service's :class:`TextOptions` take them.
+    """
+
+    t2s: bool = Field(False, strict=True, description="Traditional → Simplified Chinese (OpenCC) first")
+    nfkc: bool = Field(False, strict=True, description="full-width → half-width (Unicode NFKC)")
+    collapse_whitespace: bool = Field(False, strict=True, description="runs of whitespace → one space")
     long_text: Literal["truncate", "chunk"] | None = Field(
         None, description="texts over the model's token limit: truncate, or chunk (sliding windows, "
         "averaged); default: the server's --long-text")
@@ -38,12 +42,16 @@ class TextOptionsFields(BaseModel):
         None, description="instruction models: a task description, sent as 'Instruct: {task}\\nQuery:{text}' "
         "on the query side (documents stay bare); 422 for a model without prompts")
 
-    model: str | None = Field(None, description="which loaded model answers (GET /v1/models lists them); "
-                              "default: the first loaded")
-
     def text_options(self) -> TextOptions:
         return TextOptions(t2s=self.t2s, nfkc=self.nfkc, collapse_whitespace=self.collapse_whitespace,
                            long_text=self.long_text, prompt_name=self.prompt_name, instruction=self.instruction)
+
+
+class TextOptionsFields(TextHandlingFields):
+    """The text options and the model that answers: every embedding operation's request."""
+
+    model: str | None = Field(None, description="which loaded model answers (GET /v1/models lists them); "
+                              "default: the first loaded")
 
 
 # ------------------------------------------------------------------ OpenAI /v1/embeddings
@@ -237,7 +245,11 @@ def parse_legacy(body: Any) -> LegacyCall:
 
 
 # ------------------------------------------------------------------ rerank (three shapes)
-class ArticleRerankRequest(BaseModel):
+# Each takes the text options (TextHandlingFields): t2s / nfkc / collapse_whitespace normalise the
+# query and the documents before scoring; on the reranker path long_text has no effect (pairs are
+# truncated at the reranker's max length) and prompt_name / instruction are a 422 (they are the
+# embedding model's); see EmbeddingService.rerank.
+class ArticleRerankRequest(TextHandlingFields):
     """The articles' inference suite: ``{"query", "docs"}`` → ``{"scores"}`` in ``docs`` order."""
 
     model_config = ConfigDict(extra="forbid")
@@ -253,7 +265,7 @@ class ArticleRerankResponse(BaseModel):
     model: str
 
 
-class TeiRerankRequest(BaseModel):
+class TeiRerankRequest(TextHandlingFields):
     """text-embeddings-inference's ``/rerank`` body."""
 
     model_config = ConfigDict(extra="ignore")
@@ -276,7 +288,7 @@ class CohereDocument(BaseModel):
     text: str
 
 
-class CohereRerankRequest(BaseModel):
+class CohereRerankRequest(TextHandlingFields):
     """Cohere / Jina / Xinference ``/v1/rerank`` (and Cohere's ``/v2/rerank``) body."""
 
     model_config = ConfigDict(extra="ignore")

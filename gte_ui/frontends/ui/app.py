@@ -62,7 +62,7 @@ def build_demo(service: EmbeddingService) -> gr.Blocks:
         ranking.build(service, options, instruction)
         vector.build(service, options, instruction)
         matrix.build(service, options)
-        rerank.build(service)
+        rerank.build(service, options[:-1], instruction)  # the text options, not the model: one reranker
         evaluate.build(service, model)
         about.build(service)
         demo.load(**first_load, api_visibility="private")

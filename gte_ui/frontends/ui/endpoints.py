@@ -96,7 +96,9 @@ def register_endpoints(service: EmbeddingService) -> None:
                                                                 dimensions=int(dimensions) or None).to_dict(),
                        t2s, long_text, nfkc, collapse_whitespace, prompt_name, instruction)
 
-    def rerank(query: str, documents: str, top_n: int = 0, raw_scores: bool = False) -> dict:
+    def rerank(query: str, documents: str, top_n: int = 0, raw_scores: bool = False, t2s: bool = False,
+               long_text: str = "", nfkc: bool = False, collapse_whitespace: bool = False,
+               prompt_name: str = "", instruction: str = "") -> dict:
         """Rerank documents (one per line; blank lines ignored) against a query with the
         cross-encoder (``--reranker``); without one, by the embedding cosine (``method`` says which).
 
@@ -105,16 +107,25 @@ def register_endpoints(service: EmbeddingService) -> None:
             documents: candidate documents, one per line.
             top_n: keep only the best n (0 = all).
             raw_scores: the cross-encoder's raw logits instead of their sigmoid.
+            t2s: convert Traditional to Simplified Chinese first (OpenCC), query and documents.
+            long_text: embedding method only: "truncate" or "chunk"; the reranker truncates each pair.
+            nfkc: full-width → half-width (Unicode NFKC) first.
+            collapse_whitespace: runs of whitespace → one space first.
+            prompt_name: embedding method only (instruction models): one of its prompts, before the query.
+            instruction: embedding method only (instruction models): a task description, before the query.
         Returns:
             {"method", "model", "scores" (document order), "results": rows best first
-            {"rank", "index", "score", "tokens", "truncated", "text"}, "total_tokens", "elapsed_ms"}
+            {"rank", "index", "score", "tokens", "truncated", "text" (as sent)}, "total_tokens", "elapsed_ms"}
         """
-        try:
-            r = service.rerank(query, split_lines(documents or ""), top_n=int(top_n) or None,
-                               raw_scores=bool(raw_scores))
-        except (GteError, ValueError, TypeError) as exc:
-            raise gr.Error(getattr(exc, "message", str(exc))) from exc
-        return r.to_dict()
+        if not isinstance(top_n, (int, float)) or isinstance(top_n, bool) or top_n != int(top_n):
+            raise gr.Error(GteError(ErrorType.VALIDATION, f"top_n must be a whole number, got {top_n!r}",
+                                    "top_n 必须是整数").message)
+        if not isinstance(raw_scores, bool):
+            raise gr.Error(GteError(ErrorType.VALIDATION, f"raw_scores must be true or false, got {raw_scores!r}",
+                                    "raw_scores 必须是 true 或 false").message)
+        return _answer(lambda o: service.rerank(query, split_lines(documents or ""), top_n=int(top_n) or None,
+                                                raw_scores=raw_scores, options=o).to_dict(),
+                       t2s, long_text, nfkc, collapse_whitespace, prompt_name, instruction)
 
     def align(sentence_a: str, sentence_b: str, model: str = "") -> dict:
         """Which tokens carry the match: the last layer's token × token cosines of the two sentences

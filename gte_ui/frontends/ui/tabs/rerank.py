@@ -8,6 +8,7 @@ browser); :func:`build` lays the tab out inside the page's ``gr.Blocks`` and wir
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import gradio as gr
@@ -17,7 +18,8 @@ from gte_ui.core.errors import ErrorType, GteError
 from gte_ui.core.textfiles import read_candidates_file
 from gte_ui.core.textnorm import split_lines
 from gte_ui.frontends.ui import charts
-from gte_ui.frontends.ui.common import bind, safe
+from gte_ui.frontends.ui.common import bind, safe, text_options
+from gte_ui.service.options import TextOptions
 from gte_ui.service.service import EmbeddingService, RankResult, RerankResult
 
 EXAMPLE_QUERY = "手机电池续航怎么样"
@@ -41,19 +43,25 @@ class TwoStage:
     kind: str = "cross-encoder"  # the reranker's kind: "cross-encoder" or "decoder yes/no"
 
 
-def two_stage(service: EmbeddingService, query: str, documents: list[str], top_k: int) -> TwoStage:
+def two_stage(service: EmbeddingService, query: str, documents: list[str], top_k: int,
+              options: TextOptions | None = None) -> TwoStage:
     """Retrieve ``top_k`` of ``documents`` by embedding cosine, then rerank those with the
-    cross-encoder (skipped, and said so, when no ``--reranker`` is loaded)."""
+    cross-encoder (skipped, and said so, when no ``--reranker`` is loaded).
+
+    ``options`` apply to both stages alike (繁→简 etc. normalise what each model reads), except
+    the instruction, which is the embedding model's: stage 1 only. Rows keep the texts as typed.
+    """
     if not isinstance(top_k, int) or top_k < 1:
         raise GteError(ErrorType.VALIDATION, f"top-k must be at least 1, got {top_k!r}", "Top-k 至少为 1")
     t0 = time.perf_counter()
     query = service.check_text(query, "query")  # named as the tab names it ("source" in rank's words)
-    retrieved = service.rank(query, documents, top_k=top_k)
+    retrieved = service.rank(query, documents, top_k=top_k, options=options)
     retrieve_ms = (time.perf_counter() - t0) * 1000
     if service.reranker is None:
         return TwoStage(retrieved, None, retrieve_ms, 0.0)
     t1 = time.perf_counter()
-    reranked = service.rerank(query, [row.text for row in retrieved.rows], method="cross-encoder")
+    reranked = service.rerank(query, [row.text for row in retrieved.rows], method="cross-encoder",
+                              options=options.without_prompt() if options is not None else None)
     return TwoStage(retrieved, reranked, retrieve_ms, (time.perf_counter() - t1) * 1000, service.reranker.info.kind)
 
 
@@ -105,15 +113,21 @@ def slope_chart(result: TwoStage) -> go.Figure:
 
 
 @safe(3)
-def on_rerank(service: EmbeddingService, query: str, docs: str, upload: str | None, top_k: float):
-    """The tab's callback: (summary, table rows, slope chart); a GteError becomes ``⚠️ message``."""
+def on_rerank(service: EmbeddingService, query: str, docs: str, upload: str | None, top_k: float,
+              t2s: bool = False, nfkc: bool = False, ws: bool = False, long_text: str | None = None,
+              instruction: str = ""):
+    """The tab's callback: (summary, table rows, slope chart); a GteError becomes ``⚠️ message``.
+    The page's text options and instruction go to :func:`two_stage`."""
     lines = read_candidates_file(upload, service.settings.max_upload_bytes) if upload else split_lines(docs or "")
-    result = two_stage(service, query, lines, int(top_k))
+    result = two_stage(service, query, lines, int(top_k), **text_options(t2s, nfkc, ws, long_text, instruction))
     return summary(result), table_rows(result), slope_chart(result)
 
 
-def build(service: EmbeddingService) -> None:
-    """Lay the tab out (call inside the page's ``gr.Blocks``)."""
+def build(service: EmbeddingService, options: Sequence[gr.Component],
+          instruction: gr.Component | None = None) -> None:
+    """Lay the tab out (call inside the page's ``gr.Blocks``). ``options``: the page's four text
+    option components (t2s, nfkc, whitespace, long text), bound to both stages; no model
+    selector: the reranker sits beside the default model."""
     s = service.settings
     with gr.Tab("重排 Rerank", id="rerank"):
         note = (f"重排模型 Reranker: `{service.reranker.info.name}` ({service.reranker.info.precision})"
@@ -135,4 +149,6 @@ def build(service: EmbeddingService) -> None:
         table = gr.Dataframe(headers=COLUMNS, interactive=False, wrap=True, elem_id="rr-table")
         plot = gr.Plot(label="名次变化 Rank movement", elem_id="rr-plot")
 
-    go_btn.click(bind(on_rerank, service), [query, docs, upload, top_k], [md, table, plot], api_visibility="private")
+    go_btn.click(bind(on_rerank, service),
+                 [query, docs, upload, top_k, *options, *([instruction] if instruction is not None else [])],
+                 [md, table, plot], api_visibility="private")
