@@ -138,17 +138,24 @@ def worker(args: argparse.Namespace) -> None:
         out["peak_rss_mb"] = peak_rss_mb()
     elif args.kind == "passages":
         out.update(passages_accuracy(encode, enc if engine != "st" else model, args))
+    elif args.kind == "accuracy+passages":  # one process for both: a model load saved per path
+        out.update(stsb_accuracy(encode, args))
+        out.update(passages_accuracy(encode, enc if engine != "st" else model, args))
     elif args.kind == "profile":
         out.update(ort_profile(enc.backend.path, args))
     else:
-        from gte_ui.core.pairs import read_stsb_en
-
-        pairs = read_stsb_en(ROOT / "tests" / "data" / "stsb_en" / "sts-test.tsv")
-        n = args.pairs or len(pairs)
-        a, b = encode(pairs.a[:n], 32), encode(pairs.b[:n], 32)
-        out["cos"] = [float(x) for x in (a * b).sum(1)]
-        out["labels"] = pairs.labels[:n]
+        out.update(stsb_accuracy(encode, args))
     print("RESULT " + json.dumps(out))
+
+
+def stsb_accuracy(encode, args: argparse.Namespace) -> dict:
+    """Cosines of the STS-B test pairs (the first ``--pairs``) and their human labels."""
+    from gte_ui.core.pairs import read_stsb_en
+
+    pairs = read_stsb_en(ROOT / "tests" / "data" / "stsb_en" / "sts-test.tsv")
+    n = args.pairs or len(pairs)
+    a, b = encode(pairs.a[:n], 32), encode(pairs.b[:n], 32)
+    return {"cos": [float(x) for x in (a * b).sum(1)], "labels": pairs.labels[:n]}
 
 
 #: FLOPs of one 24-token sentence through GTE-large (GEMMs + attention), as in PERF-NOTES

@@ -41,6 +41,21 @@ def test_impossible_settings_exit_before_loading(tiny_model_dir):
     assert "Traceback" not in r.stderr
 
 
+def test_favicon_and_installable_app_icons(live_server):
+    """The favicon is a 512-px PNG, so the PWA manifest's sized icons resize it (an SVG answered 500)."""
+    import io
+
+    from PIL import Image
+
+    manifest = requests.get(live_server.url + "/manifest.json", timeout=10).json()
+    sizes = sorted(icon["sizes"] for icon in manifest["icons"])
+    assert sizes == ["192x192", "512x512"]
+    for size in (192, 512):
+        r = requests.get(f"{live_server.url}/pwa_icon/{size}", timeout=10)
+        assert r.status_code == 200 and r.headers["content-type"] == "image/png"
+        assert Image.open(io.BytesIO(r.content)).size == (size, size)
+
+
 def test_served_page_and_pairwise_endpoint(live_server):
     from gradio_client import Client
 

@@ -324,6 +324,26 @@ def test_evaluate_runs_the_real_module(model_args, tmp_path, capsys):
     assert out["n"] == 40 and not out["binary"] and set(out["by_label"]) == {"0", "1", "2", "3", "4", "5"}
 
 
+def test_evaluate_save_calibration_is_what_the_next_server_reads(model_args, tiny_model_dir, tmp_path, capsys):
+    """--save-calibration writes through the service's set_bands: a server started next with the
+    same --calibration-dir uses those bands."""
+    from gte_ui.core.settings import Settings
+    from gte_ui.service.service import EmbeddingService
+
+    sample = ROOT / "assets" / "samples" / "atec_300.tsv"
+    folder = tmp_path / "calib"
+    assert cli.main(["evaluate", str(sample), "--limit", "60", "--save-calibration",
+                     "--calibration-dir", str(folder), *model_args]) == 0
+    out = capsys.readouterr().out
+    written = sorted(folder.glob("*.json"))
+    assert len(written) == 1 and f"calibration saved to {written[0]}" in out
+    saved = json.loads(written[0].read_text(encoding="utf-8"))
+    service = EmbeddingService.from_settings(Settings(model=str(tiny_model_dir), device="cpu", precision="fp32",
+                                                      calibration_dir=str(folder)), batching=False)
+    assert (service.bands.high, service.bands.mid) == (saved["high"], saved["mid"])
+    assert written[0].name in service.bands.source
+
+
 def test_evaluate_binary_shows_the_majority_baseline(model_args, capsys):
     sample = ROOT / "assets" / "samples" / "atec_300.tsv"
     assert cli.main(["evaluate", str(sample), "--limit", "60", *model_args]) == 0

@@ -108,7 +108,7 @@ def test_max_batch_tokens_setting_and_its_limits(long_model_dir):
     s = parse_settings(["--max-batch-tokens", "1024"], env={})
     assert s.max_batch_tokens == 1024
     assert parse_settings([], env={"GTE_MAX_BATCH_TOKENS": "2048"}).max_batch_tokens == 2048
-    assert Settings().max_batch_tokens == 8192
+    assert Settings().max_batch_tokens is None  # auto: 4096, or the model's limit when longer
     with pytest.raises(ConfigError, match="--max-batch-tokens must be at least 1"):
         Settings().replace(max_batch_tokens=0)
     with pytest.raises(ConfigError, match="--max-batch-tokens 256 is below --max-length 512"):
@@ -116,6 +116,20 @@ def test_max_batch_tokens_setting_and_its_limits(long_model_dir):
     enc = Encoder.load(Settings(model=str(long_model_dir), device="cpu", precision="fp32",
                                 max_length=256, max_batch_tokens=256))
     assert enc.max_batch_tokens == 256
+    assert Encoder.load(Settings(model=str(long_model_dir), device="cpu", precision="fp32")).max_batch_tokens == 4096
+
+
+def test_the_default_budget_grows_for_a_long_context_model(tmp_path):
+    """A decoder that reads 6,000 tokens loads with the defaults (the budget holds one text at its
+    limit); a budget set below that limit is refused, naming both numbers."""
+    from gte_ui.testing.decoder_model import build_random_decoder
+
+    folder = build_random_decoder(tmp_path / "qwen3-6k", max_length=6000)
+    enc = Encoder.load(Settings(model=str(folder), device="cpu", precision="fp32"))
+    assert enc.max_length == 6000 and enc.max_batch_tokens == 6000
+    assert enc.encode(["今天天气很好"]).vectors.shape[0] == 1
+    with pytest.raises(ConfigError, match="--max-batch-tokens 4096 is below --max-length 6000"):
+        Encoder.load(Settings(model=str(folder), device="cpu", precision="fp32", max_batch_tokens=4096))
 
 
 class GatedEncode:

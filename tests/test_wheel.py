@@ -92,7 +92,7 @@ def test_installed_server_serves_ui_with_its_assets(installed, tiny_model_dir, t
         assert css_rule in (package_assets / "style.css").read_text(encoding="utf-8") and css_rule in config["css"]
         assert '<div id="gte-header"><svg' in values  # the logo, inlined into the header
         favicon = requests.get(url + "/favicon.ico", timeout=10)
-        assert favicon.status_code == 200 and favicon.content == (package_assets / "logo.svg").read_bytes()
+        assert favicon.status_code == 200 and favicon.content == (package_assets / "logo.png").read_bytes()
         assert f"http://127.0.0.1:{port}/api/predict" in values  # About's snippet: the port served
         assert "atec_300.tsv" in str(config["components"])  # the Evaluate tab found the shipped samples
     finally:

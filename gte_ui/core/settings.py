@@ -29,6 +29,9 @@ KNOWN_MODELS: dict[str, str] = {
 DEVICES = ("auto", "cpu", "cuda")
 PRECISIONS = ("auto", "fp32", "fp16", "bf16", "int8")
 LONG_TEXT_MODES = ("truncate", "chunk")
+#: padded tokens per forward pass when --max-batch-tokens is not given: 8 x 512 tokens. On 2 CPU
+#: cores 4096 ran 32 x 512-token texts as fast as 8192 at ~400 MB less peak memory (performance.md)
+DEFAULT_MAX_BATCH_TOKENS = 4096
 HUBS = ("auto", "modelscope", "huggingface")
 LOG_LEVELS = ("debug", "info", "warning", "error")
 
@@ -159,8 +162,9 @@ class Settings:
     trust_remote_code: bool = False  # run modelling code shipped inside a hub repo
     batch_size: int = 32
     #: padded tokens (texts x longest text) per forward pass: TEI's --max-batch-tokens. Bounds
-    #: memory at any text length (16 texts of 512 tokens, 341 of 24); measured in docs/performance.md
-    max_batch_tokens: int = 8192
+    #: memory at any text length; None: DEFAULT_MAX_BATCH_TOKENS, raised to the model's max length
+    #: when that is longer (see docs/performance.md for the measured choice)
+    max_batch_tokens: int | None = None
     threads: int | None = None  # torch intra-op threads on CPU; None: torch's default
     host: str = "127.0.0.1"
     port: int = 7860
@@ -293,7 +297,8 @@ _OPTIONS: list[tuple[str, tuple[str, ...], tuple[str, ...], Any, str]] = [
     ("batch_size", ("--batch-size",), ("GTE_BATCH_SIZE",), int, "most texts per forward pass (default 32)"),
     ("max_batch_tokens", ("--max-batch-tokens",), ("GTE_MAX_BATCH_TOKENS",), int,
      "most padded tokens per forward pass (texts x the longest one's tokens; TEI's name): bounds "
-     "memory for long texts, 16 texts of 512 tokens or 32 of 256 (default 8192)"),
+     f"memory for long texts: {DEFAULT_MAX_BATCH_TOKENS} is 8 texts of 512 tokens or 16 of 256 (default "
+     f"{DEFAULT_MAX_BATCH_TOKENS}, or the model's max length when that is longer)"),
     ("threads", ("--threads",), ("GTE_THREADS",), int, "CPU threads for inference (default: all cores)"),
     ("host", ("--host",), ("GRADIO_SERVER_NAME", "GTE_HOST"), str,
      "address to listen on (default 127.0.0.1; 0.0.0.0 to serve the network; 0.0.0.0 on Spaces)"),
@@ -426,12 +431,15 @@ def validate(s: Settings) -> Settings:
     if s.reranker_precision is not None:
         choice("reranker_precision", s.reranker_precision, PRECISIONS)
 
-    positives = ["batch_size", "max_batch_tokens", "max_chars", "max_texts", "max_candidates", "max_matrix",
+    positives = ["batch_size", "max_chars", "max_texts", "max_candidates", "max_matrix",
                  "max_upload_bytes", "max_body_bytes", "max_queue", "concurrency"]
     for name in positives:
         if getattr(s, name) < 1:
             raise ConfigError(f"--{name.replace('_', '-')} must be at least 1, got {getattr(s, name)}",
                               f"--{name.replace('_', '-')} 必须至少为 1")
+    if s.max_batch_tokens is not None and s.max_batch_tokens < 1:
+        raise ConfigError(f"--max-batch-tokens must be at least 1, got {s.max_batch_tokens}",
+                          "--max-batch-tokens 必须至少为 1")
     if s.max_length is not None and s.max_length < 2:
         raise ConfigError(f"--max-length must be at least 2 (room for [CLS] and [SEP]), got {s.max_length}",
                           "--max-length 至少为 2")

@@ -48,7 +48,7 @@ def resolve_runtime(device: str, precision: str, cuda_available: bool | None = N
 
     ``auto`` means CUDA + fp16 when a GPU is present; on CPU, int8 (accurate) where the CPU has
     the instructions that make it fast and within the accuracy bound (:data:`FAST_INT8_FLAGS`;
-    3.7x sentence-transformers fp32 at mean |dcos| 0.0023 there), and on a Space (its free
+    measured in docs/performance.md), and on a Space (its free
     hardware is a small CPU); fp32 otherwise. ``int8_instructions``: the CPU's, detected when None.
 
     Raises:

@@ -20,7 +20,7 @@ import torch
 
 from gte_ui.engine.backends import Backend, resolve_runtime
 from gte_ui.engine.runtime import load_backend
-from gte_ui.core.settings import Settings
+from gte_ui.core.settings import DEFAULT_MAX_BATCH_TOKENS, Settings
 from gte_ui.core.errors import ConfigError, GteError, ErrorType
 from gte_ui.core.scoring import normalize_rows
 from gte_ui.engine.families import check_remote_code, read_traits
@@ -169,7 +169,10 @@ class Encoder:
             raise ConfigError(
                 f"--max-length {max_length} is above this model's limit of {model_limit} tokens",
                 f"--max-length {max_length} 超过模型上限 {model_limit}")
-        if settings.max_batch_tokens < max_length:
+        # the default budget grows to hold one text at the model's limit (decoders read 8k+ tokens);
+        # a budget the user set below it is refused, since it could not run such a text
+        budget = settings.max_batch_tokens or max(DEFAULT_MAX_BATCH_TOKENS, max_length)
+        if budget < max_length:
             raise ConfigError(
                 f"--max-batch-tokens {settings.max_batch_tokens} is below --max-length {max_length}: "
                 "one text at the limit would not fit a forward pass; raise it to at least "
@@ -184,7 +187,7 @@ class Encoder:
                          name=public_model_name(settings.model), fingerprint=model_fingerprint(folder))
         log.info("model ready: %s", info)
         return cls(tokenizer, backend, pooling=pooling, max_length=max_length,
-                   batch_size=settings.batch_size, max_batch_tokens=settings.max_batch_tokens, info=info,
+                   batch_size=settings.batch_size, max_batch_tokens=budget, info=info,
                    prompts=prompts)
 
     @property

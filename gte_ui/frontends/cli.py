@@ -68,14 +68,13 @@ def _evaluate_rerank(h, args: argparse.Namespace, rest: list[str], tqdm) -> int:
 def _heavy():
     """The model stack (torch, transformers), imported on first use so that ``health`` (Docker's
     HEALTHCHECK, every 30 s) and ``--help`` stay instant."""
-    from gte_ui.core.bands import save_bands
     from gte_ui.core.pairs import LabelledPairs
     from gte_ui.engine.hub import download
     from gte_ui.evaluation import metrics
     from gte_ui.evaluation.calibration import bands_from_result
     from gte_ui.service.service import EmbeddingService
 
-    return types.SimpleNamespace(save_bands=save_bands, LabelledPairs=LabelledPairs,
+    return types.SimpleNamespace(LabelledPairs=LabelledPairs,
                                  download=download, metrics=metrics,
                                  bands_from_result=bands_from_result, EmbeddingService=EmbeddingService)
 
@@ -750,8 +749,8 @@ def evaluate_command(argv: Sequence[str] | None = None) -> int:
             for p in h.metrics.write_results(result, pairs, Path(args.out)):
                 print(f"wrote {p}")
         if args.save_calibration:
-            path = h.save_bands(service.info.model, h.bands_from_result(result, pairs.name),
-                                settings.calibration_dir)
+            # through the service's one door for bands: the file it writes is the one a server reads
+            path = service.set_bands(h.bands_from_result(result, pairs.name))
             print(f"calibration saved to {path}")
         return 0
     except GteError as exc:

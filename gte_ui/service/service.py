@@ -134,7 +134,7 @@ class EmbeddingService:
             # gathers up to 4 forward passes of short texts, or one token budget of long ones
             runner = DynamicBatcher(encoder.encode, max_batch=settings.batch_size * 4,
                                     wait_ms=settings.batch_wait_ms, max_queue=settings.max_queue,
-                                    max_tokens=settings.max_batch_tokens, weigh=encoder.tokens_to_run)
+                                    max_tokens=encoder.max_batch_tokens, weigh=encoder.tokens_to_run)
             if reranker is not None:  # concurrent rerank requests share forward passes too
                 rerank_runner = DynamicBatcher(reranker.score, max_batch=settings.batch_size * 4,
                                                wait_ms=settings.batch_wait_ms, max_queue=settings.max_queue)

@@ -26,7 +26,7 @@ def theme() -> gr.themes.Base:
 
 def ui_assets() -> dict:
     """Theme, CSS and favicon, which Gradio 6 takes at mount/launch time, not in ``gr.Blocks``."""
-    return {"theme": theme(), "css_paths": [ASSETS / "style.css"], "favicon_path": str(ASSETS / "logo.svg")}
+    return {"theme": theme(), "css_paths": [ASSETS / "style.css"], "favicon_path": str(ASSETS / "logo.png")}
 
 
 def header_html(service: EmbeddingService) -> str:
