@@ -69,13 +69,19 @@ def export_key(folder: Path, mode: str, reduce_range: bool, first_token_only: bo
              f"torch={torch.__version__}".encode())
     if token_types:  # only then, so that the keys of existing exports stay what they were
         h.update(b"|token_type_ids")
+    hash_model_files(h, folder)
+    return h.hexdigest()[:16]
+
+
+def hash_model_files(h, folder: Path) -> None:
+    """Feed the model's identity into hash ``h``: its resolved path and the name, size and mtime
+    of each config and weight file (any export engine's cache key starts from it)."""
     h.update(str(folder.resolve()).encode())
     for name in sorted(os.listdir(folder)):
         p = folder / name
         if p.is_file() and (name.endswith((".json", ".safetensors", ".bin"))):
             st = p.stat()
             h.update(f"{name}:{st.st_size}:{int(st.st_mtime)}".encode())
-    return h.hexdigest()[:16]
 
 
 class _HiddenStates(torch.nn.Module):
@@ -282,7 +288,7 @@ def ensure_int8_export(folder: Path, mode: str, cache_dir: Path, first_token_onl
         note = f"re-exported: the cached export was damaged ({problem})"
     else:
         note = "exported at this start"
-    with _export_progress(folder, target.parent) as step:
+    with export_progress(folder, target.parent) as step:
         export_int8(folder, target, mode, reduce_range, first_token_only, record={
             "model": str(folder), "mode": mode, "reduce_range": reduce_range,
             "first_token_only": first_token_only, "export_version": EXPORT_VERSION}, tokenizer=tokenizer,
@@ -300,19 +306,37 @@ def file_sha256(path: Path) -> str:
         return hashlib.file_digest(f, "sha256").hexdigest()
 
 
+def file_records(files: list[Path]) -> dict:
+    """``{"files": {name: {"size", "sha256"}}}`` for an export made of several files (OpenVINO's
+    .xml + .bin), the record :func:`verify_export` checks; the ONNX export keeps its one-file
+    ``size``/``sha256`` keys so that existing caches stay valid."""
+    return {"files": {p.name: {"size": p.stat().st_size, "sha256": file_sha256(p)} for p in files}}
+
+
 def verify_export(target: Path) -> str | None:
-    """None when ``target`` is the file its record describes (size, then SHA-256), else what is
-    wrong. Hashing GTE-large's int8 export (~0.3 GB) takes well under a second."""
+    """None when ``target`` (and, for a multi-file record, every file listed beside it) is what
+    its record describes (size, then SHA-256), else what is wrong. Hashing GTE-large's int8
+    export (~0.3 GB) takes well under a second."""
     try:
         record = json.loads((target.parent / RECORD).read_text(encoding="utf-8"))
-        expected, size = record["sha256"], int(record["size"])
-    except (OSError, ValueError, KeyError, TypeError):
+        if "files" in record:
+            expected = {target.parent / name: (str(f["sha256"]), int(f["size"]))
+                        for name, f in record["files"].items()}
+            if target not in expected:
+                raise KeyError(target.name)
+        else:
+            expected = {target: (record["sha256"], int(record["size"]))}
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
         return "no checksum recorded for it"
-    actual = target.stat().st_size
-    if actual != size:
-        return f"{actual:,} bytes where {size:,} were written"
-    if file_sha256(target) != expected:
-        return "its SHA-256 differs from the one recorded at export"
+    for path, (sha256, size) in expected.items():
+        if not path.is_file():
+            return f"{path.name} is missing"
+        actual = path.stat().st_size
+        if actual != size:
+            return f"{actual:,} bytes where {size:,} were written" + (f" ({path.name})" if path != target else "")
+        if file_sha256(path) != sha256:
+            return "its SHA-256 differs from the one recorded at export" + (
+                f" ({path.name})" if path != target else "")
     return None
 
 
@@ -350,17 +374,19 @@ def export_seconds_estimate(folder: Path) -> float:
 
 
 @contextlib.contextmanager
-def _export_progress(folder: Path, where: Path):
+def export_progress(folder: Path, where: Path, seconds: float | None = None, what: str = "the int8 model",
+                    stages: int = 3):
     """Say what the first int8 start is doing, and how long it will take, on a progress bar
     (stderr, whatever the log level: a silent half-minute looks like a hang); transformers' own
-    weight-loading bar is hidden meanwhile."""
+    weight-loading bar is hidden meanwhile. ``seconds``: the estimate (default: the ONNX export's);
+    ``stages``: how many ``step(name)`` calls the export makes."""
     from tqdm import tqdm
     from transformers.utils import logging as hf_logging
 
-    seconds = export_seconds_estimate(folder)
-    headline = f"exporting the int8 model once (~{5 * max(1, round(seconds / 5)):.0f} s), cached in {where}"
+    seconds = export_seconds_estimate(folder) if seconds is None else seconds
+    headline = f"exporting {what} once (~{5 * max(1, round(seconds / 5)):.0f} s), cached in {where}"
     log.info(headline)
-    bar = tqdm(total=3, desc=headline, file=sys.stderr, bar_format="{desc} [{elapsed}]", mininterval=0)
+    bar = tqdm(total=stages, desc=headline, file=sys.stderr, bar_format="{desc} [{elapsed}]", mininterval=0)
     bars_were_on = hf_logging.is_progress_bar_enabled()
     hf_logging.disable_progress_bar()
     stages: list[str] = []
@@ -379,7 +405,8 @@ def _export_progress(folder: Path, where: Path):
             hf_logging.enable_progress_bar()
 
 
-def prune_stale_exports(keep: Path, folder: Path, mode: str, first_token_only: bool = False) -> list[Path]:
+def prune_stale_exports(keep: Path, folder: Path, mode: str, first_token_only: bool = False,
+                        version: int = EXPORT_VERSION) -> list[Path]:
     """Delete the other cached exports of the same model folder + mode: those of the same graph
     (older weights) and any of an older export version. Each is a few hundred MB for GTE-large
     and would never be read again. Exports of other models or modes, and the current version's
@@ -395,7 +422,7 @@ def prune_stale_exports(keep: Path, folder: Path, mode: str, first_token_only: b
         except (OSError, ValueError):
             continue
         same_graph = bool(info.get("first_token_only", False)) == first_token_only
-        older_version = info.get("export_version") != EXPORT_VERSION  # never read again either
+        older_version = info.get("export_version") != version  # never read again either
         if info.get("model") == str(folder) and info.get("mode") == mode and (same_graph or older_version):
             shutil.rmtree(entry, ignore_errors=True)
             log.info("removed stale int8 export %s", entry)

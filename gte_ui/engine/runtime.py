@@ -1,4 +1,4 @@
-"""Pick and build the backend for a resolved (device, precision): torch or ONNX Runtime int8."""
+"""Pick and build the backend for a resolved (device, precision): torch, ONNX Runtime or OpenVINO int8."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from pathlib import Path
 from gte_ui.core.settings import INT8_MODES, Settings
 from gte_ui.engine.backends import Backend, TorchBackend
 from gte_ui.engine.onnx_export import OrtInt8Backend
+from gte_ui.engine.openvino_int8 import OvInt8Backend, require_openvino
 
 log = logging.getLogger(__name__)
 
@@ -22,8 +23,10 @@ def load_backend(folder: Path, device: str, precision: str, int8_mode: str = "ac
     int8 on CPU runs in ONNX Runtime (``int8_engine="onnx"``, the fast path: the W8A8 model is
     exported once into a cache folder, see :mod:`gte_ui.engine.onnx_export`) or in eager PyTorch
     (``"torch"``: the same W8A8 layers in eager PyTorch, FFN output projections fp32 in accurate
-    mode; slower, no export). ``int8_mode="dynamic"`` is always torch's
-    ``quantize_dynamic``. ``first_token_only`` (for CLS pooling): the last layer computes only
+    mode; slower, no export) or OpenVINO (``"openvino"``: NNCF static int8, exported once, the
+    fastest and the least accurate, see :mod:`gte_ui.engine.openvino_int8`; ``int8_mode`` does not
+    apply to it, and without openvino installed it is a :class:`ConfigError`). Otherwise
+    ``int8_mode="dynamic"`` is torch's ``quantize_dynamic``. ``first_token_only`` (for CLS pooling): the last layer computes only
     the first token where the architecture allows (:func:`keep_first_token_only`); the backend's
     ``first_token_only`` says whether it did. ``tokenizer``: the encoder's, for int8 calibration
     (loaded from ``folder`` when None). ``token_types``: the int8 export also reads
@@ -36,28 +39,37 @@ def load_backend(folder: Path, device: str, precision: str, int8_mode: str = "ac
     likewise never exported.
     """
     log.info("loading %s on %s/%s", folder, device, precision)
-    if precision == "int8" and int8_engine == "onnx" and INT8_MODES[int8_mode].onnx and (decoder or remote_code):
+    exported = precision == "int8" and (int8_engine == "openvino" or (int8_engine == "onnx" and INT8_MODES[int8_mode].onnx))
+    engine = "OpenVINO" if int8_engine == "openvino" else "ONNX Runtime"
+    if exported and (decoder or remote_code):
         what = "decoder models" if decoder else "models with their own modelling code"
-        note = (f"int8 for {what} runs in eager PyTorch (W8A8, {int8_mode}); the ONNX Runtime int8 "
+        mode = "accurate" if int8_engine == "openvino" else int8_mode  # openvino has no modes of its own
+        note = (f"int8 for {what} runs in eager PyTorch (W8A8, {mode}); the {engine} int8 "
                 "export covers BERT-family encoders only")
         log.warning(note)
-        backend = TorchBackend(folder, device=device, precision=precision, int8_mode=int8_mode,
+        backend = TorchBackend(folder, device=device, precision=precision, int8_mode=mode,
                                first_token_only=first_token_only, tokenizer=tokenizer,
                                trust_remote_code=trust_remote_code, decoder=decoder)
         backend.note = note
         return backend
-    if precision == "int8" and int8_engine == "onnx" and INT8_MODES[int8_mode].onnx:
+    if exported:
+        if int8_engine == "openvino":
+            require_openvino()  # asked for by name: not installed is a start error, never a fallback
         try:
+            if int8_engine == "openvino":
+                return OvInt8Backend(folder, threads=threads, cache_dir=Path(export_cache).expanduser(),
+                                     tokenizer=tokenizer, token_types=token_types)
             return OrtInt8Backend(folder, mode=int8_mode, threads=threads,
                                   cache_dir=Path(export_cache).expanduser(),
                                   first_token_only=first_token_only, tokenizer=tokenizer,
                                   token_types=token_types)
         except Exception as exc:  # an architecture the exporter cannot handle, a full disk: still serve
             reason = describe_failure(exc)
-            log.warning("int8 ONNX export/load failed for %s (%s); using eager PyTorch int8", folder, reason)
-            backend = TorchBackend(folder, device=device, precision=precision, int8_mode=int8_mode,
+            mode = "accurate" if int8_engine == "openvino" else int8_mode
+            log.warning("int8 %s export/load failed for %s (%s); using eager PyTorch int8", engine, folder, reason)
+            backend = TorchBackend(folder, device=device, precision=precision, int8_mode=mode,
                                    first_token_only=first_token_only, tokenizer=tokenizer)
-            backend.note = f"ONNX Runtime int8 unavailable ({reason}): serving eager PyTorch int8"
+            backend.note = f"{engine} int8 unavailable ({reason}): serving eager PyTorch int8"
             return backend
     return TorchBackend(folder, device=device, precision=precision, int8_mode=int8_mode,
                         first_token_only=first_token_only, tokenizer=tokenizer,

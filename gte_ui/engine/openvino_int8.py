@@ -1,0 +1,253 @@
+"""Static int8 on CPU through OpenVINO + NNCF: the fastest CPU path, at a stated accuracy cost.
+
+NNCF's post-training quantisation (``model_type=TRANSFORMER``: SmoothQuant on the MatMuls,
+per-tensor int8 activations calibrated once) leaves OpenVINO's CPU plugin whole int8 GEMMs with
+the quantise/dequantise fused around them, where the ONNX Runtime path
+(:mod:`gte_ui.engine.onnx_export`) spends ~40 % of its time on per-token quantisation and fp32
+attention. The price is accuracy: per-tensor activation scales fit less well than per-token ones
+(figures: docs/performance.md, "OpenVINO static int8"), so this is opt-in
+(``--int8-engine openvino``), never the default.
+
+The export (fp32 load → ``ov.convert_model`` → ``nncf.quantize`` → ``ov.save_model``) runs once
+per model into the export cache, keyed and checked like the ONNX one (same record, same
+re-export of a damaged cache). openvino and nncf are optional dependencies
+(``pip install gte-ui[openvino]``), imported inside the functions below only.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import shutil
+import tempfile
+import threading
+import time
+import warnings
+from collections.abc import Callable
+from importlib import metadata
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from gte_ui.core.errors import ConfigError
+from gte_ui.engine.backends import Backend
+from gte_ui.engine.int8 import CALIBRATION_TEXTS, trim_heap
+from gte_ui.engine.onnx_export import (
+    RECORD, TMP_PREFIX, _HiddenStates, _remove_if_empty, export_progress, file_records, hash_model_files,
+    prune_stale_exports, remove_abandoned_exports, verify_export)
+from gte_ui.engine.tokenizer import load_tokenizer
+
+log = logging.getLogger(__name__)
+
+#: bump when the exported graph or its quantisation changes, so stale cache entries are not reused
+OV_EXPORT_VERSION = 1
+#: the ``mode`` written in the export's record (the ONNX exports record their int8 mode there)
+OV_MODE = "openvino-static"
+#: OpenVINO's model file; its weights are ``model.bin`` beside it
+MODEL_FILE = "model.xml"
+
+INSTALL_HINT_EN = "--int8-engine openvino needs `pip install openvino nncf` (or `pip install gte-ui[openvino]`)"
+INSTALL_HINT_ZH = "--int8-engine openvino 需要先安装：`pip install openvino nncf`（或 `pip install gte-ui[openvino]`）"
+
+
+def require_openvino() -> None:
+    """Raise :class:`ConfigError` with the pip line when openvino or nncf cannot be imported: an
+    engine the user asked for by name never falls back silently."""
+    try:
+        import nncf  # noqa: F401 - heavy optional dependency, imported only for this engine
+        import openvino  # noqa: F401
+    except ImportError as exc:
+        raise ConfigError(INSTALL_HINT_EN, INSTALL_HINT_ZH) from exc
+
+
+def _version(package: str) -> str:
+    try:
+        return metadata.version(package)
+    except metadata.PackageNotFoundError:
+        return "?"
+
+
+def ov_export_key(folder: Path, token_types: bool = False) -> str:
+    """Cache key: model identity + export version + openvino/nncf/torch versions + inputs read."""
+    h = hashlib.sha256()
+    h.update(f"ov{OV_EXPORT_VERSION}|openvino={_version('openvino')}|nncf={_version('nncf')}|"
+             f"torch={torch.__version__}|token_types={int(token_types)}".encode())
+    hash_model_files(h, folder)
+    return h.hexdigest()[:16]
+
+
+def ov_export_path(folder: Path, cache_dir: Path, token_types: bool = False) -> Path:
+    """Where the OpenVINO int8 export of ``folder`` lives in ``cache_dir`` (``Settings.export_cache``),
+    whether or not it exists yet."""
+    return Path(cache_dir).expanduser() / f"{folder.name}-openvino-int8-{ov_export_key(folder, token_types)}" / MODEL_FILE
+
+
+#: Static int8 fixes one activation range per tensor from the calibration inputs, so they must
+#: look like what the model will read: the ONNX path's 16 :data:`CALIBRATION_TEXTS` (11 Chinese)
+#: leave an English model (MiniLM reads Chinese as [UNK]) at mean |dcos| 0.021 on STS-B; these
+#: hand-written sentences (written for this project, none from an evaluation set) bring it to 0.007.
+EXTRA_CALIBRATION_TEXTS = [
+    "A woman is slicing onions in the kitchen.", "Two children are riding bicycles down a quiet street.",
+    "The committee approved the new budget after a long debate on Tuesday.",
+    "Can you recommend a good hotel near the train station?", "My laptop battery drains too quickly.",
+    "The patient was given antibiotics and sent home the next day.",
+    "Scientists have discovered a new species of frog in the rainforest.",
+    "What is the difference between a virus and a bacterium?", "A black cat is sleeping on the sofa.",
+    "The company reported record profits despite supply chain problems.",
+    "I ordered the blue shirt but received a red one, how do I return it?",
+    "Heavy rain caused flooding in several coastal towns overnight.",
+    "A man in a red jacket is climbing a steep rock wall.", "Python is a popular programming language.",
+    "The museum will be closed for renovation until next spring.",
+    "Police arrested two suspects in connection with the robbery.",
+    "She plays the piano every evening after dinner.", "How long does it take to boil an egg?",
+    "The team won the championship for the third year in a row.",
+    "Prices of fresh vegetables rose sharply this month.", "A group of people are dancing at a wedding.",
+    "The new phone has a larger screen and a faster processor.", "Is it safe to drink tap water here?",
+    "The president met with foreign leaders to discuss climate policy.", "Birds are flying over the lake.",
+    "This restaurant serves the best noodles in town.", "He forgot his umbrella and got wet on the way home.",
+    "Researchers trained a neural network to translate between languages.",
+    "the flight was delayed by three hours due to fog", "Where can I find the user manual for this printer?",
+    "北京今天最高气温三十五度，注意防暑降温", "这件衣服质量不错，就是尺码偏小", "如何申请信用卡的分期付款",
+    "一个男人正在公园里遛狗", "两个孩子在沙滩上堆沙堡", "研究人员发现了一种新的治疗方法",
+    "我的快递已经三天没有更新物流信息了", "股市今天大幅下跌，投资者情绪低迷", "请问附近有没有便宜的停车场",
+    "他每天早上六点起床跑步", "这部电影的剧情很精彩，演员的表演也很出色", "手机屏幕碎了，维修要多少钱",
+    "政府出台了新的住房补贴政策", "一只猫正在窗台上晒太阳", "为什么我的账户被冻结了",
+    "机器学习算法可以用来预测用户的购买行为", "周末我们一起去爬山吧", "飞机因为天气原因延误了两个小时",
+]
+
+
+def calibration_batches(tokenizer, token_types: bool = False, batch: int = 4) -> list[dict[str, np.ndarray]]:
+    """NNCF calibration inputs from :data:`CALIBRATION_TEXTS` and :data:`EXTRA_CALIBRATION_TEXTS`:
+    the texts alone and joined in pairs
+    (longer, more varied lengths); for a cross-encoder (``token_types``) as (query, document) pairs,
+    so segment 1 is calibrated too."""
+    texts = list(CALIBRATION_TEXTS) + EXTRA_CALIBRATION_TEXTS
+    pairs = list(zip(texts, texts[7:] + texts[:7]))  # far apart in the list: mixed languages and lengths
+    if token_types:
+        encoded = [tokenizer([a for a, _ in pairs[i:i + batch]], [b for _, b in pairs[i:i + batch]],
+                             padding=True, truncation=True, return_tensors="np")
+                   for i in range(0, len(pairs), batch)]
+    else:
+        joined = texts + [a + b for a, b in pairs]
+        encoded = [tokenizer(joined[i:i + batch], padding=True, truncation=True, return_tensors="np")
+                   for i in range(0, len(joined), batch)]
+    names = ("input_ids", "attention_mask", "token_type_ids") if token_types else ("input_ids", "attention_mask")
+    return [{name: e[name].astype(np.int64) for name in names} for e in encoded]
+
+
+def export_ov_int8(folder: Path, target: Path, *, tokenizer=None, token_types: bool = False,
+                   record: dict | None = None, step: Callable[[str], None] | None = None) -> Path:
+    """Load the fp32 model, convert it to OpenVINO, quantise it statically with NNCF, save it.
+
+    Batch and sequence stay dynamic. Written to a temporary folder, then moved in (weights, graph,
+    record last): a crash in between leaves files that do not match their record, which the next
+    start exports again.
+    """
+    import nncf  # heavy optional dependency: only this engine pays for it
+    import openvino as ov
+    from transformers import AutoModel
+
+    step = step or (lambda name: None)
+    t0 = time.perf_counter()
+    step("loading the fp32 weights")
+    tokenizer = tokenizer or load_tokenizer(folder)
+    model = AutoModel.from_pretrained(str(folder), dtype=torch.float32).eval()
+    calib = calibration_batches(tokenizer, token_types)
+    example = {name: torch.from_numpy(value) for name, value in calib[0].items()}
+    step("converting and quantising")
+    with torch.inference_mode(), warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # tracer warnings on shape checks that hold for every input
+        ov_model = ov.convert_model(_HiddenStates(model).eval(), example_input=example)
+    del model
+    quantised = nncf.quantize(ov_model, nncf.Dataset(calib), model_type=nncf.ModelType.TRANSFORMER,
+                              subset_size=len(calib))
+    target.parent.mkdir(parents=True, exist_ok=True)
+    remove_abandoned_exports(target.parent)
+    tmp_dir = Path(tempfile.mkdtemp(prefix=TMP_PREFIX, dir=target.parent))
+    step("writing the OpenVINO model")
+    try:
+        tmp = tmp_dir / target.name
+        # no fp16 weight compression: the fp32 parts (embeddings, LayerNorm) stay as calibrated
+        ov.save_model(quantised, str(tmp), compress_to_fp16=False)
+        files = [tmp.with_suffix(".bin"), tmp]
+        (tmp_dir / RECORD).write_text(json.dumps({**(record or {}), **file_records(files)}, indent=1),
+                                      encoding="utf-8")
+        for f in files + [tmp_dir / RECORD]:
+            os.replace(f, target.parent / f.name)
+    finally:
+        shutil.rmtree(tmp_dir, ignore_errors=True)
+        _remove_if_empty(target.parent)  # a failed first export leaves no empty folder behind
+    log.info("exported %s (OpenVINO static int8) to %s in %.1f s", folder, target, time.perf_counter() - t0)
+    return target
+
+
+def ov_export_seconds_estimate(folder: Path) -> float:
+    """Rough one-time export time from the checkpoint's size (2 cores): MiniLM (90 MB) ~12 s."""
+    size = sum(p.stat().st_size for p in folder.iterdir() if p.suffix in (".safetensors", ".bin"))
+    return 6 + 70 * size / 1e9
+
+
+def ensure_ov_export(folder: Path, cache_dir: Path, tokenizer=None, token_types: bool = False) -> tuple[Path, str]:
+    """The verified OpenVINO int8 export for ``folder`` and a note on how it came to be: ``""`` for
+    a cached export that passed its checksums, else why it was (re-)exported now."""
+    target = ov_export_path(folder, cache_dir, token_types)
+    if target.is_file():
+        problem = verify_export(target)
+        if problem is None:
+            return target, ""
+        log.warning("cached OpenVINO int8 export %s is damaged (%s): exporting it again", target, problem)
+        note = f"re-exported: the cached OpenVINO export was damaged ({problem})"
+    else:
+        note = "OpenVINO int8 exported at this start"
+    with export_progress(folder, target.parent, ov_export_seconds_estimate(folder),
+                         what="the OpenVINO int8 model") as step:
+        export_ov_int8(folder, target, tokenizer=tokenizer, token_types=token_types, step=step, record={
+            "model": str(folder), "mode": OV_MODE, "token_types": token_types,
+            "export_version": OV_EXPORT_VERSION, "openvino": _version("openvino"), "nncf": _version("nncf")})
+    # older weights or versions of the same model; first_token_only is the key's slot for token_types
+    prune_stale_exports(target.parent, folder, OV_MODE, first_token_only=token_types, version=OV_EXPORT_VERSION)
+    return target, note
+
+
+class OvInt8Backend(Backend):
+    """NNCF static int8 (SmoothQuant, per-tensor activations) in OpenVINO on CPU; whole last layer."""
+
+    name = "openvino-int8-static"
+    device = "cpu"
+    precision = "int8"
+
+    def __init__(self, folder: Path, threads: int | None = None, *, cache_dir: Path, tokenizer=None,
+                 token_types: bool = False) -> None:
+        require_openvino()
+        import openvino as ov  # heavy optional dependency: only this engine pays for it
+
+        folder = Path(folder)
+        self.path, self.note = ensure_ov_export(folder, cache_dir, tokenizer, token_types)
+        # f32 explicitly: on AVX512_BF16 CPUs OpenVINO would pick bf16 for the fp32 parts (slower here)
+        config = {"INFERENCE_NUM_THREADS": threads or torch.get_num_threads(), "PERFORMANCE_HINT": "LATENCY",
+                  "INFERENCE_PRECISION_HINT": "f32"}
+        self.compiled = ov.Core().compile_model(str(self.path), "CPU", config)
+        self._inputs = {port.get_any_name() for port in self.compiled.inputs}
+        self._request = self.compiled.create_infer_request()
+        self._lock = threading.Lock()  # one infer request: calls from several threads take turns
+        trim_heap()
+        self._dim = int(json.loads((folder / "config.json").read_text(encoding="utf-8"))["hidden_size"])
+
+    @property
+    def dim(self) -> int:
+        return self._dim
+
+    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor,
+                token_type_ids: torch.Tensor | None = None) -> torch.Tensor:
+        feed = {"input_ids": input_ids.cpu().numpy().astype(np.int64, copy=False),
+                "attention_mask": attention_mask.cpu().numpy().astype(np.int64, copy=False)}
+        if "token_type_ids" in self._inputs:
+            types = torch.zeros_like(input_ids) if token_type_ids is None else token_type_ids
+            feed["token_type_ids"] = types.cpu().numpy().astype(np.int64, copy=False)
+        with self._lock:
+            result = self._request.infer(feed)  # copies the output out of the request's buffer
+            hidden = result[self.compiled.output(0)]
+        return torch.from_numpy(np.asarray(hidden))
