@@ -171,3 +171,17 @@ def test_minilm_cross_encoder_within_the_measured_bound(minilm_dir, stsb_en, ov_
           f"logit noise / spread {np.abs(ref - got).mean() / np.std(ref):.3f}")
     assert np.std(sigmoid(ref)) > 0.1  # the scores really spread
     assert delta.mean() <= 0.035 and np.abs(ref - got).mean() <= 0.12 * np.std(ref)  # measured 0.024, 0.088
+
+
+def test_a_decoder_runs_eager_int8_and_says_why(tmp_path):
+    """Qwen-style decoders have no OpenVINO export here: eager W8A8, and /health's note says so."""
+    from gte_ui.testing.decoder_model import build_random_decoder
+
+    folder = build_random_decoder(tmp_path / "Qwen3-Embedding-tiny", "qwen3", seed=1)
+    fp32 = Encoder.load(Settings(model=str(folder), device="cpu", precision="fp32"))
+    int8 = Encoder.load(ov_settings(tmp_path / "cache", model=str(folder)))
+    assert int8.info.backend == "torch-int8-accurate"
+    assert "the OpenVINO int8 export covers BERT-family encoders only" in int8.info.backend_note
+    assert not (tmp_path / "cache").exists()  # nothing was exported
+    cos = (int8.encode(TEXTS[:3]).vectors * fp32.encode(TEXTS[:3]).vectors).sum(1)
+    assert cos.min() > 0.98
