@@ -9,8 +9,8 @@ import sys
 import numpy as np
 import pytest
 import requests
-
 from conftest import LiveServer
+
 from gte_ui.core.errors import ConfigError
 from gte_ui.core.settings import Settings, parse_settings
 from gte_ui.engine.encoder import Encoder

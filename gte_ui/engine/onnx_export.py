@@ -84,7 +84,7 @@ def hash_model_files(h, folder: Path) -> None:
             h.update(f"{name}:{st.st_size}:{int(st.st_mtime)}".encode())
 
 
-class _HiddenStates(torch.nn.Module):
+class HiddenStates(torch.nn.Module):
     """The exported function: ids, mask (and segment ids, for cross-encoders) in, last hidden states out."""
 
     def __init__(self, model: torch.nn.Module, padding: "_KeyPadding | None" = None) -> None:
@@ -216,7 +216,7 @@ def export_int8(folder: Path, target: Path, mode: str, reduce_range: bool = Fals
     padding = fuse_attention(model)
     first_only = first_token_only and keep_first_token_only(model)
     output = FIRST_TOKEN_OUTPUT if first_only else "last_hidden_state"  # the name tells the backend
-    wrapped = _HiddenStates(model, padding).eval()
+    wrapped = HiddenStates(model, padding).eval()
     example = tokenizer(["今天天气很好 the weather is fine", "好"], padding=True, return_tensors="pt")
     ids, mask = example["input_ids"], example["attention_mask"]  # batch and length stay dynamic
     inputs, names = (ids, mask), ["input_ids", "attention_mask"]
@@ -246,7 +246,7 @@ def export_int8(folder: Path, target: Path, mode: str, reduce_range: bool = Fals
         os.replace(record_file, target.parent / RECORD)
     finally:
         shutil.rmtree(tmp_dir, ignore_errors=True)
-        _remove_if_empty(target.parent)  # a failed first export leaves no empty folder behind
+        remove_if_empty(target.parent)  # a failed first export leaves no empty folder behind
     log.info("exported %s (int8 %s) to %s in %.1f s", folder, mode, target, time.perf_counter() - t0)
     return target
 
@@ -359,7 +359,7 @@ def remove_abandoned_exports(folder: Path, older_than_s: float = 3600) -> list[P
     return removed
 
 
-def _remove_if_empty(folder: Path) -> None:
+def remove_if_empty(folder: Path) -> None:
     try:
         folder.rmdir()
     except OSError:

@@ -36,8 +36,17 @@ from gte_ui.core.errors import ConfigError
 from gte_ui.engine.backends import Backend
 from gte_ui.engine.int8 import CALIBRATION_TEXTS, trim_heap
 from gte_ui.engine.onnx_export import (
-    RECORD, TMP_PREFIX, _HiddenStates, _remove_if_empty, export_progress, file_records, hash_model_files,
-    prune_stale_exports, remove_abandoned_exports, verify_export)
+    RECORD,
+    TMP_PREFIX,
+    HiddenStates,
+    export_progress,
+    file_records,
+    hash_model_files,
+    prune_stale_exports,
+    remove_abandoned_exports,
+    remove_if_empty,
+    verify_export,
+)
 from gte_ui.engine.tokenizer import load_tokenizer
 
 log = logging.getLogger(__name__)
@@ -82,7 +91,8 @@ def ov_export_key(folder: Path, token_types: bool = False) -> str:
 def ov_export_path(folder: Path, cache_dir: Path, token_types: bool = False) -> Path:
     """Where the OpenVINO int8 export of ``folder`` lives in ``cache_dir`` (``Settings.export_cache``),
     whether or not it exists yet."""
-    return Path(cache_dir).expanduser() / f"{folder.name}-openvino-int8-{ov_export_key(folder, token_types)}" / MODEL_FILE
+    key = ov_export_key(folder, token_types)
+    return Path(cache_dir).expanduser() / f"{folder.name}-openvino-int8-{key}" / MODEL_FILE
 
 
 #: Static int8 fixes one activation range per tensor from the calibration inputs, so they must
@@ -160,7 +170,7 @@ def export_ov_int8(folder: Path, target: Path, *, tokenizer=None, token_types: b
     step("converting and quantising")
     with torch.inference_mode(), warnings.catch_warnings():
         warnings.simplefilter("ignore")  # tracer warnings on shape checks that hold for every input
-        ov_model = ov.convert_model(_HiddenStates(model).eval(), example_input=example)
+        ov_model = ov.convert_model(HiddenStates(model).eval(), example_input=example)
     del model
     quantised = nncf.quantize(ov_model, nncf.Dataset(calib), model_type=nncf.ModelType.TRANSFORMER,
                               subset_size=len(calib))
@@ -179,7 +189,7 @@ def export_ov_int8(folder: Path, target: Path, *, tokenizer=None, token_types: b
             os.replace(f, target.parent / f.name)
     finally:
         shutil.rmtree(tmp_dir, ignore_errors=True)
-        _remove_if_empty(target.parent)  # a failed first export leaves no empty folder behind
+        remove_if_empty(target.parent)  # a failed first export leaves no empty folder behind
     log.info("exported %s (OpenVINO static int8) to %s in %.1f s", folder, target, time.perf_counter() - t0)
     return target
 

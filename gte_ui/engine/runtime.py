@@ -24,22 +24,24 @@ def load_backend(folder: Path, device: str, precision: str, int8_mode: str = "ac
     exported once into a cache folder, see :mod:`gte_ui.engine.onnx_export`) or in eager PyTorch
     (``"torch"``: the same W8A8 layers in eager PyTorch, FFN output projections fp32 in accurate
     mode; slower, no export) or OpenVINO (``"openvino"``: NNCF static int8, exported once, the
-    fastest and the least accurate, see :mod:`gte_ui.engine.openvino_int8`; ``int8_mode`` does not
+    fastest, less accurate than onnx, see :mod:`gte_ui.engine.openvino_int8`; ``int8_mode`` does not
     apply to it, and without openvino installed it is a :class:`ConfigError`). Otherwise
-    ``int8_mode="dynamic"`` is torch's ``quantize_dynamic``. ``first_token_only`` (for CLS pooling): the last layer computes only
-    the first token where the architecture allows (:func:`keep_first_token_only`); the backend's
+    ``int8_mode="dynamic"`` is torch's ``quantize_dynamic``. ``first_token_only`` (for CLS
+    pooling): the last layer computes only the first token where the architecture allows
+    (:func:`keep_first_token_only`; the OpenVINO export always computes the whole layer); the backend's
     ``first_token_only`` says whether it did. ``tokenizer``: the encoder's, for int8 calibration
     (loaded from ``folder`` when None). ``token_types``: the int8 export also reads
     ``token_type_ids`` (BERT cross-encoders; torch backends always take them).
 
-    Decoders (``decoder=True``: Qwen2/Qwen3) have no ONNX int8 export (it is written for
+    Decoders (``decoder=True``: Qwen2/Qwen3) have no ONNX or OpenVINO int8 export (they are written for
     BERT-family layers): their int8 runs the same W8A8 layers in eager PyTorch, MLP down
     projections fp32 in accurate mode, and the backend's ``note`` says so (``/health`` shows it).
     Hub-hosted modelling code (``remote_code``; loaded only with ``trust_remote_code``) is
     likewise never exported.
     """
     log.info("loading %s on %s/%s", folder, device, precision)
-    exported = precision == "int8" and (int8_engine == "openvino" or (int8_engine == "onnx" and INT8_MODES[int8_mode].onnx))
+    exported = precision == "int8" and (int8_engine == "openvino"
+                                        or (int8_engine == "onnx" and INT8_MODES[int8_mode].onnx))
     engine = "OpenVINO" if int8_engine == "openvino" else "ONNX Runtime"
     if exported and (decoder or remote_code):
         what = "decoder models" if decoder else "models with their own modelling code"
