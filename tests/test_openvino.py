@@ -58,6 +58,23 @@ def test_tiny_bert_vectors_close_to_fp32(tiny_ov, tiny_fp32):
     np.testing.assert_allclose(tiny_ov.encode(TEXTS[:1]).vectors[0], tiny_ov.encode(TEXTS).vectors[0], atol=2e-3)
 
 
+def test_concurrent_calls_get_their_own_answers(tiny_ov):
+    """One compiled model, one infer request behind a lock: threads never read each other's output."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    batches = [[t] * (i + 1) for i, t in enumerate(TEXTS)] * 4
+    serial = [tiny_ov.backend.forward(*encoded(tiny_ov, b)) for b in batches]
+    with ThreadPoolExecutor(4) as pool:
+        parallel = list(pool.map(lambda b: tiny_ov.backend.forward(*encoded(tiny_ov, b)), batches))
+    for one, other in zip(serial, parallel):
+        np.testing.assert_array_equal(one.numpy(), other.numpy())
+
+
+def encoded(encoder: Encoder, texts: list[str]):
+    e = encoder.tokenizer(texts, padding=True, truncation=True, max_length=128, return_tensors="pt")
+    return e["input_ids"], e["attention_mask"]
+
+
 def test_second_load_reuses_the_cached_export(tiny_ov, tiny_model_dir, ov_cache):
     folder = tiny_ov.backend.path.parent
     stamps = {p.name: p.stat().st_mtime_ns for p in folder.iterdir()}
