@@ -59,9 +59,10 @@ def write_corpus(path: Path, lengths: list[int], seed: int = 0) -> None:
             f.write("".join(rng.choice(chars) for _ in range(n - 2)) + "\n")
 
 
-def run_embed(model: str, corpus: Path, out: Path, threads: int) -> dict:
+def run_embed(model: str, corpus: Path, out: Path, threads: int, engine: str = "onnx") -> dict:
     cmd = [sys.executable, "-m", "gte_ui", "embed", str(corpus), "--out", str(out), "--restart",
-           "--model", model, "--device", "cpu", "--precision", "int8", "--threads", str(threads)]
+           "--model", model, "--device", "cpu", "--precision", "int8", "--int8-engine", engine,
+           "--threads", str(threads)]
     proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, env=_env(), timeout=7200)
     if proc.returncode:
         raise RuntimeError(f"embed failed: {proc.stderr[-2000:]}")
@@ -89,6 +90,8 @@ def main() -> int:
     ap.add_argument("--passages", type=int, default=200)
     ap.add_argument("--rounds", type=int, default=2)
     ap.add_argument("--threads", type=int, default=os.cpu_count() or 1)
+    ap.add_argument("--int8-engine", default="onnx", choices=("onnx", "openvino"),
+                    help="embed's int8 engine (openvino: the opt-in static int8, needs gte-ui[openvino])")
     args = ap.parse_args()
     load_start = os.getloadavg()[0]
     t_start = time.perf_counter()
@@ -100,13 +103,14 @@ def main() -> int:
         print("… warming the int8 export cache (exports once if needed)", file=sys.stderr, flush=True)
         small = Path(tmp) / "warm.txt"
         small.write_text("预热\n", encoding="utf-8")
-        run_embed(model, small, Path(tmp) / "warm.npy", args.threads)
+        run_embed(model, small, Path(tmp) / "warm.npy", args.threads, args.int8_engine)
         runs: dict[str, list[dict]] = {"embed int8": [], "ST fp32": []}
         for r in range(args.rounds):
             order = ["embed int8", "ST fp32"] if r % 2 == 0 else ["ST fp32", "embed int8"]
             for name in order:
                 print(f"… round {r + 1}/{args.rounds}: {name}", file=sys.stderr, flush=True)
-                result = (run_embed(model, corpus, Path(tmp) / "out.npy", args.threads) if name == "embed int8"
+                result = (run_embed(model, corpus, Path(tmp) / "out.npy", args.threads, args.int8_engine)
+                          if name == "embed int8"
                           else run_st(model, corpus, args.threads))
                 runs[name].append(result)
                 print(f"  {name}: {result['seconds']:.1f} s", file=sys.stderr, flush=True)  # survives a kill
@@ -116,7 +120,7 @@ def main() -> int:
     print(f"{'path':<44}{'s (median)':>11}{'texts/s':>9}{'tokens/s':>10}{'vs ST':>8}")
     st_times = [x["seconds"] for x in runs["ST fp32"]]
     for name, label in (("ST fp32", "SentenceTransformer.encode fp32 (batch 32)"),
-                        ("embed int8", "python -m gte_ui embed --precision int8")):
+                        ("embed int8", f"python -m gte_ui embed --precision int8 ({args.int8_engine})")):
         secs = [x["seconds"] for x in runs[name]]
         med = statistics.median(secs)
         ratio = statistics.median(s / e for s, e in zip(st_times, secs))
