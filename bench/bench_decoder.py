@@ -31,6 +31,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench_speed import stop_workers  # noqa: E402
 from gte_ui.core.resources import SAMPLES  # noqa: E402
 from gte_ui.testing.decoder_model import cached_random_decoder  # noqa: E402
 
@@ -162,13 +163,7 @@ def speed(paths: list[str], model: str, args: argparse.Namespace) -> dict[str, d
                     results[p][f"b{size}_times"] = times[p]
                     results[p][f"b{size}_p50"] = statistics.median(times[p])
     finally:
-        for proc in workers.values():
-            try:
-                proc.stdin.write("0\n")
-                proc.stdin.flush()
-                proc.wait(timeout=60)
-            except (OSError, subprocess.TimeoutExpired):
-                proc.kill()
+        stop_workers(workers.values(), timeout=60)
     return results
 
 

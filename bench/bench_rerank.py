@@ -49,9 +49,14 @@ def texts_of(tokenizer, n: int, tokens: int, seed: int) -> list[str]:
 
 def openvino_installed() -> bool:
     """The opt-in OpenVINO engine is timed only where its packages are installed (the gte-ui[openvino] extra)."""
-    import importlib.util
+    from gte_ui.core.errors import ConfigError
+    from gte_ui.engine.openvino_int8 import require_openvino
 
-    return all(importlib.util.find_spec(m) is not None for m in ("openvino", "nncf"))
+    try:
+        require_openvino()  # the engine's own check, not a second one
+    except ConfigError:
+        return False
+    return True
 
 
 def speed(args: argparse.Namespace) -> list[str]:

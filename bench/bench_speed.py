@@ -250,14 +250,19 @@ def interleaved_speed(paths: list[str], model: str, args: argparse.Namespace
                     results[p].update({f"b{size}_p50": med, f"b{size}_p95": _p95(times[p]),
                                        f"b{size}_sps": size * 1000 / med, f"b{size}_times": times[p]})
     finally:
-        for proc in workers.values():
-            try:
-                proc.stdin.write("0\n")
-                proc.stdin.flush()
-                proc.wait(timeout=30)
-            except (OSError, subprocess.TimeoutExpired):
-                proc.kill()
+        stop_workers(workers.values())
     return {p: (r if r and "b32_sps" in r else None) for p, r in results.items()}, peaks
+
+
+def stop_workers(workers, timeout: float = 30) -> None:
+    """Tell each timing worker to finish ("0" on stdin), and kill one that does not in time."""
+    for proc in workers:
+        try:
+            proc.stdin.write("0\n")
+            proc.stdin.flush()
+            proc.wait(timeout=timeout)
+        except (OSError, subprocess.TimeoutExpired):
+            proc.kill()
 
 
 def round_ratio(num: list[float], den: list[float]) -> float:

@@ -196,13 +196,7 @@ def _interleaved(paths: list[str], model: str, lengths: list[int], args: argpars
                 time.sleep(0.2)
                 peaks.append(bs.gemm_peaks(args.threads, repeats=3))
     finally:
-        for proc in workers.values():
-            try:
-                proc.stdin.write("0\n")
-                proc.stdin.flush()
-                proc.wait(timeout=30)
-            except (OSError, subprocess.TimeoutExpired):
-                proc.kill()
+        bs.stop_workers(workers.values())
     return results, peaks
 
 

@@ -57,6 +57,15 @@ def sniff_encoding(path: str | os.PathLike, sample: int = 1 << 16) -> str:
         return "gb18030"
 
 
+def upload_bytes(source: str | os.PathLike | bytes, name: str = "") -> tuple[bytes, str]:
+    """A labelled file given as a path or as its bytes (an upload): its bytes, and the name
+    messages use (the given one, else the file's)."""
+    if isinstance(source, bytes):
+        return source, name
+    path = Path(source)
+    return path.read_bytes(), name or path.name
+
+
 def decode_text(raw: bytes, name: str = "file") -> str:
     """UTF-8 (with or without BOM), UTF-16 with BOM (Windows Notepad), else GB18030."""
     if raw.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):

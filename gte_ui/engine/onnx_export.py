@@ -280,14 +280,9 @@ def ensure_int8_export(folder: Path, mode: str, cache_dir: Path, first_token_onl
     """
     reduce_range = not cpu_has_vnni()
     target = cached_export_path(folder, mode, cache_dir, first_token_only, token_types)
-    if target.is_file():
-        problem = verify_export(target)
-        if problem is None:
-            return target, ""
-        log.warning("cached int8 export %s is damaged (%s): exporting it again", target, problem)
-        note = f"re-exported: the cached export was damaged ({problem})"
-    else:
-        note = "exported at this start"
+    note = why_export(target)
+    if note is None:
+        return target, ""
     with export_progress(folder, target.parent) as step:
         export_int8(folder, target, mode, reduce_range, first_token_only, record={
             "model": str(folder), "mode": mode, "reduce_range": reduce_range,
@@ -295,6 +290,31 @@ def ensure_int8_export(folder: Path, mode: str, cache_dir: Path, first_token_onl
             token_types=token_types, step=step)
     prune_stale_exports(target.parent, folder, mode, first_token_only)
     return target, note
+
+
+def why_export(target: Path, kind: str = "") -> str | None:
+    """None when ``target`` is a cached export that passes :func:`verify_export` (use it), else the
+    note on why it is exported now: there is none yet, or it is damaged (``kind`` names the engine
+    in the note, e.g. "OpenVINO ")."""
+    if not target.is_file():
+        return f"{kind + 'int8 ' if kind else ''}exported at this start"
+    problem = verify_export(target)
+    if problem is None:
+        return None
+    log.warning("cached %sint8 export %s is damaged (%s): exporting it again", kind, target, problem)
+    return f"re-exported: the cached {kind}export was damaged ({problem})"
+
+
+def int64_feed(input_ids: torch.Tensor, attention_mask: torch.Tensor, token_type_ids: torch.Tensor | None,
+               reads_token_types: bool) -> dict[str, np.ndarray]:
+    """The int64 arrays an exported graph reads; segment ids (zeros when not given) only where it
+    reads them."""
+    feed = {"input_ids": input_ids.cpu().numpy().astype(np.int64, copy=False),
+            "attention_mask": attention_mask.cpu().numpy().astype(np.int64, copy=False)}
+    if reads_token_types:
+        types = torch.zeros_like(input_ids) if token_type_ids is None else token_type_ids
+        feed["token_type_ids"] = types.cpu().numpy().astype(np.int64, copy=False)
+    return feed
 
 
 #: the record written beside each export: what was exported, its size and SHA-256
@@ -463,10 +483,6 @@ class OrtInt8Backend(Backend):
 
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor,
                 token_type_ids: torch.Tensor | None = None) -> torch.Tensor:
-        feed = {"input_ids": input_ids.cpu().numpy().astype(np.int64, copy=False),
-                "attention_mask": attention_mask.cpu().numpy().astype(np.int64, copy=False)}
-        if self._reads_token_types:
-            types = torch.zeros_like(input_ids) if token_type_ids is None else token_type_ids
-            feed["token_type_ids"] = types.cpu().numpy().astype(np.int64, copy=False)
+        feed = int64_feed(input_ids, attention_mask, token_type_ids, self._reads_token_types)
         (hidden,) = self.session.run(None, feed)
         return torch.from_numpy(hidden)

@@ -42,10 +42,11 @@ from gte_ui.engine.onnx_export import (
     export_progress,
     file_records,
     hash_model_files,
+    int64_feed,
     prune_stale_exports,
     remove_abandoned_exports,
     remove_if_empty,
-    verify_export,
+    why_export,
 )
 from gte_ui.engine.tokenizer import load_tokenizer
 
@@ -204,14 +205,9 @@ def ensure_ov_export(folder: Path, cache_dir: Path, tokenizer=None, token_types:
     """The verified OpenVINO int8 export for ``folder`` and a note on how it came to be: ``""`` for
     a cached export that passed its checksums, else why it was (re-)exported now."""
     target = ov_export_path(folder, cache_dir, token_types)
-    if target.is_file():
-        problem = verify_export(target)
-        if problem is None:
-            return target, ""
-        log.warning("cached OpenVINO int8 export %s is damaged (%s): exporting it again", target, problem)
-        note = f"re-exported: the cached OpenVINO export was damaged ({problem})"
-    else:
-        note = "OpenVINO int8 exported at this start"
+    note = why_export(target, "OpenVINO ")
+    if note is None:
+        return target, ""
     with export_progress(folder, target.parent, ov_export_seconds_estimate(folder),
                          what="the OpenVINO int8 model") as step:
         export_ov_int8(folder, target, tokenizer=tokenizer, token_types=token_types, step=step, record={
@@ -252,11 +248,7 @@ class OvInt8Backend(Backend):
 
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor,
                 token_type_ids: torch.Tensor | None = None) -> torch.Tensor:
-        feed = {"input_ids": input_ids.cpu().numpy().astype(np.int64, copy=False),
-                "attention_mask": attention_mask.cpu().numpy().astype(np.int64, copy=False)}
-        if "token_type_ids" in self._inputs:
-            types = torch.zeros_like(input_ids) if token_type_ids is None else token_type_ids
-            feed["token_type_ids"] = types.cpu().numpy().astype(np.int64, copy=False)
+        feed = int64_feed(input_ids, attention_mask, token_type_ids, "token_type_ids" in self._inputs)
         with self._lock:
             result = self._request.infer(feed)  # copies the output out of the request's buffer
             hidden = result[self.compiled.output(0)]

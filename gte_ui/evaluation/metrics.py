@@ -24,7 +24,7 @@ import numpy as np
 
 from gte_ui.core.errors import ErrorType, GteError
 from gte_ui.core.scoring import cosine_pairs
-from gte_ui.core.textfiles import decode_text
+from gte_ui.core.textfiles import decode_text, upload_bytes
 from gte_ui.core.pairs import LabelledPairs
 
 A_NAMES = ("sentence1", "sentence_a", "text_a", "text1", "s1", "query", "句子1", "sent1", "question1")
@@ -89,12 +89,7 @@ def read_pairs(source: str | Path | bytes, columns: Sequence[str | int] | None =
     Raises:
         GteError: unreadable file, unknown columns, non-numeric labels, fewer than 2 pairs.
     """
-    if isinstance(source, (str, Path)):
-        path = Path(source)
-        name = name or path.name
-        raw = path.read_bytes()
-    else:
-        raw = source
+    raw, name = upload_bytes(source, name)
     if b"\x00" in raw[:8192] and not raw.startswith((b"\xff\xfe", b"\xfe\xff")):  # UTF-16 has NULs
         raise GteError(ErrorType.VALIDATION, f"{name or 'file'} looks binary, not a TSV/CSV", "文件看起来是二进制文件")
     text = decode_text(raw, name or "file")

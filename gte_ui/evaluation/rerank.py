@@ -27,7 +27,7 @@ from pathlib import Path
 import numpy as np
 
 from gte_ui.core.errors import ErrorType, GteError
-from gte_ui.core.textfiles import decode_text
+from gte_ui.core.textfiles import decode_text, upload_bytes
 
 QUERY_NAMES = ("query", "question", "查询", "问题", "q")
 DOC_NAMES = ("doc", "document", "passage", "text", "docs", "文档", "段落", "candidate")
@@ -76,12 +76,7 @@ def read_groups(source: str | Path | bytes, name: str = "") -> RerankGroups:
     Raises:
         GteError: unreadable layout, a non-numeric label, fewer than 1 query with 2 documents.
     """
-    if isinstance(source, (str, Path)):
-        path = Path(source)
-        name = name or path.name
-        raw = path.read_bytes()
-    else:
-        raw = source
+    raw, name = upload_bytes(source, name)
     text = decode_text(raw, name or "file")
     stripped = text.lstrip()
     groups: dict[str, tuple[list[str], list[float]]] = {}
