@@ -1,0 +1,253 @@
+"""Issue 17 search: can OpenVINO static int8 be both >= 3x sentence-transformers and inside mean
+|dcos| <= 0.003? Throwaway experiment script (variants of the export in gte_ui/engine/openvino_int8.py).
+
+    python bench/ov_int8_search.py acc VARIANT [VARIANT ...]   # MiniLM: STS-B 300 pairs + passages
+    python bench/ov_int8_search.py speed VARIANT [...] --rounds 3  # GTE-large shape vs ST fp32
+
+Variants are names in VARIANTS below. Outlier split (``split16`` etc.): before ov.convert_model each
+BERT FFN's top-k input channels of the output projection (by calibration max |activation|, as the
+ONNX accurate path picks them) are computed by a separate fp32 branch kept out of quantisation by
+NNCF's ignored scope; the main FFN GEMMs see no outliers, so one static scale fits.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import statistics
+import sys
+import time
+import warnings
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path[:0] = [str(ROOT), str(ROOT / "bench")]
+
+import nncf  # noqa: E402
+import numpy as np  # noqa: E402
+import openvino as ov  # noqa: E402
+import torch  # noqa: E402
+from torch import nn  # noqa: E402
+from transformers import AutoModel, AutoTokenizer  # noqa: E402
+
+from gte_ui.engine.int8 import CALIBRATION_TEXTS, activation_maxima  # noqa: E402
+from gte_ui.engine.onnx_export import HiddenStates  # noqa: E402
+from gte_ui.engine.openvino_int8 import EXTRA_CALIBRATION_TEXTS, calibration_batches  # noqa: E402
+
+torch.set_num_threads(2)
+CORE = ov.Core()
+CFG = {"INFERENCE_NUM_THREADS": 2, "PERFORMANCE_HINT": "LATENCY", "INFERENCE_PRECISION_HINT": "f32"}
+
+
+class SplitFfn(nn.Module):
+    """BERT FFN (intermediate + output.dense) with ``top`` channels split off into an fp32 side branch.
+
+    mode "rows": the intermediate's rows ``top`` are zeroed (weight and bias: GELU(0) = 0), so the
+    main int8 GEMMs never see them; the side branch GELU(x W_in[top]^T + b) W_out[:, top]^T reads
+    the (fp32) FFN input. mode "mask": main = dense(h * keep), side = h[..., top] @ W_out[:, top]^T
+    (the brief's form: h = GELU output, shared by both)."""
+
+    def __init__(self, intermediate: nn.Module, output_dense: nn.Linear, top: torch.Tensor, mode: str) -> None:
+        super().__init__()
+        self.mode = mode
+        self.act = intermediate.intermediate_act_fn
+        self.dense_in = intermediate.dense
+        self.register_buffer("top", top)
+        with torch.no_grad():
+            self.outlier_side_out = nn.Linear(len(top), output_dense.out_features, bias=False)
+            self.outlier_side_out.weight.copy_(output_dense.weight[:, top])
+            if mode == "rows":
+                self.outlier_side_in = nn.Linear(self.dense_in.in_features, len(top))
+                self.outlier_side_in.weight.copy_(self.dense_in.weight[top])
+                self.outlier_side_in.bias.copy_(self.dense_in.bias[top])
+                self.dense_in.weight[top] = 0
+                self.dense_in.bias[top] = 0
+            else:
+                keep = torch.ones(output_dense.in_features)
+                keep[top] = 0
+                self.register_buffer("keep", keep)
+            output_dense.weight[:, top] = 0
+        self.side: torch.Tensor | None = None
+
+    def intermediate(self, x: torch.Tensor) -> torch.Tensor:
+        h = self.act(self.dense_in(x))
+        if self.mode == "rows":
+            self.side = self.outlier_side_out(self.act(self.outlier_side_in(x)))
+            return h
+        self.side = self.outlier_side_out(h[..., self.top])
+        return h * self.keep
+
+
+class SplitIntermediate(nn.Module):
+    def __init__(self, ffn: SplitFfn) -> None:
+        super().__init__()
+        self.ffn = ffn
+
+    def forward(self, x):
+        return self.ffn.intermediate(x)
+
+
+class SplitOutputDense(nn.Module):
+    def __init__(self, dense: nn.Linear, ffn: SplitFfn) -> None:
+        super().__init__()
+        self.dense = dense
+        object.__setattr__(self, "ffn", ffn)
+
+    def forward(self, h):
+        side, self.ffn.side = self.ffn.side, None
+        return self.dense(h) + side
+
+
+def split_outliers(model: nn.Module, tokenizer, k: int, mode: str, texts) -> None:
+    layers = model.encoder.layer
+    names = [f"encoder.layer.{i}.output.dense" for i in range(len(layers))]
+    maxima, _ = activation_maxima(model, tokenizer, texts, names)
+    for i, layer in enumerate(layers):
+        top = maxima[names[i]].argsort(descending=True)[:k].sort().values
+        ffn = SplitFfn(layer.intermediate, layer.output.dense, top, mode)
+        layer.intermediate = SplitIntermediate(ffn)
+        layer.output.dense = SplitOutputDense(layer.output.dense, ffn)
+
+
+AQP = nncf.AdvancedQuantizationParameters
+SQ = nncf.AdvancedSmoothQuantParameters
+RE = nncf.quantization.range_estimator.RangeEstimatorParametersSet
+
+# name -> (outlier k, split mode, quantize kwargs, advanced kwargs)
+VARIANTS = {
+    "static": (0, None, {}, {}),
+    "split16": (16, "rows", {}, {}),
+    "split32": (32, "rows", {}, {}),
+    "split16mask": (16, "mask", {}, {}),
+    "split32mask": (32, "mask", {}, {}),
+    "split16-mixed": (16, "rows", {"preset": nncf.QuantizationPreset.MIXED}, {}),
+    "split32-mixed": (32, "rows", {"preset": nncf.QuantizationPreset.MIXED}, {}),
+    "split16-sq.5": (16, "rows", {}, {"smooth_quant_alphas": SQ(matmul=0.5)}),
+    "split16-sq.75": (16, "rows", {}, {"smooth_quant_alphas": SQ(matmul=0.75)}),
+    "split16-nosq": (16, "rows", {}, {"smooth_quant_alphas": SQ(matmul=-1)}),
+    "split16-fullbc": (16, "rows", {"fast_bias_correction": False}, {}),
+    "split16-meanmm": (16, "rows", {}, {"activations_range_estimator_params": RE.MEAN_MINMAX}),
+    "split16-quantile": (16, "rows", {}, {"activations_range_estimator_params": RE.MEAN_QUANTILE}),
+    "split32-mixed-sq.75": (32, "rows", {"preset": nncf.QuantizationPreset.MIXED}, {"smooth_quant_alphas": SQ(matmul=0.75)}),
+    "static-mixed": (0, None, {"preset": nncf.QuantizationPreset.MIXED}, {}),
+    "static-fullbc": (0, None, {"fast_bias_correction": False}, {}),
+}
+
+
+def build(folder: Path, variant: str, calib_texts=None):
+    """The compiled OpenVINO model of ``variant`` and its tokenizer; product calibration data."""
+    k, mode, qkw, adv = VARIANTS[variant]
+    tok = AutoTokenizer.from_pretrained(str(folder))
+    model = AutoModel.from_pretrained(str(folder), dtype=torch.float32).eval()
+    calib = calibration_batches(tok)
+    if k:
+        split_outliers(model, tok, k, mode, calib_texts or (list(CALIBRATION_TEXTS) + EXTRA_CALIBRATION_TEXTS))
+    example = {n: torch.from_numpy(v) for n, v in calib[0].items()}
+    with torch.inference_mode(), warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        ovm = ov.convert_model(HiddenStates(model).eval(), example_input=example)
+    del model
+    ignored = nncf.IgnoredScope(patterns=[r".*outlier_side.*"], validate=False) if k else None
+    q = nncf.quantize(ovm, nncf.Dataset(calib), model_type=nncf.ModelType.TRANSFORMER, subset_size=len(calib),
+                      ignored_scope=ignored, advanced_parameters=AQP(**adv) if adv else None, **qkw)
+    return tok, CORE.compile_model(q, "CPU", CFG), q
+
+
+def mean_pool(h, m):
+    m = m[..., None].astype(np.float32)
+    v = (h * m).sum(1) / m.sum(1)
+    return v / np.linalg.norm(v, axis=1, keepdims=True)
+
+
+def encode(fn, tok, texts, max_length, batch=16):
+    out = []
+    for i in range(0, len(texts), batch):
+        e = tok(texts[i:i + batch], return_tensors="np", padding=True, truncation=True, max_length=max_length)
+        feed = {"input_ids": e["input_ids"].astype(np.int64), "attention_mask": e["attention_mask"].astype(np.int64)}
+        out.append(mean_pool(fn(feed), feed["attention_mask"]))
+    return np.concatenate(out)
+
+
+def accuracy(variants: list[str]) -> None:
+    from passages import minilm_512, passage_pairs
+
+    from gte_ui.core.pairs import read_stsb_en
+
+    folder = minilm_512()
+    tok = AutoTokenizer.from_pretrained(str(folder))
+    ref_model = AutoModel.from_pretrained(str(folder)).eval()
+
+    def torch_fn(feed):
+        with torch.inference_mode():
+            return ref_model(**{n: torch.from_numpy(v) for n, v in feed.items()}).last_hidden_state.numpy()
+
+    stsb = read_stsb_en(ROOT / "tests" / "data" / "stsb_en" / "sts-test.tsv")
+    sets = {"stsb": (stsb.a[:300], stsb.b[:300], 128)}
+    for length in (128, 256, 512):
+        a, b = passage_pairs(tok, length, 24)
+        sets[f"p{length}"] = (a, b, length)
+    refs = {name: (encode(torch_fn, tok, a, n) * encode(torch_fn, tok, b, n)).sum(1) for name, (a, b, n) in sets.items()}
+    print(f"{'variant':24s} " + " ".join(f"{s:>14s}" for s in sets) + "   (mean / max |dcos|)", flush=True)
+    for v in variants:
+        t = time.perf_counter()
+        _, compiled, _ = build(folder, v)
+        fn = lambda feed: np.asarray(compiled(feed)[0])  # noqa: E731
+        cells = []
+        for name, (a, b, n) in sets.items():
+            d = np.abs((encode(fn, tok, a, n) * encode(fn, tok, b, n)).sum(1) - refs[name])
+            cells.append(f"{d.mean():.4f}/{d.max():.3f}")
+        print(f"{v:24s} " + " ".join(f"{c:>14s}" for c in cells) + f"   ({time.perf_counter() - t:.0f} s)", flush=True)
+
+
+def speed(variants: list[str], rounds: int) -> None:
+    from bench_speed import sentences
+    from sentence_transformers import SentenceTransformer
+
+    from gte_ui.testing.toymodel import cached_random_bert
+
+    folder = cached_random_bert()
+    built = {}
+    for v in variants:
+        t = time.perf_counter()
+        tok, compiled, _ = build(folder, v, calib_texts=sentences(64, 40, seed=5))
+        built[v] = compiled
+        print(f"built {v} in {time.perf_counter() - t:.0f} s", flush=True)
+        gc.collect()
+    st = SentenceTransformer(str(folder), device="cpu")
+    shapes = {128: 8, 256: 4, 512: 2}
+    texts = {n: sentences(b, n, seed=n) for n, b in shapes.items()}
+    feeds = {}
+    for n in shapes:
+        e = tok(texts[n], return_tensors="np", padding=True, truncation=True, max_length=n)
+        feeds[n] = {"input_ids": e["input_ids"].astype(np.int64), "attention_mask": e["attention_mask"].astype(np.int64)}
+        for c in built.values():
+            c(feeds[n])  # warm-up
+        st.encode(texts[n], batch_size=len(texts[n]))
+    ratios = {v: {n: [] for n in shapes} for v in variants}
+    for r in range(rounds):
+        load = open("/proc/loadavg").read().split()[0]
+        for n in shapes:
+            t = time.perf_counter()
+            st.encode(texts[n], batch_size=len(texts[n]))
+            st_s = time.perf_counter() - t
+            line = []
+            for v, c in (built.items() if r % 2 == 0 else reversed(built.items())):
+                t = time.perf_counter()
+                c(feeds[n])
+                ratios[v][n].append(st_s / (time.perf_counter() - t))
+            line = "  ".join(f"{v} {ratios[v][n][-1]:.2f}x" for v in variants)
+            print(f"round {r + 1} load {load} tokens {n}: ST {st_s:.2f} s  {line}", flush=True)
+    print("median x ST:", flush=True)
+    for v in variants:
+        print(f"  {v:24s} " + "  ".join(f"{n}: {statistics.median(ratios[v][n]):.2f}x ({', '.join(f'{x:.2f}' for x in ratios[v][n])})"
+                                          for n in shapes), flush=True)
+    print("loadavg", open("/proc/loadavg").read().strip())
+
+
+if __name__ == "__main__":
+    p = argparse.ArgumentParser()
+    p.add_argument("what", choices=["acc", "speed"])
+    p.add_argument("variants", nargs="+")
+    p.add_argument("--rounds", type=int, default=3)
+    a = p.parse_args()
+    accuracy(a.variants) if a.what == "acc" else speed(a.variants, a.rounds)
