@@ -131,12 +131,23 @@ VARIANTS = {
     "split32-mixed-sq.75": (32, "rows", {"preset": nncf.QuantizationPreset.MIXED}, {"smooth_quant_alphas": SQ(matmul=0.75)}),
     "static-mixed": (0, None, {"preset": nncf.QuantizationPreset.MIXED}, {}),
     "static-fullbc": (0, None, {"fast_bias_correction": False}, {}),
+    # ablations: one kind of quantised op left fp32
+    "fp-sdpa": (0, None, {}, {}, {"types": ["ScaledDotProductAttention"]}),
+    "fp-qkv": (0, None, {}, {}, {"patterns": [r".*attention\.self\.(query|key|value)/.*MatMul"]}),
+    "fp-attnout": (0, None, {}, {}, {"patterns": [r".*attention\.output\.dense/.*"]}),
+    "fp-ffnin": (0, None, {}, {}, {"patterns": [r".*intermediate\.dense/.*"]}),
+    "fp-ffnout": (0, None, {}, {}, {"patterns": [r".*\.output\.dense/.*"]}),
+    "split16-fp-sdpa": (16, "rows", {}, {}, {"types": ["ScaledDotProductAttention"]}),
+    "split32-fp-sdpa": (32, "rows", {}, {}, {"types": ["ScaledDotProductAttention"]}),
+    "split16-mixed-fp-sdpa": (16, "rows", {"preset": nncf.QuantizationPreset.MIXED}, {}, {"types": ["ScaledDotProductAttention"]}),
+    "mixed-fp-sdpa": (0, None, {"preset": nncf.QuantizationPreset.MIXED}, {}, {"types": ["ScaledDotProductAttention"]}),
 }
 
 
 def build(folder: Path, variant: str, calib_texts=None):
     """The compiled OpenVINO model of ``variant`` and its tokenizer; product calibration data."""
-    k, mode, qkw, adv = VARIANTS[variant]
+    k, mode, qkw, adv, *rest = VARIANTS[variant]
+    ig = rest[0] if rest else {}
     tok = AutoTokenizer.from_pretrained(str(folder))
     model = AutoModel.from_pretrained(str(folder), dtype=torch.float32).eval()
     calib = calibration_batches(tok)
@@ -147,7 +158,8 @@ def build(folder: Path, variant: str, calib_texts=None):
         warnings.simplefilter("ignore")
         ovm = ov.convert_model(HiddenStates(model).eval(), example_input=example)
     del model
-    ignored = nncf.IgnoredScope(patterns=[r".*outlier_side.*"], validate=False) if k else None
+    patterns = ([r".*outlier_side.*"] if k else []) + ig.get("patterns", [])
+    ignored = nncf.IgnoredScope(patterns=patterns, types=ig.get("types", []), validate=False) if patterns or ig else None
     q = nncf.quantize(ovm, nncf.Dataset(calib), model_type=nncf.ModelType.TRANSFORMER, subset_size=len(calib),
                       ignored_scope=ignored, advanced_parameters=AQP(**adv) if adv else None, **qkw)
     return tok, CORE.compile_model(q, "CPU", CFG), q
