@@ -144,13 +144,47 @@ VARIANTS = {
 }
 
 
+def parse(variant: str):
+    """A variant from VARIANTS, or composed: ``k16-sq0.5-fpsdpa-fullbc-mask-ffnsq0.3`` (outlier
+    split k, SmoothQuant alpha for every MatMul, SDPA inputs fp32, full bias correction, mask form)."""
+    if variant in VARIANTS:
+        return VARIANTS[variant]
+    k, mode, qkw, adv, ig = 0, "rows", {}, {}, {}
+    for part in variant.split("-"):
+        if part.startswith("k"):
+            k = int(part[1:])
+        elif part.startswith("sq"):
+            adv["smooth_quant_alphas"] = SQ(matmul=float(part[2:]))
+        elif part == "fpsdpa":
+            ig["types"] = ["ScaledDotProductAttention"]
+        elif part == "fullbc":
+            qkw["fast_bias_correction"] = False
+        elif part == "calx":
+            qkw["calx"] = True
+        elif part == "mask":
+            mode = "mask"
+        elif part in ("meanmm", "quantile", "median"):
+            adv["activations_range_estimator_params"] = {"meanmm": RE.MEAN_MINMAX, "quantile": RE.MEAN_QUANTILE,
+                                                         "median": RE.MEDIAN_MINMAX}[part]
+        else:
+            raise ValueError(part)
+    return k, mode, qkw, adv, ig
+
+
 def build(folder: Path, variant: str, calib_texts=None):
     """The compiled OpenVINO model of ``variant`` and its tokenizer; product calibration data."""
-    k, mode, qkw, adv, *rest = VARIANTS[variant]
+    k, mode, qkw, adv, *rest = parse(variant)
     ig = rest[0] if rest else {}
     tok = AutoTokenizer.from_pretrained(str(folder))
     model = AutoModel.from_pretrained(str(folder), dtype=torch.float32).eval()
     calib = calibration_batches(tok)
+    if qkw.pop("calx", False):  # more and longer calibration inputs: the same texts joined 4 and 8 at a time
+        texts = list(CALIBRATION_TEXTS) + EXTRA_CALIBRATION_TEXTS
+        for n in (4, 8):
+            joined = [" ".join(texts[(i * 5 + j * 11) % len(texts)] for j in range(n)) for i in range(len(texts))]
+            for i in range(0, len(joined), 4):
+                e = tok(joined[i:i + 4], padding=True, truncation=True, return_tensors="np")
+                calib.append({n_: e[n_].astype(np.int64) for n_ in ("input_ids", "attention_mask")})
     if k:
         split_outliers(model, tok, k, mode, calib_texts or (list(CALIBRATION_TEXTS) + EXTRA_CALIBRATION_TEXTS))
     example = {n: torch.from_numpy(v) for n, v in calib[0].items()}
