@@ -159,6 +159,8 @@ def parse(variant: str):
             ig["types"] = ["ScaledDotProductAttention"]
         elif part == "fullbc":
             qkw["fast_bias_correction"] = False
+        elif part == "nobc":  # no bias correction: reverting an op to fp32 then leaves no stale correction
+            adv["disable_bias_correction"] = True
         elif part == "calx":
             qkw["calx"] = True
         elif part == "mask":
@@ -236,7 +238,10 @@ def accuracy(variants: list[str]) -> None:
     print(f"{'variant':24s} " + " ".join(f"{s:>14s}" for s in sets) + "   (mean / max |dcos|)", flush=True)
     for v in variants:
         t = time.perf_counter()
-        _, compiled, _ = build(folder, v)
+        if v == "ac":
+            compiled = CORE.compile_model(_AC_MODEL, "CPU", CFG)
+        else:
+            _, compiled, _ = build(folder, v)
         fn = lambda feed: np.asarray(compiled(feed)[0])  # noqa: E731
         cells = []
         for name, (a, b, n) in sets.items():
@@ -290,10 +295,76 @@ def speed(variants: list[str], rounds: int) -> None:
     print("loadavg", open("/proc/loadavg").read().strip())
 
 
+def accuracy_control(base: str, max_drop: float) -> None:
+    """nncf.quantize_with_accuracy_control on MiniLM from ``base``; metric = -mean |dcos| vs fp32 on
+    200 held-out STS-B pairs (rows 800-999, apart from the 300 scored); then the scored table."""
+    from passages import minilm_512
+
+    from gte_ui.core.pairs import read_stsb_en
+
+    folder = minilm_512()
+    k, mode, qkw, adv, *rest = parse(base)
+    ig = rest[0] if rest else {}
+    tok = AutoTokenizer.from_pretrained(str(folder))
+    model = AutoModel.from_pretrained(str(folder), dtype=torch.float32).eval()
+    calib = calibration_batches(tok)
+    if k:
+        split_outliers(model, tok, k, mode, list(CALIBRATION_TEXTS) + EXTRA_CALIBRATION_TEXTS)
+    stsb = read_stsb_en(ROOT / "tests" / "data" / "stsb_en" / "sts-test.tsv")
+    va, vb = stsb.a[800:1000], stsb.b[800:1000]
+    ref_model = AutoModel.from_pretrained(str(folder)).eval()
+
+    def torch_fn(feed):
+        with torch.inference_mode():
+            return ref_model(**{n: torch.from_numpy(v) for n, v in feed.items()}).last_hidden_state.numpy()
+
+    items = []
+    for i in range(0, len(va), 4):
+        fa = [tok(va[i:i + 4], return_tensors="np", padding=True), tok(vb[i:i + 4], return_tensors="np", padding=True)]
+        fa = [{n: e[n].astype(np.int64) for n in ("input_ids", "attention_mask")} for e in fa]
+        ref = (mean_pool(torch_fn(fa[0]), fa[0]["attention_mask"]) * mean_pool(torch_fn(fa[1]), fa[1]["attention_mask"])).sum(1)
+        items.append((fa[0], fa[1], ref))
+
+    def validate(compiled, data):
+        per = []
+        for fa, fb, ref in data:
+            ca = mean_pool(np.asarray(compiled(fa)[0]), fa["attention_mask"])
+            cb = mean_pool(np.asarray(compiled(fb)[0]), fb["attention_mask"])
+            per.append(float(-np.abs((ca * cb).sum(1) - ref).mean()))  # one value per dataset item
+        return float(np.mean(per)), per
+
+    example = {n: torch.from_numpy(v) for n, v in calib[0].items()}
+    with torch.inference_mode(), warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        ovm = ov.convert_model(HiddenStates(model).eval(), example_input=example)
+    patterns = ([r".*outlier_side.*"] if k else []) + ig.get("patterns", [])
+    ignored = nncf.IgnoredScope(patterns=patterns, types=ig.get("types", []), validate=False) if patterns or ig else None
+    t = time.perf_counter()
+    q = nncf.quantize_with_accuracy_control(
+        ovm, nncf.Dataset(calib), nncf.Dataset(items), validate, max_drop=max_drop, subset_size=len(calib),
+        model_type=nncf.ModelType.TRANSFORMER, ignored_scope=ignored,
+        advanced_quantization_parameters=AQP(**adv) if adv else None, **qkw)
+    print(f"accuracy control from {base}, max_drop {max_drop}: {time.perf_counter() - t:.0f} s", flush=True)
+    fq_in = sorted({t_.get_node().get_friendly_name() for op in q.get_ordered_ops() if op.get_type_name() == "FakeQuantize"
+                    for t_ in op.output(0).get_target_inputs() if t_.get_node().get_type_name() == "MatMul"})
+    all_mm = sorted(op.get_friendly_name() for op in q.get_ordered_ops() if op.get_type_name() == "MatMul"
+                    and "outlier_side" not in op.get_friendly_name())
+    print("fp32 MatMuls (no quantised input):", [n for n in all_mm if n not in fq_in], flush=True)
+    ov.save_model(q, "/tmp/ovacc_ac.xml", compress_to_fp16=False)
+    VARIANTS["ac"] = None
+    global _AC_MODEL
+    _AC_MODEL = q
+
+
 if __name__ == "__main__":
     p = argparse.ArgumentParser()
-    p.add_argument("what", choices=["acc", "speed"])
+    p.add_argument("what", choices=["acc", "speed", "ac"])
+    p.add_argument("--max-drop", type=float, default=0.0025)
     p.add_argument("variants", nargs="+")
     p.add_argument("--rounds", type=int, default=3)
     a = p.parse_args()
-    accuracy(a.variants) if a.what == "acc" else speed(a.variants, a.rounds)
+    if a.what == "ac":
+        accuracy_control(a.variants[0], a.max_drop)
+        accuracy(["ac"])
+    else:
+        accuracy(a.variants) if a.what == "acc" else speed(a.variants, a.rounds)
