@@ -13,7 +13,8 @@ from gte_ui.core.textfiles import read_candidates_file
 from gte_ui.core.textnorm import split_lines
 from gte_ui.frontends.ui import charts, views
 from gte_ui.evaluation.compare import rank_agreement
-from gte_ui.frontends.ui.common import bind, comparing, pick_model, progress_bar, safe, text_options
+from gte_ui.frontends.ui.common import (bind, comparing, pick_model, progress_bar, safe, text_options,
+                                        texts_with_upload)
 from gte_ui.service.service import EmbeddingService
 
 EXAMPLE = ("这款手机电池续航很强",
@@ -67,13 +68,8 @@ def build(service: EmbeddingService, options: Sequence[gr.Component],
     limit = service.settings.max_candidates
     with gr.Tab("排序 One-to-many", id="rank"):
         src = gr.Textbox(label="源句子 Source", value=EXAMPLE[0], elem_id="rank-src")
-        with gr.Row():
-            cands = gr.Textbox(label=f"候选句子，每行一条 Candidates, one per line (≤ {limit})",
-                               lines=6, value=EXAMPLE[1], elem_id="rank-cands", scale=3)
-            with gr.Column(scale=1):
-                upload = gr.File(label="或上传 .txt/.csv Or upload", file_types=[".txt", ".csv", ".tsv"],
-                                 type="filepath")
-                top_k = gr.Slider(0, 100, value=0, step=1, label="Top-k（0 = 全部 all）")
+        cands, upload, top_k = texts_with_upload(f"候选句子，每行一条 Candidates, one per line (≤ {limit})",
+                                                 EXAMPLE[1], "rank-cands", 6, (0, 0, "Top-k（0 = 全部 all）"))
         go_rank = gr.Button("排序 Rank", variant="primary", elem_id="btn-rank")
         rank_md = gr.Markdown(elem_id="rank-summary")
         rank_table = gr.Dataframe(headers=views.RANK_COLUMNS, interactive=False, wrap=True, elem_id="rank-table")
