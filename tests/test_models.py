@@ -377,3 +377,21 @@ def test_ui_evaluate_compares_every_model_into_one_table_and_csv(two_models):
     assert "minilm" in md and two_models.name in md and len(fig.data) == 2
     rows = open(files[0], encoding="utf-8-sig").read().splitlines()
     assert rows[0].startswith("model,precision") and len(rows) == 3 and state == {}
+
+
+def test_ui_gauge_shows_the_raw_cosine_in_the_calibrated_bands_with_both_verdicts(tiny_encoder, tiny_settings):
+    """Where calibrated bands exist, the gauge's coloured bands are the calibrated thresholds, its
+    needle the raw cosine, and the text names both verdicts (calibrated, and under 0.75 / 0.50)."""
+    from gte_ui.core.scoring import VerdictBands
+    from gte_ui.frontends.ui.tabs import pairwise
+
+    service = EmbeddingService(tiny_encoder, tiny_settings, bands=VerdictBands(high=0.99, mid=0.98, source="calibrated"))
+    r = service.pair("你好", "天气很好")
+    assert r.verdict != r.default_verdict  # the two band sets disagree on this pair
+    md, gauge = pairwise.on_pair(service, "你好", "天气很好", *TEXT_OPTIONS, "")
+    for verdict in (r.verdict, r.default_verdict):
+        assert verdict.zh in md and verdict.en in md
+    assert "calibrated" in md and "0.75 / 0.50" in md
+    g = gauge.data[0]
+    assert g.value == pytest.approx(round(max(0.0, r.score) * 100, 1))
+    assert [tuple(step["range"]) for step in g.gauge.steps] == [(0, 98.0), (98.0, 99.0), (99.0, 100)]
