@@ -27,7 +27,7 @@ def on_rank(service: EmbeddingService, source: str, cands: str, upload: str | No
             progress: gr.Progress | None = gr.Progress()) -> tuple[str, pd.DataFrame, go.Figure, str | None]:
     """Rank the candidates (the upload wins over the text box): (summary, table, bars, CSV path).
     Comparing every loaded model: one score and rank column per model and Kendall's τ between
-    their rankings (no CSV). ``instruction`` (instruction models) goes before the source;
+    their rankings (the CSV has the same columns). ``instruction`` (instruction models) goes before the source;
     candidates stay bare."""
     options = text_options(t2s, nfkc, ws, long_text, instruction if not comparing(model) else None)
     if upload:
@@ -37,13 +37,11 @@ def on_rank(service: EmbeddingService, source: str, cands: str, upload: str | No
     if comparing(model):
         results = {s.name: s.rank(source, lines, **options) for s in service.models()}
         scores = {name: res.scores for name, res in results.items()}
-        texts = next(iter(results.values())).rows
-        texts = sorted(texts, key=lambda row: row.index)
-        table = pd.DataFrame(views.compare_rank_table([t.text for t in texts], scores),
-                             columns=views.compare_rank_headers(list(scores)))
+        texts = [row.text for row in sorted(next(iter(results.values())).rows, key=lambda row: row.index)]
+        table = pd.DataFrame(views.compare_rank_table(texts, scores), columns=views.compare_rank_headers(list(scores)))
         summary = f"{len(lines)} 个候选 candidates · {len(scores)} 个模型 models\n\n" + \
             views.agreement_markdown(rank_agreement(scores))
-        return summary, table, charts.compare_bars([t.text for t in texts], scores), None
+        return summary, table, charts.compare_bars(texts, scores), str(views.compare_rank_csv(texts, scores))
     chosen = pick_model(service, model, "ranking")
     chosen.warm_cache(lines, what="candidates", progress=progress_bar(progress), **options)
     r = chosen.rank(source, lines, top_k=_top_k(top_k), **options)
