@@ -269,6 +269,7 @@ class QuantLinearOnnx(torch.autograd.Function):
         def const(value, dtype=None):
             return g.op("Constant", value_t=torch.tensor(value, dtype=dtype))
 
+        # torch.onnx only while exporting
         from torch.onnx import symbolic_helper
 
         # python numbers reach here as graph constants

@@ -150,6 +150,7 @@ class _MultiHeadAttentionOnnx(torch.autograd.Function):
 
     @staticmethod
     def symbolic(g, q, k, v, bias, mask, heads, scaling):
+        # torch.onnx only while exporting
         from torch.onnx import symbolic_helper
 
         if mask.unique() not in _MASK_MEMO:  # one Cast for all layers
@@ -202,6 +203,7 @@ def export_int8(folder: Path, target: Path, mode: str, reduce_range: bool = Fals
 
     ``step(name)`` is called as each stage starts (the caller's progress bar).
     """
+    # heavy: transformers takes seconds to import, so it loads with the first model, not the module
     from transformers import AutoModel
 
     step = step or (lambda name: None)
@@ -411,6 +413,7 @@ def export_progress(folder: Path, where: Path, seconds: float | None = None, wha
     (stderr, whatever the log level: a silent half-minute looks like a hang); transformers' own
     weight-loading bar is hidden meanwhile. ``seconds``: the estimate (default: the ONNX export's);
     ``stages``: how many ``step(name)`` calls the export makes."""
+    # only while an export runs
     from tqdm import tqdm
     from transformers.utils import logging as hf_logging
 
@@ -470,6 +473,7 @@ class OrtInt8Backend(Backend):
     def __init__(self, folder: Path, mode: str = "accurate", threads: int | None = None, *,
                  cache_dir: Path, first_token_only: bool = False, tokenizer=None,
                  token_types: bool = False) -> None:
+        # optional engine: onnxruntime loads only when the ONNX int8 engine serves
         import onnxruntime as ort
 
         self.name = f"onnx-int8-{mode}"

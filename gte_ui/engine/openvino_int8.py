@@ -152,6 +152,7 @@ def export_ov_int8(folder: Path, target: Path, *, tokenizer=None, token_types: b
     record last): a crash in between leaves files that do not match their record, which the next
     start exports again.
     """
+    # optional: OpenVINO / NNCF (gte-ui[openvino]) and transformers only while exporting
     import nncf  # heavy optional dependency: only this engine pays for it
     import openvino as ov
     from transformers import AutoModel

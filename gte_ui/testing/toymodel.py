@@ -66,6 +66,7 @@ def save_tokenizer(folder: Path, vocab: list[str], model_max_length: int, segmen
 
     ``segment_ids``: the tokenizer also returns ``token_type_ids`` (as BERT cross-encoders' do).
     """
+    # test-model builders: torch / transformers / tokenizers only when a model is built
     from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, processors
     from transformers import PreTrainedTokenizerFast
 
@@ -110,6 +111,7 @@ def build_random_bert(folder: str | Path, shape: str = "tiny", seed: int = 0,
         shape: a key of :data:`SHAPES`.
         max_length: tokenizer ``model_max_length`` (default: the shape's position limit).
     """
+    # test-model builders: torch / transformers / tokenizers only when a model is built
     import torch
     from transformers import BertConfig, BertModel
 
@@ -172,6 +174,7 @@ def save_unigram_tokenizer(folder: Path, vocab_size: int | None, model_max_lengt
     ``▁`` word starts) built with the ``tokenizers`` library and wrapped in
     ``PreTrainedTokenizerFast``. Its pieces: the specials, CJK characters, ``▁``-words, letters.
     Returns the vocabulary."""
+    # test-model builders: torch / transformers / tokenizers only when a model is built
     from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, processors
     from transformers import PreTrainedTokenizerFast
 
@@ -209,6 +212,7 @@ def build_random_cross_encoder(folder: str | Path, shape: str = "tiny-bert", see
     """Save a randomly initialised cross-encoder (``*ForSequenceClassification``, one logit) with a
     real tokenizer into ``folder``: BERT with the WordPiece vocabulary above, or XLM-RoBERTa with a
     Unigram one. Its scores mean nothing; its shape and arithmetic are a real reranker's."""
+    # test-model builders: torch / transformers / tokenizers only when a model is built
     import torch
     from transformers import (BertConfig, BertForSequenceClassification, XLMRobertaConfig,
                               XLMRobertaForSequenceClassification)
@@ -257,6 +261,7 @@ def build_minilm_cross_encoder(folder: str | Path, minilm_path: str | Path, seed
     barely move (sigmoid scores 0.50 ± 0.005 on STS-B), which would make any |Δscore| bound
     trivial; a scale of 100 spreads them like a trained reranker's (logit std ≈ 2).
     """
+    # test-model builders: torch / transformers / tokenizers only when a model is built
     import torch
     from transformers import BertForSequenceClassification
 
