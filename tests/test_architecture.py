@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import shutil
 import subprocess
 import sys
@@ -68,3 +69,42 @@ def test_no_import_cycles():
     edges = {m: {d for d in graph.find_modules_directly_imported_by(m) if d in modules} for m in modules}
     cycles = [sorted(c) for c in strongly_connected(edges) if len(c) > 1]
     assert cycles == []
+
+
+def _guarded_by_import_error(node: ast.AST, parents: dict[ast.AST, ast.AST]) -> bool:
+    """Inside a ``try`` whose handlers catch ImportError: an optional or platform-only module."""
+    while node in parents:
+        node = parents[node]
+        if isinstance(node, ast.Try) and any(
+                isinstance(h.type, ast.Name) and h.type.id in ("ImportError", "ModuleNotFoundError")
+                for h in node.handlers):
+            return True
+    return False
+
+
+def test_no_standard_library_import_hides_inside_a_function():
+    """An import inside a function is for a heavy optional dependency (issue 13.1). The standard
+    library costs nothing at the top, so one inside a function must be platform-only (guarded by
+    ``except ImportError``) or say why on its line or the line above."""
+    offenders = []
+    for path in sorted((ROOT / "gte_ui").rglob("*.py")):
+        source = path.read_text(encoding="utf-8")
+        lines = source.splitlines()
+        tree = ast.parse(source)
+        parents = {child: parent for parent in ast.walk(tree) for child in ast.iter_child_nodes(parent)}
+        for fn in ast.walk(tree):
+            if not isinstance(fn, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                continue
+            for node in ast.walk(fn):
+                if isinstance(node, ast.Import):
+                    names = [a.name for a in node.names]
+                elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                    names = [node.module]
+                else:
+                    continue
+                if not any(n.split(".")[0] in sys.stdlib_module_names for n in names):
+                    continue
+                said_why = "#" in lines[node.lineno - 1] or lines[node.lineno - 2].strip().startswith("#")
+                if not said_why and not _guarded_by_import_error(node, parents):
+                    offenders.append(f"{path.relative_to(ROOT)}:{node.lineno}: {lines[node.lineno - 1].strip()}")
+    assert offenders == []

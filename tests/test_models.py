@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import csv
+
 import numpy as np
 import pytest
 import torch
@@ -360,9 +362,15 @@ def test_ui_ranking_compare_has_a_column_per_model_and_kendall_tau(two_models):
     cands = ["A woman plays a violin.", "Stock markets fell.", "Someone plays an instrument."]
     summary, table, fig, csv_path = ranking.on_rank(two_models, "A man is playing a guitar.", "\n".join(cands),
                                                     None, 0, *TEXT_OPTIONS, COMPARE)
-    assert csv_path is None and len(fig.data) == 2
+    assert len(fig.data) == 2
     scores = {s.name: s.rank("A man is playing a guitar.", cands).scores for s in two_models.models()}
     assert list(table[f"minilm 得分 score"]) == pytest.approx([round(x, 4) for x in scores["minilm"]])
+    with open(csv_path, encoding="utf-8-sig", newline="") as f:  # the download: the same columns, 6 decimals
+        rows = list(csv.reader(f))
+    assert rows[0] == ["index", "text", f"{two_models.name} score", f"{two_models.name} rank", "minilm score", "minilm rank"]
+    assert [r[1] for r in rows[1:]] == cands
+    assert [float(r[4]) for r in rows[1:]] == pytest.approx(scores["minilm"], abs=1e-6)
+    assert [int(r[5]) for r in rows[1:]] == list(table["minilm 名次 rank"])
     tau = rank_agreement(scores)[(two_models.name, "minilm")]
     assert f"τ = {tau:.3f}" in summary
     out = vector.on_vectors(two_models, "hello", *TEXT_OPTIONS, COMPARE, progress=None)

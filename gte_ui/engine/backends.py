@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import abc
 import logging
+import warnings
 from pathlib import Path
 
 import torch
@@ -214,8 +215,6 @@ def own_weights(model: torch.nn.Module) -> torch.nn.Module:
 
 def quantize_dynamic_int8(model: torch.nn.Module) -> torch.nn.Module:
     """Dynamic int8 quantisation of every ``nn.Linear``, per-channel weights (first version)."""
-    import warnings
-
     from torch.ao.quantization import per_channel_dynamic_qconfig, quantize_dynamic
 
     with warnings.catch_warnings():

@@ -13,6 +13,7 @@ The fp32 weights are dropped after quantising, so they do not stay resident.
 
 from __future__ import annotations
 
+import ctypes
 import gc
 import logging
 import re
@@ -349,8 +350,6 @@ def trim_heap() -> None:
     otherwise, and RSS never shrinks)."""
     gc.collect()
     try:
-        import ctypes
-
         ctypes.CDLL("libc.so.6").malloc_trim(0)
     except (OSError, AttributeError):
         pass

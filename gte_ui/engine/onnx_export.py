@@ -34,7 +34,8 @@ import shutil
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+import warnings
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import numpy as np
@@ -201,8 +202,6 @@ def export_int8(folder: Path, target: Path, mode: str, reduce_range: bool = Fals
 
     ``step(name)`` is called as each stage starts (the caller's progress bar).
     """
-    import warnings
-
     from transformers import AutoModel
 
     step = step or (lambda name: None)
@@ -223,11 +222,8 @@ def export_int8(folder: Path, target: Path, mode: str, reduce_range: bool = Fals
     if token_types:
         inputs, names = (ids, mask, (torch.arange(ids.shape[1]) >= 3).long().expand_as(ids).contiguous()), \
             names + ["token_type_ids"]
-    target.parent.mkdir(parents=True, exist_ok=True)
-    remove_abandoned_exports(target.parent)
-    tmp_dir = Path(tempfile.mkdtemp(prefix=TMP_PREFIX, dir=target.parent))
     step("writing the ONNX graph")
-    try:
+    with staged_export(target) as tmp_dir:
         tmp = tmp_dir / target.name
         _EXPORT_MEMO.clear()
         _MASK_MEMO.clear()
@@ -239,22 +235,11 @@ def export_int8(folder: Path, target: Path, mode: str, reduce_range: bool = Fals
                 dynamic_axes={**{name: {0: "batch", 1: "seq"} for name in names},
                               output: {0: "batch"} if first_only else {0: "batch", 1: "seq"}},
                 custom_opsets={"com.microsoft": 1}, do_constant_folding=True)
-        record_file = tmp_dir / RECORD
-        record_file.write_text(json.dumps({**(record or {}), "size": tmp.stat().st_size,
-                                           "sha256": file_sha256(tmp)}, indent=1), encoding="utf-8")
-        os.replace(tmp, target)
-        os.replace(record_file, target.parent / RECORD)
-    finally:
-        shutil.rmtree(tmp_dir, ignore_errors=True)
-        remove_if_empty(target.parent)  # a failed first export leaves no empty folder behind
+        move_in([tmp], {**(record or {}), "size": tmp.stat().st_size, "sha256": file_sha256(tmp)}, target.parent)
     log.info("exported %s (int8 %s) to %s in %.1f s", folder, mode, target, time.perf_counter() - t0)
     return target
 
 
-#: int8 modes of the ONNX Runtime path -> arguments of :func:`gte_ui.engine.int8.quantize_w8a8`.
-#: Measured on STS-B with MiniLM (mean |dcos| vs fp32): fast 0.0044; accurate 0.0023 (the
-#: FFN output projections' few outlier input channels in fp32 and every activation asymmetric
-#: uint8 per token), at ~1 % more time than fast. See README, Performance.
 def cached_export_path(folder: Path, mode: str, cache_dir: Path,
                        first_token_only: bool = False, token_types: bool = False) -> Path:
     """Where the int8 export of ``folder`` + ``mode`` lives in ``cache_dir`` (``Settings.export_cache``),
@@ -384,6 +369,32 @@ def remove_if_empty(folder: Path) -> None:
         folder.rmdir()
     except OSError:
         pass  # not empty (a good export lives there) or already gone
+
+
+@contextlib.contextmanager
+def staged_export(target: Path) -> Iterator[Path]:
+    """A fresh temporary folder beside ``target`` to write an export into (abandoned ones that
+    killed runs left go first); :func:`move_in` renames the finished files into place. The folder
+    is removed afterwards, and so is ``target``'s folder if nothing landed there: a failed first
+    export leaves nothing behind."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    remove_abandoned_exports(target.parent)
+    tmp_dir = Path(tempfile.mkdtemp(prefix=TMP_PREFIX, dir=target.parent))
+    try:
+        yield tmp_dir
+    finally:
+        shutil.rmtree(tmp_dir, ignore_errors=True)
+        remove_if_empty(target.parent)
+
+
+def move_in(files: list[Path], record: dict, folder: Path) -> None:
+    """Write ``record`` (:data:`RECORD`) beside ``files`` and rename them into ``folder``, the
+    record last: a crash in between leaves files that do not match their record, which the next
+    start exports again."""
+    record_file = files[0].parent / RECORD
+    record_file.write_text(json.dumps(record, indent=1), encoding="utf-8")
+    for f in [*files, record_file]:
+        os.replace(f, folder / f.name)
 
 
 def export_seconds_estimate(folder: Path) -> float:

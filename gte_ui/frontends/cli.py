@@ -24,6 +24,8 @@ import shutil
 import sys
 import time
 import types
+import urllib.error
+import urllib.request
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -542,9 +544,6 @@ def health(url: str | None = None, timeout: float = 4.0) -> tuple[bool, str]:
     Default URL: 127.0.0.1 on the port the server's own settings give (``--port`` /
     ``GRADIO_SERVER_PORT`` / ``GTE_PORT`` / ``PORT``, else 7860).
     """
-    import urllib.error
-    import urllib.request
-
     if url is None:
         url = f"http://127.0.0.1:{parse_settings([]).port}/health"
     try:

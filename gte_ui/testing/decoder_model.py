@@ -22,7 +22,7 @@ import json
 from pathlib import Path
 
 from gte_ui.core.resources import SAMPLES
-from gte_ui.testing.toymodel import _COMMON_ZH, bench_cache_dir
+from gte_ui.testing.toymodel import _COMMON_ZH, cached_build
 
 ENDOFTEXT = "<|endoftext|>"
 IM_START = "<|im_start|>"
@@ -188,10 +188,5 @@ def build_random_decoder_reranker(folder: str | Path, shape: str = "tiny", seed:
 
 def cached_random_decoder(shape: str = "qwen3-0.6b", family: str = "qwen3") -> Path:
     """A random decoder of ``shape`` in the bench cache, built on first use (0.6B: ~2.4 GB fp32)."""
-    import sys
-
-    folder = bench_cache_dir() / f"{family}-{shape}-shape"
-    if not (folder / "model.safetensors").is_file():
-        print(f"building the {family} {shape}-shape model in {folder} (once)…", file=sys.stderr)
-        build_random_decoder(folder, family, shape, matryoshka=family == "qwen3")
-    return folder
+    return cached_build(f"{family}-{shape}-shape", f"{family} {shape}-shape model",
+                        lambda folder: build_random_decoder(folder, family, shape, matryoshka=family == "qwen3"))

@@ -14,6 +14,9 @@ BertPreTokenizer): in transformers 5, ``BertTokenizer(vocab_file=...)`` silently
 from __future__ import annotations
 
 import json
+import os
+import sys
+from collections.abc import Callable
 from pathlib import Path
 
 SPECIAL_TOKENS = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
@@ -132,20 +135,21 @@ def build_random_bert(folder: str | Path, shape: str = "tiny", seed: int = 0,
 
 def bench_cache_dir() -> Path:
     """Where benchmarks keep their random models: ``$GTE_BENCH_CACHE`` or ``~/.cache/gte_ui/bench``."""
-    import os
-
     return Path(os.environ.get("GTE_BENCH_CACHE", Path.home() / ".cache" / "gte_ui" / "bench"))
+
+
+def cached_build(name: str, what: str, build: Callable[[Path], object]) -> Path:
+    """``bench_cache_dir() / name``, made by ``build(folder)`` the first time (benchmarks reuse it)."""
+    folder = bench_cache_dir() / name
+    if not (folder / "model.safetensors").is_file():
+        print(f"building the {what} in {folder} (once)…", file=sys.stderr)
+        build(folder)
+    return folder
 
 
 def cached_random_bert(shape: str = "gte-large") -> Path:
     """A random BERT of ``shape`` in the bench cache, built on first use (GTE-large: ~1.3 GB)."""
-    import sys
-
-    folder = bench_cache_dir() / f"{shape}-shape"
-    if not (folder / "model.safetensors").is_file():
-        print(f"building the {shape}-shape model in {folder} (once)…", file=sys.stderr)
-        build_random_bert(folder, shape)
-    return folder
+    return cached_build(f"{shape}-shape", f"{shape}-shape model", lambda folder: build_random_bert(folder, shape))
 
 
 # ------------------------------------------------------------------ cross-encoders (rerankers)
@@ -239,13 +243,8 @@ def build_random_cross_encoder(folder: str | Path, shape: str = "tiny-bert", see
 
 def cached_random_cross_encoder(shape: str = "bge-reranker-base") -> Path:
     """A random cross-encoder of ``shape`` in the bench cache, built on first use."""
-    import sys
-
-    folder = bench_cache_dir() / f"{shape}-shape"
-    if not (folder / "model.safetensors").is_file():
-        print(f"building the {shape}-shape cross-encoder in {folder} (once)…", file=sys.stderr)
-        build_random_cross_encoder(folder, shape)
-    return folder
+    return cached_build(f"{shape}-shape", f"{shape}-shape cross-encoder",
+                        lambda folder: build_random_cross_encoder(folder, shape))
 
 
 def build_minilm_cross_encoder(folder: str | Path, minilm_path: str | Path, seed: int = 0,
