@@ -33,9 +33,11 @@ def create_app(service: EmbeddingService, settings: Settings | None = None) -> F
     # dynamic batcher, so letting several run at once is what lets the batcher merge them.
     demo.queue(default_concurrency_limit=settings.concurrency, max_size=settings.max_queue)
     security.install(app, settings, page_event=functools.partial(_is_page_event, demo))
+    # Gradio's monitoring summary (/monitoring/summary: calls and latency per event) answers
+    # without the key; /metrics carries the same figures behind it, so monitoring is off.
     return gr.mount_gradio_app(app, demo, path="/", auth=security.gradio_auth(settings),
                                auth_message="GTE 相似度工作台 · 请登录 Please log in",
-                               max_file_size=settings.max_upload_bytes, **ui_assets())
+                               max_file_size=settings.max_upload_bytes, enable_monitoring=False, **ui_assets())
 
 
 def _is_page_event(demo: gr.Blocks, fn_index: int) -> bool:

@@ -57,10 +57,24 @@ def browser_packages_message(missing: list[str]) -> str:
             "with `python3 -m pytest -m 'not browser'`")
 
 
+#: What the shared-cache tests need beyond pip: Debian's real redis-server (.ci/run installs it).
+REDIS_APT = "apt-get install redis-server"
+REDIS_MISSING = (f"the shared-cache tests need redis-server, which pip cannot install: run `sudo {REDIS_APT}` "
+                 "(Debian/Ubuntu; .ci/run does it), or leave them out with `python3 -m pytest -m 'not redis'`")
+
+
+def missing_system_packages() -> list[str]:
+    """Every Debian package README's test command needs that this machine lacks."""
+    return missing_browser_packages() + ([] if shutil.which("redis-server") else ["redis-server"])
+
+
 def pytest_report_header(config) -> str | None:
-    """Say at the top of the run what the browser tests will miss, before they fail."""
+    """Say at the top of the run what the browser and shared-cache tests will miss, before they fail."""
     missing = missing_browser_packages()
-    return f"MISSING system packages: {browser_packages_message(missing)}" if missing else None
+    lines = [f"MISSING system packages: {browser_packages_message(missing)}"] if missing else []
+    if shutil.which("redis-server") is None:
+        lines.append(f"MISSING system packages: {REDIS_MISSING}")
+    return lines or None
 
 
 DATA = Path(__file__).parent / "data"
@@ -188,8 +202,8 @@ class RedisServer:
         self.url = f"redis://127.0.0.1:{self.port}/0"
 
     def start(self) -> RedisServer:
-        import subprocess
-
+        if shutil.which("redis-server") is None:  # one line naming the apt command, not a traceback
+            pytest.fail(REDIS_MISSING, pytrace=False)
         self.proc = subprocess.Popen(
             ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
              "--appendonly", "no", "--dir", str(self.workdir), "--enable-debug-command", "local",
@@ -214,8 +228,6 @@ class RedisServer:
 @pytest.fixture()
 def redis_server(tmp_path):
     """A fresh, empty redis-server for one test."""
-    if shutil.which("redis-server") is None:
-        pytest.fail("redis-server is not installed (apt-get install redis-server, as .ci/run does)")
     server = RedisServer(tmp_path).start()
     yield server
     server.stop()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import shutil
 import subprocess
 import sys
@@ -68,3 +69,46 @@ def test_no_import_cycles():
     edges = {m: {d for d in graph.find_modules_directly_imported_by(m) if d in modules} for m in modules}
     cycles = [sorted(c) for c in strongly_connected(edges) if len(c) > 1]
     assert cycles == []
+
+
+def _guarded_by_import_error(node: ast.AST, parents: dict[ast.AST, ast.AST]) -> bool:
+    """Inside a ``try`` whose handlers catch ImportError: an optional or platform-only module."""
+    while node in parents:
+        node = parents[node]
+        if isinstance(node, ast.Try) and any(
+                isinstance(h.type, ast.Name) and h.type.id in ("ImportError", "ModuleNotFoundError")
+                for h in node.handlers):
+            return True
+    return False
+
+
+def _says_why(lines: list[str], node: ast.AST, import_lines: set[int]) -> bool:
+    """A comment on the import's line, or above the run of imports (blank lines allowed) it
+    belongs to: one reason may cover the imports of one dependency."""
+    if "#" in lines[node.lineno - 1]:
+        return True
+    i = node.lineno - 1  # 1-based line above the import
+    while i >= 1 and (i in import_lines or not lines[i - 1].strip()):
+        i -= 1
+    return i >= 1 and lines[i - 1].strip().startswith("#")
+
+
+def test_every_import_inside_a_function_says_why():
+    """An import inside a function is for a heavy or optional dependency, and says so (issue 13.1):
+    a comment on its line or above its run of imports, or a guard by ``except ImportError`` (an
+    optional or platform-only module). The standard library costs nothing at the top."""
+    offenders = []
+    for path in sorted((ROOT / "gte_ui").rglob("*.py")):
+        source = path.read_text(encoding="utf-8")
+        lines = source.splitlines()
+        tree = ast.parse(source)
+        parents = {child: parent for parent in ast.walk(tree) for child in ast.iter_child_nodes(parent)}
+        for fn in ast.walk(tree):
+            if not isinstance(fn, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                continue
+            imports = [n for n in ast.walk(fn) if isinstance(n, (ast.Import, ast.ImportFrom))]
+            import_lines = {i for n in imports for i in range(n.lineno, n.end_lineno + 1)}
+            for node in imports:
+                if not _says_why(lines, node, import_lines) and not _guarded_by_import_error(node, parents):
+                    offenders.append(f"{path.relative_to(ROOT)}:{node.lineno}: {lines[node.lineno - 1].strip()}")
+    assert offenders == []

@@ -60,3 +60,38 @@ def test_compare_all_models_and_the_alignment_view(page, two_model_server):
     page.locator("#align-plot .js-plotly-plot").wait_for()
     assert "guitar" in page.locator("#align-plot").inner_text()
     shot(page, "11-alignment")
+
+
+def test_compare_all_on_the_ranking_and_evaluate_tabs(page, two_model_server):
+    """Compare-all beyond the pairwise tab: a score column per model and Kendall's τ on the ranking
+    tab; one row per model (ROC-AUC for ATEC's 0/1 labels) on the Evaluate tab."""
+    from gte_ui.evaluation.compare import rank_agreement
+    from test_browser import fill_text, open_tab
+
+    select_model(page, "⚖️ 全部比较 Compare all")
+    open_tab(page, "排序 One-to-many")
+    source = "A man is playing a guitar."
+    cands = ["A woman plays a violin.", "Stock markets fell sharply today.", "Someone plays an instrument."]
+    fill_text(page, "#rank-src textarea", source)
+    fill_text(page, "#rank-cands textarea", "\n".join(cands))
+    page.click("#btn-rank")
+    page.wait_for_function("() => document.querySelector('#rank-summary').innerText.includes('τ')")
+    services = two_model_server.service.models()
+    tau = rank_agreement({s.name: s.rank(source, cands).scores for s in services})[(services[0].name, "minilm")]
+    assert f"τ = {tau:.3f}" in page.locator("#rank-summary").inner_text()
+    table = page.locator("#rank-table").inner_text()
+    assert all(f"{s.name} 得分 score" in table for s in services)
+    shot(page, "12-compare-ranking")
+
+    open_tab(page, "评估 Evaluate")
+    page.get_by_label("或选示例 Or a sample (assets/samples)").click()
+    page.get_by_role("option", name="atec_300.tsv").click()
+    page.click("#btn-eval")
+    page.wait_for_function("() => document.querySelector('#eval-summary').innerText.includes('ROC-AUC')",
+                           timeout=120_000)
+    summary = page.locator("#eval-summary").inner_text()
+    assert "minilm" in summary and services[0].name in summary and "300 pairs" in summary
+    # the overlaid score distributions: a visible plot whose legend names the models
+    page.wait_for_function("() => [...document.querySelectorAll('.js-plotly-plot .legendtext')]"
+                           ".some(t => t.checkVisibility() && t.textContent.includes('minilm'))")
+    shot(page, "13-compare-evaluate")

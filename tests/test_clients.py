@@ -62,7 +62,7 @@ def test_llamaindex_openai_like_embedding(live_server):
     openai_like = client_package("llama_index.embeddings.openai_like")
     embed_model = openai_like.OpenAILikeEmbedding(
         model_name="gte-large-zh", api_base=live_server.url + "/v1", api_key="unused",
-        embed_batch_size=16, max_retries=0, timeout=60)
+        embed_batch_size=32, max_retries=0, timeout=60)  # the recipe's batch size
     docs = embed_model.get_text_embedding_batch(TEXTS)
     np.testing.assert_allclose(docs, engine_vectors(live_server, TEXTS), atol=1e-6)
     query = embed_model.get_query_embedding(QUERY)
@@ -158,3 +158,25 @@ def test_dify_openai_api_compatible_plugin_request(live_server):
     r = requests.post(f"{base}/embeddings", json={"model": "x", "input": TEXTS[:1], "encoding_format": "float"},
                       timeout=60)
     np.testing.assert_allclose(r.json()["data"][0]["embedding"], engine_vectors(live_server, TEXTS[:1])[0], atol=1e-6)
+
+
+@pytest.mark.parametrize("client", ["dify", "ragflow"])
+def test_dify_and_ragflow_rerank_requests(live_server, client):
+    """The rerank requests of Dify's OpenAI-API-compatible plugin (0.0.64, rerank.py: POST
+    {API Base URL}/rerank) and RAGFlow's "OpenAI-API-Compatible" rerank (v0.26.4 / v0.27.0,
+    rerank_model.py: POST {Base url}/rerank), with the base URL docs/integrations.md gives
+    (http://HOST:7860/v1): {"model", "query", "documents", "top_n"}; both read results[].index and
+    relevance_score. Without --reranker the scores are the embedding cosine (method says so)."""
+    import requests
+
+    docs = ["今天天气很好", "这款手机电池续航很强，用一天没问题", "我想借钱"]
+    auth = "" if client == "dify" else "Bearer unused"  # Dify sends an empty header without a key
+    r = requests.post(live_server.url + "/v1" + "/rerank", timeout=60,
+                      headers={"Content-Type": "application/json", "Authorization": auth},
+                      json={"model": "gte-large-zh", "query": QUERY, "documents": docs, "top_n": len(docs)})
+    assert r.status_code == 200, r.text
+    results = r.json()["results"]
+    expected = live_server.service.rerank(QUERY, docs)
+    got = {item["index"]: item["relevance_score"] for item in results}
+    assert got == pytest.approx({row.index: row.score for row in expected.rows}, abs=1e-6)
+    assert [item["index"] for item in results] == [row.index for row in expected.rows]  # best first

@@ -177,7 +177,7 @@ def test_cached_export_is_verified_and_reused(tiny_model_dir, cache_copy):
 
 
 @pytest.mark.parametrize("damage", ["flip", "truncate", "no-record"])
-def test_a_damaged_export_is_replaced_on_the_next_start(tiny_model_dir, cache_copy, damage):
+def test_a_damaged_export_is_replaced_on_the_next_start(tiny_model_dir, cache_copy, damage, caplog):
     cache, onnx = cache_copy
     if damage == "flip":  # same size, different bytes: only the hash sees it
         data = bytearray(onnx.read_bytes())
@@ -188,9 +188,14 @@ def test_a_damaged_export_is_replaced_on_the_next_start(tiny_model_dir, cache_co
     else:  # a crash between the export's two renames
         (onnx.parent / RECORD).unlink()
     assert verify_export(onnx) is not None
-    encoder = Encoder.load(int8_settings(tiny_model_dir, cache))
+    with caplog.at_level("WARNING"):
+        encoder = Encoder.load(int8_settings(tiny_model_dir, cache))
     assert encoder.info.backend == "onnx-int8-fast"
     assert encoder.info.backend_note.startswith("re-exported: the cached export was damaged")
+    # one message for the operator, no traceback, no fallback to eager PyTorch
+    warnings = [r for r in caplog.records if r.levelname in ("WARNING", "ERROR") and r.name.startswith("gte_ui")]
+    assert len(warnings) == 1 and "is damaged" in warnings[0].getMessage(), [r.getMessage() for r in warnings]
+    assert warnings[0].exc_info is None and "eager PyTorch" not in caplog.text
     assert verify_export(onnx) is None  # healed in place
     again = Encoder.load(int8_settings(tiny_model_dir, cache))
     assert again.info.backend_note == ""
@@ -209,6 +214,7 @@ def test_health_names_the_serving_engine(tiny_model_dir, cache_copy):
         health = requests.get(server.url + "/health", timeout=10).json()
     assert health["backend"] == "onnx-int8-fast" and health["precision"] == "int8"
     assert "re-exported" in health["backend_note"] and "100 bytes" in health["backend_note"]
+    assert str(cache) not in json.dumps(health) and str(tiny_model_dir) not in json.dumps(health)
 
 
 FALLBACK = """

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import csv
+
 import numpy as np
 import pytest
 import torch
@@ -49,6 +51,29 @@ def test_each_model_answers_with_its_own_vectors(two_models, minilm_dir):
     reference = SentenceTransformer(str(minilm_dir), device="cpu").encode(texts, normalize_embeddings=True)
     np.testing.assert_allclose(got.vectors, reference, atol=1e-5)
     assert two_models.embed(texts).vectors.shape[1] == two_models.dim != 384
+
+
+def test_each_model_runs_in_its_own_precision(tiny_model_dir, tmp_path):
+    """NAME=SOURCE@int8 serves that model in int8 beside the fp32 default (the same folder twice:
+    how a user sees what int8 costs), and the comparison table names each one's precision."""
+    from gte_ui.evaluation.compare import compare_models
+    from gte_ui.core.pairs import LabelledPairs
+
+    settings = Settings(model=str(tiny_model_dir), device="cpu", precision="fp32",
+                        models=(f"tiny-int8={tiny_model_dir}@int8",), export_cache=str(tmp_path))
+    service = EmbeddingService.from_settings(settings, batching=False)
+    try:
+        int8 = service.for_model("tiny-int8")
+        assert (service.info.precision, int8.info.precision) == ("fp32", "int8")
+        texts = ["今天天气很好", "我想借钱", "这款手机电池续航很强"]
+        fp, q = service.embed(texts).vectors, int8.embed(texts).vectors
+        assert not np.array_equal(fp, q)  # a different computation …
+        assert float(np.min(np.sum(fp * q, axis=1))) > 0.9  # … of the same model
+        pairs = LabelledPairs(texts, texts[::-1], [1.0, 0.0, 1.0], "crafted")
+        rows = compare_models(service.models(), pairs).rows
+        assert [(r.model, r.precision) for r in rows] == [(service.name, "fp32"), ("tiny-int8", "int8")]
+    finally:
+        service.close()
 
 
 def test_an_unknown_model_is_a_404_naming_the_loaded_ones(two_models):
@@ -200,6 +225,59 @@ def test_every_route_answers_with_the_model_it_names(two_model_server, minilm_di
     assert all(str(minilm_dir) not in str(m) for m in health["models"])
 
 
+def test_the_legacy_predict_route_takes_the_model_too(two_model_server, minilm_dir):
+    """/api/predict (the articles' Gradio-3 shape) takes an optional "model" beside "data"."""
+    import requests
+    from sentence_transformers import SentenceTransformer
+
+    url = two_model_server.url + "/api/predict"
+    texts = ["A man is playing a guitar.", "Someone plays an instrument."]
+    reference = SentenceTransformer(str(minilm_dir), device="cpu").encode(texts, normalize_embeddings=True)
+    vector = requests.post(url, json={"data": [texts[0], ""], "model": "minilm"}, timeout=60).json()["data"]
+    np.testing.assert_allclose(vector, reference[0], atol=1e-5)
+    scores = requests.post(url, json={"data": texts, "model": "minilm"}, timeout=60).json()["data"]
+    assert scores == [pytest.approx(float(reference[0] @ reference[1]), abs=1e-5)]
+    default = requests.post(url, json={"data": [texts[0], ""]}, timeout=60).json()["data"]
+    assert len(default) == two_model_server.service.dim != 384
+    bad = requests.post(url, json={"data": [texts[0], ""], "model": 3}, timeout=30)
+    assert bad.status_code == 422 and "model" in bad.json()["error"]
+
+
+def test_api_answers_carry_unknown_token_ratios_and_warnings(live_server):
+    """Over HTTP, not only in the service's result: /similarity (the pair shape) and
+    /v1/embeddings carry unknown_token_ratio per text and the warning naming the characters."""
+    import requests
+
+    url = live_server.url
+    pair = requests.post(url + "/similarity", json={"sentence_a": "你好🙂", "sentence_b": "你好"}, timeout=60).json()
+    assert pair["unknown_token_ratio"] == [pytest.approx(1 / 3, abs=1e-4), 0.0]
+    assert len(pair["warnings"]) == 1 and "🙂" in pair["warnings"][0] and "33%" in pair["warnings"][0]
+    assert " / " in pair["warnings"][0]  # 中文 / English
+    assert pair["model"] == live_server.service.name and pair["bands"]["source"]
+    quiet = requests.post(url + "/similarity", json={"sentence_a": "你好", "sentence_b": "天气很好"}, timeout=60).json()
+    assert quiet["warnings"] == [] and quiet["unknown_token_ratio"] == [0.0, 0.0]
+    oa = requests.post(url + "/v1/embeddings", json={"input": ["齉齉", "你好"], "model": "x"}, timeout=60).json()
+    assert oa["unknown_token_ratio"] == [1.0, 0.0]
+    assert len(oa["warnings"]) == 1 and "齉" in oa["warnings"][0]
+
+
+def test_the_pair_route_carries_the_fixed_band_verdict_beside_the_calibrated_one(tiny_encoder, tiny_settings):
+    import requests
+    from conftest import LiveServer
+
+    from gte_ui.core.scoring import VerdictBands
+    from gte_ui.server import create_app
+
+    service = EmbeddingService(tiny_encoder, tiny_settings, bands=VerdictBands(high=0.99, mid=0.98, source="calibrated"))
+    expected = service.pair("你好", "天气很好")
+    with LiveServer(create_app(service, tiny_settings)) as server:
+        got = requests.post(server.url + "/similarity", json={"sentence_a": "你好", "sentence_b": "天气很好"},
+                            timeout=60).json()
+    assert got["bands"] == {"high": 0.99, "mid": 0.98, "source": "calibrated"}
+    assert (got["verdict"], got["default_verdict"]) == (expected.verdict.zh, expected.default_verdict.zh)
+    assert got["default_verdict_en"] == expected.default_verdict.en
+
+
 def test_an_unknown_model_is_404_on_every_route(two_model_server):
     import requests
 
@@ -284,9 +362,15 @@ def test_ui_ranking_compare_has_a_column_per_model_and_kendall_tau(two_models):
     cands = ["A woman plays a violin.", "Stock markets fell.", "Someone plays an instrument."]
     summary, table, fig, csv_path = ranking.on_rank(two_models, "A man is playing a guitar.", "\n".join(cands),
                                                     None, 0, *TEXT_OPTIONS, COMPARE)
-    assert csv_path is None and len(fig.data) == 2
+    assert len(fig.data) == 2
     scores = {s.name: s.rank("A man is playing a guitar.", cands).scores for s in two_models.models()}
     assert list(table[f"minilm 得分 score"]) == pytest.approx([round(x, 4) for x in scores["minilm"]])
+    with open(csv_path, encoding="utf-8-sig", newline="") as f:  # the download: the same columns, 6 decimals
+        rows = list(csv.reader(f))
+    assert rows[0] == ["index", "text", f"{two_models.name} score", f"{two_models.name} rank", "minilm score", "minilm rank"]
+    assert [r[1] for r in rows[1:]] == cands
+    assert [float(r[4]) for r in rows[1:]] == pytest.approx(scores["minilm"], abs=1e-6)
+    assert [int(r[5]) for r in rows[1:]] == list(table["minilm 名次 rank"])
     tau = rank_agreement(scores)[(two_models.name, "minilm")]
     assert f"τ = {tau:.3f}" in summary
     out = vector.on_vectors(two_models, "hello", *TEXT_OPTIONS, COMPARE, progress=None)
@@ -301,3 +385,21 @@ def test_ui_evaluate_compares_every_model_into_one_table_and_csv(two_models):
     assert "minilm" in md and two_models.name in md and len(fig.data) == 2
     rows = open(files[0], encoding="utf-8-sig").read().splitlines()
     assert rows[0].startswith("model,precision") and len(rows) == 3 and state == {}
+
+
+def test_ui_gauge_shows_the_raw_cosine_in_the_calibrated_bands_with_both_verdicts(tiny_encoder, tiny_settings):
+    """Where calibrated bands exist, the gauge's coloured bands are the calibrated thresholds, its
+    needle the raw cosine, and the text names both verdicts (calibrated, and under 0.75 / 0.50)."""
+    from gte_ui.core.scoring import VerdictBands
+    from gte_ui.frontends.ui.tabs import pairwise
+
+    service = EmbeddingService(tiny_encoder, tiny_settings, bands=VerdictBands(high=0.99, mid=0.98, source="calibrated"))
+    r = service.pair("你好", "天气很好")
+    assert r.verdict != r.default_verdict  # the two band sets disagree on this pair
+    md, gauge = pairwise.on_pair(service, "你好", "天气很好", *TEXT_OPTIONS, "")
+    for verdict in (r.verdict, r.default_verdict):
+        assert verdict.zh in md and verdict.en in md
+    assert "calibrated" in md and "0.75 / 0.50" in md
+    g = gauge.data[0]
+    assert g.value == pytest.approx(round(max(0.0, r.score) * 100, 1))
+    assert [tuple(step["range"]) for step in g.gauge.steps] == [(0, 98.0), (98.0, 99.0), (99.0, 100)]

@@ -629,6 +629,16 @@ def test_read_groups_layouts(tmp_path):
 
     g = read_groups(SAMPLE)
     assert len(g.queries) == 53 and g.pairs == 167 and looks_like_groups(SAMPLE)
+    # the Evaluate tab tells a rerank file from a pairs file by its header, in every encoding read
+    for encoding, header in (("utf-16", "query,doc,label"), ("gb18030", "查询,文档,标签"), ("utf-8-sig", "问题\t段落\t分数")):
+        sep = "\t" if "\t" in header else ","
+        f = tmp_path / f"groups-{encoding}.csv"
+        f.write_bytes(f"{header}\n问题一{sep}答案甲{sep}1\n问题一{sep}答案乙{sep}0\n".encode(encoding))
+        assert looks_like_groups(f), encoding
+        assert read_groups(f).docs == [["答案甲", "答案乙"]], encoding
+    pairs = tmp_path / "pairs-utf16.tsv"
+    pairs.write_bytes("sentence1\tsentence2\tlabel\n甲\t乙\t1\n".encode("utf-16"))
+    assert not looks_like_groups(pairs)
     jl = tmp_path / "t2.jsonl"
     jl.write_text(json.dumps({"query": "q", "positive": ["a"], "negative": ["b", "c"]}, ensure_ascii=False) + "\n")
     g = read_groups(jl)

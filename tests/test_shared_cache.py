@@ -19,6 +19,8 @@ from gte_ui.engine.cache import CachedVector
 from gte_ui.engine.shared_cache import SharedCache, pack, redact_url, shared_key, unpack
 from gte_ui.service.options import TextOptions
 
+pytestmark = pytest.mark.redis
+
 
 def wait_for(predicate, timeout: float = 10.0) -> bool:
     deadline = time.time() + timeout

@@ -1,4 +1,4 @@
-"""Issue 18.1: the test command's needs beyond pip (Chromium, CJK fonts) are said plainly."""
+"""Issue 18.1: the test command's needs beyond pip (Chromium, CJK fonts, redis-server) are said plainly."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from conftest import BROWSER_APT, missing_browser_packages
+from conftest import BROWSER_APT, REDIS_APT, missing_browser_packages, missing_system_packages
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -25,9 +25,14 @@ def test_this_machine_has_what_the_browser_tests_need():
     assert missing_browser_packages() == [], f"install them: {BROWSER_APT}"
 
 
+def test_this_machine_has_what_the_test_command_needs():
+    assert missing_system_packages() == [], "install them: apt-get install chromium fonts-noto-cjk redis-server"
+
+
 def test_missing_packages_are_named(monkeypatch, tmp_path):
     monkeypatch.setenv("PATH", python_only_path(tmp_path))
     assert missing_browser_packages() == ["chromium", "fonts-noto-cjk"]
+    assert missing_system_packages() == ["chromium", "fonts-noto-cjk", "redis-server"]
 
 
 def test_browser_tests_without_chromium_fail_with_the_apt_line(tmp_path):
@@ -44,3 +49,24 @@ def test_browser_tests_without_chromium_fail_with_the_apt_line(tmp_path):
     assert f"sudo {BROWSER_APT}" in out and "the browser tests need chromium and fonts-noto-cjk" in out
     assert "MISSING system packages" in out  # the header, before any test runs
     assert "Traceback" not in out and "def browser" not in out  # no code dump
+
+
+def test_shared_cache_tests_without_redis_fail_with_the_apt_line(tmp_path):
+    """The same for the shared-cache tests: the header names redis-server first, then each test
+    that starts one fails in one line with the apt command, and `-m 'not redis'` leaves them out."""
+    env = {**os.environ, "PATH": python_only_path(tmp_path)}
+    env.pop("CI", None)
+    done = subprocess.run(
+        [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-x", "--timeout=300",
+         "tests/test_shared_cache.py"],
+        capture_output=True, text=True, cwd=ROOT, env=env, timeout=300)
+    out = done.stdout + done.stderr
+    assert done.returncode == 1, out[-3000:]
+    assert f"sudo {REDIS_APT}" in out and "the shared-cache tests need redis-server" in out
+    assert "MISSING system packages" in out.split("collected")[0]  # the header, before any test runs
+    assert "Traceback" not in out and "FileNotFoundError" not in out
+    left_out = subprocess.run(
+        [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q", "-m", "not redis", "--timeout=300",
+         "tests/test_shared_cache.py"],
+        capture_output=True, text=True, cwd=ROOT, env=env, timeout=300)
+    assert left_out.returncode == 5 and "deselected" in left_out.stdout, left_out.stdout[-2000:]  # 5: none ran

@@ -16,10 +16,9 @@ import time
 
 import pytest
 import requests
-from fastapi.routing import APIRoute
 from starlette.routing import Mount
 
-from conftest import LiveServer
+from conftest import AppProcess, LiveServer
 from gte_ui.frontends.http import security
 from gte_ui.core.settings import Settings
 
@@ -69,7 +68,8 @@ def fill(template: str, api_name: str) -> str:
 
 
 def bodies(path: str, blocks) -> list[dict]:
-    """Request bodies that would compute if the route let them through."""
+    """Request bodies that would compute if the route let them through (every shape our REST
+    routes take: the walk with the key proves each POST route computes with one of them)."""
     if path.endswith("/queue/join"):
         return [{"data": [fresh()] * len(fn.inputs), "fn_index": i, "session_hash": "walk", "event_data": None}
                 for i, fn in blocks.fns.items()]
@@ -77,7 +77,17 @@ def bodies(path: str, blocks) -> list[dict]:
         return [{"data": [fresh(), fresh()], "session_hash": "walk", "fn_index": None}]
     return [{"data": [fresh(), fresh()]}, {"input": [fresh()], "model": "gte"},
             {"sentence_a": fresh(), "sentence_b": fresh()}, {"inputs": fresh()},
-            {"inputs": {"source_sentence": fresh(), "sentences": [fresh()]}}]
+            {"inputs": {"source_sentence": fresh(), "sentences": [fresh()]}},
+            {"query": fresh(), "docs": [fresh()]}, {"query": fresh(), "texts": [fresh()]},
+            {"query": fresh(), "documents": [fresh()]}]
+
+
+#: what answers a caller without the key: the page, its static files and Gradio's login, the
+#: API's own docs, /health, Gradio's monitoring (turned off: 403). None of them computes. Every other route the app exposes, today's
+#: and any added later, must answer 401 without the key: the walk fails closed.
+OPEN_WITHOUT_KEY = re.compile(
+    r"^/($|assets/|static/|svelte/|favicon\.ico$|robots\.txt$|manifest\.json$|pwa_icon|theme\.css$|config/?$"
+    r"|login/?$|logout$|monitoring|docs|redoc$|openapi\.json$|health$)")
 
 
 def test_no_route_computes_for_a_caller_without_the_key(keyed):
@@ -107,10 +117,20 @@ def test_no_route_computes_for_a_caller_without_the_key(keyed):
     time.sleep(1.0)  # anything the queue had accepted would have run by now
     assert keyed.service.encoder.forward_calls == before, "a route computed for a caller without the key"
 
-    # every programmatic route was reached and answered 401 at the door
-    for path in ["/api/predict", "/api/predict/", "/v1/embeddings", "/similarity", "/embed",
-                 "/gradio_api/queue/join", "/gradio_api/upload", "/gradio_api/info", "/v1/models"]:
-        assert refused[("POST" if path not in ("/gradio_api/info", "/v1/models") else "GET", path)] == 401, path
+    # every route outside the page's own answered 401 at the door (a new route must too)
+    opened = {k: v for k, v in refused.items() if v != 401 and not OPEN_WITHOUT_KEY.match(k[1])}
+    assert not opened, f"answered a caller without the key: {opened}"
+    # Gradio's monitoring would hand out per-event call counts and latency (/metrics needs the key)
+    assert refused[("GET", "/monitoring/summary")] == 403
+    # the walk did reach every OpenAPI path, Gradio's named endpoints under each of its API
+    # routes, and the routes added after the guard (a walk that found nothing would pass above)
+    assert {fill(p, "") for p in keyed.app.openapi()["paths"]} <= walked
+    for path in ["/api/predict", "/api/predict/", "/v1/embeddings", "/similarity", "/embed", "/rerank",
+                 "/v1/rerank", "/v2/rerank", "/gradio_api/queue/join", "/gradio_api/upload"]:
+        assert refused[("POST", path)] == 401, path
+    for path in ["/gradio_api/info", "/v1/models", "/metrics"]:
+        assert refused[("GET", path)] == 401, path
+    assert {"/similarity", "/align", "/rank", "/embed", "/rerank"} <= set(named)
     for name in (n.lstrip("/") for n in named):
         for path in (f"/gradio_api/call/{name}", f"/gradio_api/run/{name}", f"/gradio_api/api/{name}",
                      f"/gradio_api/call/v2/{name}"):
@@ -118,6 +138,15 @@ def test_no_route_computes_for_a_caller_without_the_key(keyed):
     assert all(code == 401 for (method, path), code in refused.items() if path.startswith("/gradio_api/")), \
         {k: v for k, v in refused.items() if k[1].startswith("/gradio_api/") and v != 401}
     assert len(walked) > 60  # Gradio's ~50 routes × endpoint names, plus ours
+
+    # the same bodies with the key do compute on every REST route that takes a body, so the
+    # counter above would have seen a route that let a caller through
+    for path, ops in keyed.app.openapi()["paths"].items():
+        if "post" in ops:
+            counter = keyed.service.encoder.forward_calls
+            for body in bodies(path, blocks):
+                requests.post(keyed.url + path, json=body, headers=AUTH, timeout=30)
+            assert keyed.service.encoder.forward_calls > counter, f"no walk body computes on {path}"
 
 
 def test_the_key_opens_rest_and_gradio(keyed):
@@ -170,9 +199,14 @@ def test_the_page_cookie_opens_the_page_events_only(keyed):
         assert any(b"process_completed" in line for line in events.iter_lines())
     assert keyed.service.encoder.forward_calls > before
 
-    named = page.post(keyed.url + "/gradio_api/queue/join", timeout=10, json={
-        "data": page_data(blocks, similarity, fresh(), fresh()), "fn_index": similarity, "session_hash": "page1"})
-    assert named.status_code == 401
+    # every named endpoint of Gradio's API info, by fn_index, is the key's alone
+    info = requests.get(keyed.url + "/gradio_api/info", headers=AUTH, timeout=10).json()["named_endpoints"]
+    named_fns = [i for i, fn in blocks.fns.items() if fn.api_name and f"/{fn.api_name}" in info]
+    assert similarity in named_fns and len(named_fns) >= 5
+    for fn_index in named_fns:
+        named = page.post(keyed.url + "/gradio_api/queue/join", timeout=10, json={
+            "data": page_data(blocks, fn_index, fresh(), fresh()), "fn_index": fn_index, "session_hash": "page1"})
+        assert named.status_code == 401, blocks.fns[fn_index].api_name
     assert page.post(keyed.url + "/gradio_api/call/similarity", json={"data": ["a", "b"]}, timeout=10).status_code == 401
     for junk in ({"fn_index": "1"}, {"fn_index": True}, [1], "not json"):
         r = page.post(keyed.url + "/gradio_api/queue/join", data=str(junk) if isinstance(junk, str) else None,
@@ -245,3 +279,21 @@ def test_startup_warning_when_the_ui_is_open_with_a_key():
     open_ui = security.startup_warnings(Settings(api_key="k"))
     assert len(open_ui) == 1 and "web UI is open" in open_ui[0] and "--auth" in open_ui[0]
     assert security.startup_warnings(Settings(api_key="k", auth="a:b")) == []
+
+
+def test_the_command_line_key_guards_a_real_server(tiny_model_dir, tmp_path):
+    """The issue's reproduction on a real ``python -m gte_ui serve --api-key``: the start-up log
+    warns that the page is open, Gradio's API and gradio_client get nothing without the key."""
+    from gradio_client import Client
+
+    app = AppProcess(tiny_model_dir, tmp_path, "--api-key", KEY).start()
+    try:
+        assert "the web UI is open" in app.log and "--auth" in app.log
+        call = requests.post(app.url + "/gradio_api/call/similarity", json={"data": ["a", "b"]}, timeout=10)
+        assert call.status_code == 401 and "密钥" in call.json()["error"] and "Bearer" in call.json()["error"]
+        with pytest.raises(ValueError):
+            Client(app.url, verbose=False)
+        got = Client(app.url, headers=AUTH, verbose=False).predict("好", "好", api_name="/similarity")
+        assert got["score"] == pytest.approx(1.0, abs=1e-4)
+    finally:
+        app.stop()

@@ -91,20 +91,21 @@ def to_percent(score: float) -> float:
 
 def spearman(predicted: Sequence[float], gold: Sequence[float]) -> float:
     """Spearman rank correlation (scipy), as C-MTEB reports it (× 100 there)."""
-    from scipy.stats import spearmanr
+    from scipy.stats import spearmanr  # scipy: only evaluation needs it, serving never loads it
 
-    if len(predicted) != len(gold):
-        raise ValueError(f"length mismatch: {len(predicted)} predictions, {len(gold)} labels")
-    if len(predicted) < 2:
-        raise ValueError("need at least 2 pairs for a correlation")
-    return float(spearmanr(predicted, gold).statistic)
+    return _correlation(spearmanr, predicted, gold)
 
 
 def pearson(predicted: Sequence[float], gold: Sequence[float]) -> float:
-    from scipy.stats import pearsonr
+    """Pearson correlation (scipy)."""
+    from scipy.stats import pearsonr  # scipy: only evaluation needs it, serving never loads it
 
+    return _correlation(pearsonr, predicted, gold)
+
+
+def _correlation(statistic, predicted: Sequence[float], gold: Sequence[float]) -> float:
     if len(predicted) != len(gold):
         raise ValueError(f"length mismatch: {len(predicted)} predictions, {len(gold)} labels")
     if len(predicted) < 2:
         raise ValueError("need at least 2 pairs for a correlation")
-    return float(pearsonr(predicted, gold).statistic)
+    return float(statistic(predicted, gold).statistic)

@@ -55,6 +55,7 @@ NO_NORM = TextNorm()
 
 @functools.lru_cache(maxsize=1)
 def _opencc():
+    # optional: OpenCC loads only when 繁→简 is asked for
     import opencc
 
     return opencc.OpenCC("t2s")

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import abc
 import logging
+import warnings
 from pathlib import Path
 
 import torch
@@ -160,6 +161,7 @@ class TorchBackend(Backend):
     def __init__(self, folder: Path, device: str = "cpu", precision: str = "fp32",
                  int8_mode: str = "accurate", first_token_only: bool = False, tokenizer=None,
                  trust_remote_code: bool = False, decoder: bool = False) -> None:
+        # heavy: transformers takes seconds to import, so it loads with the first model, not the module
         from transformers import AutoModel
 
         dtype = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16,
@@ -214,8 +216,7 @@ def own_weights(model: torch.nn.Module) -> torch.nn.Module:
 
 def quantize_dynamic_int8(model: torch.nn.Module) -> torch.nn.Module:
     """Dynamic int8 quantisation of every ``nn.Linear``, per-channel weights (first version)."""
-    import warnings
-
+    # torch's quantization package is only for this (non-default) int8 path
     from torch.ao.quantization import per_channel_dynamic_qconfig, quantize_dynamic
 
     with warnings.catch_warnings():

@@ -64,6 +64,7 @@ class DecoderReranker:
                  int8_mode: str = "accurate", trust_remote_code: bool = False, model: str | None = None,
                  name: str | None = None) -> None:
         """``model``: what the user asked for (id or folder); ``name``: what clients are shown."""
+        # heavy: transformers takes seconds to import, so it loads with the first model, not the module
         from transformers import AutoModelForCausalLM
 
         t0 = time.perf_counter()

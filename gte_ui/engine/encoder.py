@@ -8,6 +8,7 @@ in :mod:`gte_ui.service.service`.
 
 from __future__ import annotations
 
+import json
 import logging
 import threading
 import time
@@ -340,8 +341,6 @@ def plan_batches(lengths: Sequence[int], max_texts: int, max_tokens: int | None 
 def model_max_length(folder: Path, tokenizer) -> int:
     """The model's own token limit: sentence-transformers' max_seq_length if the folder sets it,
     else the smaller of the tokenizer's limit and the position embeddings."""
-    import json
-
     st_cfg = folder / "sentence_bert_config.json"
     if st_cfg.is_file():
         try:

@@ -104,6 +104,7 @@ def check_weight_files(inner: Path) -> None:
     corrupt. Reads headers only (a safetensors header, a zip's central directory), so it costs
     milliseconds even for GTE-large: an interrupted download leaves exactly such a short file,
     which would otherwise end in a deserialisation traceback."""
+    # safetensors only when weights are checked: resolving a model stays import-light
     from safetensors import SafetensorError, safe_open
 
     for path in weight_files(inner):
@@ -280,12 +281,14 @@ def _resolve_id(model: str, hub: str, revision: str | None, offline: bool, cache
 def _download(which: str, name: str, *, revision: str | None, offline: bool,
               cache_dir: str | None) -> Path:
     if which == "modelscope":
+        # each hub's client loads only when that hub is used
         from modelscope import snapshot_download as ms_download
 
         kwargs = dict(model_id=name, cache_dir=cache_dir, local_files_only=offline)
         if revision:
             kwargs["revision"] = revision
         return Path(ms_download(**kwargs))
+    # each hub's client loads only when that hub is used
     from huggingface_hub import snapshot_download as hf_download
 
     return Path(hf_download(repo_id=name, revision=revision, cache_dir=cache_dir,
@@ -341,10 +344,12 @@ def fetch_snapshot(which: str, model: str, revision: str | None, to: Path) -> No
     if which == "modelscope":
         # ModelScope trusts a file it has already fetched unless told to re-hash it; read at import
         os.environ.setdefault("MODELSCOPE_ENABLE_DEFAULT_HASH_VALIDATION", "true")
+        # each hub's client loads only when that hub is used
         from modelscope import snapshot_download as ms_download
 
         ms_download(model_id=model, revision=revision, local_dir=str(to))
     else:
+        # each hub's client loads only when that hub is used
         from huggingface_hub import snapshot_download as hf_download
 
         hf_download(repo_id=model, revision=revision, local_dir=str(to), endpoint=hub_endpoint("huggingface"))
@@ -354,10 +359,12 @@ def hub_manifest(which: str, model: str, revision: str | None) -> dict[str, File
     """Sizes and hashes the hub publishes for ``model``'s files; {} when it cannot be asked."""
     try:
         if which == "modelscope":
+            # each hub's client loads only when that hub is used
             from modelscope.hub.api import HubApi
 
             files = HubApi().get_model_files(model, revision=revision or "master", recursive=True)
             return {f["Path"]: (f.get("Size"), f.get("Sha256") or None) for f in files if f.get("Type") == "blob"}
+        # each hub's client loads only when that hub is used
         from huggingface_hub import HfApi
 
         info = HfApi().model_info(model, revision=revision, files_metadata=True)

@@ -13,6 +13,7 @@ The fp32 weights are dropped after quantising, so they do not stay resident.
 
 from __future__ import annotations
 
+import ctypes
 import gc
 import logging
 import re
@@ -268,6 +269,7 @@ class QuantLinearOnnx(torch.autograd.Function):
         def const(value, dtype=None):
             return g.op("Constant", value_t=torch.tensor(value, dtype=dtype))
 
+        # torch.onnx only while exporting
         from torch.onnx import symbolic_helper
 
         # python numbers reach here as graph constants
@@ -349,8 +351,6 @@ def trim_heap() -> None:
     otherwise, and RSS never shrinks)."""
     gc.collect()
     try:
-        import ctypes
-
         ctypes.CDLL("libc.so.6").malloc_trim(0)
     except (OSError, AttributeError):
         pass

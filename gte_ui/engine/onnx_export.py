@@ -34,7 +34,8 @@ import shutil
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+import warnings
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import numpy as np
@@ -149,6 +150,7 @@ class _MultiHeadAttentionOnnx(torch.autograd.Function):
 
     @staticmethod
     def symbolic(g, q, k, v, bias, mask, heads, scaling):
+        # torch.onnx only while exporting
         from torch.onnx import symbolic_helper
 
         if mask.unique() not in _MASK_MEMO:  # one Cast for all layers
@@ -201,8 +203,7 @@ def export_int8(folder: Path, target: Path, mode: str, reduce_range: bool = Fals
 
     ``step(name)`` is called as each stage starts (the caller's progress bar).
     """
-    import warnings
-
+    # heavy: transformers takes seconds to import, so it loads with the first model, not the module
     from transformers import AutoModel
 
     step = step or (lambda name: None)
@@ -223,11 +224,8 @@ def export_int8(folder: Path, target: Path, mode: str, reduce_range: bool = Fals
     if token_types:
         inputs, names = (ids, mask, (torch.arange(ids.shape[1]) >= 3).long().expand_as(ids).contiguous()), \
             names + ["token_type_ids"]
-    target.parent.mkdir(parents=True, exist_ok=True)
-    remove_abandoned_exports(target.parent)
-    tmp_dir = Path(tempfile.mkdtemp(prefix=TMP_PREFIX, dir=target.parent))
     step("writing the ONNX graph")
-    try:
+    with staged_export(target) as tmp_dir:
         tmp = tmp_dir / target.name
         _EXPORT_MEMO.clear()
         _MASK_MEMO.clear()
@@ -239,22 +237,11 @@ def export_int8(folder: Path, target: Path, mode: str, reduce_range: bool = Fals
                 dynamic_axes={**{name: {0: "batch", 1: "seq"} for name in names},
                               output: {0: "batch"} if first_only else {0: "batch", 1: "seq"}},
                 custom_opsets={"com.microsoft": 1}, do_constant_folding=True)
-        record_file = tmp_dir / RECORD
-        record_file.write_text(json.dumps({**(record or {}), "size": tmp.stat().st_size,
-                                           "sha256": file_sha256(tmp)}, indent=1), encoding="utf-8")
-        os.replace(tmp, target)
-        os.replace(record_file, target.parent / RECORD)
-    finally:
-        shutil.rmtree(tmp_dir, ignore_errors=True)
-        remove_if_empty(target.parent)  # a failed first export leaves no empty folder behind
+        move_in([tmp], {**(record or {}), "size": tmp.stat().st_size, "sha256": file_sha256(tmp)}, target.parent)
     log.info("exported %s (int8 %s) to %s in %.1f s", folder, mode, target, time.perf_counter() - t0)
     return target
 
 
-#: int8 modes of the ONNX Runtime path -> arguments of :func:`gte_ui.engine.int8.quantize_w8a8`.
-#: Measured on STS-B with MiniLM (mean |dcos| vs fp32): fast 0.0044; accurate 0.0023 (the
-#: FFN output projections' few outlier input channels in fp32 and every activation asymmetric
-#: uint8 per token), at ~1 % more time than fast. See README, Performance.
 def cached_export_path(folder: Path, mode: str, cache_dir: Path,
                        first_token_only: bool = False, token_types: bool = False) -> Path:
     """Where the int8 export of ``folder`` + ``mode`` lives in ``cache_dir`` (``Settings.export_cache``),
@@ -386,6 +373,32 @@ def remove_if_empty(folder: Path) -> None:
         pass  # not empty (a good export lives there) or already gone
 
 
+@contextlib.contextmanager
+def staged_export(target: Path) -> Iterator[Path]:
+    """A fresh temporary folder beside ``target`` to write an export into (abandoned ones that
+    killed runs left go first); :func:`move_in` renames the finished files into place. The folder
+    is removed afterwards, and so is ``target``'s folder if nothing landed there: a failed first
+    export leaves nothing behind."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    remove_abandoned_exports(target.parent)
+    tmp_dir = Path(tempfile.mkdtemp(prefix=TMP_PREFIX, dir=target.parent))
+    try:
+        yield tmp_dir
+    finally:
+        shutil.rmtree(tmp_dir, ignore_errors=True)
+        remove_if_empty(target.parent)
+
+
+def move_in(files: list[Path], record: dict, folder: Path) -> None:
+    """Write ``record`` (:data:`RECORD`) beside ``files`` and rename them into ``folder``, the
+    record last: a crash in between leaves files that do not match their record, which the next
+    start exports again."""
+    record_file = files[0].parent / RECORD
+    record_file.write_text(json.dumps(record, indent=1), encoding="utf-8")
+    for f in [*files, record_file]:
+        os.replace(f, folder / f.name)
+
+
 def export_seconds_estimate(folder: Path) -> float:
     """Rough one-time export time from the checkpoint's size, as measured on 2 cores: MiniLM
     (90 MB) 5 s, GTE-large (1.3 GB fp32) 17-40 s."""
@@ -400,6 +413,7 @@ def export_progress(folder: Path, where: Path, seconds: float | None = None, wha
     (stderr, whatever the log level: a silent half-minute looks like a hang); transformers' own
     weight-loading bar is hidden meanwhile. ``seconds``: the estimate (default: the ONNX export's);
     ``stages``: how many ``step(name)`` calls the export makes."""
+    # only while an export runs
     from tqdm import tqdm
     from transformers.utils import logging as hf_logging
 
@@ -459,6 +473,7 @@ class OrtInt8Backend(Backend):
     def __init__(self, folder: Path, mode: str = "accurate", threads: int | None = None, *,
                  cache_dir: Path, first_token_only: bool = False, tokenizer=None,
                  token_types: bool = False) -> None:
+        # optional engine: onnxruntime loads only when the ONNX int8 engine serves
         import onnxruntime as ort
 
         self.name = f"onnx-int8-{mode}"

@@ -19,9 +19,6 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import os
-import shutil
-import tempfile
 import threading
 import time
 import warnings
@@ -36,16 +33,14 @@ from gte_ui.core.errors import ConfigError
 from gte_ui.engine.backends import Backend
 from gte_ui.engine.int8 import CALIBRATION_TEXTS, trim_heap
 from gte_ui.engine.onnx_export import (
-    RECORD,
-    TMP_PREFIX,
     HiddenStates,
     export_progress,
     file_records,
     hash_model_files,
     int64_feed,
+    move_in,
     prune_stale_exports,
-    remove_abandoned_exports,
-    remove_if_empty,
+    staged_export,
     why_export,
 )
 from gte_ui.engine.tokenizer import load_tokenizer
@@ -157,6 +152,7 @@ def export_ov_int8(folder: Path, target: Path, *, tokenizer=None, token_types: b
     record last): a crash in between leaves files that do not match their record, which the next
     start exports again.
     """
+    # optional: OpenVINO / NNCF (gte-ui[openvino]) and transformers only while exporting
     import nncf  # heavy optional dependency: only this engine pays for it
     import openvino as ov
     from transformers import AutoModel
@@ -175,22 +171,13 @@ def export_ov_int8(folder: Path, target: Path, *, tokenizer=None, token_types: b
     del model
     quantised = nncf.quantize(ov_model, nncf.Dataset(calib), model_type=nncf.ModelType.TRANSFORMER,
                               subset_size=len(calib))
-    target.parent.mkdir(parents=True, exist_ok=True)
-    remove_abandoned_exports(target.parent)
-    tmp_dir = Path(tempfile.mkdtemp(prefix=TMP_PREFIX, dir=target.parent))
     step("writing the OpenVINO model")
-    try:
+    with staged_export(target) as tmp_dir:
         tmp = tmp_dir / target.name
         # no fp16 weight compression: the fp32 parts (embeddings, LayerNorm) stay as calibrated
         ov.save_model(quantised, str(tmp), compress_to_fp16=False)
-        files = [tmp.with_suffix(".bin"), tmp]
-        (tmp_dir / RECORD).write_text(json.dumps({**(record or {}), **file_records(files)}, indent=1),
-                                      encoding="utf-8")
-        for f in files + [tmp_dir / RECORD]:
-            os.replace(f, target.parent / f.name)
-    finally:
-        shutil.rmtree(tmp_dir, ignore_errors=True)
-        remove_if_empty(target.parent)  # a failed first export leaves no empty folder behind
+        files = [tmp.with_suffix(".bin"), tmp]  # weights first, graph, then the record
+        move_in(files, {**(record or {}), **file_records(files)}, target.parent)
     log.info("exported %s (OpenVINO static int8) to %s in %.1f s", folder, target, time.perf_counter() - t0)
     return target
 

@@ -140,6 +140,7 @@ class Reranker:
                 ``--trust-remote-code``; a max length above the model's limit; an impossible
                 device/precision.
         """
+        # heavy: transformers takes seconds to import, so it loads with the first model, not the module
         from transformers import AutoConfig, AutoModelForSequenceClassification
 
         if not settings.reranker:

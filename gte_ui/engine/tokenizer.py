@@ -13,6 +13,7 @@ def load_tokenizer(folder: Path, trust_remote_code: bool = False):
     transformers 5 can silently build a 5-token vocabulary (every text -> [UNK]); that would give
     meaningless but plausible-looking scores, so it is refused here.
     """
+    # heavy: transformers takes seconds to import, so it loads with the first model, not the module
     from transformers import AutoTokenizer
 
     try:

@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from gte_ui.core.errors import ErrorType, GteError
-from gte_ui.core.scoring import cosine_pairs
+from gte_ui.core.scoring import cosine_pairs, pearson, spearman
 from gte_ui.core.textfiles import decode_text, upload_bytes
 from gte_ui.core.pairs import LabelledPairs
 
@@ -183,8 +183,6 @@ def score_pairs(service, pairs: LabelledPairs, progress: Callable[[float, str], 
 def evaluate_scores(cosines: Sequence[float], labels: Sequence[float]) -> EvalResult:
     """Correlations; for 0/1 labels AUC, the majority baseline, and the thresholds that maximise
     accuracy, balanced accuracy and F1; cosine statistics per :func:`label_groups` group."""
-    from scipy.stats import pearsonr, spearmanr
-
     cos = np.asarray(cosines, dtype=np.float64)
     lab = np.asarray(labels, dtype=np.float64)
     if len(cos) != len(lab) or len(cos) < 2:
@@ -192,10 +190,10 @@ def evaluate_scores(cosines: Sequence[float], labels: Sequence[float]) -> EvalRe
     if np.ptp(lab) == 0:
         raise GteError(ErrorType.VALIDATION, "every label is the same; correlation is undefined",
                        "所有标签都相同，无法计算相关性")
-    res = EvalResult(n=len(cos), spearman=float(spearmanr(cos, lab).statistic),
-                     pearson=float(pearsonr(cos, lab).statistic), binary=set(np.unique(lab)) <= {0.0, 1.0},
-                     cosines=cos.tolist(), labels=lab.tolist())
+    res = EvalResult(n=len(cos), spearman=spearman(cos, lab), pearson=pearson(cos, lab),
+                     binary=set(np.unique(lab)) <= {0.0, 1.0}, cosines=cos.tolist(), labels=lab.tolist())
     if res.binary:
+        # scikit-learn: loaded only for 0/1 labels
         from sklearn.metrics import accuracy_score, f1_score, roc_auc_score
 
         res.auc = float(roc_auc_score(lab, cos))

@@ -27,7 +27,8 @@ from pathlib import Path
 import numpy as np
 
 from gte_ui.core.errors import ErrorType, GteError
-from gte_ui.core.textfiles import decode_text, upload_bytes
+from gte_ui.core.scoring import spearman
+from gte_ui.core.textfiles import decode_text, sniff_encoding, upload_bytes
 
 QUERY_NAMES = ("query", "question", "查询", "问题", "q")
 DOC_NAMES = ("doc", "document", "passage", "text", "docs", "文档", "段落", "candidate")
@@ -135,9 +136,10 @@ def read_groups(source: str | Path | bytes, name: str = "") -> RerankGroups:
 
 
 def looks_like_groups(path: str | Path) -> bool:
-    """True for a file whose header names query and doc columns, or T2Reranking JSON lines."""
+    """True for a file whose header names query and doc columns, or T2Reranking JSON lines (in any
+    encoding :mod:`gte_ui.core.textfiles` reads: a UTF-16 or GB18030 header counts too)."""
     try:
-        with open(path, encoding="utf-8-sig", errors="replace") as f:
+        with open(path, encoding=sniff_encoding(path), errors="replace") as f:
             first = f.readline().strip()
     except OSError:
         return False
@@ -149,8 +151,7 @@ def looks_like_groups(path: str | Path) -> bool:
 
 def query_metrics(scores: np.ndarray, labels: np.ndarray, binary: bool, k: int = 10) -> dict[str, float | None]:
     """MRR@k, nDCG@k and Spearman of one query's documents (None where undefined)."""
-    from scipy.stats import spearmanr
-    from sklearn.metrics import ndcg_score
+    from sklearn.metrics import ndcg_score  # scikit-learn: loaded only when evaluating
 
     order = np.argsort(-scores, kind="stable")
     relevant = labels >= 1.0 if binary else labels >= labels.max()
@@ -159,7 +160,7 @@ def query_metrics(scores: np.ndarray, labels: np.ndarray, binary: bool, k: int =
     ndcg = float(ndcg_score(labels[None, :], scores[None, :], k=k)) if labels.max() > 0 else None
     rho = None
     if np.ptp(labels) > 0 and np.ptp(scores) > 0:
-        rho = float(spearmanr(scores, labels).statistic)
+        rho = spearman(scores, labels)
     return {"mrr": float(mrr), "ndcg": ndcg, "spearman": rho}
 
 

@@ -24,6 +24,8 @@ import shutil
 import sys
 import time
 import types
+import urllib.error
+import urllib.request
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -42,6 +44,7 @@ if TYPE_CHECKING:  # pragma: no cover
 
 
 def _evaluate_rerank(h, args: argparse.Namespace, rest: list[str], tqdm) -> int:
+    # the model stack on first use: `--help` and `health` (Docker's HEALTHCHECK) stay instant
     from gte_ui.evaluation import rerank as rerank_eval
 
     groups = rerank_eval.read_groups(args.file)
@@ -68,6 +71,7 @@ def _evaluate_rerank(h, args: argparse.Namespace, rest: list[str], tqdm) -> int:
 def _heavy():
     """The model stack (torch, transformers), imported on first use so that ``health`` (Docker's
     HEALTHCHECK, every 30 s) and ``--help`` stay instant."""
+    # the model stack on first use: `--help` and `health` (Docker's HEALTHCHECK) stay instant
     from gte_ui.core.pairs import LabelledPairs
     from gte_ui.engine.hub import download
     from gte_ui.evaluation import metrics
@@ -186,6 +190,7 @@ class _Parts:
         return n
 
     def save(self, i: int, texts: Sequence[str], vectors: np.ndarray) -> None:
+        # numpy on first use: `--help` and `health` stay instant
         import numpy as np
 
         _atomic_write_text(self.texts(i), json.dumps(list(texts), ensure_ascii=False))
@@ -194,11 +199,13 @@ class _Parts:
         os.replace(tmp, self.vectors(i))
 
     def load(self, i: int) -> tuple[list[str], np.ndarray]:
+        # numpy on first use: `--help` and `health` stay instant
         import numpy as np
 
         return json.loads(self.texts(i).read_text(encoding="utf-8")), np.load(self.vectors(i))
 
     def rows(self, i: int) -> int:
+        # numpy on first use: `--help` and `health` stay instant
         import numpy as np
 
         return int(np.load(self.vectors(i), mmap_mode="r").shape[0])
@@ -301,6 +308,7 @@ def _embed_locked(service: EmbeddingService, src: Path, out: Path, column: str, 
     resumed_texts = sum(parts.rows(i) for i in range(resumed))
     blanks = [0]  # blank records seen, counted by _non_blank as the input streams by
     n_chunks = 0
+    # on first use: `--help` and `health` stay instant
     from tqdm import tqdm
 
     tokens_done, t_run = 0, time.perf_counter()
@@ -375,6 +383,7 @@ def _assemble(parts: _Parts, n_chunks: int, out: Path, dim: int) -> int:
 
     Returns the number of rows written.
     """
+    # numpy on first use (`health` stays instant); pyarrow only for parquet output
     import numpy as np
 
     tmp = out.with_name(f".{out.name}.{os.getpid()}.tmp")
@@ -400,6 +409,7 @@ def _assemble(parts: _Parts, n_chunks: int, out: Path, dim: int) -> int:
                         # 9 significant digits: a float32 survives the round trip through text exactly
                         w.writerow([t] + [f"{x:.9g}" for x in row.tolist()])
         else:
+            # numpy on first use (`health` stays instant); pyarrow only for parquet output
             import pyarrow as pa
             import pyarrow.parquet as pq
 
@@ -426,6 +436,7 @@ class _RayEmbedder:
         self.options = options
 
     def __call__(self, batch: dict[str, Any]) -> dict[str, Any]:
+        # numpy on first use: `--help` and `health` stay instant
         import numpy as np
 
         texts = [str(t) for t in batch["text"]]
@@ -441,6 +452,7 @@ _LIGHT = {"num_cpus": 0}
 
 def _ray_read(src: Path, column: str, field: str) -> Any:
     """The input as a Ray Data dataset with one string column ``text``, blanks dropped."""
+    # optional: pyarrow / Ray Data only for `embed --ray`
     import pyarrow as pa
     import pyarrow.csv as pacsv
     import ray.data
@@ -463,6 +475,7 @@ def _ray_read(src: Path, column: str, field: str) -> Any:
         ds = ray.data.read_json(str(src), lines=True, ray_remote_args=_LIGHT)
 
     def strip(batch: dict[str, Any]) -> dict[str, Any]:
+        # optional: pyarrow / Ray Data only for `embed --ray`
         import numpy as np
 
         texts = [(t or "").strip() if isinstance(t, str) or t is None else str(t) for t in batch[name]]
@@ -542,9 +555,6 @@ def health(url: str | None = None, timeout: float = 4.0) -> tuple[bool, str]:
     Default URL: 127.0.0.1 on the port the server's own settings give (``--port`` /
     ``GRADIO_SERVER_PORT`` / ``GTE_PORT`` / ``PORT``, else 7860).
     """
-    import urllib.error
-    import urllib.request
-
     if url is None:
         url = f"http://127.0.0.1:{parse_settings([]).port}/health"
     try:

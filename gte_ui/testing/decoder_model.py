@@ -22,7 +22,7 @@ import json
 from pathlib import Path
 
 from gte_ui.core.resources import SAMPLES
-from gte_ui.testing.toymodel import _COMMON_ZH, bench_cache_dir
+from gte_ui.testing.toymodel import _COMMON_ZH, cached_build
 
 ENDOFTEXT = "<|endoftext|>"
 IM_START = "<|im_start|>"
@@ -63,6 +63,7 @@ def save_bpe_tokenizer(folder: Path, model_max_length: int, vocab_size: int = 20
                        append_eos: bool = True) -> None:
     """A byte-level BPE tokenizer like Qwen's (left padding; ``<|endoftext|>`` appended to every
     text as Qwen3-Embedding's does, unless ``append_eos=False`` as Qwen3-Reranker's) saved into ``folder``."""
+    # test-model builders: torch / transformers / tokenizers only when a model is built
     from tokenizers import Regex, Tokenizer, decoders, models, pre_tokenizers, processors, trainers
     from transformers import PreTrainedTokenizerFast
 
@@ -131,6 +132,7 @@ def build_random_decoder(folder: str | Path, family: str = "qwen3", shape: str =
         matryoshka: write ``matryoshka_dimensions`` into config.json (the model was trained for
             truncated outputs).
     """
+    # test-model builders: torch / transformers / tokenizers only when a model is built
     import torch
     from transformers import Qwen2Config, Qwen2Model, Qwen3Config, Qwen3Model
 
@@ -169,6 +171,7 @@ def build_random_decoder(folder: str | Path, family: str = "qwen3", shape: str =
 def build_random_decoder_reranker(folder: str | Path, shape: str = "tiny", seed: int = 0) -> Path:
     """Save a random Qwen3-Reranker-like model (``Qwen3ForCausalLM``, tied head, BPE tokenizer with
     "yes" / "no" tokens, no appended eos, left padding) into ``folder``; return it."""
+    # test-model builders: torch / transformers / tokenizers only when a model is built
     import torch
     from transformers import Qwen3Config, Qwen3ForCausalLM
 
@@ -188,10 +191,5 @@ def build_random_decoder_reranker(folder: str | Path, shape: str = "tiny", seed:
 
 def cached_random_decoder(shape: str = "qwen3-0.6b", family: str = "qwen3") -> Path:
     """A random decoder of ``shape`` in the bench cache, built on first use (0.6B: ~2.4 GB fp32)."""
-    import sys
-
-    folder = bench_cache_dir() / f"{family}-{shape}-shape"
-    if not (folder / "model.safetensors").is_file():
-        print(f"building the {family} {shape}-shape model in {folder} (once)…", file=sys.stderr)
-        build_random_decoder(folder, family, shape, matryoshka=family == "qwen3")
-    return folder
+    return cached_build(f"{family}-{shape}-shape", f"{family} {shape}-shape model",
+                        lambda folder: build_random_decoder(folder, family, shape, matryoshka=family == "qwen3"))

@@ -14,6 +14,9 @@ BertPreTokenizer): in transformers 5, ``BertTokenizer(vocab_file=...)`` silently
 from __future__ import annotations
 
 import json
+import os
+import sys
+from collections.abc import Callable
 from pathlib import Path
 
 SPECIAL_TOKENS = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
@@ -63,6 +66,7 @@ def save_tokenizer(folder: Path, vocab: list[str], model_max_length: int, segmen
 
     ``segment_ids``: the tokenizer also returns ``token_type_ids`` (as BERT cross-encoders' do).
     """
+    # test-model builders: torch / transformers / tokenizers only when a model is built
     from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, processors
     from transformers import PreTrainedTokenizerFast
 
@@ -107,6 +111,7 @@ def build_random_bert(folder: str | Path, shape: str = "tiny", seed: int = 0,
         shape: a key of :data:`SHAPES`.
         max_length: tokenizer ``model_max_length`` (default: the shape's position limit).
     """
+    # test-model builders: torch / transformers / tokenizers only when a model is built
     import torch
     from transformers import BertConfig, BertModel
 
@@ -132,20 +137,21 @@ def build_random_bert(folder: str | Path, shape: str = "tiny", seed: int = 0,
 
 def bench_cache_dir() -> Path:
     """Where benchmarks keep their random models: ``$GTE_BENCH_CACHE`` or ``~/.cache/gte_ui/bench``."""
-    import os
-
     return Path(os.environ.get("GTE_BENCH_CACHE", Path.home() / ".cache" / "gte_ui" / "bench"))
+
+
+def cached_build(name: str, what: str, build: Callable[[Path], object]) -> Path:
+    """``bench_cache_dir() / name``, made by ``build(folder)`` the first time (benchmarks reuse it)."""
+    folder = bench_cache_dir() / name
+    if not (folder / "model.safetensors").is_file():
+        print(f"building the {what} in {folder} (once)…", file=sys.stderr)
+        build(folder)
+    return folder
 
 
 def cached_random_bert(shape: str = "gte-large") -> Path:
     """A random BERT of ``shape`` in the bench cache, built on first use (GTE-large: ~1.3 GB)."""
-    import sys
-
-    folder = bench_cache_dir() / f"{shape}-shape"
-    if not (folder / "model.safetensors").is_file():
-        print(f"building the {shape}-shape model in {folder} (once)…", file=sys.stderr)
-        build_random_bert(folder, shape)
-    return folder
+    return cached_build(f"{shape}-shape", f"{shape}-shape model", lambda folder: build_random_bert(folder, shape))
 
 
 # ------------------------------------------------------------------ cross-encoders (rerankers)
@@ -168,6 +174,7 @@ def save_unigram_tokenizer(folder: Path, vocab_size: int | None, model_max_lengt
     ``▁`` word starts) built with the ``tokenizers`` library and wrapped in
     ``PreTrainedTokenizerFast``. Its pieces: the specials, CJK characters, ``▁``-words, letters.
     Returns the vocabulary."""
+    # test-model builders: torch / transformers / tokenizers only when a model is built
     from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, processors
     from transformers import PreTrainedTokenizerFast
 
@@ -205,6 +212,7 @@ def build_random_cross_encoder(folder: str | Path, shape: str = "tiny-bert", see
     """Save a randomly initialised cross-encoder (``*ForSequenceClassification``, one logit) with a
     real tokenizer into ``folder``: BERT with the WordPiece vocabulary above, or XLM-RoBERTa with a
     Unigram one. Its scores mean nothing; its shape and arithmetic are a real reranker's."""
+    # test-model builders: torch / transformers / tokenizers only when a model is built
     import torch
     from transformers import (BertConfig, BertForSequenceClassification, XLMRobertaConfig,
                               XLMRobertaForSequenceClassification)
@@ -239,13 +247,8 @@ def build_random_cross_encoder(folder: str | Path, shape: str = "tiny-bert", see
 
 def cached_random_cross_encoder(shape: str = "bge-reranker-base") -> Path:
     """A random cross-encoder of ``shape`` in the bench cache, built on first use."""
-    import sys
-
-    folder = bench_cache_dir() / f"{shape}-shape"
-    if not (folder / "model.safetensors").is_file():
-        print(f"building the {shape}-shape cross-encoder in {folder} (once)…", file=sys.stderr)
-        build_random_cross_encoder(folder, shape)
-    return folder
+    return cached_build(f"{shape}-shape", f"{shape}-shape cross-encoder",
+                        lambda folder: build_random_cross_encoder(folder, shape))
 
 
 def build_minilm_cross_encoder(folder: str | Path, minilm_path: str | Path, seed: int = 0,
@@ -258,6 +261,7 @@ def build_minilm_cross_encoder(folder: str | Path, minilm_path: str | Path, seed
     barely move (sigmoid scores 0.50 ± 0.005 on STS-B), which would make any |Δscore| bound
     trivial; a scale of 100 spreads them like a trained reranker's (logit std ≈ 2).
     """
+    # test-model builders: torch / transformers / tokenizers only when a model is built
     import torch
     from transformers import BertForSequenceClassification
 

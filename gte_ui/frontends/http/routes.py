@@ -76,15 +76,18 @@ def build_router(service: EmbeddingService, settings: Settings) -> APIRouter:
     @router.post("/api/predict", tags=["legacy"], openapi_extra={"requestBody": {
         "required": True, "content": {"application/json": {"schema": {
             "type": "object", "required": ["data"],
-            "properties": {"data": {"type": "array", "minItems": 2, "maxItems": 6}}}}}}})
+            "properties": {"data": {"type": "array", "minItems": 2, "maxItems": 6},
+                           "model": {"type": "string", "description": "which loaded model answers"}}}}}}})
     async def predict(request: Request) -> dict[str, list[float]]:
         """Legacy Gradio-3 route. ``{"data": [source, "c1\\nc2"]}`` → scores in candidate order;
-        ``{"data": [text, ""]}`` or ``{"data": [text, "", false, false, false, false]}`` → vector."""
+        ``{"data": [text, ""]}`` or ``{"data": [text, "", false, false, false, false]}`` → vector.
+        An optional ``"model"`` beside ``"data"`` picks the loaded model."""
         call = parse_legacy(await read_json(request))
+        svc = service.for_model(call.model)
         if call.mode == "rank":
-            return legacy_rank(await run_in_threadpool(service.rank, call.text, split_lines(call.candidates)))
-        text = service.check_text(call.text, "data[0]")
-        return legacy_vector(await run_in_threadpool(service.embed, [text], what="data[0]"))
+            return legacy_rank(await run_in_threadpool(svc.rank, call.text, split_lines(call.candidates)))
+        text = svc.check_text(call.text, "data[0]")
+        return legacy_vector(await run_in_threadpool(svc.embed, [text], what="data[0]"))
 
     @router.post("/api/predict/", include_in_schema=False)
     async def predict_slash(request: Request) -> dict[str, list[float]]:

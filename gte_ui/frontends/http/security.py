@@ -288,6 +288,7 @@ def install(app: Any, settings: Settings, page_event: Callable[[int], bool] | No
     if settings.api_key:  # innermost: its 401s get CORS headers, its body reads are capped
         app.add_middleware(GradioApiGuard, settings=settings, page_event=page_event or (lambda _: False))
     if settings.cors_origins:
+        # only when CORS origins are configured
         from fastapi.middleware.cors import CORSMiddleware
 
         app.add_middleware(CORSMiddleware, allow_origins=list(settings.cors_origins),

@@ -89,7 +89,10 @@ class EmbeddingsResponse(BaseModel):
     model: str
     usage: Usage
     prompt: str | None = Field(None, description="the prompt put before every input, if any (reproducibility)")
-    warnings: list[str] = Field(default_factory=list, description="e.g. truncating a model not trained for it")
+    unknown_token_ratio: list[float] = Field(
+        default_factory=list, description="per input: the share of its tokens the vocabulary maps to [UNK]")
+    warnings: list[str] = Field(default_factory=list, description="e.g. an input the vocabulary mostly does "
+                                "not know, truncating a model not trained for it")
 
     @classmethod
     def from_result(cls, r: EmbedResult, model: str, encoding_format: str = "float") -> EmbeddingsResponse:
@@ -97,7 +100,7 @@ class EmbeddingsResponse(BaseModel):
         items = [EmbeddingItem(index=i, embedding=_encode_vector(v, encoding_format))
                  for i, v in enumerate(r.vectors)]
         return cls(data=items, model=model, usage=Usage(prompt_tokens=r.total_tokens, total_tokens=r.total_tokens),
-                   prompt=r.prompt, warnings=list(r.warnings))
+                   prompt=r.prompt, unknown_token_ratio=list(r.unknown_token_ratio), warnings=list(r.warnings))
 
 
 def _encode_vector(v: np.ndarray, encoding_format: str) -> list[float] | str:
@@ -131,6 +134,15 @@ class PairResponse(BaseModel):
     elapsed_ms: float
     status: Literal["success"] = "success"
     prompt: str | None = Field(None, description="the prompt put before sentence_a (the query side), if any")
+    model: str = Field(..., description="the model that answered (its API name)")
+    bands: dict[str, Any] = Field(..., description="the verdict bands used: high, mid, source")
+    default_verdict: str | None = Field(None, description="with calibrated or set bands: the verdict under the "
+                                        "fixed 0.75 / 0.50 bands, beside the calibrated one")
+    default_verdict_en: str | None = None
+    unknown_token_ratio: list[float] = Field(..., description="[A, B]: the share of tokens the vocabulary "
+                                             "maps to [UNK]")
+    warnings: list[str] = Field(default_factory=list, description="e.g. a sentence the vocabulary mostly does "
+                                "not know")
 
     @classmethod
     def from_result(cls, sentence_a: str, sentence_b: str, r: PairResult) -> PairResponse:
@@ -201,6 +213,7 @@ class LegacyCall:
     mode: Literal["rank", "vector"]
     text: str
     candidates: str = ""
+    model: str | None = None  # which loaded model answers (None: the default)
 
 
 def parse_legacy(body: Any) -> LegacyCall:
@@ -210,7 +223,8 @@ def parse_legacy(body: Any) -> LegacyCall:
     * ``{"data": [text, ""]}`` or ``{"data": [text, "", b1, b2, b3, b4]}`` → the text's vector.
 
     The four booleans were check boxes of the old demo's UI; they are accepted for compatibility
-    (they must be JSON booleans) and do not change the answer.
+    (they must be JSON booleans) and do not change the answer. An optional top-level ``"model"``
+    names the loaded model that answers, as on every other route.
     """
     if not isinstance(body, dict):
         raise GteError(ErrorType.VALIDATION, 'the body must be a JSON object like {"data": [...]}',
@@ -218,6 +232,10 @@ def parse_legacy(body: Any) -> LegacyCall:
     if "data" not in body:
         raise GteError(ErrorType.VALIDATION, 'missing "data": send {"data": [text, candidates]}',
                        '缺少 "data" 字段')
+    model = body.get("model")
+    if model is not None and not isinstance(model, str):
+        raise GteError(ErrorType.VALIDATION, f'"model" must be a string, got {type(model).__name__}',
+                       '"model" 必须是字符串')
     data = body["data"]
     if not isinstance(data, list):
         raise GteError(ErrorType.VALIDATION, f'"data" must be a list, got {type(data).__name__}',
@@ -240,8 +258,8 @@ def parse_legacy(body: Any) -> LegacyCall:
             raise GteError(ErrorType.VALIDATION,
                            'a ranking takes 2 items [source, "cand1\\ncand2"]; the 6-item form is for '
                            'vectors and needs "" as its second item', "排序请求只能包含 2 项")
-        return LegacyCall("rank", data[0], data[1])
-    return LegacyCall("vector", data[0])
+        return LegacyCall("rank", data[0], data[1], model)
+    return LegacyCall("vector", data[0], model=model)
 
 
 # ------------------------------------------------------------------ rerank (three shapes)

@@ -96,6 +96,19 @@ def progress_bar(progress: gr.Progress | None) -> Callable[[int, int], None] | N
 COMPARE = "⚖️ 全部比较 Compare all"
 
 
+def texts_with_upload(label: str, value: str, elem_id: str, lines: int,
+                      top_k: tuple[int, int, str]) -> tuple[gr.Textbox, gr.File, gr.Slider]:
+    """One text a line in a box, an upload (.txt/.csv/.tsv) and a top-k slider beside it, as the
+    ranking and rerank tabs lay them out (call inside the tab). ``top_k``: (minimum, value, label)."""
+    with gr.Row():
+        box = gr.Textbox(label=label, lines=lines, value=value, elem_id=elem_id, scale=3)
+        with gr.Column(scale=1):
+            upload = gr.File(label="或上传 .txt/.csv Or upload", file_types=[".txt", ".csv", ".tsv"], type="filepath")
+            minimum, default, slider_label = top_k
+            slider = gr.Slider(minimum, 100, value=default, step=1, label=slider_label)
+    return box, upload, slider
+
+
 def model_choices(service: EmbeddingService) -> list[str]:
     """The model selector's choices: every loaded model, plus "compare all" when there are several."""
     names = [s.name for s in service.models()]

@@ -19,6 +19,7 @@ from gte_ui.service.service import EmbeddingService
 def register_endpoints(service: EmbeddingService) -> None:
     """Add /similarity, /align, /rank, /embed and /rerank to the Blocks being built (call inside ``gr.Blocks()``)."""
 
+    @_with_text_options
     def similarity(sentence_a: str, sentence_b: str, t2s: bool = False, long_text: str = "",
                    nfkc: bool = False, collapse_whitespace: bool = False, model: str = "",
                    prompt_name: str = "", instruction: str = "") -> dict:
@@ -27,19 +28,14 @@ def register_endpoints(service: EmbeddingService) -> None:
         Args:
             sentence_a: first sentence.
             sentence_b: second sentence.
-            t2s: convert Traditional to Simplified Chinese first (OpenCC).
-            long_text: "truncate" or "chunk" for texts over the model's token limit; "" = the server's.
-            nfkc: full-width → half-width (Unicode NFKC) first.
-            collapse_whitespace: runs of whitespace → one space first.
-            model: which loaded model answers ("" = the default; /v1/models lists them).
-            prompt_name: instruction models only: one of the model's prompts, before the query side.
-            instruction: instruction models only: a task description, before the query side.
+            {text_options}
         Returns:
             {"score", "percent", "verdict", "verdict_en", "tokens": [a, b], "truncated": [a, b], "elapsed_ms"}
         """
         return _answer(lambda o: service.for_model(model).pair(sentence_a, sentence_b, options=o).to_dict(),
                        t2s, long_text, nfkc, collapse_whitespace, prompt_name, instruction)
 
+    @_with_text_options
     def rank(source: str, candidates: str, top_k: int = 0, t2s: bool = False, long_text: str = "",
              nfkc: bool = False, collapse_whitespace: bool = False, model: str = "",
              prompt_name: str = "", instruction: str = "") -> list[dict]:
@@ -49,20 +45,12 @@ def register_endpoints(service: EmbeddingService) -> None:
             source: the source sentence.
             candidates: candidate sentences, one per line.
             top_k: keep only the best k (0 = all).
-            t2s: convert Traditional to Simplified Chinese first (OpenCC).
-            long_text: "truncate" or "chunk" for texts over the model's token limit; "" = the server's.
-            nfkc: full-width → half-width (Unicode NFKC) first.
-            collapse_whitespace: runs of whitespace → one space first.
-            model: which loaded model answers ("" = the default; /v1/models lists them).
-            prompt_name: instruction models only: one of the model's prompts, before the query side.
-            instruction: instruction models only: a task description, before the query side.
+            {text_options}
         Returns:
             rows best first: {"rank", "index", "text", "score", "percent", "verdict", "verdict_en",
             "tokens", "truncated", "duplicate"}; "index" is the 0-based position among the non-blank lines.
         """
-        if not isinstance(top_k, (int, float)) or isinstance(top_k, bool) or top_k != int(top_k):
-            raise gr.Error(GteError(ErrorType.VALIDATION, f"top_k must be a whole number, got {top_k!r}",
-                                    "top_k 必须是整数").message)
+        _require_whole("top_k", top_k)
         def ranked(o):
             r = service.for_model(model).rank(source, split_lines(candidates or ""), top_k=int(top_k) or None,
                                               options=o)
@@ -70,6 +58,7 @@ def register_endpoints(service: EmbeddingService) -> None:
 
         return _answer(ranked, t2s, long_text, nfkc, collapse_whitespace, prompt_name, instruction)
 
+    @_with_text_options
     def embed(texts: str, t2s: bool = False, long_text: str = "", nfkc: bool = False,
               collapse_whitespace: bool = False, model: str = "", prompt_name: str = "",
               instruction: str = "", dimensions: int = 0) -> dict:
@@ -77,21 +66,13 @@ def register_endpoints(service: EmbeddingService) -> None:
 
         Args:
             texts: one text per line.
-            t2s: convert Traditional to Simplified Chinese first (OpenCC).
-            long_text: "truncate" or "chunk" for texts over the model's token limit; "" = the server's.
-            nfkc: full-width → half-width (Unicode NFKC) first.
-            collapse_whitespace: runs of whitespace → one space first.
-            model: which loaded model answers ("" = the default; /v1/models lists them).
-            prompt_name: instruction models only: one of the model's prompts, before the query side.
-            instruction: instruction models only: a task description, before the query side.
+            {text_options}
             dimensions: keep the first N dimensions and re-normalise (0 = all; Qwen3-Embedding: 32 up).
         Returns:
             {"dim", "vectors" (one list of floats per text), "tokens", "truncated", "chunks",
             "total_tokens", "cached", "elapsed_ms"}
         """
-        if not isinstance(dimensions, (int, float)) or isinstance(dimensions, bool) or dimensions != int(dimensions):
-            raise gr.Error(GteError(ErrorType.VALIDATION, f"dimensions must be a whole number, got {dimensions!r}",
-                                    "dimensions 必须是整数").message)
+        _require_whole("dimensions", dimensions)
         return _answer(lambda o: service.for_model(model).embed(split_lines(texts or ""), options=o,
                                                                 dimensions=int(dimensions) or None).to_dict(),
                        t2s, long_text, nfkc, collapse_whitespace, prompt_name, instruction)
@@ -117,9 +98,7 @@ def register_endpoints(service: EmbeddingService) -> None:
             {"method", "model", "scores" (document order), "results": rows best first
             {"rank", "index", "score", "tokens", "truncated", "text" (as sent)}, "total_tokens", "elapsed_ms"}
         """
-        if not isinstance(top_n, (int, float)) or isinstance(top_n, bool) or top_n != int(top_n):
-            raise gr.Error(GteError(ErrorType.VALIDATION, f"top_n must be a whole number, got {top_n!r}",
-                                    "top_n 必须是整数").message)
+        _require_whole("top_n", top_n)
         if not isinstance(raw_scores, bool):
             raise gr.Error(GteError(ErrorType.VALIDATION, f"raw_scores must be true or false, got {raw_scores!r}",
                                     "raw_scores 必须是 true 或 false").message)
@@ -147,6 +126,29 @@ def register_endpoints(service: EmbeddingService) -> None:
     gr.api(rank, api_name="rank")
     gr.api(embed, api_name="embed")
     gr.api(rerank, api_name="rerank")
+
+
+#: The Args lines of the text options, the same in every endpoint that takes them all.
+TEXT_OPTION_ARGS = """t2s: convert Traditional to Simplified Chinese first (OpenCC).
+            long_text: "truncate" or "chunk" for texts over the model's token limit; "" = the server's.
+            nfkc: full-width → half-width (Unicode NFKC) first.
+            collapse_whitespace: runs of whitespace → one space first.
+            model: which loaded model answers ("" = the default; /v1/models lists them).
+            prompt_name: instruction models only: one of the model's prompts, before the query side.
+            instruction: instruction models only: a task description, before the query side."""
+
+
+def _with_text_options(fn):
+    """Write :data:`TEXT_OPTION_ARGS` where ``fn``'s docstring says ``{text_options}``."""
+    fn.__doc__ = fn.__doc__.replace("{text_options}", TEXT_OPTION_ARGS)
+    return fn
+
+
+def _require_whole(name: str, value) -> None:
+    """A count parameter (JSON may send 3.0): a whole number, not a bool, else a bilingual gr.Error."""
+    if not isinstance(value, (int, float)) or isinstance(value, bool) or value != int(value):
+        raise gr.Error(GteError(ErrorType.VALIDATION, f"{name} must be a whole number, got {value!r}",
+                                f"{name} 必须是整数").message)
 
 
 def _answer(call, t2s, long_text, nfkc, collapse_whitespace, prompt_name="", instruction=""):

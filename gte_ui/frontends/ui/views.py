@@ -184,6 +184,20 @@ def compare_rank_headers(names: Sequence[str]) -> list[str]:
     return ["# ", "候选 Candidate", *[h for n in names for h in (f"{n} 得分 score", f"{n} 名次 rank")]]
 
 
+def compare_rank_csv(texts: Sequence[str], scores_by_model: dict[str, Sequence[float]]) -> Path:
+    """The compare-all ranking as a UTF-8 CSV (BOM for Excel): input order, a score (6 decimals)
+    and a rank column per model."""
+    path = export_dir() / "ranking-compare.csv"
+    ranks = {name: _ranks(scores) for name, scores in scores_by_model.items()}
+    with open(path, "w", encoding="utf-8-sig", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["index", "text", *[h for n in scores_by_model for h in (f"{n} score", f"{n} rank")]])
+        for i, text in enumerate(texts):
+            w.writerow([i, text, *[x for name, scores in scores_by_model.items()
+                                   for x in (f"{float(scores[i]):.6f}", ranks[name][i])]])
+    return path
+
+
 def _ranks(scores: Sequence[float]) -> list[int]:
     order = sorted(range(len(scores)), key=lambda i: -float(scores[i]))
     rank = [0] * len(scores)

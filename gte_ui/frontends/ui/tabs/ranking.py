@@ -13,7 +13,8 @@ from gte_ui.core.textfiles import read_candidates_file
 from gte_ui.core.textnorm import split_lines
 from gte_ui.frontends.ui import charts, views
 from gte_ui.evaluation.compare import rank_agreement
-from gte_ui.frontends.ui.common import bind, comparing, pick_model, progress_bar, safe, text_options
+from gte_ui.frontends.ui.common import (bind, comparing, pick_model, progress_bar, safe, text_options,
+                                        texts_with_upload)
 from gte_ui.service.service import EmbeddingService
 
 EXAMPLE = ("这款手机电池续航很强",
@@ -26,7 +27,7 @@ def on_rank(service: EmbeddingService, source: str, cands: str, upload: str | No
             progress: gr.Progress | None = gr.Progress()) -> tuple[str, pd.DataFrame, go.Figure, str | None]:
     """Rank the candidates (the upload wins over the text box): (summary, table, bars, CSV path).
     Comparing every loaded model: one score and rank column per model and Kendall's τ between
-    their rankings (no CSV). ``instruction`` (instruction models) goes before the source;
+    their rankings (the CSV has the same columns). ``instruction`` (instruction models) goes before the source;
     candidates stay bare."""
     options = text_options(t2s, nfkc, ws, long_text, instruction if not comparing(model) else None)
     if upload:
@@ -36,13 +37,11 @@ def on_rank(service: EmbeddingService, source: str, cands: str, upload: str | No
     if comparing(model):
         results = {s.name: s.rank(source, lines, **options) for s in service.models()}
         scores = {name: res.scores for name, res in results.items()}
-        texts = next(iter(results.values())).rows
-        texts = sorted(texts, key=lambda row: row.index)
-        table = pd.DataFrame(views.compare_rank_table([t.text for t in texts], scores),
-                             columns=views.compare_rank_headers(list(scores)))
+        texts = [row.text for row in sorted(next(iter(results.values())).rows, key=lambda row: row.index)]
+        table = pd.DataFrame(views.compare_rank_table(texts, scores), columns=views.compare_rank_headers(list(scores)))
         summary = f"{len(lines)} 个候选 candidates · {len(scores)} 个模型 models\n\n" + \
             views.agreement_markdown(rank_agreement(scores))
-        return summary, table, charts.compare_bars([t.text for t in texts], scores), None
+        return summary, table, charts.compare_bars(texts, scores), str(views.compare_rank_csv(texts, scores))
     chosen = pick_model(service, model, "ranking")
     chosen.warm_cache(lines, what="candidates", progress=progress_bar(progress), **options)
     r = chosen.rank(source, lines, top_k=_top_k(top_k), **options)
@@ -67,13 +66,8 @@ def build(service: EmbeddingService, options: Sequence[gr.Component],
     limit = service.settings.max_candidates
     with gr.Tab("排序 One-to-many", id="rank"):
         src = gr.Textbox(label="源句子 Source", value=EXAMPLE[0], elem_id="rank-src")
-        with gr.Row():
-            cands = gr.Textbox(label=f"候选句子，每行一条 Candidates, one per line (≤ {limit})",
-                               lines=6, value=EXAMPLE[1], elem_id="rank-cands", scale=3)
-            with gr.Column(scale=1):
-                upload = gr.File(label="或上传 .txt/.csv Or upload", file_types=[".txt", ".csv", ".tsv"],
-                                 type="filepath")
-                top_k = gr.Slider(0, 100, value=0, step=1, label="Top-k（0 = 全部 all）")
+        cands, upload, top_k = texts_with_upload(f"候选句子，每行一条 Candidates, one per line (≤ {limit})",
+                                                 EXAMPLE[1], "rank-cands", 6, (0, 0, "Top-k（0 = 全部 all）"))
         go_rank = gr.Button("排序 Rank", variant="primary", elem_id="btn-rank")
         rank_md = gr.Markdown(elem_id="rank-summary")
         rank_table = gr.Dataframe(headers=views.RANK_COLUMNS, interactive=False, wrap=True, elem_id="rank-table")

@@ -18,7 +18,7 @@ from gte_ui.core.errors import ErrorType, GteError
 from gte_ui.core.textfiles import read_candidates_file
 from gte_ui.core.textnorm import split_lines
 from gte_ui.frontends.ui import charts
-from gte_ui.frontends.ui.common import bind, safe, text_options
+from gte_ui.frontends.ui.common import bind, safe, text_options, texts_with_upload
 from gte_ui.service.options import TextOptions
 from gte_ui.service.service import EmbeddingService, RankResult, RerankResult
 
@@ -137,13 +137,8 @@ def build(service: EmbeddingService, options: Sequence[gr.Component],
         gr.Markdown("先用嵌入模型从全部候选中取回 top-k，再用重排模型重排。Retrieve the top-k by embedding, "
                     "then rerank them with the reranker. " + note)
         query = gr.Textbox(label="查询 Query", value=EXAMPLE_QUERY, elem_id="rr-query")
-        with gr.Row():
-            docs = gr.Textbox(label=f"文档，每行一条 Documents, one per line (≤ {s.max_candidates})", lines=8,
-                              value=EXAMPLE_DOCS, elem_id="rr-docs", scale=3)
-            with gr.Column(scale=1):
-                upload = gr.File(label="或上传 .txt/.csv Or upload", file_types=[".txt", ".csv", ".tsv"],
-                                 type="filepath")
-                top_k = gr.Slider(1, 100, value=5, step=1, label="阶段 1 取回 Stage 1 top-k")
+        docs, upload, top_k = texts_with_upload(f"文档，每行一条 Documents, one per line (≤ {s.max_candidates})",
+                                                EXAMPLE_DOCS, "rr-docs", 8, (1, 5, "阶段 1 取回 Stage 1 top-k"))
         go_btn = gr.Button("检索并重排 Retrieve + rerank", variant="primary", elem_id="btn-rerank")
         md = gr.Markdown(elem_id="rr-summary")
         table = gr.Dataframe(headers=COLUMNS, interactive=False, wrap=True, elem_id="rr-table")
