@@ -153,6 +153,8 @@ def parse(variant: str):
     for part in variant.split("-"):
         if part.startswith("k"):
             k = int(part[1:])
+        elif part == "sqoff":
+            adv["smooth_quant_alphas"] = SQ(matmul=-1)
         elif part.startswith("sq"):
             adv["smooth_quant_alphas"] = SQ(matmul=float(part[2:]))
         elif part == "fpsdpa":
