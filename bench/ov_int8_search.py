@@ -23,16 +23,16 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT), str(ROOT / "bench")]
 
-import nncf  # noqa: E402
-import numpy as np  # noqa: E402
-import openvino as ov  # noqa: E402
-import torch  # noqa: E402
-from torch import nn  # noqa: E402
-from transformers import AutoModel, AutoTokenizer  # noqa: E402
+import nncf
+import numpy as np
+import openvino as ov
+import torch
+from torch import nn
+from transformers import AutoModel, AutoTokenizer
 
-from gte_ui.engine.int8 import CALIBRATION_TEXTS, activation_maxima  # noqa: E402
-from gte_ui.engine.onnx_export import HiddenStates  # noqa: E402
-from gte_ui.engine.openvino_int8 import EXTRA_CALIBRATION_TEXTS, calibration_batches  # noqa: E402
+from gte_ui.engine.int8 import CALIBRATION_TEXTS, activation_maxima
+from gte_ui.engine.onnx_export import HiddenStates
+from gte_ui.engine.openvino_int8 import EXTRA_CALIBRATION_TEXTS, calibration_batches
 
 torch.set_num_threads(2)
 CORE = ov.Core()
@@ -244,7 +244,7 @@ def accuracy(variants: list[str]) -> None:
             compiled = CORE.compile_model(_AC_MODEL, "CPU", CFG)
         else:
             _, compiled, _ = build(folder, v)
-        fn = lambda feed: np.asarray(compiled(feed)[0])  # noqa: E731
+        fn = lambda feed, c=compiled: np.asarray(c(feed)[0])
         cells = []
         for name, (a, b, n) in sets.items():
             d = np.abs((encode(fn, tok, a, n) * encode(fn, tok, b, n)).sum(1) - refs[name])
@@ -278,7 +278,7 @@ def speed(variants: list[str], rounds: int) -> None:
         st.encode(texts[n], batch_size=len(texts[n]))
     ratios = {v: {n: [] for n in shapes} for v in variants}
     for r in range(rounds):
-        load = open("/proc/loadavg").read().split()[0]
+        load = Path("/proc/loadavg").read_text().split()[0]
         for n in shapes:
             t = time.perf_counter()
             st.encode(texts[n], batch_size=len(texts[n]))
@@ -294,7 +294,7 @@ def speed(variants: list[str], rounds: int) -> None:
     for v in variants:
         print(f"  {v:24s} " + "  ".join(f"{n}: {statistics.median(ratios[v][n]):.2f}x ({', '.join(f'{x:.2f}' for x in ratios[v][n])})"
                                           for n in shapes), flush=True)
-    print("loadavg", open("/proc/loadavg").read().strip())
+    print("loadavg", Path("/proc/loadavg").read_text().strip())
 
 
 def accuracy_control(base: str, max_drop: float) -> None:
