@@ -15,9 +15,10 @@ ROOT = Path(__file__).resolve().parent.parent
 def python_only_path(tmp_path: Path) -> str:
     """A PATH holding only this Python: no chromium, no fc-list, as on a fresh machine."""
     bin_dir = tmp_path / "bin"
-    bin_dir.mkdir()
-    for name in ("python3", "python"):
-        (bin_dir / name).symlink_to(sys.executable)
+    if not bin_dir.exists():  # one per test, however often asked
+        bin_dir.mkdir()
+        for name in ("python3", "python"):
+            (bin_dir / name).symlink_to(sys.executable)
     return str(bin_dir)
 
 
@@ -29,6 +30,14 @@ def test_this_machine_has_what_the_test_command_needs():
     assert missing_system_packages() == [], "install them: apt-get install chromium fonts-noto-cjk redis-server"
 
 
+def _pytest_without_packages(tmp_path, *args: str) -> subprocess.CompletedProcess:
+    """The real test files run by pytest on a PATH with only python (no chromium, fonts, redis)."""
+    env = {**os.environ, "PATH": python_only_path(tmp_path)}
+    env.pop("CI", None)  # CI turns a missing package into a failure everywhere; here we see the local path
+    return subprocess.run([sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "--timeout=300", *args],
+                          capture_output=True, text=True, cwd=ROOT, env=env, timeout=300)
+
+
 def test_missing_packages_are_named(monkeypatch, tmp_path):
     monkeypatch.setenv("PATH", python_only_path(tmp_path))
     assert missing_browser_packages() == ["chromium", "fonts-noto-cjk"]
@@ -38,12 +47,7 @@ def test_missing_packages_are_named(monkeypatch, tmp_path):
 def test_browser_tests_without_chromium_fail_with_the_apt_line(tmp_path):
     """The real suite on a machine without them: a one-line failure naming the apt command, not
     a traceback, and the run's header says it first."""
-    env = {**os.environ, "PATH": python_only_path(tmp_path)}
-    env.pop("CI", None)
-    done = subprocess.run(
-        [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-x", "--timeout=300",
-         "tests/test_browser.py"],
-        capture_output=True, text=True, cwd=ROOT, env=env, timeout=300)
+    done = _pytest_without_packages(tmp_path, "-x", "tests/test_browser.py")
     out = done.stdout + done.stderr
     assert done.returncode == 1, out[-3000:]
     assert f"sudo {BROWSER_APT}" in out and "the browser tests need chromium and fonts-noto-cjk" in out
@@ -54,19 +58,11 @@ def test_browser_tests_without_chromium_fail_with_the_apt_line(tmp_path):
 def test_shared_cache_tests_without_redis_fail_with_the_apt_line(tmp_path):
     """The same for the shared-cache tests: the header names redis-server first, then each test
     that starts one fails in one line with the apt command, and `-m 'not redis'` leaves them out."""
-    env = {**os.environ, "PATH": python_only_path(tmp_path)}
-    env.pop("CI", None)
-    done = subprocess.run(
-        [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-x", "--timeout=300",
-         "tests/test_shared_cache.py"],
-        capture_output=True, text=True, cwd=ROOT, env=env, timeout=300)
+    done = _pytest_without_packages(tmp_path, "-x", "tests/test_shared_cache.py")
     out = done.stdout + done.stderr
     assert done.returncode == 1, out[-3000:]
     assert f"sudo {REDIS_APT}" in out and "the shared-cache tests need redis-server" in out
     assert "MISSING system packages" in out.split("collected")[0]  # the header, before any test runs
     assert "Traceback" not in out and "FileNotFoundError" not in out
-    left_out = subprocess.run(
-        [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q", "-m", "not redis", "--timeout=300",
-         "tests/test_shared_cache.py"],
-        capture_output=True, text=True, cwd=ROOT, env=env, timeout=300)
+    left_out = _pytest_without_packages(tmp_path, "-q", "-m", "not redis", "tests/test_shared_cache.py")
     assert left_out.returncode == 5 and "deselected" in left_out.stdout, left_out.stdout[-2000:]  # 5: none ran
