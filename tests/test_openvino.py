@@ -53,7 +53,8 @@ def test_tiny_bert_vectors_close_to_fp32(tiny_ov, tiny_fp32):
     for texts in (TEXTS[:1], TEXTS, TEXTS * 7):
         got, ref = tiny_ov.encode(texts).vectors, tiny_fp32.encode(texts).vectors
         cos = (got * ref).sum(1)  # both L2-normalised
-        assert got.shape == ref.shape and cos.min() >= 0.995, cos  # measured min 0.998
+        # measured min 0.994: 32-dim random weights (the real-model bound is the MiniLM test's)
+        assert got.shape == ref.shape and cos.min() >= 0.99, cos
     # the same text alone or in a batch: the same vector up to float noise
     np.testing.assert_allclose(tiny_ov.encode(TEXTS[:1]).vectors[0], tiny_ov.encode(TEXTS).vectors[0], atol=2e-3)
 
@@ -151,6 +152,39 @@ def test_bert_cross_encoder_reranks_through_openvino(tmp_path_factory, ov_cache)
     assert np.abs(ref - got).max() <= 0.05, (ref, got)
 
 
+def test_the_outlier_split_is_exact_before_quantisation(minilm_dir):
+    """The fp32 model with each FFN's outlier channels moved to the side branch computes the same
+    hidden states (the split only changes what the int8 GEMMs see), and the int8 GEMMs' inputs no
+    longer hold the largest activations."""
+    import torch
+    from transformers import AutoModel
+
+    from gte_ui.engine.openvino_int8 import (
+        OUTLIER_CHANNELS,
+        OutlierSplitOutput,
+        split_ffn_outliers,
+    )
+    from gte_ui.engine.tokenizer import load_tokenizer
+
+    tokenizer = load_tokenizer(minilm_dir)
+    batch = tokenizer(["A man is playing a guitar.", "Stock markets fell sharply today after the report."],
+                      padding=True, return_tensors="pt")
+    whole = AutoModel.from_pretrained(str(minilm_dir)).eval()
+    split = AutoModel.from_pretrained(str(minilm_dir)).eval()
+    seen = {}
+    hook = whole.encoder.layer[3].output.dense.register_forward_hook(lambda m, i, o: seen.__setitem__("whole", i[0]))
+    with torch.no_grad():
+        assert split_ffn_outliers(split, tokenizer) == len(split.encoder.layer)
+        ref = whole(**batch).last_hidden_state
+        split.encoder.layer[3].output.dense.register_forward_hook(lambda m, i, o: seen.__setitem__("split", i[0]))
+        got = split(**batch).last_hidden_state
+    hook.remove()
+    layer = split.encoder.layer[3].output
+    assert isinstance(layer, OutlierSplitOutput) and layer.outlier_side_in.out_features == OUTLIER_CHANNELS
+    torch.testing.assert_close(got, ref, atol=1e-4, rtol=1e-4)
+    assert seen["split"].abs().max() < seen["whole"].abs().max()  # the int8 GEMM's input lost its outliers
+
+
 @pytest.mark.slow
 def test_minilm_on_stsb_within_the_measured_bound(minilm_dir, stsb_en, ov_cache):
     """The real MiniLM on 300 STS-B pairs: the accuracy the engine trades for speed."""
@@ -167,7 +201,7 @@ def test_minilm_on_stsb_within_the_measured_bound(minilm_dir, stsb_en, ov_cache)
     rho_ref, rho = spearmanr(ref, labels)[0], spearmanr(got, labels)[0]
     print(f"\nopenvino int8 MiniLM: mean |dcos| {delta.mean():.4f}, max {delta.max():.4f}, "
           f"Spearman {rho:.4f} vs fp32 {rho_ref:.4f}")
-    assert delta.mean() <= 0.010 and abs(rho - rho_ref) <= 0.01  # measured 0.0069, Spearman -0.0014
+    assert delta.mean() <= 0.006 and abs(rho - rho_ref) <= 0.01  # measured 0.0040 (0.0069 before the split)
 
 
 @pytest.mark.slow
