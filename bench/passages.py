@@ -224,13 +224,12 @@ def passages_main(args: argparse.Namespace) -> int:
 
     speed, peaks = _interleaved(PASSAGE_PATHS, large, lengths, args, bs)
 
-    print("… memory: one request of 32 × 512 tokens per path", file=sys.stderr, flush=True)
     memory = {}
-    mem_args = argparse.Namespace(**{**vars(args), "reps": 32, "reps_b1": 512})
-    for p in PASSAGE_PATHS:
-        if args.quick and p not in (DEFAULT_PATH, "int8 static, openvino"):
-            continue  # fp32 takes ~1 min for it on 2 cores, int8 fast ~ the default: full run only
-        memory[p] = (bs.run_worker(p, "memory", large, mem_args) or {}).get("peak_rss_mb")
+    if not args.quick:  # a fresh process per path, ~20-60 s each: full run only
+        print("… memory: one request of 32 × 512 tokens per path", file=sys.stderr, flush=True)
+        mem_args = argparse.Namespace(**{**vars(args), "reps": 32, "reps_b1": 512})
+        for p in PASSAGE_PATHS:
+            memory[p] = (bs.run_worker(p, "memory", large, mem_args) or {}).get("peak_rss_mb")
 
     print("… accuracy: STS-B sentences and passages (MiniLM-512)", file=sys.stderr, flush=True)
     accuracy = {}
@@ -238,8 +237,11 @@ def passages_main(args: argparse.Namespace) -> int:
         if args.quick and p == PASSAGE_PATHS[0]:
             continue  # sentence-transformers equals gte_ui fp32 to ~1e-7 (tests): full run only
         accuracy[p] = bs.run_worker(p, "accuracy+passages", minilm, args) or {}
-    print("… ORT profile of int8 accurate", file=sys.stderr, flush=True)
-    profile = (bs.run_worker(DEFAULT_PATH, "profile", large, args) or {}).get("shares", {})
+    profile = {}
+    if not args.quick:
+        print("… ORT profile of int8 accurate", file=sys.stderr, flush=True)
+        profile = (bs.run_worker(DEFAULT_PATH, "profile", large, args) or {}).get("shares", {})
+    t_exports = sum(secs or 0 for secs in exports.values())
 
     ref = accuracy["gte_ui fp32"]
     st_times = {L: speed.get(PASSAGE_PATHS[0], {}).get(L, {}).get("times") for L in lengths}
@@ -276,19 +278,22 @@ def passages_main(args: argparse.Namespace) -> int:
     print(f"GEMM peaks (median of rounds): fp32 {statistics.median(p[0] for p in peaks):.0f} GFLOP/s, "
           f"int8 {statistics.median(p[1] for p in peaks):.0f} GOP/s; % of peak counts the FLOPs each path "
           "runs (GEMMs + attention; CLS-only last layer where the path does it), against the int8 peak.")
-    print("\nOne request of 32 texts × 512 tokens, fresh process, peak RSS (default --max-batch-tokens for gte_ui):")
-    for p, mb in memory.items():
-        print(f"  {p:<31} {mb:.0f} MB" if mb else f"  {p:<31} failed")
-    print("\nint8 accurate, ONNX Runtime profile (share of node time):")
-    groups = ("GEMM", "attention", "GELU", "LayerNorm", "quantise", "other")
-    print(f"{'tokens':>6}" + "".join(f"{g:>11}" for g in groups))
-    for length in lengths:
-        shares = profile.get(str(length))
-        if shares:
-            print(f"{length:>6}" + "".join(f"{100 * shares[g]:>10.1f}%" for g in groups))
+    if args.quick:
+        print("\n(--quick leaves out the 32 × 512-token memory rows and the ONNX Runtime profile: run without it)")
+    else:
+        print("\nOne request of 32 texts × 512 tokens, fresh process, peak RSS (default --max-batch-tokens for gte_ui):")
+        for p, mb in memory.items():
+            print(f"  {p:<31} {mb:.0f} MB" if mb else f"  {p:<31} failed")
+        print("\nint8 accurate, ONNX Runtime profile (share of node time):")
+        groups = ("GEMM", "attention", "GELU", "LayerNorm", "quantise", "other")
+        print(f"{'tokens':>6}" + "".join(f"{g:>11}" for g in groups))
+        for length in lengths:
+            shares = profile.get(str(length))
+            if shares:
+                print(f"{length:>6}" + "".join(f"{100 * shares[g]:>10.1f}%" for g in groups))
     for name, secs in exports.items():
         print(f"one-time export, {name}: " + (f"{secs:.0f} s" if secs else "failed"))
-    print(f"\n(total {time.perf_counter() - t_start:.0f} s; load avg before/after {load_start:.2f} / "
+    print(f"\n(total {time.perf_counter() - t_start:.0f} s, of which one-time exports {t_exports:.0f} s; load avg before/after {load_start:.2f} / "
           f"{os.getloadavg()[0]:.2f}; STS-B |Δcos| on {args.pairs or 1379} pairs; passages: "
           f"{24 if args.quick else 64} pairs per length, MiniLM with a 512-token limit)")
     return 0
