@@ -270,7 +270,7 @@ _OPTIONS: list[tuple[str, tuple[str, ...], tuple[str, ...], Any, str]] = [
      "with --precision int8: onnx (default; ONNX Runtime W8A8, exported once into --export-cache), "
      "torch (eager PyTorch, no export, slower: see README, Performance) or openvino (OpenVINO + NNCF "
      "static int8, exported once; the fastest on CPU, ~1.3x the onnx engine, but less accurate: mean "
-     "|dcos| vs fp32 ~0.007 against onnx's 0.002; --int8-mode does not apply; needs `pip install "
+     "|dcos| vs fp32 ~0.004-0.006 against onnx's 0.002; --int8-mode does not apply; needs `pip install "
      "gte-ui[openvino]`)"),
     ("export_cache", ("--export-cache",), ("GTE_EXPORT_CACHE",), str,
      "folder for the int8 ONNX (and OpenVINO) exports, made once per model + int8 mode (default "
