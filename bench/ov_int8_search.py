@@ -30,9 +30,13 @@ import torch
 from torch import nn
 from transformers import AutoModel, AutoTokenizer
 
-from gte_ui.engine.int8 import CALIBRATION_TEXTS, activation_maxima
+from gte_ui.engine.int8 import activation_maxima
 from gte_ui.engine.onnx_export import HiddenStates
-from gte_ui.engine.openvino_int8 import EXTRA_CALIBRATION_TEXTS, calibration_batches
+from gte_ui.engine.openvino_int8 import (
+    OV_CALIBRATION_TEXTS,
+    calibration_batches,
+    split_ffn_outliers,
+)
 
 torch.set_num_threads(2)
 CORE = ov.Core()
@@ -40,40 +44,27 @@ CFG = {"INFERENCE_NUM_THREADS": 2, "PERFORMANCE_HINT": "LATENCY", "INFERENCE_PRE
 
 
 class SplitFfn(nn.Module):
-    """BERT FFN (intermediate + output.dense) with ``top`` channels split off into an fp32 side branch.
+    """The brief's mask form of the outlier split, kept to reproduce its row of the table:
+    main = dense(h * keep), side = h[..., top] @ W_out[:, top]^T (h = the GELU output, shared by
+    both). The "rows" form the engine adopted is the product's own
+    :func:`gte_ui.engine.openvino_int8.split_ffn_outliers`."""
 
-    mode "rows": the intermediate's rows ``top`` are zeroed (weight and bias: GELU(0) = 0), so the
-    main int8 GEMMs never see them; the side branch GELU(x W_in[top]^T + b) W_out[:, top]^T reads
-    the (fp32) FFN input. mode "mask": main = dense(h * keep), side = h[..., top] @ W_out[:, top]^T
-    (the brief's form: h = GELU output, shared by both)."""
-
-    def __init__(self, intermediate: nn.Module, output_dense: nn.Linear, top: torch.Tensor, mode: str) -> None:
+    def __init__(self, intermediate: nn.Module, output_dense: nn.Linear, top: torch.Tensor) -> None:
         super().__init__()
-        self.mode = mode
         self.act = intermediate.intermediate_act_fn
         self.dense_in = intermediate.dense
         self.register_buffer("top", top)
         with torch.no_grad():
             self.outlier_side_out = nn.Linear(len(top), output_dense.out_features, bias=False)
             self.outlier_side_out.weight.copy_(output_dense.weight[:, top])
-            if mode == "rows":
-                self.outlier_side_in = nn.Linear(self.dense_in.in_features, len(top))
-                self.outlier_side_in.weight.copy_(self.dense_in.weight[top])
-                self.outlier_side_in.bias.copy_(self.dense_in.bias[top])
-                self.dense_in.weight[top] = 0
-                self.dense_in.bias[top] = 0
-            else:
-                keep = torch.ones(output_dense.in_features)
-                keep[top] = 0
-                self.register_buffer("keep", keep)
+            keep = torch.ones(output_dense.in_features)
+            keep[top] = 0
+            self.register_buffer("keep", keep)
             output_dense.weight[:, top] = 0
         self.side: torch.Tensor | None = None
 
     def intermediate(self, x: torch.Tensor) -> torch.Tensor:
         h = self.act(self.dense_in(x))
-        if self.mode == "rows":
-            self.side = self.outlier_side_out(self.act(self.outlier_side_in(x)))
-            return h
         self.side = self.outlier_side_out(h[..., self.top])
         return h * self.keep
 
@@ -99,12 +90,16 @@ class SplitOutputDense(nn.Module):
 
 
 def split_outliers(model: nn.Module, tokenizer, k: int, mode: str, texts) -> None:
+    """The product's split ("rows"), or the mask form (:class:`SplitFfn`) for comparison."""
+    if mode == "rows":
+        split_ffn_outliers(model, tokenizer, k, texts)
+        return
     layers = model.encoder.layer
     names = [f"encoder.layer.{i}.output.dense" for i in range(len(layers))]
     maxima, _ = activation_maxima(model, tokenizer, texts, names)
     for i, layer in enumerate(layers):
         top = maxima[names[i]].argsort(descending=True)[:k].sort().values
-        ffn = SplitFfn(layer.intermediate, layer.output.dense, top, mode)
+        ffn = SplitFfn(layer.intermediate, layer.output.dense, top)
         layer.intermediate = SplitIntermediate(ffn)
         layer.output.dense = SplitOutputDense(layer.output.dense, ffn)
 
@@ -183,14 +178,14 @@ def build(folder: Path, variant: str, calib_texts=None):
     model = AutoModel.from_pretrained(str(folder), dtype=torch.float32).eval()
     calib = calibration_batches(tok)
     if qkw.pop("calx", False):  # more and longer calibration inputs: the same texts joined 4 and 8 at a time
-        texts = list(CALIBRATION_TEXTS) + EXTRA_CALIBRATION_TEXTS
+        texts = list(OV_CALIBRATION_TEXTS)
         for n in (4, 8):
             joined = [" ".join(texts[(i * 5 + j * 11) % len(texts)] for j in range(n)) for i in range(len(texts))]
             for i in range(0, len(joined), 4):
                 e = tok(joined[i:i + 4], padding=True, truncation=True, return_tensors="np")
                 calib.append({n_: e[n_].astype(np.int64) for n_ in ("input_ids", "attention_mask")})
     if k:
-        split_outliers(model, tok, k, mode, calib_texts or (list(CALIBRATION_TEXTS) + EXTRA_CALIBRATION_TEXTS))
+        split_outliers(model, tok, k, mode, calib_texts or list(OV_CALIBRATION_TEXTS))
     example = {n: torch.from_numpy(v) for n, v in calib[0].items()}
     with torch.inference_mode(), warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -311,7 +306,7 @@ def accuracy_control(base: str, max_drop: float) -> None:
     model = AutoModel.from_pretrained(str(folder), dtype=torch.float32).eval()
     calib = calibration_batches(tok)
     if k:
-        split_outliers(model, tok, k, mode, list(CALIBRATION_TEXTS) + EXTRA_CALIBRATION_TEXTS)
+        split_outliers(model, tok, k, mode, list(OV_CALIBRATION_TEXTS))
     stsb = read_stsb_en(ROOT / "tests" / "data" / "stsb_en" / "sts-test.tsv")
     va, vb = stsb.a[800:1000], stsb.b[800:1000]
     ref_model = AutoModel.from_pretrained(str(folder)).eval()

@@ -22,7 +22,7 @@ import logging
 import threading
 import time
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from importlib import metadata
 from pathlib import Path
 
@@ -129,6 +129,8 @@ EXTRA_CALIBRATION_TEXTS = [
     "政府出台了新的住房补贴政策", "一只猫正在窗台上晒太阳", "为什么我的账户被冻结了",
     "机器学习算法可以用来预测用户的购买行为", "周末我们一起去爬山吧", "飞机因为天气原因延误了两个小时",
 ]
+#: what calibrates this engine: the ONNX path's texts and the ones above
+OV_CALIBRATION_TEXTS = [*CALIBRATION_TEXTS, *EXTRA_CALIBRATION_TEXTS]
 
 
 def calibration_batches(tokenizer, token_types: bool = False, batch: int = 4) -> list[dict[str, np.ndarray]]:
@@ -136,7 +138,7 @@ def calibration_batches(tokenizer, token_types: bool = False, batch: int = 4) ->
     the texts alone and joined in pairs
     (longer, more varied lengths); for a cross-encoder (``token_types``) as (query, document) pairs,
     so segment 1 is calibrated too."""
-    texts = list(CALIBRATION_TEXTS) + EXTRA_CALIBRATION_TEXTS
+    texts = OV_CALIBRATION_TEXTS
     pairs = list(zip(texts, texts[7:] + texts[:7]))  # far apart in the list: mixed languages and lengths
     if token_types:
         encoded = [tokenizer([a for a, _ in pairs[i:i + batch]], [b for _, b in pairs[i:i + batch]],
@@ -178,7 +180,8 @@ class OutlierSplitOutput(torch.nn.Module):
         return self.LayerNorm(self.dropout(self.dense(hidden_states)) + side + input_tensor)
 
 
-def split_ffn_outliers(model: torch.nn.Module, tokenizer, channels: int = OUTLIER_CHANNELS) -> int:
+def split_ffn_outliers(model: torch.nn.Module, tokenizer, channels: int = OUTLIER_CHANNELS,
+                       texts: Sequence[str] = OV_CALIBRATION_TEXTS) -> int:
     """Give each BERT-family layer's FFN an :class:`OutlierSplitOutput` (channels picked by
     calibration max |activation| of the output projection's input, as the ONNX path picks them).
     Returns the number of layers split: 0 for an architecture without that FFN shape, which is
@@ -190,7 +193,7 @@ def split_ffn_outliers(model: torch.nn.Module, tokenizer, channels: int = OUTLIE
     if float(layers[0].intermediate.intermediate_act_fn(torch.zeros(1))) != 0.0:
         return 0  # zeroing a channel's weights must zero its activation (GELU, ReLU: yes)
     names = [f"encoder.layer.{i}.output.dense" for i in range(len(layers))]
-    maxima, _ = activation_maxima(model, tokenizer, list(CALIBRATION_TEXTS) + EXTRA_CALIBRATION_TEXTS, names)
+    maxima, _ = activation_maxima(model, tokenizer, texts, names)
     for name, layer in zip(names, layers):
         top = maxima[name].argsort(descending=True)[:channels].sort().values
         layer.output = OutlierSplitOutput(layer.output, layer.intermediate, top)

@@ -43,13 +43,14 @@ def load_backend(folder: Path, device: str, precision: str, int8_mode: str = "ac
     exported = precision == "int8" and (int8_engine == "openvino"
                                         or (int8_engine == "onnx" and INT8_MODES[int8_mode].onnx))
     engine = "OpenVINO" if int8_engine == "openvino" else "ONNX Runtime"
+    # the eager int8 served where no export can be: openvino has no modes of its own, so accurate
+    eager_mode = "accurate" if int8_engine == "openvino" else int8_mode
     if exported and (decoder or remote_code):
         what = "decoder models" if decoder else "models with their own modelling code"
-        mode = "accurate" if int8_engine == "openvino" else int8_mode  # openvino has no modes of its own
-        note = (f"int8 for {what} runs in eager PyTorch (W8A8, {mode}); the {engine} int8 "
+        note = (f"int8 for {what} runs in eager PyTorch (W8A8, {eager_mode}); the {engine} int8 "
                 "export covers BERT-family encoders only")
         log.warning(note)
-        backend = TorchBackend(folder, device=device, precision=precision, int8_mode=mode,
+        backend = TorchBackend(folder, device=device, precision=precision, int8_mode=eager_mode,
                                first_token_only=first_token_only, tokenizer=tokenizer,
                                trust_remote_code=trust_remote_code, decoder=decoder)
         backend.note = note
@@ -67,9 +68,8 @@ def load_backend(folder: Path, device: str, precision: str, int8_mode: str = "ac
                                   token_types=token_types)
         except Exception as exc:  # an architecture the exporter cannot handle, a full disk: still serve
             reason = describe_failure(exc)
-            mode = "accurate" if int8_engine == "openvino" else int8_mode
             log.warning("int8 %s export/load failed for %s (%s); using eager PyTorch int8", engine, folder, reason)
-            backend = TorchBackend(folder, device=device, precision=precision, int8_mode=mode,
+            backend = TorchBackend(folder, device=device, precision=precision, int8_mode=eager_mode,
                                    first_token_only=first_token_only, tokenizer=tokenizer)
             backend.note = f"{engine} int8 unavailable ({reason}): serving eager PyTorch int8"
             return backend
