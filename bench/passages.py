@@ -34,7 +34,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 
 PASSAGE_PATHS = ["sentence-transformers fp32", "gte_ui fp32", "int8 accurate, onnx (default)", "int8 fast, onnx",
-                 "int8 static, openvino"]
+                 "int8 accurate, openvino", "int8 fast, openvino"]
 DEFAULT_PATH = "int8 accurate, onnx (default)"
 
 # GTE-large: 24 layers, hidden 1024, FFN 4096

@@ -1,6 +1,7 @@
-"""``--int8-engine openvino``: the NNCF static-int8 export in real OpenVINO, on the tiny random BERT,
-a tiny BERT cross-encoder and the real MiniLM; the cached export is reused, healed when damaged,
-and a missing install is a start error naming the pip line."""
+"""``--int8-engine openvino``: the NNCF int8 exports in real OpenVINO (``--int8-mode`` accurate:
+run-time per-group activations for all but the FFN output GEMMs; fast: static everywhere), on the
+tiny random BERT, a tiny BERT cross-encoder and the real MiniLM; the cached export is reused, healed
+when damaged, and a missing install is a start error naming the pip line."""
 
 from __future__ import annotations
 
@@ -46,7 +47,7 @@ def tiny_fp32(tiny_model_dir) -> Encoder:
 
 
 def test_tiny_bert_vectors_close_to_fp32(tiny_ov, tiny_fp32):
-    assert (tiny_ov.info.backend, tiny_ov.info.precision) == ("openvino-int8-static", "int8")
+    assert (tiny_ov.info.backend, tiny_ov.info.precision) == ("openvino-int8-accurate", "int8")
     assert tiny_ov.info.backend_note == "OpenVINO int8 exported at this start"
     assert tiny_ov.backend.path.name == "model.xml" and verify_export(tiny_ov.backend.path) is None
     # one text (batch 1) and a padded batch of mixed lengths: batch and sequence dims are dynamic
@@ -95,7 +96,7 @@ def test_a_damaged_export_is_exported_again(tiny_ov, tiny_model_dir, tmp_path):
     weights.write_bytes(bytes(data))
     assert "model.bin" in verify_export(first.backend.path)
     healed = Encoder.load(ov_settings(cache, model=str(tiny_model_dir)))
-    assert healed.info.backend == "openvino-int8-static"
+    assert healed.info.backend == "openvino-int8-accurate"
     assert healed.info.backend_note.startswith("re-exported: the cached OpenVINO export was damaged")
     assert "model.bin" in healed.info.backend_note and str(tmp_path) not in healed.info.backend_note
     assert verify_export(healed.backend.path) is None
@@ -117,6 +118,57 @@ def test_not_installed_is_a_start_error_naming_the_pip_line(tiny_model_dir, tmp_
 def test_engine_is_a_setting():
     assert parse_settings(["--int8-engine", "openvino"], env={}).int8_engine == "openvino"
     assert parse_settings([], env={"GTE_INT8_ENGINE": "openvino"}).int8_engine == "openvino"
+    # torch's per-tensor dynamic mode has no OpenVINO form: a start error, not a silent other scheme
+    with pytest.raises(ConfigError) as err:
+        parse_settings(["--int8-engine", "openvino", "--int8-mode", "dynamic"], env={})
+    assert "accurate or fast" in err.value.en and err.value.zh
+
+
+def test_the_two_modes_quantise_as_stated(tiny_ov, tiny_model_dir, ov_cache, tiny_fp32):
+    """accurate: Q/K/V, attention output and FFN input GEMMs take int8 weights and no calibrated
+    activation scale (OpenVINO quantises them per group at run time), the FFN output GEMMs keep
+    static scales; fast: every GEMM but the fp32 outlier branch static. Separate cache entries."""
+    import openvino as ov
+
+    from gte_ui.engine.openvino_int8 import DYNAMIC_GROUP
+
+    fast = Encoder.load(ov_settings(ov_cache, model=str(tiny_model_dir), int8_mode="fast"))
+    assert fast.info.backend == "openvino-int8-fast" and fast.backend.path != tiny_ov.backend.path
+    assert tiny_ov.backend.path.parent.name.startswith("tiny") and "-openvino-int8-accurate-" in str(tiny_ov.backend.path)
+
+    def gemm_inputs(path):
+        """MatMul name -> what feeds each input, looking through reshapes and dequantisation:
+        ``FakeQuantize`` (a static scale), ``Constant:i8`` (int8 weights) or the producing op."""
+        model = ov.Core().read_model(str(path))
+        out = {}
+        for op in model.get_ordered_ops():
+            if op.get_type_name() != "MatMul" or "outlier_side" in op.get_friendly_name():
+                continue
+            kinds = []
+            for port in op.inputs():
+                node = port.get_source_output().get_node()
+                while node.get_type_name() in ("Reshape", "Transpose", "Convert", "Multiply", "Subtract"):
+                    node = node.input_value(0).get_node()
+                kind = node.get_type_name()
+                kinds.append(f"{kind}:{node.get_element_type().get_type_name()}" if kind == "Constant" else kind)
+            out[op.get_friendly_name()] = kinds
+        return out
+
+    accurate, static = gemm_inputs(tiny_ov.backend.path), gemm_inputs(fast.backend.path)
+    runtime = [n for n in accurate if any(k in n for k in ("attention.self.query", "attention.self.key",
+                                                           "attention.self.value", "attention.output.dense",
+                                                           "intermediate.dense"))]
+    ffn_out = [n for n in accurate if ".output.dense" in n and "attention" not in n]
+    assert runtime and ffn_out and len(runtime) == 5 * len(ffn_out)
+    for name in runtime:  # activations straight in, weights int8
+        assert not accurate[name][0].startswith("FakeQuantize") and accurate[name][1] == "Constant:i8", (name, accurate[name])
+    for name in ffn_out:
+        assert accurate[name][0].startswith("FakeQuantize"), (name, accurate[name])
+    assert all(kinds[0].startswith("FakeQuantize") for kinds in static.values()), static
+    assert tiny_ov.backend.compiled.get_property("DYNAMIC_QUANTIZATION_GROUP_SIZE") == DYNAMIC_GROUP
+    assert fast.backend.compiled.get_property("DYNAMIC_QUANTIZATION_GROUP_SIZE") == 0
+    ref = tiny_fp32.encode(TEXTS).vectors
+    assert ((fast.encode(TEXTS).vectors * ref).sum(1) >= 0.99).all()
 
 
 def test_http_embeddings_through_openvino(tiny_ov, tiny_fp32, tiny_model_dir, ov_cache):
@@ -131,7 +183,7 @@ def test_http_embeddings_through_openvino(tiny_ov, tiny_fp32, tiny_model_dir, ov
         health = requests.get(server.url + "/health", timeout=30).json()
     ref = tiny_fp32.encode(TEXTS[:3]).vectors
     assert ((got * ref).sum(1) >= 0.995).all()
-    assert health["models"][0]["backend"] == "openvino-int8-static"
+    assert health["models"][0]["backend"] == "openvino-int8-accurate"
 
 
 def test_bert_cross_encoder_reranks_through_openvino(tmp_path_factory, ov_cache):
@@ -145,7 +197,7 @@ def test_bert_cross_encoder_reranks_through_openvino(tmp_path_factory, ov_cache)
     fp32 = Reranker.load(Settings(reranker=str(folder), device="cpu", reranker_precision="fp32"))
     int8 = Reranker.load(Settings(reranker=str(folder), device="cpu", reranker_precision="int8",
                                   int8_engine="openvino", export_cache=str(ov_cache)))
-    assert int8.info.backend == "openvino-int8-static"
+    assert int8.info.backend == "openvino-int8-accurate"
     assert "token_type_ids" in int8.scorer.backend._inputs  # the document's segment ids reach the model
     pairs = [(QUERY, d) for d in DOCS]
     ref, got = sigmoid(fp32.score(pairs).vectors[:, 0]), sigmoid(int8.score(pairs).vectors[:, 0])
@@ -186,22 +238,25 @@ def test_the_outlier_split_is_exact_before_quantisation(minilm_dir):
 
 
 @pytest.mark.slow
-def test_minilm_on_stsb_within_the_measured_bound(minilm_dir, stsb_en, ov_cache):
-    """The real MiniLM on 300 STS-B pairs: the accuracy the engine trades for speed."""
+@pytest.mark.parametrize("mode, bound", [("accurate", 0.0032), ("fast", 0.006)])
+def test_minilm_on_stsb_within_the_measured_bound(minilm_dir, stsb_en, ov_cache, mode, bound):
+    """The real MiniLM on 300 STS-B pairs. accurate: inside the default engine's 0.003 bound
+    (measured 0.0028; the margin covers another CPU's kernels); fast: the accuracy it trades for
+    speed (measured 0.0040, 0.0069 before the outlier split)."""
     from scipy.stats import spearmanr
 
     n = 300
     a, b, labels = stsb_en.a[:n], stsb_en.b[:n], stsb_en.labels[:n]
     fp32 = Encoder.load(Settings(model=str(minilm_dir), device="cpu", precision="fp32"))
-    ov = Encoder.load(ov_settings(ov_cache, model=str(minilm_dir)))
-    assert ov.info.backend == "openvino-int8-static" and ov.info.pooling == "mean"
+    ov = Encoder.load(ov_settings(ov_cache, model=str(minilm_dir), int8_mode=mode))
+    assert ov.info.backend == f"openvino-int8-{mode}" and ov.info.pooling == "mean"
     ref = (fp32.encode(a).vectors * fp32.encode(b).vectors).sum(1)
     got = (ov.encode(a).vectors * ov.encode(b).vectors).sum(1)
     delta = np.abs(got - ref)
     rho_ref, rho = spearmanr(ref, labels)[0], spearmanr(got, labels)[0]
-    print(f"\nopenvino int8 MiniLM: mean |dcos| {delta.mean():.4f}, max {delta.max():.4f}, "
+    print(f"\nopenvino int8 {mode} MiniLM: mean |dcos| {delta.mean():.4f}, max {delta.max():.4f}, "
           f"Spearman {rho:.4f} vs fp32 {rho_ref:.4f}")
-    assert delta.mean() <= 0.006 and abs(rho - rho_ref) <= 0.01  # measured 0.0040 (0.0069 before the split)
+    assert delta.mean() <= bound and abs(rho - rho_ref) <= 0.01
 
 
 @pytest.mark.slow
@@ -215,13 +270,13 @@ def test_minilm_cross_encoder_within_the_measured_bound(minilm_dir, stsb_en, ov_
     fp32 = Reranker.load(Settings(reranker=str(folder), device="cpu", reranker_precision="fp32")).score(pairs)
     int8 = Reranker.load(Settings(reranker=str(folder), device="cpu", reranker_precision="int8",
                                   int8_engine="openvino", export_cache=str(ov_cache)))
-    assert int8.info.backend == "openvino-int8-static"
+    assert int8.info.backend == "openvino-int8-accurate"
     ref, got = fp32.vectors[:, 0], int8.score(pairs).vectors[:, 0]
     delta = np.abs(sigmoid(ref) - sigmoid(got))
     print(f"\nopenvino int8 MiniLM cross-encoder: mean |dscore| {delta.mean():.4f}, max {delta.max():.4f}, "
           f"logit noise / spread {np.abs(ref - got).mean() / np.std(ref):.3f}")
     assert np.std(sigmoid(ref)) > 0.1  # the scores really spread
-    assert delta.mean() <= 0.035 and np.abs(ref - got).mean() <= 0.12 * np.std(ref)  # measured 0.024, 0.088
+    assert delta.mean() <= 0.035 and np.abs(ref - got).mean() <= 0.12 * np.std(ref)  # measured 0.011, 0.041 (static: 0.017)
 
 
 def test_a_decoder_runs_eager_int8_and_says_why(tmp_path):

@@ -59,6 +59,17 @@ INT8_MODES: dict[str, Int8Mode] = {
     "dynamic": Int8Mode(onnx=False, torch_fp32_layers=()),  # torch quantize_dynamic, per tensor
 }
 INT8_ENGINES = ("onnx", "torch", "openvino")
+#: the --int8-mode values the OpenVINO engine has (torch's per-tensor ``dynamic`` has no OpenVINO form)
+OPENVINO_INT8_MODES = ("accurate", "fast")
+
+
+def check_openvino_mode(mode: str) -> None:
+    """Raise :class:`ConfigError` when ``--int8-mode`` ``mode`` has no OpenVINO scheme."""
+    if mode not in OPENVINO_INT8_MODES:
+        raise ConfigError(f"--int8-mode {mode} has no OpenVINO form; with --int8-engine openvino choose "
+                          f"{' or '.join(OPENVINO_INT8_MODES)}",
+                          f"--int8-mode {mode} 不适用于 OpenVINO；--int8-engine openvino 请选 "
+                          f"{' 或 '.join(OPENVINO_INT8_MODES)}")
 
 #: Options that take one of a fixed set of values: --help lists them, validate() enforces them.
 CHOICES: dict[str, tuple[str, ...]] = {
@@ -150,7 +161,7 @@ class Settings:
     device: str = "auto"
     precision: str = "auto"
     int8_mode: str = "accurate"  # accurate | fast | dynamic (see INT8_MODES)
-    int8_engine: str = "onnx"  # onnx (ONNX Runtime, cached export) | torch (eager) | openvino (static int8)
+    int8_engine: str = "onnx"  # onnx (ONNX Runtime, cached export) | torch (eager) | openvino (NNCF int8, accurate or fast)
     export_cache: str = "~/.cache/gte_ui/onnx"  # int8 ONNX exports, one folder per model + mode
     calibration_dir: str = "~/.cache/gte_ui/calibration"  # the user's verdict bands, one file per model
     max_length: int | None = None  # None: the model's own limit (512 for GTE)
@@ -265,13 +276,13 @@ _OPTIONS: list[tuple[str, tuple[str, ...], tuple[str, ...], Any, str]] = [
      "with --precision int8: accurate (default; W8A8 with per-token asymmetric activations and each "
      "FFN's outlier channels in fp32 (onnx), or FFN output projections fp32 (torch); mean |dcos| vs "
      "fp32 0.0023), fast (symmetric per-token W8A8 everywhere, as fast at batch 32, 0.0044) or dynamic "
-     "(torch quantize_dynamic, 0.028)"),
+     "(torch quantize_dynamic, 0.028); with --int8-engine openvino: accurate or fast (see there)"),
     ("int8_engine", ("--int8-engine",), ("GTE_INT8_ENGINE",), str,
      "with --precision int8: onnx (default; ONNX Runtime W8A8, exported once into --export-cache), "
-     "torch (eager PyTorch, no export, slower: see README, Performance) or openvino (OpenVINO + NNCF "
-     "static int8, exported once; the fastest on CPU, ~1.3x the onnx engine, but less accurate: mean "
-     "|dcos| vs fp32 ~0.004-0.006 against onnx's 0.002; --int8-mode does not apply; needs `pip install "
-     "gte-ui[openvino]`)"),
+     "torch (eager PyTorch, no export, slower: see README, Performance) or openvino (OpenVINO + NNCF, "
+     "exported once; needs `pip install gte-ui[openvino]`): with --int8-mode accurate ~1.1-1.35x the "
+     "onnx engine at 128-512 tokens inside the same accuracy bound (mean |dcos| 0.002-0.003), with "
+     "fast (static int8) the fastest on CPU, ~1.5x onnx, but mean |dcos| ~0.004-0.006; no dynamic mode)"),
     ("export_cache", ("--export-cache",), ("GTE_EXPORT_CACHE",), str,
      "folder for the int8 ONNX (and OpenVINO) exports, made once per model + int8 mode (default "
      "~/.cache/gte_ui/onnx; in Docker /data/onnx, on the volume, so a restart does not export again)"),
@@ -431,6 +442,8 @@ def validate(s: Settings) -> Settings:
 
     for name, allowed in CHOICES.items():
         choice(name, getattr(s, name), allowed)
+    if s.int8_engine == "openvino":
+        check_openvino_mode(s.int8_mode)
     if s.reranker_precision is not None:
         choice("reranker_precision", s.reranker_precision, PRECISIONS)
 

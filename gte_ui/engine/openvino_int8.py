@@ -1,12 +1,16 @@
-"""Static int8 on CPU through OpenVINO + NNCF: the fastest CPU path, at a stated accuracy cost.
+"""Int8 on CPU through OpenVINO + NNCF, in two schemes (``--int8-mode``, see :data:`OV_SCHEMES`).
 
-NNCF's post-training quantisation (``model_type=TRANSFORMER``: SmoothQuant on the MatMuls,
-per-tensor int8 activations calibrated once) leaves OpenVINO's CPU plugin whole int8 GEMMs with
-the quantise/dequantise fused around them, where the ONNX Runtime path
+*fast*: NNCF's static post-training quantisation (``model_type=TRANSFORMER``: SmoothQuant on the
+MatMuls, per-tensor int8 activations calibrated once) leaves OpenVINO's CPU plugin whole int8
+GEMMs with the quantise/dequantise fused around them, where the ONNX Runtime path
 (:mod:`gte_ui.engine.onnx_export`) spends ~40 % of its time on per-token quantisation and fp32
-attention. The price is accuracy: per-tensor activation scales fit less well than per-token ones
-(figures: docs/performance.md, "OpenVINO static int8"), so this is opt-in
-(``--int8-engine openvino``), never the default.
+attention: the fastest CPU path, but one scale per tensor fits less well than per-token ones.
+*accurate* (the default mode): only the FFN output projections (outliers split off) keep static
+scales; Q/K/V, the attention output and the FFN input projection get int8 weights
+(``nncf.compress_weights``) and OpenVINO quantises their activations at run time in groups of
+:data:`DYNAMIC_GROUP` channels per token, inside its GEMM kernel — within the 0.003 bound of the
+default engine, and faster than it at 128–512 tokens (figures: docs/performance.md). Opt-in
+(``--int8-engine openvino``) because openvino and nncf are optional dependencies.
 
 The export (fp32 load → ``ov.convert_model`` → ``nncf.quantize`` → ``ov.save_model``) runs once
 per model into the export cache, keyed and checked like the ONNX one (same record, same
@@ -19,10 +23,12 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import re
 import threading
 import time
 import warnings
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
 
@@ -30,6 +36,7 @@ import numpy as np
 import torch
 
 from gte_ui.core.errors import ConfigError
+from gte_ui.core.settings import check_openvino_mode
 from gte_ui.engine.backends import Backend
 from gte_ui.engine.int8 import CALIBRATION_TEXTS, activation_maxima, trim_heap
 from gte_ui.engine.onnx_export import (
@@ -55,8 +62,31 @@ OUTLIER_CHANNELS = 16
 #: SmoothQuant strength on the MatMuls. With the outliers split off, 0.5 measured best (mean |dcos|
 #: 0.0040 on STS-B for MiniLM, against 0.0061 at NNCF's default 0.95; docs/performance.md)
 SMOOTH_QUANT_ALPHA = 0.5
-#: the ``mode`` written in the export's record (the ONNX exports record their int8 mode there)
-OV_MODE = "openvino-static"
+#: OpenVINO CPU's run-time activation quantisation: one scale per token per this many input
+#: channels. 32/64 measured as accurate and slower, 256-1024 less accurate or slower (2026-12-01)
+DYNAMIC_GROUP = 128
+#: BERT-family GEMMs by OpenVINO node name (the torch module path survives conversion)
+GEMM_NAME_PATTERNS = {"qkv": r".*attention\.self\.(query|key|value)/.*",
+                      "attention_output": r".*attention\.output\.dense/.*",
+                      "ffn_input": r".*intermediate\.dense/.*"}
+
+
+@dataclass(frozen=True)
+class OvScheme:
+    """One ``--int8-mode`` of this engine: the ``mode`` written in the export's record (the ONNX
+    exports record their int8 mode there) and the GEMM kinds whose activations are quantised at run
+    time (int8 weights only in the export) instead of by calibrated static scales."""
+
+    record: str
+    dynamic: tuple[str, ...] = ()
+
+
+#: accurate: mean |dcos| 0.0028 on STS-B (MiniLM), 0.0020-0.0025 on passages; fast: 0.0040,
+#: 0.0037-0.0059 (docs/performance.md); torch's per-tensor ``dynamic`` mode has no OpenVINO form
+OV_SCHEMES = {
+    "accurate": OvScheme("openvino-hybrid", ("qkv", "attention_output", "ffn_input")),
+    "fast": OvScheme("openvino-static"),
+}
 #: OpenVINO's model file; its weights are ``model.bin`` beside it
 MODEL_FILE = "model.xml"
 
@@ -81,20 +111,26 @@ def _version(package: str) -> str:
         return "?"
 
 
-def ov_export_key(folder: Path, token_types: bool = False) -> str:
-    """Cache key: model identity + export version + openvino/nncf/torch versions + inputs read."""
+def ov_scheme(mode: str) -> OvScheme:
+    """The scheme of ``--int8-mode`` ``mode``; a :class:`ConfigError` naming the valid ones otherwise."""
+    check_openvino_mode(mode)
+    return OV_SCHEMES[mode]
+
+
+def ov_export_key(folder: Path, token_types: bool = False, mode: str = "accurate") -> str:
+    """Cache key: model identity + export version + scheme + openvino/nncf/torch versions + inputs read."""
     h = hashlib.sha256()
-    h.update(f"ov{OV_EXPORT_VERSION}|openvino={_version('openvino')}|nncf={_version('nncf')}|"
-             f"torch={torch.__version__}|token_types={int(token_types)}".encode())
+    h.update(f"ov{OV_EXPORT_VERSION}|{ov_scheme(mode).record}|openvino={_version('openvino')}|"
+             f"nncf={_version('nncf')}|torch={torch.__version__}|token_types={int(token_types)}".encode())
     hash_model_files(h, folder)
     return h.hexdigest()[:16]
 
 
-def ov_export_path(folder: Path, cache_dir: Path, token_types: bool = False) -> Path:
-    """Where the OpenVINO int8 export of ``folder`` lives in ``cache_dir`` (``Settings.export_cache``),
-    whether or not it exists yet."""
-    key = ov_export_key(folder, token_types)
-    return Path(cache_dir).expanduser() / f"{folder.name}-openvino-int8-{key}" / MODEL_FILE
+def ov_export_path(folder: Path, cache_dir: Path, token_types: bool = False, mode: str = "accurate") -> Path:
+    """Where the OpenVINO int8 export of ``folder`` in ``mode`` lives in ``cache_dir``
+    (``Settings.export_cache``), whether or not it exists yet."""
+    key = ov_export_key(folder, token_types, mode)
+    return Path(cache_dir).expanduser() / f"{folder.name}-openvino-int8-{mode}-{key}" / MODEL_FILE
 
 
 #: Static int8 fixes one activation range per tensor from the calibration inputs, so they must
@@ -200,9 +236,10 @@ def split_ffn_outliers(model: torch.nn.Module, tokenizer, channels: int = OUTLIE
     return len(layers)
 
 
-def export_ov_int8(folder: Path, target: Path, *, tokenizer=None, token_types: bool = False,
+def export_ov_int8(folder: Path, target: Path, *, tokenizer=None, token_types: bool = False, mode: str = "accurate",
                    record: dict | None = None, step: Callable[[str], None] | None = None) -> Path:
-    """Load the fp32 model, convert it to OpenVINO, quantise it statically with NNCF, save it.
+    """Load the fp32 model, convert it to OpenVINO, quantise it with NNCF (``mode``: see
+    :data:`OV_SCHEMES`), save it.
 
     Batch and sequence stay dynamic. Written to a temporary folder, then moved in (weights, graph,
     record last): a crash in between leaves files that do not match their record, which the next
@@ -227,11 +264,24 @@ def export_ov_int8(folder: Path, target: Path, *, tokenizer=None, token_types: b
         warnings.simplefilter("ignore")  # tracer warnings on shape checks that hold for every input
         ov_model = ov.convert_model(HiddenStates(model).eval(), example_input=example)
     del model
+    scheme = ov_scheme(mode)
+    side = [r".*outlier_side.*"] if split else []
+    dynamic = [GEMM_NAME_PATTERNS[kind] for kind in scheme.dynamic]
+    matmuls = [op.get_friendly_name() for op in ov_model.get_ordered_ops() if op.get_type_name() == "MatMul"]
+    missing = [kind for kind in scheme.dynamic if not any(re.match(GEMM_NAME_PATTERNS[kind], n) for n in matmuls)]
+    if missing:  # fail the export (eager int8 then serves, and says why) rather than silently go static
+        raise RuntimeError(f"no {', '.join(missing)} GEMMs found by name: the {mode} OpenVINO scheme "
+                           "covers BERT-family encoders")
     quantised = nncf.quantize(
         ov_model, nncf.Dataset(calib), model_type=nncf.ModelType.TRANSFORMER, subset_size=len(calib),
-        ignored_scope=nncf.IgnoredScope(patterns=[r".*outlier_side.*"], validate=False) if split else None,
+        ignored_scope=nncf.IgnoredScope(patterns=side + dynamic, validate=False) if side or dynamic else None,
         advanced_parameters=nncf.AdvancedQuantizationParameters(
             smooth_quant_alphas=nncf.AdvancedSmoothQuantParameters(matmul=SMOOTH_QUANT_ALPHA)))
+    if dynamic:
+        step("int8 weights for the GEMMs quantised at run time")
+        # the statically quantised GEMMs already hold int8 weights, which this leaves as they are
+        quantised = nncf.compress_weights(quantised, mode=nncf.CompressWeightsMode.INT8_SYM,
+                                          ignored_scope=nncf.IgnoredScope(patterns=side, validate=False) if side else None)
     step("writing the OpenVINO model")
     with staged_export(target) as tmp_dir:
         tmp = tmp_dir / target.name
@@ -239,7 +289,7 @@ def export_ov_int8(folder: Path, target: Path, *, tokenizer=None, token_types: b
         ov.save_model(quantised, str(tmp), compress_to_fp16=False)
         files = [tmp.with_suffix(".bin"), tmp]  # weights first, graph, then the record
         move_in(files, {**(record or {}), **file_records(files)}, target.parent)
-    log.info("exported %s (OpenVINO static int8) to %s in %.1f s", folder, target, time.perf_counter() - t0)
+    log.info("exported %s (OpenVINO int8, %s) to %s in %.1f s", folder, mode, target, time.perf_counter() - t0)
     return target
 
 
@@ -249,42 +299,48 @@ def ov_export_seconds_estimate(folder: Path) -> float:
     return 6 + 70 * size / 1e9
 
 
-def ensure_ov_export(folder: Path, cache_dir: Path, tokenizer=None, token_types: bool = False) -> tuple[Path, str]:
-    """The verified OpenVINO int8 export for ``folder`` and a note on how it came to be: ``""`` for
-    a cached export that passed its checksums, else why it was (re-)exported now."""
-    target = ov_export_path(folder, cache_dir, token_types)
+def ensure_ov_export(folder: Path, cache_dir: Path, tokenizer=None, token_types: bool = False,
+                     mode: str = "accurate") -> tuple[Path, str]:
+    """The verified OpenVINO int8 export for ``folder`` in ``mode`` and a note on how it came to be:
+    ``""`` for a cached export that passed its checksums, else why it was (re-)exported now."""
+    target = ov_export_path(folder, cache_dir, token_types, mode)
+    record = ov_scheme(mode).record
     note = why_export(target, "OpenVINO ")
     if note is None:
         return target, ""
     with export_progress(folder, target.parent, ov_export_seconds_estimate(folder),
-                         what="the OpenVINO int8 model") as step:
-        export_ov_int8(folder, target, tokenizer=tokenizer, token_types=token_types, step=step, record={
-            "model": str(folder), "mode": OV_MODE, "token_types": token_types,
+                         what=f"the OpenVINO int8 model ({mode})",
+                         stages=4 if ov_scheme(mode).dynamic else 3) as step:
+        export_ov_int8(folder, target, tokenizer=tokenizer, token_types=token_types, mode=mode, step=step, record={
+            "model": str(folder), "mode": record, "token_types": token_types,
             "export_version": OV_EXPORT_VERSION, "outlier_channels": OUTLIER_CHANNELS,
             "smooth_quant_alpha": SMOOTH_QUANT_ALPHA, "openvino": _version("openvino"), "nncf": _version("nncf")})
     # older weights or versions of the same model; first_token_only is the key's slot for token_types
-    prune_stale_exports(target.parent, folder, OV_MODE, first_token_only=token_types, version=OV_EXPORT_VERSION)
+    prune_stale_exports(target.parent, folder, record, first_token_only=token_types, version=OV_EXPORT_VERSION)
     return target, note
 
 
 class OvInt8Backend(Backend):
-    """NNCF static int8 (FFN outliers split off in fp32, SmoothQuant α 0.5, per-tensor activations)
-    in OpenVINO on CPU; whole last layer."""
+    """NNCF int8 in OpenVINO on CPU (FFN outliers split off in fp32, SmoothQuant α 0.5; ``mode``
+    accurate: run-time per-group activations for all but the FFN output GEMMs, fast: static
+    per-tensor activations everywhere); whole last layer."""
 
-    name = "openvino-int8-static"
     device = "cpu"
     precision = "int8"
 
     def __init__(self, folder: Path, threads: int | None = None, *, cache_dir: Path, tokenizer=None,
-                 token_types: bool = False) -> None:
+                 token_types: bool = False, mode: str = "accurate") -> None:
         require_openvino()
         import openvino as ov  # heavy optional dependency: only this engine pays for it
 
         folder = Path(folder)
-        self.path, self.note = ensure_ov_export(folder, cache_dir, tokenizer, token_types)
-        # f32 explicitly: on AVX512_BF16 CPUs OpenVINO would pick bf16 for the fp32 parts (slower here)
+        self.name = f"openvino-int8-{mode}"
+        self.path, self.note = ensure_ov_export(folder, cache_dir, tokenizer, token_types, mode)
+        # f32 explicitly: on AVX512_BF16 CPUs OpenVINO would pick bf16 for the fp32 parts (slower here);
+        # the group size switches on the run-time quantisation of the int8-weight GEMMs (0: off)
         config = {"INFERENCE_NUM_THREADS": threads or torch.get_num_threads(), "PERFORMANCE_HINT": "LATENCY",
-                  "INFERENCE_PRECISION_HINT": "f32"}
+                  "INFERENCE_PRECISION_HINT": "f32",
+                  "DYNAMIC_QUANTIZATION_GROUP_SIZE": DYNAMIC_GROUP if ov_scheme(mode).dynamic else 0}
         self.compiled = ov.Core().compile_model(str(self.path), "CPU", config)
         self._inputs = {port.get_any_name() for port in self.compiled.inputs}
         self._request = self.compiled.create_infer_request()

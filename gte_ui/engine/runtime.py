@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-from gte_ui.core.settings import INT8_MODES, Settings
+from gte_ui.core.settings import INT8_MODES, Settings, check_openvino_mode
 from gte_ui.engine.backends import Backend, TorchBackend
 from gte_ui.engine.onnx_export import OrtInt8Backend
 from gte_ui.engine.openvino_int8 import OvInt8Backend, require_openvino
@@ -23,9 +23,10 @@ def load_backend(folder: Path, device: str, precision: str, int8_mode: str = "ac
     int8 on CPU runs in ONNX Runtime (``int8_engine="onnx"``, the fast path: the W8A8 model is
     exported once into a cache folder, see :mod:`gte_ui.engine.onnx_export`) or in eager PyTorch
     (``"torch"``: the same W8A8 layers in eager PyTorch, FFN output projections fp32 in accurate
-    mode; slower, no export) or OpenVINO (``"openvino"``: NNCF static int8, exported once, the
-    fastest, less accurate than onnx, see :mod:`gte_ui.engine.openvino_int8`; ``int8_mode`` does not
-    apply to it, and without openvino installed it is a :class:`ConfigError`). Otherwise
+    mode; slower, no export) or OpenVINO (``"openvino"``: NNCF int8, exported once,
+    in ``int8_mode`` accurate (run-time per-group activations, within the default's accuracy bound)
+    or fast (static, the fastest, less accurate), see :mod:`gte_ui.engine.openvino_int8`; without
+    openvino installed, or in ``dynamic`` mode, it is a :class:`ConfigError`). Otherwise
     ``int8_mode="dynamic"`` is torch's ``quantize_dynamic``. ``first_token_only`` (for CLS
     pooling): the last layer computes only the first token where the architecture allows
     (:func:`keep_first_token_only`; the OpenVINO export always computes the whole layer); the backend's
@@ -43,14 +44,14 @@ def load_backend(folder: Path, device: str, precision: str, int8_mode: str = "ac
     exported = precision == "int8" and (int8_engine == "openvino"
                                         or (int8_engine == "onnx" and INT8_MODES[int8_mode].onnx))
     engine = "OpenVINO" if int8_engine == "openvino" else "ONNX Runtime"
-    # the eager int8 served where no export can be: openvino has no modes of its own, so accurate
-    eager_mode = "accurate" if int8_engine == "openvino" else int8_mode
+    if precision == "int8" and int8_engine == "openvino":
+        check_openvino_mode(int8_mode)  # a start error, before any fallback could hide it
     if exported and (decoder or remote_code):
         what = "decoder models" if decoder else "models with their own modelling code"
-        note = (f"int8 for {what} runs in eager PyTorch (W8A8, {eager_mode}); the {engine} int8 "
+        note = (f"int8 for {what} runs in eager PyTorch (W8A8, {int8_mode}); the {engine} int8 "
                 "export covers BERT-family encoders only")
         log.warning(note)
-        backend = TorchBackend(folder, device=device, precision=precision, int8_mode=eager_mode,
+        backend = TorchBackend(folder, device=device, precision=precision, int8_mode=int8_mode,
                                first_token_only=first_token_only, tokenizer=tokenizer,
                                trust_remote_code=trust_remote_code, decoder=decoder)
         backend.note = note
@@ -61,7 +62,7 @@ def load_backend(folder: Path, device: str, precision: str, int8_mode: str = "ac
         try:
             if int8_engine == "openvino":
                 return OvInt8Backend(folder, threads=threads, cache_dir=Path(export_cache).expanduser(),
-                                     tokenizer=tokenizer, token_types=token_types)
+                                     tokenizer=tokenizer, token_types=token_types, mode=int8_mode)
             return OrtInt8Backend(folder, mode=int8_mode, threads=threads,
                                   cache_dir=Path(export_cache).expanduser(),
                                   first_token_only=first_token_only, tokenizer=tokenizer,
@@ -69,7 +70,7 @@ def load_backend(folder: Path, device: str, precision: str, int8_mode: str = "ac
         except Exception as exc:  # an architecture the exporter cannot handle, a full disk: still serve
             reason = describe_failure(exc)
             log.warning("int8 %s export/load failed for %s (%s); using eager PyTorch int8", engine, folder, reason)
-            backend = TorchBackend(folder, device=device, precision=precision, int8_mode=eager_mode,
+            backend = TorchBackend(folder, device=device, precision=precision, int8_mode=int8_mode,
                                    first_token_only=first_token_only, tokenizer=tokenizer)
             backend.note = f"{engine} int8 unavailable ({reason}): serving eager PyTorch int8"
             return backend
