@@ -40,6 +40,7 @@ from transformers import AutoModel, AutoTokenizer
 from gte_ui.engine.int8 import activation_maxima
 from gte_ui.engine.onnx_export import HiddenStates
 from gte_ui.engine.openvino_int8 import (
+    GEMM_NAME_PATTERNS,
     OV_CALIBRATION_TEXTS,
     calibration_batches,
     split_ffn_outliers,
@@ -177,9 +178,9 @@ def parse(variant: str):
     return k, mode, qkw, adv, ig
 
 
-#: GEMM kinds by OpenVINO node name (BERT family)
-KINDS = {"qkv": r".*attention\.self\.(query|key|value)/.*", "ao": r".*attention\.output\.dense/.*",
-         "fi": r".*intermediate\.dense/.*", "fo": r".*layer\.\d+\.output\.dense/.*"}
+#: GEMM kinds by OpenVINO node name: the engine's patterns, short names, and the FFN output (static in the engine)
+KINDS = {"qkv": GEMM_NAME_PATTERNS["qkv"], "ao": GEMM_NAME_PATTERNS["attention_output"],
+         "fi": GEMM_NAME_PATTERNS["ffn_input"], "fo": r".*layer\.\d+\.output\.dense/.*"}
 
 
 def build_dynamic(folder: Path, variant: str, calib_texts=None):

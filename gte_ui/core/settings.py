@@ -280,7 +280,7 @@ _OPTIONS: list[tuple[str, tuple[str, ...], tuple[str, ...], Any, str]] = [
     ("int8_engine", ("--int8-engine",), ("GTE_INT8_ENGINE",), str,
      "with --precision int8: onnx (default; ONNX Runtime W8A8, exported once into --export-cache), "
      "torch (eager PyTorch, no export, slower: see README, Performance) or openvino (OpenVINO + NNCF, "
-     "exported once; needs `pip install gte-ui[openvino]`): with --int8-mode accurate ~1.1-1.35x the "
+     "exported once; needs `pip install gte-ui[openvino]`): with --int8-mode accurate ~1.1-1.3x the "
      "onnx engine at 128-512 tokens inside the same accuracy bound (mean |dcos| 0.002-0.003), with "
      "fast (static int8) the fastest on CPU, ~1.5x onnx, but mean |dcos| ~0.004-0.006; no dynamic mode)"),
     ("export_cache", ("--export-cache",), ("GTE_EXPORT_CACHE",), str,

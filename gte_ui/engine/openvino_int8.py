@@ -304,19 +304,18 @@ def ensure_ov_export(folder: Path, cache_dir: Path, tokenizer=None, token_types:
     """The verified OpenVINO int8 export for ``folder`` in ``mode`` and a note on how it came to be:
     ``""`` for a cached export that passed its checksums, else why it was (re-)exported now."""
     target = ov_export_path(folder, cache_dir, token_types, mode)
-    record = ov_scheme(mode).record
+    scheme = ov_scheme(mode)
     note = why_export(target, "OpenVINO ")
     if note is None:
         return target, ""
     with export_progress(folder, target.parent, ov_export_seconds_estimate(folder),
-                         what=f"the OpenVINO int8 model ({mode})",
-                         stages=4 if ov_scheme(mode).dynamic else 3) as step:
+                         what=f"the OpenVINO int8 model ({mode})", stages=4 if scheme.dynamic else 3) as step:
         export_ov_int8(folder, target, tokenizer=tokenizer, token_types=token_types, mode=mode, step=step, record={
-            "model": str(folder), "mode": record, "token_types": token_types,
+            "model": str(folder), "mode": scheme.record, "token_types": token_types,
             "export_version": OV_EXPORT_VERSION, "outlier_channels": OUTLIER_CHANNELS,
             "smooth_quant_alpha": SMOOTH_QUANT_ALPHA, "openvino": _version("openvino"), "nncf": _version("nncf")})
     # older weights or versions of the same model; first_token_only is the key's slot for token_types
-    prune_stale_exports(target.parent, folder, record, first_token_only=token_types, version=OV_EXPORT_VERSION)
+    prune_stale_exports(target.parent, folder, scheme.record, first_token_only=token_types, version=OV_EXPORT_VERSION)
     return target, note
 
 
