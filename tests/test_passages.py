@@ -151,7 +151,7 @@ def test_the_batcher_gathers_by_tokens(long_encoder):
     passages, where a text-count limit alone would have merged all 12."""
     gated = GatedEncode(long_encoder)
     batcher = DynamicBatcher(gated, max_batch=128, wait_ms=50, max_tokens=2048,
-                             weigh=long_encoder.tokens_to_run)
+                             weigh=long_encoder.run_weights)
     try:
         with ThreadPoolExecutor(13) as pool:
             first = pool.submit(batcher.submit, ["先到的一句"])
@@ -172,7 +172,7 @@ def test_the_batcher_gathers_by_tokens(long_encoder):
 
 def test_a_request_over_the_batcher_budget_runs_whole(long_encoder):
     batcher = DynamicBatcher(long_encoder.encode, max_batch=8, wait_ms=0, max_tokens=600,
-                             weigh=long_encoder.tokens_to_run)
+                             weigh=long_encoder.run_weights)
     try:
         out = batcher.submit([passage(i, 300) for i in range(5)])  # 1510 tokens, 5 texts
         assert out.vectors.shape == (5, long_encoder.dim)

@@ -186,6 +186,8 @@ class Settings:
     max_texts: int = 256  # texts per embedding request
     max_candidates: int = 1_000  # candidates per ranking
     max_matrix: int = 50  # texts in the N x N matrix
+    #: tokens of model work one request may cost (windows with --long-text chunk); over it: 413
+    max_tokens_per_request: int = 524_288
     max_upload_bytes: int = 10 * 2**20
     max_body_bytes: int = 32 * 2**20
     # Dynamic batching.
@@ -207,6 +209,7 @@ class Settings:
     cache_url: str | None = None  # redis://[:password@]host:port/db or rediss://…
     cache_ttl: int = 7 * 86_400  # seconds a vector lives in Redis; 0: no expiry
     cache_timeout_ms: float = 250.0  # Redis socket timeout: a slow Redis is skipped, never waited on
+    cache_secret: str | None = field(default=None, repr=False)  # HMAC key signing shared-cache entries; unsigned entries are refused
     metrics_open: bool = False  # /metrics without --api-key
     shutdown_timeout: float = 30.0  # seconds SIGTERM waits for in-flight requests
     replicas: int | None = None  # Ray Serve embedder replicas; None: the plain process
@@ -326,6 +329,9 @@ _OPTIONS: list[tuple[str, tuple[str, ...], tuple[str, ...], Any, str]] = [
     ("max_candidates", ("--max-candidates",), ("GTE_MAX_CANDIDATES",), int,
      "candidates per ranking request (default 1000)"),
     ("max_matrix", ("--max-matrix",), ("GTE_MAX_MATRIX",), int, "texts in the similarity matrix (default 50)"),
+    ("max_tokens_per_request", ("--max-tokens-per-request",), ("GTE_MAX_TOKENS_PER_REQUEST",), int,
+     "tokens of model work one request may cost, after truncation (every window with --long-text chunk); "
+     "more is refused with 413 (default 524288: 1000 candidates of 512 tokens)"),
     ("max_upload_bytes", ("--max-upload-bytes",), ("GTE_MAX_UPLOAD_BYTES",), int,
      "size of an uploaded file (default 10 MiB)"),
     ("max_body_bytes", ("--max-body-bytes",), ("GTE_MAX_BODY_BYTES",), int,
@@ -357,6 +363,10 @@ _OPTIONS: list[tuple[str, tuple[str, ...], tuple[str, ...], Any, str]] = [
      "seconds a vector lives in the shared cache, 0 for no expiry (default 604800, a week)"),
     ("cache_timeout_ms", ("--cache-timeout-ms",), ("GTE_CACHE_TIMEOUT_MS",), float,
      "Redis connect/read timeout; a slower Redis is bypassed and retried later (default 250)"),
+    ("cache_secret", ("--cache-secret",), ("GTE_CACHE_SECRET",), str,
+     "sign shared-cache entries with this key (HMAC-SHA256); entries without a valid signature are "
+     "misses, so a writer without the key cannot plant vectors (default: none, entries are still "
+     "checked for their key, width, finite values and unit norm)"),
     ("metrics_open", ("--metrics-open",), ("GTE_METRICS_OPEN",), _bool,
      "serve Prometheus /metrics without the --api-key (default: behind it like the other routes)"),
     ("shutdown_timeout", ("--shutdown-timeout",), ("GTE_SHUTDOWN_TIMEOUT",), float,
@@ -448,7 +458,7 @@ def validate(s: Settings) -> Settings:
         choice("reranker_precision", s.reranker_precision, PRECISIONS)
 
     positives = ["batch_size", "max_chars", "max_texts", "max_candidates", "max_matrix",
-                 "max_upload_bytes", "max_body_bytes", "max_queue", "concurrency"]
+                 "max_upload_bytes", "max_body_bytes", "max_queue", "concurrency", "max_tokens_per_request"]
     for name in positives:
         if getattr(s, name) < 1:
             raise ConfigError(f"--{name.replace('_', '-')} must be at least 1, got {getattr(s, name)}",

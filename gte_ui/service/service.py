@@ -134,7 +134,7 @@ class EmbeddingService:
             # gathers up to 4 forward passes of short texts, or one token budget of long ones
             runner = DynamicBatcher(encoder.encode, max_batch=settings.batch_size * 4,
                                     wait_ms=settings.batch_wait_ms, max_queue=settings.max_queue,
-                                    max_tokens=encoder.max_batch_tokens, weigh=encoder.tokens_to_run)
+                                    max_tokens=encoder.max_batch_tokens, weigh=encoder.run_weights)
             if reranker is not None:  # concurrent rerank requests share forward passes too
                 rerank_runner = DynamicBatcher(reranker.score, max_batch=settings.batch_size * 4,
                                                wait_ms=settings.batch_wait_ms, max_queue=settings.max_queue)
@@ -429,6 +429,29 @@ class EmbeddingService:
         """The long-text dispatch: sliding windows when chunking, else ``runner`` (truncating)."""
         return self.encoder.encode_chunked(texts) if mode == "chunk" else runner(texts)
 
+    def _check_work(self, texts: list[str], mode: str) -> None:
+        """Refuse a request whose model work is over ``--max-tokens-per-request`` (413), before any
+        of it runs. Truncated texts are weighed free (at most ``max_length`` each) unless that bound
+        is over the limit; chunked ones by their windows, from counts that tokenise only a head of
+        each text (:meth:`~gte_ui.engine.encoder.Encoder.tokenize`)."""
+        limit = self.settings.max_tokens_per_request
+        chunked = mode == "chunk"
+        if not chunked and len(texts) * self.max_length <= limit:
+            return
+        weigh = getattr(self.encoder, "tokens_to_run", None)
+        if weigh is not None:
+            need = weigh(texts, chunked=chunked)
+        else:  # a remote encoder (Ray Serve) without the tokenizer's head counts: a character bound
+            step = max(1, (self.max_length - 2) * 3 // 4)
+            need = sum(-(-len(t) // step) if chunked else 1 for t in texts) * self.max_length
+        if need > limit:
+            raise GteError(ErrorType.TOO_LARGE,
+                           f"this request needs {need:,} tokens of model work{' (every window of its long texts)' if chunked else ''}; "
+                           f"one request may cost at most {limit:,} (--max-tokens-per-request): send fewer or "
+                           "shorter texts, or split the request",
+                           f"该请求需要 {need:,} 个词元的模型计算，超过单个请求上限 {limit:,}"
+                           "（--max-tokens-per-request）：请减少或缩短文本，或拆分请求")
+
     def _embed_clean(self, texts: list[str], t0: float, options: TextOptions | None = None,
                      prompt: str | None = None, prompted: int | None = None) -> EmbedResult:
         """Embed validated texts; ``prompt`` goes before the first ``prompted`` texts (all when None)."""
@@ -463,6 +486,7 @@ class EmbeddingService:
             missing = still
         cached = len(found)
         if missing:
+            self._check_work(missing, mode)
             enc = self._encode(missing, mode, self.runner)
             fresh = []
             for i, text in enumerate(missing):
