@@ -71,6 +71,8 @@ class EmbeddingService:
         self.cache = EmbeddingCache(self.settings.cache_size, self.settings.cache_bytes)
         #: the second tier (Redis), behind ``cache``; None unless --cache-url
         self.shared = shared
+        if shared is not None and shared.dim is None:
+            shared.dim = encoder.dim  # entries of another width are refused, never served
         self.runner = runner or encoder.encode
         self._bands = bands or default_bands(self.settings)
         self._bands_lock = threading.Lock()
@@ -669,7 +671,7 @@ def shared_from_settings(settings: Settings) -> SharedCache | None:
     if not settings.cache_url:
         return None
     return SharedCache(settings.cache_url, ttl_s=settings.cache_ttl,
-                       timeout_s=settings.cache_timeout_ms / 1000.0)
+                       timeout_s=settings.cache_timeout_ms / 1000.0, secret=settings.cache_secret)
 
 
 def default_bands(settings: Settings) -> VerdictBands:
