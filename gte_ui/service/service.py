@@ -519,11 +519,10 @@ class EmbeddingService:
         score = cosine(res.vectors[0], res.vectors[1])
         ratios, warnings = self.unknown_report(res.texts)
         bands = self.bands  # once: a concurrent set_bands must not split verdict and gauge
-        cached = res.cached == len(set(res.texts))
         return PairResult(score=score, percent=to_percent(score), verdict=verdict(score, bands),
                           tokens_a=res.token_counts[0], tokens_b=res.token_counts[1],
                           truncated_a=res.truncated[0], truncated_b=res.truncated[1],
-                          elapsed_ms=_ms(t0), bands=bands, cached=cached, model=self.name,
+                          elapsed_ms=_ms(t0), bands=bands, model=self.name,
                           default_verdict=None if bands.source == "default" else verdict(score, VerdictBands()),
                           unknown_token_ratio=ratios, warnings=warnings, prompt=prompt)
 
