@@ -19,6 +19,7 @@ class ErrorType(str, enum.Enum):
     TOO_LONG = "too_long"  # a text over the character limit
     TOO_MANY = "too_many"  # too many texts / candidates / matrix rows in one request
     TOO_LARGE = "too_large"  # request body or upload over the byte limit
+    MEDIA_TYPE = "media_type"  # a JSON route sent a body that does not say it is JSON
     OVERLOADED = "overloaded"  # the queue is full
     UNAUTHORIZED = "unauthorized"  # missing or wrong API key
     MODEL_NOT_FOUND = "model_not_found"  # model id/folder cannot be resolved
@@ -35,6 +36,7 @@ HTTP_STATUS: dict[ErrorType, int] = {
     ErrorType.TOO_LONG: 413,
     ErrorType.TOO_MANY: 413,
     ErrorType.TOO_LARGE: 413,
+    ErrorType.MEDIA_TYPE: 415,
     ErrorType.OVERLOADED: 429,
     ErrorType.UNAUTHORIZED: 401,
     ErrorType.MODEL_NOT_FOUND: 503,

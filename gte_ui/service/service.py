@@ -20,7 +20,7 @@ from gte_ui.core.errors import ConfigError, ErrorType, GteError
 from gte_ui.core.scoring import VerdictBands, cosine, cosine_matrix, normalize_rows, rank_order, to_percent, verdict
 from gte_ui.core.settings import ModelSpec, Settings, parse_model_spec
 from gte_ui.engine.backends import resolve_runtime
-from gte_ui.core.textnorm import clean_text, lone_surrogate
+from gte_ui.core.textnorm import clean_text, control_character, invisible_only, lone_surrogate
 from gte_ui.engine.batching import DynamicBatcher
 from gte_ui.engine.cache import CachedVector, EmbeddingCache, make_key
 from gte_ui.engine.shared_cache import SharedCache, shared_key
@@ -278,9 +278,21 @@ class EmbeddingService:
                            f"{what} has a lone surrogate U+{ord(text[at]):04X} at character {at}: it is not "
                            "valid Unicode (half of a UTF-16 pair); send the whole character",
                            f"{_zh(what)}第 {at} 个字符是孤立的代理项 U+{ord(text[at]):04X}，不是有效的 Unicode")
+        at = control_character(text)
+        if at is not None:
+            raise GteError(ErrorType.VALIDATION,
+                           f"{what} has a control character U+{ord(text[at]):04X} at character {at}: remove it "
+                           "(tabs and newlines are fine)",
+                           f"{_zh(what)}第 {at} 个字符是控制字符 U+{ord(text[at]):04X}，请删除（制表符和换行可以保留）")
         cleaned = clean_text(text)
         if not cleaned:
             raise GteError(ErrorType.EMPTY, f"{what} is empty", f"{_zh(what)}为空")
+        if invisible_only(cleaned):
+            shown = " ".join(f"U+{ord(c):04X}" for c in dict.fromkeys(cleaned[:8]))
+            raise GteError(ErrorType.EMPTY,
+                           f"{what} has only invisible characters ({shown}: zero-width, bidi, combining or "
+                           "space characters): the model would read it as empty",
+                           f"{_zh(what)}只有不可见字符（{shown}：零宽、双向控制、组合符号或空白），模型会把它当作空文本")
         return cleaned
 
     def check_texts(self, texts: object, what: str = "texts", limit: int | None = None) -> list[str]:
