@@ -76,7 +76,7 @@ def test_ranking_csv(tiny_service):
         assert_escaped(next(t for t in by_text if t.endswith(original)), original)
     expected = {r.text: r.score for r in tiny_service.rank(PLAIN, [*FORMULAS[:4], PLAIN]).rows}
     for row in body:
-        cell = row[text][1:] if row[text].startswith("'") else row[text]
+        cell = row[text].removeprefix("'")
         assert assert_number(row[score]) == pytest.approx(expected[cell], abs=1e-6)
     assert by_text[PLAIN][text] == PLAIN
 
