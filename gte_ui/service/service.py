@@ -44,6 +44,15 @@ __all__ = ["EmbeddingService", "EmbedResult", "MatrixResult", "PairResult", "Ran
 
 RERANK_METHODS = ("auto", "cross-encoder", "embedding")
 
+#: characters no text may hold (422): how to find the first one, and what the answer says of it
+_BAD_CHARACTERS = (
+    (lone_surrogate, "a lone surrogate", "孤立的代理项",
+     "it is not valid Unicode (half of a UTF-16 pair); send the whole character", "不是有效的 Unicode"),
+    # docs/security.md promises a 4xx: NUL used to become a space, BEL and ESC reached the model
+    (control_character, "a control character", "控制字符", "remove it (tabs and newlines are fine)",
+     "请删除（制表符和换行可以保留）"),
+)
+
 
 class EmbeddingService:
     """Validate, look up the cache, embed the misses, score.
@@ -274,18 +283,12 @@ class EmbeddingService:
             raise GteError(ErrorType.TOO_LONG,
                            f"{what} has {len(text):,} characters; the limit is {self.settings.max_chars:,}",
                            f"{_zh(what)}有 {len(text):,} 个字符，超过上限 {self.settings.max_chars:,}")
-        at = lone_surrogate(text)
-        if at is not None:
-            raise GteError(ErrorType.VALIDATION,
-                           f"{what} has a lone surrogate U+{ord(text[at]):04X} at character {at}: it is not "
-                           "valid Unicode (half of a UTF-16 pair); send the whole character",
-                           f"{_zh(what)}第 {at} 个字符是孤立的代理项 U+{ord(text[at]):04X}，不是有效的 Unicode")
-        at = control_character(text)
-        if at is not None:
-            raise GteError(ErrorType.VALIDATION,
-                           f"{what} has a control character U+{ord(text[at]):04X} at character {at}: remove it "
-                           "(tabs and newlines are fine)",
-                           f"{_zh(what)}第 {at} 个字符是控制字符 U+{ord(text[at]):04X}，请删除（制表符和换行可以保留）")
+        for find, kind, kind_zh, advice, advice_zh in _BAD_CHARACTERS:
+            at = find(text)
+            if at is not None:
+                code = f"U+{ord(text[at]):04X}"
+                raise GteError(ErrorType.VALIDATION, f"{what} has {kind} {code} at character {at}: {advice}",
+                               f"{_zh(what)}第 {at} 个字符是{kind_zh} {code}，{advice_zh}")
         cleaned = clean_text(text)
         if not cleaned:
             raise GteError(ErrorType.EMPTY, f"{what} is empty", f"{_zh(what)}为空")
