@@ -220,15 +220,19 @@ def test_32_streams_for_30_seconds_without_an_error(both):
     errors: list[str] = []
 
     def client(c: int) -> None:
-        def requests_():
+        answered = threading.Semaphore(0)
+
+        def requests_():  # closed loop, as a real client: the next message once the last is answered
             n = 0
             while time.time() < stop_at:
                 yield pb.EmbedRequest(inputs=f"客户端{c}的第{n}句：{TEXTS[n % 3]}")
+                answered.acquire()
                 n += 1
         try:
             for answer in rpc.EmbedStub(both.channel).EmbedStream(requests_(), metadata=MD, timeout=90):
                 assert len(answer.embeddings) == both.service.dim
                 counts[c] += 1
+                answered.release()
         except Exception as exc:  # noqa: BLE001 - every failure is counted, none hidden
             errors.append(repr(exc))
 

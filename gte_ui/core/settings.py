@@ -477,6 +477,11 @@ def validate(s: Settings) -> Settings:
     if s.grpc_port is not None and (not 0 < s.grpc_port < 65536 or s.grpc_port == s.port):
         raise ConfigError(f"--grpc-port must be between 1 and 65535 and differ from --port, got {s.grpc_port}",
                           "--grpc-port 必须在 1–65535 之间且不同于 --port")
+    if s.grpc_port is not None and (s.replicas is not None or s.min_replicas is not None):
+        raise ConfigError("--grpc-port is not served under --replicas (Ray Serve's gRPC proxy cannot carry "
+                          "TEI's streaming RPCs, health and reflection): run plain --grpc-port processes behind a "
+                          "gRPC load balancer instead (docs/scale.md, gRPC)",
+                          "--replicas 模式下不提供 --grpc-port：请运行多个普通进程并在前面放 gRPC 负载均衡（见 docs/scale.md）")
     for name in ("verdict_high", "verdict_mid"):
         v = getattr(s, name)
         if v is not None and not -1.0 <= v <= 1.0:

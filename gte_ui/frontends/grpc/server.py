@@ -82,7 +82,7 @@ def _guard(method: Callable) -> Callable:
             if isinstance(result, Iterator):
                 return self._each(result, context)
             return result
-        except Exception as exc:  # noqa: BLE001 - every error becomes a status, the unknown ones logged
+        except Exception as exc:  # every error becomes a status; the unknown ones are logged
             if isinstance(exc, GteError) or not _is_abort(exc):
                 _abort(context, exc)
             raise
@@ -119,7 +119,7 @@ class Servicer(rpc.InfoServicer, rpc.EmbedServicer, rpc.PredictServicer, rpc.Rer
     def _each(self, items: Iterator, context: grpc.ServicerContext) -> Iterator:
         try:
             yield from items
-        except Exception as exc:  # noqa: BLE001 - as _guard, for streamed answers
+        except Exception as exc:  # as _guard, for streamed answers
             if isinstance(exc, GteError) or not _is_abort(exc):
                 _abort(context, exc)
             raise

@@ -27,8 +27,13 @@ from gte_ui.core.auth import check_api_key
 from gte_ui.core.errors import ErrorType, GteError
 from gte_ui.core.jsonbody import parse_json
 from gte_ui.core.settings import Settings
-from gte_ui.frontends.http.shapes import (EmbeddingsRequest, EmbeddingsResponse, TeiRerankRequest,
-                                          TeiSimilarityRequest, tei_scores)
+from gte_ui.frontends.http.shapes import (
+    EmbeddingsRequest,
+    EmbeddingsResponse,
+    TeiRerankRequest,
+    TeiSimilarityRequest,
+    tei_scores,
+)
 from gte_ui.frontends.protocols import tei
 from gte_ui.service import tokens
 from gte_ui.service.options import TextOptions
