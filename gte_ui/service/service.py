@@ -216,6 +216,11 @@ class EmbeddingService:
         """Tokens the model reads per text (per window when chunking)."""
         return self.encoder.max_length
 
+    @property
+    def max_batch_tokens(self) -> int | None:
+        """Padded tokens one forward pass may hold (TEI's ``--max-batch-tokens``)."""
+        return self.encoder.max_batch_tokens
+
     def stats(self) -> dict[str, object]:
         batcher = {k: getattr(self.runner, k) for k in ("batches", "requests", "pending", "replicas", "retries")
                    if hasattr(self.runner, k)}

@@ -22,6 +22,7 @@ NOT_SERVING while draining) and server reflection (grpcurl lists the services).
 from __future__ import annotations
 
 import logging
+import queue
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
@@ -65,6 +66,8 @@ GRPC_STATUS: dict[ErrorType, grpc.StatusCode] = {
 SERVICES = tuple(s.full_name for s in pb.DESCRIPTOR.services_by_name.values())
 #: worker threads: a stream holds one for its life, so room for many open streams at once
 MAX_WORKERS = 64
+#: messages of one stream in the service at once (each stream's answers still come in order)
+STREAM_WINDOW = 64
 
 
 def _abort(context: grpc.ServicerContext, exc: BaseException) -> None:
@@ -108,6 +111,42 @@ class Servicer(rpc.InfoServicer, rpc.EmbedServicer, rpc.PredictServicer, rpc.Rer
 
     def __init__(self, service: EmbeddingService) -> None:
         self.service = service
+        # a stream's messages run side by side here, so they meet in the dynamic batcher as
+        # concurrent HTTP requests do (one by one, a 32-message stream would cost 32 windows)
+        self._items = futures.ThreadPoolExecutor(max_workers=MAX_WORKERS, thread_name_prefix="grpc-stream")
+
+    def _pipelined(self, requests: Iterable, answer: Callable[[Any], Any]) -> Iterator:
+        """``answer(message)`` for every message of a stream, several at once, yielded in order.
+
+        A reader thread takes the messages as they come (a client may wait for each answer
+        before sending the next, or send them all first), so reading never waits on answering."""
+        started: queue.Queue = queue.Queue(maxsize=STREAM_WINDOW)
+        closed = threading.Event()  # the answering side stopped (an error, a cancel): stop reading
+
+        def hand_over(item: Any) -> bool:
+            while not closed.is_set():
+                try:
+                    started.put(item, timeout=0.5)
+                    return True
+                except queue.Full:
+                    continue
+            return False
+
+        def read() -> None:
+            try:
+                for message in requests:
+                    if not hand_over(self._items.submit(answer, message)):
+                        return
+            except Exception:  # the client went away mid-stream: nothing left to answer
+                log.debug("a gRPC stream ended while reading", exc_info=True)
+            hand_over(None)
+
+        threading.Thread(target=read, name="grpc-stream-reader", daemon=True).start()
+        try:
+            while (future := started.get()) is not None:
+                yield future.result()
+        finally:
+            closed.set()
 
     # ---------------------------------------------------------------- which model
     def _target(self, context: grpc.ServicerContext, prefer: tei.Kind = "embedding") -> tei.TeiTarget:
@@ -155,7 +194,7 @@ class Servicer(rpc.InfoServicer, rpc.EmbedServicer, rpc.PredictServicer, rpc.Rer
     @_guard
     def EmbedStream(self, requests: Iterable[pb.EmbedRequest], context: grpc.ServicerContext) -> Iterator:
         target = self._target(context)
-        return (self._embed(r, target) for r in requests)
+        return self._pipelined(requests, lambda r: self._embed(r, target))
 
     @_guard
     def EmbedSparse(self, request: pb.EmbedSparseRequest, context: grpc.ServicerContext) -> Any:
@@ -182,7 +221,7 @@ class Servicer(rpc.InfoServicer, rpc.EmbedServicer, rpc.PredictServicer, rpc.Rer
     @_guard
     def EmbedAllStream(self, requests: Iterable[pb.EmbedAllRequest], context: grpc.ServicerContext) -> Iterator:
         target = self._target(context)
-        return (self._embed_all(r, target) for r in requests)
+        return self._pipelined(requests, lambda r: self._embed_all(r, target))
 
     # ---------------------------------------------------------------- Predict
     def _predict(self, inputs: list[str], raw_scores: bool, direction: int, target: tei.TeiTarget) -> pb.PredictResponse:
@@ -207,12 +246,13 @@ class Servicer(rpc.InfoServicer, rpc.EmbedServicer, rpc.PredictServicer, rpc.Rer
     @_guard
     def PredictStream(self, requests: Iterable[pb.PredictRequest], context: grpc.ServicerContext) -> Iterator:
         target = self._target(context, "reranker")
-        return (self._predict([r.inputs], r.raw_scores, r.truncation_direction, target) for r in requests)
+        return self._pipelined(requests, lambda r: self._predict([r.inputs], r.raw_scores, r.truncation_direction, target))
 
     @_guard
     def PredictPairStream(self, requests: Iterable[pb.PredictPairRequest], context: grpc.ServicerContext) -> Iterator:
         target = self._target(context, "reranker")
-        return (self._predict(list(r.inputs), r.raw_scores, r.truncation_direction, target) for r in requests)
+        return self._pipelined(requests, lambda r: self._predict(list(r.inputs), r.raw_scores, r.truncation_direction,
+                                                                    target))
 
     # ---------------------------------------------------------------- Rerank
     def _rerank(self, query: str, texts: list[str], raw_scores: bool, return_text: bool, direction: int,
@@ -264,7 +304,7 @@ class Servicer(rpc.InfoServicer, rpc.EmbedServicer, rpc.PredictServicer, rpc.Rer
     @_guard
     def TokenizeStream(self, requests: Iterable[pb.EncodeRequest], context: grpc.ServicerContext) -> Iterator:
         target = self._target(context)
-        return (self._tokenize(r, target) for r in requests)
+        return self._pipelined(requests, lambda r: self._tokenize(r, target))
 
     @_guard
     def Decode(self, request: pb.DecodeRequest, context: grpc.ServicerContext) -> pb.DecodeResponse:
@@ -273,7 +313,7 @@ class Servicer(rpc.InfoServicer, rpc.EmbedServicer, rpc.PredictServicer, rpc.Rer
     @_guard
     def DecodeStream(self, requests: Iterable[pb.DecodeRequest], context: grpc.ServicerContext) -> Iterator:
         target = self._target(context)
-        return (self._decode(r, target) for r in requests)
+        return self._pipelined(requests, lambda r: self._decode(r, target))
 
 
 def _right_only(direction: int) -> None:

@@ -132,7 +132,7 @@ class Info(BaseModel):
             client_batch = settings.max_texts
         return cls(model_id=target.name, model_dtype=_DTYPES.get(dtype, dtype), served_model_name=target.name,
                    model_type=kind, max_concurrent_requests=settings.max_queue, max_input_length=max_input,
-                   max_batch_tokens=s.encoder.max_batch_tokens or max_input * settings.batch_size,
+                   max_batch_tokens=s.max_batch_tokens or max_input * settings.batch_size,
                    max_batch_requests=settings.batch_size * 4, max_client_batch_size=client_batch,
                    version=package_version())
 
