@@ -35,6 +35,7 @@ from gte_ui.frontends.http.shapes import (
     tei_scores,
 )
 from gte_ui.frontends.protocols import tei
+from gte_ui.frontends.protocols.parse import validate
 from gte_ui.service import tokens
 from gte_ui.service.options import TextOptions
 from gte_ui.service.service import EmbeddingService
@@ -48,7 +49,7 @@ PREFIX = "/tei/{name:path}"
 
 # ------------------------------------------------------------------ the operations (body -> answer)
 async def embed(target: tei.TeiTarget, body: Any) -> list[list[float]]:
-    req: tei.EmbedRequest = tei.validate(tei.EmbedRequest, body)
+    req: tei.EmbedRequest = validate(tei.EmbedRequest, body)
     tei.check_embed_flags(req.normalize)
     svc = tei.embedder(target)
     res = await run_in_threadpool(functools.partial(svc.embed, tei.inputs_list(req.inputs), what="inputs",
@@ -58,7 +59,7 @@ async def embed(target: tei.TeiTarget, body: Any) -> list[list[float]]:
 
 
 async def embed_all(target: tei.TeiTarget, body: Any) -> list[list[list[float]]]:
-    req: tei.EmbedAllRequest = tei.validate(tei.EmbedAllRequest, body)
+    req: tei.EmbedAllRequest = validate(tei.EmbedAllRequest, body)
     svc = tei.embedder(target)
     texts = svc.check_texts(tei.inputs_list(req.inputs), "inputs")
     prompt = svc.prompt_for(TextOptions(prompt_name=req.prompt_name)) or ""
@@ -67,12 +68,12 @@ async def embed_all(target: tei.TeiTarget, body: Any) -> list[list[list[float]]]
 
 
 async def embed_sparse(target: tei.TeiTarget, body: Any) -> Any:
-    tei.validate(tei.EmbedAllRequest, body)  # a malformed body is still a 422 first, as in TEI
+    validate(tei.EmbedAllRequest, body)  # a malformed body is still a 422 first, as in TEI
     raise tei.not_splade()
 
 
 async def rerank(target: tei.TeiTarget, body: Any) -> JSONResponse:
-    req: TeiRerankRequest = tei.validate(TeiRerankRequest, body)
+    req: TeiRerankRequest = validate(TeiRerankRequest, body)
     method = "cross-encoder" if target.kind == "reranker" else "embedding"
     r = await run_in_threadpool(functools.partial(target.service.rerank, req.query, req.texts, method=method,
                                                   raw_scores=req.raw_scores, what="texts",
@@ -83,7 +84,7 @@ async def rerank(target: tei.TeiTarget, body: Any) -> JSONResponse:
 
 
 async def predict(target: tei.TeiTarget, body: Any) -> Any:
-    req: tei.PredictRequest = tei.validate(tei.PredictRequest, body)
+    req: tei.PredictRequest = validate(tei.PredictRequest, body)
     if target.kind != "reranker":
         raise GteError(ErrorType.MODEL_TYPE, "Model is not a classifier model", "该模型不是分类（重排）模型")
     pairs, batch = req.pairs()
@@ -94,7 +95,7 @@ async def predict(target: tei.TeiTarget, body: Any) -> Any:
 
 
 async def similarity(target: tei.TeiTarget, body: Any) -> list[float]:
-    req: TeiSimilarityRequest = tei.validate(TeiSimilarityRequest, body)
+    req: TeiSimilarityRequest = validate(TeiSimilarityRequest, body)
     svc = tei.embedder(target)
     r = await run_in_threadpool(functools.partial(svc.rank, req.inputs.source_sentence, req.inputs.sentences,
                                                   options=req.text_options()))
@@ -102,7 +103,7 @@ async def similarity(target: tei.TeiTarget, body: Any) -> list[float]:
 
 
 async def tokenize(target: tei.TeiTarget, body: Any) -> list[list[dict[str, Any]]]:
-    req: tei.TokenizeRequest = tei.validate(tei.TokenizeRequest, body)
+    req: tei.TokenizeRequest = validate(tei.TokenizeRequest, body)
     found = await run_in_threadpool(functools.partial(
         tokens.tokenize, target.service, tei.inputs_list(req.inputs), add_special_tokens=req.add_special_tokens,
         prompt_name=req.prompt_name, which=target.kind))
@@ -110,14 +111,14 @@ async def tokenize(target: tei.TeiTarget, body: Any) -> list[list[dict[str, Any]
 
 
 async def decode(target: tei.TeiTarget, body: Any) -> list[str]:
-    req: tei.DecodeRequest = tei.validate(tei.DecodeRequest, body)
+    req: tei.DecodeRequest = validate(tei.DecodeRequest, body)
     return await run_in_threadpool(functools.partial(tokens.decode, target.service, req.batch(),
                                                      skip_special_tokens=req.skip_special_tokens,
                                                      which=target.kind))
 
 
 async def openai_embeddings(target: tei.TeiTarget, body: Any) -> EmbeddingsResponse:
-    req: EmbeddingsRequest = tei.validate(EmbeddingsRequest, body)
+    req: EmbeddingsRequest = validate(EmbeddingsRequest, body)
     svc = tei.embedder(target)
     texts = [req.input] if isinstance(req.input, str) else req.input
     res = await run_in_threadpool(functools.partial(svc.embed, texts, what="input", options=req.text_options(),
@@ -133,7 +134,7 @@ async def by_kind(target: tei.TeiTarget, body: Any) -> Any:
 async def vertex(target: tei.TeiTarget, body: Any) -> dict[str, Any]:
     """Vertex AI's ``{"instances": [request, …]}`` → ``{"predictions": [answer, …]}``, each
     instance answered as ``POST /`` answers it."""
-    req: tei.VertexRequest = tei.validate(tei.VertexRequest, body)
+    req: tei.VertexRequest = validate(tei.VertexRequest, body)
     out = []
     for instance in req.instances:
         answer = await by_kind(target, instance)

@@ -19,7 +19,7 @@ from importlib.metadata import PackageNotFoundError, version
 from typing import Any, Literal
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from gte_ui.core.errors import ErrorType, GteError
 from gte_ui.service import tokens
@@ -219,16 +219,6 @@ def check_embed_flags(normalize: bool | None, dimensions: int | None = None) -> 
     if normalize is False:
         raise GteError(ErrorType.VALIDATION, "normalize: false is not supported: this server's vectors are "
                        "always L2-normalised (leave it out or send true)", "不支持 normalize: false，向量总是归一化的")
-
-
-def validate(model: type[BaseModel], body: Any) -> Any:
-    """``body`` as ``model``, or a 422 naming the first wrong field (never pydantic's dump)."""
-    try:
-        return model.model_validate(body)
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        where = ".".join(str(p) for p in first["loc"]) or "body"
-        raise GteError(ErrorType.VALIDATION, f"{where}: {first['msg']}", f"字段 {where} 无效") from exc
 
 
 # ------------------------------------------------------------------ answers
