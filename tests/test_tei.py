@@ -132,7 +132,7 @@ def test_info_at_the_root_is_the_default_model_and_get_root_stays_the_ui(tei_ser
     assert info["model_id"] == tei_server.tiny and "embedding" in info["model_type"]
     assert info["model_dtype"] == "float32" and info["auto_truncate"] is True and info["version"]
     assert call(tei_server, "GET", "/tei/minilm/info").json()["max_input_length"] == 256
-    page = requests.get(tei_server.url + "/", timeout=30)
+    page = call(tei_server, "GET", "/")  # the UI (with --api-key the page takes the key too)
     assert page.status_code == 200 and "<html" in page.text.lower()
     np.testing.assert_allclose(call(tei_server, "POST", "/", json={"inputs": TEXTS[1]}).json(),
                                vectors(tei_server, TEXTS[1:2]), atol=1e-6)
