@@ -107,9 +107,11 @@ def run_event(url: str, fn_index: int, data: list, session: requests.Session | N
 
 def test_no_file_input_opens_a_server_file(open_server, planted, tmp_path):
     """Every event with a file input, found from /config, refuses a FileData naming a server file,
-    a folder or nothing, with one answer that tells the three apart in no way."""
+    a folder, nothing or a URL (the server would fetch it), with one answer that tells them apart
+    in no way; a file the page uploaded first is read."""
+    from gte_ui.core.textfiles import NOT_AN_UPLOAD
+
     config = requests.get(open_server.url + "/config", timeout=10).json()
-    components = {c["id"]: c for c in config["components"]}
     blocks = gradio_blocks(open_server.app)
     files = file_components(config, blocks)
     events = [(dep["id"], slot) for dep in config["dependencies"]
@@ -117,20 +119,54 @@ def test_no_file_input_opens_a_server_file(open_server, planted, tmp_path):
     names = {blocks.fns[i].name for i, _ in events}
     assert {"on_rank", "on_rerank", "on_evaluate"} <= names  # today's three; a new one is walked too
 
+    before = open_server.service.encoder.forward_calls
     for fn_index, slot in events:
-        answers = {}
-        for kind, path in (("file", planted), ("folder", planted.parent), ("missing", tmp_path / "nope.txt")):
-            data = [components[cid].get("props", {}).get("value") for cid in
-                    next(d for d in config["dependencies"] if d["id"] == fn_index)["inputs"]]
+        answers = set()
+        for path in (planted, planted.parent, tmp_path / "nope.txt", "https://example.org/list.txt",
+                     f"{open_server.url}/health"):
+            data = page_data(config, fn_index)
             data[slot] = {"path": str(path), "meta": {"_type": "gradio.FileData"}}
-            stream = run_event(open_server.url, fn_index, data)
-            assert SECRET not in stream and "API_TOKEN" not in stream, (fn_index, kind)
-            assert '"success":false' in stream.replace(" ", ""), (fn_index, kind, stream[-300:])
-            assert "Errno" not in stream and "Is a directory" not in stream and "No such file" not in stream
-            answers[kind] = stream.rsplit("process_completed", 1)[1].replace(str(path), "PATH")
-            answers[kind] = json.loads("{" + answers[kind].split(",", 1)[1])["output"]
-        assert answers["file"] == answers["folder"] == answers["missing"], answers
-        assert "not uploaded" in json.dumps(answers["file"])
+            joined = requests.post(open_server.url + "/gradio_api/queue/join", timeout=10,
+                                   json={"data": data, "fn_index": fn_index, "session_hash": uuid.uuid4().hex})
+            assert SECRET not in joined.text and "Errno" not in joined.text
+            answers.add((joined.status_code, joined.text))
+        assert answers == {(422, json.dumps(NOT_AN_UPLOAD.to_dict(), ensure_ascii=False))}, (fn_index, answers)
+    assert open_server.service.encoder.forward_calls == before
+
+    # the same event with a file the page uploaded first does run
+    uploaded = requests.post(open_server.url + "/gradio_api/upload", timeout=10,
+                             files={"files": ("cands.txt", "今天天气不错\n股票跌了".encode())}).json()[0]
+    on_rank = next(i for i, slot in events if blocks.fns[i].name == "on_rank")
+    data = page_data(config, on_rank)
+    data[next(slot for i, slot in events if i == on_rank)] = {"path": uploaded, "meta": {"_type": "gradio.FileData"}}
+    stream = run_event(open_server.url, on_rank, data)
+    assert '"success":true' in stream.replace(" ", "") and "股票跌了" in stream
+
+
+def test_gradio_checks_file_inputs_itself(open_server, planted):
+    """The root cause: Gradio's own "uploaded by a user" check runs in the mounted app (it ran only
+    after launch(), which a mounted app never calls), so a path that got past the door still fails."""
+    import anyio
+    from gradio import processing_utils
+    from gradio.context import LocalContext
+    from gradio.exceptions import InvalidPathError
+
+    blocks = gradio_blocks(open_server.app)
+    config = requests.get(open_server.url + "/config", timeout=10).json()
+    file_input = blocks.blocks[min(file_components(config, blocks))]
+    token = LocalContext.blocks.set(blocks)
+    try:
+        with pytest.raises(InvalidPathError, match="not uploaded by a user"):
+            anyio.run(lambda: processing_utils.async_move_files_to_cache(
+                {"path": str(planted), "meta": {"_type": "gradio.FileData"}}, file_input, check_in_upload_folder=True))
+    finally:
+        LocalContext.blocks.reset(token)
+
+
+def page_data(config: dict, fn_index: int) -> list:
+    """What the page would send for event ``fn_index``: each input's value as /config has it."""
+    values = {c["id"]: c.get("props", {}).get("value") for c in config["components"]}
+    return [values.get(cid) for cid in next(d for d in config["dependencies"] if d["id"] == fn_index)["inputs"]]
 
 
 def test_every_tab_opens_uploads_through_one_guard(tiny_service, planted, tmp_path, monkeypatch):
@@ -182,10 +218,8 @@ def test_the_keyed_page_asks_for_the_key_before_anything(keyed_server):
     home = browser.get(url + "/", timeout=10)
     assert home.status_code == 200 and "gradio" in home.text.lower()
     config = browser.get(url + "/config", timeout=10).json()
-    on_pair = next(d["id"] for d in config["dependencies"] if d.get("api_name") == "on_pair")
-    on_pair_inputs = next(d["inputs"] for d in config["dependencies"] if d["id"] == on_pair)
-    values = {c["id"]: c.get("props", {}).get("value") for c in config["components"]}
-    data = ["钥匙打开了页面", "页面计算了", *[values[i] for i in on_pair_inputs[2:]]]
+    on_pair = next(i for i, fn in gradio_blocks(keyed_server.app).fns.items() if fn.name == "on_pair")
+    data = ["钥匙打开了页面", "页面计算了", *page_data(config, on_pair)[2:]]
     assert "process_completed" in run_event(url, on_pair, data, browser)
     assert keyed_server.service.encoder.forward_calls > before
     assert browser.post(url + "/gradio_api/upload", files={"files": ("a.txt", b"x")}, timeout=10).status_code == 200

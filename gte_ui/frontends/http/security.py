@@ -29,6 +29,7 @@ from starlette.responses import JSONResponse
 from gte_ui.core.auth import check_api_key
 from gte_ui.core.settings import Settings
 from gte_ui.core.errors import ErrorType, GteError, disk_full
+from gte_ui.core.textfiles import uploaded_file
 
 log = logging.getLogger(__name__)
 
@@ -423,12 +424,15 @@ def folder_bytes(folder: str) -> int:
 
 
 class GradioCallCheck:
-    """Malformed calls to Gradio's event routes answer 4xx here, not 500 from inside Gradio: a
-    ``fn_index`` or endpoint name the page does not have, or ``data`` of the wrong length."""
+    """Calls to Gradio's event routes are checked at the door and answer 4xx, not 500 from
+    inside Gradio: a ``fn_index`` or endpoint name the page does not have, ``data`` of the wrong
+    length, or a file (FileData) that is not an upload of this server (a server path or a URL the
+    server would fetch): the page only ever sends files it uploaded first."""
 
-    def __init__(self, app: Callable, blocks: Any) -> None:
+    def __init__(self, app: Callable, blocks: Any, upload_folder: Callable[[], str]) -> None:
         self.app = app
         self.blocks = blocks
+        self.upload_folder = upload_folder
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         path = _route_path(scope).rstrip("/")
@@ -456,8 +460,6 @@ class GradioCallCheck:
             if fn is None:
                 return GteError(ErrorType.VALIDATION, f"no endpoint named /{named['name']}",
                                 f"没有名为 /{named['name']} 的接口")
-            if named["v2"]:
-                return None  # parameters by name: Gradio fills in the defaults
         else:
             fn_index = request.get("fn_index")
             if not isinstance(fn_index, int) or isinstance(fn_index, bool):
@@ -466,11 +468,32 @@ class GradioCallCheck:
             if fn is None:
                 return GteError(ErrorType.VALIDATION, f"fn_index {fn_index} is not an event of this page",
                                 f"fn_index {fn_index} 不是本页面的事件")
-        data = request.get("data")
+        data = request if named and named["v2"] else request.get("data")  # v2: parameters by name
         if isinstance(data, list) and len(data) != len(fn.inputs):
             return GteError(ErrorType.VALIDATION, f"{fn.api_name or fn.name} takes {len(fn.inputs)} values, "
                             f"got {len(data)}", f"{fn.api_name or fn.name} 需要 {len(fn.inputs)} 个值，收到 {len(data)} 个")
+        folders = [self.upload_folder()]
+        for path in _file_paths(data):
+            try:
+                uploaded_file(path, folders)
+            except GteError as refusal:
+                return refusal
         return None
+
+
+def _file_paths(data: Any) -> list[Any]:
+    """The ``path`` of every FileData (``meta._type == "gradio.FileData"``) inside a call's data."""
+    paths, stack = [], [data]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, dict):
+            meta = item.get("meta")
+            if isinstance(meta, dict) and meta.get("_type") == "gradio.FileData":
+                paths.append(item.get("path"))
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+    return paths
 
 
 #: Gradio's routes that call an endpoint by name (``call/v2`` takes parameters by name)
@@ -593,8 +616,8 @@ def install(app: Any, settings: Settings, page_event: Callable[[int], bool] | No
     page's own (not a named API endpoint); without it the page cookie opens no event. ``blocks``
     (the page) enables the call check; ``upload_folder`` the upload quotas.
     """
-    if blocks is not None:  # innermost: after the key check, so a caller without it learns nothing
-        app.add_middleware(GradioCallCheck, blocks=blocks)
+    if blocks is not None and upload_folder is not None:  # innermost: after the key check
+        app.add_middleware(GradioCallCheck, blocks=blocks, upload_folder=upload_folder)
     if upload_folder is not None:
         app.add_middleware(UploadQuota, settings=settings, folder=upload_folder)
     if settings.api_key:  # its 401s get CORS headers, its body reads are capped
