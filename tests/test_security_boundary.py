@@ -18,8 +18,8 @@ from pathlib import Path
 
 import pytest
 import requests
-
 from conftest import LiveServer
+
 from gte_ui.frontends.http import security
 
 KEY = "boundary-key"
