@@ -8,6 +8,7 @@ would; docs/security.md's threat table names each one.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import json
 import os
@@ -39,28 +40,29 @@ def app_for(service, settings):
     return create_app(service, settings)
 
 
-@pytest.fixture(scope="module")
-def open_server(tiny_encoder, tiny_settings):
-    """The whole app with no key and no login, as `python -m gte_ui serve` starts by default."""
+@contextlib.contextmanager
+def serving(encoder, settings):
+    """The whole app over ``encoder`` with ``settings``, on a free loopback port."""
     from gte_ui.service.service import EmbeddingService
 
-    service = EmbeddingService(tiny_encoder, tiny_settings)
-    app = app_for(service, tiny_settings)
+    service = EmbeddingService(encoder, settings)
+    app = app_for(service, settings)
     with LiveServer(app) as server:
         server.service, server.app = service, app
         yield server
 
 
 @pytest.fixture(scope="module")
+def open_server(tiny_encoder, tiny_settings):
+    """No key and no login, as `python -m gte_ui serve` starts by default."""
+    with serving(tiny_encoder, tiny_settings) as server:
+        yield server
+
+
+@pytest.fixture(scope="module")
 def keyed_server(tiny_encoder, tiny_settings):
     """--api-key without --auth: the page asks for the key."""
-    from gte_ui.service.service import EmbeddingService
-
-    settings = tiny_settings.replace(api_key=KEY)
-    service = EmbeddingService(tiny_encoder, settings)
-    app = app_for(service, settings)
-    with LiveServer(app) as server:
-        server.service, server.app = service, app
+    with serving(tiny_encoder, tiny_settings.replace(api_key=KEY)) as server:
         yield server
 
 
@@ -226,10 +228,7 @@ def test_the_keyed_page_asks_for_the_key_before_anything(keyed_server):
 
 
 def test_wrong_keys_at_the_prompt_are_rate_limited(tiny_encoder, tiny_settings):
-    from gte_ui.service.service import EmbeddingService
-
-    settings = tiny_settings.replace(api_key=KEY)
-    with LiveServer(app_for(EmbeddingService(tiny_encoder, settings), settings)) as server:
+    with serving(tiny_encoder, tiny_settings.replace(api_key=KEY)) as server:
         codes = [requests.post(server.url + security.UNLOCK, data={"key": f"guess{i}"}, allow_redirects=False,
                                timeout=10).status_code for i in range(security.UNLOCK_TRIES_PER_MINUTE + 2)]
         assert codes[:security.UNLOCK_TRIES_PER_MINUTE] == [401] * security.UNLOCK_TRIES_PER_MINUTE
@@ -241,12 +240,10 @@ def test_wrong_keys_at_the_prompt_are_rate_limited(tiny_encoder, tiny_settings):
 @pytest.fixture()
 def upload_server(tiny_encoder, tiny_settings, tmp_path, monkeypatch):
     """Small upload caps over a private upload folder."""
-    from gte_ui.service.service import EmbeddingService
-
     monkeypatch.setenv("GRADIO_TEMP_DIR", str(tmp_path / "gradio"))
     settings = tiny_settings.replace(max_uploads_per_minute=3, max_upload_client_bytes=20_000,
                                      max_upload_total_bytes=60_000)
-    with LiveServer(app_for(EmbeddingService(tiny_encoder, settings), settings)) as server:
+    with serving(tiny_encoder, settings) as server:
         server.folder = tmp_path / "gradio"
         yield server
 
@@ -322,8 +319,6 @@ def test_exports_are_swept(tmp_path):
 
 # ------------------------------------------------------------------ 4. CORS and Host
 def test_gradio_routes_grant_no_unlisted_origin(open_server, tiny_encoder, tiny_settings):
-    from gte_ui.service.service import EmbeddingService
-
     local = {"Origin": "http://localhost:9999"}
     for path in ("/config", "/gradio_api/info", "/"):
         r = requests.get(open_server.url + path, headers=local, timeout=10)
@@ -333,8 +328,7 @@ def test_gradio_routes_grant_no_unlisted_origin(open_server, tiny_encoder, tiny_
                            headers={**local, "Access-Control-Request-Method": "POST"})
     assert "access-control-allow-origin" not in pre.headers
 
-    settings = tiny_settings.replace(cors_origins=("https://good.example",))
-    with LiveServer(app_for(EmbeddingService(tiny_encoder, settings), settings)) as server:
+    with serving(tiny_encoder, tiny_settings.replace(cors_origins=("https://good.example",))) as server:
         for path in ("/config", "/gradio_api/info"):
             good = requests.get(server.url + path, headers={"Origin": "https://good.example"}, timeout=10)
             assert good.headers.get("access-control-allow-origin") == "https://good.example", path
@@ -343,10 +337,7 @@ def test_gradio_routes_grant_no_unlisted_origin(open_server, tiny_encoder, tiny_
 
 
 def test_allowed_hosts(tiny_encoder, tiny_settings):
-    from gte_ui.service.service import EmbeddingService
-
-    settings = tiny_settings.replace(allowed_hosts=("gte.example.org", "*.lan"))
-    with LiveServer(app_for(EmbeddingService(tiny_encoder, settings), settings)) as server:
+    with serving(tiny_encoder, tiny_settings.replace(allowed_hosts=("gte.example.org", "*.lan"))) as server:
         def get(path, **headers):
             return requests.get(server.url + path, headers=headers, timeout=10)
 
