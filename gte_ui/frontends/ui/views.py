@@ -5,7 +5,6 @@ No Gradio here, so each piece is testable without a browser.
 
 from __future__ import annotations
 
-import csv
 import json
 import shutil
 import tempfile
@@ -15,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
+from gte_ui.core import csvsafe
 from gte_ui.evaluation.compare import Comparison
 from gte_ui.service.results import MatrixResult, PairResult, RankResult
 
@@ -112,7 +112,7 @@ def ranking_csv(result: RankResult) -> Path:
     """The ranking as a UTF-8 CSV (with BOM so Excel opens Chinese correctly)."""
     path = export_dir() / "ranking.csv"
     with open(path, "w", encoding="utf-8-sig", newline="") as f:
-        w = csv.writer(f)
+        w = csvsafe.writer(f)
         w.writerow(["rank", "index", "score", "percent", "verdict", "text", "tokens", "truncated", "duplicate"])
         for row in result.rows:
             w.writerow([row.rank, row.index, f"{row.score:.6f}", row.percent, row.verdict.zh, row.text,
@@ -171,7 +171,7 @@ def export_vectors(texts: Sequence[str], vectors: np.ndarray) -> list[Path]:
     json_path.write_text(vectors_json(texts, vectors), encoding="utf-8")
     np.save(npy_path, np.asarray(vectors, dtype=np.float32))
     with open(csv_path, "w", encoding="utf-8-sig", newline="") as f:
-        w = csv.writer(f)
+        w = csvsafe.writer(f)
         w.writerow(["text"] + [f"v{i}" for i in range(vectors.shape[1])])
         for t, v in zip(texts, vectors):
             w.writerow([t] + [f"{x:.7g}" for x in v])
@@ -182,7 +182,7 @@ def export_vectors(texts: Sequence[str], vectors: np.ndarray) -> list[Path]:
 def matrix_csv(result: MatrixResult) -> Path:
     path = export_dir() / "similarity_matrix.csv"
     with open(path, "w", encoding="utf-8-sig", newline="") as f:
-        w = csv.writer(f)
+        w = csvsafe.writer(f)
         w.writerow([""] + list(result.texts))
         for t, row in zip(result.texts, result.scores):
             w.writerow([t] + [f"{x:.6f}" for x in row])
@@ -226,7 +226,7 @@ def compare_rank_csv(texts: Sequence[str], scores_by_model: dict[str, Sequence[f
     path = export_dir() / "ranking-compare.csv"
     ranks = {name: _ranks(scores) for name, scores in scores_by_model.items()}
     with open(path, "w", encoding="utf-8-sig", newline="") as f:
-        w = csv.writer(f)
+        w = csvsafe.writer(f)
         w.writerow(["index", "text", *[h for n in scores_by_model for h in (f"{n} score", f"{n} rank")]])
         for i, text in enumerate(texts):
             w.writerow([i, text, *[x for name, scores in scores_by_model.items()
