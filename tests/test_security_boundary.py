@@ -134,6 +134,9 @@ def test_no_file_input_opens_a_server_file(open_server, planted, tmp_path):
             answers.add((joined.status_code, joined.text))
         assert answers == {(422, json.dumps(NOT_AN_UPLOAD.to_dict(), ensure_ascii=False))}, (fn_index, answers)
     assert open_server.service.encoder.forward_calls == before
+    # nor does Gradio's file route fetch a URL for a visitor
+    for url in ("https://example.org/list.txt", "http://169.254.169.254/latest/meta-data"):
+        assert requests.get(f"{open_server.url}/gradio_api/file={url}", timeout=10).status_code == 404
 
     # the same event with a file the page uploaded first does run
     uploaded = requests.post(open_server.url + "/gradio_api/upload", timeout=10,

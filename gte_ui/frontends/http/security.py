@@ -436,6 +436,11 @@ class GradioCallCheck:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         path = _route_path(scope).rstrip("/")
+        if scope["type"] == "http" and FILE_URL.match(path):
+            # Gradio's file route would fetch any public URL for anyone; the page never asks it to
+            await _send_error(send, GteError(ErrorType.VALIDATION, "only this server's own files are served here",
+                                             "这里只提供本服务器自己的文件"), 404)
+            return
         named = NAMED_CALL.match(path)
         if scope["type"] != "http" or scope["method"] != "POST" or (path != QUEUE_JOIN and not named):
             await self.app(scope, receive, send)
@@ -496,6 +501,8 @@ def _file_paths(data: Any) -> list[Any]:
     return paths
 
 
+#: Gradio's file route given a URL (``file=https://…``) instead of a server file
+FILE_URL = re.compile(r"^/gradio_api/file=[A-Za-z][A-Za-z0-9+.-]*:")
 #: Gradio's routes that call an endpoint by name (``call/v2`` takes parameters by name)
 NAMED_CALL = re.compile(r"^/gradio_api/(?:call|run|api)/(?P<v2>v2/)?(?P<name>[^/]+)$")
 
