@@ -621,7 +621,8 @@ def install(app: Any, settings: Settings, page_event: Callable[[int], bool] | No
 
     ``page_event(fn_index)``: whether the mounted Gradio page's event ``fn_index`` is one of the
     page's own (not a named API endpoint); without it the page cookie opens no event. ``blocks``
-    (the page) enables the call check; ``upload_folder`` the upload quotas.
+    (the page) with ``upload_folder`` (Gradio's) enables the call check; ``upload_folder`` alone the
+    upload quotas.
     """
     if blocks is not None and upload_folder is not None:  # innermost: after the key check
         app.add_middleware(GradioCallCheck, blocks=blocks, upload_folder=upload_folder)
