@@ -132,6 +132,9 @@ def test_no_file_input_opens_a_server_file(open_server, planted, tmp_path):
                                    json={"data": data, "fn_index": fn_index, "session_hash": uuid.uuid4().hex})
             assert SECRET not in joined.text and "Errno" not in joined.text
             answers.add((joined.status_code, joined.text))
+            direct = requests.post(f"{open_server.url}/gradio_api/run/predict", timeout=10,  # queue=False's route
+                                   json={"data": data, "fn_index": fn_index, "session_hash": uuid.uuid4().hex})
+            answers.add((direct.status_code, direct.text))
         assert answers == {(422, json.dumps(NOT_AN_UPLOAD.to_dict(), ensure_ascii=False))}, (fn_index, answers)
     assert open_server.service.encoder.forward_calls == before
     # nor does Gradio's file route fetch a URL for a visitor
@@ -228,6 +231,16 @@ def test_the_keyed_page_asks_for_the_key_before_anything(keyed_server):
     assert "process_completed" in run_event(url, on_pair, data, browser)
     assert keyed_server.service.encoder.forward_calls > before
     assert browser.post(url + "/gradio_api/upload", files={"files": ("a.txt", b"x")}, timeout=10).status_code == 200
+    # events that skip the queue (the About tab) post to run/…: the cookie opens the page's, not the named ones
+    fns = gradio_blocks(keyed_server.app).fns
+    on_about = next(i for i, fn in fns.items() if fn.name == "on_about")
+    similarity = next(i for i, fn in fns.items() if fn.api_name == "similarity")
+    about = browser.post(url + "/gradio_api/run/predict", timeout=10,
+                         json={"data": [], "fn_index": on_about, "session_hash": "k"})
+    assert about.status_code == 200 and "hit rate" in about.text  # counters: this visitor has the key
+    named = browser.post(url + "/gradio_api/run/predict", timeout=10,
+                         json={"data": page_data(config, similarity), "fn_index": similarity, "session_hash": "k"})
+    assert named.status_code == 401
 
 
 def test_wrong_keys_at_the_prompt_are_rate_limited(tiny_encoder, tiny_settings):
@@ -360,6 +373,7 @@ def test_allowed_hosts(tiny_encoder, tiny_settings):
     ("/gradio_api/queue/join", {"data": [], "fn_index": 999, "session_hash": "m"}),
     ("/gradio_api/queue/join", {"data": [], "fn_index": -1, "session_hash": "m"}),
     ("/gradio_api/queue/join", {"data": ["only one"], "fn_index": 1, "session_hash": "m"}),
+    ("/gradio_api/queue/join", {"data": [], "fn_index": "1", "session_hash": "m"}),
     ("/gradio_api/queue/join", "{not json"),
     ("/gradio_api/queue/join", [1, 2]),
     ("/gradio_api/call/similarity", {"data": ["a"]}),

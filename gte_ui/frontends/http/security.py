@@ -131,6 +131,9 @@ GRADIO_API = "/gradio_api/"
 #: uses them, so only the key opens them
 NAMED_API = re.compile(r"^/gradio_api/(call|run|api|mcp)(/|$)")
 QUEUE_JOIN = "/gradio_api/queue/join"
+#: the page's events that skip the queue (``queue=False``) post their ``fn_index`` here; Gradio
+#: runs that event whatever the name in the path
+DIRECT_CALL = re.compile(r"^/gradio_api/(run|api)/[^/]+/?$")
 UPLOAD = "/gradio_api/upload"
 #: wrong keys one client may try per minute at the prompt before it gets 429
 UNLOCK_TRIES_PER_MINUTE = 10
@@ -150,8 +153,8 @@ class GradioApiGuard:
       under a secret derived from the key), which it sends back on every same-origin request;
       with ``--auth``, Gradio's login gates the page and the cookie comes with its HTML;
     * the cookie opens the page's own events (``api_visibility`` private/undocumented, by
-      ``fn_index`` in ``queue/join``), uploads, file downloads and the queue's streams, never the
-      named endpoints (``/similarity``, ``/rank``, ``/embed``: ``call``, ``run``, ``api``, ``mcp``,
+      ``fn_index`` in ``queue/join``, or in ``run/…`` for events that skip the queue), uploads,
+      file downloads and the queue's streams, never the named endpoints (``/similarity``, ``/rank``, ``/embed``: ``call``, ``run``, ``api``, ``mcp``,
       or ``queue/join`` with their ``fn_index``);
     * anything else under ``/gradio_api/`` is a 401 before Gradio sees it.
     """
@@ -217,14 +220,16 @@ class GradioApiGuard:
             else:
                 await _refuse(scope, send, self._needs_key(refusal))
             return
-        if path.startswith(GRADIO_API) and not NAMED_API.match(path) and cookie:
-            if path.rstrip("/") != QUEUE_JOIN or scope["type"] != "http":
+        if path.startswith(GRADIO_API) and cookie:
+            by_index = path.rstrip("/") == QUEUE_JOIN or DIRECT_CALL.match(path)
+            if not by_index and not NAMED_API.match(path):
                 await self.app(scope, receive, send)
                 return
-            body = await _read_body(receive)
-            if self._joins_page_event(body):
-                await self.app(scope, _replay(body, receive), send)
-                return
+            if by_index and scope["type"] == "http":
+                body = await _read_body(receive)
+                if self._joins_page_event(body):
+                    await self.app(scope, _replay(body, receive), send)
+                    return
         await _refuse(scope, send, self._needs_key(refusal))
 
     @staticmethod
@@ -460,19 +465,23 @@ class GradioCallCheck:
         if not isinstance(request, dict):
             return None
         fns = self.blocks.fns
-        if named:
+        fn_index = request.get("fn_index")
+        by_index = isinstance(fn_index, int) and not isinstance(fn_index, bool)
+        if fn_index is not None and not by_index and not (named and named["v2"]):
+            # Gradio would read "4" or 4.0 as event 4: refused here, so no check is skipped
+            return GteError(ErrorType.VALIDATION, "fn_index must be a whole number", "fn_index 必须是整数")
+        if by_index and not (named and named["v2"]):  # as Gradio: a given fn_index wins over the name
+            fn = fns.get(fn_index)
+            if fn is None:
+                return GteError(ErrorType.VALIDATION, f"fn_index {fn_index} is not an event of this page",
+                                f"fn_index {fn_index} 不是本页面的事件")
+        elif named and fn_index is None:
             fn = next((f for f in fns.values() if f.api_name == named["name"]), None)
             if fn is None:
                 return GteError(ErrorType.VALIDATION, f"no endpoint named /{named['name']}",
                                 f"没有名为 /{named['name']} 的接口")
         else:
-            fn_index = request.get("fn_index")
-            if not isinstance(fn_index, int) or isinstance(fn_index, bool):
-                return None  # Gradio's own validation answers 422
-            fn = fns.get(fn_index)
-            if fn is None:
-                return GteError(ErrorType.VALIDATION, f"fn_index {fn_index} is not an event of this page",
-                                f"fn_index {fn_index} 不是本页面的事件")
+            return None  # no fn_index and no name: Gradio's own validation answers 422
         data = request if named and named["v2"] else request.get("data")  # v2: parameters by name
         if isinstance(data, list) and len(data) != len(fn.inputs):
             return GteError(ErrorType.VALIDATION, f"{fn.api_name or fn.name} takes {len(fn.inputs)} values, "
