@@ -27,8 +27,8 @@ from starlette.middleware.cors import CORSMiddleware
 from starlette.responses import JSONResponse
 
 from gte_ui.core.auth import check_api_key
-from gte_ui.core.settings import Settings
 from gte_ui.core.errors import ErrorType, GteError, disk_full
+from gte_ui.core.settings import Settings
 from gte_ui.core.textfiles import uploaded_file
 
 log = logging.getLogger(__name__)
