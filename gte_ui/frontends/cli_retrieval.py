@@ -1,0 +1,62 @@
+"""The command line of retrieval work: ``evaluate --task retrieval`` and ``map``.
+
+Thin adapters: the evaluation is :func:`gte_ui.evaluation.jobs.retrieval_job` (the Evaluate tab
+calls the same), the map is :mod:`gte_ui.service.embedding_map`. Only the standard library at
+module level, so ``--help`` stays instant.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from gte_ui.core.errors import GteError
+from gte_ui.core.settings import parse_settings
+
+
+def add_retrieval_flags(ap: argparse.ArgumentParser) -> None:
+    """``evaluate``'s retrieval flags (its parser is cli.py's)."""
+    ap.add_argument("--split", default="test", help="retrieval: the judgements to use, qrels/SPLIT.tsv (default: test)")
+    ap.add_argument("--top-k", type=int, default=100,
+                    help="retrieval: documents retrieved per query, and reranked with --reranker (default: 100)")
+    ap.add_argument("--no-rerank", action="store_true",
+                    help="retrieval: embedding stage only, even with --reranker loaded")
+
+
+def evaluate_retrieval(args: argparse.Namespace, rest: list[str], tqdm) -> int:
+    """``evaluate DIR --task retrieval``: every loaded model (the default and ``--models``) side by
+    side, each alone and + ``--reranker`` on its top k. Exit 2 on bad input."""
+    # the model stack on first use: `--help` and `health` (Docker's HEALTHCHECK) stay instant
+    from gte_ui.evaluation import jobs, retrieval
+    from gte_ui.service.service import EmbeddingService
+
+    try:
+        if not 1 <= args.top_k <= 1000:
+            print("error: --top-k must be from 1 to 1000", file=sys.stderr)
+            return 2
+        # read first: a malformed folder is refused before a model is loaded
+        data = retrieval.read_retrieval(args.file, split=args.split)
+        service = EmbeddingService.from_settings(parse_settings(rest), batching=False)
+        # a share of the work, not a count: no "%/s" rate
+        bar = tqdm(total=100, desc="evaluating", file=sys.stderr,
+                   bar_format="{desc}: {percentage:3.0f}%|{bar}| {elapsed}")
+
+        def progress(frac: float, desc: str) -> None:
+            bar.set_description(desc)
+            bar.update(int(frac * 100) - bar.n)
+
+        job = jobs.retrieval_job(service, data, services=service.models(), split=args.split,
+                                 limit=args.limit, top_k=args.top_k, rerank=not args.no_rerank,
+                                 out=Path(args.out) if args.out else None, progress=progress)
+        bar.close()
+        print(json.dumps(job.report.to_dict(), ensure_ascii=False, indent=2) if args.json
+              else retrieval.summary_text(job.report))
+        for p in job.files:
+            print(f"wrote {p}", file=sys.stderr)
+        return 0
+    except GteError as exc:
+        print(f"error: {exc.message}", file=sys.stderr)
+        return 2
