@@ -1,4 +1,4 @@
-"""Command line: ``python -m gte_ui {serve,download,embed,similarity,rank,evaluate,health}``.
+"""Command line: ``python -m gte_ui {serve,download,embed,similarity,rank,evaluate,map,health}``.
 
 ``embed`` exports vectors at corpus scale. It streams the input in chunks of ``--chunk-size``
 texts (memory stays constant however big the file is; each forward pass holds at most
@@ -624,6 +624,7 @@ def build_parser() -> argparse.ArgumentParser:
                        "source / the query (rerank: embedding method only)")
     sub.add_parser("evaluate", help="Spearman of the model on labelled pairs, or --task rerank: MRR@10, "
                    "nDCG@10 on query-document groups (see its --help)", add_help=False)
+    sub.add_parser("map", help="2-D embedding map of a file's texts as an HTML page (see its --help)", add_help=False)
     h = sub.add_parser("health", help="exit 0 when a running server's /health says ok (Docker HEALTHCHECK)")
     h.add_argument("--url", help="default: http://127.0.0.1:$GRADIO_SERVER_PORT/health")
     h.add_argument("--timeout", type=float, default=4.0, help="seconds to wait for an answer (default: 4)")
@@ -638,6 +639,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     if argv and argv[0] == "evaluate":  # its own parser owns every flag
         return evaluate_command(argv[1:])
+    if argv and argv[0] == "map":  # its own parser owns every flag
+        return cli_retrieval.map_command(argv[1:])
     args, rest = parser.parse_known_args(argv)
     if args.command in ("download", "health") and rest:
         parser.error(f"unrecognized arguments: {' '.join(rest)}")

@@ -60,3 +60,42 @@ def evaluate_retrieval(args: argparse.Namespace, rest: list[str], tqdm) -> int:
     except GteError as exc:
         print(f"error: {exc.message}", file=sys.stderr)
         return 2
+
+
+def map_command(argv: Sequence[str]) -> int:
+    """``map FILE --out map.html``: the embedding map of a file's texts as a self-contained HTML page."""
+    ap = argparse.ArgumentParser(prog="gte-ui map", description="2-D embedding map (PCA, or UMAP when umap-learn is "
+                                 "installed) of a .txt/.csv/.tsv/.jsonl file's texts, coloured by k-means cluster or "
+                                 "a label column, queries drawn over it; more than --map-max-points texts are sampled")
+    ap.add_argument("file")
+    ap.add_argument("--out", required=True, help="the .html page to write (plotly, works offline)")
+    ap.add_argument("--column", help="the text column / field (default: text, sentence, … or the first column)")
+    ap.add_argument("--label-column", help="colour by this column instead of k-means clusters")
+    ap.add_argument("--queries", help="a .txt of queries (one a line) drawn as stars over the corpus")
+    ap.add_argument("--method", choices=("pca", "umap"), default="pca", help="projection (umap needs umap-learn)")
+    ap.add_argument("--clusters", type=int, default=8, help="k-means clusters when not colouring by label (default 8)")
+    ap.add_argument("--seed", type=int, default=0, help="sampling, k-means and UMAP seed (default 0)")
+    args, rest = ap.parse_known_args(list(argv))
+    # the model stack on first use: `--help` stays instant
+    from gte_ui.service import embedding_map
+    from gte_ui.service.service import EmbeddingService
+
+    try:
+        texts, labels = embedding_map.read_map_file(args.file, args.column, args.label_column)
+        queries = embedding_map.read_map_file(args.queries)[0] if args.queries else []
+        service = EmbeddingService.from_settings(parse_settings(rest), batching=False)
+        result = embedding_map.build_map(service, texts, labels=labels, queries=queries, method=args.method,
+                                         clusters=args.clusters, seed=args.seed)
+        out = Path(args.out)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        embedding_map.map_figure(result, title=f"{Path(args.file).name} · {service.name}").write_html(
+            out, include_plotlyjs=True, full_html=True)
+        print(result.note)
+        print(f"wrote {out}", file=sys.stderr)
+        return 0
+    except GteError as exc:
+        print(f"error: {exc.message}", file=sys.stderr)
+        return 2
+    except OSError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
