@@ -151,7 +151,7 @@ def test_flagembedding_through_retrieval_and_rerank(tiny_service, tmp_path):
     assert stage.stage == "embedding" and job.report.documents == 8 and job.report.queries == 3
     # recall@k can only grow with k, and top 5 of 8 documents misses what top 8 would not
     assert all(0.0 <= v <= 1.0 for v in stage.metrics.values())
-    assert list(stage.recall_curve) == [1, 2, 3, 5]
+    assert list(stage.recall_curve) == [1, 2, 3, 5]  # top 5: the curve stops there
     assert [p.name for p in job.files] == ["retrieval_metrics.json", "retrieval_per_query.csv"]
     # --task rerank reads the same lines (today's main refused them: "no query has 2 or more documents")
     groups = rerank_eval.read_groups(path)

@@ -366,10 +366,12 @@ class RetrievalReport:
 
 def _stage(model: str, stage: str, reranker: str | None, data: RetrievalData,
            run: dict[str, dict[str, float]], seconds: float, top_k: int) -> StageResult:
-    per = score_run(data.qrels, run, [k for k in RECALL_CURVE_KS if k <= top_k])
+    # the curve stops where the ranking does: past top_k (or the whole corpus) it is flat by construction
+    ks = [k for k in RECALL_CURVE_KS if k <= min(top_k, len(data.corpus_ids))] or [1]
+    per = score_run(data.qrels, run, ks)
     n = len(data.query_ids)
     means = {key: float(sum(per[q][key] for q in data.query_ids) / n) for key in per[data.query_ids[0]]}
-    curve = {k: means[f"recall_at_{k}"] for k in RECALL_CURVE_KS if k <= top_k}
+    curve = {k: means[f"recall_at_{k}"] for k in ks}
     headline = {key: means.get(key, 0.0) for key in METRICS}
     per_query = []
     for qid, text in zip(data.query_ids, data.query_texts):

@@ -244,7 +244,8 @@ def map_figure(m: EmbeddingMap, title: str = "") -> go.Figure:
     corpus, the text on hover, and the sampling note on the chart."""
     fig = go.Figure()
     corpus = [i for i, k in enumerate(m.kinds) if k == "corpus"]
-    for group in dict.fromkeys(m.groups[i] for i in corpus):
+    # legend in cluster order (Cluster 2 before Cluster 10), labels alphabetically
+    for group in sorted(set(m.groups[i] for i in corpus), key=lambda g: (len(g), g) if m.coloured_by == "cluster" else g):
         idx = [i for i in corpus if m.groups[i] == group]
         fig.add_trace(go.Scattergl(x=[m.x[i] for i in idx], y=[m.y[i] for i in idx], mode="markers", name=group,
                                    marker=dict(size=7, opacity=0.75),

@@ -21,11 +21,12 @@ def _colours(report: RetrievalReport) -> dict[str, str]:
 def _bar_traces(report: RetrievalReport) -> list[go.Bar]:
     colours, names = _colours(report), list(METRICS.values())
     traces = []
+    digits = 1 if len(report.stages) <= 2 else 0  # narrow bars: whole numbers stay readable
     for s in report.stages:
         values = [s.metrics[k] * 100 for k in METRICS]
         traces.append(go.Bar(name=s.label, x=names, y=values, marker_color=colours[s.model],
                              marker_pattern_shape="/" if s.stage == "rerank" else "", legendgroup=s.label,
-                             text=[f"{v:.1f}" for v in values], textposition="outside", cliponaxis=False))
+                             text=[f"{v:.{digits}f}" for v in values], textposition="outside", cliponaxis=False))
     return traces
 
 

@@ -124,7 +124,7 @@ def build(service: EmbeddingService, model: gr.Component) -> None:
                 ev_split = gr.Textbox(value="test", label="检索划分 Retrieval split (qrels/SPLIT.tsv)", elem_id="eval-split")
         go_eval = gr.Button("评估 Evaluate", variant="primary", elem_id="btn-eval")
         ev_md = gr.Markdown(elem_id="eval-summary")
-        ev_plot = gr.Plot(label="各标签的得分分布 Scores per label")
+        ev_plot = gr.Plot(label="各标签的得分分布 Scores per label", elem_id="eval-plot")
         ev_files = gr.File(label="下载 Download", file_count="multiple")
         ev_state = gr.State()
         go_cal = gr.Button("保存为本模型的判定阈值 Save as this model's verdict bands" if allowed
