@@ -23,7 +23,7 @@ from gte_ui.evaluation import rerank as rerank_eval
 from gte_ui.frontends import cli
 
 STSB = Path(__file__).parent / "data" / "stsb_en" / "sts-test.tsv"
-ROWS = 500  # the first STS-B rows: ~100 queries over ~500 documents, quick on 2 cores
+ROWS = 300  # the first STS-B rows: 56 queries over 281 documents, quick on 2 cores
 
 
 def stsb_rows(n: int = ROWS) -> list[tuple[float, str, str]]:
@@ -86,7 +86,7 @@ def reference_metrics(model_dir: Path, corpus: dict, queries: dict, qrels: dict)
 @pytest.mark.slow
 def test_cli_retrieval_equals_sentence_transformers_and_pytrec_eval(minilm_dir, tmp_path, capsys):
     corpus, queries, qrels = build_beir(tmp_path / "stsb-beir")
-    assert len(queries) >= 50 and len(corpus) >= 400  # a real task, not a toy
+    assert len(queries) >= 50 and len(corpus) >= 250  # a real task, not a toy
     ref = reference_metrics(minilm_dir, corpus, queries, qrels)
     code = cli.main(["evaluate", str(tmp_path / "stsb-beir"), "--task", "retrieval", "--json",
                      "--out", str(tmp_path / "out"), "--model", str(minilm_dir), "--device", "cpu",

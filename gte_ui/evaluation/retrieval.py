@@ -407,6 +407,15 @@ def search_run(data: RetrievalData, query_vectors: np.ndarray, corpus_vectors: n
     return {qid: {ids[j]: float(s) for j, s in zip(idx[i], scores[i])} for i, qid in enumerate(data.query_ids)}
 
 
+def evaluate_vectors(model: str, data: RetrievalData, query_vectors: np.ndarray, corpus_vectors: np.ndarray,
+                     top_k: int = DEFAULT_TOP_K) -> tuple[StageResult, dict[str, dict[str, float]]]:
+    """The embedding stage from vectors at hand (embedded here, or cached: an index's): exact
+    search and the metrics. Returns the stage and its run (what a reranker rescores)."""
+    t0 = time.perf_counter()
+    run = search_run(data, query_vectors, corpus_vectors, top_k)
+    return _stage(model, "embedding", None, data, run, time.perf_counter() - t0, top_k), run
+
+
 def rerank_run(reranker_service, data: RetrievalData, run: dict[str, dict[str, float]],
                progress: Callable[[float], None] | None = None) -> dict[str, dict[str, float]]:
     """The cross-encoder's scores of each query's retrieved documents (batches of at most
@@ -452,8 +461,9 @@ def evaluate_retrieval(services: Sequence, data: RetrievalData, *, reranker=None
                             lambda f, n=service.name: report(0.1 * f, f"{n}: 查询 queries"))
         d_vec = embed_texts(service, data.corpus_texts, "document", options.without_prompt(),
                             lambda f, n=service.name: report(0.1 + 0.85 * f, f"{n}: 语料 corpus"))
-        run = search_run(data, q_vec, d_vec, top_k)
-        stages.append(_stage(service.name, "embedding", None, data, run, time.perf_counter() - t0, top_k))
+        stage, run = evaluate_vectors(service.name, data, q_vec, d_vec, top_k)
+        stage.seconds = round(time.perf_counter() - t0, 3)  # embedding included
+        stages.append(stage)
         done += 1
         if reranker is not None:
             t0 = time.perf_counter()
