@@ -253,13 +253,17 @@ def test_unknown_token_share_warns_once(tiny_service, tmp_path):
                   {"query": "天气", "pos": ["天气齉齉"], "neg": ["齉🙂"]}]
     path = write_flag(tmp_path / "unreadable.jsonl", unreadable)
     report = jobs.retrieval_job(tiny_service, path, top_k=5).report
-    share = tiny_service.unknown_share(retrieval.read_retrieval(path).corpus_texts)
-    assert share.share > tiny_service.settings.unknown_warn and "齉" in share.characters
-    assert report.warnings == [share.warning] and "cannot read this data" in share.warning
-    assert share.warning in retrieval.summary_markdown(report)
+    share, warnings = tiny_service.unknown_share(retrieval.read_retrieval(path).corpus_texts)
+    assert share > tiny_service.settings.unknown_warn and len(warnings) == 1 and "齉" in warnings[0]
+    assert report.warnings == warnings and "unknown to" in warnings[0]
+    assert warnings[0] in retrieval.summary_markdown(report)
     known = [{"query": "你好", "pos": ["你好"], "neg": ["天气很好"]}, {"query": "天气", "pos": ["天气很好"], "neg": ["好"]}]
     readable = jobs.retrieval_job(tiny_service, write_flag(tmp_path / "ok.jsonl", known), top_k=5).report
     assert readable.warnings == []
-    # a big data set is sampled evenly, and says so
-    big = tiny_service.unknown_share(["齉齉"] * 30, sample=10)
-    assert (big.texts, big.total, big.share) == (10, 30, 1.0) and "a sample of 10 of 30" in big.warning
+
+
+def test_big_corpus_vocabulary_is_sampled_evenly():
+    texts = [str(i) for i in range(20_000)]
+    picked = retrieval.sample_evenly(texts, retrieval.UNKNOWN_SAMPLE)
+    assert len(picked) == 5_000 and picked[0] == "0" and picked[-1] == "19999"
+    assert retrieval.sample_evenly(texts[:10], 5_000) == texts[:10]

@@ -42,6 +42,8 @@ RECALL_CURVE_KS = (1, 2, 3, 5, 10, 20, 30, 50, 100)
 DEFAULT_TOP_K = 100
 #: queries scored per matrix product: 256 × 100k float32 scores is 100 MB
 QUERY_CHUNK = 256
+#: corpus texts whose tokens the unknown-token share reads at most (an even sample beyond)
+UNKNOWN_SAMPLE = 5_000
 #: FlagEmbedding's keys, and T2Reranking's
 POSITIVE_KEYS = ("pos", "positive")
 NEGATIVE_KEYS = ("neg", "negative")
@@ -292,8 +294,8 @@ def exact_search(queries: np.ndarray, corpus: np.ndarray, k: int,
     out_score = np.empty((queries.shape[0], k), dtype=np.float32)
     for start in range(0, queries.shape[0], chunk):
         scores = queries[start:start + chunk] @ corpus.T
-        top = np.argpartition(-scores, k - 1, axis=1)[:, :k] if k < scores.shape[1] else \
-            np.tile(np.arange(scores.shape[1]), (scores.shape[0], 1))
+        n = scores.shape[1]  # the k largest sit past n - k after the partition (no negated copy)
+        top = np.argpartition(scores, n - k, axis=1)[:, n - k:] if k < n else np.tile(np.arange(n), (len(scores), 1))
         top_scores = np.take_along_axis(scores, top, axis=1)
         order = np.argsort(-top_scores, axis=1, kind="stable")
         out_idx[start:start + chunk] = np.take_along_axis(top, order, axis=1)
@@ -364,8 +366,9 @@ class RetrievalReport:
                 "results": [s.to_dict() for s in self.stages]}
 
 
-def _stage(model: str, stage: str, reranker: str | None, data: RetrievalData,
-           run: dict[str, dict[str, float]], seconds: float, top_k: int) -> StageResult:
+def score_stage(model: str, stage: str, reranker: str | None, data: RetrievalData,
+                run: dict[str, dict[str, float]], seconds: float, top_k: int) -> StageResult:
+    """A run's metrics (means over the queries), its recall curve and its per-query rows."""
     # the curve stops where the ranking does: past top_k (or the whole corpus) it is flat by construction
     ks = [k for k in RECALL_CURVE_KS if k <= min(top_k, len(data.corpus_ids))] or [1]
     per = score_run(data.qrels, run, ks)
@@ -382,6 +385,13 @@ def _stage(model: str, stage: str, reranker: str | None, data: RetrievalData,
                           "top_doc": ranked[0][0] if ranked else None})
     return StageResult(model=model, stage=stage, reranker=reranker, metrics=headline, recall_curve=curve,
                        seconds=round(seconds, 3), per_query=per_query)
+
+
+def sample_evenly(texts: Sequence[str], n: int) -> list[str]:
+    """``n`` of ``texts`` at even spacing (all when there are no more than ``n``)."""
+    if len(texts) <= n:
+        return list(texts)
+    return [texts[int(i)] for i in np.linspace(0, len(texts) - 1, n)]
 
 
 def embed_texts(service, texts: Sequence[str], what: str, options: TextOptions,
@@ -413,7 +423,7 @@ def evaluate_vectors(model: str, data: RetrievalData, query_vectors: np.ndarray,
     search and the metrics. Returns the stage and its run (what a reranker rescores)."""
     t0 = time.perf_counter()
     run = search_run(data, query_vectors, corpus_vectors, top_k)
-    return _stage(model, "embedding", None, data, run, time.perf_counter() - t0, top_k), run
+    return score_stage(model, "embedding", None, data, run, time.perf_counter() - t0, top_k), run
 
 
 def rerank_run(reranker_service, data: RetrievalData, run: dict[str, dict[str, float]],
@@ -440,7 +450,8 @@ def evaluate_retrieval(services: Sequence, data: RetrievalData, *, reranker=None
                        progress: Callable[[float, str], None] | None = None) -> RetrievalReport:
     """Every service's embedding stage, and (``reranker``: a service with a cross-encoder loaded)
     each model's top ``top_k`` reranked, side by side. Warns when a model cannot read the data
-    (its unknown-token share over the corpus, :meth:`EmbeddingService.unknown_share`)."""
+    (its unknown-token share over the corpus — an even sample of :data:`UNKNOWN_SAMPLE` texts
+    of a big one — by :meth:`EmbeddingService.unknown_share`, the one every evaluation uses)."""
     if not isinstance(top_k, int) or isinstance(top_k, bool) or not 1 <= top_k <= 1000:
         raise _bad(f"top_k must be an integer from 1 to 1000, got {top_k!r}", "top_k 必须是 1 到 1000 的整数")
     options = options or DEFAULT_OPTIONS
@@ -452,10 +463,9 @@ def evaluate_retrieval(services: Sequence, data: RetrievalData, *, reranker=None
         if progress is not None:
             progress(min((done + frac) / steps, 1.0), desc)
 
+    vocabulary_sample = sample_evenly(data.corpus_texts, UNKNOWN_SAMPLE)
     for service in services:
-        share = service.unknown_share(data.corpus_texts)
-        if share.warning:
-            warnings.append(share.warning)
+        warnings += service.unknown_share(vocabulary_sample)[1]
         t0 = time.perf_counter()
         q_vec = embed_texts(service, data.query_texts, "query", options,
                             lambda f, n=service.name: report(0.1 * f, f"{n}: 查询 queries"))
@@ -469,7 +479,7 @@ def evaluate_retrieval(services: Sequence, data: RetrievalData, *, reranker=None
             t0 = time.perf_counter()
             reranked = rerank_run(reranker, data, run,
                                   lambda f, n=service.name: report(f, f"{n}: 重排 rerank top {top_k}"))
-            stages.append(_stage(service.name, "rerank", reranker.reranker.info.name, data, reranked,
+            stages.append(score_stage(service.name, "rerank", reranker.reranker.info.name, data, reranked,
                                  time.perf_counter() - t0, top_k))
             done += 1
     return RetrievalReport(name=data.name, layout=data.layout, queries=len(data.query_ids),

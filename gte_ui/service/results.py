@@ -53,22 +53,6 @@ class EmbedResult:
 
 
 @dataclass
-class UnknownShare:
-    """How much of a data set the model's vocabulary does not know (over a sample of its texts)."""
-
-    share: float  # unknown tokens / tokens, over the texts read
-    texts: int  # texts read (a sample of big data sets)
-    total: int  # texts in the data
-    texts_over: int  # texts whose own unknown share is above --unknown-warn
-    characters: list[str]  # the commonest texts behind unknown tokens
-    warning: str | None  # set when ``share`` is above --unknown-warn
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"share": self.share, "texts": self.texts, "total": self.total, "texts_over": self.texts_over,
-                "characters": list(self.characters), "warning": self.warning}
-
-
-@dataclass
 class PairResult:
     score: float  # cosine, [-1, 1]
     percent: float  # 0–100, what the gauge shows

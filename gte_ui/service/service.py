@@ -34,7 +34,7 @@ from gte_ui.engine.rerank_loader import load_reranker
 from gte_ui.engine.reranker import Reranker, sigmoid
 from gte_ui.service.options import DEFAULT_OPTIONS, TextOptions
 from gte_ui.service.results import (EmbedResult, MatrixResult, PairResult, RankResult, RankRow, RerankResult,
-                                    RerankRow, UnknownShare)
+                                    RerankRow)
 
 log = logging.getLogger(__name__)
 
@@ -43,8 +43,6 @@ __all__ = ["EmbeddingService", "EmbedResult", "MatrixResult", "PairResult", "Ran
 
 
 RERANK_METHODS = ("auto", "cross-encoder", "embedding")
-#: texts :meth:`EmbeddingService.unknown_share` tokenises at most (an evenly spaced sample beyond)
-UNKNOWN_SAMPLE = 5_000
 
 
 class EmbeddingService:
@@ -350,32 +348,23 @@ class EmbeddingService:
                                 f"{self.name}'s vocabulary ({chars}); its score means little")
         return [round(u.ratio, 4) for u in report], warnings
 
-    def unknown_share(self, texts: Sequence[str], sample: int = UNKNOWN_SAMPLE) -> UnknownShare:
-        """The data-level look of :meth:`unknown_report`: the share of all tokens of ``texts`` (an
-        evenly spaced sample of ``sample`` of them for big data) the vocabulary does not know, and
-        one warning when it is above ``--unknown-warn`` — the model cannot read this data, so its
-        scores on it mean little. Evaluations call this once per data set and model."""
-        picked = list(texts)
-        if len(picked) > sample:
-            picked = [picked[int(i)] for i in np.linspace(0, len(picked) - 1, sample)]
-        report = unknown_tokens(self.encoder.tokenizer, picked, self.max_length)
+    def unknown_share(self, texts: Sequence[str], *, tokenizer=None, model: str | None = None) -> tuple[float, list[str]]:
+        """For a data set (evaluation): the share of all its (distinct) texts' tokens the
+        vocabulary does not know, and a warning when it is above ``--unknown-warn``.
+
+        The same signature as the newcomer branch's (issue 30.4), which also adds a running tally
+        for chunked input: on merge, keep that one."""
+        texts = list(dict.fromkeys(texts))
+        report = unknown_tokens(tokenizer or self.encoder.tokenizer, texts, None if tokenizer is not None else self.max_length)
         tokens = sum(u.tokens for u in report)
         share = sum(u.unknown for u in report) / tokens if tokens else 0.0
-        counts: dict[str, int] = {}
-        for u in report:
-            for ch in u.characters:
-                counts[ch] = counts.get(ch, 0) + 1
-        chars = sorted(counts, key=lambda c: -counts[c])[:12]
-        over = sum(1 for u in report if u.tokens and u.ratio > self.settings.unknown_warn)
-        warning = None
-        if share > self.settings.unknown_warn:
-            sampled = f" (a sample of {len(picked):,} of {len(texts):,})" if len(picked) < len(texts) else ""
-            warning = (f"{self.name} 的词表不认识这些数据中 {share:.0%} 的词元（{' '.join(chars)}）：它读不懂这些数据，"
-                       f"结果参考价值有限 / {share:.0%} of the tokens in these texts{sampled} are unknown to "
-                       f"{self.name}'s vocabulary ({' '.join(chars)}): the model cannot read this data, "
-                       "so its scores on it mean little")
-        return UnknownShare(share=round(share, 4), texts=len(picked), total=len(texts), texts_over=over,
-                            characters=chars, warning=warning)
+        if share <= self.settings.unknown_warn:
+            return share, []
+        chars = " ".join(list(dict.fromkeys(c for u in report for c in u.characters))[:12])
+        name = model or self.name
+        return share, [f"数据中 {share:.1%} 的词元不在 {name} 的词表中（{chars}），模型读不懂这部分，指标参考价值有限 / "
+                       f"{share:.1%} of the data's tokens are unknown to {name}'s vocabulary ({chars}); the model "
+                       "cannot read them, so these metrics mean little"]
 
     def align(self, a: str, b: str) -> Alignment:
         """Which tokens carry the match: last-layer token × token cosines of ``a`` and ``b`` and
