@@ -117,3 +117,28 @@ def test_cli_map_writes_a_self_contained_page(tiny_model_dir, tmp_path, capsys):
     page = out.read_text(encoding="utf-8")
     assert "plotly" in page.lower() and "手机续航" in page and "sampled: 10 of 30" in page
     assert cli.main(["map", str(tmp_path / "nope.csv"), "--out", str(out), "--model", str(tiny_model_dir)]) == 2
+
+
+class StoredIndex:
+    """The read side of a built index as the search branch's VectorIndex offers it: stored
+    vectors (a memory map there) and records by row. Vectors here are the tiny model's own."""
+
+    def __init__(self, service, texts):
+        self.vectors = service.embed_corpus(texts, [f"t{i}" for i in range(len(texts))]).vectors
+        self.texts = texts
+        self.rows_read: list[int] = []
+
+    def records(self, rows):
+        self.rows_read += list(rows)
+        return [type("Record", (), {"text": self.texts[r]})() for r in rows]
+
+
+def test_map_of_an_index_reads_its_stored_vectors_sampled(tiny_service):
+    texts = [f"第{i}条 今天天气很好" for i in range(40)]
+    index = StoredIndex(tiny_service, texts)
+    before = tiny_service.encoder.texts_encoded
+    m = embedding_map.map_index(index, service=tiny_service, queries=["天气"], max_points=15, clusters=3)
+    assert tiny_service.encoder.texts_encoded - before == 1  # the query only: the corpus is not re-embedded
+    assert sorted(index.rows_read) == index.rows_read and len(index.rows_read) == 15  # the sample's texts only
+    assert (m.total, m.shown) == (40, 15) and m.texts[-1] == "天气"
+    assert m.texts[:15] == [texts[r] for r in index.rows_read]

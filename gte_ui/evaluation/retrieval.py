@@ -285,7 +285,7 @@ def read_retrieval(source: str | Path, split: str = "test", name: str = "",
 def exact_search(queries: np.ndarray, corpus: np.ndarray, k: int,
                  chunk: int = QUERY_CHUNK) -> tuple[np.ndarray, np.ndarray]:
     """The ``k`` best documents of each query by inner product (cosine for unit vectors), best
-    first: ``(indices [n_queries, k], scores [n_queries, k])``. Queries go ``chunk`` at a time,
+    first, ties by lower row: ``(indices [n_queries, k], scores [n_queries, k])``. Queries go ``chunk`` at a time,
     so memory holds ``chunk × n_docs`` scores, never the whole matrix."""
     corpus = np.ascontiguousarray(corpus, dtype=np.float32)
     queries = np.ascontiguousarray(queries, dtype=np.float32)
@@ -297,7 +297,7 @@ def exact_search(queries: np.ndarray, corpus: np.ndarray, k: int,
         n = scores.shape[1]  # the k largest sit past n - k after the partition (no negated copy)
         top = np.argpartition(scores, n - k, axis=1)[:, n - k:] if k < n else np.tile(np.arange(n), (len(scores), 1))
         top_scores = np.take_along_axis(scores, top, axis=1)
-        order = np.argsort(-top_scores, axis=1, kind="stable")
+        order = np.lexsort((top, -top_scores), axis=1)  # score descending; ties: lower row first
         out_idx[start:start + chunk] = np.take_along_axis(top, order, axis=1)
         out_score[start:start + chunk] = np.take_along_axis(top_scores, order, axis=1)
     return out_idx, out_score

@@ -195,6 +195,32 @@ def build_map(service, texts: Sequence[str], *, labels: Sequence[str] | None = N
                        max_points=cap, seed=seed, total=len(texts))
 
 
+def map_index(index, *, service=None, queries: Sequence[str] = (), method: str = "pca",
+              clusters: int = DEFAULT_CLUSTERS, max_points: int = 5_000, seed: int = 0,
+              options: TextOptions | None = None) -> EmbeddingMap:
+    """The map of a built corpus index from its stored vectors (no re-embedding): a sample of
+    ``max_points`` rows, their texts read from the index; ``queries`` embedded by ``service``
+    (the index's model — the caller checks the index's manifest against it).
+
+    ``index``: anything with ``vectors`` ([rows, dim], memory-mapped is fine: only the sampled
+    rows are read) and ``records(rows)`` returning objects with ``.text`` — the search helper's
+    ``VectorIndex`` (gte_ui/engine/vector_index.py on its branch).
+    """
+    rows = len(index.vectors)
+    if rows < 3:
+        raise _bad("a map needs at least 3 texts; the index has fewer", "向量地图至少需要 3 条文本，索引中不足")
+    keep = sample_indices(rows, max_points, seed)
+    vectors = np.asarray(index.vectors[keep], dtype=np.float32)
+    texts = [r.text for r in index.records(keep.tolist())]
+    queries = [q for q in queries if isinstance(q, str) and q.strip()][:MAX_QUERIES]
+    if queries and service is None:
+        raise _bad("queries need the index's model to embed them", "查询需要索引所用的模型")
+    q_vec = service.embed_corpus(queries, [f"query {i + 1}" for i in range(len(queries))],
+                                 options=options or DEFAULT_OPTIONS).vectors if queries else None
+    return map_vectors(vectors, texts, query_vectors=q_vec, query_texts=queries, method=method, clusters=clusters,
+                       max_points=max_points, seed=seed, total=rows)
+
+
 def read_map_file(path: str | Path, column: str | None = None, label_column: str | None = None,
                   max_bytes: int | None = None) -> tuple[list[str], list[str] | None]:
     """Texts (and labels) from a .txt (one a line), .csv / .tsv (``column``, default the first
