@@ -142,3 +142,19 @@ def test_map_of_an_index_reads_its_stored_vectors_sampled(tiny_service):
     assert sorted(index.rows_read) == index.rows_read and len(index.rows_read) == 15  # the sample's texts only
     assert (m.total, m.shown) == (40, 15) and m.texts[-1] == "天气"
     assert m.texts[:15] == [texts[r] for r in index.rows_read]
+
+
+def test_http_route(live_server):
+    import requests
+
+    r = requests.post(live_server.url + "/v1/map", json={"texts": TEXTS, "queries": ["手机"], "clusters": 2}, timeout=60)
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert body["method"] == "pca" and body["shown"] == 6 and not body["sampled"]
+    assert [p["kind"] for p in body["points"]] == ["corpus"] * 6 + ["query"]
+    assert {p["text"] for p in body["points"]} == set(TEXTS) | {"手机"}
+    for bad, status in (({"texts": ["a", "b"]}, 422), ({"texts": TEXTS, "clusters": 0}, 422),
+                        ({"texts": TEXTS, "method": "tsne"}, 422), ({"texts": TEXTS, "model": "nope"}, 404)):
+        r = requests.post(live_server.url + "/v1/map", json=bad, timeout=60)
+        assert r.status_code == status, (bad, r.text)
+        assert "error" in r.json() and "Traceback" not in r.text
