@@ -48,16 +48,15 @@ def build_beir(folder: Path, n: int = ROWS) -> tuple[dict, dict, dict]:
             qrels[qid] = {doc_id[s2]: 1}
     (folder / "qrels").mkdir(parents=True)
     with open(folder / "corpus.jsonl", "w", encoding="utf-8") as f:
-        for i, (did, text) in enumerate(corpus.items()):  # a title on some, as BEIR files have
-            f.write(json.dumps({"_id": did, "title": "", "text": text}) + "\n")
+        # BEIR's shape, title field included (empty: STS-B sentences have none)
+        f.writelines(json.dumps({"_id": did, "title": "", "text": text}) + "\n" for did, text in corpus.items())
     with open(folder / "queries.jsonl", "w", encoding="utf-8") as f:
         for qid, text in queries.items():
             f.write(json.dumps({"_id": qid, "text": text}) + "\n")
     with open(folder / "qrels" / "test.tsv", "w", encoding="utf-8") as f:
         f.write("query-id\tcorpus-id\tscore\n")
         for qid, rel in qrels.items():
-            for did, s in rel.items():
-                f.write(f"{qid}\t{did}\t{s}\n")
+            f.writelines(f"{qid}\t{did}\t{s}\n" for did, s in rel.items())
     return corpus, queries, qrels
 
 

@@ -489,8 +489,8 @@ def evaluate_retrieval(services: Sequence, data: RetrievalData, *, reranker=None
 
 # --------------------------------------------------------------------------- output
 def summary_markdown(report: RetrievalReport) -> str:
-    lines = [f"### {report.name} · {report.queries:,} queries, {report.documents:,} documents "
-             f"({report.layout}), top {report.top_k}",
+    lines = [(f"### {report.name} · {report.queries:,} queries, {report.documents:,} documents "
+             f"({report.layout}), top {report.top_k}"),
              "| 模型 Model | 阶段 Stage | " + " | ".join(METRICS.values()) + " | 耗时 Time |",
              "|---|---|" + "---|" * len(METRICS) + "---|"]
     best = {k: max(s.metrics[k] for s in report.stages) for k in METRICS}

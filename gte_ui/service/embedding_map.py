@@ -271,23 +271,23 @@ def map_figure(m: EmbeddingMap, title: str = "") -> go.Figure:
     fig = go.Figure()
     corpus = [i for i, k in enumerate(m.kinds) if k == "corpus"]
     # legend in cluster order (Cluster 2 before Cluster 10), labels alphabetically
-    for group in sorted(set(m.groups[i] for i in corpus), key=lambda g: (len(g), g) if m.coloured_by == "cluster" else g):
+    for group in sorted({m.groups[i] for i in corpus}, key=lambda g: (len(g), g) if m.coloured_by == "cluster" else g):
         idx = [i for i in corpus if m.groups[i] == group]
         fig.add_trace(go.Scattergl(x=[m.x[i] for i in idx], y=[m.y[i] for i in idx], mode="markers", name=group,
-                                   marker=dict(size=7, opacity=0.75),
+                                   marker={"size": 7, "opacity": 0.75},
                                    hovertext=[_hover(m.texts[i]) for i in idx], hoverinfo="text"))
     queries = [i for i, k in enumerate(m.kinds) if k == "query"]
     if queries:
         fig.add_trace(go.Scatter(x=[m.x[i] for i in queries], y=[m.y[i] for i in queries], mode="markers",
-                                 name="查询 Queries", marker=dict(symbol="star", size=15, color="#111",
-                                                                 line=dict(width=1, color="#fff")),
+                                 name="查询 Queries", marker={"symbol": "star", "size": 15, "color": "#111",
+                                                                 "line": {"width": 1, "color": "#fff"}},
                                  hovertext=[_hover("查询 Query: " + m.texts[i]) for i in queries], hoverinfo="text"))
-    fig.update_layout(title=dict(text=title or f"向量地图 Embedding map · {m.coloured_by}", x=0.01),
-                      height=520, font=dict(family=FONT), margin=dict(l=10, r=10, t=50, b=40),
-                      legend=dict(orientation="v"), xaxis=dict(showticklabels=False, title=""),
-                      yaxis=dict(showticklabels=False, title=""),
-                      annotations=[dict(text=html.escape(m.note), xref="paper", yref="paper", x=0, y=-0.06,
-                                        showarrow=False, xanchor="left", font=dict(size=12, color="#555"))])
+    fig.update_layout(title={"text": title or f"向量地图 Embedding map · {m.coloured_by}", "x": 0.01},
+                      height=520, font={"family": FONT}, margin={"l": 10, "r": 10, "t": 50, "b": 40},
+                      legend={"orientation": "v"}, xaxis={"showticklabels": False, "title": ""},
+                      yaxis={"showticklabels": False, "title": ""},
+                      annotations=[{"text": html.escape(m.note), "xref": "paper", "yref": "paper", "x": 0, "y": -0.06,
+                                        "showarrow": False, "xanchor": "left", "font": {"size": 12, "color": "#555"}}])
     return fig
 
 

@@ -34,7 +34,7 @@ def _curve_traces(report: RetrievalReport, legend: bool) -> list[go.Scatter]:
     colours = _colours(report)
     return [go.Scatter(x=list(s.recall_curve), y=[v * 100 for v in s.recall_curve.values()], mode="lines+markers",
                        name=s.label, legendgroup=s.label, showlegend=legend,
-                       line=dict(color=colours[s.model], dash="dash" if s.stage == "rerank" else "solid"))
+                       line={"color": colours[s.model], "dash": "dash" if s.stage == "rerank" else "solid"})
             for s in report.stages]
 
 
@@ -42,8 +42,8 @@ def _curve_traces(report: RetrievalReport, legend: bool) -> list[go.Scatter]:
 def retrieval_bars(report: RetrievalReport) -> go.Figure:
     """Grouped bars: nDCG@10, MRR@10, Recall@1/10/100, MAP@100 (× 100) for each model and stage."""
     fig = go.Figure(_bar_traces(report))
-    fig.update_layout(barmode="group", height=380, yaxis_title="× 100", font=dict(family=FONT),
-                      margin=dict(l=40, r=10, t=30, b=30), legend=dict(orientation="h"))
+    fig.update_layout(barmode="group", height=380, yaxis_title="× 100", font={"family": FONT},
+                      margin={"l": 40, "r": 10, "t": 30, "b": 30}, legend={"orientation": "h"})
     return fig
 
 
@@ -51,8 +51,8 @@ def retrieval_bars(report: RetrievalReport) -> go.Figure:
 def recall_curve(report: RetrievalReport) -> go.Figure:
     """Recall@k against k (log axis): where the relevant documents sit in each model's ranking."""
     fig = go.Figure(_curve_traces(report, legend=True))
-    fig.update_layout(height=380, xaxis=dict(type="log", title="k"), yaxis=dict(title="Recall@k × 100", range=[0, 105]),
-                      font=dict(family=FONT), margin=dict(l=40, r=10, t=30, b=30), legend=dict(orientation="h"))
+    fig.update_layout(height=380, xaxis={"type": "log", "title": "k"}, yaxis={"title": "Recall@k × 100", "range": [0, 105]},
+                      font={"family": FONT}, margin={"l": 40, "r": 10, "t": 30, "b": 30}, legend={"orientation": "h"})
     return fig
 
 
@@ -68,6 +68,6 @@ def retrieval_figure(report: RetrievalReport) -> go.Figure:
     fig.update_xaxes(type="log", title_text="k", row=1, col=2)
     fig.update_yaxes(range=[0, 110], row=1, col=1)
     fig.update_yaxes(range=[0, 105], row=1, col=2)
-    fig.update_layout(barmode="group", height=420, font=dict(family=FONT), margin=dict(l=40, r=10, t=40, b=30),
-                      legend=dict(orientation="h", y=-0.15))
+    fig.update_layout(barmode="group", height=420, font={"family": FONT}, margin={"l": 40, "r": 10, "t": 40, "b": 30},
+                      legend={"orientation": "h", "y": -0.15})
     return fig

@@ -13,11 +13,9 @@ from gte_ui.frontends.ui.common import bind, pick_model, safe
 from gte_ui.service import embedding_map
 from gte_ui.service.service import EmbeddingService
 
-EXAMPLE = "\n".join([
-    "这款手机电池续航很强", "手机充一次电能用两天", "屏幕显示效果清晰", "拍照效果非常好，夜景也清楚",
-    "今天天气很好", "明天会下雨吗", "周末阳光明媚适合出游", "气温骤降注意保暖",
-    "这家餐厅的菜很好吃", "火锅味道正宗价格实惠", "甜点太甜了", "服务员态度热情",
-])
+EXAMPLE = ("这款手机电池续航很强\n手机充一次电能用两天\n屏幕显示效果清晰\n拍照效果非常好，夜景也清楚\n"
+           "今天天气很好\n明天会下雨吗\n周末阳光明媚适合出游\n气温骤降注意保暖\n"
+           "这家餐厅的菜很好吃\n火锅味道正宗价格实惠\n甜点太甜了\n服务员态度热情")
 EXAMPLE_QUERIES = "手机续航怎么样\n天气预报"
 
 
