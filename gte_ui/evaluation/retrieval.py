@@ -89,13 +89,7 @@ def read_flag_records(text: str, name: str) -> list[tuple[str, list[str], list[s
             a line with neither kind of key (naming the keys it has).
     """
     records = []
-    for n, line in enumerate(text.splitlines(), start=1):
-        if not line.strip():
-            continue
-        try:
-            rec = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise _bad(f"{name} line {n} is not JSON: {exc.msg}", f"{name} 第 {n} 行不是 JSON") from exc
+    for n, rec in _json_lines(text, name):
         if not isinstance(rec, dict) or not isinstance(rec.get("query"), str):
             raise _bad(f'{name} line {n}: expected {{"query", "pos", "neg"}} (FlagEmbedding) or '
                        '{"query", "positive", "negative"} (T2Reranking)', f"{name} 第 {n} 行格式错误：需要 query、pos、neg")
@@ -149,14 +143,19 @@ def from_flag_records(records: Sequence[tuple[str, list[str], list[str]]], name:
                          layout="flagembedding", notes=notes)
 
 
-def _jsonl_records(text: str, name: str, fields: tuple[str, ...]) -> Iterable[dict]:
+def _json_lines(text: str, name: str) -> Iterable[tuple[int, object]]:
+    """``(line number, parsed value)`` of each non-blank line; a line that is not JSON is refused."""
     for n, line in enumerate(text.splitlines(), start=1):
         if not line.strip():
             continue
         try:
-            rec = json.loads(line)
+            yield n, json.loads(line)
         except json.JSONDecodeError as exc:
             raise _bad(f"{name} line {n} is not JSON: {exc.msg}", f"{name} 第 {n} 行不是 JSON") from exc
+
+
+def _jsonl_records(text: str, name: str, fields: tuple[str, ...]) -> Iterable[dict]:
+    for n, rec in _json_lines(text, name):
         if not isinstance(rec, dict) or any(f not in rec for f in fields):
             have = ", ".join(rec) if isinstance(rec, dict) else type(rec).__name__
             raise _bad(f"{name} line {n}: expected the fields {', '.join(fields)} (it has: {have})",
