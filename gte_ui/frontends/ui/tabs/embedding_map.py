@@ -9,7 +9,7 @@ import plotly.graph_objects as go
 
 from gte_ui.core.textnorm import split_lines
 from gte_ui.frontends.ui import charts
-from gte_ui.frontends.ui.common import bind, pick_model, safe
+from gte_ui.frontends.ui.common import bind, pick_model, safe, upload_path
 from gte_ui.service import embedding_map
 from gte_ui.service.service import EmbeddingService
 
@@ -25,7 +25,7 @@ def on_map(service: EmbeddingService, text: str, upload: str | None, label_colum
     """(note markdown, figure) of the pasted lines or the uploaded file, queries drawn over them."""
     service = pick_model(service, model, "the map")
     if upload:
-        texts, labels = embedding_map.read_map_file(upload, label_column=(label_column or "").strip() or None,
+        texts, labels = embedding_map.read_map_file(upload_path(upload), label_column=(label_column or "").strip() or None,
                                                     max_bytes=service.settings.max_upload_bytes)
     else:
         texts, labels = split_lines(text or ""), None
