@@ -266,3 +266,25 @@ def test_big_corpus_vocabulary_is_sampled_evenly():
     picked = retrieval.sample_evenly(texts, retrieval.UNKNOWN_SAMPLE)
     assert len(picked) == 5_000 and picked[0] == "0" and picked[-1] == "19999"
     assert retrieval.sample_evenly(texts[:10], 5_000) == texts[:10]
+
+
+def test_evaluate_tab_runs_the_same_job(tiny_service, tmp_path, monkeypatch):
+    """The tab's retrieval path is the CLI's job: the same numbers, the per-query CSV to download;
+    a .zip picks retrieval on "auto"; a wrong split is shown, not raised."""
+    from gte_ui.frontends.ui.tabs import evaluate
+
+    monkeypatch.setenv("GRADIO_TEMP_DIR", str(tmp_path))  # files here count as this page's uploads
+    build_beir(tmp_path / "b", n=40)
+    archive = tmp_path / "b.zip"
+    with zipfile.ZipFile(archive, "w") as zf:
+        for p in (tmp_path / "b").rglob("*.*"):
+            zf.write(p, p.relative_to(tmp_path / "b").as_posix())
+    summary, fig, files, state = evaluate.on_evaluate(tiny_service, str(archive), None, "", 5, "", "auto", "test",
+                                                      progress=None)
+    expected = jobs.retrieval_job(tiny_service, archive, limit=5).report.stages[0]
+    assert "5 queries" in summary and f"{expected.metrics['ndcg_at_10'] * 100:.2f}" in summary
+    assert sorted(Path(f).name for f in files) == ["retrieval_metrics.json", "retrieval_per_query.csv"]
+    assert state is None and len(fig.data) == 2  # one model: its bars and its recall curve
+    with pytest.warns(UserWarning):
+        out = evaluate.on_evaluate(tiny_service, str(archive), None, "", 0, "", "retrieval", "dev", progress=None)
+    assert out[0].startswith("⚠️") and "qrels/dev.tsv missing" in out[0]
