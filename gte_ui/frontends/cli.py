@@ -624,7 +624,8 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--instruction", help="a task description, sent as 'Instruct: …\\nQuery:' before A / the "
                        "source / the query (rerank: embedding method only)")
     sub.add_parser("evaluate", help="Spearman of the model on labelled pairs, or --task rerank: MRR@10, "
-                   "nDCG@10 on query-document groups (see its --help)", add_help=False)
+                   "nDCG@10 on query-document groups, or --task retrieval: nDCG@10, Recall@k on a BEIR folder "
+                   "(see its --help)", add_help=False)
     sub.add_parser("map", help="2-D embedding map of a file's texts as an HTML page (see its --help)", add_help=False)
     h = sub.add_parser("health", help="exit 0 when a running server's /health says ok (Docker HEALTHCHECK)")
     h.add_argument("--url", help="default: http://127.0.0.1:$GRADIO_SERVER_PORT/health")
