@@ -288,3 +288,15 @@ def test_evaluate_tab_runs_the_same_job(tiny_service, tmp_path, monkeypatch):
     with pytest.warns(UserWarning):
         out = evaluate.on_evaluate(tiny_service, str(archive), None, "", 0, "", "retrieval", "dev", progress=None)
     assert out[0].startswith("⚠️") and "qrels/dev.tsv missing" in out[0]
+
+
+def test_cli_table_and_warnings_on_stderr(tiny_model_dir, tmp_path, capsys):
+    unreadable = [{"query": "你好", "pos": ["齉齉齉好"], "neg": ["🙂🙂齉", "齉好"]},
+                  {"query": "天气", "pos": ["天气齉齉"], "neg": ["齉🙂"]}]
+    path = write_flag(tmp_path / "u.jsonl", unreadable)
+    assert cli.main(["evaluate", str(path), "--task", "retrieval", "--top-k", "5", "--model", str(tiny_model_dir),
+                     "--device", "cpu"]) == 0
+    out, err = capsys.readouterr()
+    assert "nDCG@10" in out and "embedding" in out and "warning" not in out
+    assert "warning:" in err and "齉" in err
+    assert cli.main(["evaluate", str(path), "--task", "retrieval", "--top-k", "0"]) == 2

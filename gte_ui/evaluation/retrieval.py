@@ -506,12 +506,11 @@ def summary_markdown(report: RetrievalReport) -> str:
 
 
 def summary_text(report: RetrievalReport) -> str:
-    """The compact table the CLI prints."""
+    """The compact table the CLI prints (its warnings go to stderr: stdout keeps this shape)."""
     head = f"{'model':<28}{'stage':<10}" + "".join(f"{v:>11}" for v in METRICS.values())
     rows = [f"{report.name}: {report.queries} queries, {report.documents} documents, top {report.top_k}", head]
     for s in report.stages:
         rows.append(f"{s.model[:27]:<28}{s.stage:<10}" + "".join(f"{s.metrics[k] * 100:>11.2f}" for k in METRICS))
-    rows += [f"warning: {w}" for w in report.warnings]
     return "\n".join(rows)
 
 

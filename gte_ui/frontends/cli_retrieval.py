@@ -52,6 +52,8 @@ def evaluate_retrieval(args: argparse.Namespace, rest: list[str], tqdm) -> int:
                                  limit=args.limit, top_k=args.top_k, rerank=not args.no_rerank,
                                  out=Path(args.out) if args.out else None, progress=progress)
         bar.close()
+        for warning in job.report.warnings:  # stderr, as every subcommand's warnings: stdout keeps its shape
+            print(f"warning: {warning}", file=sys.stderr)
         print(json.dumps(job.report.to_dict(), ensure_ascii=False, indent=2) if args.json
               else retrieval.summary_text(job.report))
         for p in job.files:
