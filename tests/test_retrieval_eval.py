@@ -237,6 +237,22 @@ def test_bad_files_are_refused_with_a_reason(tmp_path, content, fragment):
         retrieval.read_retrieval(path)
 
 
+def test_blank_documents_and_dangling_judgements_are_noted(tmp_path):
+    folder = tmp_path / "b"
+    (folder / "qrels").mkdir(parents=True)
+    (folder / "corpus.jsonl").write_text('{"_id": "1", "title": "", "text": "   "}\n{"_id": 2, "title": "标题", '
+                                         '"text": "正文"}\n', encoding="utf-8")
+    (folder / "queries.jsonl").write_text('{"_id": "q1", "text": "问"}\n', encoding="utf-8")
+    (folder / "qrels" / "test.tsv").write_text("query-id\tcorpus-id\tscore\nq1\t1\t1\nq1\t2\t1\nq9\t2\t1\n",
+                                               encoding="utf-8")
+    data = retrieval.read_retrieval(folder)
+    assert data.corpus_ids == ["2"] and data.corpus_texts == ["标题 正文"]  # MTEB's title + " " + text
+    assert data.query_ids == ["q1"]
+    notes = " ".join(data.notes)
+    assert "1 judged queries are not in queries.jsonl" in notes and "1 documents have neither title nor text" in notes
+    assert "1 relevant judgements name documents missing" in notes
+
+
 def test_bad_beir_folder_exits_2_before_loading(tmp_path, capsys):
     (tmp_path / "x").mkdir()
     (tmp_path / "x" / "corpus.jsonl").write_text('{"_id": "1", "text": "a"}\n', encoding="utf-8")

@@ -165,13 +165,16 @@ def _jsonl_records(text: str, name: str, fields: tuple[str, ...]) -> Iterable[di
 
 def from_beir(corpus: str, queries: str, qrels: str, name: str, split: str) -> RetrievalData:
     """Parse the three BEIR files' texts."""
-    ids, texts, seen = [], [], set()
+    ids, texts, seen, blank = [], [], set(), 0
     for rec in _jsonl_records(corpus, "corpus.jsonl", ("_id", "text")):
         did = str(rec["_id"])
         if did in seen:
             continue
         seen.add(did)
         title, body = str(rec.get("title") or "").strip(), str(rec["text"] or "").strip()
+        if not (title or body):  # nothing to embed: never retrievable, as if absent
+            blank += 1
+            continue
         ids.append(did)
         texts.append(f"{title} {body}".strip() if title else body)
     query_text = {str(r["_id"]): str(r["text"] or "").strip()
@@ -199,7 +202,10 @@ def from_beir(corpus: str, queries: str, qrels: str, name: str, split: str) -> R
     if not qids:
         raise _bad(f"{name}: no query in qrels/{split}.tsv has a relevant document in queries.jsonl's queries",
                    f"{name}：qrels/{split}.tsv 中没有可评估的查询")
-    missing = sum(1 for q in qids for d, s in judged[q].items() if s > 0 and d not in seen)
+    if blank:
+        notes.append(f"{blank} documents have neither title nor text and are left out / {blank} 篇文档为空，未计入")
+    present = set(ids)
+    missing = sum(1 for q in qids for d, s in judged[q].items() if s > 0 and d not in present)
     if missing:
         notes.append(f"{missing} relevant judgements name documents missing from corpus.jsonl: they count as "
                      f"never retrieved / {missing} 条相关标注指向语料中不存在的文档，按未检索到计")
