@@ -79,7 +79,7 @@ def bodies(path: str, blocks) -> list[dict]:
             {"sentence_a": fresh(), "sentence_b": fresh()}, {"inputs": fresh()},
             {"inputs": {"source_sentence": fresh(), "sentences": [fresh()]}},
             {"query": fresh(), "docs": [fresh()]}, {"query": fresh(), "texts": [fresh()]},
-            {"query": fresh(), "documents": [fresh()]}]
+            {"query": fresh(), "documents": [fresh()]}, {"texts": [fresh(), fresh(), fresh()]}]  # last: /v1/map
 
 
 #: what answers a caller without the key: the page, its static files and Gradio's login, the
