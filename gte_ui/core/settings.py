@@ -194,6 +194,7 @@ class Settings:
     max_texts: int = 256  # texts per embedding request
     max_candidates: int = 1_000  # candidates per ranking
     max_matrix: int = 50  # texts in the N x N matrix
+    map_max_points: int = 5_000  # points an embedding map draws; bigger corpora are sampled
     max_upload_bytes: int = 10 * 2**20
     max_body_bytes: int = 32 * 2**20
     # Dynamic batching.
@@ -347,6 +348,8 @@ _OPTIONS: list[tuple[str, tuple[str, ...], tuple[str, ...], Any, str]] = [
     ("max_candidates", ("--max-candidates",), ("GTE_MAX_CANDIDATES",), int,
      "candidates per ranking request (default 1000)"),
     ("max_matrix", ("--max-matrix",), ("GTE_MAX_MATRIX",), int, "texts in the similarity matrix (default 50)"),
+    ("map_max_points", ("--map-max-points",), ("GTE_MAP_MAX_POINTS",), int,
+     "points an embedding map draws; a bigger corpus is sampled, and the map says so (default 5000)"),
     ("max_upload_bytes", ("--max-upload-bytes",), ("GTE_MAX_UPLOAD_BYTES",), int,
      "size of an uploaded file (default 10 MiB)"),
     ("max_body_bytes", ("--max-body-bytes",), ("GTE_MAX_BODY_BYTES",), int,
@@ -539,7 +542,7 @@ def validate(s: Settings) -> Settings:
     if s.reranker_precision is not None:
         choice("reranker_precision", s.reranker_precision, PRECISIONS)
 
-    positives = ["batch_size", "max_chars", "max_texts", "max_candidates", "max_matrix",
+    positives = ["batch_size", "max_chars", "max_texts", "max_candidates", "max_matrix", "map_max_points",
                  "max_upload_bytes", "max_body_bytes", "max_queue", "concurrency", "max_upload_client_bytes",
                  "max_uploads_per_minute", "max_upload_total_bytes", "max_header_bytes", "max_connections"]
     for name in positives:
