@@ -39,8 +39,8 @@ import requests
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from gte_ui.frontends.grpc import tei_pb2 as pb  # noqa: E402
-from gte_ui.frontends.grpc import tei_pb2_grpc as rpc  # noqa: E402
+from gte_ui.frontends.grpc import tei_pb2 as pb
+from gte_ui.frontends.grpc import tei_pb2_grpc as rpc
 
 
 def model_folder(name: str) -> str:
@@ -145,7 +145,7 @@ def throughput(call: Callable[[list[str]], int], texts: Texts, batch: int, secon
         while time.perf_counter() < stop:
             try:
                 done[i] += call(texts.take(batch))
-            except Exception as exc:  # counted and reported, never hidden
+            except Exception as exc:  # noqa: BLE001 - counted and reported, never hidden
                 errors.append(repr(exc))
                 return
 
