@@ -5,11 +5,10 @@ Dify sends them, against a live server with --api-key: the tiny BERT (default), 
 
 from __future__ import annotations
 
-import importlib
-
 import numpy as np
 import pytest
 import requests
+from clients import client_package
 
 pytestmark = pytest.mark.timeout(180)
 
@@ -36,13 +35,6 @@ def tei_server(tiny_model_dir, minilm_dir, tiny_reranker_dir):
         server.reranker = service.reranker.info.name
         yield server
     service.close()
-
-
-def client_package(module: str):
-    try:
-        return importlib.import_module(module)
-    except ImportError as exc:
-        pytest.skip(f"{module} is not installed ({exc}); see requirements-test.txt")
 
 
 def call(server, method: str, path: str, *, key: bool = True, **kw) -> requests.Response:
