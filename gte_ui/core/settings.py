@@ -380,15 +380,15 @@ _OPTIONS: list[tuple[str, tuple[str, ...], tuple[str, ...], Any, str]] = [
 ]
 
 
-def program_name() -> str:
-    """What the user typed to start us: ``gte-ui`` (the console script), ``python -m gte_ui`` or
-    ``app.py`` — the name usage lines and messages show."""
+def program_name(default: str = "app.py") -> str:
+    """What the user typed to start us: ``gte-ui`` (the console script), ``python -m gte_ui``, else
+    ``default`` — the name usage lines and messages show."""
     started = os.path.basename(sys.argv[0]) if sys.argv and sys.argv[0] else ""
     if started == "gte-ui":
         return "gte-ui"
     if started == "__main__.py":
         return "python -m gte_ui"
-    return "app.py"
+    return default
 
 
 class _OneModel(argparse.Action):
