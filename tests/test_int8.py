@@ -256,6 +256,33 @@ def test_a_new_export_prunes_stale_exports_of_the_same_model_and_mode(tiny_model
     assert first.is_file() and first != target and target.is_file() and not current_first.exists()
 
 
+def test_export_progress_is_a_bar_on_a_terminal_and_whole_lines_in_a_log(tiny_model_dir, tmp_path, monkeypatch):
+    """Issue 30.10: redirected to a log file, the bar's carriage-return updates piled up in it."""
+    import io
+
+    from gte_ui.engine.onnx_export import export_progress
+
+    def run(stream) -> str:
+        monkeypatch.setattr("sys.stderr", stream)
+        with export_progress(tiny_model_dir, tmp_path) as step:
+            step("loading the fp32 weights")
+            step("calibrating and quantising")
+            step("writing the ONNX graph")
+        return stream.getvalue()
+
+    log_file = run(io.StringIO())
+    assert "\r" not in log_file
+    lines = log_file.splitlines()
+    assert len(lines) == 5 and lines[0].startswith("exporting the int8 model once (~")
+    assert lines[3].endswith(": 3/3 writing the ONNX graph") and ": done in " in lines[4]
+
+    class Terminal(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    assert "\r" in run(Terminal()) and "3/3 writing the ONNX graph" in run(Terminal())
+
+
 def test_two_venvs_with_other_torch_versions_keep_both_exports(tiny_model_dir, tmp_path, monkeypatch):
     """Issue 30.10: two venvs sharing one export cache deleted each other's export at every start.
     The export is real; only the second venv's torch version is pretended."""

@@ -427,8 +427,9 @@ def export_seconds_estimate(folder: Path) -> float:
 @contextlib.contextmanager
 def export_progress(folder: Path, where: Path, seconds: float | None = None, what: str = "the int8 model",
                     stages: int = 3):
-    """Say what the first int8 start is doing, and how long it will take, on a progress bar
-    (stderr, whatever the log level: a silent half-minute looks like a hang); transformers' own
+    """Say what the first int8 start is doing, and how long it will take, on stderr whatever the
+    log level (a silent half-minute looks like a hang): a progress bar on a terminal, a few whole
+    lines otherwise (a log file would collect every ``\r`` update of a bar). transformers' own
     weight-loading bar is hidden meanwhile. ``seconds``: the estimate (default: the ONNX export's);
     ``stages``: how many ``step(name)`` calls the export makes."""
     # only while an export runs
@@ -438,21 +439,33 @@ def export_progress(folder: Path, where: Path, seconds: float | None = None, wha
     seconds = export_seconds_estimate(folder) if seconds is None else seconds
     headline = f"exporting {what} once (~{5 * max(1, round(seconds / 5)):.0f} s), cached in {where}"
     log.info(headline)
-    bar = tqdm(total=stages, desc=headline, file=sys.stderr, bar_format="{desc} [{elapsed}]", mininterval=0)
+    bar = None
+    if sys.stderr.isatty():
+        bar = tqdm(total=stages, desc=headline, file=sys.stderr, bar_format="{desc} [{elapsed}]", mininterval=0)
+
+    def show(text: str) -> None:
+        if bar is not None:
+            bar.set_description_str(text)
+        else:
+            print(text, file=sys.stderr, flush=True)
+
+    if bar is None:
+        show(headline)
     bars_were_on = hf_logging.is_progress_bar_enabled()
     hf_logging.disable_progress_bar()
-    stages: list[str] = []
+    done: list[str] = []
 
     def step(name: str) -> None:
-        stages.append(name)
-        bar.set_description_str(f"{headline}: {len(stages)}/{bar.total} {name}")
+        done.append(name)
+        show(f"{headline}: {len(done)}/{stages} {name}")
 
     t0 = time.perf_counter()
     try:
         yield step
-        bar.set_description_str(f"{headline}: done in {time.perf_counter() - t0:.0f} s")
+        show(f"{headline}: done in {time.perf_counter() - t0:.0f} s")
     finally:
-        bar.close()
+        if bar is not None:
+            bar.close()
         if bars_were_on:
             hf_logging.enable_progress_bar()
 
