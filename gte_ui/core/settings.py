@@ -292,7 +292,8 @@ _OPTIONS: list[tuple[str, tuple[str, ...], tuple[str, ...], Any, str]] = [
      "onnx engine at 128-512 tokens inside the same accuracy bound (mean |dcos| 0.002-0.003), with "
      "fast (static int8) the fastest on CPU, ~1.5x onnx, but mean |dcos| ~0.004-0.006; no dynamic mode)"),
     ("export_cache", ("--export-cache",), ("GTE_EXPORT_CACHE",), str,
-     "folder for the int8 ONNX (and OpenVINO) exports, made once per model + int8 mode (default "
+     "folder for the int8 ONNX (and OpenVINO) exports, made once per model + int8 mode + library versions "
+     "(default "
      "~/.cache/gte_ui/onnx; in Docker /data/onnx, on the volume, so a restart does not export again)"),
     ("calibration_dir", ("--calibration-dir",), ("GTE_CALIBRATION_DIR",), str,
      "folder for verdict bands saved from the Evaluate tab or `evaluate --save-calibration`, one "
