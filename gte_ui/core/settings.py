@@ -208,6 +208,15 @@ class Settings:
     allow_calibration: bool = False  # let the UI save verdict bands for everyone (implied by auth)
     api_key: str | None = None  # Bearer token for the REST routes
     cors_origins: tuple[str, ...] = field(default_factory=tuple)
+    #: Host names the server answers to (``*.example.org`` allowed); empty: any Host
+    allowed_hosts: tuple[str, ...] = field(default_factory=tuple)
+    # Uploads (Gradio's /gradio_api/upload): per client, per minute and on disk in total.
+    max_upload_client_bytes: int = 100 * 2**20  # bytes one client may upload per hour
+    max_uploads_per_minute: int = 30  # uploads one client may start per minute
+    max_upload_total_bytes: int = 2 * 2**30  # Gradio's upload/cache folder, all clients together
+    # HTTP server (uvicorn): bounds on what one connection may hold.
+    max_header_bytes: int = 64 * 2**10  # request line + headers
+    max_connections: int = 1_000  # open connections + in-flight requests, then 503
     log_level: str = "info"
     spaces: bool = False  # running on Hugging Face Spaces: no flag, read from SPACE_ID / SYSTEM
     # Scale-out (docs/scale.md): a shared Redis cache tier, metrics, shutdown, Ray Serve replicas.
@@ -357,7 +366,21 @@ _OPTIONS: list[tuple[str, tuple[str, ...], tuple[str, ...], Any, str]] = [
      "writes to disk (always allowed with --auth; default: off)"),
     ("api_key", ("--api-key",), ("GTE_API_KEY",), str, "Bearer token required by the REST routes"),
     ("cors_origins", ("--cors-origins",), ("GTE_CORS_ORIGINS",), _csv,
-     "comma-separated origins allowed by CORS (default: same origin only)"),
+     "comma-separated origins allowed by CORS, on the REST routes and Gradio's alike (default: same origin only)"),
+    ("allowed_hosts", ("--allowed-hosts",), ("GTE_ALLOWED_HOSTS",), _csv,
+     "comma-separated Host names the server answers to, e.g. gte.example.org,*.internal; other Host "
+     "or X-Forwarded-Host headers get 400 (DNS rebinding) (default: any)"),
+    ("max_upload_client_bytes", ("--max-upload-client-bytes",), ("GTE_MAX_UPLOAD_CLIENT_BYTES",), _size,
+     "bytes one client (IP address) may upload through the page per hour, then 429 (default 100M)"),
+    ("max_uploads_per_minute", ("--max-uploads-per-minute",), ("GTE_MAX_UPLOADS_PER_MINUTE",), int,
+     "uploads one client may start per minute, then 429 (default 30)"),
+    ("max_upload_total_bytes", ("--max-upload-total-bytes",), ("GTE_MAX_UPLOAD_TOTAL_BYTES",), _size,
+     "size of Gradio's upload/cache folder (uploads and downloads, swept hourly) beyond which uploads "
+     "get 507 (default 2G)"),
+    ("max_header_bytes", ("--max-header-bytes",), ("GTE_MAX_HEADER_BYTES",), _size,
+     "request line + headers of one request, else the connection is refused (default 64K)"),
+    ("max_connections", ("--max-connections",), ("GTE_MAX_CONNECTIONS",), int,
+     "open connections and in-flight requests before new ones get 503 (default 1000)"),
     ("log_level", ("--log-level",), ("GTE_LOG_LEVEL",), str, "how much the server logs"),
     ("cache_url", ("--cache-url",), ("GTE_CACHE_URL",), str,
      "shared Redis cache tier behind the in-process LRU: redis://[:password@]host:port/db or rediss://… "
@@ -514,7 +537,8 @@ def validate(s: Settings) -> Settings:
         choice("reranker_precision", s.reranker_precision, PRECISIONS)
 
     positives = ["batch_size", "max_chars", "max_texts", "max_candidates", "max_matrix",
-                 "max_upload_bytes", "max_body_bytes", "max_queue", "concurrency"]
+                 "max_upload_bytes", "max_body_bytes", "max_queue", "concurrency", "max_upload_client_bytes",
+                 "max_uploads_per_minute", "max_upload_total_bytes", "max_header_bytes", "max_connections"]
     for name in positives:
         if getattr(s, name) < 1:
             raise ConfigError(f"--{name.replace('_', '-')} must be at least 1, got {getattr(s, name)}",
