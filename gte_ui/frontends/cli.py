@@ -380,10 +380,12 @@ def glob_escape(name: str) -> str:
 
 
 def disk_full_error(path: Path, need: int, free: int | None = None) -> GteError:
-    """The one message for a full disk: which path, how many bytes it needs and how many are free."""
+    """The command line's message for a full disk: which path, how many bytes it needs and how many
+    are free (the user owns the disk here; the server's :func:`gte_ui.core.errors.disk_full`
+    tells a visitor only that it is full)."""
     if free is None:
         free = _free_bytes(path)
-    return GteError(ErrorType.BACKEND,
+    return GteError(ErrorType.DISK_FULL,
                     f"the disk holding {path} is full: writing it needs {need:,} bytes and {free:,} are free. "
                     "Free some space (or choose another --out) and run the same command again: finished "
                     "chunks are kept",
