@@ -19,6 +19,7 @@ import contextlib
 import csv
 import errno
 import functools
+import glob
 import itertools
 import json
 import os
@@ -368,15 +369,11 @@ def sweep_temporary_files(out: Path) -> list[Path]:
     ``.OUT.PID.tmp`` beside it and the ``.part-*`` files in ``OUT.parts/``. Called at the start
     of every run (under the lock, so no other run of ``out`` is writing them)."""
     parts = _Parts(out).dir
-    stale = [*out.parent.glob(f".{glob_escape(out.name)}.*.tmp"), *parts.glob(".part-*"), *parts.glob(".meta.json.*.tmp")]
+    stale = [*out.parent.glob(f".{glob.escape(out.name)}.*.tmp"), *parts.glob(".part-*"),
+             *parts.glob(".meta.json.*.tmp")]
     for path in stale:
         path.unlink(missing_ok=True)
     return stale
-
-
-def glob_escape(name: str) -> str:
-    """``name`` with glob's special characters taken literally."""
-    return "".join(f"[{c}]" if c in "*?[" else c for c in name)
 
 
 def disk_full_error(path: Path, need: int, free: int | None = None) -> GteError:
