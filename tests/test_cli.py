@@ -436,6 +436,7 @@ MISSING_INPUT = {
     "evaluate": ["evaluate", "{missing}"],
     "similarity": ["similarity", "a", "b", "--model", "{missing}"],
     "serve": ["serve", "--model", "{missing}"],
+    "map": ["map", "{missing}", "--out", "{tmp}/map.html"],
 }
 
 
@@ -474,7 +475,7 @@ def test_evaluate_takes_the_evaluate_tabs_sample_names(sample, model_args, tmp_p
 
 
 # ------------------------------------------------------------------ issue 30.6: --help
-MODEL_COMMANDS = {"embed", "similarity", "rank", "rerank", "evaluate"}
+MODEL_COMMANDS = {"embed", "similarity", "rank", "rerank", "evaluate", "map"}
 
 
 @pytest.mark.parametrize("command", sorted(MODEL_COMMANDS))

@@ -193,6 +193,7 @@ class Settings:
     max_texts: int = 256  # texts per embedding request
     max_candidates: int = 1_000  # candidates per ranking
     max_matrix: int = 50  # texts in the N x N matrix
+    map_max_points: int = 5_000  # points an embedding map draws; bigger corpora are sampled
     max_upload_bytes: int = 10 * 2**20
     max_body_bytes: int = 32 * 2**20
     # Dynamic batching.
@@ -344,6 +345,8 @@ _OPTIONS: list[tuple[str, tuple[str, ...], tuple[str, ...], Any, str]] = [
     ("max_candidates", ("--max-candidates",), ("GTE_MAX_CANDIDATES",), int,
      "candidates per ranking request (default 1000)"),
     ("max_matrix", ("--max-matrix",), ("GTE_MAX_MATRIX",), int, "texts in the similarity matrix (default 50)"),
+    ("map_max_points", ("--map-max-points",), ("GTE_MAP_MAX_POINTS",), int,
+     "points an embedding map draws; a bigger corpus is sampled, and the map says so (default 5000)"),
     ("max_upload_bytes", ("--max-upload-bytes",), ("GTE_MAX_UPLOAD_BYTES",), int,
      "size of an uploaded file (default 10 MiB)"),
     ("max_body_bytes", ("--max-body-bytes",), ("GTE_MAX_BODY_BYTES",), int,
@@ -457,6 +460,17 @@ def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
     return parser
 
 
+#: the server flags each command-line subcommand's --help lists (it takes every one of them after the command)
+MODEL_FLAGS = ("model", "models", "offline", "precision", "device")
+
+
+def model_flags_epilog(prog: str, extra: Sequence[str] = ()) -> str:
+    """The "model options" section of a subcommand's --help: :data:`MODEL_FLAGS` and ``extra``."""
+    head = (f"model options (after the command; every flag of `{prog} serve --help` works here, e.g. "
+            "--max-length, --threads, --long-text; all of them: docs/settings.md):")
+    return "\n".join([*textwrap.wrap(head, 100), options_help([*MODEL_FLAGS, *extra])])
+
+
 def options_help(names: Sequence[str], width: int = 100) -> str:
     """``names``' flags and help from the one table, laid out like argparse's, for the command
     line's subcommands (which take every server flag after the command)."""
@@ -536,7 +550,7 @@ def validate(s: Settings) -> Settings:
     if s.reranker_precision is not None:
         choice("reranker_precision", s.reranker_precision, PRECISIONS)
 
-    positives = ["batch_size", "max_chars", "max_texts", "max_candidates", "max_matrix",
+    positives = ["batch_size", "max_chars", "max_texts", "max_candidates", "max_matrix", "map_max_points",
                  "max_upload_bytes", "max_body_bytes", "max_queue", "concurrency", "max_upload_client_bytes",
                  "max_uploads_per_minute", "max_upload_total_bytes", "max_header_bytes", "max_connections"]
     for name in positives:

@@ -1,4 +1,4 @@
-"""Command line: ``python -m gte_ui {serve,download,embed,similarity,rank,evaluate,health}``.
+"""Command line: ``python -m gte_ui {serve,download,embed,similarity,rank,evaluate,map,health}``.
 
 ``embed`` exports vectors at corpus scale. It streams the input in chunks of ``--chunk-size``
 texts (memory stays constant however big the file is; each forward pass holds at most
@@ -25,7 +25,6 @@ import json
 import os
 import shutil
 import sys
-import textwrap
 import time
 import types
 import urllib.error
@@ -38,8 +37,9 @@ from typing import TYPE_CHECKING, Any
 from gte_ui.core import csvsafe
 from gte_ui.core.errors import ErrorType, GteError
 from gte_ui.core.resources import sample_names, sample_path
-from gte_ui.core.settings import options_help, parse_settings, program_name
+from gte_ui.core.settings import model_flags_epilog, parse_settings, program_name
 from gte_ui.core.textfiles import read_candidates_file, sniff_encoding
+from gte_ui.frontends import cli_retrieval
 from gte_ui.service.options import TextOptions
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -639,18 +639,12 @@ def health(url: str | None = None, timeout: float = 4.0) -> tuple[bool, str]:
 
 
 # --------------------------------------------------------------------------- commands
-#: the server flags each model subcommand's --help lists (it takes every one of them after the command)
-MODEL_FLAGS = ("model", "models", "offline", "precision", "device")
-
-
 def _prog() -> str:
     return program_name(default="python -m gte_ui")
 
 
 def _model_epilog(extra: Sequence[str] = ()) -> str:
-    head = (f"model options (after the command; every flag of `{_prog()} serve --help` works here, e.g. "
-            "--max-length, --threads, --long-text; all of them: docs/settings.md):")
-    return "\n".join([*textwrap.wrap(head, 100), options_help([*MODEL_FLAGS, *extra])])
+    return model_flags_epilog(_prog(), extra)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -713,7 +707,9 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--instruction", help="a task description, sent as 'Instruct: …\\nQuery:' before A / the "
                        "source / the query (rerank: embedding method only)")
     sub.add_parser("evaluate", help="Spearman of the model on labelled pairs, or --task rerank: MRR@10, "
-                   "nDCG@10 on query-document groups (see its --help)", add_help=False)
+                   "nDCG@10 on query-document groups, or --task retrieval: nDCG@10, Recall@k on a BEIR folder "
+                   "(see its --help)", add_help=False)
+    sub.add_parser("map", help="2-D embedding map of a file's texts as an HTML page (see its --help)", add_help=False)
     h = sub.add_parser("health", help="exit 0 when a running server's /health says ok (Docker HEALTHCHECK)")
     h.add_argument("--url", help="default: http://127.0.0.1:$GRADIO_SERVER_PORT/health")
     h.add_argument("--timeout", type=float, default=4.0, help="seconds to wait for an answer (default: 4)")
@@ -727,6 +723,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     if argv and argv[0] == "evaluate":  # its own parser owns every flag
         return evaluate_command(argv[1:])
+    if argv and argv[0] == "map":  # its own parser owns every flag
+        return _guarded(lambda: cli_retrieval.map_command(argv[1:]))
     parser = build_parser()
     args, rest = parser.parse_known_args(argv)
     if args.command in ("download", "health") and rest:
@@ -843,10 +841,12 @@ def evaluate_parser() -> argparse.ArgumentParser:
         epilog=_model_epilog(["reranker"]))
     ap.add_argument("file", help="a .tsv/.csv of labelled pairs (or of query, doc, label rows), or the name of "
                     f"a sample the Evaluate tab offers: {', '.join(sample_names())}")
-    ap.add_argument("--task", choices=("auto", "pairs", "rerank"), default="auto",
+    ap.add_argument("--task", choices=("auto", "pairs", "rerank", "retrieval"), default="auto",
                     help="pairs: Spearman on labelled pairs; rerank: MRR@10, nDCG@10 and mean per-query "
-                    "Spearman on query-doc-label groups, embedding alone vs with --reranker; auto (default): "
-                    "rerank for a file whose header has query and doc columns, else pairs (as the Evaluate tab)")
+                    "Spearman on query-doc-label groups, embedding alone vs with --reranker; retrieval: nDCG@10, "
+                    "MRR@10, Recall@1/10/100, MAP@100 on a BEIR folder (or .zip) or FlagEmbedding {query, pos, "
+                    "neg} lines, every loaded model, alone and + --reranker; auto (default): rerank for a file "
+                    "whose header has query and doc columns, else pairs (as the Evaluate tab)")
     ap.add_argument("--columns", help="sentence A, sentence B, label: names or 0-based indices, comma-separated")
     ap.add_argument("--out", help="folder for metrics.json and pairs_scored.csv")
     ap.add_argument("--limit", type=int, help="evaluate only the first N pairs")
@@ -854,6 +854,7 @@ def evaluate_parser() -> argparse.ArgumentParser:
                     help="save verdict bands derived from this data for the model (used at next start)")
     ap.add_argument("--json", action="store_true",
                     help="print every metric as JSON instead of the compact table")
+    cli_retrieval.add_retrieval_flags(ap)
     return ap
 
 
@@ -880,12 +881,14 @@ def evaluate_command(argv: Sequence[str] | None = None) -> int:
 
 
 def _evaluate(args: argparse.Namespace, rest: list[str]) -> int:
-    path = evaluate_file(args.file)
     # the model stack and tqdm on first use: `--help` and `health` (Docker's HEALTHCHECK) stay instant
     from tqdm import tqdm
 
     from gte_ui.evaluation import rerank as rerank_eval
 
+    if args.task == "retrieval":  # a folder or a .zip, read by the retrieval reader
+        return cli_retrieval.evaluate_retrieval(args, rest, tqdm)
+    path = evaluate_file(args.file)
     h = _heavy()
     if args.task == "rerank" or (args.task == "auto" and rerank_eval.looks_like_groups(path)):
         return _evaluate_rerank(h, rerank_eval, path, args, rest, tqdm)
@@ -918,10 +921,10 @@ def _evaluate(args: argparse.Namespace, rest: list[str]) -> int:
 
 
 def _evaluate_rerank(h, rerank_eval, path: Path, args: argparse.Namespace, rest: list[str], tqdm) -> int:
-    groups = rerank_eval.read_groups(path)
-    if args.limit:
-        groups = rerank_eval.RerankGroups(groups.queries[:args.limit], groups.docs[:args.limit],
-                                          groups.labels[:args.limit], groups.name)
+    # the evaluation job the Evaluate tab runs too
+    from gte_ui.evaluation import jobs
+
+    groups = rerank_eval.read_groups(path)  # a malformed file is refused before a model loads
     service = h.EmbeddingService.from_settings(parse_settings(rest), batching=False)
     # a share of the work, not a count: no "%/s" rate (issue 18.8)
     bar = tqdm(total=100, desc="evaluating", file=sys.stderr, bar_format="{desc}: {percentage:3.0f}%|{bar}| {elapsed}")
@@ -930,10 +933,10 @@ def _evaluate_rerank(h, rerank_eval, path: Path, args: argparse.Namespace, rest:
         bar.set_description(desc)
         bar.update(int(frac * 100) - bar.n)
 
-    results = rerank_eval.compare(service, groups, progress)
+    job = jobs.rerank_job(service, groups, limit=args.limit, out=Path(args.out) if args.out else None,
+                          progress=progress)
     bar.close()
-    print(json.dumps([r.metrics() for r in results], ensure_ascii=False, indent=2))
-    if args.out:  # stderr: stdout stays one JSON document
-        for p in rerank_eval.write_results(results, Path(args.out)):
-            print(f"wrote {p}", file=sys.stderr)
+    print(json.dumps([r.metrics() for r in job.results], ensure_ascii=False, indent=2))
+    for p in job.files:  # stderr: stdout stays one JSON document
+        print(f"wrote {p}", file=sys.stderr)
     return 0

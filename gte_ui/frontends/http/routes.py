@@ -7,6 +7,7 @@
   the articles' inference suite's ``{"texts"}``;
 * ``POST /rerank`` — the articles' ``{"query", "docs"}`` and TEI's ``{"query", "texts"}``;
   ``POST /v1/rerank`` (Cohere / Jina / Xinference; ``/v2/rerank`` for Cohere's v2 client);
+* ``POST /v1/map`` — the embedding map (向量地图) of a list of texts;
 * ``GET /health`` — readiness for Docker / Spaces probes.
 
 Routes only dispatch: bodies are parsed by :func:`gte_ui.core.jsonbody.parse_json` (malformed or
@@ -36,10 +37,11 @@ from gte_ui.core.settings import Settings
 from gte_ui.core.textnorm import split_lines
 from gte_ui.frontends.http.shapes import (ArticleRerankRequest, ArticleRerankResponse, CohereDocument,
                                           CohereRerankRequest, CohereRerankResponse, CohereRerankResult,
-                                          CohereUsage, EmbeddingsRequest, EmbeddingsResponse, PairRequest,
+                                          CohereUsage, EmbeddingsRequest, EmbeddingsResponse, MapRequest, PairRequest,
                                           PairResponse, TeiEmbedRequest, TeiRank, TeiRerankRequest,
                                           TeiSimilarityRequest, legacy_rank, legacy_vector, parse_legacy,
                                           tei_scores, tei_vectors)
+from gte_ui.service import embedding_map
 from gte_ui.service.service import EmbeddingService
 
 log = logging.getLogger(__name__)
@@ -200,6 +202,16 @@ def build_router(service: EmbeddingService, settings: Settings) -> APIRouter:
         router.add_api_route(path, cohere_rerank, methods=["POST"], tags=["rerank"],
                              response_model=CohereRerankResponse, response_model_exclude_none=True,
                              openapi_extra=_body_doc(CohereRerankRequest))
+
+    @router.post("/v1/map", tags=["map"], openapi_extra=_body_doc(MapRequest))
+    async def embedding_map_route(request: Request) -> dict[str, Any]:
+        """The embedding map: ``{"texts", "labels"?, "queries"?, "method", "clusters", "model"?}`` →
+        ``{"points": [{"x", "y", "text", "kind", "group"}], "method", "sampled", "note", …}``."""
+        req: MapRequest = _validate(MapRequest, await read_json(request))
+        result = await run_in_threadpool(functools.partial(
+            embedding_map.build_map, service.for_model(req.model), req.texts, labels=req.labels, queries=req.queries,
+            method=req.method, clusters=req.clusters))
+        return result.to_dict()
 
     return router
 

@@ -337,3 +337,16 @@ class CohereRerankResponse(BaseModel):
     method: Literal["cross-encoder", "embedding"]
     usage: CohereUsage
     meta: dict[str, Any]
+
+
+class MapRequest(BaseModel):
+    """``POST /v1/map``: the embedding map (向量地图) of ``texts``, ``queries`` drawn over them.
+    More than ``--map-max-points`` texts are sampled, and the answer says so."""
+
+    model_config = ConfigDict(extra="forbid")
+    texts: list[str] = Field(description="the corpus, at least 3 texts")
+    labels: list[str] | None = Field(None, description="one per text: colour by these instead of k-means clusters")
+    queries: list[str] = Field(default_factory=list, description="drawn as stars over the corpus (at most 200)")
+    method: Literal["pca", "umap"] = "pca"
+    clusters: int = Field(8, ge=1, le=50, description="k-means clusters when no labels are given")
+    model: str | None = None
