@@ -218,6 +218,11 @@ class EmbeddingService:
         """Tokens the model reads per text (per window when chunking)."""
         return self.encoder.max_length
 
+    @property
+    def max_batch_tokens(self) -> int | None:
+        """Padded tokens one forward pass may hold (TEI's ``--max-batch-tokens``)."""
+        return self.encoder.max_batch_tokens
+
     def stats(self) -> dict[str, object]:
         batcher = {k: getattr(self.runner, k) for k in ("batches", "requests", "pending", "replicas", "retries")
                    if hasattr(self.runner, k)}
@@ -374,14 +379,24 @@ class EmbeddingService:
         once (see :class:`~gte_ui.engine.inspection.TokenAligner`)."""
         a = self.check_text(a, "sentence A")
         b = self.check_text(b, "sentence B")
-        if self._aligner is None:
-            folder = transformer_folder(Path(self.info.path))
-            self._aligner = TokenAligner(folder, self.encoder.tokenizer, self.max_length)
-        result = self._aligner.align(a, b)
+        result = self._token_aligner().align(a, b)
         if not result.tokens_a or not result.tokens_b:
             raise GteError(ErrorType.VALIDATION, "a sentence has no tokens the model reads",
                            "句子中没有模型可读的词元")
         return result
+
+    def token_states(self, text: str, *, what: str = "text") -> np.ndarray:
+        """Last-layer states [tokens, dim] of every token of ``text`` (special tokens included,
+        truncated at ``max_length``, fp32, not normalised): TEI's ``embed_all``. The fp32 weights
+        are the ones :meth:`align` loads, once."""
+        text = self.check_text(text, what)
+        return self._token_aligner().token_states(text, keep_special=True)[1]
+
+    def _token_aligner(self) -> TokenAligner:
+        if self._aligner is None:
+            folder = transformer_folder(Path(self.info.path))
+            self._aligner = TokenAligner(folder, self.encoder.tokenizer, self.max_length)
+        return self._aligner
 
     # ------------------------------------------------------------ operations
     def embed(self, texts: Sequence[str], *, limit: int | None = None, what: str = "texts",

@@ -28,13 +28,15 @@ from typing import Any
 from fastapi import APIRouter, Depends, FastAPI, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel
 
 from gte_ui.core.auth import check_api_key
 from gte_ui.core.errors import ErrorType, GteError
 from gte_ui.core.jsonbody import parse_json
 from gte_ui.core.settings import Settings
 from gte_ui.core.textnorm import split_lines
+from gte_ui.frontends.protocols.parse import validate as _validate
+from gte_ui.frontends.protocols.tei import check_truncation
 from gte_ui.frontends.http.shapes import (ArticleRerankRequest, ArticleRerankResponse, CohereDocument,
                                           CohereRerankRequest, CohereRerankResponse, CohereRerankResult,
                                           CohereUsage, EmbeddingsRequest, EmbeddingsResponse, MapRequest, PairRequest,
@@ -57,15 +59,6 @@ def _body_doc(*models: type[BaseModel]) -> dict[str, Any]:
 async def read_json(request: Request) -> Any:
     """The request body as JSON, or a 400/422 that says what is wrong with it."""
     return parse_json(await request.body())
-
-
-def _validate(model: type[BaseModel], body: Any) -> Any:
-    try:
-        return model.model_validate(body)
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        where = ".".join(str(p) for p in first["loc"]) or "body"
-        raise GteError(ErrorType.VALIDATION, f"{where}: {first['msg']}", f"字段 {where} 无效") from exc
 
 
 def build_router(service: EmbeddingService, settings: Settings) -> APIRouter:
@@ -167,12 +160,7 @@ def build_router(service: EmbeddingService, settings: Settings) -> APIRouter:
             r = await run_in_threadpool(functools.partial(service.rerank, tei.query, tei.texts,
                                                           raw_scores=tei.raw_scores, what="texts",
                                                           options=tei.text_options()))
-            if not tei.truncate:
-                over = next((row for row in sorted(r.rows, key=lambda x: x.index) if row.truncated), None)
-                if over is not None:
-                    raise GteError(ErrorType.TOO_LONG, f"texts[{over.index}] with the query has {over.tokens} tokens, over "
-                                   "the reranker's limit; send truncate: true to cut it",
-                                   f"texts[{over.index}] 与查询合计 {over.tokens} 个词元，超过上限")
+            check_truncation(r, tei.truncate)
             ranks = [TeiRank(index=row.index, score=row.score, text=row.text if tei.return_text else None)
                      .model_dump(exclude_none=True) for row in r.rows]
             return JSONResponse(ranks, headers={"X-Rerank-Method": r.method})

@@ -15,9 +15,10 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from gte_ui.core.errors import ErrorType, GteError
+from gte_ui.frontends.protocols.tei import check_embed_flags
 from gte_ui.service.options import TextOptions
 from gte_ui.service.results import EmbedResult, PairResult, RankResult
 
@@ -176,6 +177,12 @@ class TeiEmbedRequest(TextOptionsFields):
     texts: list[str] | None = Field(None, description="the articles' inference-suite shape")
     normalize: bool = True
     truncate: bool = True
+
+    @field_validator("normalize")
+    @classmethod
+    def _normalised_only(cls, value: bool) -> bool:
+        check_embed_flags(value)
+        return value
 
     @model_validator(mode="after")
     def _one_of(self) -> TeiEmbedRequest:
