@@ -306,7 +306,8 @@ _OPTIONS: list[tuple[str, tuple[str, ...], tuple[str, ...], Any, str]] = [
      "onnx engine at 128-512 tokens inside the same accuracy bound (mean |dcos| 0.002-0.003), with "
      "fast (static int8) the fastest on CPU, ~1.5x onnx, but mean |dcos| ~0.004-0.006; no dynamic mode)"),
     ("export_cache", ("--export-cache",), ("GTE_EXPORT_CACHE",), str,
-     "folder for the int8 ONNX (and OpenVINO) exports, made once per model + int8 mode (default "
+     "folder for the int8 ONNX (and OpenVINO) exports, made once per model + int8 mode + library versions "
+     "(default "
      "~/.cache/gte_ui/onnx; in Docker /data/onnx, on the volume, so a restart does not export again)"),
     ("calibration_dir", ("--calibration-dir",), ("GTE_CALIBRATION_DIR",), str,
      "folder for verdict bands saved from the Evaluate tab or `evaluate --save-calibration`, one "
@@ -420,15 +421,15 @@ _OPTIONS: list[tuple[str, tuple[str, ...], tuple[str, ...], Any, str]] = [
 ]
 
 
-def program_name() -> str:
-    """What the user typed to start us: ``gte-ui`` (the console script), ``python -m gte_ui`` or
-    ``app.py`` — the name usage lines and messages show."""
+def program_name(default: str = "app.py") -> str:
+    """What the user typed to start us: ``gte-ui`` (the console script), ``python -m gte_ui``, else
+    ``default`` — the name usage lines and messages show."""
     started = os.path.basename(sys.argv[0]) if sys.argv and sys.argv[0] else ""
     if started == "gte-ui":
         return "gte-ui"
     if started == "__main__.py":
         return "python -m gte_ui"
-    return "app.py"
+    return default
 
 
 class _OneModel(argparse.Action):
@@ -471,6 +472,17 @@ def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
                                 default=None, metavar=metavar, help=help_text + env_note,
                                 **({"action": _OneModel} if name == "model" else {}))
     return parser
+
+
+#: the server flags each command-line subcommand's --help lists (it takes every one of them after the command)
+MODEL_FLAGS = ("model", "models", "offline", "precision", "device")
+
+
+def model_flags_epilog(prog: str, extra: Sequence[str] = ()) -> str:
+    """The "model options" section of a subcommand's --help: :data:`MODEL_FLAGS` and ``extra``."""
+    head = (f"model options (after the command; every flag of `{prog} serve --help` works here, e.g. "
+            "--max-length, --threads, --long-text; all of them: docs/settings.md):")
+    return "\n".join([*textwrap.wrap(head, 100), options_help([*MODEL_FLAGS, *extra])])
 
 
 def options_help(names: Sequence[str], width: int = 100) -> str:

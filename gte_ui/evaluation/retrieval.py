@@ -29,6 +29,7 @@ from pathlib import Path
 
 import numpy as np
 
+from gte_ui.core import csvsafe
 from gte_ui.core.errors import ErrorType, GteError
 from gte_ui.core.scoring import normalize_rows
 from gte_ui.core.textfiles import decode_text
@@ -531,7 +532,7 @@ def write_results(report: RetrievalReport, folder: Path) -> list[Path]:
     metrics.write_text(json.dumps(report.to_dict(), ensure_ascii=False, indent=2), encoding="utf-8")
     per_query = folder / "retrieval_per_query.csv"
     with open(per_query, "w", encoding="utf-8-sig", newline="") as f:
-        w = csv.DictWriter(f, fieldnames=PER_QUERY_FIELDS)
+        w = csvsafe.dict_writer(f, PER_QUERY_FIELDS)
         w.writeheader()
         for s in report.stages:
             w.writerows(s.per_query)

@@ -752,7 +752,8 @@ class _MemoryBudget:
             if self.limit is not None:
                 raise
             return None  # Encoder.load reports the missing model properly
-        _, precision = resolve_runtime(settings.device, settings.precision, spaces=settings.spaces)
+        # a look ahead: the load that follows logs what --precision auto chose, once
+        _, precision = resolve_runtime(settings.device, settings.precision, spaces=settings.spaces, explain=False)
         need = estimate_bytes(folder, precision)
         name = spec.name or public_model_name(spec.source)
         if self.limit is not None and self.used + need > self.limit:
