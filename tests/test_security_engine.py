@@ -405,7 +405,8 @@ def test_rerank_scores_equal_crossencoder_inside_and_past_the_window(minilm_ce_d
     from gte_ui.engine.reranker import Reranker, sigmoid
 
     rng = random.Random(4)
-    english = "the battery of this phone lasts two full days while charging takes under an hour ".split()
+    english = ["the", "battery", "of", "this", "phone", "lasts", "two", "full", "days", "while", "charging", "takes",
+               "under", "an", "hour"]
     inside = ["电池很耐用", "the battery lasts all day", " ".join(rng.choices(english, k=60)), "今天天气很好"]
     past = [" ".join(rng.choices(english, k=n)) for n in (600, 3_000)] + ["电" * 5_000, maximal_texts(1, seed=5)[0]]
     reranker = Reranker.load(Settings(reranker=str(minilm_ce_dir), device="cpu", precision="fp32", batch_size=4))
