@@ -96,6 +96,8 @@ def main() -> None:
         model = model or minilm
     reranker = ""
     if args.rerank:
+        sys.path.insert(0, str(ROOT))  # run from anywhere: the cross-encoder is built by this tree's toymodel
+        # this tree's package, found through the path just set
         from gte_ui.testing.toymodel import build_minilm_cross_encoder
 
         reranker = str(build_minilm_cross_encoder(Path(tempfile.mkdtemp(prefix="bench-ce-")), minilm, seed=0,
