@@ -460,4 +460,4 @@ def test_every_test_the_threat_table_names_exists():
     assert len(named) >= 15, named
     for file, name in named:
         source = (root / file).read_text(encoding="utf-8")
-        assert re.search(rf"^(async )?def {re.escape(name)}\(", source, re.M), f"{file}::{name} is not a test"
+        assert re.search(rf"^(async )?def {re.escape(name)}\(", source, re.MULTILINE), f"{file}::{name} is not a test"
