@@ -13,6 +13,7 @@ import gradio as gr
 from fastapi import FastAPI
 
 from gte_ui.frontends.http import security
+from gte_ui.frontends.http.docs_assets import install_docs
 from gte_ui.frontends.http.metrics import install_metrics
 from gte_ui.frontends.http.routes import install_api
 from gte_ui.core.settings import Settings, parse_settings
@@ -25,7 +26,8 @@ def create_app(service: EmbeddingService, settings: Settings | None = None) -> F
     settings = settings or service.settings
     app = FastAPI(title="GTE Similarity Workbench API",
                   description="Sentence embeddings and similarity with GTE models. The web UI is at /.",
-                  version="1.0")
+                  version="1.0", docs_url=None, redoc_url=None)  # install_docs: served offline
+    install_docs(app)
     install_api(app, service, settings)
     install_metrics(app, service, settings)
     demo = build_demo(service)

@@ -290,3 +290,27 @@ def test_page_works_with_an_api_key_set(browser, keyed_server, tmp_path):
     assert np.load(tmp_path / "v.npy").shape == (1, keyed_server.service.dim)
     shot(pg, "keyed-vector")
     context.close()
+
+
+@pytest.mark.parametrize("path, drawn", [("/docs", "#swagger-ui .opblock"), ("/redoc", "redoc .api-content h1")])
+def test_api_docs_render_offline(browser, live_server, path, drawn):
+    """Issue 30.2: with every request off the machine refused, /docs and /redoc still draw."""
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    pg = context.new_page()
+    pg.set_default_timeout(30_000)
+    remote: list[str] = []
+
+    def offline(route):
+        if route.request.url.startswith(live_server.url):
+            route.continue_()
+        else:
+            remote.append(route.request.url)
+            route.abort()
+
+    pg.route("**/*", offline)
+    pg.goto(live_server.url + path)
+    pg.wait_for_selector(drawn)
+    assert "/v1/embeddings" in pg.locator("body").inner_text()
+    assert not remote, f"{path} asked the network for {remote}"
+    shot(pg, f"api{path.replace('/', '-')}")
+    context.close()

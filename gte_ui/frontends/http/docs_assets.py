@@ -1,0 +1,46 @@
+"""``/docs`` (Swagger UI) and ``/redoc`` served with no network.
+
+FastAPI's own pages load Swagger UI and ReDoc from a CDN, so they are blank on an air-gapped
+machine. The ``fastapi-offline`` package ships both bundles (swagger-ui-bundle.js,
+swagger-ui.css, redoc.standalone.js); we serve its folder under ``/docs-assets`` and point
+FastAPI's page builders at it. The app must be created with ``docs_url=None, redoc_url=None``.
+"""
+
+from __future__ import annotations
+
+from importlib.resources import files
+
+from fastapi import FastAPI, Request
+from fastapi.openapi.docs import get_redoc_html, get_swagger_ui_html, get_swagger_ui_oauth2_redirect_html
+from fastapi.responses import HTMLResponse
+from fastapi.staticfiles import StaticFiles
+
+ASSETS_URL = "/docs-assets"
+
+
+def install_docs(app: FastAPI) -> None:
+    """Add ``/docs``, its OAuth2 redirect, ``/redoc`` and the assets they load, all local."""
+    folder = files("fastapi_offline") / "static"
+    app.mount(ASSETS_URL, StaticFiles(directory=str(folder)), name="docs-assets")
+    openapi_url = app.openapi_url or "/openapi.json"
+    redirect_url = app.swagger_ui_oauth2_redirect_url or "/docs/oauth2-redirect"
+
+    @app.get("/docs", include_in_schema=False)
+    async def swagger_ui(request: Request) -> HTMLResponse:
+        root = request.scope.get("root_path", "")
+        return get_swagger_ui_html(openapi_url=root + openapi_url, title=f"{app.title} - Swagger UI",
+                                   oauth2_redirect_url=root + redirect_url,
+                                   swagger_js_url=f"{root}{ASSETS_URL}/swagger-ui-bundle.js",
+                                   swagger_css_url=f"{root}{ASSETS_URL}/swagger-ui.css",
+                                   swagger_favicon_url=f"{root}{ASSETS_URL}/favicon.png")
+
+    @app.get(redirect_url, include_in_schema=False)
+    async def swagger_ui_redirect() -> HTMLResponse:
+        return get_swagger_ui_oauth2_redirect_html()
+
+    @app.get("/redoc", include_in_schema=False)
+    async def redoc(request: Request) -> HTMLResponse:
+        root = request.scope.get("root_path", "")
+        return get_redoc_html(openapi_url=root + openapi_url, title=f"{app.title} - ReDoc",
+                              redoc_js_url=f"{root}{ASSETS_URL}/redoc.standalone.js",
+                              redoc_favicon_url=f"{root}{ASSETS_URL}/favicon.png", with_google_fonts=False)
