@@ -60,6 +60,8 @@ class EvalResult:
     f1_threshold: float | None = None
     f1: float | None = None
     by_label: dict[str, dict[str, float]] = field(default_factory=dict)
+    unknown_token_share: float = 0.0  # share of the data's tokens the model's vocabulary does not know
+    warnings: list[str] = field(default_factory=list)  # e.g. data the model mostly cannot read
     cosines: list[float] = field(default_factory=list, repr=False)
     labels: list[float] = field(default_factory=list, repr=False)
 
@@ -248,7 +250,9 @@ def label_groups(labels: Sequence[float]) -> list[tuple[str, np.ndarray]]:
 
 
 def evaluate(service, pairs: LabelledPairs, progress: Callable[[float, str], None] | None = None) -> EvalResult:
-    return evaluate_scores(score_pairs(service, pairs, progress), pairs.labels)
+    result = evaluate_scores(score_pairs(service, pairs, progress), pairs.labels)
+    result.unknown_token_share, result.warnings = service.unknown_share(pairs.a + pairs.b)
+    return result
 
 
 # --------------------------------------------------------------------------- presentation
@@ -268,6 +272,7 @@ def summary_markdown(result: EvalResult, name: str = "") -> str:
     lines += [f"| {metric} | {value} | {threshold} |" for metric, value, threshold in rows]
     if result.accuracy_is_baseline:
         lines += ["", baseline_warning(result, markdown=True)]
+    lines += [f"\n⚠️ {w}" for w in result.warnings]
     return "\n".join(lines)
 
 
@@ -299,6 +304,7 @@ def summary_text(result: EvalResult, name: str = "") -> str:
     for label, stats in result.by_label.items():
         out.append(f"  {label:<{width}}  {stats['n']:>5}  {stats['mean']:>7.4f}  {stats['median']:>7.4f}"
                    f"  {stats['p10']:>7.4f}  {stats['p90']:>7.4f}")
+    out += [f"  warning: {w}" for w in result.warnings]
     return "\n".join(out)
 
 

@@ -173,12 +173,15 @@ def build_router(service: EmbeddingService, settings: Settings) -> APIRouter:
                                    f"texts[{over.index}] 与查询合计 {over.tokens} 个词元，超过上限")
             ranks = [TeiRank(index=row.index, score=row.score, text=row.text if tei.return_text else None)
                      .model_dump(exclude_none=True) for row in r.rows]
-            return JSONResponse(ranks, headers={"X-Rerank-Method": r.method})
+            # TEI's answer is a bare list: the warnings (中文 / English) travel as ASCII-escaped JSON
+            return JSONResponse(ranks, headers={"X-Rerank-Method": r.method,
+                                                **({"X-Warnings": json.dumps(r.warnings)} if r.warnings else {})})
         req: ArticleRerankRequest = _validate(ArticleRerankRequest, body)
         r = await run_in_threadpool(functools.partial(service.rerank, req.query, req.docs,
                                                       raw_scores=req.raw_scores, what="docs",
                                                       options=req.text_options()))
-        return JSONResponse(ArticleRerankResponse(scores=r.scores, method=r.method, model=r.model).model_dump(),
+        return JSONResponse(ArticleRerankResponse(scores=r.scores, method=r.method, model=r.model,
+                                                  warnings=r.warnings).model_dump(),
                             headers={"X-Rerank-Method": r.method})
 
     async def cohere_rerank(request: Request) -> CohereRerankResponse:
@@ -194,7 +197,9 @@ def build_router(service: EmbeddingService, settings: Settings) -> APIRouter:
         return CohereRerankResponse(id=uuid.uuid4().hex, results=results, model=r.model, method=r.method,
                                     usage=CohereUsage(total_tokens=r.tokens),
                                     meta={"api_version": {"version": "2"}, "billed_units": {"search_units": 1},
-                                          "method": r.method})
+                                          "method": r.method,
+                                          # Cohere's own meta.warnings: its clients read them
+                                          **({"warnings": r.warnings} if r.warnings else {})})
 
     for path in ("/v1/rerank", "/v2/rerank"):  # Cohere's Client posts to v1, its ClientV2 to v2
         router.add_api_route(path, cohere_rerank, methods=["POST"], tags=["rerank"],

@@ -21,6 +21,7 @@ def on_matrix(service: EmbeddingService, text: str, t2s: bool, nfkc: bool, ws: b
     """One text per line: (size and time, heatmap, CSV path)."""
     m = pick_model(service, model, "the matrix").matrix(split_lines(text or ""), **text_options(t2s, nfkc, ws, long_text))
     note = f"{len(m.texts)} × {len(m.texts)} · 耗时 {m.elapsed_ms:.0f} ms · 悬停看全文 hover a cell for the full texts"
+    note += "".join(f"\n\n⚠️ {w}" for w in m.warnings)
     return note, charts.heatmap(m.texts, m.scores), str(views.matrix_csv(m))
 
 
