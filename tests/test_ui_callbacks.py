@@ -267,3 +267,14 @@ def test_unexpected_errors_become_a_message(tiny_service, monkeypatch):
 
 def _component(demo: gr.Blocks, elem_id: str):
     return next(b for b in demo.blocks.values() if getattr(b, "elem_id", None) == elem_id)
+
+
+def test_alignment_follows_the_pair_shown(tiny_service):
+    """Issue 30.3: after a new score the open alignment panel shows the new pair's F1 (or says
+    why there is none), never the previous pair's; unused, it stays empty."""
+    assert pairwise.on_follow_alignment(tiny_service, "你好", "你们好", "", False) == ("", None)
+    md, fig = pairwise.on_follow_alignment(tiny_service, "今天天气很好", "我们去公园散步", "", True)
+    f1 = tiny_service.align("今天天气很好", "我们去公园散步").f1
+    assert f"F1 {f1:.3f}" in md and isinstance(fig, go.Figure)
+    md, fig = pairwise.on_follow_alignment(tiny_service, "   ", "我们去公园散步", "", True)
+    assert md.startswith("⚠️") and "sentence A is empty" in md and fig is None

@@ -16,6 +16,8 @@ from fastapi.responses import HTMLResponse
 from fastapi.staticfiles import StaticFiles
 
 ASSETS_URL = "/docs-assets"
+#: the one remote URL inside redoc.standalone.js (a decorative logo in its footer)
+REDOC_LOGO = "https://cdn.redoc.ly/"
 
 
 def install_docs(app: FastAPI) -> None:
@@ -41,6 +43,10 @@ def install_docs(app: FastAPI) -> None:
     @app.get("/redoc", include_in_schema=False)
     async def redoc(request: Request) -> HTMLResponse:
         root = request.scope.get("root_path", "")
-        return get_redoc_html(openapi_url=root + openapi_url, title=f"{app.title} - ReDoc",
+        page = get_redoc_html(openapi_url=root + openapi_url, title=f"{app.title} - ReDoc",
                               redoc_js_url=f"{root}{ASSETS_URL}/redoc.standalone.js",
                               redoc_favicon_url=f"{root}{ASSETS_URL}/favicon.png", with_google_fonts=False)
+        # ReDoc's bundle hard-codes one remote image (its footer logo): offline it is hidden
+        # rather than shown broken; nothing else on the page leaves the machine.
+        html = page.body.decode("utf-8").replace("</head>", f"<style>img[src^='{REDOC_LOGO}']{{display:none}}</style></head>")
+        return HTMLResponse(html)

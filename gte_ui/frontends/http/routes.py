@@ -47,9 +47,27 @@ log = logging.getLogger(__name__)
 
 def _body_doc(*models: type[BaseModel]) -> dict[str, Any]:
     """OpenAPI request-body entry for routes that parse their own body."""
-    schemas = [m.model_json_schema(ref_template="#/components/schemas/{model}") for m in models]
+    schemas = [_inline_defs(m.model_json_schema()) for m in models]
     schema = schemas[0] if len(schemas) == 1 else {"oneOf": schemas}
     return {"requestBody": {"required": True, "content": {"application/json": {"schema": schema}}}}
+
+
+def _inline_defs(schema: dict[str, Any]) -> dict[str, Any]:
+    """A model's JSON schema with its nested models written in place. Its ``$defs`` would be
+    dangling ``$ref``s in the OpenAPI document (ReDoc stops at "Invalid reference token")."""
+    defs = schema.pop("$defs", {})
+
+    def resolve(node: Any) -> Any:
+        if isinstance(node, dict):
+            ref = node.get("$ref", "")
+            if ref.startswith("#/$defs/"):
+                return resolve(defs[ref.split("/")[-1]])
+            return {k: resolve(v) for k, v in node.items()}
+        if isinstance(node, list):
+            return [resolve(v) for v in node]
+        return node
+
+    return resolve(schema)
 
 
 async def read_json(request: Request) -> Any:
