@@ -299,12 +299,12 @@ def summary_text(result: EvalResult, name: str = "") -> str:
                 f"  F1         {result.f1:.4f} at cosine >= {result.f1_threshold:.4f}"]
         if result.accuracy_is_baseline:
             out.append("  " + baseline_warning(result))
+    out += [f"  warning: {w}" for w in result.warnings]  # above the per-label table, which ends the report
     width = max(len("label"), *(len(k) for k in result.by_label))
     out.append(f"  {'label':<{width}}  {'n':>5}  {'mean':>7}  {'median':>7}  {'p10':>7}  {'p90':>7}")
     for label, stats in result.by_label.items():
         out.append(f"  {label:<{width}}  {stats['n']:>5}  {stats['mean']:>7.4f}  {stats['median']:>7.4f}"
                    f"  {stats['p10']:>7.4f}  {stats['p90']:>7.4f}")
-    out += [f"  warning: {w}" for w in result.warnings]
     return "\n".join(out)
 
 
