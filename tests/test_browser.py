@@ -9,6 +9,7 @@ Without Debian's chromium or fonts-noto-cjk it fails with the apt-get line that 
 from __future__ import annotations
 
 import os
+import re
 import shutil
 from pathlib import Path
 
@@ -81,12 +82,36 @@ def page(browser, live_server):
 
 
 def shot(pg, name: str) -> None:
+    """Screenshot the page into artifacts/screenshots/; with UPDATE_SCREENSHOTS=1 also into
+    docs/screenshots/, recording in its manifest.json what each image is (tests/test_docs.py
+    checks README's images against it)."""
     SHOTS.mkdir(parents=True, exist_ok=True)
     path = SHOTS / f"{name}.png"
     pg.screenshot(path=str(path), full_page=True)
     if os.environ.get("UPDATE_SCREENSHOTS"):
         DOCS.mkdir(parents=True, exist_ok=True)
         shutil.copy(path, DOCS / path.name)
+        record_screenshot(pg, path)
+
+
+MANIFEST = DOCS / "manifest.json"
+#: what a test server's temporary folders look like on a page (a model folder, an upload)
+TEMP_PATH = re.compile(r"/tmp/|pytest-of-|/var/folders/|gte-export-")
+
+
+def record_screenshot(pg, path: Path) -> None:
+    """One manifest entry per docs image: its hash, the test that took it, the app's tabs as the
+    page showed them, and whether the page showed a temporary path."""
+    import hashlib
+    import json
+
+    tabs = pg.evaluate("[...document.querySelectorAll('[role=tab]')].map(t => t.innerText.trim())")
+    entries = json.loads(MANIFEST.read_text(encoding="utf-8")) if MANIFEST.exists() else {}
+    entries[path.name] = {"sha256": hashlib.sha256(path.read_bytes()).hexdigest(),
+                          "test": os.environ.get("PYTEST_CURRENT_TEST", "").split(" ")[0],
+                          "tabs": tabs, "temp_path": bool(TEMP_PATH.search(pg.locator("body").inner_text()))}
+    MANIFEST.write_text(json.dumps(dict(sorted(entries.items())), ensure_ascii=False, indent=1) + "\n",
+                        encoding="utf-8")
 
 
 def open_tab(pg, label: str) -> None:

@@ -62,3 +62,51 @@ def test_openapi_document_has_no_dangling_references(live_server):
     missing = refs - set(spec.get("components", {}).get("schemas", {}))
     assert not missing, f"dangling $refs: {sorted(missing)}"
     assert '"#/$defs/' not in text
+
+
+# ------------------------------------------------------------------ docs/settings.md
+def test_settings_doc_is_the_parsers():
+    """Issue 30.9: docs/settings.md missed 17 flags and listed one twice. It is rendered from the
+    parser; regenerate with `python3 -m gte_ui.core.settings_doc --write`."""
+    from gte_ui.core.settings import build_parser
+    from gte_ui.core.settings_doc import DOC, render
+
+    text = DOC.read_text(encoding="utf-8")
+    assert text == render(), "docs/settings.md is stale: run python3 -m gte_ui.core.settings_doc --write"
+    flags = [f for a in build_parser()._actions for f in a.option_strings if f.startswith("--") and f != "--help"]
+    for flag in flags:
+        assert len(re.findall(rf"`{re.escape(flag)}`", text)) == 1, flag
+
+
+# ------------------------------------------------------------------ README's screenshots
+def test_readme_images_are_the_browser_tests_current_screenshots(tiny_service):
+    """Issue 30.9: README's screenshots predated the Rerank tab, one showed a test server's temp
+    path. Each README image must be the file the browser tests last wrote (UPDATE_SCREENSHOTS=1
+    records it in docs/screenshots/manifest.json), taken with today's tabs and no temp path.
+    Regenerate: UPDATE_SCREENSHOTS=1 python3 -m pytest tests/test_browser.py tests/test_browser_models.py
+    tests/test_browser_rerank.py"""
+    import hashlib
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parent.parent
+    manifest = json.loads((root / "docs" / "screenshots" / "manifest.json").read_text(encoding="utf-8"))
+    images = re.findall(r"\((docs/screenshots/[^)]+\.png)\)", (root / "README.md").read_text(encoding="utf-8"))
+    assert images, "README shows no screenshots"
+    tabs = _app_tabs(tiny_service)
+    for image in images:
+        entry = manifest.get(Path(image).name)
+        assert entry, f"{image} was not taken by a browser test"
+        assert hashlib.sha256((root / image).read_bytes()).hexdigest() == entry["sha256"], \
+            f"{image} is not the image the browser test took (regenerate it)"
+        assert entry["tabs"] == tabs, f"{image} shows the tabs {entry['tabs']}, the app has {tabs}"
+        assert not entry["temp_path"], f"{image} shows a temporary path"
+
+
+def _app_tabs(service) -> list[str]:
+    """The tab labels of the page as built today (the tiny model: the same tabs as any)."""
+    import gradio as gr
+
+    from gte_ui.frontends.ui.app import build_demo
+
+    demo = build_demo(service)
+    return [b.label for b in demo.blocks.values() if isinstance(b, gr.Tab) and b.visible is not False]
