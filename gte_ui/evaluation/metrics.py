@@ -153,10 +153,15 @@ def resolve_columns(first_row: Sequence[str], columns: Sequence[str | int] | Non
         return Columns(a, b, label, header=True)
     if len(first_row) >= 3 and _numeric(first_row[2]):
         return Columns(0, 1, 2, header=False)  # C-MTEB / text2vec layout
+    example = "0,1,2" if len(first_row) >= 3 else "0,1,2 (the file has fewer than 3 columns)"
+    if len(first_row) >= 3 and not any(_numeric(c) for c in first_row):  # a header: its own names
+        example += " or " + ",".join(c.strip() for c in first_row[:3])
     raise GteError(ErrorType.VALIDATION,
-                   f"cannot tell which columns hold the sentences and the label (first row: {list(first_row)[:6]}); "
-                   "name them, e.g. --columns sentence1,sentence2,score",
-                   "无法识别句子列和标签列，请指定列名")
+                   f"cannot tell which columns hold sentence A, sentence B and the label (first row: "
+                   f"{list(first_row)[:6]}); give the columns (the Columns field, or --columns on the command line) "
+                   f"as 0-based indices or header names, e.g. {example}",
+                   f"无法识别句子列和标签列：请在“列 Columns”中（命令行用 --columns）按顺序给出句子 A、句子 B、标签的列号"
+                   f"（从 0 起）或表头名，如 {example.split(' (')[0]}")
 
 
 def _numeric(value: str) -> bool:

@@ -331,7 +331,8 @@ class EmbeddingService:
         """Why truncating this model's vectors costs quality (None for Matryoshka-trained models)."""
         if dimensions is None or dimensions >= self.dim or self.info.min_dimensions:
             return None
-        return (f"this model was not trained for truncated outputs: its first {dimensions} of {self.dim} "
+        return (f"本模型未为截断训练：只取前 {dimensions} / {self.dim} 维会损失质量，使用前请先评估 / "
+                f"this model was not trained for truncated outputs: its first {dimensions} of {self.dim} "
                 "dimensions lose quality; measure before relying on them")
 
     # ------------------------------------------------------------ token-level looks

@@ -31,7 +31,7 @@ def build(service: EmbeddingService, options: Sequence[gr.Component]) -> None:
                             value=EXAMPLE, elem_id="mat-in")
         go_mat = gr.Button("计算矩阵 Compute matrix", variant="primary", elem_id="btn-mat")
         mat_md = gr.Markdown(elem_id="mat-summary")
-        mat_plot = gr.Plot(label="热力图 Heatmap", elem_id="mat-plot")
+        mat_plot = gr.Plot(show_label=False, elem_id="mat-plot")  # the figure carries its title
         mat_file = gr.File(label="下载 CSV Download")
     go_mat.click(bind(on_matrix, service), [mat_in, *options], [mat_md, mat_plot, mat_file],
                  api_visibility="private")

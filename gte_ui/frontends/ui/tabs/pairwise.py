@@ -87,11 +87,12 @@ def build(service: EmbeddingService, options: Sequence[gr.Component],
             with gr.Column(min_width=300):
                 pair_md = gr.Markdown(elem_id="gte-score")
             with gr.Column(min_width=300):
-                pair_plot = gr.Plot(label="仪表盘 Gauge", elem_id="gauge")
+                # no label badge: the gauge's own title (or, comparing models, the bar chart's) says it
+                pair_plot = gr.Plot(show_label=False, elem_id="gauge")
         with gr.Accordion("为什么相似？Why do they match? (token alignment)", open=False):
             go_align = gr.Button("显示词元对齐 Show token alignment", size="sm", elem_id="btn-align")
             align_md = gr.Markdown(elem_id="align-summary")
-            align_plot = gr.Plot(label="词元 × 词元余弦 Token × token cosine", elem_id="align-plot")
+            align_plot = gr.Plot(show_label=False, elem_id="align-plot")  # the figure carries its title
         examples = gr.Examples(EXAMPLES, [a, b], label="示例 Examples")
         align_used = gr.State(False)  # the alignment panel has been asked once: keep it current
 

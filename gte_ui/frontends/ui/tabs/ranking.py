@@ -72,7 +72,7 @@ def build(service: EmbeddingService, options: Sequence[gr.Component],
         go_rank = gr.Button("排序 Rank", variant="primary", elem_id="btn-rank")
         rank_md = gr.Markdown(elem_id="rank-summary")
         rank_table = gr.Dataframe(headers=views.RANK_COLUMNS, interactive=False, wrap=True, elem_id="rank-table")
-        rank_plot = gr.Plot(label="得分 Scores")
+        rank_plot = gr.Plot(show_label=False, elem_id="rank-plot")  # the figure carries its title
         rank_file = gr.File(label="下载 CSV Download")
     go_rank.click(bind(on_rank, service), [src, cands, upload, top_k, *options,
                                            *([instruction] if instruction is not None else [])],

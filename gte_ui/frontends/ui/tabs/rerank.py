@@ -123,7 +123,8 @@ def slope_chart(result: TwoStage) -> go.Figure:
     n = len(result.reranked.rows)
     fig.update_xaxes(range=[-0.15, 1.9], tickvals=[0, 1], ticktext=["嵌入 Embedding", "重排 Rerank"], showgrid=False)
     fig.update_yaxes(title="名次 Rank", dtick=1, range=[n + 0.6, 0.4])  # reversed: rank 1 on top
-    fig.update_layout(height=max(260, 40 * n + 80), margin=dict(l=50, r=20, t=20, b=30), font=dict(family=charts.FONT))
+    fig.update_layout(title=charts.title("名次变化 Rank movement"), height=max(260, 40 * n + 100),
+                      margin=dict(l=50, r=20, t=40, b=30), font=dict(family=charts.FONT))
     return fig
 
 
@@ -158,7 +159,7 @@ def build(service: EmbeddingService, options: Sequence[gr.Component],
         md = gr.Markdown(elem_id="rr-summary")
         table = gr.Dataframe(headers=columns(service), interactive=False, wrap=True, elem_id="rr-table")
         # no reranker, no movement to draw: no empty chart
-        plot = gr.Plot(label="名次变化 Rank movement", elem_id="rr-plot", visible=service.reranker is not None)
+        plot = gr.Plot(show_label=False, elem_id="rr-plot", visible=service.reranker is not None)
 
     go_btn.click(bind(on_rerank, service),
                  [query, docs, upload, top_k, *options, *([instruction] if instruction is not None else [])],
