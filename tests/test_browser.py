@@ -88,7 +88,7 @@ def shot(pg, name: str) -> None:
     SHOTS.mkdir(parents=True, exist_ok=True)
     path = SHOTS / f"{name}.png"
     pg.screenshot(path=str(path), full_page=True)
-    if os.environ.get("UPDATE_SCREENSHOTS"):
+    if os.environ.get("UPDATE_SCREENSHOTS") and name[0].isdigit():  # "1-pairwise": the docs' images
         DOCS.mkdir(parents=True, exist_ok=True)
         shutil.copy(path, DOCS / path.name)
         record_screenshot(pg, path)
@@ -246,6 +246,13 @@ def test_phone_width(browser, live_server):
     pg.locator("#gauge .js-plotly-plot").wait_for()
     width = pg.evaluate("document.documentElement.scrollWidth")
     assert width <= 400, f"page scrolls sideways at phone width ({width}px)"
+    # issue 30.8: every tab in the bar (it wraps), none folded behind "⋯"
+    tabs = pg.get_by_role("tab")
+    assert tabs.count() == 7 and all(tabs.nth(i).is_visible() for i in range(7))
+    assert not pg.get_by_label("More tabs").is_visible()
+    pg.get_by_role("tab", name="关于 About").click()
+    pg.get_by_text("最大长度 Max length").wait_for()
+    pg.get_by_role("tab", name="相似度 Pairwise").click()
     shot(pg, "6-phone")
     context.close()
 
@@ -390,3 +397,38 @@ def test_pairwise_results_follow_the_inputs(page, live_server):
     page.wait_for_function("s => document.querySelector('#align-summary').innerText.includes(s)",
                            arg=f"F1 {svc.align(example[1], example[0]).f1:.3f}")
     shot(page, "pairwise-follows-inputs")
+
+
+def test_layout_follows_the_choices(page, live_server):
+    """Issue 30.8: the folded Options title shows what is on; the Vector button names the width
+    chosen; the plots carry no label badge over their axes."""
+    options = page.locator("#options")
+    assert "all off" in options.inner_text()
+    options.get_by_text("⚙️ 选项 Options").click()
+    page.get_by_label("繁体→简体 Traditional→Simplified (OpenCC)").check()
+    page.wait_for_function("() => document.querySelector('#options').innerText.includes('繁→简 t2s')")
+    options.get_by_text("⚙️ 选项 Options").first.click()  # fold it again: the title still says it
+    page.click("#btn-pair")
+    page.locator("#gauge .js-plotly-plot").wait_for()
+    assert page.locator("#gauge [data-testid=block-label]:visible").count() == 0
+    open_tab(page, "向量 Vector")
+    dims = page.locator("#vec-dims input[type=number]")
+    dims.fill("16")
+    dims.press("Enter")
+    page.wait_for_function("() => document.querySelector('#btn-vec').innerText.includes('16 维')")
+    assert f"{live_server.service.dim} 维" not in page.locator("#btn-vec").inner_text()
+    page.click("#btn-vec")
+    page.wait_for_function("() => (document.querySelector('#vec-summary')?.innerText || '').includes('维度 dimension 16')")
+    assert "未为截断训练" in page.locator("#vec-summary").inner_text()
+    shot(page, "vector-16-dims")
+
+
+def test_rerank_tab_without_a_reranker_has_no_empty_parts(page, live_server):
+    """Issue 30.8: no reranker loaded: no empty rerank columns and no large empty chart."""
+    open_tab(page, "重排 Rerank")
+    page.click("#btn-rerank")
+    page.wait_for_function("() => document.querySelector('#rr-summary').innerText.includes('no reranker loaded')")
+    headers = page.locator("#rr-table thead").inner_text()
+    assert "Embedding score" in headers and "Rerank score" not in headers and "Move" not in headers
+    assert page.locator("#rr-plot").count() == 0 or not page.locator("#rr-plot").is_visible()
+    shot(page, "rerank-no-reranker")

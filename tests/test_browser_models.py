@@ -52,6 +52,12 @@ def test_compare_all_models_and_the_alignment_view(page, two_model_server):
     expected = two_model_server.service.for_model("minilm").pair("A man is playing a guitar.", "Someone plays an instrument.")
     assert f"{expected.score:.4f}" in page.locator("#gte-score").inner_text()
     page.locator("#gauge .js-plotly-plot").wait_for()
+    # issue 30.8: numbers and names in the compare table stay on one line each
+    lines = page.evaluate("[...document.querySelectorAll('#gte-score table td')].filter(td => !/\\s/.test(td.innerText))"
+                          ".map(td => { const r = document.createRange(); r.selectNodeContents(td);"
+                          " return [td.innerText, new Set([...r.getClientRects()].map(x => Math.round(x.top))).size]; })")
+    assert len(lines) >= 6 and all(n == 1 for _, n in lines), lines  # each word-free cell on one line
+    assert "Gauge" not in page.locator("#gauge").inner_text()
     shot(page, "10-compare-models")
     select_model(page, "minilm")
     page.get_by_text("为什么相似？Why do they match?").click()
@@ -94,4 +100,9 @@ def test_compare_all_on_the_ranking_and_evaluate_tabs(page, two_model_server):
     # the overlaid score distributions: a visible plot whose legend names the models
     page.wait_for_function("() => [...document.querySelectorAll('.js-plotly-plot .legendtext')]"
                            ".some(t => t.checkVisibility() && t.textContent.includes('minilm'))")
+    # one colour per model, as the legend shows it: no translucent overlay mixing them
+    fills = page.evaluate("[...document.querySelectorAll('#eval-plot .trace.bars')].map(t => "
+                          "[getComputedStyle(t).opacity, getComputedStyle(t.querySelector('.point path')).opacity])")
+    assert len(fills) == 2 and all(float(o) == 1.0 for pair in fills for o in pair), fills
+    assert "Scores per label" not in page.locator("#eval-plot").inner_text()
     shot(page, "13-compare-evaluate")
