@@ -110,3 +110,22 @@ def _app_tabs(service) -> list[str]:
 
     demo = build_demo(service)
     return [b.label for b in demo.blocks.values() if isinstance(b, gr.Tab) and b.visible is not False]
+
+
+# ------------------------------------------------------------------ README's Quick start
+def test_quick_start_installs_the_cpu_torch_in_a_venv():
+    """Issue 30.1: the Quick start pulled PyPI's CUDA torch (6.5 GB) and said nothing of a venv
+    (PEP 668). A venv line, then exactly two set-up commands: start the app, run the tests; each
+    installs the CPU torch before the requirements, and `pip install .` is told the same."""
+    from pathlib import Path
+
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
+    quick = readme[readme.index("## Quick start"):readme.index("\n## ", readme.index("## Quick start") + 5)]
+    blocks = re.findall(r"```bash\n(.*?)\n```", quick, re.S)
+    assert len(blocks) == 3 and blocks[0].startswith("python3 -m venv .venv && . .venv/bin/activate")
+    cpu = "torch==2.13.0 --index-url https://download.pytorch.org/whl/cpu"
+    for block, requirements, last in ((blocks[1], "requirements.txt", "python3 app.py"),
+                                      (blocks[2], "requirements-test.txt", "python3 -m pytest")):
+        assert "\n" not in block and block.endswith(last)
+        assert cpu in block and block.index(cpu) < block.index(f"-r {requirements}")
+    assert f"{cpu} && pip install ." in quick
