@@ -106,3 +106,28 @@ def test_compare_all_on_the_ranking_and_evaluate_tabs(page, two_model_server):
     assert len(fills) == 2 and all(float(o) == 1.0 for pair in fills for o in pair), fills
     assert "Scores per label" not in page.locator("#eval-plot").inner_text()
     shot(page, "13-compare-evaluate")
+
+
+def test_ranking_names_unreadable_candidates_once_and_marks_their_rows(page, two_model_server):
+    """Issue 30.4: MiniLM reads no Chinese. The Ranking tab says so in one line, naming the
+    candidates by the rank the table shows, and marks those rows (it was five warnings that
+    numbered texts differently from the table)."""
+    from test_browser import fill_text, open_tab
+
+    select_model(page, "minilm")
+    open_tab(page, "排序 One-to-many")
+    fill_text(page, "#rank-src textarea", "今天天气怎么样")
+    fill_text(page, "#rank-cands textarea", "今天天气很好\nA sunny day today.\n明天会下雨吗\n天气预报说晴天")
+    page.click("#btn-rank")
+    page.wait_for_function("() => document.querySelector('#rank-summary').innerText.includes('4 个候选')")
+    summary = page.locator("#rank-summary").inner_text()
+    assert summary.count("⚠") == 1 and "cannot read them" in summary
+    cells = page.evaluate("[...document.querySelectorAll('#rank-table .virtual-row')].map(row => "
+                          "[...row.querySelectorAll('.body-cell')].map(c => c.innerText.trim()))")
+    rows = [r for r in cells if r and r[0].isdigit()]
+    assert len(rows) == 4, page.locator("#rank-table").inner_text()[:600]
+    for row in rows:
+        rank, notes = row[0], row[-1]
+        assert ("未知词元" in notes) == (f"rank {rank} " in summary), (row, summary)
+    assert sum("未知词元" in row[-1] for row in rows) == 3  # the English candidate reads fine
+    shot(page, "ranking-unknown-tokens")
