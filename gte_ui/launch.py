@@ -7,9 +7,11 @@ here, so an installed package serves without a checkout around it.
 from __future__ import annotations
 
 import logging
+import platform
 import signal
 import sys
 import threading
+from typing import Any
 
 from gte_ui.core.errors import GteError
 from gte_ui.core.settings import Settings, parse_settings
@@ -49,6 +51,7 @@ def main(argv: list[str] | None = None) -> int:
     app = create_app(service, settings)
     for warning in startup_warnings(settings):
         logging.getLogger("gte_ui").warning(warning)
+    logging.getLogger("gte_ui").info("versions: %s", versions())  # the log's, never the page's
     print(f"GTE workbench ready: http://{settings.host}:{settings.port}  "
           f"({service.info.model}, {service.info.dim}-dim, {service.info.device}/{service.info.precision})",
           flush=True)
@@ -58,11 +61,31 @@ def main(argv: list[str] | None = None) -> int:
     # the batcher and the shared-cache writer are closed below instead of the process dying.
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda signum, frame: None)
-    uvicorn.run(app, host=settings.host, port=settings.port, log_level=settings.log_level,
-                timeout_graceful_shutdown=settings.shutdown_timeout)
+    uvicorn.run(app, host=settings.host, port=settings.port, log_level=settings.log_level, **uvicorn_limits(settings))
     service.close()
     logging.getLogger("gte_ui").info("drained and stopped")
     return 0
+
+
+def uvicorn_limits(settings: Settings) -> dict[str, Any]:
+    """What one connection may hold. h11, not httptools: only h11 bounds the request line and
+    headers (``--max-header-bytes``; more is a 400 and a closed connection). Idle keep-alive
+    sockets close after 5 s and past ``--max-connections`` new ones get 503. A client that sends
+    its headers a byte at a time is not timed out by uvicorn: docs/deploy.md puts nginx in front."""
+    return {"http": "h11", "h11_max_incomplete_event_size": settings.max_header_bytes,
+            "limit_concurrency": settings.max_connections, "timeout_keep_alive": 5,
+            "timeout_graceful_shutdown": settings.shutdown_timeout}
+
+
+def versions() -> str:
+    """Python and the libraries that answer, for the start-up log (the page does not show them)."""
+    # heavy imports, already loaded by the service at this point
+    import gradio
+    import torch
+    import transformers
+
+    return (f"Python {platform.python_version()} · torch {torch.__version__} · "
+            f"transformers {transformers.__version__} · gradio {gradio.__version__}")
 
 
 def serve_on_ray(settings: Settings) -> int:

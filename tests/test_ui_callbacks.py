@@ -29,6 +29,13 @@ SOURCE = "这款手机电池续航很强"
 CANDS = ["手机电量很耐用", "充电速度特别快", "电池容量大，用一天没问题"]
 
 
+@pytest.fixture(autouse=True)
+def uploads_in_tmp_path(monkeypatch, tmp_path):
+    """Files a test writes to its tmp_path count as uploads (Gradio's upload folder), as the page's
+    do: the tabs open no other path (tests/test_security_boundary.py proves the refusal)."""
+    monkeypatch.setenv("GRADIO_TEMP_DIR", str(tmp_path))
+
+
 def refused(call, fragment: str):
     """Run a callback that must refuse: a UserWarning (gr.Warning outside a request) and the message."""
     with pytest.warns(UserWarning, match=fragment):

@@ -104,12 +104,14 @@ class EmbeddingService:
         Raises:
             ConfigError: over ``--max-memory``, or two models with one name.
         """
-        specs = [ModelSpec(source=settings.model)] + [parse_model_spec(m) for m in settings.models]
+        specs = [ModelSpec(source=settings.model, name=settings.model_name),
+                 *(parse_model_spec(m) for m in settings.models)]
         budget = _MemoryBudget(settings.max_memory)
         default: EmbeddingService | None = None
         try:
             for spec in specs:
-                own = settings.replace(model=spec.source, precision=spec.precision or settings.precision, models=(),
+                own = settings.replace(model=spec.source, model_name=spec.name,
+                                       precision=spec.precision or settings.precision, models=(),
                                        # one reranker, beside the default model only
                                        **({} if default is None else {"reranker": None}))
                 estimate = budget.admit(spec, own)

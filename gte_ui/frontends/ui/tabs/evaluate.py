@@ -18,7 +18,7 @@ from gte_ui.evaluation import metrics as evaluation
 from gte_ui.evaluation import rerank as rerank_eval
 from gte_ui.frontends.ui import charts, views
 from gte_ui.evaluation.compare import compare_models, write_comparison_csv
-from gte_ui.frontends.ui.common import bind, comparing, pick_model, safe
+from gte_ui.frontends.ui.common import bind, comparing, pick_model, safe, upload_path
 from gte_ui.service.service import EmbeddingService
 
 CALIBRATION_OFF = ("保存判定阈值会改变所有用户的判定并写入磁盘：需以 --auth 或 --allow-calibration 启动 / "
@@ -46,7 +46,7 @@ def on_evaluate(service: EmbeddingService, upload: str | None, sample: str | Non
     if sample and sample not in samples():  # only the shipped files, never a path from the client
         raise GteError(ErrorType.VALIDATION, f"unknown sample {sample!r}; choose one of: {', '.join(samples())}",
                        "未知的示例文件")
-    path = upload or (str(SAMPLES / sample) if sample else None)
+    path = upload_path(upload) if upload else (str(SAMPLES / sample) if sample else None)
     if not path:
         raise GteError(ErrorType.EMPTY, "upload a TSV/CSV of labelled pairs or pick a sample",
                        "请上传带标签的句子对文件，或选择示例")
