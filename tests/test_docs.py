@@ -121,7 +121,7 @@ def test_quick_start_installs_the_cpu_torch_in_a_venv():
 
     readme = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
     quick = readme[readme.index("## Quick start"):readme.index("\n## ", readme.index("## Quick start") + 5)]
-    blocks = re.findall(r"```bash\n(.*?)\n```", quick, re.S)
+    blocks = re.findall(r"```bash\n(.*?)\n```", quick, re.DOTALL)
     assert len(blocks) == 3 and blocks[0].startswith("python3 -m venv .venv && . .venv/bin/activate")
     cpu = "torch==2.13.0 --index-url https://download.pytorch.org/whl/cpu"
     for block, requirements, last in ((blocks[1], "requirements.txt", "python3 app.py"),

@@ -38,10 +38,10 @@ def _cell(text: str) -> str:
 def rows(parser: argparse.ArgumentParser) -> list[tuple[str, str, str]]:
     """(flags, environment variables, help) of every flag, in the parser's order."""
     out = []
-    for action in parser._actions:  # noqa: SLF001 - argparse keeps no public list of its actions
-        if isinstance(action, argparse._HelpAction) or not action.option_strings:  # noqa: SLF001
+    for action in parser._actions:  # argparse keeps no public list of its actions
+        if isinstance(action, argparse._HelpAction) or not action.option_strings:
             continue
-        help_text = parser._get_formatter()._expand_help(action) if action.help else ""  # noqa: SLF001 - %-expansion as --help
+        help_text = parser._get_formatter()._expand_help(action) if action.help else ""  # %-expansion, as --help
         match = re.search(r"\s*\[env: ([^\]]+)\]$", help_text)
         envs = match.group(1).split(", ") if match else []
         help_text = help_text[:match.start()] if match else help_text

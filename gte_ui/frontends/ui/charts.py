@@ -9,6 +9,7 @@ from __future__ import annotations
 import functools
 import html
 import logging
+import math
 from collections.abc import Callable, Sequence
 from typing import ParamSpec
 
@@ -32,7 +33,8 @@ MODEL_COLOURS = ("#3b5bdb", "#e8590c", "#2b8a3e", "#ae3ec9", "#1098ad", "#f08c00
 def title(text: str) -> dict:
     """A figure's title inside its own top margin. The plots carry no Gradio label badge (it sat
     over the axis labels): the title says what each figure shows."""
-    return dict(text=text, x=0.01, xanchor="left", y=0.98, yanchor="top", font=dict(size=14, family=FONT))
+    return {"text": text, "x": 0.01, "xanchor": "left", "y": 0.98, "yanchor": "top",
+            "font": {"size": 14, "family": FONT}}
 
 
 def failsafe(fn: Callable[P, go.Figure]) -> Callable[P, go.Figure]:
@@ -161,7 +163,7 @@ def model_bars(names: Sequence[str], scores: Sequence[float], levels: Sequence[i
     fig = go.Figure(go.Bar(x=list(names), y=list(scores), marker_color=[LEVEL_COLOURS[v] for v in levels],
                            text=[f"{s:.3f}" for s in scores], textposition="auto", cliponaxis=False))
     fig.update_layout(title=title("各模型的余弦 Cosine per model"), height=320,
-                      yaxis=dict(title="余弦 Cosine", range=[min(0.0, min(scores, default=0)), 1.05]),
+                      yaxis={"title": "余弦 Cosine", "range": [min(0.0, min(scores, default=0)), 1.05]},
                       font=dict(family=FONT), margin=dict(l=10, r=10, t=40, b=10))
     return fig
 
@@ -207,7 +209,7 @@ def score_distributions(scores_by_model: dict[str, Sequence[float]]) -> go.Figur
     size = max((high - low) / 30, 1e-3)
     for (name, scores), colour in zip(scores_by_model.items(), _cycle(MODEL_COLOURS)):
         fig.add_trace(go.Histogram(x=list(scores), name=name, marker_color=colour,
-                                   xbins=dict(start=low, end=high + size, size=size)))
+                                   xbins={"start": low, "end": high + size, "size": size}))
     fig.update_layout(title=title("各模型的余弦分布 Cosine distribution per model"), barmode="group", bargap=0.1,
                       height=380, xaxis_title="余弦 Cosine", yaxis_title="对数 Pairs", font=dict(family=FONT),
                       margin=dict(l=10, r=10, t=40, b=10), legend=dict(orientation="h", y=-0.25))
@@ -224,8 +226,8 @@ def rerank_metrics_figure(results: Sequence) -> go.Figure:
         label = "嵌入 Embedding" if r.method == "embedding" else "重排 Reranker"
         fig.add_trace(go.Bar(name=label, x=names, y=values, marker_color=colour,
                              text=[f"{v:.1f}" for v in values], textposition="outside", cliponaxis=False))
-    top = max([v for r in results for v in (r.mrr_at_10, r.ndcg_at_10, r.spearman) if v == v] or [1.0]) * 100
+    top = max([v for r in results for v in (r.mrr_at_10, r.ndcg_at_10, r.spearman) if not math.isnan(v)] or [1.0]) * 100
     fig.update_layout(title=title("重排指标 Rerank metrics (× 100)"), barmode="group", height=340,
-                      margin=dict(l=40, r=10, t=50, b=30), yaxis=dict(title="× 100", range=[0, max(100.0, top) * 1.12]),
+                      margin=dict(l=40, r=10, t=50, b=30), yaxis={"title": "× 100", "range": [0, max(100.0, top) * 1.12]},
                       font=dict(family=FONT), legend=dict(orientation="h", y=-0.15))
     return fig
