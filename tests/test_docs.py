@@ -51,6 +51,9 @@ def test_api_docs_pages_load_only_local_assets(live_server, page, kinds):
     assert seen == kinds, f"{page}: expected {kinds} assets, got {seen}"
     spec = requests.get(live_server.url + "/openapi.json", timeout=10)
     assert spec.status_code == 200 and "/v1/embeddings" in spec.json()["paths"]
+    # only the bundles: nothing else of the package (or the disk) is served
+    for other in ("/docs-assets/__init__.py", "/docs-assets/..%2Fcore.py"):
+        assert requests.get(live_server.url + other, timeout=10).status_code == 404
 
 
 def test_openapi_document_has_no_dangling_references(live_server):

@@ -2,7 +2,7 @@
 
 FastAPI's own pages load Swagger UI and ReDoc from a CDN, so they are blank on an air-gapped
 machine. The ``fastapi-offline`` package ships both bundles (swagger-ui-bundle.js,
-swagger-ui.css, redoc.standalone.js); we serve its folder under ``/docs-assets`` and point
+swagger-ui.css, redoc.standalone.js); we serve those files under ``/docs-assets`` and point
 FastAPI's page builders at it. The app must be created with ``docs_url=None, redoc_url=None``.
 """
 
@@ -10,16 +10,18 @@ from __future__ import annotations
 
 from importlib.resources import files
 
-from fastapi import FastAPI, Request
+from fastapi import FastAPI, HTTPException, Request
 from fastapi.openapi.docs import (
     get_redoc_html,
     get_swagger_ui_html,
     get_swagger_ui_oauth2_redirect_html,
 )
-from fastapi.responses import HTMLResponse
-from fastapi.staticfiles import StaticFiles
+from fastapi.responses import FileResponse, HTMLResponse
 
 ASSETS_URL = "/docs-assets"
+#: the files the pages load, with their types
+ASSETS = {"swagger-ui-bundle.js": "text/javascript", "swagger-ui.css": "text/css",
+          "redoc.standalone.js": "text/javascript", "favicon.png": "image/png"}
 #: the one remote URL inside redoc.standalone.js (a decorative logo in its footer)
 REDOC_LOGO = "https://cdn.redoc.ly/"
 
@@ -27,7 +29,15 @@ REDOC_LOGO = "https://cdn.redoc.ly/"
 def install_docs(app: FastAPI) -> None:
     """Add ``/docs``, its OAuth2 redirect, ``/redoc`` and the assets they load, all local."""
     folder = files("fastapi_offline") / "static"
-    app.mount(ASSETS_URL, StaticFiles(directory=str(folder)), name="docs-assets")
+    # Plain routes, not a Mount: the app's one Mount is Gradio's at "/" (server.gradio_app finds it).
+    assets = {name: folder / name for name in ASSETS}
+
+    @app.get(ASSETS_URL + "/{name}", include_in_schema=False)
+    async def asset(name: str) -> FileResponse:
+        if name not in assets:
+            raise HTTPException(status_code=404)
+        return FileResponse(str(assets[name]), media_type=ASSETS[name],
+                            headers={"Cache-Control": "public, max-age=86400"})
     openapi_url = app.openapi_url or "/openapi.json"
     redirect_url = app.swagger_ui_oauth2_redirect_url or "/docs/oauth2-redirect"
 
