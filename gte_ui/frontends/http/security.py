@@ -451,7 +451,10 @@ class GradioCallCheck:
         if not isinstance(request, dict):
             return None
         fns = self.blocks.fns
-        if named:
+        # The page's events that skip the queue post to run/predict with their fn_index, which
+        # Gradio runs whatever the name in the path: look those up by fn_index, as Gradio does.
+        by_index = isinstance(request.get("fn_index"), int) and not isinstance(request.get("fn_index"), bool)
+        if named and not by_index:
             fn = next((f for f in fns.values() if f.api_name == named["name"]), None)
             if fn is None:
                 return GteError(ErrorType.VALIDATION, f"no endpoint named /{named['name']}",
