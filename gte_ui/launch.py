@@ -52,8 +52,20 @@ def main(argv: list[str] | None = None) -> int:
     for warning in startup_warnings(settings):
         logging.getLogger("gte_ui").warning(warning)
     logging.getLogger("gte_ui").info("versions: %s", versions())  # the log's, never the page's
+    grpc_server = None
+    if settings.grpc_port is not None:
+        # grpcio: loaded only when --grpc-port asks for the gRPC front end
+        from gte_ui.frontends.grpc.server import serve_grpc
+
+        try:
+            grpc_server = serve_grpc(service, settings)
+        except GteError as exc:
+            service.close()
+            print(f"error: {exc.message}", file=sys.stderr)
+            return 2
     print(f"GTE workbench ready: http://{settings.host}:{settings.port}  "
-          f"({service.info.model}, {service.info.dim}-dim, {service.info.device}/{service.info.precision})",
+          f"({service.info.model}, {service.info.dim}-dim, {service.info.device}/{service.info.precision})"
+          + (f"  gRPC (tei.v1) on {settings.host}:{settings.grpc_port}" if grpc_server else ""),
           flush=True)
     # SIGTERM / Ctrl-C: uvicorn stops accepting, lets in-flight requests finish (at most
     # --shutdown-timeout s), then the batcher empties its queue and the shared-cache writes go out.
@@ -61,10 +73,30 @@ def main(argv: list[str] | None = None) -> int:
     # the batcher and the shared-cache writer are closed below instead of the process dying.
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda signum, frame: None)
-    uvicorn.run(app, host=settings.host, port=settings.port, log_level=settings.log_level, **uvicorn_limits(settings))
+    config = uvicorn.Config(app, host=settings.host, port=settings.port, log_level=settings.log_level,
+                            **uvicorn_limits(settings))
+    server = _draining_server(uvicorn.Server, config, grpc_server, settings.shutdown_timeout)
+    server.run()
+    if grpc_server is not None:  # its in-flight RPCs finish, as uvicorn's requests did
+        grpc_server.wait(settings.shutdown_timeout)
     service.close()
+    if not server.started:  # uvicorn could not listen (it logged why): uvicorn.run's exit status
+        return 3
     logging.getLogger("gte_ui").info("drained and stopped")
     return 0
+
+
+def _draining_server(base: type, config: object, grpc_server: object, grace_s: float) -> object:
+    """uvicorn's ``Server`` that on SIGTERM / Ctrl-C also starts the gRPC server's drain at once
+    (health NOT_SERVING, new calls refused, running ones finish), beside its own."""
+
+    class DrainingServer(base):
+        def handle_exit(self, sig, frame) -> None:
+            if grpc_server is not None:
+                grpc_server.drain(grace_s)
+            super().handle_exit(sig, frame)
+
+    return DrainingServer(config)
 
 
 def uvicorn_limits(settings: Settings) -> dict[str, Any]:

@@ -18,6 +18,7 @@ from gte_ui.frontends.http import security
 from gte_ui.frontends.http.docs_assets import install_docs
 from gte_ui.frontends.http.metrics import install_metrics
 from gte_ui.frontends.http.routes import install_api
+from gte_ui.frontends.http.tei_routes import install_tei
 from gte_ui.core.settings import Settings, parse_settings
 from gte_ui.service.service import EmbeddingService
 from gte_ui.frontends.ui.app import build_demo, ui_assets
@@ -31,6 +32,7 @@ def create_app(service: EmbeddingService, settings: Settings | None = None) -> F
                   version="1.0", docs_url=None, redoc_url=None)  # install_docs: served offline
     install_docs(app)
     install_api(app, service, settings)
+    install_tei(app, service, settings)  # TEI's other routes + /tei/{model}; POST / before the UI's GET /
     install_metrics(app, service, settings)
     demo = build_demo(service)
     # Gradio's default is one running event per function. Each request only waits on the shared

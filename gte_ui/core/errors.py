@@ -26,6 +26,7 @@ class ErrorType(str, enum.Enum):
     UNAUTHORIZED = "unauthorized"  # missing or wrong API key
     MODEL_NOT_FOUND = "model_not_found"  # model id/folder cannot be resolved
     UNKNOWN_MODEL = "unknown_model"  # a request names a model this server has not loaded
+    MODEL_TYPE = "model_type"  # the route needs another kind of model (TEI: /predict on an embedder)
     CONFIG = "config"  # an impossible combination of settings
     BACKEND = "backend"  # the model itself failed
 
@@ -44,6 +45,7 @@ HTTP_STATUS: dict[ErrorType, int] = {
     ErrorType.UNAUTHORIZED: 401,
     ErrorType.MODEL_NOT_FOUND: 503,
     ErrorType.UNKNOWN_MODEL: 404,
+    ErrorType.MODEL_TYPE: 424,  # TEI's status for a route the loaded model cannot serve
     ErrorType.CONFIG: 500,
     ErrorType.BACKEND: 500,
 }

@@ -186,6 +186,7 @@ class Settings:
     threads: int | None = None  # torch intra-op threads on CPU; None: torch's default
     host: str = "127.0.0.1"
     port: int = 7860
+    grpc_port: int | None = None  # TEI's gRPC API (tei.proto) on this port; None: off
     cache_size: int = 10_000  # cached vectors (entries)
     cache_bytes: int = 256 * 2**20  # and at most this many bytes of vectors
     # Limits, enforced before any model work.
@@ -193,6 +194,7 @@ class Settings:
     max_texts: int = 256  # texts per embedding request
     max_candidates: int = 1_000  # candidates per ranking
     max_matrix: int = 50  # texts in the N x N matrix
+    map_max_points: int = 5_000  # points an embedding map draws; bigger corpora are sampled
     max_upload_bytes: int = 10 * 2**20
     max_body_bytes: int = 32 * 2**20
     # Dynamic batching.
@@ -334,6 +336,9 @@ _OPTIONS: list[tuple[str, tuple[str, ...], tuple[str, ...], Any, str]] = [
     ("host", ("--host",), ("GRADIO_SERVER_NAME", "GTE_HOST"), str,
      "address to listen on (default 127.0.0.1; 0.0.0.0 to serve the network; 0.0.0.0 on Spaces)"),
     ("port", ("--port",), ("GRADIO_SERVER_PORT", "GTE_PORT", "PORT"), int, "port (default 7860)"),
+    ("grpc_port", ("--grpc-port",), ("GTE_GRPC_PORT",), int,
+     "also serve TEI's gRPC API (tei.v1: Info, Embed, Predict, Rerank, Tokenize; health, reflection) on "
+     "this port, behind the same --api-key and limits (default: off; docs/api.md, TEI)"),
     ("cache_size", ("--cache-size",), ("GTE_CACHE_SIZE",), int,
      "embeddings kept in the LRU cache, 0 disables it (default 10000)"),
     ("cache_bytes", ("--cache-bytes",), ("GTE_CACHE_BYTES",), int,
@@ -343,6 +348,8 @@ _OPTIONS: list[tuple[str, tuple[str, ...], tuple[str, ...], Any, str]] = [
     ("max_candidates", ("--max-candidates",), ("GTE_MAX_CANDIDATES",), int,
      "candidates per ranking request (default 1000)"),
     ("max_matrix", ("--max-matrix",), ("GTE_MAX_MATRIX",), int, "texts in the similarity matrix (default 50)"),
+    ("map_max_points", ("--map-max-points",), ("GTE_MAP_MAX_POINTS",), int,
+     "points an embedding map draws; a bigger corpus is sampled, and the map says so (default 5000)"),
     ("max_upload_bytes", ("--max-upload-bytes",), ("GTE_MAX_UPLOAD_BYTES",), int,
      "size of an uploaded file (default 10 MiB)"),
     ("max_body_bytes", ("--max-body-bytes",), ("GTE_MAX_BODY_BYTES",), int,
@@ -535,7 +542,7 @@ def validate(s: Settings) -> Settings:
     if s.reranker_precision is not None:
         choice("reranker_precision", s.reranker_precision, PRECISIONS)
 
-    positives = ["batch_size", "max_chars", "max_texts", "max_candidates", "max_matrix",
+    positives = ["batch_size", "max_chars", "max_texts", "max_candidates", "max_matrix", "map_max_points",
                  "max_upload_bytes", "max_body_bytes", "max_queue", "concurrency", "max_upload_client_bytes",
                  "max_uploads_per_minute", "max_upload_total_bytes", "max_header_bytes", "max_connections"]
     for name in positives:
@@ -559,6 +566,14 @@ def validate(s: Settings) -> Settings:
         raise ConfigError("--threads must be at least 1", "--threads 至少为 1")
     if not 0 < s.port < 65536:
         raise ConfigError(f"--port must be between 1 and 65535, got {s.port}", "端口必须在 1–65535 之间")
+    if s.grpc_port is not None and (not 0 < s.grpc_port < 65536 or s.grpc_port == s.port):
+        raise ConfigError(f"--grpc-port must be between 1 and 65535 and differ from --port, got {s.grpc_port}",
+                          "--grpc-port 必须在 1–65535 之间且不同于 --port")
+    if s.grpc_port is not None and (s.replicas is not None or s.min_replicas is not None):
+        raise ConfigError("--grpc-port is not served under --replicas (Ray Serve's gRPC proxy cannot carry "
+                          "TEI's streaming RPCs, health and reflection): run plain --grpc-port processes behind a "
+                          "gRPC load balancer instead (docs/scale.md, gRPC)",
+                          "--replicas 模式下不提供 --grpc-port：请运行多个普通进程并在前面放 gRPC 负载均衡（见 docs/scale.md）")
     for name in ("verdict_high", "verdict_mid"):
         v = getattr(s, name)
         if v is not None and not -1.0 <= v <= 1.0:

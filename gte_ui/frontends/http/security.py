@@ -27,8 +27,9 @@ from starlette.middleware.cors import CORSMiddleware
 from starlette.responses import JSONResponse
 
 from gte_ui.core.auth import check_api_key
-from gte_ui.core.settings import Settings
 from gte_ui.core.errors import ErrorType, GteError, disk_full
+from gte_ui.core.settings import Settings
+from gte_ui.core.textfiles import uploaded_file
 
 log = logging.getLogger(__name__)
 
@@ -130,6 +131,9 @@ GRADIO_API = "/gradio_api/"
 #: uses them, so only the key opens them
 NAMED_API = re.compile(r"^/gradio_api/(call|run|api|mcp)(/|$)")
 QUEUE_JOIN = "/gradio_api/queue/join"
+#: the page's events that skip the queue (``queue=False``) post their ``fn_index`` here; Gradio
+#: runs that event whatever the name in the path
+DIRECT_CALL = re.compile(r"^/gradio_api/(run|api)/[^/]+/?$")
 UPLOAD = "/gradio_api/upload"
 #: wrong keys one client may try per minute at the prompt before it gets 429
 UNLOCK_TRIES_PER_MINUTE = 10
@@ -149,8 +153,8 @@ class GradioApiGuard:
       under a secret derived from the key), which it sends back on every same-origin request;
       with ``--auth``, Gradio's login gates the page and the cookie comes with its HTML;
     * the cookie opens the page's own events (``api_visibility`` private/undocumented, by
-      ``fn_index`` in ``queue/join``), uploads, file downloads and the queue's streams, never the
-      named endpoints (``/similarity``, ``/rank``, ``/embed``: ``call``, ``run``, ``api``, ``mcp``,
+      ``fn_index`` in ``queue/join``, or in ``run/…`` for events that skip the queue), uploads,
+      file downloads and the queue's streams, never the named endpoints (``/similarity``, ``/rank``, ``/embed``: ``call``, ``run``, ``api``, ``mcp``,
       or ``queue/join`` with their ``fn_index``);
     * anything else under ``/gradio_api/`` is a 401 before Gradio sees it.
     """
@@ -216,14 +220,16 @@ class GradioApiGuard:
             else:
                 await _refuse(scope, send, self._needs_key(refusal))
             return
-        if path.startswith(GRADIO_API) and not NAMED_API.match(path) and cookie:
-            if path.rstrip("/") != QUEUE_JOIN or scope["type"] != "http":
+        if path.startswith(GRADIO_API) and cookie:
+            by_index = path.rstrip("/") == QUEUE_JOIN or DIRECT_CALL.match(path)
+            if not by_index and not NAMED_API.match(path):
                 await self.app(scope, receive, send)
                 return
-            body = await _read_body(receive)
-            if self._joins_page_event(body):
-                await self.app(scope, _replay(body, receive), send)
-                return
+            if by_index and scope["type"] == "http":
+                body = await _read_body(receive)
+                if self._joins_page_event(body):
+                    await self.app(scope, _replay(body, receive), send)
+                    return
         await _refuse(scope, send, self._needs_key(refusal))
 
     @staticmethod
@@ -423,15 +429,23 @@ def folder_bytes(folder: str) -> int:
 
 
 class GradioCallCheck:
-    """Malformed calls to Gradio's event routes answer 4xx here, not 500 from inside Gradio: a
-    ``fn_index`` or endpoint name the page does not have, or ``data`` of the wrong length."""
+    """Calls to Gradio's event routes are checked at the door and answer 4xx, not 500 from
+    inside Gradio: a ``fn_index`` or endpoint name the page does not have, ``data`` of the wrong
+    length, or a file (FileData) that is not an upload of this server (a server path or a URL the
+    server would fetch): the page only ever sends files it uploaded first."""
 
-    def __init__(self, app: Callable, blocks: Any) -> None:
+    def __init__(self, app: Callable, blocks: Any, upload_folder: Callable[[], str]) -> None:
         self.app = app
         self.blocks = blocks
+        self.upload_folder = upload_folder
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         path = _route_path(scope).rstrip("/")
+        if scope["type"] == "http" and FILE_URL.match(path):
+            # Gradio's file route would fetch any public URL for anyone; the page never asks it to
+            await _send_error(send, GteError(ErrorType.VALIDATION, "only this server's own files are served here",
+                                             "这里只提供本服务器自己的文件"), 404)
+            return
         named = NAMED_CALL.match(path)
         if scope["type"] != "http" or scope["method"] != "POST" or (path != QUEUE_JOIN and not named):
             await self.app(scope, receive, send)
@@ -451,31 +465,53 @@ class GradioCallCheck:
         if not isinstance(request, dict):
             return None
         fns = self.blocks.fns
-        # The page's events that skip the queue post to run/predict with their fn_index, which
-        # Gradio runs whatever the name in the path: look those up by fn_index, as Gradio does.
-        by_index = isinstance(request.get("fn_index"), int) and not isinstance(request.get("fn_index"), bool)
-        if named and not by_index:
-            fn = next((f for f in fns.values() if f.api_name == named["name"]), None)
-            if fn is None:
-                return GteError(ErrorType.VALIDATION, f"no endpoint named /{named['name']}",
-                                f"没有名为 /{named['name']} 的接口")
-            if named["v2"]:
-                return None  # parameters by name: Gradio fills in the defaults
-        else:
-            fn_index = request.get("fn_index")
-            if not isinstance(fn_index, int) or isinstance(fn_index, bool):
-                return None  # Gradio's own validation answers 422
+        fn_index = request.get("fn_index")
+        by_index = isinstance(fn_index, int) and not isinstance(fn_index, bool)
+        if fn_index is not None and not by_index and not (named and named["v2"]):
+            # Gradio would read "4" or 4.0 as event 4: refused here, so no check is skipped
+            return GteError(ErrorType.VALIDATION, "fn_index must be a whole number", "fn_index 必须是整数")
+        if by_index and not (named and named["v2"]):  # as Gradio: a given fn_index wins over the name
             fn = fns.get(fn_index)
             if fn is None:
                 return GteError(ErrorType.VALIDATION, f"fn_index {fn_index} is not an event of this page",
                                 f"fn_index {fn_index} 不是本页面的事件")
-        data = request.get("data")
+        elif named and fn_index is None:
+            fn = next((f for f in fns.values() if f.api_name == named["name"]), None)
+            if fn is None:
+                return GteError(ErrorType.VALIDATION, f"no endpoint named /{named['name']}",
+                                f"没有名为 /{named['name']} 的接口")
+        else:
+            return None  # no fn_index and no name: Gradio's own validation answers 422
+        data = request if named and named["v2"] else request.get("data")  # v2: parameters by name
         if isinstance(data, list) and len(data) != len(fn.inputs):
             return GteError(ErrorType.VALIDATION, f"{fn.api_name or fn.name} takes {len(fn.inputs)} values, "
                             f"got {len(data)}", f"{fn.api_name or fn.name} 需要 {len(fn.inputs)} 个值，收到 {len(data)} 个")
+        folders = [self.upload_folder()]
+        for path in _file_paths(data):
+            try:
+                uploaded_file(path, folders)
+            except GteError as refusal:
+                return refusal
         return None
 
 
+def _file_paths(data: Any) -> list[Any]:
+    """The ``path`` of every FileData (``meta._type == "gradio.FileData"``) inside a call's data."""
+    paths, stack = [], [data]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, dict):
+            meta = item.get("meta")
+            if isinstance(meta, dict) and meta.get("_type") == "gradio.FileData":
+                paths.append(item.get("path"))
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+    return paths
+
+
+#: Gradio's file route given a URL (``file=https://…``) instead of a server file
+FILE_URL = re.compile(r"^/gradio_api/file=[A-Za-z][A-Za-z0-9+.-]*:")
 #: Gradio's routes that call an endpoint by name (``call/v2`` takes parameters by name)
 NAMED_CALL = re.compile(r"^/gradio_api/(?:call|run|api)/(?P<v2>v2/)?(?P<name>[^/]+)$")
 
@@ -594,10 +630,11 @@ def install(app: Any, settings: Settings, page_event: Callable[[int], bool] | No
 
     ``page_event(fn_index)``: whether the mounted Gradio page's event ``fn_index`` is one of the
     page's own (not a named API endpoint); without it the page cookie opens no event. ``blocks``
-    (the page) enables the call check; ``upload_folder`` the upload quotas.
+    (the page) with ``upload_folder`` (Gradio's) enables the call check; ``upload_folder`` alone the
+    upload quotas.
     """
-    if blocks is not None:  # innermost: after the key check, so a caller without it learns nothing
-        app.add_middleware(GradioCallCheck, blocks=blocks)
+    if blocks is not None and upload_folder is not None:  # innermost: after the key check
+        app.add_middleware(GradioCallCheck, blocks=blocks, upload_folder=upload_folder)
     if upload_folder is not None:
         app.add_middleware(UploadQuota, settings=settings, folder=upload_folder)
     if settings.api_key:  # its 401s get CORS headers, its body reads are capped
