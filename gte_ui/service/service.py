@@ -373,24 +373,6 @@ class EmbeddingService:
         return UnknownTally(tokenizer or self.encoder.tokenizer, model or self.name,
                             None if tokenizer is not None else self.max_length, self.settings.unknown_warn)
 
-    def unknown_share(self, texts: Sequence[str], *, tokenizer=None, model: str | None = None) -> tuple[float, list[str]]:
-        """For a data set (evaluation): the share of all its (distinct) texts' tokens the
-        vocabulary does not know, and a warning when it is above ``--unknown-warn``.
-
-        The same signature as the newcomer branch's (issue 30.4), which also adds a running tally
-        for chunked input: on merge, keep that one."""
-        texts = list(dict.fromkeys(texts))
-        report = unknown_tokens(tokenizer or self.encoder.tokenizer, texts, None if tokenizer is not None else self.max_length)
-        tokens = sum(u.tokens for u in report)
-        share = sum(u.unknown for u in report) / tokens if tokens else 0.0
-        if share <= self.settings.unknown_warn:
-            return share, []
-        chars = " ".join(list(dict.fromkeys(c for u in report for c in u.characters))[:12])
-        name = model or self.name
-        return share, [f"数据中 {share:.1%} 的词元不在 {name} 的词表中（{chars}），模型读不懂这部分，指标参考价值有限 / "
-                       f"{share:.1%} of the data's tokens are unknown to {name}'s vocabulary ({chars}); the model "
-                       "cannot read them, so these metrics mean little"]
-
     def align(self, a: str, b: str) -> Alignment:
         """Which tokens carry the match: last-layer token × token cosines of ``a`` and ``b`` and
         their greedy (BERTScore-style) matching. The first call loads the model's fp32 weights

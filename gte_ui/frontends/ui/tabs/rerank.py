@@ -18,7 +18,13 @@ from gte_ui.core.errors import ErrorType, GteError
 from gte_ui.core.textfiles import read_candidates_file
 from gte_ui.core.textnorm import split_lines
 from gte_ui.frontends.ui import charts, views
-from gte_ui.frontends.ui.common import bind, safe, text_options, texts_with_upload, upload_path
+from gte_ui.frontends.ui.common import (
+    bind,
+    safe,
+    text_options,
+    texts_with_upload,
+    upload_path,
+)
 from gte_ui.service.options import TextOptions
 from gte_ui.service.service import EmbeddingService, RankResult, RerankResult
 
