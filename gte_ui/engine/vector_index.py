@@ -44,8 +44,9 @@ from typing import Any
 import numpy as np
 
 from gte_ui.core.errors import ErrorType, GteError
+from gte_ui.core.settings import INDEX_STORES
 
-STORES = ("exact", "hnsw", "milvus")
+STORES = INDEX_STORES
 MANIFEST = "manifest.json"
 VECTORS = "vectors.f32"  # raw float32, row-major [rows, dim] (shape in the manifest)
 DOCS = "docs.jsonl"  # one {"id", "title", "text"} a line, row order
@@ -94,6 +95,9 @@ class IndexManifest:
     skipped_blank: int = 0
     build_seconds: float = 0.0
     version: int = MANIFEST_VERSION
+    #: what was asked to load the model (an id, or a folder: kept out of public_dict); `search`
+    #: without --model loads it
+    model_source: str = ""
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -104,9 +108,11 @@ class IndexManifest:
         return cls(**{k: v for k, v in data.items() if k in known})
 
     def public_dict(self) -> dict[str, Any]:
-        """What clients are shown (no fingerprint noise beyond a prefix)."""
+        """What clients are shown: no server paths (the model's folder), the fingerprint's prefix."""
         d = self.to_dict()
-        d["fingerprint"] = self.fingerprint[:12]
+        fp = self.fingerprint
+        d["fingerprint"] = "" if "/" in fp or "\\" in fp else fp[:12]  # a folder when no hash was known
+        del d["model_source"]
         return d
 
 
@@ -210,6 +216,17 @@ def _build_milvus(folder: Path, vectors: np.ndarray, manifest: IndexManifest, op
         block = vectors[start:start + step]
         client.insert(name, [{"id": start + i, "vector": v.tolist()} for i, v in enumerate(block)])
     client.close()
+    _release_lite(folder, opts)
+
+
+def _release_lite(folder: Path, opts: StoreOptions) -> None:
+    """Stop the Milvus Lite server of ``folder``'s file: it holds a lock on the file, which the
+    rename into place (or a delete) must not carry along."""
+    if opts.milvus_uri is None:
+        # milvus-lite: optional, only behind the milvus store's default (a file per index)
+        from milvus_lite.server_manager import server_manager_instance
+
+        server_manager_instance.release_server(str(folder / MILVUS_FILE))
 
 
 class _MilvusSearcher(_Searcher):
@@ -301,6 +318,7 @@ class VectorIndex:
         searcher = self._searcher
         if isinstance(searcher, _MilvusSearcher):
             searcher.client.close()
+            _release_lite(self.folder, self.opts)
 
 
 # --------------------------------------------------------------------------- writing
