@@ -6,6 +6,7 @@ endpoint, ``gte-ui search``, the 检索 Search tab) calls :func:`search`.
 
 from __future__ import annotations
 
+import functools
 import time
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -29,10 +30,16 @@ HIGHLIGHTS = 5  # best-matching tokens shown per hit
 
 
 def catalog_from_settings(settings: Settings) -> IndexCatalog:
-    """The folder of indexes the settings name (``--index-dir``) with their store options."""
-    return IndexCatalog(settings.index_dir, StoreOptions(hnsw_m=settings.hnsw_m,
-                                                         hnsw_ef_search=settings.hnsw_ef_search,
-                                                         milvus_uri=settings.milvus_uri))
+    """The folder of indexes the settings name (``--index-dir``) with their store options: one
+    catalog per folder in a process, so the HTTP routes, the Gradio endpoint and the Search tab
+    share each opened index (its memory map is mapped once)."""
+    return _catalog(settings.index_dir, StoreOptions(hnsw_m=settings.hnsw_m, hnsw_ef_search=settings.hnsw_ef_search,
+                                                     milvus_uri=settings.milvus_uri))
+
+
+@functools.lru_cache(maxsize=16)
+def _catalog(index_dir: str, opts: StoreOptions) -> IndexCatalog:
+    return IndexCatalog(index_dir, opts)
 
 
 def check_top_k(top_k: object) -> int:
