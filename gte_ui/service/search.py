@@ -223,8 +223,8 @@ def search(service: EmbeddingService, catalog: IndexCatalog, index: object, quer
     s, hits, embed_ms, search_ms, warnings = retrieve(service, idx, text, top_k, options)
     result = SearchResult(index=idx.name, model=s.name, query=text, hits=hits, rows=idx.manifest.rows,
                           store=idx.manifest.store, embed_ms=embed_ms, search_ms=search_ms, warnings=warnings)
-    if rerank:
-        rerank_hits(s, result, options)
+    if rerank:  # the one --reranker sits beside the default model and serves every index
+        rerank_hits(service, result, options)
     if highlight:
         for h in result.hits:
             h.highlights = highlights(s, text, h.embed_text)

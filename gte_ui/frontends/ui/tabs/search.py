@@ -134,7 +134,7 @@ def on_build(service: EmbeddingService, upload: str | None, name: str, column: s
 
     report = build_index(target, catalog, Path(upload), (name or "").strip(), columns=columns,
                          store=service.settings.index_store, chunk_size=256, progress=tick)
-    status = (f"✅ 索引 **{report.name}** 已建立 built: {report.rows:,} 条 documents ({report.skipped_blank} 空行 blank "
+    status = (f"索引 **{report.name}** 已建立 built: {report.rows:,} 条 documents ({report.skipped_blank} 空行 blank "
               f"skipped), `{target.name}`, {report.store}, {report.seconds:.1f} s")
     return status, gr.update(choices=catalog.names(), value=[report.name])
 
@@ -155,8 +155,8 @@ def build(service: EmbeddingService) -> None:
         with gr.Row():
             picker = gr.Dropdown(choices=names, value=names[:1], multiselect=True, scale=4,
                                  label="索引 Indexes", elem_id="search-index")
-            refresh_btn = gr.Button("🔄 刷新 Refresh", scale=1, elem_id="search-refresh")
-        with gr.Accordion("➕ 上传语料建立索引 Upload a corpus and build an index", open=not names):
+            refresh_btn = gr.Button("刷新 Refresh", scale=1, elem_id="search-refresh")
+        with gr.Accordion("上传语料建立索引 Upload a corpus and build an index", open=not names):
             with gr.Row():
                 upload = gr.File(label="语料 Corpus (.txt/.csv/.tsv/.jsonl/.parquet)", file_types=CORPUS_TYPES,
                                  type="filepath", elem_id="search-upload", scale=2)
