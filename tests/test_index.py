@@ -142,7 +142,7 @@ def test_stores_answer_like_exact(tiny_service, corpus, catalog, store):
     build_index(tiny_service, catalog, corpus, "e", progress=False)
     build_index(tiny_service, catalog, corpus, store, store=store, progress=False)
     q = tiny_service.embed(["手机电池怎么样"]).vectors
-    es, er = catalog.open("e").search(q, 5)
+    es, _ = catalog.open("e").search(q, 5)
     ss, sr = catalog.open(store).search(q, 5)
     assert catalog.open(store).manifest.store == store
     np.testing.assert_allclose(ss, es, atol=1e-5)  # scores: float32 cosines either way
@@ -156,7 +156,7 @@ def test_milvus_lite_store(tiny_service, corpus, catalog):
     build_index(tiny_service, catalog, corpus, "e", progress=False)
     build_index(tiny_service, catalog, corpus, "mv", store="milvus", progress=False)
     q = tiny_service.embed(["北京天气"]).vectors
-    ms, mr = catalog.open("mv").search(q, 5)
+    ms, _ = catalog.open("mv").search(q, 5)
     es, _ = catalog.open("e").search(q, 5)
     np.testing.assert_allclose(ms, es, atol=1e-4)
     catalog.delete("mv")  # the Lite server lets go of its file
@@ -181,7 +181,7 @@ def test_overwrite_delete_and_names(tiny_service, corpus, catalog):
 
 
 def run_cli(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "gte_ui", *args], capture_output=True, text=True, cwd=ROOT,
+    return subprocess.run([sys.executable, "-m", "gte_ui", *args], capture_output=True, text=True, cwd=ROOT, check=False,
                           timeout=240, env={**os.environ, "GTE_LOG_LEVEL": "warning", **(env or {})})
 
 

@@ -147,7 +147,7 @@ def test_two_stage_moves_hits_as_the_reranker_says(minilm_dir, stsb_corpus, tmp_
     from gte_ui.testing.toymodel import build_minilm_cross_encoder
 
     ce_dir = build_minilm_cross_encoder(tmp_path / "ce", minilm_dir, seed=0, head_scale=100.0)
-    src, docs, queries = stsb_corpus
+    src, _, queries = stsb_corpus
     settings = Settings(model=str(minilm_dir), reranker=str(ce_dir), device="cpu", precision="fp32",
                         index_dir=str(tmp_path / "i"))
     service = EmbeddingService.from_settings(settings, batching=False)
@@ -191,7 +191,7 @@ def test_search_tab_callbacks(tiny_service, tmp_path):
     status, picker = tab.on_build(service, str(upload), "upl", "body", None, progress=progress)
     assert "已建立 built" in status and "12" in status and picker["value"] == ["upl"]
     assert ticks[-1] == (12, 12)
-    bad, keep = tab.on_build(service, str(upload), "x", "text", None, progress=progress)
+    bad, _ = tab.on_build(service, str(upload), "x", "text", None, progress=progress)
     assert bad.startswith("⚠️") and "no column 'text'" in bad
     build_index(service, catalog_from_settings(settings), upload, "again", columns=tab.CorpusColumns(text="body"),
                 progress=False)

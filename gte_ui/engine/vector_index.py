@@ -180,8 +180,7 @@ def _int8_scale(vectors: np.ndarray) -> float:
 def _build_int8(folder: Path, vectors: np.ndarray) -> float:
     scale = _int8_scale(vectors)
     with open(folder / INT8_FILE, "wb") as f:
-        for start in range(0, vectors.shape[0], 16384):
-            f.write(np.clip(np.rint(vectors[start:start + 16384] * scale), -127, 127).astype(np.int8).tobytes())
+        f.writelines(np.clip(np.rint(vectors[start:start + 16384] * scale), -127, 127).astype(np.int8).tobytes() for start in range(0, vectors.shape[0], 16384))
     return scale
 
 
@@ -398,8 +397,8 @@ class IndexWriter:
         if self.tmp.exists():
             shutil.rmtree(self.tmp)
         self.tmp.mkdir()
-        self._vec = open(self.tmp / VECTORS, "wb")
-        self._docs = open(self.tmp / DOCS, "wb")
+        self._vec = open(self.tmp / VECTORS, "wb")  # noqa: SIM115 - open across add() calls, closed in publish/abort
+        self._docs = open(self.tmp / DOCS, "wb")  # noqa: SIM115 - as above
         self._offsets = [0]
         self.rows = 0
 

@@ -151,7 +151,7 @@ def _index(argv: list[str], prog: str, ray_batches: RayBatches | None) -> int:
 
 def _search(argv: list[str], prog: str) -> int:
     args, rest = search_parser(f"{prog} search").parse_known_args(argv)
-    corpus, search, EmbeddingService = _heavy()
+    _, search, EmbeddingService = _heavy()
     settings = parse_settings(rest)
     catalog = search.catalog_from_settings(settings)
     index = catalog.open(args.index)  # 404 before any model loads

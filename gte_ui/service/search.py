@@ -24,6 +24,7 @@ from gte_ui.engine.vector_index import (
 )
 from gte_ui.service.options import DEFAULT_OPTIONS, TextOptions
 from gte_ui.service.service import EmbeddingService
+from gte_ui.service.two_stage import movement, rerank_hits
 
 MAX_TOP_K = 100  # hits per search (the rerank stage scores each one)
 HIGHLIGHTS = 5  # best-matching tokens shown per hit
@@ -131,11 +132,6 @@ class SearchHit:
         return d
 
 
-def movement(before: int, after: int) -> str:
-    """``↑3`` (moved up three places), ``↓1`` or ``—`` (ranks are 1-based, smaller is better)."""
-    return f"↑{before - after}" if after < before else (f"↓{after - before}" if after > before else "—")
-
-
 @dataclass
 class SearchResult:
     index: str
@@ -199,9 +195,6 @@ def search(service: EmbeddingService, catalog: IndexCatalog, index: object, quer
     Raises:
         GteError: 404 unknown index, 409 another model, 422 a bad ``top_k`` / query / options.
     """
-    # one home for retrieve → rerank; imported here, as two_stage imports this module's hits
-    from gte_ui.service.two_stage import rerank_hits
-
     if not isinstance(index, str) or not index:
         raise GteError(ErrorType.VALIDATION, "index must be the name of an index", "index 必须是索引名")
     top_k = check_top_k(top_k)

@@ -8,15 +8,26 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import Any, Protocol
 
 from gte_ui.core.errors import ErrorType, GteError
 from gte_ui.service.options import TextOptions
 from gte_ui.service.results import RankResult, RerankResult
 from gte_ui.service.service import EmbeddingService
 
-if TYPE_CHECKING:  # pragma: no cover
-    from gte_ui.service.search import SearchResult
+
+class Retrieved(Protocol):
+    """What stage 2 reorders: a search's answer (:class:`gte_ui.service.search.SearchResult`)."""
+
+    query: str
+    hits: list[Any]  # each with .embed_text, .rank, .rerank_score
+    rerank_ms: float
+    reranker: str | None
+
+
+def movement(before: int, after: int) -> str:
+    """``↑3`` (moved up three places), ``↓1`` or ``—`` (ranks are 1-based, smaller is better)."""
+    return f"↑{before - after}" if after < before else (f"↓{after - before}" if after > before else "—")
 
 
 @dataclass
@@ -52,7 +63,7 @@ def two_stage(service: EmbeddingService, query: str, documents: list[str], top_k
     return TwoStage(retrieved, reranked, retrieve_ms, (time.perf_counter() - t1) * 1000, service.reranker.info.kind)
 
 
-def rerank_hits(service: EmbeddingService, result: SearchResult, options: TextOptions | None = None) -> None:
+def rerank_hits(service: EmbeddingService, result: Retrieved, options: TextOptions | None = None) -> None:
     """Stage 2 over a search's hits, in place: the cross-encoder's order becomes ``rank``, each
     hit keeps its ``retrieval_rank`` and gets its ``rerank_score``.
 

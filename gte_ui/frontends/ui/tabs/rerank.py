@@ -18,9 +18,8 @@ from gte_ui.core.textnorm import split_lines
 from gte_ui.frontends.ui import charts
 from gte_ui.frontends.ui.common import bind, safe, text_options, texts_with_upload
 from gte_ui.service.options import TextOptions
-from gte_ui.service.search import movement
 from gte_ui.service.service import EmbeddingService
-from gte_ui.service.two_stage import TwoStage, two_stage
+from gte_ui.service.two_stage import TwoStage, movement, two_stage
 
 EXAMPLE_QUERY = "手机电池续航怎么样"
 EXAMPLE_DOCS = "\n".join([
