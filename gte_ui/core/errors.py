@@ -8,6 +8,7 @@ Messages are bilingual (Chinese / English) because the UI is.
 from __future__ import annotations
 
 import enum
+import errno
 
 
 class ErrorType(str, enum.Enum):
@@ -20,11 +21,14 @@ class ErrorType(str, enum.Enum):
     TOO_MANY = "too_many"  # too many texts / candidates / matrix rows in one request
     TOO_LARGE = "too_large"  # request body or upload over the byte limit
     OVERLOADED = "overloaded"  # the queue is full
+    RATE_LIMITED = "rate_limited"  # one client sent too much too fast (uploads, wrong keys)
+    DISK_FULL = "disk_full"  # the server's disk (or quota) is full
     UNAUTHORIZED = "unauthorized"  # missing or wrong API key
     MODEL_NOT_FOUND = "model_not_found"  # model id/folder cannot be resolved
     UNKNOWN_MODEL = "unknown_model"  # a request names a model this server has not loaded
     INDEX_NOT_FOUND = "index_not_found"  # a search names an index the index folder does not hold
     MODEL_MISMATCH = "model_mismatch"  # an index built with one model, queried with another
+    MODEL_TYPE = "model_type"  # the route needs another kind of model (TEI: /predict on an embedder)
     CONFIG = "config"  # an impossible combination of settings
     BACKEND = "backend"  # the model itself failed
 
@@ -38,11 +42,14 @@ HTTP_STATUS: dict[ErrorType, int] = {
     ErrorType.TOO_MANY: 413,
     ErrorType.TOO_LARGE: 413,
     ErrorType.OVERLOADED: 429,
+    ErrorType.RATE_LIMITED: 429,
+    ErrorType.DISK_FULL: 507,
     ErrorType.UNAUTHORIZED: 401,
     ErrorType.MODEL_NOT_FOUND: 503,
     ErrorType.UNKNOWN_MODEL: 404,
     ErrorType.INDEX_NOT_FOUND: 404,
     ErrorType.MODEL_MISMATCH: 409,
+    ErrorType.MODEL_TYPE: 424,  # TEI's status for a route the loaded model cannot serve
     ErrorType.CONFIG: 500,
     ErrorType.BACKEND: 500,
 }
@@ -88,3 +95,11 @@ class ModelNotFoundError(GteError):
 
     def __init__(self, en: str, zh: str | None = None) -> None:
         super().__init__(ErrorType.MODEL_NOT_FOUND, en, zh)
+
+
+def disk_full(exc: BaseException) -> GteError | None:
+    """A full disk (or a full quota) as the one message every front end shows, else None."""
+    if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        return GteError(ErrorType.DISK_FULL, "the server's disk is full; try again later or tell its operator",
+                        "服务器磁盘已满，请稍后重试或联系管理员")
+    return None

@@ -10,6 +10,8 @@ import argparse
 import dataclasses
 import os
 import re
+import sys
+import textwrap
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -86,36 +88,38 @@ Precision = Literal["auto", "fp32", "fp16", "bf16", "int8"]
 
 @dataclass(frozen=True)
 class ModelSpec:
-    """One entry of ``--models``: ``[NAME=]SOURCE[@PRECISION]``."""
+    """``--model`` or one entry of ``--models``: ``[NAME=]SOURCE[@PRECISION]``."""
 
     source: str  # id or folder
     name: str | None = None  # what APIs call it (default: the id, or the folder's name)
     precision: str | None = None  # overrides --precision for this model
 
 
-def parse_model_spec(text: str) -> ModelSpec:
-    """``small=thenlper/gte-small-zh@int8`` → ModelSpec(source, name, precision).
+def parse_model_spec(text: str, flag: str = "--models") -> ModelSpec:
+    """``small=thenlper/gte-small-zh@int8`` → ModelSpec(source, name, precision): the one parser of
+    ``--model`` and of each ``--models`` entry (``flag`` is the one messages name).
 
     Raises:
         ConfigError: an empty part or an unknown precision.
     """
+    what = f"{flag} entry" if flag == "--models" else flag
     rest = text.strip()
     name = None
     if "=" in rest:
         name, _, rest = rest.partition("=")
         name = name.strip()
         if not name:
-            raise ConfigError(f"--models entry {text!r} has an empty name before '='", f"--models 条目 {text!r} 名称为空")
+            raise ConfigError(f"{what} {text!r} has an empty name before '='", f"{flag} {text!r} 名称为空")
     precision = None
     head, at, tail = rest.rpartition("@")
     if at and tail.strip().lower() in PRECISIONS:
         rest, precision = head, tail.strip().lower()
     elif at and "/" not in tail and not tail.strip().startswith("."):
-        raise ConfigError(f"--models entry {text!r}: unknown precision {tail!r}; choose one of: "
-                          f"{', '.join(PRECISIONS)}", f"--models 条目 {text!r} 的精度 {tail!r} 无效")
+        raise ConfigError(f"{what} {text!r}: unknown precision {tail!r}; choose one of: "
+                          f"{', '.join(PRECISIONS)}", f"{flag} {text!r} 的精度 {tail!r} 无效")
     rest = rest.strip()
     if not rest:
-        raise ConfigError(f"--models entry {text!r} names no model", f"--models 条目 {text!r} 没有模型")
+        raise ConfigError(f"{what} {text!r} names no model", f"{flag} {text!r} 没有模型")
     return ModelSpec(source=rest, name=name, precision=precision)
 
 
@@ -153,6 +157,9 @@ class Settings:
     """Everything the server needs to know at startup. Immutable once built."""
 
     model: str = DEFAULT_MODEL
+    #: what the header, APIs and messages call ``model`` (``--model NAME=SOURCE``); None: the id or
+    #: the folder's name
+    model_name: str | None = None
     #: more models served beside ``model`` (the default): ``[NAME=]SOURCE[@PRECISION]`` each
     models: tuple[str, ...] = field(default_factory=tuple)
     max_memory: int | None = None  # bytes all loaded models may take (estimated before loading)
@@ -187,6 +194,7 @@ class Settings:
     threads: int | None = None  # torch intra-op threads on CPU; None: torch's default
     host: str = "127.0.0.1"
     port: int = 7860
+    grpc_port: int | None = None  # TEI's gRPC API (tei.proto) on this port; None: off
     cache_size: int = 10_000  # cached vectors (entries)
     cache_bytes: int = 256 * 2**20  # and at most this many bytes of vectors
     # Limits, enforced before any model work.
@@ -194,6 +202,7 @@ class Settings:
     max_texts: int = 256  # texts per embedding request
     max_candidates: int = 1_000  # candidates per ranking
     max_matrix: int = 50  # texts in the N x N matrix
+    map_max_points: int = 5_000  # points an embedding map draws; bigger corpora are sampled
     max_upload_bytes: int = 10 * 2**20
     max_body_bytes: int = 32 * 2**20
     # Dynamic batching.
@@ -209,6 +218,15 @@ class Settings:
     allow_calibration: bool = False  # let the UI save verdict bands for everyone (implied by auth)
     api_key: str | None = None  # Bearer token for the REST routes
     cors_origins: tuple[str, ...] = field(default_factory=tuple)
+    #: Host names the server answers to (``*.example.org`` allowed); empty: any Host
+    allowed_hosts: tuple[str, ...] = field(default_factory=tuple)
+    # Uploads (Gradio's /gradio_api/upload): per client, per minute and on disk in total.
+    max_upload_client_bytes: int = 100 * 2**20  # bytes one client may upload per hour
+    max_uploads_per_minute: int = 30  # uploads one client may start per minute
+    max_upload_total_bytes: int = 2 * 2**30  # Gradio's upload/cache folder, all clients together
+    # HTTP server (uvicorn): bounds on what one connection may hold.
+    max_header_bytes: int = 64 * 2**10  # request line + headers
+    max_connections: int = 1_000  # open connections + in-flight requests, then 503
     log_level: str = "info"
     spaces: bool = False  # running on Hugging Face Spaces: no flag, read from SPACE_ID / SYSTEM
     # Scale-out (docs/scale.md): a shared Redis cache tier, metrics, shutdown, Ray Serve replicas.
@@ -257,7 +275,8 @@ def _csv(value: str) -> tuple[str, ...]:
 # (field, flags, env vars, type, help). One table feeds argparse and the env lookup.
 _OPTIONS: list[tuple[str, tuple[str, ...], tuple[str, ...], Any, str]] = [
     ("model", ("--model", "-m"), ("GTE_MODEL",), str,
-     "ModelScope id, Hugging Face id, or a local model folder "
+     "ModelScope id, Hugging Face id, or a local model folder, as [NAME=]SOURCE[@PRECISION] like "
+     "--models (NAME: what the page and APIs call it; @PRECISION: as --precision) "
      f"(default: {DEFAULT_MODEL}; gte-base/small-zh work the same way)"),
     ("models", ("--models",), ("GTE_MODELS",), _csv,
      "more models to serve beside --model (the default), comma-separated, each [NAME=]SOURCE[@PRECISION], "
@@ -287,7 +306,7 @@ _OPTIONS: list[tuple[str, tuple[str, ...], tuple[str, ...], Any, str]] = [
      "(torch quantize_dynamic, 0.028); with --int8-engine openvino: accurate or fast (see there)"),
     ("int8_engine", ("--int8-engine",), ("GTE_INT8_ENGINE",), str,
      "with --precision int8: onnx (default; ONNX Runtime W8A8, exported once into --export-cache), "
-     "torch (eager PyTorch, no export, slower: see README, Performance) or openvino (OpenVINO + NNCF, "
+     "torch (eager PyTorch, no export, slower: see docs/performance.md) or openvino (OpenVINO + NNCF, "
      "exported once; needs `pip install gte-ui[openvino]`): with --int8-mode accurate ~1.1-1.3x the "
      "onnx engine at 128-512 tokens inside the same accuracy bound (mean |dcos| 0.002-0.003), with "
      "fast (static int8) the fastest on CPU, ~1.5x onnx, but mean |dcos| ~0.004-0.006; no dynamic mode)"),
@@ -338,6 +357,9 @@ _OPTIONS: list[tuple[str, tuple[str, ...], tuple[str, ...], Any, str]] = [
     ("host", ("--host",), ("GRADIO_SERVER_NAME", "GTE_HOST"), str,
      "address to listen on (default 127.0.0.1; 0.0.0.0 to serve the network; 0.0.0.0 on Spaces)"),
     ("port", ("--port",), ("GRADIO_SERVER_PORT", "GTE_PORT", "PORT"), int, "port (default 7860)"),
+    ("grpc_port", ("--grpc-port",), ("GTE_GRPC_PORT",), int,
+     "also serve TEI's gRPC API (tei.v1: Info, Embed, Predict, Rerank, Tokenize; health, reflection) on "
+     "this port, behind the same --api-key and limits (default: off; docs/api.md, TEI)"),
     ("cache_size", ("--cache-size",), ("GTE_CACHE_SIZE",), int,
      "embeddings kept in the LRU cache, 0 disables it (default 10000)"),
     ("cache_bytes", ("--cache-bytes",), ("GTE_CACHE_BYTES",), int,
@@ -347,6 +369,8 @@ _OPTIONS: list[tuple[str, tuple[str, ...], tuple[str, ...], Any, str]] = [
     ("max_candidates", ("--max-candidates",), ("GTE_MAX_CANDIDATES",), int,
      "candidates per ranking request (default 1000)"),
     ("max_matrix", ("--max-matrix",), ("GTE_MAX_MATRIX",), int, "texts in the similarity matrix (default 50)"),
+    ("map_max_points", ("--map-max-points",), ("GTE_MAP_MAX_POINTS",), int,
+     "points an embedding map draws; a bigger corpus is sampled, and the map says so (default 5000)"),
     ("max_upload_bytes", ("--max-upload-bytes",), ("GTE_MAX_UPLOAD_BYTES",), int,
      "size of an uploaded file (default 10 MiB)"),
     ("max_body_bytes", ("--max-body-bytes",), ("GTE_MAX_BODY_BYTES",), int,
@@ -369,7 +393,21 @@ _OPTIONS: list[tuple[str, tuple[str, ...], tuple[str, ...], Any, str]] = [
      "writes to disk (always allowed with --auth; default: off)"),
     ("api_key", ("--api-key",), ("GTE_API_KEY",), str, "Bearer token required by the REST routes"),
     ("cors_origins", ("--cors-origins",), ("GTE_CORS_ORIGINS",), _csv,
-     "comma-separated origins allowed by CORS (default: same origin only)"),
+     "comma-separated origins allowed by CORS, on the REST routes and Gradio's alike (default: same origin only)"),
+    ("allowed_hosts", ("--allowed-hosts",), ("GTE_ALLOWED_HOSTS",), _csv,
+     "comma-separated Host names the server answers to, e.g. gte.example.org,*.internal; other Host "
+     "or X-Forwarded-Host headers get 400 (DNS rebinding) (default: any)"),
+    ("max_upload_client_bytes", ("--max-upload-client-bytes",), ("GTE_MAX_UPLOAD_CLIENT_BYTES",), _size,
+     "bytes one client (IP address) may upload through the page per hour, then 429 (default 100M)"),
+    ("max_uploads_per_minute", ("--max-uploads-per-minute",), ("GTE_MAX_UPLOADS_PER_MINUTE",), int,
+     "uploads one client may start per minute, then 429 (default 30)"),
+    ("max_upload_total_bytes", ("--max-upload-total-bytes",), ("GTE_MAX_UPLOAD_TOTAL_BYTES",), _size,
+     "size of Gradio's upload/cache folder (uploads and downloads, swept hourly) beyond which uploads "
+     "get 507 (default 2G)"),
+    ("max_header_bytes", ("--max-header-bytes",), ("GTE_MAX_HEADER_BYTES",), _size,
+     "request line + headers of one request, else the connection is refused (default 64K)"),
+    ("max_connections", ("--max-connections",), ("GTE_MAX_CONNECTIONS",), int,
+     "open connections and in-flight requests before new ones get 503 (default 1000)"),
     ("log_level", ("--log-level",), ("GTE_LOG_LEVEL",), str, "how much the server logs"),
     ("cache_url", ("--cache-url",), ("GTE_CACHE_URL",), str,
      "shared Redis cache tier behind the in-process LRU: redis://[:password@]host:port/db or rediss://… "
@@ -393,11 +431,38 @@ _OPTIONS: list[tuple[str, tuple[str, ...], tuple[str, ...], Any, str]] = [
 ]
 
 
-def build_parser() -> argparse.ArgumentParser:
+def program_name() -> str:
+    """What the user typed to start us: ``gte-ui`` (the console script), ``python -m gte_ui`` or
+    ``app.py`` — the name usage lines and messages show."""
+    started = os.path.basename(sys.argv[0]) if sys.argv and sys.argv[0] else ""
+    if started == "gte-ui":
+        return "gte-ui"
+    if started == "__main__.py":
+        return "python -m gte_ui"
+    return "app.py"
+
+
+class _OneModel(argparse.Action):
+    """``--model`` given twice: refused (argparse would keep the last one without a word)."""
+
+    def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace, values: Any,
+                 option_string: str | None = None) -> None:
+        first = getattr(namespace, self.dest)
+        if first is not None:
+            raise ConfigError(f"--model is given twice ({first!r}, {values!r}); it names the one default model: "
+                              f"serve more beside it with --models, e.g. --model {first} --models {values}",
+                              f"--model 只能给一次（{first!r}、{values!r}）；更多模型请用 --models")
+        setattr(namespace, self.dest, values)
+
+
+def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
     """The server's flags. Choices show as ``{a,b}`` but are checked by :func:`validate` (a
-    bilingual :class:`ConfigError`, as for env values); defaults come from :class:`Settings`."""
+    bilingual :class:`ConfigError`, as for env values); defaults come from :class:`Settings`.
+    ``prog``: the usage line's name (default: how the server was started, ``… serve`` or app.py)."""
+    if prog is None:
+        prog = program_name() + ("" if program_name() == "app.py" else " serve")
     parser = argparse.ArgumentParser(
-        prog="app.py",
+        prog=prog,
         description="GTE similarity workbench: Gradio UI + HTTP API for GTE sentence embeddings. "
         "Every flag also reads the environment variable named in its help.",
     )
@@ -414,19 +479,40 @@ def build_parser() -> argparse.ArgumentParser:
         else:
             metavar = "{" + ",".join(CHOICES[name]) + "}" if name in CHOICES else None
             parser.add_argument(*flags, dest=name, type=typ if typ is not _csv else str,
-                                default=None, metavar=metavar, help=help_text + env_note)
+                                default=None, metavar=metavar, help=help_text + env_note,
+                                **({"action": _OneModel} if name == "model" else {}))
     return parser
 
 
+def options_help(names: Sequence[str], width: int = 100) -> str:
+    """``names``' flags and help from the one table, laid out like argparse's, for the command
+    line's subcommands (which take every server flag after the command)."""
+    by_name = {row[0]: row for row in _OPTIONS}
+    lines = []
+    for name in names:
+        _, flags, envs, typ, help_text = by_name[name]
+        metavar = "" if typ is _bool else " " + ("{" + ",".join(CHOICES[name]) + "}" if name in CHOICES
+                                                 else name.upper())
+        lines.append("  " + ", ".join(flags) + metavar)
+        lines += textwrap.wrap(f"{help_text} [env: {', '.join(envs)}]", width,
+                               initial_indent=" " * 8, subsequent_indent=" " * 8)
+    return "\n".join(lines)
+
+
 def parse_settings(argv: Sequence[str] | None = None,
-                   env: Mapping[str, str] | None = None) -> Settings:
+                   env: Mapping[str, str] | None = None, prog: str | None = None) -> Settings:
     """Build :class:`Settings` from CLI arguments and the environment.
 
+    ``--model`` (or ``GTE_MODEL``) reads ``[NAME=]SOURCE[@PRECISION]`` with the ``--models``
+    parser: NAME becomes ``model_name``, @PRECISION is ``--precision``. ``prog``: the usage
+    line's name (see :func:`build_parser`).
+
     Raises:
-        ConfigError: an env value that does not parse, or a value out of range.
+        ConfigError: an env value that does not parse, a value out of range, ``--model`` twice,
+            or @PRECISION against another ``--precision``.
     """
     env = dict(os.environ if env is None else env)
-    args = build_parser().parse_args(list(argv) if argv is not None else None)
+    args = build_parser(prog).parse_args(list(argv) if argv is not None else None)
     values: dict[str, Any] = {}
     for name, flags, envs, typ, _ in _OPTIONS:
         cli_value = getattr(args, name)
@@ -449,6 +535,15 @@ def parse_settings(argv: Sequence[str] | None = None,
         # The Hugging Face twin of the default: README's preload_from_hub puts it in the Space's
         # image at build time (ModelScope is far from Spaces' servers).
         values.setdefault("model", KNOWN_MODELS[DEFAULT_MODEL])
+    if "model" in values:
+        spec = parse_model_spec(values["model"], "--model")
+        values["model"], values["model_name"] = spec.source, spec.name
+        if spec.precision is not None:
+            if values.get("precision") not in (None, spec.precision):
+                raise ConfigError(f"--model {spec.source}@{spec.precision} and --precision {values['precision']} "
+                                  "disagree; give the precision once",
+                                  f"--model 的 @{spec.precision} 与 --precision {values['precision']} 不一致")
+            values["precision"] = spec.precision
     return validate(Settings(**values))
 
 
@@ -469,7 +564,8 @@ def validate(s: Settings) -> Settings:
         choice("reranker_precision", s.reranker_precision, PRECISIONS)
 
     positives = ["hnsw_m", "hnsw_ef_search", "batch_size", "max_chars", "max_texts", "max_candidates", "max_matrix",
-                 "max_upload_bytes", "max_body_bytes", "max_queue", "concurrency"]
+                 "map_max_points", "max_upload_bytes", "max_body_bytes", "max_queue", "concurrency", "max_upload_client_bytes",
+                 "max_uploads_per_minute", "max_upload_total_bytes", "max_header_bytes", "max_connections"]
     for name in positives:
         if getattr(s, name) < 1:
             raise ConfigError(f"--{name.replace('_', '-')} must be at least 1, got {getattr(s, name)}",
@@ -491,6 +587,14 @@ def validate(s: Settings) -> Settings:
         raise ConfigError("--threads must be at least 1", "--threads 至少为 1")
     if not 0 < s.port < 65536:
         raise ConfigError(f"--port must be between 1 and 65535, got {s.port}", "端口必须在 1–65535 之间")
+    if s.grpc_port is not None and (not 0 < s.grpc_port < 65536 or s.grpc_port == s.port):
+        raise ConfigError(f"--grpc-port must be between 1 and 65535 and differ from --port, got {s.grpc_port}",
+                          "--grpc-port 必须在 1–65535 之间且不同于 --port")
+    if s.grpc_port is not None and (s.replicas is not None or s.min_replicas is not None):
+        raise ConfigError("--grpc-port is not served under --replicas (Ray Serve's gRPC proxy cannot carry "
+                          "TEI's streaming RPCs, health and reflection): run plain --grpc-port processes behind a "
+                          "gRPC load balancer instead (docs/scale.md, gRPC)",
+                          "--replicas 模式下不提供 --grpc-port：请运行多个普通进程并在前面放 gRPC 负载均衡（见 docs/scale.md）")
     for name in ("verdict_high", "verdict_mid"):
         v = getattr(s, name)
         if v is not None and not -1.0 <= v <= 1.0:

@@ -10,6 +10,7 @@ import codecs
 import csv
 import io
 import os
+from collections.abc import Sequence
 from pathlib import Path
 
 from gte_ui.core.errors import ErrorType, GteError
@@ -17,6 +18,27 @@ from gte_ui.core.textnorm import split_lines
 
 #: header names taken as "the text column" of an uploaded CSV/TSV, in order of preference
 CSV_COLUMNS = ("text", "text_column", "sentence", "candidate", "句子", "文本", "候选")
+
+
+#: the one answer for an upload field naming a file that is not an upload: the same for a path that
+#: exists, one that does not and a folder, so the answer tells nothing about the server's disk
+NOT_AN_UPLOAD = GteError(ErrorType.VALIDATION, "this file was not uploaded through this page; upload it again",
+                         "该文件不是通过本页面上传的，请重新上传")
+
+
+def uploaded_file(path: str | os.PathLike, folders: Sequence[str | os.PathLike]) -> Path:
+    """``path`` (symlinks resolved) when it is a regular file inside one of ``folders`` (where the
+    server keeps uploads), else :data:`NOT_AN_UPLOAD`. An upload field's value comes from the
+    client and can name any path on the server.
+    """
+    try:
+        resolved = Path(os.path.realpath(path))
+        inside = any(resolved.is_relative_to(os.path.realpath(folder)) for folder in folders)
+        if inside and resolved.is_file():
+            return resolved
+    except (OSError, TypeError, ValueError):
+        pass
+    raise GteError(NOT_AN_UPLOAD.error_type, NOT_AN_UPLOAD.en, NOT_AN_UPLOAD.zh)
 
 
 def read_candidates_file(path: str | os.PathLike, max_bytes: int) -> list[str]:

@@ -185,7 +185,8 @@ class Encoder:
                          backend=backend.name, load_seconds=round(time.perf_counter() - t0, 3),
                          decoder=traits.decoder, prompts=prompts.as_dict() if prompts.available else {},
                          min_dimensions=traits.min_dimensions, backend_note=backend.note,
-                         name=public_model_name(settings.model), fingerprint=model_fingerprint(folder))
+                         name=settings.model_name or public_model_name(settings.model),
+                         fingerprint=model_fingerprint(folder))
         log.info("model ready: %s", info)
         return cls(tokenizer, backend, pooling=pooling, max_length=max_length,
                    batch_size=settings.batch_size, max_batch_tokens=budget, info=info,

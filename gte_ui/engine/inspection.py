@@ -114,15 +114,16 @@ class TokenAligner:
                 self._model = AutoModel.from_pretrained(str(self.folder), dtype=torch.float32).eval()
         return self._model
 
-    def token_states(self, text: str) -> tuple[list[str], np.ndarray]:
-        """The text's tokens (special tokens left out) and their last-layer states [n, dim]."""
+    def token_states(self, text: str, keep_special: bool = False) -> tuple[list[str], np.ndarray]:
+        """The text's tokens (special tokens left out unless ``keep_special``) and their
+        last-layer states [n, dim]."""
         enc = self.tokenizer(text, truncation=True, max_length=self.max_length, return_tensors="pt",
                              return_special_tokens_mask=True)
         special = enc.pop("special_tokens_mask")[0].bool()
         model = self._load()
         with torch.inference_mode():
             hidden = model(input_ids=enc["input_ids"], attention_mask=enc["attention_mask"]).last_hidden_state[0]
-        keep = ~special
+        keep = torch.ones_like(special) if keep_special else ~special
         ids = enc["input_ids"][0][keep].tolist()
         tokens = self.tokenizer.convert_ids_to_tokens(ids)
         return tokens, hidden[keep].float().numpy()

@@ -10,7 +10,6 @@ before loading (:mod:`gte_ui.engine.memory`).
 
 from __future__ import annotations
 
-import csv
 import itertools
 import time
 from collections.abc import Callable, Sequence
@@ -19,6 +18,7 @@ from pathlib import Path
 
 from scipy.stats import kendalltau
 
+from gte_ui.core import csvsafe
 from gte_ui.core.pairs import LabelledPairs
 from gte_ui.evaluation.metrics import EvalResult, evaluate
 
@@ -95,7 +95,7 @@ def write_comparison_csv(comparison: Comparison, path: Path) -> Path:
     fields = ["model", "precision", "n", "spearman", "pearson", "auc", "accuracy", "f1",
               "sentences_per_s", "seconds", "memory_bytes"]
     with open(path, "w", encoding="utf-8-sig", newline="") as f:
-        w = csv.DictWriter(f, fieldnames=fields, extrasaction="ignore")
+        w = csvsafe.dict_writer(f, fields, extrasaction="ignore")
         w.writeheader()
         for row in comparison.rows:
             w.writerow(row.to_dict())

@@ -22,6 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
+from gte_ui.core import csvsafe
 from gte_ui.core.errors import ErrorType, GteError
 from gte_ui.core.scoring import cosine_pairs, pearson, spearman
 from gte_ui.core.textfiles import decode_text, upload_bytes
@@ -308,7 +309,7 @@ def write_results(result: EvalResult, pairs: LabelledPairs, folder: Path) -> lis
     metrics.write_text(json.dumps(result.to_dict(), ensure_ascii=False, indent=2), encoding="utf-8")
     per_pair = folder / "pairs_scored.csv"
     with open(per_pair, "w", encoding="utf-8-sig", newline="") as f:
-        w = csv.writer(f)
+        w = csvsafe.writer(f)
         w.writerow(["sentence1", "sentence2", "label", "cosine"])
         for a, b, lab, c in zip(pairs.a, pairs.b, pairs.labels, result.cosines):
             w.writerow([a, b, lab, f"{c:.6f}"])

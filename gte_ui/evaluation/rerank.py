@@ -1,8 +1,8 @@
 """Evaluate reranking on labelled query–document groups, the way C-MTEB's T2Reranking does.
 
 Input: rows ``query, doc, label`` (TSV/CSV, header or not; C-MTEB's T2Reranking layout) or JSON
-lines ``{"query", "positive": [...], "negative": [...]}`` (T2Reranking's own files: positives
-label 1, negatives 0). Output, per method — the embedding model's cosine alone, and the
+lines ``{"query", "positive": [...], "negative": [...]}`` (T2Reranking's own files) or
+``{"query", "pos": [...], "neg": [...]}`` (FlagEmbedding's): positives label 1, negatives 0. Output, per method — the embedding model's cosine alone, and the
 ``--reranker`` cross-encoder when one is loaded — side by side:
 
 * **MRR@10**: the mean over queries of 1 / rank of the first relevant document in the top 10 (0
@@ -29,6 +29,7 @@ import numpy as np
 from gte_ui.core.errors import ErrorType, GteError
 from gte_ui.core.scoring import spearman
 from gte_ui.core.textfiles import decode_text, sniff_encoding, upload_bytes
+from gte_ui.evaluation.retrieval import read_flag_records
 
 QUERY_NAMES = ("query", "question", "查询", "问题", "q")
 DOC_NAMES = ("doc", "document", "passage", "text", "docs", "文档", "段落", "candidate")
@@ -47,6 +48,12 @@ class RerankGroups:
     @property
     def pairs(self) -> int:
         return sum(len(d) for d in self.docs)
+
+    def limit(self, n: int | None) -> RerankGroups:
+        """The first ``n`` queries (all when ``n`` is None or 0)."""
+        if not n:
+            return self
+        return RerankGroups(self.queries[:n], self.docs[:n], self.labels[:n], self.name)
 
 
 @dataclass
@@ -82,22 +89,11 @@ def read_groups(source: str | Path | bytes, name: str = "") -> RerankGroups:
     stripped = text.lstrip()
     groups: dict[str, tuple[list[str], list[float]]] = {}
     if stripped.startswith("{"):
-        for n, line in enumerate(text.splitlines(), start=1):
-            if not line.strip():
-                continue
-            try:
-                rec = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise _bad(f"{name} line {n} is not JSON: {exc.msg}", f"{name} 第 {n} 行不是 JSON") from exc
-            if not isinstance(rec, dict) or not isinstance(rec.get("query"), str):
-                raise _bad(f'{name} line {n}: expected {{"query", "positive", "negative"}}', f"{name} 第 {n} 行格式错误")
-            docs, labels = groups.setdefault(rec["query"], ([], []))
-            for key, label in (("positive", 1.0), ("negative", 0.0)):
-                items = rec.get(key) or []
-                if not isinstance(items, list) or not all(isinstance(x, str) for x in items):
-                    raise _bad(f"{name} line {n}: {key!r} must be a list of strings", f"{name} 第 {n} 行 {key} 必须是字符串列表")
-                docs.extend(items)
-                labels.extend([label] * len(items))
+        # FlagEmbedding's {query, pos, neg} or T2Reranking's {query, positive, negative}: one reader
+        for query, pos, neg in read_flag_records(text, name):
+            docs, labels = groups.setdefault(query, ([], []))
+            docs.extend(pos + neg)
+            labels.extend([1.0] * len(pos) + [0.0] * len(neg))
     else:
         delimiter = "\t" if "\t" in text.split("\n", 1)[0] or name.endswith(".tsv") else ","
         rows = [r for r in csv.reader(io.StringIO(text), delimiter=delimiter,
@@ -131,7 +127,10 @@ def read_groups(source: str | Path | bytes, name: str = "") -> RerankGroups:
             labels.append(label)
     kept = {k: v for k, v in groups.items() if k and len(v[0]) >= 2}
     if not kept:
-        raise _bad(f"{name}: no query has 2 or more documents to rank", "没有包含 2 个以上文档的查询")
+        raise _bad(f"{name}: no query has 2 or more documents to rank ({len(groups)} queries, "
+                   f"{sum(len(v[0]) for v in groups.values())} documents in all); reranking orders each query's "
+                   "own documents — to search one shared corpus instead, use --task retrieval",
+                   "没有包含 2 个以上文档的查询；如需在共享语料中检索，请用 --task retrieval")
     return RerankGroups(list(kept), [v[0] for v in kept.values()], [v[1] for v in kept.values()], name=name)
 
 

@@ -1,4 +1,4 @@
-"""Command line: ``python -m gte_ui {serve,download,embed,similarity,rank,evaluate,health}``.
+"""Command line: ``python -m gte_ui {serve,download,embed,index,search,similarity,rank,evaluate,map,health}``.
 
 ``embed`` exports vectors at corpus scale. It streams the input in chunks of ``--chunk-size``
 texts (memory stays constant however big the file is; each forward pass holds at most
@@ -30,7 +30,7 @@ from typing import Any
 from gte_ui.core.errors import GteError
 from gte_ui.core.settings import parse_settings
 from gte_ui.core.textfiles import read_candidates_file
-from gte_ui.frontends import cli_index
+from gte_ui.frontends import cli_index, cli_retrieval
 from gte_ui.service.corpus import (DEFAULT_CHUNK, INPUT_KINDS, EmbedReport, _err, embed_file, iter_records,
                                    iter_texts)
 from gte_ui.service.options import TextOptions
@@ -40,12 +40,10 @@ __all__ = ["embed_file", "embed_file_ray", "iter_records", "iter_texts", "main"]
 
 def _evaluate_rerank(h, args: argparse.Namespace, rest: list[str], tqdm) -> int:
     # the model stack on first use: `--help` and `health` (Docker's HEALTHCHECK) stay instant
+    from gte_ui.evaluation import jobs
     from gte_ui.evaluation import rerank as rerank_eval
 
-    groups = rerank_eval.read_groups(args.file)
-    if args.limit:
-        groups = rerank_eval.RerankGroups(groups.queries[:args.limit], groups.docs[:args.limit],
-                                          groups.labels[:args.limit], groups.name)
+    groups = rerank_eval.read_groups(args.file)  # a malformed file is refused before a model loads
     service = h.EmbeddingService.from_settings(parse_settings(rest), batching=False)
     # a share of the work, not a count: no "%/s" rate (issue 18.8)
     bar = tqdm(total=100, desc="evaluating", file=sys.stderr, bar_format="{desc}: {percentage:3.0f}%|{bar}| {elapsed}")
@@ -54,12 +52,12 @@ def _evaluate_rerank(h, args: argparse.Namespace, rest: list[str], tqdm) -> int:
         bar.set_description(desc)
         bar.update(int(frac * 100) - bar.n)
 
-    results = rerank_eval.compare(service, groups, progress)
+    job = jobs.rerank_job(service, groups, limit=args.limit, out=Path(args.out) if args.out else None,
+                          progress=progress)
     bar.close()
-    print(json.dumps([r.metrics() for r in results], ensure_ascii=False, indent=2))
-    if args.out:
-        for p in rerank_eval.write_results(results, Path(args.out)):
-            print(f"wrote {p}")
+    print(json.dumps([r.metrics() for r in job.results], ensure_ascii=False, indent=2))
+    for p in job.files:
+        print(f"wrote {p}")
     return 0
 
 
@@ -343,7 +341,9 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--instruction", help="a task description, sent as 'Instruct: …\\nQuery:' before A / the "
                        "source / the query (rerank: embedding method only)")
     sub.add_parser("evaluate", help="Spearman of the model on labelled pairs, or --task rerank: MRR@10, "
-                   "nDCG@10 on query-document groups (see its --help)", add_help=False)
+                   "nDCG@10 on query-document groups, or --task retrieval: nDCG@10, Recall@k on a BEIR folder "
+                   "(see its --help)", add_help=False)
+    sub.add_parser("map", help="2-D embedding map of a file's texts as an HTML page (see its --help)", add_help=False)
     sub.add_parser("index", help="corpus indexes: build (resumable, --ray), list, info, delete (see its --help)",
                    add_help=False)
     sub.add_parser("search", help="search an index: top-k with scores and verdicts, --rerank (see its --help)",
@@ -362,6 +362,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     if argv and argv[0] == "evaluate":  # its own parser owns every flag
         return evaluate_command(argv[1:])
+    if argv and argv[0] == "map":  # its own parser owns every flag
+        return cli_retrieval.map_command(argv[1:])
     if argv and argv[0] in ("index", "search"):  # their own parsers (gte_ui/frontends/cli_index.py)
         return cli_index.main(argv, parser.prog, index_batches_ray)
     args, rest = parser.parse_known_args(argv)
@@ -444,9 +446,11 @@ def main(argv: Sequence[str] | None = None) -> int:
 def evaluate_command(argv: Sequence[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m gte_ui evaluate", description="Spearman / Pearson (and ROC-AUC, accuracy, F1 for 0/1 labels) of the model on labelled pairs")
     ap.add_argument("file")
-    ap.add_argument("--task", choices=("pairs", "rerank"), default="pairs",
+    ap.add_argument("--task", choices=("pairs", "rerank", "retrieval"), default="pairs",
                     help="pairs: Spearman on labelled pairs (default); rerank: MRR@10, nDCG@10 and mean "
-                    "per-query Spearman on query-doc-label groups, embedding alone vs with --reranker")
+                    "per-query Spearman on query-doc-label groups, embedding alone vs with --reranker; "
+                    "retrieval: nDCG@10, MRR@10, Recall@1/10/100, MAP@100 on a BEIR folder (or .zip) or "
+                    "FlagEmbedding {query, pos, neg} lines, every loaded model, alone and + --reranker")
     ap.add_argument("--columns", help="sentence A, sentence B, label: names or 0-based indices, comma-separated")
     ap.add_argument("--out", help="folder for metrics.json and pairs_scored.csv")
     ap.add_argument("--limit", type=int, help="evaluate only the first N pairs")
@@ -454,9 +458,12 @@ def evaluate_command(argv: Sequence[str] | None = None) -> int:
                     help="save verdict bands derived from this data for the model (used at next start)")
     ap.add_argument("--json", action="store_true",
                     help="print every metric as JSON instead of the compact table")
+    cli_retrieval.add_retrieval_flags(ap)
     args, rest = ap.parse_known_args(list(sys.argv[1:] if argv is None else argv))
     from tqdm import tqdm  # kept off --help's path, as the model stack is
 
+    if args.task == "retrieval":
+        return cli_retrieval.evaluate_retrieval(args, rest, tqdm)
     try:
         h = _heavy()
         if args.task == "rerank":

@@ -29,6 +29,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from gte_ui.core import csvsafe
 from gte_ui.core.errors import ErrorType, GteError
 from gte_ui.core.textfiles import sniff_encoding
 from gte_ui.service.options import TextOptions
@@ -481,7 +482,7 @@ def _assemble(parts: _Parts, n_chunks: int, out: Path, dim: int) -> int:
             del arr
         elif kind == ".csv":
             with open(tmp, "w", encoding="utf-8", newline="") as f:
-                w = csv.writer(f)
+                w = csvsafe.writer(f)
                 w.writerow(["text"] + [f"v{j}" for j in range(dim)])
                 for i in range(n_chunks):
                     texts, v = parts.load(i)

@@ -104,12 +104,14 @@ class EmbeddingService:
         Raises:
             ConfigError: over ``--max-memory``, or two models with one name.
         """
-        specs = [ModelSpec(source=settings.model)] + [parse_model_spec(m) for m in settings.models]
+        specs = [ModelSpec(source=settings.model, name=settings.model_name),
+                 *(parse_model_spec(m) for m in settings.models)]
         budget = _MemoryBudget(settings.max_memory)
         default: EmbeddingService | None = None
         try:
             for spec in specs:
-                own = settings.replace(model=spec.source, precision=spec.precision or settings.precision, models=(),
+                own = settings.replace(model=spec.source, model_name=spec.name,
+                                       precision=spec.precision or settings.precision, models=(),
                                        # one reranker, beside the default model only
                                        **({} if default is None else {"reranker": None}))
                 estimate = budget.admit(spec, own)
@@ -215,6 +217,11 @@ class EmbeddingService:
     def max_length(self) -> int:
         """Tokens the model reads per text (per window when chunking)."""
         return self.encoder.max_length
+
+    @property
+    def max_batch_tokens(self) -> int | None:
+        """Padded tokens one forward pass may hold (TEI's ``--max-batch-tokens``)."""
+        return self.encoder.max_batch_tokens
 
     def stats(self) -> dict[str, object]:
         batcher = {k: getattr(self.runner, k) for k in ("batches", "requests", "pending", "replicas", "retries")
@@ -348,20 +355,48 @@ class EmbeddingService:
                                 f"{self.name}'s vocabulary ({chars}); its score means little")
         return [round(u.ratio, 4) for u in report], warnings
 
+    def unknown_share(self, texts: Sequence[str], *, tokenizer=None, model: str | None = None) -> tuple[float, list[str]]:
+        """For a data set (evaluation): the share of all its (distinct) texts' tokens the
+        vocabulary does not know, and a warning when it is above ``--unknown-warn``.
+
+        The same signature as the newcomer branch's (issue 30.4), which also adds a running tally
+        for chunked input: on merge, keep that one."""
+        texts = list(dict.fromkeys(texts))
+        report = unknown_tokens(tokenizer or self.encoder.tokenizer, texts, None if tokenizer is not None else self.max_length)
+        tokens = sum(u.tokens for u in report)
+        share = sum(u.unknown for u in report) / tokens if tokens else 0.0
+        if share <= self.settings.unknown_warn:
+            return share, []
+        chars = " ".join(list(dict.fromkeys(c for u in report for c in u.characters))[:12])
+        name = model or self.name
+        return share, [f"数据中 {share:.1%} 的词元不在 {name} 的词表中（{chars}），模型读不懂这部分，指标参考价值有限 / "
+                       f"{share:.1%} of the data's tokens are unknown to {name}'s vocabulary ({chars}); the model "
+                       "cannot read them, so these metrics mean little"]
+
     def align(self, a: str, b: str) -> Alignment:
         """Which tokens carry the match: last-layer token × token cosines of ``a`` and ``b`` and
         their greedy (BERTScore-style) matching. The first call loads the model's fp32 weights
         once (see :class:`~gte_ui.engine.inspection.TokenAligner`)."""
         a = self.check_text(a, "sentence A")
         b = self.check_text(b, "sentence B")
-        if self._aligner is None:
-            folder = transformer_folder(Path(self.info.path))
-            self._aligner = TokenAligner(folder, self.encoder.tokenizer, self.max_length)
-        result = self._aligner.align(a, b)
+        result = self._token_aligner().align(a, b)
         if not result.tokens_a or not result.tokens_b:
             raise GteError(ErrorType.VALIDATION, "a sentence has no tokens the model reads",
                            "句子中没有模型可读的词元")
         return result
+
+    def token_states(self, text: str, *, what: str = "text") -> np.ndarray:
+        """Last-layer states [tokens, dim] of every token of ``text`` (special tokens included,
+        truncated at ``max_length``, fp32, not normalised): TEI's ``embed_all``. The fp32 weights
+        are the ones :meth:`align` loads, once."""
+        text = self.check_text(text, what)
+        return self._token_aligner().token_states(text, keep_special=True)[1]
+
+    def _token_aligner(self) -> TokenAligner:
+        if self._aligner is None:
+            folder = transformer_folder(Path(self.info.path))
+            self._aligner = TokenAligner(folder, self.encoder.tokenizer, self.max_length)
+        return self._aligner
 
     # ------------------------------------------------------------ operations
     def embed(self, texts: Sequence[str], *, limit: int | None = None, what: str = "texts",

@@ -8,6 +8,7 @@
 * ``POST /rerank`` — the articles' ``{"query", "docs"}`` and TEI's ``{"query", "texts"}``;
   ``POST /v1/rerank`` (Cohere / Jina / Xinference; ``/v2/rerank`` for Cohere's v2 client);
 * ``POST /v1/search``, ``GET /v1/indexes`` — search a corpus index (``gte-ui index build``);
+* ``POST /v1/map`` — the embedding map (向量地图) of a list of texts;
 * ``GET /health`` — readiness for Docker / Spaces probes.
 
 Routes only dispatch: bodies are parsed by :func:`gte_ui.core.jsonbody.parse_json` (malformed or
@@ -28,19 +29,22 @@ from typing import Any
 from fastapi import APIRouter, Depends, FastAPI, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel
 
 from gte_ui.core.auth import check_api_key
 from gte_ui.core.errors import ErrorType, GteError
 from gte_ui.core.jsonbody import parse_json
 from gte_ui.core.settings import Settings
 from gte_ui.core.textnorm import split_lines
+from gte_ui.frontends.protocols.parse import validate as _validate
+from gte_ui.frontends.protocols.tei import check_truncation
 from gte_ui.frontends.http.shapes import (ArticleRerankRequest, ArticleRerankResponse, CohereDocument,
                                           CohereRerankRequest, CohereRerankResponse, CohereRerankResult,
-                                          CohereUsage, EmbeddingsRequest, EmbeddingsResponse, PairRequest,
+                                          CohereUsage, EmbeddingsRequest, EmbeddingsResponse, MapRequest, PairRequest,
                                           PairResponse, SearchRequest, TeiEmbedRequest, TeiRank, TeiRerankRequest,
                                           TeiSimilarityRequest, legacy_rank, legacy_vector, parse_legacy,
                                           tei_scores, tei_vectors)
+from gte_ui.service import embedding_map
 from gte_ui.service import search as search_service
 from gte_ui.service.service import EmbeddingService
 
@@ -57,15 +61,6 @@ def _body_doc(*models: type[BaseModel]) -> dict[str, Any]:
 async def read_json(request: Request) -> Any:
     """The request body as JSON, or a 400/422 that says what is wrong with it."""
     return parse_json(await request.body())
-
-
-def _validate(model: type[BaseModel], body: Any) -> Any:
-    try:
-        return model.model_validate(body)
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        where = ".".join(str(p) for p in first["loc"]) or "body"
-        raise GteError(ErrorType.VALIDATION, f"{where}: {first['msg']}", f"字段 {where} 无效") from exc
 
 
 def build_router(service: EmbeddingService, settings: Settings) -> APIRouter:
@@ -167,12 +162,7 @@ def build_router(service: EmbeddingService, settings: Settings) -> APIRouter:
             r = await run_in_threadpool(functools.partial(service.rerank, tei.query, tei.texts,
                                                           raw_scores=tei.raw_scores, what="texts",
                                                           options=tei.text_options()))
-            if not tei.truncate:
-                over = next((row for row in sorted(r.rows, key=lambda x: x.index) if row.truncated), None)
-                if over is not None:
-                    raise GteError(ErrorType.TOO_LONG, f"texts[{over.index}] with the query has {over.tokens} tokens, over "
-                                   "the reranker's limit; send truncate: true to cut it",
-                                   f"texts[{over.index}] 与查询合计 {over.tokens} 个词元，超过上限")
+            check_truncation(r, tei.truncate)
             ranks = [TeiRank(index=row.index, score=row.score, text=row.text if tei.return_text else None)
                      .model_dump(exclude_none=True) for row in r.rows]
             return JSONResponse(ranks, headers={"X-Rerank-Method": r.method})
@@ -220,6 +210,16 @@ def build_router(service: EmbeddingService, settings: Settings) -> APIRouter:
         router.add_api_route(path, cohere_rerank, methods=["POST"], tags=["rerank"],
                              response_model=CohereRerankResponse, response_model_exclude_none=True,
                              openapi_extra=_body_doc(CohereRerankRequest))
+
+    @router.post("/v1/map", tags=["map"], openapi_extra=_body_doc(MapRequest))
+    async def embedding_map_route(request: Request) -> dict[str, Any]:
+        """The embedding map: ``{"texts", "labels"?, "queries"?, "method", "clusters", "model"?}`` →
+        ``{"points": [{"x", "y", "text", "kind", "group"}], "method", "sampled", "note", …}``."""
+        req: MapRequest = _validate(MapRequest, await read_json(request))
+        result = await run_in_threadpool(functools.partial(
+            embedding_map.build_map, service.for_model(req.model), req.texts, labels=req.labels, queries=req.queries,
+            method=req.method, clusters=req.clusters))
+        return result.to_dict()
 
     return router
 

@@ -15,9 +15,10 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from gte_ui.core.errors import ErrorType, GteError
+from gte_ui.frontends.protocols.tei import check_embed_flags
 from gte_ui.service.options import TextOptions
 from gte_ui.service.results import EmbedResult, PairResult, RankResult
 
@@ -176,6 +177,12 @@ class TeiEmbedRequest(TextOptionsFields):
     texts: list[str] | None = Field(None, description="the articles' inference-suite shape")
     normalize: bool = True
     truncate: bool = True
+
+    @field_validator("normalize")
+    @classmethod
+    def _normalised_only(cls, value: bool) -> bool:
+        check_embed_flags(value)
+        return value
 
     @model_validator(mode="after")
     def _one_of(self) -> TeiEmbedRequest:
@@ -349,3 +356,16 @@ class CohereRerankResponse(BaseModel):
     method: Literal["cross-encoder", "embedding"]
     usage: CohereUsage
     meta: dict[str, Any]
+
+
+class MapRequest(BaseModel):
+    """``POST /v1/map``: the embedding map (向量地图) of ``texts``, ``queries`` drawn over them.
+    More than ``--map-max-points`` texts are sampled, and the answer says so."""
+
+    model_config = ConfigDict(extra="forbid")
+    texts: list[str] = Field(description="the corpus, at least 3 texts")
+    labels: list[str] | None = Field(None, description="one per text: colour by these instead of k-means clusters")
+    queries: list[str] = Field(default_factory=list, description="drawn as stars over the corpus (at most 200)")
+    method: Literal["pca", "umap"] = "pca"
+    clusters: int = Field(8, ge=1, le=50, description="k-means clusters when no labels are given")
+    model: str | None = None

@@ -13,8 +13,10 @@ from collections.abc import Callable
 from typing import Any
 
 import gradio as gr
+from gradio.utils import get_upload_folder
 
-from gte_ui.core.errors import ErrorType, GteError
+from gte_ui.core.errors import ErrorType, GteError, disk_full
+from gte_ui.core.textfiles import uploaded_file
 from gte_ui.service.options import TextOptions
 from gte_ui.service.service import EmbeddingService
 
@@ -36,9 +38,10 @@ def safe(n_outputs: int, fill: Callable[[], tuple] | None = None) -> Callable:
                 return fn(*args, **kwargs)
             except GteError as exc:
                 message = exc.message
-            except Exception:  # noqa: BLE001 - the page must keep working; the log has the details
+            except Exception as exc:  # noqa: BLE001 - the page must keep working; the log has the details
                 log.exception("UI callback %s failed", fn.__name__)
-                message = INTERNAL_ERROR
+                full = disk_full(exc)
+                message = full.message if full else INTERNAL_ERROR
             gr.Warning(message)
             first = f"⚠️ {message}"
             if n_outputs == 1:
@@ -65,6 +68,14 @@ def bind(fn: Callable, service: EmbeddingService) -> Callable:
     signature = inspect.signature(fn)
     bound.__signature__ = signature.replace(parameters=list(signature.parameters.values())[1:])
     return bound
+
+
+def upload_path(upload: str) -> str:
+    """The file an upload field names, when it is one this page received (Gradio's upload folder);
+    else one refusal that does not say whether the path exists. Every tab opens uploads through
+    this: the field's value comes from the client, and Gradio's own check of it is off in an app
+    mounted with ``gr.mount_gradio_app`` unless :func:`gte_ui.server.create_app` turns it on."""
+    return str(uploaded_file(upload, [get_upload_folder()]))
 
 
 def text_options(t2s: bool, nfkc: bool, ws: bool, long_text: str | None,

@@ -5,23 +5,59 @@ No Gradio here, so each piece is testable without a browser.
 
 from __future__ import annotations
 
-import csv
 import json
+import shutil
 import tempfile
+import time
 from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 
+from gte_ui.core import csvsafe
 from gte_ui.evaluation.compare import Comparison
 from gte_ui.service.results import MatrixResult, PairResult, RankResult
 
 RANK_COLUMNS = ["排名 Rank", "得分 Score", "百分比 %", "判定 Verdict", "候选 Candidate", "词元 Tokens", "备注 Notes"]
 
 
+EXPORT_PREFIX = "gte-export-"
+#: Gradio copies a download into its own cache (swept hourly) as the event answers, so our folder
+#: is needed for seconds; older ones go, and the newest are kept within a total size
+EXPORT_MAX_AGE_S = 15 * 60
+EXPORT_MAX_BYTES = 512 * 2**20
+EXPORT_MIN_AGE_S = 60  # never swept younger: an event may still be answering with it
+
+
 def export_dir() -> Path:
-    """A fresh folder for one download (Gradio serves files from the system temp dir)."""
-    return Path(tempfile.mkdtemp(prefix="gte-export-"))
+    """A fresh folder for one download, in the system temp dir (where Gradio takes files from);
+    old ones are swept first, so exports never pile up."""
+    sweep_exports()
+    return Path(tempfile.mkdtemp(prefix=EXPORT_PREFIX))
+
+
+def sweep_exports(root: str | Path | None = None, max_age_s: float = EXPORT_MAX_AGE_S,
+                  max_bytes: int = EXPORT_MAX_BYTES, now: float | None = None) -> int:
+    """Delete export folders older than ``max_age_s``, then the oldest (past a minute) until the
+    rest take at most ``max_bytes``. Returns how many went."""
+    now = time.time() if now is None else now
+    folders = []
+    for folder in Path(root or tempfile.gettempdir()).glob(EXPORT_PREFIX + "*"):
+        try:
+            size = sum(f.stat().st_size for f in folder.iterdir() if f.is_file())
+            folders.append((folder.stat().st_mtime, size, folder))
+        except OSError:  # swept by another worker meanwhile
+            continue
+    folders.sort(reverse=True)  # newest first
+    removed, kept = 0, 0
+    for mtime, size, folder in folders:
+        age = now - mtime
+        kept += size
+        if age > max_age_s or (kept > max_bytes and age > EXPORT_MIN_AGE_S):
+            shutil.rmtree(folder, ignore_errors=True)
+            kept -= size
+            removed += 1
+    return removed
 
 
 # ------------------------------------------------------------------ pairwise
@@ -76,7 +112,7 @@ def ranking_csv(result: RankResult) -> Path:
     """The ranking as a UTF-8 CSV (with BOM so Excel opens Chinese correctly)."""
     path = export_dir() / "ranking.csv"
     with open(path, "w", encoding="utf-8-sig", newline="") as f:
-        w = csv.writer(f)
+        w = csvsafe.writer(f)
         w.writerow(["rank", "index", "score", "percent", "verdict", "text", "tokens", "truncated", "duplicate"])
         for row in result.rows:
             w.writerow([row.rank, row.index, f"{row.score:.6f}", row.percent, row.verdict.zh, row.text,
@@ -135,7 +171,7 @@ def export_vectors(texts: Sequence[str], vectors: np.ndarray) -> list[Path]:
     json_path.write_text(vectors_json(texts, vectors), encoding="utf-8")
     np.save(npy_path, np.asarray(vectors, dtype=np.float32))
     with open(csv_path, "w", encoding="utf-8-sig", newline="") as f:
-        w = csv.writer(f)
+        w = csvsafe.writer(f)
         w.writerow(["text"] + [f"v{i}" for i in range(vectors.shape[1])])
         for t, v in zip(texts, vectors):
             w.writerow([t] + [f"{x:.7g}" for x in v])
@@ -146,7 +182,7 @@ def export_vectors(texts: Sequence[str], vectors: np.ndarray) -> list[Path]:
 def matrix_csv(result: MatrixResult) -> Path:
     path = export_dir() / "similarity_matrix.csv"
     with open(path, "w", encoding="utf-8-sig", newline="") as f:
-        w = csv.writer(f)
+        w = csvsafe.writer(f)
         w.writerow([""] + list(result.texts))
         for t, row in zip(result.texts, result.scores):
             w.writerow([t] + [f"{x:.6f}" for x in row])
@@ -190,7 +226,7 @@ def compare_rank_csv(texts: Sequence[str], scores_by_model: dict[str, Sequence[f
     path = export_dir() / "ranking-compare.csv"
     ranks = {name: _ranks(scores) for name, scores in scores_by_model.items()}
     with open(path, "w", encoding="utf-8-sig", newline="") as f:
-        w = csv.writer(f)
+        w = csvsafe.writer(f)
         w.writerow(["index", "text", *[h for n in scores_by_model for h in (f"{n} score", f"{n} rank")]])
         for i, text in enumerate(texts):
             w.writerow([i, text, *[x for name, scores in scores_by_model.items()

@@ -1,14 +1,15 @@
-"""关于 About: the model's public facts, live counters, and how to call the API on *this* server."""
+"""关于 About: the model's public facts, live counters, and how to call the API on *this* server.
+
+Counters (what others sent, how much is cached) show only on a server that asks for credentials
+(``--api-key`` or ``--auth``): an open page shows no one's traffic. Library versions never show
+here; the start-up log has them."""
 
 from __future__ import annotations
 
 import html
-import platform
 import re
 
 import gradio as gr
-import torch
-import transformers
 
 from gte_ui.core.settings import Settings
 from gte_ui.frontends.ui.common import bind, safe
@@ -35,11 +36,8 @@ def base_url(settings: Settings, request: gr.Request | None = None) -> str:
 
 def about_markdown(service: EmbeddingService, url: str | None = None) -> str:
     """The About tab: model facts (its public name, never the server's path), counters, API snippet."""
-    info, st = service.info, service.stats()
+    info = service.info
     url = url or base_url(service.settings)
-    cache, shared = st["cache"]["local"], st["cache"]["shared"]
-    shared_row = (f"{'up' if shared['up'] else 'DOWN'} · {shared['hits']} hits / {shared['misses']} misses · "
-                  f"{shared['errors']} errors" if shared["enabled"] else "off (--cache-url)")
     bands = service.bands
     return f"""
 ### 模型 Model
@@ -55,10 +53,7 @@ def about_markdown(service: EmbeddingService, url: str | None = None) -> str:
 | 加载耗时 Load time | {info.load_seconds:.2f} s |
 | 重排模型 Reranker | {reranker_line(service)} |
 | 判定阈值 Verdict bands | > {bands.high:.2f} 高度相似 · > {bands.mid:.2f} 中等相似 · else 差异较大 ({bands.source}) |
-| 缓存 Cache | {cache['entries']} entries · {cache['hits']} hits / {cache['misses']} misses (hit rate {cache['hit_rate']:.1%}) |
-| 共享缓存 Shared cache (Redis) | {shared_row} |
-| 批处理 Batches | {st['batcher'].get('batches', '—')} model calls for {st['batcher'].get('requests', '—')} requests |
-| 版本 Versions | Python {platform.python_version()} · torch {torch.__version__} · transformers {transformers.__version__} · gradio {gr.__version__} |
+{counter_rows(service)}
 
 ### API 用法 How to call the API
 ```python
@@ -71,6 +66,23 @@ requests.post("{url}/rerank", json={{"query": "查询", "docs": ["文档1", "文
 `/similarity`, `/embed`, `/rerank`, `/v1/rerank`, `/health` and the OpenAPI page `{url}/docs` are described in the README;
 `gradio_client` users: see "Use via API" at the bottom of this page.
 """
+
+
+def counter_rows(service: EmbeddingService) -> str:
+    """The cache and batcher counters as table rows, on a server with credentials; on an open one
+    a row saying where they are (they tell what others sent)."""
+    s = service.settings
+    if not (s.api_key or s.auth):
+        return "| 计数 Counters | 开放服务器不显示 hidden on an open server (`/metrics`, `/health`) |"
+    st = service.stats()
+    cache, shared = st["cache"]["local"], st["cache"]["shared"]
+    shared_row = (f"{'up' if shared['up'] else 'DOWN'} · {shared['hits']} hits / {shared['misses']} misses · "
+                  f"{shared['errors']} errors" if shared["enabled"] else "off (--cache-url)")
+    return (f"| 缓存 Cache | {cache['entries']} entries · {cache['hits']} hits / {cache['misses']} misses "
+            f"(hit rate {cache['hit_rate']:.1%}) |\n"
+            f"| 共享缓存 Shared cache (Redis) | {shared_row} |\n"
+            f"| 批处理 Batches | {st['batcher'].get('batches', '—')} model calls for "
+            f"{st['batcher'].get('requests', '—')} requests |")
 
 
 def reranker_line(service: EmbeddingService) -> str:

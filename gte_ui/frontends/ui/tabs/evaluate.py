@@ -15,10 +15,11 @@ from gte_ui.core.pairs import LabelledPairs
 from gte_ui.core.resources import SAMPLES
 from gte_ui.evaluation import calibration
 from gte_ui.evaluation import metrics as evaluation
+from gte_ui.evaluation import jobs, retrieval
 from gte_ui.evaluation import rerank as rerank_eval
-from gte_ui.frontends.ui import charts, views
+from gte_ui.frontends.ui import charts, charts_retrieval, views
 from gte_ui.evaluation.compare import compare_models, write_comparison_csv
-from gte_ui.frontends.ui.common import bind, comparing, pick_model, safe
+from gte_ui.frontends.ui.common import bind, comparing, pick_model, safe, upload_path
 from gte_ui.service.service import EmbeddingService
 
 CALIBRATION_OFF = ("保存判定阈值会改变所有用户的判定并写入磁盘：需以 --auth 或 --allow-calibration 启动 / "
@@ -30,43 +31,49 @@ def samples() -> list[str]:
     return sorted(p.name for p in SAMPLES.glob("*.tsv"))
 
 
-TASKS = [("自动 auto", "auto"), ("句子对 pairs", "pairs"), ("重排 rerank: query, doc, label", "rerank")]
+TASKS = [("自动 auto", "auto"), ("句子对 pairs", "pairs"), ("重排 rerank: query, doc, label", "rerank"),
+         ("检索 retrieval: BEIR .zip / FlagEmbedding .jsonl", "retrieval")]
 
 
 @safe(4)
 def on_evaluate(service: EmbeddingService, upload: str | None, sample: str | None, columns: str | None,
-                limit: float | None, model: str = "", task: str | None = "auto",
+                limit: float | None, model: str = "", task: str | None = "auto", split: str | None = "test",
                 progress: gr.Progress | None = gr.Progress()) -> tuple[str, go.Figure, list[str], dict[str, Any] | None]:
     """Evaluate the uploaded file (or a shipped sample): (summary, figure, result files, state for
     :func:`on_calibrate`). Comparing: every loaded model on the same pairs, one table, overlaid
     score distributions, one CSV (nothing to calibrate from). ``task`` "rerank" (or "auto" with a
     query/doc header): MRR@10, nDCG@10 and mean per-query Spearman, the embedding model alone and
-    with the reranker, side by side."""
+    with the reranker, side by side. ``task`` "retrieval" (or "auto" with a .zip): a BEIR folder
+    zipped, or FlagEmbedding lines — nDCG@10, MRR@10, Recall@1/10/100, MAP@100 by exact search,
+    each model (every loaded one when comparing) alone and + the reranker on its top 100."""
     max_bytes = service.settings.max_upload_bytes
     if sample and sample not in samples():  # only the shipped files, never a path from the client
         raise GteError(ErrorType.VALIDATION, f"unknown sample {sample!r}; choose one of: {', '.join(samples())}",
                        "未知的示例文件")
-    path = upload or (str(SAMPLES / sample) if sample else None)
+    path = upload_path(upload) if upload else (str(SAMPLES / sample) if sample else None)
     if not path:
         raise GteError(ErrorType.EMPTY, "upload a TSV/CSV of labelled pairs or pick a sample",
                        "请上传带标签的句子对文件，或选择示例")
     if Path(path).stat().st_size > max_bytes:
         raise GteError(ErrorType.TOO_LARGE, f"the file is over {max_bytes:,} bytes", "文件过大")
+    report = (lambda f, d: progress(f, desc=d)) if progress is not None else None
+    if task == "retrieval" or (task in (None, "auto") and path.lower().endswith(".zip")):
+        services = service.models() if comparing(model) else [pick_model(service, model, "evaluation")]
+        job = jobs.retrieval_job(service, path, services=services, split=(split or "test").strip(),
+                                 limit=int(limit) if limit else None, out=views.export_dir(), name=Path(path).name,
+                                 max_bytes=max_bytes, progress=report)
+        return (retrieval.summary_markdown(job.report), charts_retrieval.retrieval_figure(job.report),
+                [str(f) for f in job.files], None)
     if task == "rerank" or (task in (None, "auto") and rerank_eval.looks_like_groups(path)):
-        groups = rerank_eval.read_groups(path, name=Path(path).name)
-        if limit:
-            n = int(limit)
-            groups = rerank_eval.RerankGroups(groups.queries[:n], groups.docs[:n], groups.labels[:n], groups.name)
-        results = rerank_eval.compare(service, groups, (lambda f, d: progress(f, desc=d)) if progress else None)
-        files = rerank_eval.write_results(results, views.export_dir())
-        return (rerank_eval.summary_markdown(results, groups), charts.rerank_metrics_figure(results),
-                [str(f) for f in files], None)
+        rr = jobs.rerank_job(service, path, limit=int(limit) if limit else None, out=views.export_dir(),
+                             name=Path(path).name, progress=report)
+        return (rerank_eval.summary_markdown(rr.results, rr.groups), charts.rerank_metrics_figure(rr.results),
+                [str(f) for f in rr.files], None)
     pairs = evaluation.read_pairs(path, [c.strip() for c in (columns or "").split(",") if c.strip()] or None,
                                   name=Path(path).name)
     if limit:
         n = int(limit)
         pairs = LabelledPairs(pairs.a[:n], pairs.b[:n], pairs.labels[:n], pairs.name)
-    report = (lambda f, d: progress(f, desc=d)) if progress is not None else None
     if comparing(model):
         comparison = compare_models(service.models(), pairs, report)
         csv_path = write_comparison_csv(comparison, views.export_dir() / "comparison.csv")
@@ -101,25 +108,29 @@ def build(service: EmbeddingService, model: gr.Component) -> None:
         gr.Markdown("上传带标签的句子对（TSV/CSV：句子1、句子2、分数 0–5 或标签 0/1），计算 Spearman / Pearson；"
                     "0/1 标签另给 ROC-AUC、最佳阈值、准确率和 F1。Upload labelled pairs to judge the model "
                     "the way C-MTEB does. 重排任务 Rerank task: query, doc, label 行（T2Reranking 格式）→ "
-                    "MRR@10 / nDCG@10 / 平均 Spearman，嵌入与重排模型并列 embedding vs reranker side by side.")
+                    "MRR@10 / nDCG@10 / 平均 Spearman，嵌入与重排模型并列 embedding vs reranker side by side. "
+                    "检索任务 Retrieval task: BEIR / C-MTEB 目录的 zip（corpus.jsonl, queries.jsonl, qrels/test.tsv）或 "
+                    "FlagEmbedding 的 {query, pos, neg} JSON 行 → nDCG@10 / MRR@10 / Recall@1/10/100 / MAP@100，"
+                    "逐查询 CSV 可下载 per-query CSV.")
         with gr.Row():
-            ev_file = gr.File(label="上传 Upload .tsv/.csv", file_types=[".tsv", ".csv", ".txt", ".data"],
-                              type="filepath")
+            ev_file = gr.File(label="上传 Upload .tsv/.csv (检索 retrieval: BEIR .zip / .jsonl)", type="filepath",
+                              file_types=[".tsv", ".csv", ".txt", ".data", ".zip", ".jsonl"], elem_id="eval-file")
             with gr.Column():
                 ev_sample = gr.Dropdown(choices=samples(), value=None, label="或选示例 Or a sample (assets/samples)")
                 ev_cols = gr.Textbox(label="列 Columns (可选 optional): 句子1,句子2,标签",
                                      placeholder="sentence1,sentence2,score")
                 ev_limit = gr.Slider(0, 5000, value=0, step=50, label="最多评估 Max pairs / queries (0 = 全部 all)")
                 ev_task = gr.Radio(TASKS, value="auto", label="任务 Task", elem_id="eval-task")
+                ev_split = gr.Textbox(value="test", label="检索划分 Retrieval split (qrels/SPLIT.tsv)", elem_id="eval-split")
         go_eval = gr.Button("评估 Evaluate", variant="primary", elem_id="btn-eval")
         ev_md = gr.Markdown(elem_id="eval-summary")
-        ev_plot = gr.Plot(label="各标签的得分分布 Scores per label")
+        ev_plot = gr.Plot(label="各标签的得分分布 Scores per label", elem_id="eval-plot")
         ev_files = gr.File(label="下载 Download", file_count="multiple")
         ev_state = gr.State()
         go_cal = gr.Button("保存为本模型的判定阈值 Save as this model's verdict bands" if allowed
                            else "保存判定阈值（未启用）Save verdict bands (off)",
                            size="sm", interactive=allowed, elem_id="btn-calibrate")
         cal_md = gr.Markdown("" if allowed else f"**已关闭 Off** — {CALIBRATION_OFF}", elem_id="calibrate-note")
-    go_eval.click(bind(on_evaluate, service), [ev_file, ev_sample, ev_cols, ev_limit, model, ev_task],
+    go_eval.click(bind(on_evaluate, service), [ev_file, ev_sample, ev_cols, ev_limit, model, ev_task, ev_split],
                   [ev_md, ev_plot, ev_files, ev_state], api_visibility="private")
     go_cal.click(bind(on_calibrate, service), [ev_state], [cal_md], api_visibility="private")

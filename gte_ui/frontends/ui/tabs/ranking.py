@@ -14,7 +14,7 @@ from gte_ui.core.textnorm import split_lines
 from gte_ui.frontends.ui import charts, views
 from gte_ui.evaluation.compare import rank_agreement
 from gte_ui.frontends.ui.common import (bind, comparing, pick_model, progress_bar, safe, text_options,
-                                        texts_with_upload)
+                                        texts_with_upload, upload_path)
 from gte_ui.service.service import EmbeddingService
 
 EXAMPLE = ("这款手机电池续航很强",
@@ -31,7 +31,7 @@ def on_rank(service: EmbeddingService, source: str, cands: str, upload: str | No
     candidates stay bare."""
     options = text_options(t2s, nfkc, ws, long_text, instruction if not comparing(model) else None)
     if upload:
-        lines = read_candidates_file(upload, service.settings.max_upload_bytes)
+        lines = read_candidates_file(upload_path(upload), service.settings.max_upload_bytes)
     else:
         lines = split_lines(cands or "")
     if comparing(model):

@@ -16,7 +16,13 @@ import plotly.graph_objects as go
 from gte_ui.core.textfiles import read_candidates_file
 from gte_ui.core.textnorm import split_lines
 from gte_ui.frontends.ui import charts
-from gte_ui.frontends.ui.common import bind, safe, text_options, texts_with_upload
+from gte_ui.frontends.ui.common import (
+    bind,
+    safe,
+    text_options,
+    texts_with_upload,
+    upload_path,
+)
 from gte_ui.service.options import TextOptions
 from gte_ui.service.service import EmbeddingService
 from gte_ui.service.two_stage import TwoStage, movement, two_stage
@@ -79,7 +85,7 @@ def on_rerank(service: EmbeddingService, query: str, docs: str, upload: str | No
               instruction: str = ""):
     """The tab's callback: (summary, table rows, slope chart); a GteError becomes ``⚠️ message``.
     The page's text options and instruction go to :func:`two_stage`."""
-    lines = read_candidates_file(upload, service.settings.max_upload_bytes) if upload else split_lines(docs or "")
+    lines = read_candidates_file(upload_path(upload), service.settings.max_upload_bytes) if upload else split_lines(docs or "")
     result = two_stage(service, query, lines, int(top_k), **text_options(t2s, nfkc, ws, long_text, instruction))
     return summary(result), table_rows(result), slope_chart(result)
 

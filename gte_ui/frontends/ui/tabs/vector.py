@@ -8,6 +8,7 @@ import gradio as gr
 
 from gte_ui.core.textnorm import split_lines
 from gte_ui.frontends.ui import views
+from gte_ui.frontends.ui.tabs import embedding_map
 from gte_ui.frontends.ui.common import bind, pick_model, progress_bar, safe, text_options
 from gte_ui.service.service import EmbeddingService
 
@@ -54,6 +55,7 @@ def build(service: EmbeddingService, options: Sequence[gr.Component],
         vec_md = gr.Markdown(elem_id="vec-summary")
         vec_json = gr.Code(label="JSON（可复制 copy）", language="json", max_lines=16, elem_id="vec-json")
         vec_files = gr.File(label="下载 Download (.json / .npy / .csv)", file_count="multiple", elem_id="vec-files")
+        embedding_map.build(service, options[-1])  # options end with the model selector
     extra = [instruction if instruction is not None else gr.State(""), vec_query, vec_dims]
     go_vec.click(bind(on_vectors, service), [vec_in, *options, *extra], [vec_md, vec_json, vec_files],
                  api_visibility="private")

@@ -1,0 +1,103 @@
+"""The command line of retrieval work: ``evaluate --task retrieval`` and ``map``.
+
+Thin adapters: the evaluation is :func:`gte_ui.evaluation.jobs.retrieval_job` (the Evaluate tab
+calls the same), the map is :mod:`gte_ui.service.embedding_map`. Only the standard library at
+module level, so ``--help`` stays instant.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from gte_ui.core.errors import GteError
+from gte_ui.core.settings import parse_settings
+
+
+def add_retrieval_flags(ap: argparse.ArgumentParser) -> None:
+    """``evaluate``'s retrieval flags (its parser is cli.py's)."""
+    ap.add_argument("--split", default="test", help="retrieval: the judgements to use, qrels/SPLIT.tsv (default: test)")
+    ap.add_argument("--top-k", type=int, default=100,
+                    help="retrieval: documents retrieved per query, and reranked with --reranker (default: 100)")
+    ap.add_argument("--no-rerank", action="store_true",
+                    help="retrieval: embedding stage only, even with --reranker loaded")
+
+
+def evaluate_retrieval(args: argparse.Namespace, rest: list[str], tqdm) -> int:
+    """``evaluate DIR --task retrieval``: every loaded model (the default and ``--models``) side by
+    side, each alone and + ``--reranker`` on its top k. Exit 2 on bad input."""
+    # the model stack on first use: `--help` and `health` (Docker's HEALTHCHECK) stay instant
+    from gte_ui.evaluation import jobs, retrieval
+    from gte_ui.service.service import EmbeddingService
+
+    try:
+        if not 1 <= args.top_k <= 1000:
+            print("error: --top-k must be from 1 to 1000", file=sys.stderr)
+            return 2
+        # read first: a malformed folder is refused before a model is loaded
+        data = retrieval.read_retrieval(args.file, split=args.split)
+        service = EmbeddingService.from_settings(parse_settings(rest), batching=False)
+        # a share of the work, not a count: no "%/s" rate
+        bar = tqdm(total=100, desc="evaluating", file=sys.stderr,
+                   bar_format="{desc}: {percentage:3.0f}%|{bar}| {elapsed}")
+
+        def progress(frac: float, desc: str) -> None:
+            bar.set_description(desc)
+            bar.update(int(frac * 100) - bar.n)
+
+        job = jobs.retrieval_job(service, data, services=service.models(), split=args.split,
+                                 limit=args.limit, top_k=args.top_k, rerank=not args.no_rerank,
+                                 out=Path(args.out) if args.out else None, progress=progress)
+        bar.close()
+        for warning in job.report.warnings:  # stderr, as every subcommand's warnings: stdout keeps its shape
+            print(f"warning: {warning}", file=sys.stderr)
+        print(json.dumps(job.report.to_dict(), ensure_ascii=False, indent=2) if args.json
+              else retrieval.summary_text(job.report))
+        for p in job.files:
+            print(f"wrote {p}", file=sys.stderr)
+        return 0
+    except GteError as exc:
+        print(f"error: {exc.message}", file=sys.stderr)
+        return 2
+
+
+def map_command(argv: Sequence[str]) -> int:
+    """``map FILE --out map.html``: the embedding map of a file's texts as a self-contained HTML page."""
+    ap = argparse.ArgumentParser(prog="gte-ui map", description="2-D embedding map (PCA, or UMAP when umap-learn is "
+                                 "installed) of a .txt/.csv/.tsv/.jsonl file's texts, coloured by k-means cluster or "
+                                 "a label column, queries drawn over it; more than --map-max-points texts are sampled")
+    ap.add_argument("file")
+    ap.add_argument("--out", required=True, help="the .html page to write (plotly, works offline)")
+    ap.add_argument("--column", help="the text column / field (default: text, sentence, … or the first column)")
+    ap.add_argument("--label-column", help="colour by this column instead of k-means clusters")
+    ap.add_argument("--queries", help="a .txt of queries (one a line) drawn as stars over the corpus")
+    ap.add_argument("--method", choices=("pca", "umap"), default="pca", help="projection (umap needs umap-learn)")
+    ap.add_argument("--clusters", type=int, default=8, help="k-means clusters when not colouring by label (default 8)")
+    ap.add_argument("--seed", type=int, default=0, help="sampling, k-means and UMAP seed (default 0)")
+    args, rest = ap.parse_known_args(list(argv))
+    # the model stack on first use: `--help` stays instant
+    from gte_ui.service import embedding_map
+    from gte_ui.service.service import EmbeddingService
+
+    try:
+        texts, labels = embedding_map.read_map_file(args.file, args.column, args.label_column)
+        queries = embedding_map.read_map_file(args.queries)[0] if args.queries else []
+        service = EmbeddingService.from_settings(parse_settings(rest), batching=False)
+        result = embedding_map.build_map(service, texts, labels=labels, queries=queries, method=args.method,
+                                         clusters=args.clusters, seed=args.seed)
+        out = Path(args.out)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        embedding_map.map_figure(result, title=f"{Path(args.file).name} · {service.name}").write_html(
+            out, include_plotlyjs=True, full_html=True)
+        print(result.note)
+        print(f"wrote {out}", file=sys.stderr)
+        return 0
+    except GteError as exc:
+        print(f"error: {exc.message}", file=sys.stderr)
+        return 2
+    except OSError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2

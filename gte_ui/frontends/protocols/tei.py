@@ -1,0 +1,275 @@
+"""text-embeddings-inference's wire shapes, once, for the HTTP routes and the gRPC servicer.
+
+TEI serves one model per URL; this server loads several (``--model``, ``--models``,
+``--reranker``). A :class:`TeiTarget` is one of them seen as a TEI server: an embedding model
+(``/embed``, ``/embed_all``, ``/tokenize``…) or the cross-encoder (``/rerank``, ``/predict``…).
+The HTTP front end gives each its own base URL (``/tei/{name}``) and the bare root to the
+default model; gRPC picks it with the ``x-tei-model`` metadata.
+
+Requests mirror TEI's ``router/src/http/types.rs`` (keys TEI does not define are ignored, as
+serde does there); answers are built from the service's results. A TEI option this server
+cannot honour (``normalize: false``, left truncation, sparse vectors) is a clear error in
+TEI's ``{"error", "error_type"}`` shape, never a silent difference.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from importlib.metadata import PackageNotFoundError, version
+from typing import Any, Literal
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from gte_ui.core.errors import ErrorType, GteError
+from gte_ui.service import tokens
+from gte_ui.service.results import EmbedResult, RerankResult
+from gte_ui.service.service import EmbeddingService
+
+Kind = Literal["embedding", "reranker"]
+
+#: the metadata key a gRPC call names its model with (absent: the default embedding model)
+GRPC_MODEL_KEY = "x-tei-model"
+
+
+def package_version() -> str:
+    try:
+        return version("gte-ui")
+    except PackageNotFoundError:  # a checkout run without installing
+        return "dev"
+
+
+# ------------------------------------------------------------------ which model answers
+@dataclass(frozen=True)
+class TeiTarget:
+    """One loaded model seen as a TEI server: its name, its kind, the service that owns it."""
+
+    name: str
+    kind: Kind
+    service: EmbeddingService
+
+
+def tei_targets(service: EmbeddingService) -> dict[str, TeiTarget]:
+    """Every loaded model by name: the embedding models in load order, then the cross-encoder."""
+    found = {s.name: TeiTarget(s.name, "embedding", s) for s in service.models()}
+    if service.reranker is not None and service.reranker.info.name not in found:
+        found[service.reranker.info.name] = TeiTarget(service.reranker.info.name, "reranker", service)
+    return found
+
+
+def resolve_target(service: EmbeddingService, name: str | None) -> TeiTarget:
+    """The model called ``name`` (None: the default embedding model), or a 404 listing them."""
+    if not name:
+        return TeiTarget(service.name, "embedding", service)
+    targets = tei_targets(service)
+    if name not in targets:
+        loaded = ", ".join(targets)
+        raise GteError(ErrorType.UNKNOWN_MODEL, f"model {name!r} is not loaded here; loaded: {loaded}",
+                       f"未加载模型 {name!r}；已加载：{loaded}")
+    return targets[name]
+
+
+def not_embedding() -> GteError:
+    """TEI's answer when an embedding route is asked of a reranker (core/src/infer.rs)."""
+    return GteError(ErrorType.MODEL_TYPE, "Model is not an embedding model", "该模型不是嵌入模型")
+
+
+def not_splade() -> GteError:
+    """TEI's answer to ``/embed_sparse`` on a dense model (core/src/infer.rs: ``Backend error:``
+    + this, status 424): no model this server loads has SPLADE pooling."""
+    return GteError(ErrorType.MODEL_TYPE, "Backend error: Model is not an embedding model with SPLADE pooling",
+                    "该模型不是 SPLADE 池化的稀疏嵌入模型")
+
+
+def embedder(target: TeiTarget) -> EmbeddingService:
+    if target.kind != "embedding":
+        raise not_embedding()
+    return target.service
+
+
+# ------------------------------------------------------------------ /info
+class EmbeddingModelType(BaseModel):
+    pooling: str
+
+
+class ClassifierModelType(BaseModel):
+    id2label: dict[str, str]
+    label2id: dict[str, int]
+
+
+class Info(BaseModel):
+    """TEI's ``GET /info`` (router/src/lib.rs ``Info``), with this server's facts."""
+
+    model_id: str
+    model_sha: str | None = None
+    model_dtype: str
+    served_model_name: str
+    model_type: dict[Kind, EmbeddingModelType | ClassifierModelType]
+    max_concurrent_requests: int
+    max_input_length: int
+    max_batch_tokens: int
+    max_batch_requests: int | None
+    max_client_batch_size: int
+    auto_truncate: bool = True
+    tokenization_workers: int = 1
+    version: str
+    sha: str | None = None
+    docker_label: str | None = None
+
+    @classmethod
+    def of(cls, target: TeiTarget) -> Info:
+        s = target.service
+        settings = s.settings
+        if target.kind == "reranker":
+            id2label = tokens.labels(s)
+            kind: dict[Any, Any] = {"reranker": ClassifierModelType(
+                id2label=id2label, label2id={v: int(k) for k, v in id2label.items()})}
+            dtype, max_input = s.reranker.info.precision, s.reranker.max_length
+            client_batch = settings.max_candidates
+        else:
+            kind = {"embedding": EmbeddingModelType(pooling=s.info.pooling)}
+            dtype, max_input = s.info.precision, s.max_length
+            client_batch = settings.max_texts
+        return cls(model_id=target.name, model_dtype=_DTYPES.get(dtype, dtype), served_model_name=target.name,
+                   model_type=kind, max_concurrent_requests=settings.max_queue, max_input_length=max_input,
+                   max_batch_tokens=s.max_batch_tokens or max_input * settings.batch_size,
+                   max_batch_requests=settings.batch_size * 4, max_client_batch_size=client_batch,
+                   version=package_version())
+
+
+_DTYPES = {"fp32": "float32", "fp16": "float16", "bf16": "bfloat16", "int8": "int8"}
+
+
+# ------------------------------------------------------------------ requests
+class TeiFields(BaseModel):
+    """What every TEI request may carry beside its inputs; keys TEI does not define are ignored."""
+
+    model_config = ConfigDict(extra="ignore")
+    truncate: bool | None = Field(None, description="TEI: cut inputs over max_input_length (this server "
+                                  "always does; auto_truncate is true)")
+    truncation_direction: Literal["Left", "Right", "left", "right"] = "Right"
+
+    @field_validator("truncation_direction")
+    @classmethod
+    def _right_only(cls, value: str) -> str:
+        if value.lower() != "right":
+            raise ValueError("truncation_direction Left is not supported: this server keeps the start of "
+                             "each text (Right)")
+        return value
+
+
+def inputs_list(inputs: str | list[str]) -> list[str]:
+    return [inputs] if isinstance(inputs, str) else inputs
+
+
+class EmbedRequest(TeiFields):
+    """TEI's ``/embed``: ``{"inputs": str | [str], "normalize", "prompt_name", "dimensions"}``."""
+
+    inputs: str | list[str]
+    normalize: bool = True
+    prompt_name: str | None = None
+    dimensions: int | None = Field(None, ge=1)
+
+
+class EmbedAllRequest(TeiFields):
+    """``/embed_all`` (and ``/embed_sparse``, which refuses): TEI's ``{"inputs", "prompt_name"}``."""
+
+    inputs: str | list[str]
+    prompt_name: str | None = None
+
+
+class TokenizeRequest(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+    inputs: str | list[str]
+    add_special_tokens: bool = True
+    prompt_name: str | None = None
+
+
+class DecodeRequest(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+    ids: list[int] | list[list[int]]
+    skip_special_tokens: bool = True
+
+    def batch(self) -> list[list[int]]:
+        return [self.ids] if self.ids and isinstance(self.ids[0], int) else self.ids  # type: ignore[list-item]
+
+
+class PredictRequest(TeiFields):
+    """TEI's ``/predict``: a pair ``["query", "text"]``, or a batch of pairs ``[[q, t], …]``."""
+
+    inputs: str | list[str] | list[list[str]]
+    raw_scores: bool = False
+
+    def pairs(self) -> tuple[list[list[str]], bool]:
+        """The pairs, and whether the request was a batch (the answer nests one level deeper)."""
+        if isinstance(self.inputs, str):
+            return [[self.inputs]], False
+        if self.inputs and isinstance(self.inputs[0], str):
+            return [list(self.inputs)], False  # type: ignore[arg-type]
+        return [list(p) for p in self.inputs], True  # type: ignore[union-attr]
+
+
+class VertexRequest(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+    instances: list[dict[str, Any]] = Field(..., min_length=1)
+
+
+def check_embed_flags(normalize: bool | None, dimensions: int | None = None) -> None:
+    """``normalize: false`` asks for raw pooled vectors, which this server never keeps: say so."""
+    if normalize is False:
+        raise GteError(ErrorType.VALIDATION, "normalize: false is not supported: this server's vectors are "
+                       "always L2-normalised (leave it out or send true)", "不支持 normalize: false，向量总是归一化的")
+
+
+# ------------------------------------------------------------------ answers
+class SimpleToken(BaseModel):
+    id: int
+    text: str
+    special: bool
+    start: int | None
+    stop: int | None
+
+
+def token_lists(found: list[list[tokens.Token]]) -> list[list[SimpleToken]]:
+    """TEI's ``/tokenize``: one token list per input, always nested."""
+    return [[SimpleToken(id=t.id, text=t.text, special=t.special, start=t.start, stop=t.stop) for t in row]
+            for row in found]
+
+
+class PredictionOut(BaseModel):
+    score: float
+    label: str
+
+
+def predictions(found: list[list[tokens.Prediction]]) -> list[list[PredictionOut]]:
+    return [[PredictionOut(score=p.score, label=p.label) for p in row] for row in found]
+
+
+class Rank(BaseModel):
+    index: int
+    score: float
+    text: str | None = None
+
+
+def ranks(r: RerankResult, return_text: bool) -> list[Rank]:
+    """TEI's ``/rerank``: best first, ``text`` only when asked for."""
+    return [Rank(index=row.index, score=row.score, text=row.text if return_text else None) for row in r.rows]
+
+
+def check_truncation(r: RerankResult, truncate: bool | None, what: str = "texts") -> None:
+    """``truncate: false`` (TEI's way of asking for a refusal) with a pair over the limit: 413."""
+    if truncate is False:
+        over = next((row for row in sorted(r.rows, key=lambda x: x.index) if row.truncated), None)
+        if over is not None:
+            raise GteError(ErrorType.TOO_LONG, f"{what}[{over.index}] with the query has {over.tokens} tokens, over "
+                           "the reranker's limit; send truncate: true to cut it",
+                           f"{what}[{over.index}] 与查询合计 {over.tokens} 个词元，超过上限")
+
+
+def vectors(r: EmbedResult) -> list[list[float]]:
+    return r.vectors.tolist()
+
+
+def token_vectors(states: list[np.ndarray]) -> list[list[list[float]]]:
+    """TEI's ``/embed_all``: per input, one vector per token (special tokens included)."""
+    return [s.tolist() for s in states]
