@@ -160,6 +160,23 @@ def _ray_read(src: Path, column: str, field: str, id_column: str | None = None,
     return ds.map_batches(strip, batch_format="numpy", **_LIGHT)
 
 
+def _ray_start(settings: Any, address: str, progress: bool) -> tuple[Any, int]:
+    """Join (or start) Ray, keep output rows in input order; the settings with their threads set."""
+    # ray: a heavy optional dependency (the "ray" extra), imported only for --ray
+    import ray
+
+    if not ray.is_initialized():
+        if address == "local":
+            ray.init(include_dashboard=False, log_to_driver=False)
+        else:
+            ray.init(address=address, log_to_driver=False)
+    ctx = ray.data.DataContext.get_current()
+    ctx.execution_options.preserve_order = True  # output rows follow the input
+    ctx.enable_progress_bars = progress
+    threads = settings.threads or 1
+    return settings.replace(threads=threads), threads
+
+
 def embed_file_ray(settings: Any, src: str | Path, out: str | Path, *, address: str = "local",
                    column: str = "text", field: str = "text", actors: int | None = None,
                    progress: bool = True, options: TextOptions | None = None) -> EmbedReport:
@@ -180,16 +197,7 @@ def embed_file_ray(settings: Any, src: str | Path, out: str | Path, *, address: 
         raise _err(f"input {src} does not exist", f"输入文件 {src} 不存在")
     # One quick pass here: checks the column / field with the local path's messages, counts blanks.
     blanks = sum(1 for _, t in iter_records(src, column, field) if t is None)
-    if not ray.is_initialized():
-        if address == "local":
-            ray.init(include_dashboard=False, log_to_driver=False)
-        else:
-            ray.init(address=address, log_to_driver=False)
-    ctx = ray.data.DataContext.get_current()
-    ctx.execution_options.preserve_order = True  # output rows follow the input
-    ctx.enable_progress_bars = progress
-    threads = settings.threads or 1
-    settings = settings.replace(threads=threads)
+    settings, threads = _ray_start(settings, address, progress)
     pool = actors or max(1, int(ray.cluster_resources().get("CPU", 1)) // threads)
     ds = _ray_read(src, column, field).map_batches(
         _RayEmbedder, fn_constructor_args=(settings, options or TextOptions()), batch_size=settings.batch_size * 8,
@@ -238,16 +246,7 @@ def index_batches_ray(settings: Any, src: str | Path, columns: Any, address: str
     if not src.is_file():
         raise _err(f"input {src.name} does not exist", f"输入文件 {src.name} 不存在")
     blanks = sum(1 for _, t in iter_records(src, columns.text, columns.field) if t is None)
-    if not ray.is_initialized():
-        if address == "local":
-            ray.init(include_dashboard=False, log_to_driver=False)
-        else:
-            ray.init(address=address, log_to_driver=False)
-    ctx = ray.data.DataContext.get_current()
-    ctx.execution_options.preserve_order = True  # rows follow the input: ids by row number hold
-    ctx.enable_progress_bars = progress
-    threads = settings.threads or 1
-    settings = settings.replace(threads=threads)
+    settings, threads = _ray_start(settings, address, progress)  # rows keep input order: ids by row number hold
     pool = actors or max(1, int(ray.cluster_resources().get("CPU", 1)) // threads)
     ds = _ray_read(src, columns.text, columns.field, columns.id, columns.title, keep_docs=True).map_batches(
         _RayEmbedder, fn_constructor_args=(settings, options or TextOptions()), batch_size=settings.batch_size * 8,

@@ -286,17 +286,23 @@ def embed_file(service: EmbeddingService, src: str | Path, out: str | Path, *, c
     if out.suffix.lower() not in OUTPUT_KINDS:
         raise _err(f"unsupported output {out.name}: use one of {', '.join(OUTPUT_KINDS)}",
                    f"不支持的输出文件类型：{out.name}（可用 {', '.join(OUTPUT_KINDS)}）")
-    if src.suffix.lower() not in INPUT_KINDS:
-        raise _err(f"unsupported input {src.name}: use one of {', '.join(INPUT_KINDS)}",
-                   f"不支持的输入文件类型：{src.name}（可用 {', '.join(INPUT_KINDS)}）")
-    if not src.is_file():
-        raise _err(f"input file {src} does not exist", f"输入文件 {src} 不存在")
-    if chunk_size < 1:
-        raise _err(f"--chunk-size must be at least 1, got {chunk_size}", "--chunk-size 至少为 1")
+    _check_input(src, chunk_size, str(src))
     out.parent.mkdir(parents=True, exist_ok=True)
     with _exclusive(out):
         return _embed_locked(service, src, out, column, field, chunk_size, restart, after_chunk, progress,
                              options or TextOptions())
+
+
+def _check_input(src: Path, chunk_size: int, shown: str) -> None:
+    """The input's kind and presence and the chunk size, before any model work (``shown``: how
+    the messages name the file)."""
+    if src.suffix.lower() not in INPUT_KINDS:
+        raise _err(f"unsupported input {src.name}: use one of {', '.join(INPUT_KINDS)}",
+                   f"不支持的输入文件类型：{src.name}（可用 {', '.join(INPUT_KINDS)}）")
+    if not src.is_file():
+        raise _err(f"input file {shown} does not exist", f"输入文件 {shown} 不存在")
+    if chunk_size < 1:
+        raise _err(f"--chunk-size must be at least 1, got {chunk_size}", "--chunk-size 至少为 1")
 
 
 @contextlib.contextmanager
@@ -562,13 +568,7 @@ def build_index(service: EmbeddingService, catalog: IndexCatalog, src: str | Pat
     if store not in STORES:
         raise _err(f"unknown index store {store!r}: use one of {', '.join(STORES)}",
                    f"未知的索引存储 {store!r}（可选 {', '.join(STORES)}）")
-    if src.suffix.lower() not in INPUT_KINDS:
-        raise _err(f"unsupported input {src.name}: use one of {', '.join(INPUT_KINDS)}",
-                   f"不支持的输入文件类型：{src.name}（可用 {', '.join(INPUT_KINDS)}）")
-    if not src.is_file():
-        raise _err(f"input file {src.name} does not exist", f"输入文件 {src.name} 不存在")
-    if chunk_size < 1:
-        raise _err(f"--chunk-size must be at least 1, got {chunk_size}", "--chunk-size 至少为 1")
+    _check_input(src, chunk_size, src.name)  # an upload's temporary path is not the user's business
     if (catalog.root / name).exists() and not overwrite:
         raise _err(f"index {name!r} already exists: delete it first or pass --overwrite",
                    f"索引 {name!r} 已存在：请先删除，或加 --overwrite")
