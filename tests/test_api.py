@@ -44,8 +44,9 @@ def test_predict_vector_shape(live_server, data):
 @pytest.mark.parametrize("kwargs, status, fragment", [
     ({"data": b"{not json", "headers": {"content-type": "application/json"}}, 400, "malformed JSON"),
     ({"data": b"", "headers": {"content-type": "application/json"}}, 422, "request body is empty"),
-    ({"data": b"\xff\xfe\x00garbage"}, 400, "not UTF-8"),
-    ({"data": ("[" * 100_000 + "]" * 100_000).encode()}, 400, "nested too deeply"),
+    ({"data": b"\xff\xfe\x00garbage", "headers": {"content-type": "application/json"}}, 400, "not UTF-8"),
+    ({"data": ("[" * 100_000 + "]" * 100_000).encode(), "headers": {"content-type": "application/json"}}, 400,
+     "nested too deeply"),
     ({"json": ["a", "b"]}, 422, "must be a JSON object"),
     ({"json": {"text": "a"}}, 422, 'missing "data"'),
     ({"json": {"data": "a"}}, 422, '"data" must be a list, got str'),

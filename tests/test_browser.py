@@ -135,13 +135,15 @@ def test_first_load_shows_score_and_gauge_together(page):
     assert page.evaluate("window.__firstScore.gauge"), "the score text appeared before its gauge"
 
 
-def test_pairwise_cache_hit_is_named(page):
+def test_pairwise_cache_hit_is_not_named(page):
     page.locator("#sent-a textarea").fill("花呗怎么提前还款")
     page.locator("#sent-b textarea").fill("蚂蚁花呗可以提前还吗")
     page.click("#btn-pair")
     page.wait_for_function("() => document.querySelector('#gte-score').innerText.includes('耗时 Time')")
-    page.click("#btn-pair")
-    page.wait_for_function("() => document.querySelector('#gte-score').innerText.includes('From cache')")
+    page.click("#btn-pair")  # a cache hit now, which the page must not reveal (issue 26)
+    page.wait_for_timeout(1500)  # the answer replaces the text in place: nothing new to wait for
+    shown = page.locator("#gte-score").inner_text()
+    assert "耗时 Time" in shown and "From cache" not in shown and "缓存" not in shown
 
 
 def test_error_is_shown_not_crashing(page):

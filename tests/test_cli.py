@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import argparse
 import csv
+import errno
 import hashlib
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -16,9 +19,11 @@ import numpy as np
 import pytest
 
 from gte_ui.frontends import cli
+from gte_ui.service import corpus
 from gte_ui.__main__ import main as gte_main
 from gte_ui.frontends.cli import embed_file, iter_texts
 from gte_ui.core.errors import GteError
+from gte_ui.frontends.ui.tabs import evaluate as evaluate_tab
 
 ROOT = Path(__file__).resolve().parent.parent
 TEXTS = ["今天天气很好", "我想借钱", "这款手机电池续航很强, 用一天没问题", "苹果手机很好用"]
@@ -334,9 +339,9 @@ def test_evaluate_save_calibration_is_what_the_next_server_reads(model_args, tin
     folder = tmp_path / "calib"
     assert cli.main(["evaluate", str(sample), "--limit", "60", "--save-calibration",
                      "--calibration-dir", str(folder), *model_args]) == 0
-    out = capsys.readouterr().out
+    err = capsys.readouterr().err  # stderr: stdout stays the table (or one JSON document)
     written = sorted(folder.glob("*.json"))
-    assert len(written) == 1 and f"calibration saved to {written[0]}" in out
+    assert len(written) == 1 and f"calibration saved to {written[0]}" in err
     saved = json.loads(written[0].read_text(encoding="utf-8"))
     service = EmbeddingService.from_settings(Settings(model=str(tiny_model_dir), device="cpu", precision="fp32",
                                                       calibration_dir=str(folder)), batching=False)
@@ -413,3 +418,164 @@ def test_subcommand_help_states_defaults_and_choices(command, fragments, capsys)
     assert "(default: None)" not in text
     for fragment in fragments:
         assert fragment in text
+
+
+# ------------------------------------------------------------------ issue 30.5: one error path
+def subcommands() -> list[str]:
+    """Every subcommand the parser has: a new one must join the tables below (fails closed)."""
+    parser = cli.build_parser()
+    return sorted(next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction)).choices)
+
+
+#: subcommands that read no file of the user's (download's --to is written, health asks a URL)
+NO_INPUT_FILE = {"download", "health", "search"}  # search: an index by name (a missing one: test_index.py)
+#: each other subcommand with its input file missing ({missing}); similarity and serve read only the model folder
+MISSING_INPUT = {
+    "embed": ["embed", "{missing}", "--out", "{tmp}/o.npy"],
+    "rank": ["rank", "源句子", "候选", "--file", "{missing}"],
+    "rerank": ["rerank", "查询", "文档", "--file", "{missing}"],
+    "evaluate": ["evaluate", "{missing}"],
+    "similarity": ["similarity", "a", "b", "--model", "{missing}"],
+    "serve": ["serve", "--model", "{missing}"],
+    "map": ["map", "{missing}", "--out", "{tmp}/map.html"],
+    "index": ["index", "build", "{missing}", "--name", "n", "--index-dir", "{tmp}/idx"],
+}
+
+
+@pytest.mark.parametrize("command", [c for c in subcommands() if c not in NO_INPUT_FILE])
+def test_every_subcommand_names_a_missing_file_the_same_way(command, model_args, tmp_path, capsys):
+    """Issue 30.5: evaluate printed a traceback, rank --file an English errno line."""
+    missing = tmp_path / "不存在" / "missing.tsv"
+    argv = [a.format(missing=missing, tmp=tmp_path) for a in MISSING_INPUT[command]]
+    extra = model_args if "--model" not in argv else ["--device", "cpu"]
+    assert gte_main([*argv, *extra]) == 2
+    captured = capsys.readouterr()
+    lines = captured.err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: "), captured.err
+    assert str(missing) in lines[0] and "不存在" in lines[0] and "does not exist" in lines[0]
+    assert "Traceback" not in captured.err and "Errno" not in captured.err and captured.out == ""
+
+
+def test_a_folder_given_as_a_file_is_named(model_args, tmp_path, capsys):
+    assert cli.main(["rank", "源句子", "--file", str(tmp_path), *model_args]) == 2
+    assert capsys.readouterr().err.strip() == f"error: {tmp_path} 是文件夹，不是文件 / {tmp_path} is a folder, not a file"
+
+
+@pytest.mark.parametrize("sample", evaluate_tab.samples())
+def test_evaluate_takes_the_evaluate_tabs_sample_names(sample, model_args, tmp_path, capsys):
+    """Issue 30.5: the names the Evaluate tab offers work on the command line too (pairs or rerank
+    groups, told apart as the tab does); --json --out keeps stdout one JSON document."""
+    assert not Path(sample).exists()  # a name, not a path from here
+    assert cli.main(["evaluate", sample, "--limit", "12", "--json", "--out", str(tmp_path), *model_args]) == 0
+    captured = capsys.readouterr()
+    result = json.loads(captured.out)
+    if sample.startswith("rerank"):
+        assert result[0]["queries"] >= 1 and (tmp_path / "rerank_metrics.json").is_file()
+    else:
+        assert result["n"] == 12 and (tmp_path / "pairs_scored.csv").is_file()
+    assert f"wrote {tmp_path}" in captured.err
+
+
+# ------------------------------------------------------------------ issue 30.6: --help
+MODEL_COMMANDS = {"embed", "similarity", "rank", "rerank", "evaluate", "map", "index", "search"}
+
+
+@pytest.mark.parametrize("command", sorted(MODEL_COMMANDS))
+def test_model_subcommand_help_shows_how_to_pick_the_model(command, capsys):
+    assert set(subcommands()) - MODEL_COMMANDS == {"serve", "download", "health"}  # fails closed
+    with pytest.raises(SystemExit) as done:
+        cli.main([command, "--help"])
+    assert done.value.code == 0
+    text = capsys.readouterr().out
+    for flag in ("--model, -m MODEL", "--offline", "--precision {auto,fp32,fp16,bf16,int8}", "[NAME=]SOURCE[@PRECISION]"):
+        assert flag in text, flag
+    if command in ("evaluate", "rerank", "search"):  # they speak of --reranker: it is listed
+        assert "--reranker RERANKER" in text
+
+
+def test_serve_help_names_the_command_that_was_typed(monkeypatch, capsys):
+    r = run_module("serve", "--help")
+    assert r.returncode == 0 and r.stdout.startswith("usage: python -m gte_ui serve "), r.stdout[:80]
+    monkeypatch.setattr(sys, "argv", ["/venv/bin/gte-ui", "serve", "--help"])
+    with pytest.raises(SystemExit):
+        gte_main(["serve", "--help"])
+    text = capsys.readouterr().out
+    assert text.startswith("usage: gte-ui serve ") and "app.py" not in text.split("\n", 1)[0]
+    assert "README, Performance" not in text and "docs/performance.md" in text
+    assert (ROOT / "docs" / "performance.md").is_file()
+
+
+# ------------------------------------------------------------------ issue 26.9: a full disk
+@pytest.fixture()
+def small_disk(tmp_path):
+    """A real 192 KiB tmpfs: writes past it fail with ENOSPC as on a full disk (needs root)."""
+    mnt = tmp_path / "disk"
+    mnt.mkdir()
+    r = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=192k", "tmpfs", str(mnt)], capture_output=True,
+                       text=True, check=False)
+    if r.returncode != 0:
+        pytest.skip(f"cannot mount a small tmpfs here (not root?): {r.stderr.strip()}")
+    yield mnt
+    subprocess.run(["umount", "-l", str(mnt)], check=False)
+
+
+def leftovers(folder: Path) -> list[str]:
+    return sorted(p.name for p in folder.rglob("*") if p.name.startswith(".") or p.suffix == ".tmp")
+
+
+def disk_full_message(err: str, path: Path) -> None:
+    line = err.strip().splitlines()[-1]
+    assert line.startswith("error: ") and "Traceback" not in err and "requested and" not in err, err
+    assert f"{path} 所在磁盘空间不足" in line and f"the disk holding {path} is full" in line, line
+    assert re.search(r"needs [\d,]+ bytes and [\d,]+ are free", line), line
+
+
+def test_embed_on_a_full_disk_names_it_and_the_next_run_finishes(small_disk, model_args, tmp_path, capsys):
+    """Issue 26.9: parts that no longer fit, then an output that does not fit beside its parts:
+    a clear message (path, bytes), exit 2, no temporary file left; space freed, the same command
+    resumes the finished chunks and sweeps what a SIGBUS-killed run left."""
+    src = tmp_path / "in.txt"
+    texts = write_lines(src, 1400)  # 175 KiB of vectors, ~280 KiB of parts with their texts
+    out = small_disk / "o.npy"
+    argv = ["embed", str(src), "--out", str(out), "--chunk-size", "200", "--quiet", *model_args]
+    assert cli.main(argv) == 2
+    disk_full_message(capsys.readouterr().err, out.with_name("o.npy.parts"))
+    assert leftovers(small_disk) == [] and not out.exists()
+    kept = sorted(p.name for p in (small_disk / "o.npy.parts").glob("part-*.npy"))
+    assert kept and len(kept) < 7  # the chunks that fitted are kept for the next run
+
+    # room for the parts but not for the output beside them
+    subprocess.run(["mount", "-o", "remount,size=352k", str(small_disk)], check=True)
+    assert cli.main(argv) == 2
+    disk_full_message(capsys.readouterr().err, out)
+    assert leftovers(small_disk) == [] and not out.exists()
+
+    stale = small_disk / ".o.npy.99999.tmp"  # what a run killed by SIGBUS under a memory map left
+    stale.write_bytes(b"\0" * 4096)
+    subprocess.run(["mount", "-o", "remount,size=1m", str(small_disk)], check=True)
+    assert cli.main(argv) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["resumed_chunks"] == 7 and report["texts"] == len(texts)
+    assert not stale.exists() and leftovers(small_disk) == []
+    assert np.load(out).shape == (len(texts), 32)
+
+
+def test_a_write_that_meets_a_full_disk_is_named(small_disk, tiny_service, tmp_path, monkeypatch):
+    """The free-space check passed (another writer filled the disk after it): the real write's
+    ENOSPC — numpy's "N requested and M written" for a part, posix_fallocate's for the output —
+    becomes the same message, and the temporary file goes."""
+    monkeypatch.setattr(corpus, "ensure_free_space", lambda folder, need: None)  # the pipeline's home
+    src = tmp_path / "in.txt"
+    write_lines(src, 1400)
+    out = small_disk / "o.npy"
+    with pytest.raises(GteError) as err:
+        embed_file(tiny_service, src, out, chunk_size=700, progress=False)
+    disk_full_message(f"error: {err.value.message}", out.with_name("o.npy.parts"))
+    assert isinstance(err.value.__cause__, OSError)  # the write itself failed, not a check before it
+    assert leftovers(small_disk) == []
+    subprocess.run(["mount", "-o", "remount,size=256k", str(small_disk)], check=True)
+    with pytest.raises(GteError) as err:  # both parts fit now, the output beside them does not
+        embed_file(tiny_service, src, out, chunk_size=700, progress=False)
+    disk_full_message(f"error: {err.value.message}", out)
+    assert err.value.__cause__.errno == errno.ENOSPC
+    assert leftovers(small_disk) == [] and not out.exists()

@@ -6,28 +6,14 @@ docs/integrations.md holds the same recipes; these tests are what keeps them tru
 
 from __future__ import annotations
 
-import importlib
-import os
-
 import numpy as np
 import pytest
+from clients import client_package
 
 pytestmark = pytest.mark.timeout(180)
 
 TEXTS = ["今天天气很好", "我想借钱", "这款手机电池续航很强，用一天没问题"]
 QUERY = "手机电量很耐用"
-
-
-def client_package(module: str):
-    """The client package, or a skip naming requirements-test.txt; under CI a failure, so a
-    recipe in docs/integrations.md is never left untested by a missing install."""
-    try:
-        return importlib.import_module(module)
-    except ImportError as exc:
-        message = f"{module} is not installed ({exc}); pip install -r requirements-test.txt"
-        if os.environ.get("CI"):
-            pytest.fail(message, pytrace=False)
-        pytest.skip(message)
 
 
 def engine_vectors(server, texts: list[str]) -> np.ndarray:

@@ -195,3 +195,18 @@ def test_a_named_default_model_is_called_so_everywhere(tiny_model_dir, tmp_path)
         assert service.for_model("second").info.name == "second"
     finally:
         service.close()
+
+
+def test_precision_auto_is_explained_once_per_load(tiny_model_dir, caplog):
+    """Issue 30.10: the memory estimate and the load each logged "--precision auto … int8"."""
+    import logging
+
+    from gte_ui.service.service import EmbeddingService
+
+    with caplog.at_level(logging.INFO, logger="gte_ui"):
+        service = EmbeddingService.from_settings(
+            parse_settings(["--model", str(tiny_model_dir), "--device", "cpu", "--precision", "auto"], env={}),
+            batching=False)
+    service.close()
+    said = [r.getMessage() for r in caplog.records if r.getMessage().startswith("--precision auto on CPU")]
+    assert len(said) == 1 and said[0].split(":")[1].split()[0] == service.info.precision.split("-")[0]

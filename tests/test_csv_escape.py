@@ -146,3 +146,18 @@ def test_embed_csv(tiny_service, tmp_path):
     for row, original in zip(rows[1:], FORMULAS[:4]):
         assert_escaped(row[0], original)
         assert min(assert_number(x) for x in row[1:]) < 0
+
+
+def test_retrieval_per_query_csv(tiny_service, tmp_path):
+    """The retrieval job (CLI and Evaluate tab) writes each query's text into retrieval_per_query.csv."""
+    from gte_ui.evaluation import jobs
+
+    lines = [{"query": q, "pos": [f"{PLAIN}{i}"], "neg": [f"无关的句子{i}", f"另一句{i}"]}
+             for i, q in enumerate(FORMULAS[:4])]
+    path = tmp_path / "train.jsonl"
+    path.write_text("\n".join(json.dumps(r, ensure_ascii=False) for r in lines), encoding="utf-8")
+    job = jobs.retrieval_job(tiny_service, path, top_k=5, out=tmp_path / "out")
+    rows = read_csv(next(p for p in job.files if p.name == "retrieval_per_query.csv"))
+    query = rows[0].index("query")
+    assert sorted(r[query] for r in rows[1:]) == sorted("'" + q for q in FORMULAS[:4])
+    assert all(0 <= assert_number(r[4]) <= 1 for r in rows[1:])  # the first metric column stays a number

@@ -11,7 +11,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from gte_ui.core.errors import ErrorType, GteError
-from gte_ui.core.textnorm import clean_text, split_lines
+from gte_ui.core.textnorm import clean_text, control_character, invisible_only, split_lines
 
 HOSTILE = ["\x00", "\x00\x00abc\x00", "\ud800", "\udfff\ud800", "😀" * 50, "\u202e\u202dRTL", "\ufeffBOM",
            "\u200b\u200b", "e\u0301" * 30, "𠀀𪚥𰻞", "ｆｕｌｌ　ｗｉｄｔｈ", "\t\n\r\x0b\x0c", "<script>alert(1)</script>",
@@ -23,10 +23,11 @@ def test_hostile_strings_embed_or_fail_cleanly(tiny_service, text):
     try:
         res = tiny_service.embed([text])
     except GteError as err:
-        if err.error_type is ErrorType.VALIDATION:  # lone surrogates are not Unicode: refused, by position
-            assert "lone surrogate" in err.message and "at character 0" in err.message
+        if err.error_type is ErrorType.VALIDATION:  # lone surrogates and control characters: refused, by position
+            assert ("lone surrogate" in err.message or "control character" in err.message) and "at character" in err.message
             return
-        assert err.error_type is ErrorType.EMPTY  # only whitespace/control-only input may be refused
+        # only input with nothing visible may be refused as empty (whitespace, zero-width, combining)
+        assert err.error_type is ErrorType.EMPTY and invisible_only(clean_text(text))
         return
     assert res.vectors.shape == (1, tiny_service.dim)
     assert np.isfinite(res.vectors).all()
@@ -53,7 +54,10 @@ def test_any_unicode_text_never_crashes(tiny_service, text):
     try:
         res = tiny_service.pair(text, "基准句子")
     except GteError as err:
-        assert err.error_type is ErrorType.EMPTY and not clean_text(text)
+        if err.error_type is ErrorType.VALIDATION:
+            assert control_character(text) is not None and "control character" in err.message
+        else:
+            assert err.error_type is ErrorType.EMPTY and invisible_only(clean_text(text))
         return
     assert -1.0 <= res.score <= 1.0 and 0.0 <= res.percent <= 100.0
 

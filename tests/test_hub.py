@@ -221,3 +221,28 @@ def test_app_reports_an_unreachable_hub_before_loading_gradio(tmp_path):
     assert "heavy: []" in done.stdout
     error = next(line for line in done.stderr.splitlines() if line.startswith("error: "))
     assert "无法加载模型" in error and error.count("connection refused") == 2
+
+
+@pytest.mark.parametrize("hub_answers", [False, True])
+def test_a_failed_download_leaves_no_empty_folder(hub_at, counting_hub, tmp_path, hub_answers):
+    """Issue 30.10: a download that fails (hub unreachable, or reachable and then failing inside
+    the client) removes the folders it made; a folder that was already there stays."""
+    from conftest import free_port
+
+    from gte_ui.engine.hub import download
+
+    if hub_answers:
+        hub_at(counting_hub.server_address[1])
+        _CountingHub.known = ("/api/models/someone/model/revision/main",)
+    else:
+        hub_at(free_port())
+    target = tmp_path / "models" / "gte"
+    with pytest.raises(ModelNotFoundError, match="download of 'someone/model'"):
+        download("someone/model", target)
+    assert not (tmp_path / "models").exists()
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "notes.txt").write_text("keep", encoding="utf-8")
+    with pytest.raises(ModelNotFoundError):
+        download("someone/model", mine / "gte")
+    assert sorted(p.name for p in mine.iterdir()) == ["notes.txt"]

@@ -230,7 +230,7 @@ def test_a_new_export_prunes_stale_exports_of_the_same_model_and_mode(tiny_model
 
     from gte_ui.engine.onnx_export import cached_int8_export
 
-    from gte_ui.engine.onnx_export import EXPORT_VERSION
+    from gte_ui.engine.onnx_export import EXPORT_VERSION, ONNX_EXPORT_LIBRARIES, library_versions
 
     def fake(name: str, model: str, mode: str, **extra):
         d = tmp_path / name
@@ -245,7 +245,7 @@ def test_a_new_export_prunes_stale_exports_of_the_same_model_and_mode(tiny_model
     old_first = fake("tiny-int8-fast-first-old", str(tiny_model_dir), "fast", first_token_only=True,
                      export_version=EXPORT_VERSION - 1)
     current_first = fake("tiny-int8-fast-first-now", str(tiny_model_dir), "fast", first_token_only=True,
-                         export_version=EXPORT_VERSION)
+                         export_version=EXPORT_VERSION, versions=library_versions(ONNX_EXPORT_LIBRARIES))
     target = cached_int8_export(tiny_model_dir, "fast", cache_dir=tmp_path)
     assert target.is_file() and not stale.exists()
     assert other_mode.exists() and other_model.exists()
@@ -254,6 +254,53 @@ def test_a_new_export_prunes_stale_exports_of_the_same_model_and_mode(tiny_model
     assert not old_first.exists() and current_first.exists()
     first = cached_int8_export(tiny_model_dir, "fast", cache_dir=tmp_path, first_token_only=True)
     assert first.is_file() and first != target and target.is_file() and not current_first.exists()
+
+
+def test_export_progress_is_a_bar_on_a_terminal_and_whole_lines_in_a_log(tiny_model_dir, tmp_path, monkeypatch):
+    """Issue 30.10: redirected to a log file, the bar's carriage-return updates piled up in it."""
+    import io
+
+    from gte_ui.engine.onnx_export import export_progress
+
+    def run(stream) -> str:
+        monkeypatch.setattr("sys.stderr", stream)
+        with export_progress(tiny_model_dir, tmp_path) as step:
+            step("loading the fp32 weights")
+            step("calibrating and quantising")
+            step("writing the ONNX graph")
+        return stream.getvalue()
+
+    log_file = run(io.StringIO())
+    assert "\r" not in log_file
+    lines = log_file.splitlines()
+    assert len(lines) == 5 and lines[0].startswith("exporting the int8 model once (~")
+    assert lines[3].endswith(": 3/3 writing the ONNX graph") and ": done in " in lines[4]
+
+    class Terminal(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    assert "\r" in run(Terminal()) and "3/3 writing the ONNX graph" in run(Terminal())
+
+
+def test_two_venvs_with_other_torch_versions_keep_both_exports(tiny_model_dir, tmp_path, monkeypatch):
+    """Issue 30.10: two venvs sharing one export cache deleted each other's export at every start.
+    The export is real; only the second venv's torch version is pretended."""
+    import json
+
+    from gte_ui.engine import onnx_export
+
+    mine, note = onnx_export.ensure_int8_export(tiny_model_dir, "fast", tmp_path)
+    assert note and json.loads((mine.parent / "source.json").read_text(encoding="utf-8"))["versions"] == \
+        onnx_export.library_versions(onnx_export.ONNX_EXPORT_LIBRARIES)
+    real = onnx_export.library_versions
+    with monkeypatch.context() as m:
+        m.setattr(onnx_export, "library_versions", lambda packages: {**real(packages), "torch": "2.12.0"})
+        theirs, note = onnx_export.ensure_int8_export(tiny_model_dir, "fast", tmp_path)
+        assert note and theirs != mine and mine.is_file()  # their own export, ours kept
+        assert json.loads((theirs.parent / "source.json").read_text(encoding="utf-8"))["versions"]["torch"] == "2.12.0"
+    again, note = onnx_export.ensure_int8_export(tiny_model_dir, "fast", tmp_path)
+    assert (again, note) == (mine, "") and theirs.is_file()  # back in the first venv: read, not re-exported
 
 
 @pytest.mark.parametrize("mode", ["accurate", "fast"])

@@ -151,7 +151,7 @@ def test_the_batcher_gathers_by_tokens(long_encoder):
     passages, where a text-count limit alone would have merged all 12."""
     gated = GatedEncode(long_encoder)
     batcher = DynamicBatcher(gated, max_batch=128, wait_ms=50, max_tokens=2048,
-                             weigh=long_encoder.tokens_to_run)
+                             weigh=long_encoder.run_weights)
     try:
         with ThreadPoolExecutor(13) as pool:
             first = pool.submit(batcher.submit, ["先到的一句"])
@@ -170,12 +170,14 @@ def test_the_batcher_gathers_by_tokens(long_encoder):
         batcher.close()
 
 
-def test_a_request_over_the_batcher_budget_runs_whole(long_encoder):
+def test_a_request_over_the_batcher_budget_is_served_in_slices(long_encoder):
     batcher = DynamicBatcher(long_encoder.encode, max_batch=8, wait_ms=0, max_tokens=600,
-                             weigh=long_encoder.tokens_to_run)
+                             weigh=long_encoder.run_weights)
     try:
-        out = batcher.submit([passage(i, 300) for i in range(5)])  # 1510 tokens, 5 texts
-        assert out.vectors.shape == (5, long_encoder.dim)
+        texts = [passage(i, 300) for i in range(5)]  # 1510 tokens, 5 texts
+        out = batcher.submit(texts)
+        assert out.vectors.shape == (5, long_encoder.dim) and batcher.batches == 5  # one text per slice
+        np.testing.assert_allclose(out.vectors, long_encoder.encode(texts).vectors, atol=1e-5)
     finally:
         batcher.close()
     with pytest.raises(ValueError, match="go together"):

@@ -84,7 +84,8 @@ def test_same_routes_and_ui_through_serve(serve_app):
     r = requests.post(serve_app + "/similarity", json={"sentence_a": "今天天气很好", "sentence_b": "今天天气不错"},
                       timeout=30)
     assert r.status_code == 200 and 0 <= r.json()["percent"] <= 100
-    bad = requests.post(serve_app + "/embed", data=b"{not json", timeout=30)
+    bad = requests.post(serve_app + "/embed", data=b"{not json", headers={"Content-Type": "application/json"},
+                        timeout=30)
     assert bad.status_code == 400 and " / " in bad.json()["error"]
     assert "gte_http_requests_total" in requests.get(serve_app + "/metrics", timeout=30).text
     from gradio_client import Client

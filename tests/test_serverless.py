@@ -127,3 +127,18 @@ def test_api_key_oversize_body_and_failed_cold_start(monkeypatch, tmp_path, tiny
     assert status == 503 and "does not exist" in body["error"] and serverless._SERVICE is None
     monkeypatch.setenv("GTE_MODEL", str(tiny_model_dir))  # e.g. the volume is mounted now
     assert call(ok)[0] == 200 and serverless._SERVICE is not None
+
+
+def test_the_handler_path_before_1_1_still_works_with_a_deprecation_warning(monkeypatch):
+    """Issue 30.10: functions deployed with ``gte_ui.serverless.handler`` broke without a word when
+    the module moved; the old path answers as the new one and says where to point the deployment."""
+    import importlib
+    import sys
+
+    monkeypatch.delitem(sys.modules, "gte_ui.serverless", raising=False)
+    with pytest.warns(DeprecationWarning, match="set the function's handler to gte_ui.frontends.serverless.handler"):
+        old = importlib.import_module("gte_ui.serverless")
+    assert old.handler is serverless.handler and old.ROUTES is serverless.ROUTES
+    status, body, _ = call(rest_api_v1("/similarity", {"sentence_a": SOURCE, "sentence_b": CANDS[0]}))
+    res = old.handler(rest_api_v1("/similarity", {"sentence_a": SOURCE, "sentence_b": CANDS[0]}), None)
+    assert status == res["statusCode"] == 200 and json.loads(res["body"])["score"] == body["score"]

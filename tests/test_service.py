@@ -90,9 +90,11 @@ def test_bad_input_is_refused_before_model_work(tiny_service, call, error_type, 
 
 
 def test_hostile_characters_are_embedded_not_crashing(tiny_service):
-    texts = ["a\x00b", "emoji 😀👍", "\u202eRTL mark", "混合 mixed 文字"]
+    texts = ["a\tb\nc", "emoji 😀👍", "\u202eRTL mark", "混合 mixed 文字"]
     res = tiny_service.embed(texts)
     assert res.vectors.shape == (4, 32) and np.isfinite(res.vectors).all()
+    with pytest.raises(GteError, match="texts\\[0\\] has a control character U\\+0000 at character 1"):
+        tiny_service.embed(["a\x00b"])  # NUL is refused as docs/security.md promises (it was a space)
 
 
 def test_lone_surrogates_are_refused_naming_field_and_position(tiny_service):

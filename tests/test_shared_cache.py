@@ -33,14 +33,15 @@ def wait_for(predicate, timeout: float = 10.0) -> bool:
 
 def test_values_are_the_exact_float32_bytes_and_keys_cover_the_options():
     vec = np.random.default_rng(0).standard_normal(1024).astype(np.float32)
-    raw = pack(CachedVector(vec, 17, True, 3))
-    assert len(raw) == 12 + 4096
-    back = unpack(raw)
+    vec /= np.linalg.norm(vec)
+    key = shared_key("model|fp32|512", "文本")
+    raw = pack(key, CachedVector(vec, 17, True, 3))
+    assert len(raw) == 12 + 16 + 4096  # header, the entry's own key digest, the floats
+    back = unpack(key, raw, dim=1024)
     assert back.vector.tobytes() == vec.tobytes()
     assert (back.token_count, back.truncated, back.chunks) == (17, True, 3)
     assert not back.vector.flags.writeable
-    key = shared_key("model|fp32|512", "文本")
-    assert len(key) == 39 and key.startswith("gte:v1:")
+    assert len(key) == 39 and key.startswith("gte:v2:")
     assert key != shared_key("model|int8|512", "文本") != shared_key("model|fp32|512", "文本 ")
 
 

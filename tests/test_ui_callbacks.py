@@ -46,14 +46,16 @@ def refused(call, fragment: str):
 
 
 # ------------------------------------------------------------------ pairwise
-def test_pair_scores_like_the_service_and_says_when_cached(tiny_service):
+def test_pair_scores_like_the_service_and_never_says_cached(tiny_service):
     text, gauge = pairwise.on_pair(tiny_service, "今天天气很好", "我想借钱", *OPTIONS)
     expected = tiny_service.pair("今天天气很好", "我想借钱")
     assert text.startswith(f"### {expected.score:.4f}") and expected.verdict.zh in text
     assert "ms" in text and "From cache" not in text  # the first call ran the model
     assert gauge.data[0].value == pytest.approx(expected.percent, abs=0.05)
     again, _ = pairwise.on_pair(tiny_service, "今天天气很好", "我想借钱", *OPTIONS)
-    assert "缓存命中 From cache" in again and "0 ms" not in again
+    # a repeat is served from the cache, but the answer must not say so (issue 26): it would tell
+    # a visitor that someone sent these texts; and a sub-millisecond time reads "< 1 ms", not "0 ms"
+    assert "From cache" not in again and "缓存" not in again and "0 ms" not in again
 
 
 def test_pair_bad_input_keeps_a_figure(tiny_service):

@@ -20,6 +20,7 @@ class ErrorType(str, enum.Enum):
     TOO_LONG = "too_long"  # a text over the character limit
     TOO_MANY = "too_many"  # too many texts / candidates / matrix rows in one request
     TOO_LARGE = "too_large"  # request body or upload over the byte limit
+    MEDIA_TYPE = "media_type"  # a JSON route sent a body that does not say it is JSON
     OVERLOADED = "overloaded"  # the queue is full
     RATE_LIMITED = "rate_limited"  # one client sent too much too fast (uploads, wrong keys)
     DISK_FULL = "disk_full"  # the server's disk (or quota) is full
@@ -41,6 +42,7 @@ HTTP_STATUS: dict[ErrorType, int] = {
     ErrorType.TOO_LONG: 413,
     ErrorType.TOO_MANY: 413,
     ErrorType.TOO_LARGE: 413,
+    ErrorType.MEDIA_TYPE: 415,
     ErrorType.OVERLOADED: 429,
     ErrorType.RATE_LIMITED: 429,
     ErrorType.DISK_FULL: 507,

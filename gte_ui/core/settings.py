@@ -202,6 +202,8 @@ class Settings:
     max_texts: int = 256  # texts per embedding request
     max_candidates: int = 1_000  # candidates per ranking
     max_matrix: int = 50  # texts in the N x N matrix
+    #: tokens of model work one request may cost (windows with --long-text chunk); over it: 413
+    max_tokens_per_request: int = 524_288
     map_max_points: int = 5_000  # points an embedding map draws; bigger corpora are sampled
     max_upload_bytes: int = 10 * 2**20
     max_body_bytes: int = 32 * 2**20
@@ -233,6 +235,7 @@ class Settings:
     cache_url: str | None = None  # redis://[:password@]host:port/db or rediss://…
     cache_ttl: int = 7 * 86_400  # seconds a vector lives in Redis; 0: no expiry
     cache_timeout_ms: float = 250.0  # Redis socket timeout: a slow Redis is skipped, never waited on
+    cache_secret: str | None = field(default=None, repr=False)  # HMAC key signing shared-cache entries; unsigned entries are refused
     metrics_open: bool = False  # /metrics without --api-key
     shutdown_timeout: float = 30.0  # seconds SIGTERM waits for in-flight requests
     replicas: int | None = None  # Ray Serve embedder replicas; None: the plain process
@@ -311,7 +314,8 @@ _OPTIONS: list[tuple[str, tuple[str, ...], tuple[str, ...], Any, str]] = [
      "onnx engine at 128-512 tokens inside the same accuracy bound (mean |dcos| 0.002-0.003), with "
      "fast (static int8) the fastest on CPU, ~1.5x onnx, but mean |dcos| ~0.004-0.006; no dynamic mode)"),
     ("export_cache", ("--export-cache",), ("GTE_EXPORT_CACHE",), str,
-     "folder for the int8 ONNX (and OpenVINO) exports, made once per model + int8 mode (default "
+     "folder for the int8 ONNX (and OpenVINO) exports, made once per model + int8 mode + library versions "
+     "(default "
      "~/.cache/gte_ui/onnx; in Docker /data/onnx, on the volume, so a restart does not export again)"),
     ("calibration_dir", ("--calibration-dir",), ("GTE_CALIBRATION_DIR",), str,
      "folder for verdict bands saved from the Evaluate tab or `evaluate --save-calibration`, one "
@@ -369,6 +373,9 @@ _OPTIONS: list[tuple[str, tuple[str, ...], tuple[str, ...], Any, str]] = [
     ("max_candidates", ("--max-candidates",), ("GTE_MAX_CANDIDATES",), int,
      "candidates per ranking request (default 1000)"),
     ("max_matrix", ("--max-matrix",), ("GTE_MAX_MATRIX",), int, "texts in the similarity matrix (default 50)"),
+    ("max_tokens_per_request", ("--max-tokens-per-request",), ("GTE_MAX_TOKENS_PER_REQUEST",), int,
+     "tokens of model work one request may cost, after truncation (every window with --long-text chunk); "
+     "more is refused with 413 (default 524288: 1000 candidates of 512 tokens)"),
     ("map_max_points", ("--map-max-points",), ("GTE_MAP_MAX_POINTS",), int,
      "points an embedding map draws; a bigger corpus is sampled, and the map says so (default 5000)"),
     ("max_upload_bytes", ("--max-upload-bytes",), ("GTE_MAX_UPLOAD_BYTES",), int,
@@ -416,6 +423,10 @@ _OPTIONS: list[tuple[str, tuple[str, ...], tuple[str, ...], Any, str]] = [
      "seconds a vector lives in the shared cache, 0 for no expiry (default 604800, a week)"),
     ("cache_timeout_ms", ("--cache-timeout-ms",), ("GTE_CACHE_TIMEOUT_MS",), float,
      "Redis connect/read timeout; a slower Redis is bypassed and retried later (default 250)"),
+    ("cache_secret", ("--cache-secret",), ("GTE_CACHE_SECRET",), str,
+     "sign shared-cache entries with this key (HMAC-SHA256); entries without a valid signature are "
+     "misses, so a writer without the key cannot plant vectors (default: none, entries are still "
+     "checked for their key, width, finite values and unit norm)"),
     ("metrics_open", ("--metrics-open",), ("GTE_METRICS_OPEN",), _bool,
      "serve Prometheus /metrics without the --api-key (default: behind it like the other routes)"),
     ("shutdown_timeout", ("--shutdown-timeout",), ("GTE_SHUTDOWN_TIMEOUT",), float,
@@ -431,15 +442,15 @@ _OPTIONS: list[tuple[str, tuple[str, ...], tuple[str, ...], Any, str]] = [
 ]
 
 
-def program_name() -> str:
-    """What the user typed to start us: ``gte-ui`` (the console script), ``python -m gte_ui`` or
-    ``app.py`` — the name usage lines and messages show."""
+def program_name(default: str = "app.py") -> str:
+    """What the user typed to start us: ``gte-ui`` (the console script), ``python -m gte_ui``, else
+    ``default`` — the name usage lines and messages show."""
     started = os.path.basename(sys.argv[0]) if sys.argv and sys.argv[0] else ""
     if started == "gte-ui":
         return "gte-ui"
     if started == "__main__.py":
         return "python -m gte_ui"
-    return "app.py"
+    return default
 
 
 class _OneModel(argparse.Action):
@@ -482,6 +493,17 @@ def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
                                 default=None, metavar=metavar, help=help_text + env_note,
                                 **({"action": _OneModel} if name == "model" else {}))
     return parser
+
+
+#: the server flags each command-line subcommand's --help lists (it takes every one of them after the command)
+MODEL_FLAGS = ("model", "models", "offline", "precision", "device")
+
+
+def model_flags_epilog(prog: str, extra: Sequence[str] = ()) -> str:
+    """The "model options" section of a subcommand's --help: :data:`MODEL_FLAGS` and ``extra``."""
+    head = (f"model options (after the command; every flag of `{prog} serve --help` works here, e.g. "
+            "--max-length, --threads, --long-text; all of them: docs/settings.md):")
+    return "\n".join([*textwrap.wrap(head, 100), options_help([*MODEL_FLAGS, *extra])])
 
 
 def options_help(names: Sequence[str], width: int = 100) -> str:
@@ -563,9 +585,10 @@ def validate(s: Settings) -> Settings:
     if s.reranker_precision is not None:
         choice("reranker_precision", s.reranker_precision, PRECISIONS)
 
-    positives = ["hnsw_m", "hnsw_ef_search", "batch_size", "max_chars", "max_texts", "max_candidates", "max_matrix",
-                 "map_max_points", "max_upload_bytes", "max_body_bytes", "max_queue", "concurrency", "max_upload_client_bytes",
-                 "max_uploads_per_minute", "max_upload_total_bytes", "max_header_bytes", "max_connections"]
+    positives = ["hnsw_m", "hnsw_ef_search", "batch_size", "max_chars", "max_texts", "max_candidates", "max_matrix", "map_max_points",
+                 "max_upload_bytes", "max_body_bytes", "max_queue", "concurrency", "max_upload_client_bytes",
+                 "max_uploads_per_minute", "max_upload_total_bytes", "max_header_bytes", "max_connections",
+                 "max_tokens_per_request"]
     for name in positives:
         if getattr(s, name) < 1:
             raise ConfigError(f"--{name.replace('_', '-')} must be at least 1, got {getattr(s, name)}",

@@ -74,6 +74,28 @@ def lone_surrogate(text: str) -> int | None:
     return None if found is None else found.start()
 
 
+#: control characters a text may not hold: C0 but tab, newline, vertical tab, form feed and carriage
+#: return; DEL; C1 (U+0080-U+009F, mostly text decoded with the wrong encoding). NUL used to
+#: become a space and BEL / ESC went to the model: the docs promise a 4xx (issue 26)
+_CONTROL = re.compile("[\x00-\x08\x0e-\x1f\x7f-\x9f]")
+#: what a model cannot see: format characters (zero-width space / joiner, bidi controls, BOM, soft
+#: hyphen), combining marks with nothing to combine with, separators and the other controls
+_INVISIBLE_CATEGORIES = frozenset({"Cf", "Mn", "Me", "Zs", "Zl", "Zp", "Cc"})
+
+
+def control_character(text: str) -> int | None:
+    """Position of the first control character ``text`` may not hold (see ``_CONTROL``), else None."""
+    found = _CONTROL.search(text)
+    return None if found is None else found.start()
+
+
+def invisible_only(text: str) -> bool:
+    """True when nothing in ``text`` is visible: only zero-width, bidi, combining or space
+    characters ("\u200b", "\u200d", "\u0301"). Tokenizers drop them all, so every such text
+    would get the empty string's vector: "\u200b" vs "\u200d" scored 1.0, 高度相似."""
+    return all(unicodedata.category(c) in _INVISIBLE_CATEGORIES for c in text)
+
+
 def clean_text(text: str) -> str:
     """Make any Python string safe for the tokenizer: no NUL, no lone surrogates; strip ends.
 

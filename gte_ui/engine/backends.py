@@ -44,13 +44,16 @@ def cpu_int8_instructions(cpuinfo: str | None = None) -> list[str]:
 
 
 def resolve_runtime(device: str, precision: str, cuda_available: bool | None = None,
-                    spaces: bool = False, int8_instructions: list[str] | None = None) -> tuple[str, str]:
+                    spaces: bool = False, int8_instructions: list[str] | None = None,
+                    explain: bool = True) -> tuple[str, str]:
     """Turn ``--device``/``--precision`` (possibly ``auto``) into a combination that can run.
 
     ``auto`` means CUDA + fp16 when a GPU is present; on CPU, int8 (accurate) where the CPU has
     the instructions that make it fast and within the accuracy bound (:data:`FAST_INT8_FLAGS`;
     measured in docs/performance.md), and on a Space (its free
     hardware is a small CPU); fp32 otherwise. ``int8_instructions``: the CPU's, detected when None.
+    ``explain``: log what ``auto`` chose and why (False for a look ahead, e.g. a memory estimate,
+    so that the load logs it once).
 
     Raises:
         ConfigError: a combination that cannot run, naming the valid choices.
@@ -71,9 +74,10 @@ def resolve_runtime(device: str, precision: str, cuda_available: bool | None = N
         else:
             found = cpu_int8_instructions() if int8_instructions is None else int8_instructions
             precision = "int8" if spaces or found else "fp32"
-            log.info("--precision auto on CPU: %s (%s)", precision,
-                     f"the CPU has {', '.join(found)}" if found else
-                     ("a Space" if spaces else "no VNNI/AMX int8 instructions: int8 would lose accuracy"))
+            if explain:
+                log.info("--precision auto on CPU: %s (%s)", precision,
+                         f"the CPU has {', '.join(found)}" if found else
+                         ("a Space" if spaces else "no VNNI/AMX int8 instructions: int8 would lose accuracy"))
     if device == "cpu" and precision == "fp16":
         raise ConfigError(
             "--precision fp16 on CPU is not supported (CPUs here have no fast fp16 and it would be "

@@ -28,7 +28,7 @@ from gte_ui.engine.families import check_remote_code, read_traits
 from gte_ui.engine.hub import looks_like_path, model_fingerprint, resolve_model, transformer_folder
 from gte_ui.engine.pooling import PoolingMode, pad_batch, pool, read_pooling_mode
 from gte_ui.engine.prompts import Prompts, read_prompts
-from gte_ui.engine.tokenizer import load_tokenizer
+from gte_ui.engine.tokenizer import HEAD_CHARS_PER_TOKEN, HEAD_GROWTH, cut_head, load_tokenizer
 
 log = logging.getLogger(__name__)
 
@@ -122,7 +122,7 @@ class Encoder:
                                       pooling=pooling, device=backend.device,
                                       precision=backend.precision, backend=backend.name,
                                       load_seconds=0.0)
-        self._lock = threading.Lock()
+        self._lock = TurnLock()
         #: forward passes run so far (tests use it to prove that batching happened)
         self.forward_calls = 0
         #: texts embedded so far (cache misses only)
@@ -198,33 +198,80 @@ class Encoder:
 
     # --------------------------------------------------------------- tokenising
     def tokenize(self, texts: Sequence[str]) -> tuple[list[list[int]], list[int], list[bool]]:
-        """Token ids truncated at ``max_length``, the untruncated token counts, truncation flags."""
-        enc = self.tokenizer(list(texts), truncation=True, max_length=self.max_length,
-                             add_special_tokens=True)
-        ids: list[list[int]] = enc["input_ids"]
-        counts = [len(x) for x in ids]
-        truncated = [False] * len(ids)
-        # Only texts that reached the limit can have been cut: count those in full.
-        full = [i for i, n in enumerate(counts) if n >= self.max_length]
-        if full:
-            long_enc = self.tokenizer([texts[i] for i in full], truncation=False,
-                                      add_special_tokens=True, verbose=False)
-            for i, long_ids in zip(full, long_enc["input_ids"]):
-                counts[i] = len(long_ids)
-                truncated[i] = counts[i] > self.max_length
+        """Token ids truncated at ``max_length``, token counts before truncation, truncation flags.
+
+        Only a head of each text is tokenised (:func:`~gte_ui.engine.tokenizer.cut_head`): the
+        model reads ``max_length`` tokens, and tokenising 20,000 characters to use 512 tokens of
+        them cost seconds per request and hundreds of MB. The ids are exactly those of the whole
+        text; a text longer than its head gets its count estimated from its characters (the head's
+        tokens per character), so ``truncated`` is exact and ``tokens`` is an estimate only above
+        ``max_length``.
+        """
+        texts = list(texts)
+        head, tail = self.special_frame()
+        room = self.max_length - len(head) - len(tail)  # content tokens the model reads
+        ids: list[list[int]] = [[] for _ in texts]
+        counts = [0] * len(texts)
+        truncated = [False] * len(texts)
+        todo = list(range(len(texts)))
+        # a slow (pure Python) tokenizer cannot say which tokens are whole words: whole texts then
+        chars = HEAD_CHARS_PER_TOKEN * self.max_length if getattr(self.tokenizer, "is_fast", False) else None
+        while todo:
+            heads = [cut_head(texts[i], chars) if chars else texts[i] for i in todo]
+            enc = self.tokenizer(heads, add_special_tokens=False, truncation=False, verbose=False)
+            later = []
+            for k, (i, part) in enumerate(zip(todo, heads)):
+                body = enc["input_ids"][k]
+                whole = len(part) == len(texts[i])
+                if not whole:
+                    # the head may end inside a word, whose tokens can differ from the whole
+                    # text's; every earlier word's tokens are the whole text's own
+                    words = enc.word_ids(k)
+                    sure = len(words)
+                    while sure and words[sure - 1] == words[-1]:
+                        sure -= 1
+                    if sure <= room:
+                        later.append(i)  # the head is too short to hold the window: a longer one next round
+                        continue
+                ids[i] = head + list(body[:room]) + tail
+                truncated[i] = len(body) > room
+                n = len(body) if whole else max(len(body), round(len(body) * len(texts[i]) / max(1, len(part))))
+                counts[i] = n + len(head) + len(tail)
+            todo = later
+            chars = chars * HEAD_GROWTH if chars else None
         return ids, counts, truncated
 
     def count_tokens(self, texts: Sequence[str]) -> list[int]:
         return self.tokenize(texts)[1]
 
-    def tokens_to_run(self, texts: Sequence[str]) -> int:
-        """Tokens the model will run for ``texts`` (each truncated at ``max_length``, no padding):
-        what the dynamic batcher weighs requests by."""
+    def run_weights(self, texts: Sequence[str]) -> list[int]:
+        """A bound on the tokens the model runs for each text, without tokenising: its characters
+        plus the special tokens, at most ``max_length`` (a WordPiece token spans at least one
+        character). What the dynamic batcher slices and interleaves requests by."""
+        head, tail = self.special_frame()
+        frame = len(head) + len(tail)
+        return [min(len(t) + frame, self.max_length) for t in texts]
+
+    def tokens_to_run(self, texts: Sequence[str], *, chunked: bool = False, overlap: float = 0.25,
+                      max_chunks: int = 128) -> int:
+        """Tokens the model will run for ``texts``: each truncated at ``max_length``, or with
+        ``chunked`` every window :meth:`encode_chunked` would run (from the estimated counts of
+        :meth:`tokenize`, so a request can be weighed before its long texts are tokenised whole)."""
         if not texts:
             return 0
-        enc = self.tokenizer(list(texts), truncation=True, max_length=self.max_length,
-                             add_special_tokens=True)
-        return sum(len(x) for x in enc["input_ids"])
+        ids, counts, _ = self.tokenize(texts)
+        if not chunked:
+            return sum(len(x) for x in ids)
+        head, tail = self.special_frame()
+        frame = len(head) + len(tail)
+        width = self.max_length - frame
+        step = max(1, int(width * (1 - overlap)))
+        total = 0
+        for n in counts:
+            body = n - frame
+            windows = 1 if body <= width else min(max_chunks, len(range(0, body - width + step, step)))
+            total += n if windows == 1 else windows * self.max_length
+        return total
 
     # ----------------------------------------------------------------- encoding
     def encode(self, texts: Sequence[str]) -> Encoded:
@@ -296,9 +343,12 @@ class Encoder:
     def encode_ids(self, ids: Sequence[Sequence[int]]) -> np.ndarray:
         """Embed already tokenised (and truncated) texts: float32 [n, dim] in input order."""
         out = np.empty((len(ids), self.dim), dtype=np.float32)
-        with self._lock:
-            for chunk in plan_batches([len(x) for x in ids], self.batch_size, self.max_batch_tokens):
+        for chunk in plan_batches([len(x) for x in ids], self.batch_size, self.max_batch_tokens):
+            # one forward pass at a time, taken in turn: a long chunked request in one thread and
+            # the batcher's calls in another interleave pass by pass instead of one waiting for all
+            with self._lock:
                 out[chunk] = self._forward([ids[i] for i in chunk])
+        with self._lock:
             self.texts_encoded += len(ids)
         return out
 
@@ -319,6 +369,28 @@ class Encoder:
                            "GPU 显存不足，请减少文本数量或长度") from exc
         self.forward_calls += 1
         return result
+
+
+class TurnLock:
+    """A lock granted in the order it was asked for (``threading.Lock`` lets the thread that just
+    released it take it again at once, so a loop of forward passes would shut others out)."""
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition()
+        self._issued = 0  # tickets handed out
+        self._serving = 0  # the ticket that holds the lock
+
+    def __enter__(self) -> None:
+        with self._cond:
+            ticket = self._issued
+            self._issued += 1
+            while ticket != self._serving:
+                self._cond.wait()
+
+    def __exit__(self, *exc: object) -> None:
+        with self._cond:
+            self._serving += 1
+            self._cond.notify_all()
 
 
 def plan_batches(lengths: Sequence[int], max_texts: int, max_tokens: int | None = None) -> list[np.ndarray]:

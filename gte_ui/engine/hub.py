@@ -20,6 +20,7 @@ import hashlib
 import json
 import logging
 import os
+import shutil
 import socket
 import threading
 import urllib.error
@@ -306,7 +307,6 @@ def download(model: str, to: str | Path, *, hub: str = "auto", revision: str | N
     interruption fetches only what is missing or wrong.
     """
     to = Path(to)
-    to.mkdir(parents=True, exist_ok=True)
     which = pick_hub(model, hub)
     unreachable = probe_hub(which, model, revision)
     if unreachable:
@@ -314,6 +314,28 @@ def download(model: str, to: str | Path, *, hub: str = "auto", revision: str | N
             f"download of '{model}' from {which} failed: {unreachable}. Without a network here, run "
             "the same command on a machine that has one and copy the folder over.",
             f"从 {which} 下载 '{model}' 失败：无法连接；可在联网的机器上下载后复制目录")
+    created = [p for p in (to, *to.parents) if not p.exists()]  # deepest first
+    to.mkdir(parents=True, exist_ok=True)
+    try:
+        return _download_into(to, which, model, revision, attempts)
+    except BaseException:
+        _remove_if_nothing_fetched(created)
+        raise
+
+
+def _remove_if_nothing_fetched(created: list[Path]) -> None:
+    """After a failed download: remove the folders it created (``created``, deepest first) when no
+    byte was fetched into them; a partial download stays, for the rerun to resume."""
+    if not created:
+        return
+    top = created[-1]
+    if any(p.is_file() and p.stat().st_size for p in top.rglob("*")):
+        log.warning("kept the partial download in %s: run the same command again to resume", top)
+        return
+    shutil.rmtree(top, ignore_errors=True)
+
+
+def _download_into(to: Path, which: str, model: str, revision: str | None, attempts: int) -> Path:
     damaged: list[tuple[Path, str]] = []
     for attempt in range(1, attempts + 1):
         try:

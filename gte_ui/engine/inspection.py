@@ -21,6 +21,7 @@ import numpy as np
 import torch
 
 from gte_ui.core.scoring import cosine_matrix
+from gte_ui.engine.tokenizer import HEAD_CHARS_PER_TOKEN, HEAD_GROWTH, cut_head
 
 
 @dataclass(frozen=True)
@@ -37,12 +38,20 @@ class UnknownTokens:
 
 
 def unknown_tokens(tokenizer, texts: Sequence[str], max_length: int | None = None) -> list[UnknownTokens]:
-    """Count unknown tokens in each text (within the first ``max_length`` tokens the model reads)."""
+    """Count unknown tokens in each text (within the first ``max_length`` tokens the model reads).
+
+    With ``max_length``, only a head of each text is tokenised (see
+    :func:`~gte_ui.engine.tokenizer.cut_head`): the share is of the tokens the model reads, and a
+    20,000-character text costs what its head costs."""
     unk = tokenizer.unk_token_id
-    enc = tokenizer(list(texts), add_special_tokens=False, truncation=max_length is not None,
-                    max_length=max_length, return_offsets_mapping=True, verbose=False)
+    if max_length is not None:
+        texts = [cut_head(t, HEAD_CHARS_PER_TOKEN * HEAD_GROWTH * max_length) for t in texts]
+    enc = tokenizer(list(texts), add_special_tokens=False, truncation=False,
+                    return_offsets_mapping=True, verbose=False)
     out = []
     for text, ids, offsets in zip(texts, enc["input_ids"], enc["offset_mapping"]):
+        if max_length is not None:
+            ids, offsets = ids[:max_length], offsets[:max_length]
         seen: dict[str, None] = {}
         n_unk = 0
         for tid, (start, end) in zip(ids, offsets):

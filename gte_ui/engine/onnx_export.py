@@ -19,7 +19,8 @@ minute per input shape. ONNX Runtime runs the same arithmetic with fused kernels
 * for CLS pooling the last layer computes the first token only (``first_token_only``).
 
 The export (fp32 load → calibration → smoothing → quantisation → ``torch.onnx.export``) runs
-once per model + int8 mode into a cache folder; later starts only open the cached file (about
+once per model + int8 mode (+ the versions of torch, transformers, onnx and onnxruntime: two venvs
+sharing the cache each keep their own) into a cache folder; later starts only open the cached file (about
 2 s for GTE-large), and the fp32 checkpoint is never loaded again, so it does not stay resident.
 """
 
@@ -36,6 +37,7 @@ import tempfile
 import time
 import warnings
 from collections.abc import Callable, Iterator
+from importlib import metadata
 from pathlib import Path
 
 import numpy as np
@@ -49,7 +51,10 @@ from gte_ui.engine.tokenizer import load_tokenizer
 log = logging.getLogger(__name__)
 
 #: bump when the exported graph changes, so stale cache entries are not reused
-EXPORT_VERSION = 5
+#: (6: the key and the record name the libraries' versions, see ONNX_EXPORT_LIBRARIES)
+EXPORT_VERSION = 6
+#: the libraries whose versions make an export: two venvs with different ones each keep their own
+ONNX_EXPORT_LIBRARIES = ("torch", "transformers", "onnx", "onnxruntime")
 OPSET = 17
 #: output name of an export that computes the first token's state only ([batch, 1, dim])
 FIRST_TOKEN_OUTPUT = "first_token_state"
@@ -61,13 +66,24 @@ def cpu_has_vnni() -> bool:
     return bool(cpu_int8_instructions())
 
 
+def library_versions(packages: tuple[str, ...]) -> dict[str, str]:
+    """The installed version of each of ``packages`` ("?" for one that is not installed)."""
+    versions = {}
+    for package in packages:
+        try:
+            versions[package] = metadata.version(package)
+        except metadata.PackageNotFoundError:
+            versions[package] = "?"
+    return versions
+
+
 def export_key(folder: Path, mode: str, reduce_range: bool, first_token_only: bool = False,
                token_types: bool = False) -> str:
     """Cache key: model identity (config + weight file sizes and mtimes) + mode + what the graph
-    reads and outputs + export version."""
+    reads and outputs + export version + the versions of the libraries that make the export."""
     h = hashlib.sha256()
-    h.update(f"v{EXPORT_VERSION}|{mode}|rr={int(reduce_range)}|first={int(first_token_only)}|"
-             f"torch={torch.__version__}".encode())
+    versions = "|".join(f"{k}={v}" for k, v in library_versions(ONNX_EXPORT_LIBRARIES).items())
+    h.update(f"v{EXPORT_VERSION}|{mode}|rr={int(reduce_range)}|first={int(first_token_only)}|{versions}".encode())
     if token_types:  # only then, so that the keys of existing exports stay what they were
         h.update(b"|token_type_ids")
     hash_model_files(h, folder)
@@ -273,9 +289,11 @@ def ensure_int8_export(folder: Path, mode: str, cache_dir: Path, first_token_onl
     with export_progress(folder, target.parent) as step:
         export_int8(folder, target, mode, reduce_range, first_token_only, record={
             "model": str(folder), "mode": mode, "reduce_range": reduce_range,
-            "first_token_only": first_token_only, "export_version": EXPORT_VERSION}, tokenizer=tokenizer,
+            "first_token_only": first_token_only, "export_version": EXPORT_VERSION,
+            "versions": library_versions(ONNX_EXPORT_LIBRARIES)}, tokenizer=tokenizer,
             token_types=token_types, step=step)
-    prune_stale_exports(target.parent, folder, mode, first_token_only)
+    prune_stale_exports(target.parent, folder, mode, first_token_only,
+                        versions=library_versions(ONNX_EXPORT_LIBRARIES))
     return target, note
 
 
@@ -409,8 +427,9 @@ def export_seconds_estimate(folder: Path) -> float:
 @contextlib.contextmanager
 def export_progress(folder: Path, where: Path, seconds: float | None = None, what: str = "the int8 model",
                     stages: int = 3):
-    """Say what the first int8 start is doing, and how long it will take, on a progress bar
-    (stderr, whatever the log level: a silent half-minute looks like a hang); transformers' own
+    """Say what the first int8 start is doing, and how long it will take, on stderr whatever the
+    log level (a silent half-minute looks like a hang): a progress bar on a terminal, a few whole
+    lines otherwise (a log file would collect every ``\r`` update of a bar). transformers' own
     weight-loading bar is hidden meanwhile. ``seconds``: the estimate (default: the ONNX export's);
     ``stages``: how many ``step(name)`` calls the export makes."""
     # only while an export runs
@@ -420,32 +439,45 @@ def export_progress(folder: Path, where: Path, seconds: float | None = None, wha
     seconds = export_seconds_estimate(folder) if seconds is None else seconds
     headline = f"exporting {what} once (~{5 * max(1, round(seconds / 5)):.0f} s), cached in {where}"
     log.info(headline)
-    bar = tqdm(total=stages, desc=headline, file=sys.stderr, bar_format="{desc} [{elapsed}]", mininterval=0)
+    bar = None
+    if sys.stderr.isatty():
+        bar = tqdm(total=stages, desc=headline, file=sys.stderr, bar_format="{desc} [{elapsed}]", mininterval=0)
+
+    def show(text: str) -> None:
+        if bar is not None:
+            bar.set_description_str(text)
+        else:
+            print(text, file=sys.stderr, flush=True)
+
+    if bar is None:
+        show(headline)
     bars_were_on = hf_logging.is_progress_bar_enabled()
     hf_logging.disable_progress_bar()
-    stages: list[str] = []
+    done: list[str] = []
 
     def step(name: str) -> None:
-        stages.append(name)
-        bar.set_description_str(f"{headline}: {len(stages)}/{bar.total} {name}")
+        done.append(name)
+        show(f"{headline}: {len(done)}/{stages} {name}")
 
     t0 = time.perf_counter()
     try:
         yield step
-        bar.set_description_str(f"{headline}: done in {time.perf_counter() - t0:.0f} s")
+        show(f"{headline}: done in {time.perf_counter() - t0:.0f} s")
     finally:
-        bar.close()
+        if bar is not None:
+            bar.close()
         if bars_were_on:
             hf_logging.enable_progress_bar()
 
 
 def prune_stale_exports(keep: Path, folder: Path, mode: str, first_token_only: bool = False,
-                        version: int = EXPORT_VERSION) -> list[Path]:
+                        version: int = EXPORT_VERSION, versions: dict[str, str] | None = None) -> list[Path]:
     """Delete the other cached exports of the same model folder + mode: those of the same graph
-    (older weights) and any of an older export version. Each is a few hundred MB for GTE-large
-    and would never be read again. Exports of other models or modes, and the current version's
-    export with the other output (first token only or not), are left alone. Returns the deleted
-    folders."""
+    made with the same library ``versions`` (older weights) and any of an older export version.
+    Each is a few hundred MB for GTE-large and would never be read again. Exports of other
+    models or modes, the current version's export with the other output (first token only or
+    not), and those other library versions made (another venv sharing the cache reads them) are
+    left alone. Returns the deleted folders."""
     removed = []
     for entry in keep.parent.iterdir():
         source = entry / RECORD
@@ -456,8 +488,10 @@ def prune_stale_exports(keep: Path, folder: Path, mode: str, first_token_only: b
         except (OSError, ValueError):
             continue
         same_graph = bool(info.get("first_token_only", False)) == first_token_only
+        same_libraries = info.get("versions") == versions
         older_version = info.get("export_version") != version  # never read again either
-        if info.get("model") == str(folder) and info.get("mode") == mode and (same_graph or older_version):
+        if info.get("model") == str(folder) and info.get("mode") == mode and (
+                (same_graph and same_libraries) or older_version):
             shutil.rmtree(entry, ignore_errors=True)
             log.info("removed stale int8 export %s", entry)
             removed.append(entry)

@@ -29,7 +29,6 @@ import time
 import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from importlib import metadata
 from pathlib import Path
 
 import numpy as np
@@ -45,6 +44,7 @@ from gte_ui.engine.onnx_export import (
     file_records,
     hash_model_files,
     int64_feed,
+    library_versions,
     move_in,
     prune_stale_exports,
     staged_export,
@@ -55,7 +55,10 @@ from gte_ui.engine.tokenizer import load_tokenizer
 log = logging.getLogger(__name__)
 
 #: bump when the exported graph or its quantisation changes, so stale cache entries are not reused
-OV_EXPORT_VERSION = 2
+#: (3: the key and the record name the libraries' versions, OV_EXPORT_LIBRARIES)
+OV_EXPORT_VERSION = 3
+#: the libraries whose versions make an export: two venvs with different ones each keep their own
+OV_EXPORT_LIBRARIES = ("torch", "transformers", "openvino", "nncf")
 #: each FFN's input channels of the output projection with the largest calibration activations,
 #: computed in fp32 beside the int8 GEMMs (:class:`OutlierSplitOutput`); 32 and 64 measured no better
 OUTLIER_CHANNELS = 16
@@ -104,13 +107,6 @@ def require_openvino() -> None:
         raise ConfigError(INSTALL_HINT_EN, INSTALL_HINT_ZH) from exc
 
 
-def _version(package: str) -> str:
-    try:
-        return metadata.version(package)
-    except metadata.PackageNotFoundError:
-        return "?"
-
-
 def ov_scheme(mode: str) -> OvScheme:
     """The scheme of ``--int8-mode`` ``mode``; a :class:`ConfigError` naming the valid ones otherwise."""
     check_openvino_mode(mode)
@@ -118,10 +114,10 @@ def ov_scheme(mode: str) -> OvScheme:
 
 
 def ov_export_key(folder: Path, token_types: bool = False, mode: str = "accurate") -> str:
-    """Cache key: model identity + export version + scheme + openvino/nncf/torch versions + inputs read."""
+    """Cache key: model identity + export version + scheme + the OV_EXPORT_LIBRARIES' versions + inputs read."""
     h = hashlib.sha256()
-    h.update(f"ov{OV_EXPORT_VERSION}|{ov_scheme(mode).record}|openvino={_version('openvino')}|"
-             f"nncf={_version('nncf')}|torch={torch.__version__}|token_types={int(token_types)}".encode())
+    versions = "|".join(f"{k}={v}" for k, v in library_versions(OV_EXPORT_LIBRARIES).items())
+    h.update(f"ov{OV_EXPORT_VERSION}|{ov_scheme(mode).record}|{versions}|token_types={int(token_types)}".encode())
     hash_model_files(h, folder)
     return h.hexdigest()[:16]
 
@@ -313,9 +309,10 @@ def ensure_ov_export(folder: Path, cache_dir: Path, tokenizer=None, token_types:
         export_ov_int8(folder, target, tokenizer=tokenizer, token_types=token_types, mode=mode, step=step, record={
             "model": str(folder), "mode": scheme.record, "token_types": token_types,
             "export_version": OV_EXPORT_VERSION, "outlier_channels": OUTLIER_CHANNELS,
-            "smooth_quant_alpha": SMOOTH_QUANT_ALPHA, "openvino": _version("openvino"), "nncf": _version("nncf")})
+            "smooth_quant_alpha": SMOOTH_QUANT_ALPHA, "versions": library_versions(OV_EXPORT_LIBRARIES)})
     # older weights or versions of the same model; first_token_only is the key's slot for token_types
-    prune_stale_exports(target.parent, folder, scheme.record, first_token_only=token_types, version=OV_EXPORT_VERSION)
+    prune_stale_exports(target.parent, folder, scheme.record, first_token_only=token_types, version=OV_EXPORT_VERSION,
+                        versions=library_versions(OV_EXPORT_LIBRARIES))
     return target, note
 
 

@@ -11,12 +11,22 @@ the breaker when it answers. A refused write (``maxmemory`` reached with ``noevi
 counted and warned about once, reads go on.
 
 Values are the exact float32 bytes behind a small header (token count, window count, the
-truncation flag): 1024-d GTE-large is 4,096 + 12 bytes per text, plus a 39-byte key.
+truncation flag) and the entry's own key digest, optionally followed by an HMAC-SHA256 of key and
+value (``--cache-secret``): 1024-d GTE-large is 12 + 16 + 4,096 (+ 32) bytes per text, plus a
+39-byte key.
+
+Nothing read from Redis is trusted: anyone who can write to it could otherwise serve every
+replica NaNs (a similarity of ``null``, "100 %", "Different") or a forged vector. An entry is
+used only when it names its own key (a value copied under another text's key is refused), has the
+model's width, finite values and unit norm, and, with a secret, a valid signature; any other is
+a miss (recomputed and written over), counted per reason in ``stats()["rejected"]`` and
+``gte_cache_rejected_total``, and warned about once per reason in the log.
 """
 
 from __future__ import annotations
 
 import hashlib
+import hmac
 import logging
 import struct
 import threading
@@ -35,8 +45,21 @@ from gte_ui.engine.cache import CachedVector
 log = logging.getLogger(__name__)
 
 #: bumped when the value layout changes, so old entries are simply never read again
-KEY_NAMESPACE = "gte:v1:"
-_HEADER = struct.Struct("<IIB3x")  # token count, windows, truncated; 12 bytes, keeps floats aligned
+KEY_NAMESPACE = "gte:v2:"
+#: token count, windows, truncated, signed; 12 bytes, then the key's 16-byte digest: floats stay aligned
+_HEADER = struct.Struct("<IIBB2x")
+_DIGEST = 16
+_MAC = hashlib.sha256().digest_size
+#: how far a vector's norm may be from 1 (float32 rounding is ~1e-7; a forged one is rarely this close)
+NORM_TOLERANCE = 1e-3
+
+
+class BadEntry(ValueError):
+    """A shared-cache value that must not be served; ``reason`` is its metric label."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
 
 
 def redact_url(url: str) -> str:
@@ -55,15 +78,48 @@ def shared_key(prefix: str, text: str) -> str:
     return KEY_NAMESPACE + digest.hexdigest()
 
 
-def pack(item: CachedVector) -> bytes:
-    return _HEADER.pack(item.token_count, item.chunks, item.truncated) + \
-        np.ascontiguousarray(item.vector, dtype="<f4").tobytes()
+def pack(key: str, item: CachedVector, secret: bytes | None = None) -> bytes:
+    """The value stored under ``key``: header, the key's digest, the float32 bytes, and with a
+    ``secret`` an HMAC-SHA256 over key and all of that."""
+    body = _HEADER.pack(item.token_count, item.chunks, item.truncated, secret is not None) + \
+        _key_digest(key) + np.ascontiguousarray(item.vector, dtype="<f4").tobytes()
+    return body + _sign(secret, key, body) if secret is not None else body
 
 
-def unpack(raw: bytes) -> CachedVector:
-    tokens, chunks, truncated = _HEADER.unpack_from(raw)
-    vector = np.frombuffer(raw, dtype="<f4", offset=_HEADER.size).astype(np.float32, copy=False)
+def unpack(key: str, raw: bytes, *, dim: int | None = None, secret: bytes | None = None,
+           unit_norm: bool = True) -> CachedVector:
+    """The vector stored under ``key``, checked, or :class:`BadEntry` naming what is wrong."""
+    if len(raw) < _HEADER.size + _DIGEST:
+        raise BadEntry("size")
+    tokens, chunks, truncated, signed = _HEADER.unpack_from(raw)
+    if signed:
+        raw, mac = raw[:-_MAC], raw[-_MAC:]
+        if secret is not None and not hmac.compare_digest(mac, _sign(secret, key, raw)):
+            raise BadEntry("signature")
+    elif secret is not None:
+        raise BadEntry("signature")  # with a secret set, only signed entries are served
+    if raw[_HEADER.size:_HEADER.size + _DIGEST] != _key_digest(key):
+        raise BadEntry("key")
+    floats = len(raw) - _HEADER.size - _DIGEST
+    if floats % 4 or (dim is not None and floats != 4 * dim) or not floats:
+        raise BadEntry("width")
+    if chunks < 1 or truncated > 1:
+        raise BadEntry("header")
+    vector = np.frombuffer(raw, dtype="<f4", offset=_HEADER.size + _DIGEST).astype(np.float32, copy=False)
+    if not np.isfinite(vector).all():
+        raise BadEntry("non_finite")
+    wide = vector.astype(np.float64)
+    if unit_norm and abs(float(wide @ wide) ** 0.5 - 1.0) > NORM_TOLERANCE:
+        raise BadEntry("norm")
     return CachedVector(vector, tokens, bool(truncated), chunks)
+
+
+def _key_digest(key: str) -> bytes:
+    return hashlib.blake2b(key.encode("utf-8"), digest_size=_DIGEST).digest()
+
+
+def _sign(secret: bytes, key: str, body: bytes) -> bytes:
+    return hmac.new(secret, key.encode("utf-8") + b"\x00" + body, hashlib.sha256).digest()
 
 
 class SharedCache:
@@ -76,11 +132,17 @@ class SharedCache:
         retry_s: how often a down Redis is pinged to see whether it is back.
         max_pending: writes allowed to wait for the writer thread; beyond that they are dropped
             (the vector is still served, only not shared).
+        secret: signs every entry written and refuses every entry read without a valid
+            signature (``--cache-secret``); None: entries are checked but not signed.
+        dim: the vectors' width; entries of another width are refused (None: not checked).
     """
 
     def __init__(self, url: str, *, ttl_s: int = 7 * 86_400, timeout_s: float = 0.25,
-                 retry_s: float = 2.0, max_pending: int = 10_000, batch: int = 256) -> None:
+                 retry_s: float = 2.0, max_pending: int = 10_000, batch: int = 256,
+                 secret: str | bytes | None = None, dim: int | None = None) -> None:
         self.where = redact_url(url)
+        self._secret = secret.encode("utf-8") if isinstance(secret, str) else secret
+        self.dim = dim
         self.ttl_s = ttl_s
         self.retry_s = retry_s
         self.max_pending = max_pending
@@ -100,6 +162,8 @@ class SharedCache:
         self.errors = 0
         self.writes = 0
         self.dropped = 0
+        #: entries refused on read, per reason (see :func:`unpack`)
+        self.rejected: dict[str, int] = {}
         self._writer = threading.Thread(target=self._run, name="gte-redis-writer", daemon=True)
         self._writer.start()
         try:  # say at startup whether it is there; never fatal
@@ -124,13 +188,13 @@ class SharedCache:
             log.debug("shared cache read failed: %s", type(exc).__name__)
             return [None] * len(keys)
         out: list[CachedVector | None] = []
-        for raw in raws:
+        for key, raw in zip(keys, raws):
             item = None
             if raw is not None:
                 try:
-                    item = unpack(raw)
-                except (struct.error, ValueError):
-                    self.errors += 1  # a foreign or damaged value: treat as a miss
+                    item = unpack(key, raw, dim=self.dim, secret=self._secret)
+                except BadEntry as bad:
+                    self._refused(key, bad.reason)  # a foreign, damaged or planted value: a miss
             out.append(item)
         found = sum(x is not None for x in out)
         with self._cond:  # request threads count concurrently
@@ -147,7 +211,7 @@ class SharedCache:
             if room < len(items):
                 self.dropped += len(items) - max(room, 0)
                 items = items[:max(room, 0)]
-            self._pending.extend((k, pack(v)) for k, v in items)
+            self._pending.extend((k, pack(k, v, self._secret)) for k, v in items)
             self._cond.notify()
 
     # ------------------------------------------------------------ writer thread
@@ -191,6 +255,15 @@ class SharedCache:
                             "is full, give it maxmemory-policy allkeys-lru", self.where, len(failed),
                             str(failed[0]).split("\n")[0][:120])
 
+    def _refused(self, key: str, reason: str) -> None:
+        with self._cond:
+            first = reason not in self.rejected
+            self.rejected[reason] = self.rejected.get(reason, 0) + 1
+        if first:
+            log.warning("shared cache %s: refused an entry (%s) under %s and recomputed it; someone "
+                        "other than this app may be writing to it (counted in "
+                        "gte_cache_rejected_total)", self.where, reason, key)
+
     def _probe(self) -> None:
         try:
             self._client.ping()
@@ -233,4 +306,5 @@ class SharedCache:
         return {"enabled": True, "url": self.where, "up": self.up, "hits": self.hits,
                 "misses": self.misses, "hit_rate": round(self.hits / total, 4) if total else 0.0,
                 "errors": self.errors, "writes": self.writes, "pending": len(self._pending),
-                "dropped": self.dropped, "ttl_s": self.ttl_s}
+                "dropped": self.dropped, "ttl_s": self.ttl_s, "signed": self._secret is not None,
+                "rejected": dict(self.rejected)}

@@ -29,7 +29,9 @@ from pathlib import Path
 
 import numpy as np
 
+from gte_ui.core import csvsafe
 from gte_ui.core.errors import ErrorType, GteError
+from gte_ui.core.scoring import normalize_rows
 from gte_ui.core.textfiles import decode_text
 from gte_ui.service.options import DEFAULT_OPTIONS, TextOptions
 
@@ -410,8 +412,7 @@ def embed_texts(service, texts: Sequence[str], what: str, options: TextOptions,
         if progress is not None:
             progress(min(start + chunk, len(texts)) / len(texts))
     vectors = np.concatenate(parts) if parts else np.zeros((0, service.dim), np.float32)
-    norms = np.linalg.norm(vectors, axis=1, keepdims=True)
-    return vectors / np.where(norms > 0, norms, 1.0)
+    return normalize_rows(vectors)
 
 
 def search_run(data: RetrievalData, query_vectors: np.ndarray, corpus_vectors: np.ndarray,
@@ -531,7 +532,7 @@ def write_results(report: RetrievalReport, folder: Path) -> list[Path]:
     metrics.write_text(json.dumps(report.to_dict(), ensure_ascii=False, indent=2), encoding="utf-8")
     per_query = folder / "retrieval_per_query.csv"
     with open(per_query, "w", encoding="utf-8-sig", newline="") as f:
-        w = csv.DictWriter(f, fieldnames=PER_QUERY_FIELDS)
+        w = csvsafe.dict_writer(f, PER_QUERY_FIELDS)
         w.writeheader()
         for s in report.stages:
             w.writerows(s.per_query)

@@ -13,10 +13,11 @@ import json
 import sys
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict
+from pathlib import Path
 from typing import Any
 
 from gte_ui.core.errors import GteError
-from gte_ui.core.settings import INDEX_STORES, parse_settings
+from gte_ui.core.settings import INDEX_STORES, model_flags_epilog, parse_settings
 from gte_ui.service.corpus import DEFAULT_CHUNK, CorpusColumns
 from gte_ui.service.options import TextOptions
 
@@ -32,10 +33,13 @@ def _text_options(p: argparse.ArgumentParser) -> None:
 
 
 def build_parser(prog: str) -> argparse.ArgumentParser:
+    epilog = model_flags_epilog(prog.rsplit(" ", 1)[0], ["reranker", "index_dir", "index_store"])
     ap = argparse.ArgumentParser(prog=prog, description="corpus indexes: build (resumable), list, info, delete; "
-                                 "and search one. Model flags, --index-dir and --index-store go after the command.")
+                                 "and search one. Model flags, --index-dir and --index-store go after the command.",
+                                 epilog=epilog, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = ap.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    b = sub.add_parser("build", help="embed a corpus file into an index (streams, resumes, publishes atomically)")
+    b = sub.add_parser("build", help="embed a corpus file into an index (streams, resumes, publishes atomically)",
+                       epilog=epilog, formatter_class=argparse.RawDescriptionHelpFormatter)
     b.add_argument("corpus", help=".txt (one text a line), .csv/.tsv/.parquet (--column) or .jsonl (--field)")
     b.add_argument("--name", required=True, help="the index's name (letters, digits, Chinese, _ . -)")
     b.add_argument("--column", default="text", help="CSV/TSV/Parquet column holding the text (default: text)")
@@ -64,7 +68,9 @@ def build_parser(prog: str) -> argparse.ArgumentParser:
 
 def search_parser(prog: str) -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(prog=prog, description="search an index: top-k documents with scores and "
-                                 "verdicts (rank, score, verdict, id, text); --rerank reorders them with --reranker")
+                                 "verdicts (rank, score, verdict, id, text); --rerank reorders them with --reranker",
+                                 epilog=model_flags_epilog(prog.rsplit(" ", 1)[0], ["reranker", "index_dir"]),
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("index")
     ap.add_argument("query")
     ap.add_argument("--top-k", type=int, default=10, help="hits (1-100, default 10)")
@@ -127,6 +133,7 @@ def _index(argv: list[str], prog: str, ray_batches: RayBatches | None) -> int:
     if args.chunk_size < 1:
         print("error: --chunk-size must be at least 1", file=sys.stderr)
         return 2
+    corpus.check_input(Path(args.corpus), args.chunk_size, args.corpus)  # before a model loads
     settings = parse_settings(rest)
     catalog = search.catalog_from_settings(settings)
     store = args.store or settings.index_store

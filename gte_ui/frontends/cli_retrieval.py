@@ -13,8 +13,8 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from gte_ui.core.errors import GteError
-from gte_ui.core.settings import parse_settings
+from gte_ui.core.errors import ErrorType, GteError
+from gte_ui.core.settings import model_flags_epilog, parse_settings, program_name
 
 
 def add_retrieval_flags(ap: argparse.ArgumentParser) -> None:
@@ -28,47 +28,48 @@ def add_retrieval_flags(ap: argparse.ArgumentParser) -> None:
 
 def evaluate_retrieval(args: argparse.Namespace, rest: list[str], tqdm) -> int:
     """``evaluate DIR --task retrieval``: every loaded model (the default and ``--models``) side by
-    side, each alone and + ``--reranker`` on its top k. Exit 2 on bad input."""
+    side, each alone and + ``--reranker`` on its top k. Bad input raises :class:`GteError`
+    (cli.py's one error path prints it and exits 2)."""
     # the model stack on first use: `--help` and `health` (Docker's HEALTHCHECK) stay instant
     from gte_ui.evaluation import jobs, retrieval
     from gte_ui.service.service import EmbeddingService
 
-    try:
-        if not 1 <= args.top_k <= 1000:
-            print("error: --top-k must be from 1 to 1000", file=sys.stderr)
-            return 2
-        # read first: a malformed folder is refused before a model is loaded
-        data = retrieval.read_retrieval(args.file, split=args.split)
-        service = EmbeddingService.from_settings(parse_settings(rest), batching=False)
-        # a share of the work, not a count: no "%/s" rate
-        bar = tqdm(total=100, desc="evaluating", file=sys.stderr,
-                   bar_format="{desc}: {percentage:3.0f}%|{bar}| {elapsed}")
+    if not 1 <= args.top_k <= 1000:
+        raise GteError(ErrorType.VALIDATION, f"--top-k must be from 1 to 1000, got {args.top_k}",
+                       "--top-k 必须在 1 到 1000 之间")
+    # read first: a malformed folder is refused before a model is loaded
+    data = retrieval.read_retrieval(args.file, split=args.split)
+    service = EmbeddingService.from_settings(parse_settings(rest), batching=False)
+    # a share of the work, not a count: no "%/s" rate
+    bar = tqdm(total=100, desc="evaluating", file=sys.stderr,
+               bar_format="{desc}: {percentage:3.0f}%|{bar}| {elapsed}")
 
-        def progress(frac: float, desc: str) -> None:
-            bar.set_description(desc)
-            bar.update(int(frac * 100) - bar.n)
+    def progress(frac: float, desc: str) -> None:
+        bar.set_description(desc)
+        bar.update(int(frac * 100) - bar.n)
 
-        job = jobs.retrieval_job(service, data, services=service.models(), split=args.split,
-                                 limit=args.limit, top_k=args.top_k, rerank=not args.no_rerank,
-                                 out=Path(args.out) if args.out else None, progress=progress)
-        bar.close()
-        for warning in job.report.warnings:  # stderr, as every subcommand's warnings: stdout keeps its shape
-            print(f"warning: {warning}", file=sys.stderr)
-        print(json.dumps(job.report.to_dict(), ensure_ascii=False, indent=2) if args.json
-              else retrieval.summary_text(job.report))
-        for p in job.files:
-            print(f"wrote {p}", file=sys.stderr)
-        return 0
-    except GteError as exc:
-        print(f"error: {exc.message}", file=sys.stderr)
-        return 2
+    job = jobs.retrieval_job(service, data, services=service.models(), split=args.split,
+                             limit=args.limit, top_k=args.top_k, rerank=not args.no_rerank,
+                             out=Path(args.out) if args.out else None, progress=progress)
+    bar.close()
+    for warning in job.report.warnings:  # stderr, as every subcommand's warnings: stdout keeps its shape
+        print(f"warning: {warning}", file=sys.stderr)
+    print(json.dumps(job.report.to_dict(), ensure_ascii=False, indent=2) if args.json
+          else retrieval.summary_text(job.report))
+    for p in job.files:
+        print(f"wrote {p}", file=sys.stderr)
+    return 0
 
 
 def map_command(argv: Sequence[str]) -> int:
-    """``map FILE --out map.html``: the embedding map of a file's texts as a self-contained HTML page."""
-    ap = argparse.ArgumentParser(prog="gte-ui map", description="2-D embedding map (PCA, or UMAP when umap-learn is "
-                                 "installed) of a .txt/.csv/.tsv/.jsonl file's texts, coloured by k-means cluster or "
-                                 "a label column, queries drawn over it; more than --map-max-points texts are sampled")
+    """``map FILE --out map.html``: the embedding map of a file's texts as a self-contained HTML page.
+    Bad input raises :class:`GteError` or ``OSError`` (cli.py's one error path prints them, exit 2)."""
+    prog = program_name(default="python -m gte_ui")
+    ap = argparse.ArgumentParser(
+        prog=f"{prog} map", formatter_class=argparse.RawDescriptionHelpFormatter, epilog=model_flags_epilog(prog),
+        description="2-D embedding map (PCA, or UMAP when umap-learn is installed) of a .txt/.csv/.tsv/.jsonl "
+        "file's texts, coloured by k-means cluster or a label column, queries drawn over it; more than "
+        "--map-max-points texts are sampled")
     ap.add_argument("file")
     ap.add_argument("--out", required=True, help="the .html page to write (plotly, works offline)")
     ap.add_argument("--column", help="the text column / field (default: text, sentence, … or the first column)")
@@ -82,22 +83,16 @@ def map_command(argv: Sequence[str]) -> int:
     from gte_ui.service import embedding_map
     from gte_ui.service.service import EmbeddingService
 
-    try:
-        texts, labels = embedding_map.read_map_file(args.file, args.column, args.label_column)
-        queries = embedding_map.read_map_file(args.queries)[0] if args.queries else []
-        service = EmbeddingService.from_settings(parse_settings(rest), batching=False)
-        result = embedding_map.build_map(service, texts, labels=labels, queries=queries, method=args.method,
-                                         clusters=args.clusters, seed=args.seed)
-        out = Path(args.out)
-        out.parent.mkdir(parents=True, exist_ok=True)
-        embedding_map.map_figure(result, title=f"{Path(args.file).name} · {service.name}").write_html(
-            out, include_plotlyjs=True, full_html=True)
-        print(result.note)
-        print(f"wrote {out}", file=sys.stderr)
-        return 0
-    except GteError as exc:
-        print(f"error: {exc.message}", file=sys.stderr)
-        return 2
-    except OSError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+    texts, labels = embedding_map.read_map_file(args.file, args.column, args.label_column)
+    queries = embedding_map.read_map_file(args.queries)[0] if args.queries else []
+    service = EmbeddingService.from_settings(parse_settings(rest), batching=False)
+    result = embedding_map.build_map(service, texts, labels=labels, queries=queries, method=args.method,
+                                     clusters=args.clusters, seed=args.seed)
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    embedding_map.map_figure(result, title=f"{Path(args.file).name} · {service.name}").write_html(
+        out, include_plotlyjs=True, full_html=True)
+    print(result.note)
+    print(f"wrote {out}", file=sys.stderr)
+    return 0
+

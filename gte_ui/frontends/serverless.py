@@ -38,7 +38,7 @@ from typing import Any
 
 from gte_ui.core.auth import check_api_key
 from gte_ui.core.errors import ErrorType, GteError
-from gte_ui.core.jsonbody import parse_json
+from gte_ui.core.jsonbody import check_json_media_type, parse_json
 from gte_ui.core.settings import parse_settings
 from gte_ui.core.textnorm import split_lines
 from gte_ui.service.options import TextOptions
@@ -116,6 +116,7 @@ def parse_event(event: Any) -> tuple[str, str, dict[str, str], Any, int]:
         except (binascii.Error, ValueError, UnicodeDecodeError) as exc:
             raise GteError(ErrorType.MALFORMED, "the body is marked base64 but is not valid base64 of UTF-8 text",
                            "请求体标记为 base64，但不是有效的 base64 UTF-8 文本") from exc
+    check_json_media_type(headers.get("content-type"), required=False)  # a direct invoke has no headers
     return method, path, headers, parse_json(raw), size
 
 

@@ -18,6 +18,8 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import errno
+import glob
 import itertools
 import json
 import os
@@ -237,11 +239,16 @@ class _Parts:
         # numpy on first use: `--help` and `health` stay instant
         import numpy as np
 
-        _atomic_write_text(self.texts(i), json.dumps(list(texts), ensure_ascii=False))
+        body = json.dumps(list(texts), ensure_ascii=False)
+        docs_body = json.dumps([list(d) for d in docs], ensure_ascii=False) if docs is not None else ""
+        vectors = np.ascontiguousarray(vectors, dtype=np.float32)
+        ensure_free_space(self.dir, len(body.encode("utf-8")) + len(docs_body.encode("utf-8")) + vectors.nbytes + 4096)
+        _atomic_write_text(self.texts(i), body)
         if docs is not None:
-            _atomic_write_text(self.docs(i), json.dumps([list(d) for d in docs], ensure_ascii=False))
+            _atomic_write_text(self.docs(i), docs_body)
         tmp = self.dir / f".part-{i:07d}.tmp.npy"
-        np.save(tmp, np.ascontiguousarray(vectors, dtype=np.float32))
+        with _removed_on_error(tmp), _disk_full_named(self.dir, vectors.nbytes):
+            np.save(tmp, vectors)
         os.replace(tmp, self.vectors(i))
 
     def load(self, i: int) -> tuple[list[str], np.ndarray]:
@@ -286,14 +293,14 @@ def embed_file(service: EmbeddingService, src: str | Path, out: str | Path, *, c
     if out.suffix.lower() not in OUTPUT_KINDS:
         raise _err(f"unsupported output {out.name}: use one of {', '.join(OUTPUT_KINDS)}",
                    f"不支持的输出文件类型：{out.name}（可用 {', '.join(OUTPUT_KINDS)}）")
-    _check_input(src, chunk_size, str(src))
+    check_input(src, chunk_size, str(src))
     out.parent.mkdir(parents=True, exist_ok=True)
     with _exclusive(out):
         return _embed_locked(service, src, out, column, field, chunk_size, restart, after_chunk, progress,
                              options or TextOptions())
 
 
-def _check_input(src: Path, chunk_size: int, shown: str) -> None:
+def check_input(src: Path, chunk_size: int, shown: str) -> None:
     """The input's kind and presence and the chunk size, before any model work (``shown``: how
     the messages name the file)."""
     if src.suffix.lower() not in INPUT_KINDS:
@@ -333,6 +340,7 @@ def _embed_locked(service: EmbeddingService, src: Path, out: Path, column: str, 
                   options: TextOptions) -> EmbedReport:
     t0 = time.perf_counter()
     parts = _Parts(out)
+    sweep_temporary_files(out)  # a killed or failed run's half-assembled OUT beside it
     run = _run_chunks(service, src, parts, CorpusColumns(text=column, field=field), chunk_size, restart,
                       after_chunk, progress, options, keep_docs=False, desc=f"embed {src.name}")
     total = _assemble(parts, run.chunks, out, service.dim)
@@ -384,8 +392,8 @@ def _run_chunks(service: EmbeddingService, src: Path, parts: _Parts, columns: Co
                        f"{parts.dir} 中有输入或设置不同的未完成任务（变化：{', '.join(changed)}），"
                        "请加 --restart 丢弃")
     parts.dir.mkdir(parents=True, exist_ok=True)
-    for stale in parts.dir.glob(".part-*"):  # a temporary file from a killed run
-        stale.unlink()
+    for stale in [*parts.dir.glob(".part-*"), *parts.dir.glob(".meta.json.*.tmp")]:  # a killed run's
+        stale.unlink(missing_ok=True)
     _atomic_write_text(meta_file, json.dumps(meta, sort_keys=True))
 
     resumed = parts.finished()
@@ -461,8 +469,88 @@ def _read_json(path: Path) -> Any:
 
 def _atomic_write_text(path: Path, text: str) -> None:
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(text, encoding="utf-8")
+    with _removed_on_error(tmp), _disk_full_named(path, len(text.encode("utf-8"))):
+        tmp.write_text(text, encoding="utf-8")
     os.replace(tmp, path)
+
+
+# --------------------------------------------------------------------------- a full disk
+def sweep_temporary_files(out: Path) -> list[Path]:
+    """Remove what a killed or failed ``embed`` of ``out`` left: the half-assembled
+    ``.OUT.PID.tmp`` beside it and the ``.part-*`` files in ``OUT.parts/``. Called at the start
+    of every run (under the lock, so no other run of ``out`` is writing them)."""
+    parts = _Parts(out).dir
+    stale = [*out.parent.glob(f".{glob.escape(out.name)}.*.tmp"), *parts.glob(".part-*"),
+             *parts.glob(".meta.json.*.tmp")]
+    for path in stale:
+        path.unlink(missing_ok=True)
+    return stale
+
+
+def disk_full_error(path: Path, need: int, free: int | None = None) -> GteError:
+    """The command line's message for a full disk: which path, how many bytes it needs and how many
+    are free (the user owns the disk here; the server's :func:`gte_ui.core.errors.disk_full`
+    tells a visitor only that it is full)."""
+    if free is None:
+        free = _free_bytes(path)
+    return GteError(ErrorType.DISK_FULL,
+                    f"the disk holding {path} is full: writing it needs {need:,} bytes and {free:,} are free. "
+                    "Free some space (or choose another --out) and run the same command again: finished "
+                    "chunks are kept",
+                    f"{path} 所在磁盘空间不足：需要 {need:,} 字节，可用 {free:,} 字节。请清理空间（或换一个 --out）"
+                    "后重新运行同一命令，已完成的部分会保留")
+
+
+def _free_bytes(path: Path) -> int:
+    folder = path if path.is_dir() else path.parent
+    try:
+        return shutil.disk_usage(folder).free
+    except OSError:
+        return 0
+
+
+def ensure_free_space(path: Path, need: int) -> None:
+    """Refuse before writing ``need`` bytes to ``path`` (a file, or into a folder) when its disk
+    has less free."""
+    free = _free_bytes(path)
+    if free < need:
+        raise disk_full_error(path, need, free)
+
+
+@contextlib.contextmanager
+def _removed_on_error(tmp: Path) -> Iterator[None]:
+    """A temporary file that a failed write leaves behind is removed at once."""
+    try:
+        yield
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+@contextlib.contextmanager
+def _disk_full_named(path: Path, need: int) -> Iterator[None]:
+    """An ``OSError`` while writing (for) ``path`` that a full disk caused (ENOSPC / EDQUOT, or numpy's
+    errno-less "N requested and M written") becomes :func:`disk_full_error`."""
+    try:
+        yield
+    except OSError as exc:
+        if exc.errno in (errno.ENOSPC, errno.EDQUOT) or (exc.errno is None and " written" in str(exc)):
+            raise disk_full_error(path, need) from exc
+        raise
+
+
+def _preallocate(f: Any, size: int, path: Path) -> None:
+    """Reserve ``size`` bytes for ``f`` now, so a full disk fails here with ENOSPC rather than
+    later; no-op where the OS or file system cannot (the writes then report ENOSPC themselves)."""
+    try:
+        os.posix_fallocate(f.fileno(), 0, size)
+    except AttributeError:  # pragma: no cover - no posix_fallocate (macOS, Windows)
+        return
+    except OSError as exc:
+        if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+            raise disk_full_error(path, size) from exc
+        if exc.errno not in (errno.EOPNOTSUPP, errno.EINVAL, errno.ENOSYS):
+            raise
 
 
 def _assemble(parts: _Parts, n_chunks: int, out: Path, dim: int) -> int:
@@ -476,16 +564,20 @@ def _assemble(parts: _Parts, n_chunks: int, out: Path, dim: int) -> int:
     tmp = out.with_name(f".{out.name}.{os.getpid()}.tmp")
     kind = out.suffix.lower()
     rows = sum(parts.rows(i) for i in range(n_chunks))
+    vector_bytes = sum(parts.vectors(i).stat().st_size for i in range(n_chunks))
+    # The output is about as big as the parts' vectors (text as CSV: about 3x); checked up front.
+    ensure_free_space(out, vector_bytes * (3 if kind == ".csv" else 1))
     try:
         if kind == ".npy":
-            arr = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.float32, shape=(rows, dim))
-            at = 0
-            for i in range(n_chunks):
-                v = np.load(parts.vectors(i), mmap_mode="r")
-                arr[at:at + len(v)] = v
-                at += len(v)
-            arr.flush()
-            del arr
+            # Plain writes into a preallocated file, not a memory map: a full disk under a map
+            # kills the process with SIGBUS and no message; here it is an OSError we can name.
+            with open(tmp, "wb") as f, _disk_full_named(out, vector_bytes):
+                np.lib.format.write_array_header_1_0(
+                    f, {"descr": np.lib.format.dtype_to_descr(np.dtype("<f4")), "fortran_order": False,
+                        "shape": (rows, dim)})
+                _preallocate(f, f.tell() + rows * dim * 4, out)
+                f.writelines(np.ascontiguousarray(np.load(parts.vectors(i)), dtype="<f4").tobytes()
+                             for i in range(n_chunks))
         elif kind == ".csv":
             with open(tmp, "w", encoding="utf-8", newline="") as f:
                 w = csvsafe.writer(f)
@@ -507,6 +599,10 @@ def _assemble(parts: _Parts, n_chunks: int, out: Path, dim: int) -> int:
                     vec = pa.FixedSizeListArray.from_arrays(pa.array(v.reshape(-1), pa.float32()), dim)
                     writer.write_table(pa.Table.from_arrays([pa.array(texts, pa.string()), vec], schema=schema))
         os.replace(tmp, out)
+    except OSError as exc:
+        if exc.errno in (errno.ENOSPC, errno.EDQUOT):  # CSV / Parquet writes on a full disk
+            raise disk_full_error(out, vector_bytes) from exc
+        raise
     finally:
         if tmp.exists():
             tmp.unlink()
@@ -568,7 +664,7 @@ def build_index(service: EmbeddingService, catalog: IndexCatalog, src: str | Pat
     if store not in STORES:
         raise _err(f"unknown index store {store!r}: use one of {', '.join(STORES)}",
                    f"未知的索引存储 {store!r}（可选 {', '.join(STORES)}）")
-    _check_input(src, chunk_size, src.name)  # an upload's temporary path is not the user's business
+    check_input(src, chunk_size, str(src))
     if (catalog.root / name).exists() and not overwrite:
         raise _err(f"index {name!r} already exists: delete it first or pass --overwrite",
                    f"索引 {name!r} 已存在：请先删除，或加 --overwrite")

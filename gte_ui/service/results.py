@@ -26,7 +26,9 @@ class EmbedResult:
     token_counts: list[int]
     truncated: list[bool]
     chunks: list[int]
-    cached: int  # how many came from the cache
+    #: how many came from the cache: for tests and benchmarks, never in an answer (``to_dict``),
+    #: since it would tell a visitor which texts anyone sent recently (issue 26; /metrics counts hits)
+    cached: int
     elapsed_ms: float
     max_length: int | None = None  # tokens the model reads per text at most
     prompt: str | None = None  # put before every text (instruction models): shown for reproducibility
@@ -47,7 +49,7 @@ class EmbedResult:
     def to_dict(self) -> dict[str, Any]:
         return {"dim": int(self.vectors.shape[1]), "vectors": self.vectors.tolist(),
                 "tokens": list(self.token_counts), "truncated": list(self.truncated),
-                "chunks": list(self.chunks), "total_tokens": self.total_tokens, "cached": self.cached,
+                "chunks": list(self.chunks), "total_tokens": self.total_tokens,
                 "elapsed_ms": self.elapsed_ms, "model": self.model, "prompt": self.prompt,
                 "unknown_token_ratio": list(self.unknown_token_ratio), "warnings": list(self.warnings)}
 
@@ -64,7 +66,6 @@ class PairResult:
     elapsed_ms: float
     bands: VerdictBands
     prompt: str | None = None  # put before sentence A (the query side); B is bare
-    cached: bool = False  # both vectors came from the cache: no model work (the UI says so)
     model: str = ""  # the model that answered (its API name)
     #: the verdict under SPEC's fixed 0.75 / 0.50 bands, when the bands in use are calibrated or set
     default_verdict: Verdict | None = None
@@ -74,7 +75,7 @@ class PairResult:
     def to_dict(self) -> dict[str, Any]:
         out = {"score": self.score, "percent": self.percent, **_verdict(self.verdict),
                "tokens": [self.tokens_a, self.tokens_b], "truncated": [self.truncated_a, self.truncated_b],
-               "cached": self.cached, "prompt": self.prompt, "elapsed_ms": self.elapsed_ms, "model": self.model,
+               "prompt": self.prompt, "elapsed_ms": self.elapsed_ms, "model": self.model,
                "bands": {"high": self.bands.high, "mid": self.bands.mid, "source": self.bands.source},
                "unknown_token_ratio": list(self.unknown_token_ratio), "warnings": list(self.warnings)}
         if self.default_verdict is not None:
@@ -170,13 +171,13 @@ class RerankResult:
     rows: list[RerankRow]  # best first, at most top_n
     total: int  # documents scored
     tokens: int  # tokens the model read (usage)
-    cached: int  # scores that came from the cache
+    cached: int  # scores that came from the cache: like EmbedResult's, never in an answer
     elapsed_ms: float
 
     def to_dict(self, return_documents: bool = True) -> dict[str, Any]:
         return {"query": self.query, "method": self.method, "model": self.model, "raw_scores": self.raw_scores,
                 "scores": list(self.scores), "results": [r.to_dict(return_documents) for r in self.rows],
-                "total": self.total, "total_tokens": self.tokens, "cached": self.cached,
+                "total": self.total, "total_tokens": self.tokens,
                 "elapsed_ms": self.elapsed_ms}
 
 

@@ -20,7 +20,7 @@ from gte_ui.core.errors import ConfigError, ErrorType, GteError
 from gte_ui.core.scoring import VerdictBands, cosine, cosine_matrix, normalize_rows, rank_order, to_percent, verdict
 from gte_ui.core.settings import ModelSpec, Settings, parse_model_spec
 from gte_ui.engine.backends import resolve_runtime
-from gte_ui.core.textnorm import clean_text, lone_surrogate
+from gte_ui.core.textnorm import clean_text, control_character, invisible_only, lone_surrogate
 from gte_ui.engine.batching import DynamicBatcher
 from gte_ui.engine.cache import CachedVector, EmbeddingCache, make_key
 from gte_ui.engine.shared_cache import SharedCache, shared_key
@@ -43,6 +43,15 @@ __all__ = ["EmbeddingService", "EmbedResult", "MatrixResult", "PairResult", "Ran
 
 
 RERANK_METHODS = ("auto", "cross-encoder", "embedding")
+
+#: characters no text may hold (422): how to find the first one, and what the answer says of it
+_BAD_CHARACTERS = (
+    (lone_surrogate, "a lone surrogate", "孤立的代理项",
+     "it is not valid Unicode (half of a UTF-16 pair); send the whole character", "不是有效的 Unicode"),
+    # docs/security.md promises a 4xx: NUL used to become a space, BEL and ESC reached the model
+    (control_character, "a control character", "控制字符", "remove it (tabs and newlines are fine)",
+     "请删除（制表符和换行可以保留）"),
+)
 
 
 class EmbeddingService:
@@ -71,6 +80,8 @@ class EmbeddingService:
         self.cache = EmbeddingCache(self.settings.cache_size, self.settings.cache_bytes)
         #: the second tier (Redis), behind ``cache``; None unless --cache-url
         self.shared = shared
+        if shared is not None and shared.dim is None:
+            shared.dim = encoder.dim  # entries of another width are refused, never served
         self.runner = runner or encoder.encode
         self._bands = bands or default_bands(self.settings)
         self._bands_lock = threading.Lock()
@@ -136,7 +147,7 @@ class EmbeddingService:
             # gathers up to 4 forward passes of short texts, or one token budget of long ones
             runner = DynamicBatcher(encoder.encode, max_batch=settings.batch_size * 4,
                                     wait_ms=settings.batch_wait_ms, max_queue=settings.max_queue,
-                                    max_tokens=encoder.max_batch_tokens, weigh=encoder.tokens_to_run)
+                                    max_tokens=encoder.max_batch_tokens, weigh=encoder.run_weights)
             if reranker is not None:  # concurrent rerank requests share forward passes too
                 rerank_runner = DynamicBatcher(reranker.score, max_batch=settings.batch_size * 4,
                                                wait_ms=settings.batch_wait_ms, max_queue=settings.max_queue)
@@ -277,15 +288,21 @@ class EmbeddingService:
             raise GteError(ErrorType.TOO_LONG,
                            f"{what} has {len(text):,} characters; the limit is {self.settings.max_chars:,}",
                            f"{_zh(what)}有 {len(text):,} 个字符，超过上限 {self.settings.max_chars:,}")
-        at = lone_surrogate(text)
-        if at is not None:
-            raise GteError(ErrorType.VALIDATION,
-                           f"{what} has a lone surrogate U+{ord(text[at]):04X} at character {at}: it is not "
-                           "valid Unicode (half of a UTF-16 pair); send the whole character",
-                           f"{_zh(what)}第 {at} 个字符是孤立的代理项 U+{ord(text[at]):04X}，不是有效的 Unicode")
+        for find, kind, kind_zh, advice, advice_zh in _BAD_CHARACTERS:
+            at = find(text)
+            if at is not None:
+                code = f"U+{ord(text[at]):04X}"
+                raise GteError(ErrorType.VALIDATION, f"{what} has {kind} {code} at character {at}: {advice}",
+                               f"{_zh(what)}第 {at} 个字符是{kind_zh} {code}，{advice_zh}")
         cleaned = clean_text(text)
         if not cleaned:
             raise GteError(ErrorType.EMPTY, f"{what} is empty", f"{_zh(what)}为空")
+        if invisible_only(cleaned):
+            shown = " ".join(f"U+{ord(c):04X}" for c in dict.fromkeys(cleaned[:8]))
+            raise GteError(ErrorType.EMPTY,
+                           f"{what} has only invisible characters ({shown}: zero-width, bidi, combining or "
+                           "space characters): the model would read it as empty",
+                           f"{_zh(what)}只有不可见字符（{shown}：零宽、双向控制、组合符号或空白），模型会把它当作空文本")
         return cleaned
 
     def check_texts(self, texts: object, what: str = "texts", limit: int | None = None) -> list[str]:
@@ -464,6 +481,29 @@ class EmbeddingService:
         """The long-text dispatch: sliding windows when chunking, else ``runner`` (truncating)."""
         return self.encoder.encode_chunked(texts) if mode == "chunk" else runner(texts)
 
+    def _check_work(self, texts: list[str], mode: str) -> None:
+        """Refuse a request whose model work is over ``--max-tokens-per-request`` (413), before any
+        of it runs. Truncated texts are weighed free (at most ``max_length`` each) unless that bound
+        is over the limit; chunked ones by their windows, from counts that tokenise only a head of
+        each text (:meth:`~gte_ui.engine.encoder.Encoder.tokenize`)."""
+        limit = self.settings.max_tokens_per_request
+        chunked = mode == "chunk"
+        if not chunked and len(texts) * self.max_length <= limit:
+            return
+        weigh = getattr(self.encoder, "tokens_to_run", None)
+        if weigh is not None:
+            need = weigh(texts, chunked=chunked)
+        else:  # a remote encoder (Ray Serve) without the tokenizer's head counts: a character bound
+            step = max(1, (self.max_length - 2) * 3 // 4)
+            need = sum(-(-len(t) // step) if chunked else 1 for t in texts) * self.max_length
+        if need > limit:
+            raise GteError(ErrorType.TOO_LARGE,
+                           f"this request needs {need:,} tokens of model work{' (every window of its long texts)' if chunked else ''}; "
+                           f"one request may cost at most {limit:,} (--max-tokens-per-request): send fewer or "
+                           "shorter texts, or split the request",
+                           f"该请求需要 {need:,} 个词元的模型计算，超过单个请求上限 {limit:,}"
+                           "（--max-tokens-per-request）：请减少或缩短文本，或拆分请求")
+
     def _embed_clean(self, texts: list[str], t0: float, options: TextOptions | None = None,
                      prompt: str | None = None, prompted: int | None = None) -> EmbedResult:
         """Embed validated texts; ``prompt`` goes before the first ``prompted`` texts (all when None)."""
@@ -498,6 +538,7 @@ class EmbeddingService:
             missing = still
         cached = len(found)
         if missing:
+            self._check_work(missing, mode)
             enc = self._encode(missing, mode, self.runner)
             fresh = []
             for i, text in enumerate(missing):
@@ -528,11 +569,10 @@ class EmbeddingService:
         score = cosine(res.vectors[0], res.vectors[1])
         ratios, warnings = self.unknown_report(res.texts)
         bands = self.bands  # once: a concurrent set_bands must not split verdict and gauge
-        cached = res.cached == len(set(res.texts))
         return PairResult(score=score, percent=to_percent(score), verdict=verdict(score, bands),
                           tokens_a=res.token_counts[0], tokens_b=res.token_counts[1],
                           truncated_a=res.truncated[0], truncated_b=res.truncated[1],
-                          elapsed_ms=_ms(t0), bands=bands, cached=cached, model=self.name,
+                          elapsed_ms=_ms(t0), bands=bands, model=self.name,
                           default_verdict=None if bands.source == "default" else verdict(score, VerdictBands()),
                           unknown_token_ratio=ratios, warnings=warnings, prompt=prompt)
 
@@ -680,7 +720,7 @@ def shared_from_settings(settings: Settings) -> SharedCache | None:
     if not settings.cache_url:
         return None
     return SharedCache(settings.cache_url, ttl_s=settings.cache_ttl,
-                       timeout_s=settings.cache_timeout_ms / 1000.0)
+                       timeout_s=settings.cache_timeout_ms / 1000.0, secret=settings.cache_secret)
 
 
 def default_bands(settings: Settings) -> VerdictBands:
@@ -712,7 +752,8 @@ class _MemoryBudget:
             if self.limit is not None:
                 raise
             return None  # Encoder.load reports the missing model properly
-        _, precision = resolve_runtime(settings.device, settings.precision, spaces=settings.spaces)
+        # a look ahead: the load that follows logs what --precision auto chose, once
+        _, precision = resolve_runtime(settings.device, settings.precision, spaces=settings.spaces, explain=False)
         need = estimate_bytes(folder, precision)
         name = spec.name or public_model_name(spec.source)
         if self.limit is not None and self.used + need > self.limit:

@@ -6,7 +6,7 @@ board fits all three.
   (REST routes and the Gradio UI alike; the route label is the template, never the raw path).
 * ``gte_batch_size`` (texts per model call) observed by the dynamic batcher; ``gte_queue_depth``.
 * ``gte_tokens_embedded_total``, ``gte_texts_embedded_total``, ``gte_forward_passes_total``,
-  ``gte_cache_{hits,misses,errors}_total{tier="local"|"shared"}``, ``gte_cache_up``,
+  ``gte_cache_{hits,misses,errors}_total{tier="local"|"shared"}``, ``gte_cache_rejected_total{tier="shared",reason}``, ``gte_cache_up``,
   ``gte_model_load_seconds``, ``gte_model_info``: read from the service at scrape time, so the
   layers below the front ends know nothing of Prometheus.
 
@@ -109,6 +109,12 @@ class ServiceCollector(Collector):
             for tier in ("local", "shared"):
                 fam.add_metric([tier], tiers[tier].get(what, 0))
             yield fam
+        rejected = CounterMetricFamily("gte_cache_rejected", "shared-cache entries refused on read and "
+                                       "recomputed (key, width, non_finite, norm, signature, ...)",
+                                       labels=["tier", "reason"])
+        for reason, count in sorted(tiers["shared"].get("rejected", {}).items()):
+            rejected.add_metric(["shared", reason], count)
+        yield rejected
         up = GaugeMetricFamily("gte_cache_up", "1 when the cache tier is reachable", labels=["tier"])
         up.add_metric(["shared"], 1.0 if tiers["shared"]["up"] else 0.0)
         yield up

@@ -33,7 +33,7 @@ from pydantic import BaseModel
 
 from gte_ui.core.auth import check_api_key
 from gte_ui.core.errors import ErrorType, GteError
-from gte_ui.core.jsonbody import parse_json
+from gte_ui.core.jsonbody import check_json_media_type, parse_json
 from gte_ui.core.settings import Settings
 from gte_ui.core.textnorm import split_lines
 from gte_ui.frontends.protocols.parse import validate as _validate
@@ -59,7 +59,8 @@ def _body_doc(*models: type[BaseModel]) -> dict[str, Any]:
 
 
 async def read_json(request: Request) -> Any:
-    """The request body as JSON, or a 400/422 that says what is wrong with it."""
+    """The request body as JSON, or a 400/415/422 that says what is wrong with it."""
+    check_json_media_type(request.headers.get("content-type"))
     return parse_json(await request.body())
 
 

@@ -131,7 +131,6 @@ class PairResponse(BaseModel):
     verdict_en: str
     tokens: list[int] = Field(..., description="tokens of sentence A and B before truncation")
     truncated: list[bool]
-    cached: bool = Field(..., description="both vectors came from the cache")
     elapsed_ms: float
     status: Literal["success"] = "success"
     prompt: str | None = Field(None, description="the prompt put before sentence_a (the query side), if any")

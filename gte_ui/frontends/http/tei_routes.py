@@ -25,7 +25,7 @@ from fastapi.responses import JSONResponse
 
 from gte_ui.core.auth import check_api_key
 from gte_ui.core.errors import ErrorType, GteError
-from gte_ui.core.jsonbody import parse_json
+from gte_ui.core.jsonbody import check_json_media_type, parse_json
 from gte_ui.core.settings import Settings
 from gte_ui.frontends.http.shapes import (
     EmbeddingsRequest,
@@ -162,6 +162,7 @@ ROOT_HAS = ("/embed", "/rerank", "/similarity", "/v1/embeddings")
 def _route(resolve: Resolve, op: Handler) -> Callable[[Request], Awaitable[Any]]:
     async def handler(request: Request) -> Any:
         target = resolve(request)
+        check_json_media_type(request.headers.get("content-type"))  # 415 as on every JSON route
         return await op(target, parse_json(await request.body()))
 
     handler.__doc__ = op.__doc__

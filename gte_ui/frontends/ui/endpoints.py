@@ -72,7 +72,7 @@ def register_endpoints(service: EmbeddingService) -> None:
             dimensions: keep the first N dimensions and re-normalise (0 = all; Qwen3-Embedding: 32 up).
         Returns:
             {"dim", "vectors" (one list of floats per text), "tokens", "truncated", "chunks",
-            "total_tokens", "cached", "elapsed_ms"}
+            "total_tokens", "elapsed_ms"}
         """
         _require_whole("dimensions", dimensions)
         return _answer(lambda o: service.for_model(model).embed(split_lines(texts or ""), options=o,

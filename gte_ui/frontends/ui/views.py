@@ -87,10 +87,9 @@ def prompt_note(prompt: str | None, where: str) -> list[str]:
 
 
 def _timing(r: PairResult) -> str:
+    # Never "from cache": that would tell a visitor whether anyone sent these texts (issue 26).
     # A cache hit takes well under a millisecond: "0 ms" would read as a broken timer.
-    if r.cached:
-        return "缓存命中 From cache (no model call)"
-    return f"耗时 Time {r.elapsed_ms:.0f} ms"
+    return "耗时 Time < 1 ms" if r.elapsed_ms < 1 else f"耗时 Time {r.elapsed_ms:.0f} ms"
 
 
 # ------------------------------------------------------------------ ranking

@@ -12,7 +12,7 @@ import plotly.graph_objects as go
 
 from gte_ui.core.errors import ErrorType, GteError
 from gte_ui.core.pairs import LabelledPairs
-from gte_ui.core.resources import SAMPLES
+from gte_ui.core.resources import SAMPLES, sample_names
 from gte_ui.evaluation import calibration
 from gte_ui.evaluation import metrics as evaluation
 from gte_ui.evaluation import jobs, retrieval
@@ -28,7 +28,7 @@ CALIBRATION_OFF = ("保存判定阈值会改变所有用户的判定并写入磁
 
 
 def samples() -> list[str]:
-    return sorted(p.name for p in SAMPLES.glob("*.tsv"))
+    return sample_names()  # the same names `evaluate NAME` accepts
 
 
 TASKS = [("自动 auto", "auto"), ("句子对 pairs", "pairs"), ("重排 rerank: query, doc, label", "rerank"),
