@@ -219,3 +219,35 @@ def test_bad_index_arguments_in_the_service(tiny_service, tmp_path):
     for k in (True, 2.0, -1):
         with pytest.raises(GteError, match="top_k"):
             search(tiny_service, catalog, "x", "q", k)
+
+
+def test_map_of_an_index_from_its_stored_vectors(served, tmp_path, capsys):
+    """Issue 29.4: the embedding map of a built index (no re-embedding), over HTTP and the CLI,
+    equal to the map drawn from the index's own vectors; queries embedded by the index's model."""
+    from gte_ui.service import embedding_map
+    from gte_ui.service.search import index_map
+
+    catalog = catalog_from_settings(served.settings)
+    index = catalog.open("docs")
+    want = embedding_map.map_vectors(np.asarray(index.vectors, dtype=np.float32), [r.text for r in
+                                     index.records(list(range(len(DOCS))))], clusters=2,
+                                     query_vectors=served.service.embed([QUERY]).vectors, query_texts=[QUERY])
+    got = index_map(served.service, catalog, "docs", queries=[QUERY], clusters=2)
+    body = requests.post(served.url + "/v1/map", json={"index": "docs", "queries": [QUERY], "clusters": 2},
+                         timeout=60).json()
+    for m in (got.to_dict(), body):
+        assert m["total"] == len(DOCS) and not m["sampled"]
+        assert [p["text"] for p in m["points"]] == [p["text"] for p in want.to_dict()["points"]]
+        np.testing.assert_allclose([[p["x"], p["y"]] for p in m["points"]],
+                                   [[p["x"], p["y"]] for p in want.to_dict()["points"]], atol=1e-4)
+    assert [p["kind"] for p in body["points"]].count("query") == 1
+    out = tmp_path / "map.html"
+    assert cli.main(["map", "--index", "docs", "--out", str(out), "--device", "cpu", "--precision", "fp32",
+                     "--index-dir", served.settings.index_dir]) == 0
+    assert out.read_text(encoding="utf-8").count(DOCS[0]) >= 1
+    # one of texts / index; an unknown index is the search routes' 404
+    for bad, status in (({"index": "docs", "texts": DOCS}, 422), ({"queries": [QUERY]}, 422),
+                        ({"index": "nope"}, 404)):
+        r = requests.post(served.url + "/v1/map", json=bad, timeout=30)
+        assert r.status_code == status, r.text
+        assert "Traceback" not in r.text and served.settings.index_dir not in r.text

@@ -162,8 +162,7 @@ def _search(argv: list[str], prog: str) -> int:
     settings = parse_settings(rest)
     catalog = search.catalog_from_settings(settings)
     index = catalog.open(args.index)  # 404 before any model loads
-    if not any(a == "--model" or a.startswith("--model=") or a == "-m" for a in rest) and index.manifest.model_source:
-        settings = settings.replace(model=index.manifest.model_source)  # the index's own model
+    settings = search.settings_for_index(settings, index.manifest, rest)  # no --model: the index's own
     service = EmbeddingService.from_settings(settings, batching=False)
     result = search.search(service, catalog, args.index, args.query, args.top_k, rerank=args.rerank,
                            highlight=args.highlight)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import functools
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -22,6 +23,7 @@ from gte_ui.engine.vector_index import (
     StoreOptions,
     VectorIndex,
 )
+from gte_ui.service import embedding_map
 from gte_ui.service.options import DEFAULT_OPTIONS, TextOptions
 from gte_ui.service.service import EmbeddingService
 from gte_ui.service.two_stage import movement, rerank_hits
@@ -36,6 +38,14 @@ def catalog_from_settings(settings: Settings) -> IndexCatalog:
     share each opened index (its memory map is mapped once)."""
     return _catalog(settings.index_dir, StoreOptions(hnsw_m=settings.hnsw_m, hnsw_ef_search=settings.hnsw_ef_search,
                                                      milvus_uri=settings.milvus_uri))
+
+
+def settings_for_index(settings: Settings, manifest: IndexManifest, argv: Sequence[str]) -> Settings:
+    """A command line's settings for working on ``manifest``'s index: without ``--model`` in
+    ``argv``, the model that built it (so ``search`` / ``map --index`` need no model flag)."""
+    if not any(a == "--model" or a.startswith("--model=") or a == "-m" for a in argv) and manifest.model_source:
+        return settings.replace(model=manifest.model_source)
+    return settings
 
 
 @functools.lru_cache(maxsize=16)
@@ -201,16 +211,7 @@ def search(service: EmbeddingService, catalog: IndexCatalog, index: object, quer
     idx = catalog.open(index)
     if model:
         model_for_index(service, idx.manifest, model)
-    options = options or DEFAULT_OPTIONS
-    if not options.norm.key() and idx.manifest.text_norm:  # none asked: the index's own
-        flags = idx.manifest.text_norm.split("+")
-        options = replace(options, t2s="t2s" in flags, nfkc="nfkc" in flags,
-                          collapse_whitespace="collapse_whitespace" in flags)
-    if options.norm.key() != idx.manifest.text_norm:
-        raise GteError(ErrorType.VALIDATION,
-                       f"index {idx.name!r} was embedded with text options {idx.manifest.text_norm!r}; the query asks "
-                       f"for {options.norm.key()!r}: use the index's options",
-                       f"索引 {idx.name!r} 的文本选项为 {idx.manifest.text_norm!r}，查询为 {options.norm.key()!r}，请保持一致")
+    options = index_options(idx, options)
     s = model_for_index(service, idx.manifest)
     text = s.check_text(query, "query")
     s, hits, embed_ms, search_ms, warnings = retrieve(service, idx, text, top_k, options)
@@ -222,6 +223,41 @@ def search(service: EmbeddingService, catalog: IndexCatalog, index: object, quer
         for h in result.hits:
             h.highlights = highlights(s, text, h.embed_text)
     return result
+
+
+def index_options(idx: VectorIndex, options: TextOptions | None) -> TextOptions:
+    """The text options a query of ``idx`` is read with: the index's own when none are asked;
+    others than the index's are a 422 (its vectors were made with those)."""
+    options = options or DEFAULT_OPTIONS
+    if not options.norm.key() and idx.manifest.text_norm:  # none asked: the index's own
+        flags = idx.manifest.text_norm.split("+")
+        options = replace(options, t2s="t2s" in flags, nfkc="nfkc" in flags,
+                          collapse_whitespace="collapse_whitespace" in flags)
+    if options.norm.key() != idx.manifest.text_norm:
+        raise GteError(ErrorType.VALIDATION,
+                       f"index {idx.name!r} was embedded with text options {idx.manifest.text_norm!r}; the query asks "
+                       f"for {options.norm.key()!r}: use the index's options",
+                       f"索引 {idx.name!r} 的文本选项为 {idx.manifest.text_norm!r}，查询为 {options.norm.key()!r}，请保持一致")
+    return options
+
+
+def index_map(service: EmbeddingService, catalog: IndexCatalog, index: object, *, queries: Sequence[str] = (),
+              method: str = "pca", clusters: int = embedding_map.DEFAULT_CLUSTERS, model: str | None = None,
+              seed: int = 0) -> embedding_map.EmbeddingMap:
+    """The embedding map (向量地图) of the index named ``index`` from its stored vectors (a sample of
+    ``--map-max-points`` rows, nothing re-embedded); ``queries`` are embedded by the index's own model
+    with the index's text options and drawn over it.
+
+    Raises:
+        GteError: 404 unknown index, 409 ``model`` is not the index's, 422 bad method / clusters.
+    """
+    if not isinstance(index, str) or not index:
+        raise GteError(ErrorType.VALIDATION, "index must be the name of an index", "index 必须是索引名")
+    idx = catalog.open(index)
+    owner = model_for_index(service, idx.manifest, model)
+    return embedding_map.map_index(idx, service=owner, queries=queries, method=method, clusters=clusters,
+                                   max_points=owner.settings.map_max_points, seed=seed,
+                                   options=index_options(idx, None))
 
 
 def list_indexes(catalog: IndexCatalog) -> list[dict[str, Any]]:

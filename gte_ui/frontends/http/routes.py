@@ -36,14 +36,32 @@ from gte_ui.core.errors import ErrorType, GteError
 from gte_ui.core.jsonbody import check_json_media_type, parse_json
 from gte_ui.core.settings import Settings
 from gte_ui.core.textnorm import split_lines
+from gte_ui.frontends.http.shapes import (
+    ArticleRerankRequest,
+    ArticleRerankResponse,
+    CohereDocument,
+    CohereRerankRequest,
+    CohereRerankResponse,
+    CohereRerankResult,
+    CohereUsage,
+    EmbeddingsRequest,
+    EmbeddingsResponse,
+    MapRequest,
+    PairRequest,
+    PairResponse,
+    SearchRequest,
+    TeiEmbedRequest,
+    TeiRank,
+    TeiRerankRequest,
+    TeiSimilarityRequest,
+    legacy_rank,
+    legacy_vector,
+    parse_legacy,
+    tei_scores,
+    tei_vectors,
+)
 from gte_ui.frontends.protocols.parse import validate as _validate
 from gte_ui.frontends.protocols.tei import check_truncation
-from gte_ui.frontends.http.shapes import (ArticleRerankRequest, ArticleRerankResponse, CohereDocument,
-                                          CohereRerankRequest, CohereRerankResponse, CohereRerankResult,
-                                          CohereUsage, EmbeddingsRequest, EmbeddingsResponse, MapRequest, PairRequest,
-                                          PairResponse, SearchRequest, TeiEmbedRequest, TeiRank, TeiRerankRequest,
-                                          TeiSimilarityRequest, legacy_rank, legacy_vector, parse_legacy,
-                                          tei_scores, tei_vectors)
 from gte_ui.service import embedding_map
 from gte_ui.service import search as search_service
 from gte_ui.service.service import EmbeddingService
@@ -240,9 +258,17 @@ def build_router(service: EmbeddingService, settings: Settings) -> APIRouter:
         """The embedding map: ``{"texts", "labels"?, "queries"?, "method", "clusters", "model"?}`` →
         ``{"points": [{"x", "y", "text", "kind", "group"}], "method", "sampled", "note", …}``."""
         req: MapRequest = _validate(MapRequest, await read_json(request))
-        result = await run_in_threadpool(functools.partial(
-            embedding_map.build_map, service.for_model(req.model), req.texts, labels=req.labels, queries=req.queries,
-            method=req.method, clusters=req.clusters))
+        if (req.texts is None) == (req.index is None):
+            raise GteError(ErrorType.VALIDATION, "give either texts or index (the name of a corpus index)",
+                           "请给出 texts 或 index（语料索引名）之一")
+        if req.index is not None:  # the index's stored vectors, its own model
+            result = await run_in_threadpool(functools.partial(
+                search_service.index_map, service, catalog, req.index, queries=req.queries, method=req.method,
+                clusters=req.clusters, model=req.model))
+        else:
+            result = await run_in_threadpool(functools.partial(
+                embedding_map.build_map, service.for_model(req.model), req.texts, labels=req.labels,
+                queries=req.queries, method=req.method, clusters=req.clusters))
         return result.to_dict()
 
     return router

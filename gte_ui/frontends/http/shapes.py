@@ -364,7 +364,9 @@ class MapRequest(BaseModel):
     More than ``--map-max-points`` texts are sampled, and the answer says so."""
 
     model_config = ConfigDict(extra="forbid")
-    texts: list[str] = Field(description="the corpus, at least 3 texts")
+    texts: list[str] | None = Field(None, description="the corpus, at least 3 texts (or `index`)")
+    index: str | None = Field(None, description="instead of texts: a corpus index's name (`GET /v1/indexes`), "
+                              "mapped from its stored vectors with its own model")
     labels: list[str] | None = Field(None, description="one per text: colour by these instead of k-means clusters")
     queries: list[str] = Field(default_factory=list, description="drawn as stars over the corpus (at most 200)")
     method: Literal["pca", "umap"] = "pca"
