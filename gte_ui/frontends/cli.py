@@ -54,7 +54,7 @@ def _heavy():
     HEALTHCHECK, every 30 s) and ``--help`` stay instant."""
     # the model stack on first use: `--help` and `health` (Docker's HEALTHCHECK) stay instant
     from gte_ui.core.pairs import LabelledPairs
-    from gte_ui.engine.hub import download
+    from gte_ui.engine.models.hub import download
     from gte_ui.evaluation import metrics
     from gte_ui.evaluation.calibration import bands_from_result
     from gte_ui.service.service import EmbeddingService
