@@ -24,20 +24,10 @@ from gte_ui.core.scoring import normalize_rows
 from gte_ui.core.settings import DEFAULT_MAX_BATCH_TOKENS, Settings
 from gte_ui.engine.backends.registry import Backend, load_backend, resolve_runtime
 from gte_ui.engine.models.families import check_remote_code, read_traits
-from gte_ui.engine.models.hub import (
-    looks_like_path,
-    model_fingerprint,
-    resolve_model,
-    transformer_folder,
-)
+from gte_ui.engine.models.hub import looks_like_path, model_fingerprint, resolve_model, transformer_folder
 from gte_ui.engine.pooling import PoolingMode, pad_batch, pool, read_pooling_mode
 from gte_ui.engine.prompts import Prompts, read_prompts
-from gte_ui.engine.tokenizer import (
-    HEAD_CHARS_PER_TOKEN,
-    HEAD_GROWTH,
-    cut_head,
-    load_tokenizer,
-)
+from gte_ui.engine.tokenizer import HEAD_CHARS_PER_TOKEN, HEAD_GROWTH, cut_head, load_tokenizer
 
 log = logging.getLogger(__name__)
 

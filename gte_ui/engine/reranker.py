@@ -32,12 +32,7 @@ from gte_ui.core.errors import ConfigError, ErrorType, GteError
 from gte_ui.core.settings import Settings
 from gte_ui.engine.backends.pytorch import quantize_dynamic_int8
 from gte_ui.engine.backends.registry import Backend, load_backend, resolve_runtime
-from gte_ui.engine.encoder import (
-    Encoded,
-    PublicFacts,
-    model_max_length,
-    public_model_name,
-)
+from gte_ui.engine.encoder import Encoded, PublicFacts, model_max_length, public_model_name
 from gte_ui.engine.models.families import check_remote_code, read_traits
 from gte_ui.engine.models.hub import resolve_model, transformer_folder
 from gte_ui.engine.pooling import pad_batch

@@ -43,20 +43,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from gte_ui.engine.backends.int8 import (
-    _EXPORT_MEMO,
-    INT8_MODES,
-    quantize_w8a8,
-    trim_heap,
-)
+from gte_ui.engine.backends.int8 import _EXPORT_MEMO, INT8_MODES, quantize_w8a8, trim_heap
 from gte_ui.engine.backends.pytorch import keep_first_token_only
-from gte_ui.engine.backends.registry import (
-    Backend,
-    BackendRequest,
-    BackendSpec,
-    cpu_int8_instructions,
-    register,
-)
+from gte_ui.engine.backends.registry import Backend, BackendRequest, BackendSpec, cpu_int8_instructions, register
 from gte_ui.engine.tokenizer import load_tokenizer
 
 log = logging.getLogger(__name__)

@@ -49,12 +49,7 @@ from gte_ui.engine.backends.onnx_export import (
     staged_export,
     why_export,
 )
-from gte_ui.engine.backends.registry import (
-    Backend,
-    BackendRequest,
-    BackendSpec,
-    register,
-)
+from gte_ui.engine.backends.registry import Backend, BackendRequest, BackendSpec, register
 from gte_ui.engine.tokenizer import load_tokenizer
 
 log = logging.getLogger(__name__)

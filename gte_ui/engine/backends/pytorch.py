@@ -13,12 +13,7 @@ from pathlib import Path
 import torch
 
 from gte_ui.engine.backends.int8 import INT8_MODES, quantize_w8a8
-from gte_ui.engine.backends.registry import (
-    Backend,
-    BackendRequest,
-    BackendSpec,
-    register,
-)
+from gte_ui.engine.backends.registry import Backend, BackendRequest, BackendSpec, register
 from gte_ui.engine.tokenizer import load_tokenizer
 
 log = logging.getLogger(__name__)

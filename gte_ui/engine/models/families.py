@@ -70,9 +70,7 @@ def read_traits(folder: Path, name: str = "", pooling: str | None = None) -> Mod
 
 def native_type(model_type: str | None) -> bool:
     """True when transformers itself implements ``model_type`` (no hub code needed)."""
-    from transformers import (
-        CONFIG_MAPPING,  # the model stack: loaded only with a model folder
-    )
+    from transformers import CONFIG_MAPPING  # the model stack: loaded only with a model folder
 
     return bool(model_type) and model_type in CONFIG_MAPPING
 

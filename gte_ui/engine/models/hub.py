@@ -155,9 +155,7 @@ def hub_endpoint(which: str) -> str:
     """The base URL the hub client will use, from the clients' own environment variables."""
     if which == "modelscope":
         return hub_client_env().modelscope_endpoint
-    from huggingface_hub import (
-        constants,  # the hub client, imported only when a hub is used
-    )
+    from huggingface_hub import constants  # the hub client, imported only when a hub is used
 
     return hub_client_env().hf_endpoint or constants.ENDPOINT.rstrip("/")
 
@@ -186,9 +184,7 @@ def probe_hub(which: str, name: str, revision: str | None = None,
     # client would; with a ModelScope token set, leave a 404 for the client to judge.
     trust_404 = True
     if which == "huggingface":
-        from huggingface_hub import (
-            get_token,  # the hub client, imported only when a hub is used
-        )
+        from huggingface_hub import get_token  # the hub client, imported only when a hub is used
 
         if token := get_token():
             headers["Authorization"] = f"Bearer {token}"
@@ -403,9 +399,7 @@ def hub_manifest(which: str, model: str, revision: str | None) -> dict[str, File
 def local_manifest(folder: Path) -> dict[str, FileRecord]:
     """What ``huggingface_hub`` recorded while downloading into ``folder``: the ETag of a
     large (LFS) file is its SHA-256. Other files and ModelScope folders have no local record."""
-    from huggingface_hub._local_folder import (
-        read_download_metadata,  # the client's own reader
-    )
+    from huggingface_hub._local_folder import read_download_metadata  # the client's own reader
 
     records: dict[str, FileRecord] = {}
     meta_root = folder / ".cache" / "huggingface" / "download"
