@@ -15,6 +15,7 @@ from gradio.utils import get_upload_folder
 from starlette.routing import Mount
 
 from gte_ui.frontends.http import security
+from gte_ui.frontends.http.docs_assets import install_docs
 from gte_ui.frontends.http.metrics import install_metrics
 from gte_ui.frontends.http.routes import install_api
 from gte_ui.frontends.http.tei_routes import install_tei
@@ -28,7 +29,8 @@ def create_app(service: EmbeddingService, settings: Settings | None = None) -> F
     settings = settings or service.settings
     app = FastAPI(title="GTE Similarity Workbench API",
                   description="Sentence embeddings and similarity with GTE models. The web UI is at /.",
-                  version="1.0")
+                  version="1.0", docs_url=None, redoc_url=None)  # install_docs: served offline
+    install_docs(app)
     install_api(app, service, settings)
     install_tei(app, service, settings)  # TEI's other routes + /tei/{model}; POST / before the UI's GET /
     install_metrics(app, service, settings)

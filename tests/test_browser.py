@@ -9,6 +9,7 @@ Without Debian's chromium or fonts-noto-cjk it fails with the apt-get line that 
 from __future__ import annotations
 
 import os
+import re
 import shutil
 from pathlib import Path
 
@@ -81,12 +82,36 @@ def page(browser, live_server):
 
 
 def shot(pg, name: str) -> None:
+    """Screenshot the page into artifacts/screenshots/; with UPDATE_SCREENSHOTS=1 also into
+    docs/screenshots/, recording in its manifest.json what each image is (tests/test_docs.py
+    checks README's images against it)."""
     SHOTS.mkdir(parents=True, exist_ok=True)
     path = SHOTS / f"{name}.png"
     pg.screenshot(path=str(path), full_page=True)
-    if os.environ.get("UPDATE_SCREENSHOTS"):
+    if os.environ.get("UPDATE_SCREENSHOTS") and name[0].isdigit():  # "1-pairwise": the docs' images
         DOCS.mkdir(parents=True, exist_ok=True)
         shutil.copy(path, DOCS / path.name)
+        record_screenshot(pg, path)
+
+
+MANIFEST = DOCS / "manifest.json"
+#: what a test server's temporary folders look like on a page (a model folder, an upload)
+TEMP_PATH = re.compile(r"/tmp/|pytest-of-|/var/folders/|gte-export-")
+
+
+def record_screenshot(pg, path: Path) -> None:
+    """One manifest entry per docs image: its hash, the test that took it, the app's tabs as the
+    page showed them, and whether the page showed a temporary path."""
+    import hashlib
+    import json
+
+    tabs = pg.evaluate("[...document.querySelectorAll('[role=tab]')].map(t => t.innerText.trim())")
+    entries = json.loads(MANIFEST.read_text(encoding="utf-8")) if MANIFEST.exists() else {}
+    entries[path.name] = {"sha256": hashlib.sha256(path.read_bytes()).hexdigest(),
+                          "test": os.environ.get("PYTEST_CURRENT_TEST", "").split(" ")[0],
+                          "tabs": tabs, "temp_path": bool(TEMP_PATH.search(pg.locator("body").inner_text()))}
+    MANIFEST.write_text(json.dumps(dict(sorted(entries.items())), ensure_ascii=False, indent=1) + "\n",
+                        encoding="utf-8")
 
 
 def open_tab(pg, label: str) -> None:
@@ -223,6 +248,13 @@ def test_phone_width(browser, live_server):
     pg.locator("#gauge .js-plotly-plot").wait_for()
     width = pg.evaluate("document.documentElement.scrollWidth")
     assert width <= 400, f"page scrolls sideways at phone width ({width}px)"
+    # issue 30.8: every tab in the bar (it wraps), none folded behind "⋯"
+    tabs = pg.get_by_role("tab")
+    assert tabs.count() == 7 and all(tabs.nth(i).is_visible() for i in range(7))
+    assert not pg.get_by_label("More tabs").is_visible()
+    pg.get_by_role("tab", name="关于 About").click()
+    pg.get_by_text("最大长度 Max length").wait_for()
+    pg.get_by_role("tab", name="相似度 Pairwise").click()
     shot(pg, "6-phone")
     context.close()
 
@@ -296,3 +328,113 @@ def test_page_works_with_an_api_key_set(browser, keyed_server, tmp_path):
     assert np.load(tmp_path / "v.npy").shape == (1, keyed_server.service.dim)
     shot(pg, "keyed-vector")
     context.close()
+
+
+@pytest.mark.parametrize("path, drawn", [("/docs", "#swagger-ui .opblock"), ("/redoc", "redoc .api-content h2")])
+def test_api_docs_render_offline(browser, live_server, path, drawn):
+    """Issue 30.2: with every request off the machine refused, /docs and /redoc still draw."""
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    pg = context.new_page()
+    pg.set_default_timeout(30_000)
+    remote: list[str] = []
+
+    def offline(route):
+        if route.request.url.startswith(live_server.url):
+            route.continue_()
+        else:
+            remote.append(route.request.url)
+            route.abort()
+
+    pg.route("**/*", offline)
+    pg.goto(live_server.url + path)
+    pg.wait_for_selector(drawn)
+    assert "/v1/embeddings" in pg.locator("body").inner_text()
+    assert "Something went wrong" not in pg.locator("body").inner_text()
+    # ReDoc's bundle asks for its footer logo and nothing else; the page hides it
+    from gte_ui.frontends.http.docs_assets import REDOC_LOGO
+
+    assert not [u for u in remote if not u.startswith(REDOC_LOGO)], f"{path} asked the network for {remote}"
+    assert pg.locator(f"img[src^='{REDOC_LOGO}']:visible").count() == 0
+    shot(pg, f"api{path.replace('/', '-')}")
+    context.close()
+
+
+def _score_is(pg, expected) -> None:
+    pg.wait_for_function("s => (document.querySelector('#gte-score h3')?.innerText || '').startsWith(s)",
+                         arg=f"{expected.score:.4f}")
+
+
+def test_pairwise_results_follow_the_inputs(page, live_server):
+    """Issue 30.3: a new Compute, an error, an example and Swap each leave no stale score, gauge,
+    heatmap or F1 on screen."""
+    svc = live_server.service
+    page.locator("#sent-a textarea").fill("今天天气很好")
+    page.locator("#sent-b textarea").fill("我们去公园散步")
+    page.click("#btn-pair")
+    _score_is(page, svc.pair("今天天气很好", "我们去公园散步"))
+    page.get_by_text("为什么相似？Why do they match?").click()
+    page.click("#btn-align")
+    first = svc.align("今天天气很好", "我们去公园散步").f1
+    page.wait_for_function("s => document.querySelector('#align-summary').innerText.includes(s)", arg=f"F1 {first:.3f}")
+    # a new pair: the open panel follows it
+    page.locator("#sent-b textarea").fill("这款手机电池续航很强，用一天没问题")
+    page.click("#btn-pair")
+    _score_is(page, svc.pair("今天天气很好", "这款手机电池续航很强，用一天没问题"))
+    second = svc.align("今天天气很好", "这款手机电池续航很强，用一天没问题").f1
+    assert f"{first:.3f}" != f"{second:.3f}"
+    page.wait_for_function("s => document.querySelector('#align-summary').innerText.includes(s)", arg=f"F1 {second:.3f}")
+    # an error: the panel says why instead of keeping the last heatmap
+    page.locator("#sent-a textarea").fill("   ")
+    page.click("#btn-pair")
+    page.wait_for_function("() => document.querySelector('#align-summary').innerText.includes('sentence A is empty')")
+    assert page.locator("#align-plot .js-plotly-plot").count() == 0
+    # an example: scored at once
+    example = ["花呗怎么提前还款", "蚂蚁花呗可以提前还吗"]
+    page.get_by_text(example[1], exact=True).first.click()  # the Examples table's row
+    _score_is(page, svc.pair(*example))
+    page.wait_for_function("s => document.querySelector('#align-summary').innerText.includes(s)",
+                           arg=f"F1 {svc.align(*example).f1:.3f}")
+    # Swap: A and B trade places, and the facts shown are the swapped pair's (tokens A · B)
+    page.click("text=⇄ 交换 Swap A/B")
+    swapped = svc.pair(example[1], example[0])
+    page.wait_for_function("s => document.querySelector('#gte-score').innerText.includes(s)",
+                           arg=f"A {swapped.tokens_a} · B {swapped.tokens_b}")
+    assert page.locator("#sent-a textarea").input_value() == example[1]
+    page.wait_for_function("s => document.querySelector('#align-summary').innerText.includes(s)",
+                           arg=f"F1 {svc.align(example[1], example[0]).f1:.3f}")
+    shot(page, "pairwise-follows-inputs")
+
+
+def test_layout_follows_the_choices(page, live_server):
+    """Issue 30.8: the folded Options title shows what is on; the Vector button names the width
+    chosen; the plots carry no label badge over their axes."""
+    options = page.locator("#options")
+    assert "all off" in options.inner_text()
+    options.get_by_text("⚙️ 选项 Options").click()
+    page.get_by_label("繁体→简体 Traditional→Simplified (OpenCC)").check()
+    page.wait_for_function("() => document.querySelector('#options').innerText.includes('繁→简 t2s')")
+    options.get_by_text("⚙️ 选项 Options").first.click()  # fold it again: the title still says it
+    page.click("#btn-pair")
+    page.locator("#gauge .js-plotly-plot").wait_for()
+    assert page.locator("#gauge [data-testid=block-label]:visible").count() == 0
+    open_tab(page, "向量 Vector")
+    dims = page.locator("#vec-dims input[type=number]")
+    dims.fill("16")
+    dims.press("Enter")
+    page.wait_for_function("() => document.querySelector('#btn-vec').innerText.includes('16 维')")
+    assert f"{live_server.service.dim} 维" not in page.locator("#btn-vec").inner_text()
+    page.click("#btn-vec")
+    page.wait_for_function("() => (document.querySelector('#vec-summary')?.innerText || '').includes('维度 dimension 16')")
+    assert "未为截断训练" in page.locator("#vec-summary").inner_text()
+    shot(page, "vector-16-dims")
+
+
+def test_rerank_tab_without_a_reranker_has_no_empty_parts(page, live_server):
+    """Issue 30.8: no reranker loaded: no empty rerank columns and no large empty chart."""
+    open_tab(page, "重排 Rerank")
+    page.click("#btn-rerank")
+    page.wait_for_function("() => document.querySelector('#rr-summary').innerText.includes('no reranker loaded')")
+    headers = page.locator("#rr-table thead").inner_text()
+    assert "Embedding score" in headers and "Rerank score" not in headers and "Move" not in headers
+    assert page.locator("#rr-plot").count() == 0 or not page.locator("#rr-plot").is_visible()
+    shot(page, "rerank-no-reranker")

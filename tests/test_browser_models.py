@@ -52,6 +52,12 @@ def test_compare_all_models_and_the_alignment_view(page, two_model_server):
     expected = two_model_server.service.for_model("minilm").pair("A man is playing a guitar.", "Someone plays an instrument.")
     assert f"{expected.score:.4f}" in page.locator("#gte-score").inner_text()
     page.locator("#gauge .js-plotly-plot").wait_for()
+    # issue 30.8: numbers and names in the compare table stay on one line each
+    lines = page.evaluate("[...document.querySelectorAll('#gte-score table td')].filter(td => !/\\s/.test(td.innerText))"
+                          ".map(td => { const r = document.createRange(); r.selectNodeContents(td);"
+                          " return [td.innerText, new Set([...r.getClientRects()].map(x => Math.round(x.top))).size]; })")
+    assert len(lines) >= 6 and all(n == 1 for _, n in lines), lines  # each word-free cell on one line
+    assert "Gauge" not in page.locator("#gauge").inner_text()
     shot(page, "10-compare-models")
     select_model(page, "minilm")
     page.get_by_text("为什么相似？Why do they match?").click()
@@ -94,4 +100,34 @@ def test_compare_all_on_the_ranking_and_evaluate_tabs(page, two_model_server):
     # the overlaid score distributions: a visible plot whose legend names the models
     page.wait_for_function("() => [...document.querySelectorAll('.js-plotly-plot .legendtext')]"
                            ".some(t => t.checkVisibility() && t.textContent.includes('minilm'))")
+    # one colour per model, as the legend shows it: no translucent overlay mixing them
+    fills = page.evaluate("[...document.querySelectorAll('#eval-plot .trace.bars')].map(t => "
+                          "[getComputedStyle(t).opacity, getComputedStyle(t.querySelector('.point path')).opacity])")
+    assert len(fills) == 2 and all(float(o) == 1.0 for pair in fills for o in pair), fills
+    assert "Scores per label" not in page.locator("#eval-plot").inner_text()
     shot(page, "13-compare-evaluate")
+
+
+def test_ranking_names_unreadable_candidates_once_and_marks_their_rows(page, two_model_server):
+    """Issue 30.4: MiniLM reads no Chinese. The Ranking tab says so in one line, naming the
+    candidates by the rank the table shows, and marks those rows (it was five warnings that
+    numbered texts differently from the table)."""
+    from test_browser import fill_text, open_tab
+
+    select_model(page, "minilm")
+    open_tab(page, "排序 One-to-many")
+    fill_text(page, "#rank-src textarea", "今天天气怎么样")
+    fill_text(page, "#rank-cands textarea", "今天天气很好\nA sunny day today.\n明天会下雨吗\n天气预报说晴天")
+    page.click("#btn-rank")
+    page.wait_for_function("() => document.querySelector('#rank-summary').innerText.includes('4 个候选')")
+    summary = page.locator("#rank-summary").inner_text()
+    assert summary.count("⚠") == 1 and "cannot read them" in summary
+    cells = page.evaluate("[...document.querySelectorAll('#rank-table .virtual-row')].map(row => "
+                          "[...row.querySelectorAll('.body-cell')].map(c => c.innerText.trim()))")
+    rows = [r for r in cells if r and r[0].isdigit()]
+    assert len(rows) == 4, page.locator("#rank-table").inner_text()[:600]
+    for row in rows:
+        rank, notes = row[0], row[-1]
+        assert ("未知词元" in notes) == (f"rank {rank} " in summary), (row, summary)
+    assert sum("未知词元" in row[-1] for row in rows) == 3  # the English candidate reads fine
+    shot(page, "ranking-unknown-tokens")

@@ -401,5 +401,5 @@ def test_ui_gauge_shows_the_raw_cosine_in_the_calibrated_bands_with_both_verdict
         assert verdict.zh in md and verdict.en in md
     assert "calibrated" in md and "0.75 / 0.50" in md
     g = gauge.data[0]
-    assert g.value == pytest.approx(round(max(0.0, r.score) * 100, 1))
+    assert g.value == pytest.approx(r.percent)  # the service's percent: the headline shows the same (issue 30.8)
     assert [tuple(step["range"]) for step in g.gauge.steps] == [(0, 98.0), (98.0, 99.0), (99.0, 100)]

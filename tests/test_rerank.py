@@ -384,7 +384,7 @@ def test_tab_two_stage_moves_and_times(rerank_service):
     rows = tab.table_rows(result)
     assert [r[0] for r in rows] == [1, 2, 3, 4]
     emb = {row.text: row.rank for row in result.retrieved.rows}
-    for final, move, before, emb_score, rr_score, text in rows:
+    for final, move, before, emb_score, rr_score, text, _notes in rows:
         assert before == emb[text] and move == tab.movement(before, final)
     assert sorted(r[2] for r in rows) == [1, 2, 3, 4]  # every retrieved document, once
     ref = crossencoder_scores(Path(rerank_service.reranker.info.path), QUERY, [r[5] for r in rows])
@@ -400,7 +400,9 @@ def test_tab_movement_and_no_reranker(tiny_service):
 
     assert (tab.movement(4, 1), tab.movement(2, 3), tab.movement(2, 2)) == ("↑3", "↓1", "—")
     md, rows, fig = tab.on_rerank(tiny_service, QUERY, "\n".join(DOCS[:4]), None, 3)
-    assert "no reranker loaded" in md and [r[1] for r in rows] == ["—"] * 3
+    assert "no reranker loaded" in md
+    # issue 30.8: no stage 2, no empty rerank columns: embedding rank, score, text, notes
+    assert [len(r) for r in rows] == [len(tab.EMBEDDING_COLUMNS)] * 3 and [r[0] for r in rows] == [1, 2, 3]
     md, rows, fig = tab.on_rerank(tiny_service, "", "a\nb", None, 3)  # shown, not raised
     assert md.startswith("⚠️") and "query is empty" in md and rows is None
     with pytest.raises(GteError, match="top-k must be at least 1"):

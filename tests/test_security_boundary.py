@@ -12,6 +12,7 @@ import contextlib
 import errno
 import json
 import os
+import re
 import socket
 import time
 import uuid
@@ -437,3 +438,26 @@ def test_the_open_page_shows_no_versions_or_counters(open_server):
     about = requests.get(open_server.url + "/config", timeout=10).json()
     assert any("hidden on an open server" in json.dumps(c.get("props", {}), ensure_ascii=False)
                for c in about["components"])
+
+
+def test_every_test_the_threat_table_names_exists():
+    """docs/security.md's threat table names the test behind each defence: each must exist, so a
+    renamed or deleted test cannot leave a defence claimed but unproven."""
+    root = Path(__file__).resolve().parent.parent
+    table = [line for line in (root / "docs/security.md").read_text(encoding="utf-8").splitlines()
+             if line.startswith("| ") and "`" in line]
+    abbreviations = {"boundary": "tests/test_security_boundary.py", "engine": "tests/test_security_engine.py"}
+    named = []
+    for line in table:
+        current = None
+        for ref in re.findall(r"`([^`]*::[^`]*)`", line.rsplit(" | ", 1)[-1]):
+            file, _, name = ref.partition("::")
+            file = abbreviations.get(file, file)
+            if file and not file.startswith("tests/"):
+                file = "tests/" + file
+            current = file or current
+            named.append((current, name.split("[")[0]))
+    assert len(named) >= 15, named
+    for file, name in named:
+        source = (root / file).read_text(encoding="utf-8")
+        assert re.search(rf"^(async )?def {re.escape(name)}\(", source, re.MULTILINE), f"{file}::{name} is not a test"

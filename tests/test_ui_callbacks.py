@@ -279,3 +279,35 @@ def test_unexpected_errors_become_a_message(tiny_service, monkeypatch):
 
 def _component(demo: gr.Blocks, elem_id: str):
     return next(b for b in demo.blocks.values() if getattr(b, "elem_id", None) == elem_id)
+
+
+def test_alignment_follows_the_pair_shown(tiny_service):
+    """Issue 30.3: after a new score the open alignment panel shows the new pair's F1 (or says
+    why there is none), never the previous pair's; unused, it stays empty."""
+    assert pairwise.on_follow_alignment(tiny_service, "你好", "你们好", "", False) == ("", None)
+    md, fig = pairwise.on_follow_alignment(tiny_service, "今天天气很好", "我们去公园散步", "", True)
+    f1 = tiny_service.align("今天天气很好", "我们去公园散步").f1
+    assert f"F1 {f1:.3f}" in md and isinstance(fig, go.Figure)
+    md, fig = pairwise.on_follow_alignment(tiny_service, "   ", "我们去公园散步", "", True)
+    assert md.startswith("⚠️") and "sentence A is empty" in md and fig is None
+
+
+def test_layout_slips_of_issue_30_8(tiny_service):
+    """The Options title says what is on; the Vector button names the chosen width; the
+    truncation warning is bilingual and promises no score; plots carry no label badge over their
+    axes; without a reranker the Rerank tab has no empty columns or chart."""
+    from gte_ui.frontends.ui.app import options_title
+    from gte_ui.frontends.ui.tabs import rerank
+
+    assert "all off" in options_title(False, False, False, "truncate", "truncate")
+    on = options_title(True, False, False, "chunk", "truncate")
+    assert "繁→简" in on and "chunk" in on and "全角" not in on
+    assert "64 维" in vector.button_label(64) and "32" not in vector.button_label(64)
+    summary, _json, _files = vector.on_vectors(tiny_service, "今天天气很好", *OPTIONS, dimensions=8, progress=None)
+    assert "未为截断训练" in summary and "score" not in summary
+    demo = build_demo(tiny_service)
+    plots = [b for b in demo.blocks.values() if isinstance(b, gr.Plot)]
+    assert plots and all(p.show_label is False for p in plots)
+    assert next(p for p in plots if p.elem_id == "rr-plot").visible is False
+    table = next(b for b in demo.blocks.values() if getattr(b, "elem_id", None) == "rr-table")
+    assert table.headers == rerank.EMBEDDING_COLUMNS

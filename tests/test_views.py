@@ -115,3 +115,42 @@ def test_bad_uploads_are_refused_clearly(tmp_path, name, content, fragment):
     with pytest.raises(GteError) as err:
         read_candidates_file(path, 2000)
     assert fragment in err.value.message and err.value.error_type in (ErrorType.TOO_LARGE, ErrorType.VALIDATION)
+
+
+# ------------------------------------------------------------------ issue 30.8: wording and layout
+def test_headline_and_gauge_show_one_percent(tiny_service):
+    """46.5 % in the headline beside 46.6 % on the gauge: both now come from the service's percent."""
+    from gte_ui.core.scoring import to_percent
+
+    score = 0.465549  # round(46.5549, 1) = 46.6, but the service's percent 46.55 reads 46.5
+    value = charts.gauge(score).data[0]
+    assert value.value == to_percent(score) and value.number.valueformat == ".1f"
+    r = tiny_service.pair("今天天气很好", "我们去公园散步")
+    gauge = charts.gauge(r.score, r.bands).data[0]
+    assert f"{gauge.value:.1f} %" in views.pair_markdown(r).splitlines()[0]
+
+
+def test_charts_say_what_they_show_and_models_keep_their_colours():
+    dist = charts.score_distributions({"a": [0.1, 0.5, 0.52], "b": [0.2, 0.9, 0.91]})
+    assert dist.layout.barmode != "overlay"  # translucent overlays mixed into a third colour
+    colours = [t.marker.color for t in dist.data]
+    assert len(set(colours)) == 2 and all(c in charts.MODEL_COLOURS for c in colours)
+    assert dist.data[0].xbins.size == dist.data[1].xbins.size  # shared bins, bars side by side
+    bars = charts.model_bars(["a", "b"], [0.5, 0.7], [1, 1])
+    titles = {"distribution": dist.layout.title.text, "models": bars.layout.title.text,
+              "heatmap": charts.heatmap(["x", "y"], [[1, 0.5], [0.5, 1]]).layout.title.text,
+              "ranking": charts.ranking_bars(["x"], [0.9], [2]).layout.title.text}
+    assert all(titles.values()) and len(set(titles.values())) == len(titles)
+    assert "Gauge" not in titles["models"] and "per label" not in titles["distribution"]
+    # the top bar's score label is not cut off by the plot edge
+    assert charts.ranking_bars(["x"], [0.99], [2]).data[0].cliponaxis is False
+
+
+def test_columns_message_fits_every_front_end_and_names_the_files_columns():
+    from gte_ui.evaluation.metrics import read_pairs
+
+    with pytest.raises(GteError) as err:
+        read_pairs(b"foo,bar,baz\nx,y,z\n", name="f.csv")
+    message = err.value.message
+    assert "foo,bar,baz" in message and "sentence1" not in message
+    assert "Columns" in message and "列" in message  # the UI's field, not only the CLI's flag

@@ -61,6 +61,8 @@ class EvalResult:
     f1_threshold: float | None = None
     f1: float | None = None
     by_label: dict[str, dict[str, float]] = field(default_factory=dict)
+    unknown_token_share: float = 0.0  # share of the data's tokens the model's vocabulary does not know
+    warnings: list[str] = field(default_factory=list)  # e.g. data the model mostly cannot read
     cosines: list[float] = field(default_factory=list, repr=False)
     labels: list[float] = field(default_factory=list, repr=False)
 
@@ -152,10 +154,15 @@ def resolve_columns(first_row: Sequence[str], columns: Sequence[str | int] | Non
         return Columns(a, b, label, header=True)
     if len(first_row) >= 3 and _numeric(first_row[2]):
         return Columns(0, 1, 2, header=False)  # C-MTEB / text2vec layout
+    example = "0,1,2" if len(first_row) >= 3 else "0,1,2 (the file has fewer than 3 columns)"
+    if len(first_row) >= 3 and not any(_numeric(c) for c in first_row):  # a header: its own names
+        example += " or " + ",".join(c.strip() for c in first_row[:3])
     raise GteError(ErrorType.VALIDATION,
-                   f"cannot tell which columns hold the sentences and the label (first row: {list(first_row)[:6]}); "
-                   "name them, e.g. --columns sentence1,sentence2,score",
-                   "无法识别句子列和标签列，请指定列名")
+                   f"cannot tell which columns hold sentence A, sentence B and the label (first row: "
+                   f"{list(first_row)[:6]}); give the columns (the Columns field, or --columns on the command line) "
+                   f"as 0-based indices or header names, e.g. {example}",
+                   f"无法识别句子列和标签列：请在“列 Columns”中（命令行用 --columns）按顺序给出句子 A、句子 B、标签的列号"
+                   f"（从 0 起）或表头名，如 {example.split(' (')[0]}")
 
 
 def _numeric(value: str) -> bool:
@@ -249,7 +256,9 @@ def label_groups(labels: Sequence[float]) -> list[tuple[str, np.ndarray]]:
 
 
 def evaluate(service, pairs: LabelledPairs, progress: Callable[[float, str], None] | None = None) -> EvalResult:
-    return evaluate_scores(score_pairs(service, pairs, progress), pairs.labels)
+    result = evaluate_scores(score_pairs(service, pairs, progress), pairs.labels)
+    result.unknown_token_share, result.warnings = service.unknown_share(pairs.a + pairs.b)
+    return result
 
 
 # --------------------------------------------------------------------------- presentation
@@ -269,6 +278,7 @@ def summary_markdown(result: EvalResult, name: str = "") -> str:
     lines += [f"| {metric} | {value} | {threshold} |" for metric, value, threshold in rows]
     if result.accuracy_is_baseline:
         lines += ["", baseline_warning(result, markdown=True)]
+    lines += [f"\n⚠️ {w}" for w in result.warnings]
     return "\n".join(lines)
 
 
@@ -295,6 +305,7 @@ def summary_text(result: EvalResult, name: str = "") -> str:
                 f"  F1         {result.f1:.4f} at cosine >= {result.f1_threshold:.4f}"]
         if result.accuracy_is_baseline:
             out.append("  " + baseline_warning(result))
+    out += [f"  warning: {w}" for w in result.warnings]  # above the per-label table, which ends the report
     width = max(len("label"), *(len(k) for k in result.by_label))
     out.append(f"  {'label':<{width}}  {'n':>5}  {'mean':>7}  {'median':>7}  {'p10':>7}  {'p90':>7}")
     for label, stats in result.by_label.items():

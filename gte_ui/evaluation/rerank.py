@@ -67,6 +67,8 @@ class RerankEval:
     spearman_queries: int  # queries it is defined for
     seconds: float
     per_query: list[dict] = field(default_factory=list, repr=False)
+    unknown_token_share: float = 0.0  # share of the data's tokens the scoring model's vocabulary lacks
+    warnings: list[str] = field(default_factory=list)
 
     def metrics(self) -> dict[str, object]:
         d = asdict(self)
@@ -178,7 +180,10 @@ def evaluate_rerank(service, groups: RerankGroups, method: str = "auto",
             progress((i + 1) / len(groups.queries), f"{r.method}")
     ndcgs = [q["ndcg"] for q in per_query if q["ndcg"] is not None]
     rhos = [q["spearman"] for q in per_query if q["spearman"] is not None]
-    return RerankEval(method=used, model=model, queries=len(per_query),
+    texts = groups.queries + [d for docs in groups.docs for d in docs]
+    reader = {"tokenizer": service.reranker.tokenizer, "model": model} if used == "cross-encoder" else {}
+    share, warnings = service.unknown_share(texts, **reader)
+    return RerankEval(method=used, model=model, queries=len(per_query), unknown_token_share=share, warnings=warnings,
                       mrr_at_10=float(np.mean([q["mrr"] for q in per_query])),
                       ndcg_at_10=float(np.mean(ndcgs)) if ndcgs else float("nan"),
                       spearman=float(np.mean(rhos)) if rhos else float("nan"), spearman_queries=len(rhos),
@@ -201,6 +206,7 @@ def summary_markdown(results: list[RerankEval], groups: RerankGroups) -> str:
         label = "嵌入 Embedding" if r.method == "embedding" else "重排 Cross-encoder"
         lines.append(f"| {label} | `{r.model}` | **{r.mrr_at_10 * 100:.2f}** | {r.ndcg_at_10 * 100:.2f} | "
                      f"{r.spearman * 100:.2f} ({r.spearman_queries} q) | {r.seconds:.1f} s |")
+    lines += [f"\n⚠️ {w}" for r in results for w in r.warnings]
     if len(results) == 1:
         lines.append("\n⚠️ 未加载重排模型：只有嵌入模型的结果 / no --reranker loaded: the embedding model alone.")
     lines.append("\n(× 100, as C-MTEB reports them. MRR counts the top-labelled documents as relevant.)")

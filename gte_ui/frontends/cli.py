@@ -31,6 +31,7 @@ import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass
+from dataclasses import field as dataclass_field  # "field" names the JSONL option here
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -47,6 +48,12 @@ if TYPE_CHECKING:  # pragma: no cover
 
     from gte_ui.service.results import EmbedResult
     from gte_ui.service.service import EmbeddingService
+
+
+def _warn(warnings: Sequence[str]) -> None:
+    """The service's warnings (e.g. text the vocabulary cannot read) on stderr: stdout keeps its shape."""
+    for w in warnings:
+        print(f"warning: {w}", file=sys.stderr)
 
 
 def _heavy():
@@ -147,6 +154,8 @@ class EmbedReport:
     resumed_chunks: int  # finished in an earlier, interrupted run and not redone
     out: str
     seconds: float
+    unknown_token_share: float = 0.0  # of this run's texts' tokens, the share the vocabulary does not know
+    warnings: list[str] = dataclass_field(default_factory=list)  # e.g. a corpus the model mostly cannot read
 
 
 class _Parts:
@@ -296,6 +305,7 @@ def _embed_locked(service: EmbeddingService, src: Path, out: Path, column: str, 
     from tqdm import tqdm
 
     tokens_done, t_run = 0, time.perf_counter()
+    unknown = service.unknown_tally()
     bar = tqdm(unit=" texts", unit_scale=True, initial=resumed_texts, disable=not progress,
                desc=f"embed {src.name}" + (f" (resumed {resumed} chunks)" if resumed else ""),
                dynamic_ncols=True, file=sys.stderr)
@@ -306,6 +316,7 @@ def _embed_locked(service: EmbeddingService, src: Path, out: Path, column: str, 
                 continue
             res = _embed_chunk(service, src, chunk, options)
             parts.save(i, res.texts, res.vectors)
+            unknown.add(res.texts)
             # tokens the model ran: a truncated text counts up to max_length, a chunked one in full
             tokens_done += sum(min(n, (res.max_length or n) * c)
                                for n, c in zip(res.token_counts, res.chunks))
@@ -322,7 +333,8 @@ def _embed_locked(service: EmbeddingService, src: Path, out: Path, column: str, 
     total = _assemble(parts, n_chunks, out, service.dim)
     shutil.rmtree(parts.dir)
     return EmbedReport(texts=total, skipped_blank=blanks[0], chunks=n_chunks, resumed_chunks=resumed,
-                       out=str(out), seconds=round(time.perf_counter() - t0, 2))
+                       out=str(out), seconds=round(time.perf_counter() - t0, 2),
+                       unknown_token_share=unknown.share, warnings=unknown.warnings())
 
 
 def _embed_chunk(service: EmbeddingService, src: Path, chunk: list[tuple[int, str]],
@@ -791,6 +803,7 @@ def _run(args: argparse.Namespace, rest: list[str]) -> int:
             docs += read_candidates_file(args.file, settings.max_upload_bytes)
         rr = service.rerank(args.query, docs, top_n=args.top_n, raw_scores=args.raw_scores, method=args.method,
                             options=options)
+        _warn(rr.warnings)
         if args.json:
             print(json.dumps(rr.to_dict(), ensure_ascii=False))
         else:
@@ -813,6 +826,7 @@ def _run(args: argparse.Namespace, rest: list[str]) -> int:
             print(f"note: {report.skipped_blank} blank lines have no vector, so .npy rows follow the "
                   "non-blank texts only; write .csv or .parquet to keep each text next to its vector",
                   file=sys.stderr)
+        _warn(report.warnings)
         print(json.dumps(asdict(report), ensure_ascii=False))
         return 0
     if args.command == "similarity":
@@ -823,6 +837,7 @@ def _run(args: argparse.Namespace, rest: list[str]) -> int:
     if args.file:
         cands += read_candidates_file(args.file, settings.max_upload_bytes)
     result = service.rank(args.source, cands, top_k=args.top_k, options=options)
+    _warn(result.warnings)
     if result.prompt:  # stderr: stdout keeps its shape (four columns, or the canonical rows)
         print(f"prompt before the source: {result.prompt!r}", file=sys.stderr)
     if args.json:  # the canonical ranking rows, best first
@@ -906,7 +921,8 @@ def _evaluate(args: argparse.Namespace, rest: list[str]) -> int:
 
     result = h.metrics.evaluate(service, pairs, progress)
     bar.close()
-    if args.json:
+    if args.json:  # the text report says it itself
+        _warn(result.warnings)
         print(json.dumps(result.to_dict(), ensure_ascii=False, indent=2))
     else:
         print(h.metrics.summary_text(result, pairs.name))
@@ -936,6 +952,7 @@ def _evaluate_rerank(h, rerank_eval, path: Path, args: argparse.Namespace, rest:
     job = jobs.rerank_job(service, groups, limit=args.limit, out=Path(args.out) if args.out else None,
                           progress=progress)
     bar.close()
+    _warn([w for r in job.results for w in r.warnings])
     print(json.dumps([r.metrics() for r in job.results], ensure_ascii=False, indent=2))
     for p in job.files:  # stderr: stdout stays one JSON document
         print(f"wrote {p}", file=sys.stderr)

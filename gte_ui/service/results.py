@@ -134,11 +134,14 @@ class MatrixResult:
     truncated: list[bool]
     elapsed_ms: float
     prompt: str | None = None  # put before every text (all are compared alike)
+    unknown_token_ratio: list[float] = field(default_factory=list)  # per text: share of [UNK] tokens
+    warnings: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         return {"texts": list(self.texts), "scores": np.asarray(self.scores, dtype=float).tolist(),
                 "tokens": list(self.token_counts), "truncated": list(self.truncated),
-                "prompt": self.prompt, "elapsed_ms": self.elapsed_ms}
+                "prompt": self.prompt, "elapsed_ms": self.elapsed_ms,
+                "unknown_token_ratio": list(self.unknown_token_ratio), "warnings": list(self.warnings)}
 
 
 @dataclass
@@ -149,10 +152,12 @@ class RerankRow:
     score: float  # sigmoid(logit) in [0, 1], the raw logit when asked, or the cosine (method "embedding")
     tokens: int  # tokens of query + document (cross-encoder) or of the document (embedding)
     truncated: bool
+    unknown_token_ratio: float = 0.0  # share of the document's tokens the scoring model's vocabulary lacks
 
     def to_dict(self, text: bool = True) -> dict[str, Any]:
         return {"rank": self.rank, "index": self.index, "score": self.score, "tokens": self.tokens,
-                "truncated": self.truncated, **({"text": self.text} if text else {})}
+                "truncated": self.truncated, "unknown_token_ratio": self.unknown_token_ratio,
+                **({"text": self.text} if text else {})}
 
 
 @dataclass
@@ -173,12 +178,16 @@ class RerankResult:
     tokens: int  # tokens the model read (usage)
     cached: int  # scores that came from the cache: like EmbedResult's, never in an answer
     elapsed_ms: float
+    query_unknown_token_ratio: float = 0.0
+    #: e.g. a query or documents the scoring model's vocabulary mostly does not know
+    warnings: list[str] = field(default_factory=list)
 
     def to_dict(self, return_documents: bool = True) -> dict[str, Any]:
         return {"query": self.query, "method": self.method, "model": self.model, "raw_scores": self.raw_scores,
                 "scores": list(self.scores), "results": [r.to_dict(return_documents) for r in self.rows],
                 "total": self.total, "total_tokens": self.tokens,
-                "elapsed_ms": self.elapsed_ms}
+                "elapsed_ms": self.elapsed_ms, "query_unknown_token_ratio": self.query_unknown_token_ratio,
+                "warnings": list(self.warnings)}
 
 
 def _verdict(v: Verdict) -> dict[str, str]:

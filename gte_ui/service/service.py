@@ -355,40 +355,40 @@ class EmbeddingService:
         """Why truncating this model's vectors costs quality (None for Matryoshka-trained models)."""
         if dimensions is None or dimensions >= self.dim or self.info.min_dimensions:
             return None
-        return (f"this model was not trained for truncated outputs: its first {dimensions} of {self.dim} "
+        return (f"本模型未为截断训练：只取前 {dimensions} / {self.dim} 维会损失质量，使用前请先评估 / "
+                f"this model was not trained for truncated outputs: its first {dimensions} of {self.dim} "
                 "dimensions lose quality; measure before relying on them")
 
     # ------------------------------------------------------------ token-level looks
-    def unknown_report(self, texts: Sequence[str]) -> tuple[list[float], list[str]]:
-        """Per text, the share of tokens the vocabulary does not know; and one warning for each
-        text above ``--unknown-warn``, naming the unknown characters."""
-        report = unknown_tokens(self.encoder.tokenizer, texts, self.max_length)
-        warnings = []
-        for i, (text, u) in enumerate(zip(texts, report)):
-            if u.tokens and u.ratio > self.settings.unknown_warn:
-                chars = " ".join(u.characters[:12]) + (" …" if len(u.characters) > 12 else "")
-                warnings.append(f"文本 {i + 1} 有 {u.ratio:.0%} 的词元不在 {self.name} 的词表中（{chars}），"
-                                f"得分参考价值有限 / text {i + 1}: {u.ratio:.0%} of its tokens are unknown to "
-                                f"{self.name}'s vocabulary ({chars}); its score means little")
-        return [round(u.ratio, 4) for u in report], warnings
+    def unknown_report(self, texts: Sequence[str], labels: Sequence[tuple[str, str]] | None = None, *,
+                       tokenizer=None, model: str | None = None,
+                       max_length: int | None = None) -> tuple[list[float], list[str]]:
+        """Per text, the share of tokens the vocabulary does not know; and at most one warning
+        (:func:`unknown_warning`) naming the texts above ``--unknown-warn`` and the characters.
+
+        ``labels``: each text's (中文, English) name in the warning (default 文本 i / text i);
+        ``tokenizer`` / ``model`` / ``max_length``: another model's (the reranker's), else this one's.
+        """
+        report = unknown_tokens(tokenizer or self.encoder.tokenizer, texts,
+                                max_length or (None if tokenizer is not None else self.max_length))
+        labels = labels or [(f"文本 {i + 1}", f"text {i + 1}") for i in range(len(texts))]
+        flagged = [(label, u.ratio) for label, u in zip(labels, report) if u.tokens and u.ratio > self.settings.unknown_warn]
+        chars = [c for label, u in zip(labels, report) if u.tokens and u.ratio > self.settings.unknown_warn
+                 for c in u.characters]
+        warning = unknown_warning(model or self.name, flagged, chars)
+        return [round(u.ratio, 4) for u in report], [warning] if warning else []
 
     def unknown_share(self, texts: Sequence[str], *, tokenizer=None, model: str | None = None) -> tuple[float, list[str]]:
         """For a data set (evaluation): the share of all its (distinct) texts' tokens the
-        vocabulary does not know, and a warning when it is above ``--unknown-warn``.
+        vocabulary does not know, and a warning when it is above ``--unknown-warn``."""
+        tally = self.unknown_tally(tokenizer=tokenizer, model=model)
+        tally.add(list(dict.fromkeys(texts)))
+        return tally.share, tally.warnings()
 
-        The same signature as the newcomer branch's (issue 30.4), which also adds a running tally
-        for chunked input: on merge, keep that one."""
-        texts = list(dict.fromkeys(texts))
-        report = unknown_tokens(tokenizer or self.encoder.tokenizer, texts, None if tokenizer is not None else self.max_length)
-        tokens = sum(u.tokens for u in report)
-        share = sum(u.unknown for u in report) / tokens if tokens else 0.0
-        if share <= self.settings.unknown_warn:
-            return share, []
-        chars = " ".join(list(dict.fromkeys(c for u in report for c in u.characters))[:12])
-        name = model or self.name
-        return share, [f"数据中 {share:.1%} 的词元不在 {name} 的词表中（{chars}），模型读不懂这部分，指标参考价值有限 / "
-                       f"{share:.1%} of the data's tokens are unknown to {name}'s vocabulary ({chars}); the model "
-                       "cannot read them, so these metrics mean little"]
+    def unknown_tally(self, *, tokenizer=None, model: str | None = None) -> UnknownTally:
+        """A running :meth:`unknown_share` for input that comes in chunks (``embed`` on the CLI)."""
+        return UnknownTally(tokenizer or self.encoder.tokenizer, model or self.name,
+                            None if tokenizer is not None else self.max_length, self.settings.unknown_warn)
 
     def align(self, a: str, b: str) -> Alignment:
         """Which tokens carry the match: last-layer token × token cosines of ``a`` and ``b`` and
@@ -567,7 +567,7 @@ class EmbeddingService:
         prompt = self.prompt_for(options)
         res = self._embed_clean([a, b], t0, options, prompt=prompt, prompted=1)
         score = cosine(res.vectors[0], res.vectors[1])
-        ratios, warnings = self.unknown_report(res.texts)
+        ratios, warnings = self.unknown_report(res.texts, [("句子 A", "sentence A"), ("句子 B", "sentence B")])
         bands = self.bands  # once: a concurrent set_bands must not split verdict and gauge
         return PairResult(score=score, percent=to_percent(score), verdict=verdict(score, bands),
                           tokens_a=res.token_counts[0], tokens_b=res.token_counts[1],
@@ -596,9 +596,12 @@ class EmbeddingService:
             duplicate.append(c in seen)
             seen.add(c)
         order = rank_order(scores)
+        # candidates named by their rank, as every ranked table shows them
+        ranks = {int(i): r + 1 for r, i in enumerate(order)}
+        ratios, warnings = self.unknown_report(
+            res.texts, [("源句子", "the source")] + [(f"第 {ranks[i]} 名", f"rank {ranks[i]}") for i in range(len(cands))])
         if top_k is not None:
             order = order[:top_k]
-        ratios, warnings = self.unknown_report(res.texts)
         bands = self.bands
         rows = [RankRow(rank=r + 1, index=int(i), text=cands[i], score=float(scores[i]),
                         percent=to_percent(scores[i]), verdict=verdict(float(scores[i]), bands),
@@ -619,8 +622,10 @@ class EmbeddingService:
             raise GteError(ErrorType.VALIDATION, "the matrix needs at least 2 texts", "矩阵至少需要 2 条文本")
         prompt = self.prompt_for(options)
         res = self._embed_clean(texts, t0, options, prompt=prompt)
+        ratios, warnings = self.unknown_report(res.texts)
         return MatrixResult(texts=texts, scores=cosine_matrix(res.vectors), token_counts=res.token_counts,
-                            truncated=res.truncated, elapsed_ms=_ms(t0), prompt=prompt)
+                            truncated=res.truncated, elapsed_ms=_ms(t0), prompt=prompt,
+                            unknown_token_ratio=ratios, warnings=warnings)
 
 
     def rerank(self, query: str, documents: Sequence[str], *, top_n: int | None = None,
@@ -705,13 +710,78 @@ class EmbeddingService:
             used = res.total_tokens
             model = self.info.name
         order = rank_order(np.asarray(scores, dtype=np.float64))
+        # what the scoring model could not read: the query and each document (named by rank)
+        ranks = {int(i): r + 1 for r, i in enumerate(order)}
+        reader = {"tokenizer": self.reranker.tokenizer, "model": model} if cross else {}
+        ratios, warnings = self.unknown_report(
+            [query, *docs], [("查询", "the query")] + [(f"第 {ranks[i]} 名", f"rank {ranks[i]}") for i in range(len(docs))],
+            **reader)
         if top_n is not None:
             order = order[:top_n]
         rows = [RerankRow(rank=r + 1, index=int(i), text=docs[i], score=float(scores[i]), tokens=int(tokens[i]),
-                          truncated=bool(truncated[i])) for r, i in enumerate(order)]
+                          truncated=bool(truncated[i]), unknown_token_ratio=ratios[i + 1]) for r, i in enumerate(order)]
         return RerankResult(query=query, method="cross-encoder" if cross else "embedding", model=model,
                             raw_scores=bool(raw_scores and cross), scores=[float(x) for x in scores], rows=rows,
-                            total=len(docs), tokens=int(used), cached=cached, elapsed_ms=_ms(t0))
+                            total=len(docs), tokens=int(used), cached=cached, elapsed_ms=_ms(t0),
+                            query_unknown_token_ratio=ratios[0], warnings=warnings)
+
+
+class UnknownTally:
+    """Tokens and unknown tokens summed over texts added chunk by chunk; :meth:`warnings` says
+    (:func:`unknown_share_warning`) what share the model cannot read when above the threshold."""
+
+    def __init__(self, tokenizer, model: str, max_length: int | None, threshold: float) -> None:
+        self.tokenizer, self.model, self.max_length, self.threshold = tokenizer, model, max_length, threshold
+        self.tokens = self.unknown = 0
+        self.characters: dict[str, None] = {}
+
+    def add(self, texts: Sequence[str]) -> None:
+        for u in unknown_tokens(self.tokenizer, texts, self.max_length):
+            self.tokens += u.tokens
+            self.unknown += u.unknown
+            self.characters.update(dict.fromkeys(u.characters))
+
+    @property
+    def share(self) -> float:
+        return round(self.unknown / self.tokens, 4) if self.tokens else 0.0
+
+    def warnings(self) -> list[str]:
+        if not self.tokens or self.unknown / self.tokens <= self.threshold:
+            return []
+        return [unknown_share_warning(self.model, self.unknown / self.tokens, list(self.characters))]
+
+
+def _chars(chars: Sequence[str], most: int = 12) -> str:
+    distinct = list(dict.fromkeys(chars))
+    return " ".join(distinct[:most]) + (" …" if len(distinct) > most else "")
+
+
+def unknown_warning(model: str, flagged: Sequence[tuple[tuple[str, str], float]], chars: Sequence[str],
+                    most: int = 6) -> str | None:
+    """The one wording of the unknown-token warning (every tab, route and subcommand shows it):
+    ``flagged`` are the texts above ``--unknown-warn`` as ((中文 name, English name), share)."""
+    if not flagged:
+        return None
+    shown = _chars(chars)
+    if len(flagged) == 1:
+        (zh, en), ratio = flagged[0]
+        return (f"{zh} 有 {ratio:.0%} 的词元不在 {model} 的词表中（{shown}），模型读不懂这部分，结果参考价值有限 / "
+                f"{en}: {ratio:.0%} of its tokens are unknown to {model}'s vocabulary ({shown}); the model "
+                "cannot read them, so results from it mean little")
+    more = len(flagged) - most
+    zh_list = "、".join(f"{zh} {r:.0%}" for (zh, _), r in flagged[:most]) + (f" 等 {len(flagged)} 条" if more > 0 else "")
+    en_list = ", ".join(f"{en} {r:.0%}" for (_, en), r in flagged[:most]) + (f" and {more} more" if more > 0 else "")
+    return (f"{len(flagged)} 条文本的词元大量不在 {model} 的词表中（{shown}）：{zh_list}；模型读不懂这部分，结果参考价值有限 / "
+            f"{len(flagged)} texts have many tokens unknown to {model}'s vocabulary ({shown}): {en_list}; the model "
+            "cannot read them, so results from them mean little")
+
+
+def unknown_share_warning(model: str, share: float, chars: Sequence[str]) -> str:
+    """The data-set form of :func:`unknown_warning` (evaluation): what share of all its tokens
+    the model cannot read."""
+    return (f"数据中 {share:.1%} 的词元不在 {model} 的词表中（{_chars(chars)}），模型读不懂这部分，指标参考价值有限 / "
+            f"{share:.1%} of the data's tokens are unknown to {model}'s vocabulary ({_chars(chars)}); the model "
+            "cannot read them, so these metrics mean little")
 
 
 def shared_from_settings(settings: Settings) -> SharedCache | None:

@@ -51,9 +51,27 @@ log = logging.getLogger(__name__)
 
 def _body_doc(*models: type[BaseModel]) -> dict[str, Any]:
     """OpenAPI request-body entry for routes that parse their own body."""
-    schemas = [m.model_json_schema(ref_template="#/components/schemas/{model}") for m in models]
+    schemas = [_inline_defs(m.model_json_schema()) for m in models]
     schema = schemas[0] if len(schemas) == 1 else {"oneOf": schemas}
     return {"requestBody": {"required": True, "content": {"application/json": {"schema": schema}}}}
+
+
+def _inline_defs(schema: dict[str, Any]) -> dict[str, Any]:
+    """A model's JSON schema with its nested models written in place. Its ``$defs`` would be
+    dangling ``$ref``s in the OpenAPI document (ReDoc stops at "Invalid reference token")."""
+    defs = schema.pop("$defs", {})
+
+    def resolve(node: Any) -> Any:
+        if isinstance(node, dict):
+            ref = node.get("$ref", "")
+            if ref.startswith("#/$defs/"):
+                return resolve(defs[ref.split("/")[-1]])
+            return {k: resolve(v) for k, v in node.items()}
+        if isinstance(node, list):
+            return [resolve(v) for v in node]
+        return node
+
+    return resolve(schema)
 
 
 async def read_json(request: Request) -> Any:
@@ -164,12 +182,15 @@ def build_router(service: EmbeddingService, settings: Settings) -> APIRouter:
             check_truncation(r, tei.truncate)
             ranks = [TeiRank(index=row.index, score=row.score, text=row.text if tei.return_text else None)
                      .model_dump(exclude_none=True) for row in r.rows]
-            return JSONResponse(ranks, headers={"X-Rerank-Method": r.method})
+            # TEI's answer is a bare list: the warnings (中文 / English) travel as ASCII-escaped JSON
+            return JSONResponse(ranks, headers={"X-Rerank-Method": r.method,
+                                                **({"X-Warnings": json.dumps(r.warnings)} if r.warnings else {})})
         req: ArticleRerankRequest = _validate(ArticleRerankRequest, body)
         r = await run_in_threadpool(functools.partial(service.rerank, req.query, req.docs,
                                                       raw_scores=req.raw_scores, what="docs",
                                                       options=req.text_options()))
-        return JSONResponse(ArticleRerankResponse(scores=r.scores, method=r.method, model=r.model).model_dump(),
+        return JSONResponse(ArticleRerankResponse(scores=r.scores, method=r.method, model=r.model,
+                                                  warnings=r.warnings).model_dump(),
                             headers={"X-Rerank-Method": r.method})
 
     async def cohere_rerank(request: Request) -> CohereRerankResponse:
@@ -185,7 +206,9 @@ def build_router(service: EmbeddingService, settings: Settings) -> APIRouter:
         return CohereRerankResponse(id=uuid.uuid4().hex, results=results, model=r.model, method=r.method,
                                     usage=CohereUsage(total_tokens=r.tokens),
                                     meta={"api_version": {"version": "2"}, "billed_units": {"search_units": 1},
-                                          "method": r.method})
+                                          "method": r.method,
+                                          # Cohere's own meta.warnings: its clients read them
+                                          **({"warnings": r.warnings} if r.warnings else {})})
 
     for path in ("/v1/rerank", "/v2/rerank"):  # Cohere's Client posts to v1, its ClientV2 to v2
         router.add_api_route(path, cohere_rerank, methods=["POST"], tags=["rerank"],

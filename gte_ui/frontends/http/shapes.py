@@ -287,6 +287,8 @@ class ArticleRerankResponse(BaseModel):
     method: Literal["cross-encoder", "embedding"] = Field(
         ..., description="cross-encoder: the --reranker; embedding: no reranker loaded, cosine of the embedder")
     model: str
+    warnings: list[str] = Field(default_factory=list, description="e.g. a query or documents the scoring "
+                                "model's vocabulary mostly does not know (中文 / English)")
 
 
 class TeiRerankRequest(TextHandlingFields):

@@ -38,6 +38,14 @@ def header_html(service: EmbeddingService) -> str:
             f'<span class="sub">{facts}</span></div></div>')
 
 
+def options_title(t2s: bool, nfkc: bool, ws: bool, long_text: str | None, default_long_text: str) -> str:
+    """The Options accordion's title: what is switched on, so it shows while folded."""
+    on = [name for flag, name in ((t2s, "繁→简 t2s"), (nfkc, "全角→半角 NFKC"), (ws, "合并空白 whitespace")) if flag]
+    if (long_text or default_long_text) != default_long_text or long_text == "chunk":
+        on.append("长文本分块 chunk long texts")
+    return "⚙️ 选项 Options" + (": " + " · ".join(on) + " 已开启 on" if on else "（繁→简、全角、空白、长文本：均未开启 all off）")
+
+
 def build_demo(service: EmbeddingService) -> gr.Blocks:
     """Build the workbench page around a loaded service (nothing heavy happens here)."""
     s, max_length = service.settings, service.info.max_length
@@ -47,7 +55,8 @@ def build_demo(service: EmbeddingService) -> gr.Blocks:
         # one selector for every tab; hidden when a single model is loaded
         model = gr.Dropdown(choices=choices, value=choices[0], label="模型 Model（比较 compare: 每个模型一行 one row each）",
                             visible=len(choices) > 1, elem_id="model-select", interactive=True)
-        with gr.Accordion("⚙️ 选项 Options: 繁→简 · 全角→半角 · 长文本 long texts", open=False):
+        with gr.Accordion(options_title(False, False, False, s.long_text, s.long_text), open=False,
+                          elem_id="options") as accordion:
             with gr.Row():
                 options = [
                     gr.Checkbox(label="繁体→简体 Traditional→Simplified (OpenCC)", value=False),
@@ -56,6 +65,9 @@ def build_demo(service: EmbeddingService) -> gr.Blocks:
                     gr.Radio(["truncate", "chunk"], value=s.long_text,
                              label=f"超过 {max_length} 词元 Over {max_length} tokens: 截断 truncate / 分块 chunk"),
                 ]
+        for option in options:  # the folded title says which options are on
+            option.change(lambda *v: gr.Accordion(label=options_title(*v, s.long_text)), options, accordion,
+                          queue=False, api_visibility="private")
         options = [*options, model]  # every tab's callbacks take the model after the text options
         instruction = instruction_box(service)  # instruction models only (hidden otherwise)
         first_load = pairwise.build(service, options, instruction)

@@ -93,8 +93,15 @@ def _timing(r: PairResult) -> str:
 
 
 # ------------------------------------------------------------------ ranking
-def rank_rows(result: RankResult) -> list[list[object]]:
-    """Rows of the ranking table, best first."""
+def unknown_mark(ratio: float, threshold: float) -> str:
+    """The mark in a table row whose text the vocabulary mostly does not know (the warning above
+    the table names it by the same rank)."""
+    return f"⚠️ 未知词元 unknown tokens {ratio:.0%}" if ratio > threshold else ""
+
+
+def rank_rows(result: RankResult, unknown_warn: float = 1.0) -> list[list[object]]:
+    """Rows of the ranking table, best first; a row above ``unknown_warn`` (``--unknown-warn``)
+    is marked."""
     rows = []
     for row in result.rows:
         notes = []
@@ -102,6 +109,8 @@ def rank_rows(result: RankResult) -> list[list[object]]:
             notes.append("重复 duplicate")
         if row.truncated:
             notes.append(f"已截断 truncated ({row.tokens} tokens)")
+        if unknown_mark(row.unknown_token_ratio, unknown_warn):
+            notes.append(unknown_mark(row.unknown_token_ratio, unknown_warn))
         rows.append([row.rank, round(row.score, 4), row.percent, f"{row.verdict.zh} {row.verdict.en}", row.text,
                      row.tokens, "; ".join(notes)])
     return rows
@@ -262,4 +271,5 @@ def comparison_markdown(comparison: Comparison) -> str:
         lines.append(f"| {_md_escape(r.model)} | {r.precision} | **{r.result.spearman * 100:.2f}** | "
                      f"{r.result.pearson * 100:.2f} |{auc} {r.sentences_per_s:.1f} | {mem} |")
     lines.append("\n(Spearman / Pearson × 100, as C-MTEB reports them; speed: uncached sample of the file's texts.)")
+    lines += [f"\n⚠️ {w}" for r in comparison.rows for w in r.result.warnings]
     return "\n".join(lines)

@@ -32,7 +32,7 @@ def on_map(service: EmbeddingService, text: str, upload: str | None, label_colum
     result = embedding_map.build_map(service, texts, labels=labels, queries=split_lines(queries or ""),
                                      method=method or "pca", clusters=int(clusters or embedding_map.DEFAULT_CLUSTERS))
     note = f"**{result.note}**" + (" — ⚠️ 大语料已抽样 large corpus sampled" if result.sampled else "")
-    return note, embedding_map.map_figure(result, title=f"{service.name}")
+    return note, embedding_map.map_figure(result, title=f"向量地图 Embedding map · {service.name}")
 
 
 def build(service: EmbeddingService, model: gr.Component) -> None:
@@ -56,6 +56,6 @@ def build(service: EmbeddingService, model: gr.Component) -> None:
             map_k = gr.Slider(1, 20, value=4, step=1, label="簇数 Clusters (k-means)", elem_id="map-k")
         go_map = gr.Button("画地图 Draw map", variant="primary", elem_id="btn-map")
         map_md = gr.Markdown(elem_id="map-note")
-        map_plot = gr.Plot(label="向量地图 Embedding map", elem_id="map-plot")
+        map_plot = gr.Plot(show_label=False, elem_id="map-plot")  # the figure carries its title
     go_map.click(bind(on_map, service), [map_in, map_file, map_label, map_queries, map_method, map_k, model],
                  [map_md, map_plot], api_visibility="private")

@@ -117,14 +117,14 @@ def build(service: EmbeddingService, model: gr.Component) -> None:
                               file_types=[".tsv", ".csv", ".txt", ".data", ".zip", ".jsonl"], elem_id="eval-file")
             with gr.Column():
                 ev_sample = gr.Dropdown(choices=samples(), value=None, label="或选示例 Or a sample (assets/samples)")
-                ev_cols = gr.Textbox(label="列 Columns (可选 optional): 句子1,句子2,标签",
-                                     placeholder="sentence1,sentence2,score")
+                ev_cols = gr.Textbox(label="列 Columns (可选 optional): 句子 A, 句子 B, 标签 label",
+                                     placeholder="列号或表头名 indices or header names, e.g. 0,1,2")
                 ev_limit = gr.Slider(0, 5000, value=0, step=50, label="最多评估 Max pairs / queries (0 = 全部 all)")
                 ev_task = gr.Radio(TASKS, value="auto", label="任务 Task", elem_id="eval-task")
                 ev_split = gr.Textbox(value="test", label="检索划分 Retrieval split (qrels/SPLIT.tsv)", elem_id="eval-split")
         go_eval = gr.Button("评估 Evaluate", variant="primary", elem_id="btn-eval")
         ev_md = gr.Markdown(elem_id="eval-summary")
-        ev_plot = gr.Plot(label="各标签的得分分布 Scores per label", elem_id="eval-plot")
+        ev_plot = gr.Plot(show_label=False, elem_id="eval-plot")  # each figure carries its own title
         ev_files = gr.File(label="下载 Download", file_count="multiple")
         ev_state = gr.State()
         go_cal = gr.Button("保存为本模型的判定阈值 Save as this model's verdict bands" if allowed

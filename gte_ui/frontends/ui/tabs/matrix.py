@@ -21,6 +21,7 @@ def on_matrix(service: EmbeddingService, text: str, t2s: bool, nfkc: bool, ws: b
     """One text per line: (size and time, heatmap, CSV path)."""
     m = pick_model(service, model, "the matrix").matrix(split_lines(text or ""), **text_options(t2s, nfkc, ws, long_text))
     note = f"{len(m.texts)} × {len(m.texts)} · 耗时 {m.elapsed_ms:.0f} ms · 悬停看全文 hover a cell for the full texts"
+    note += "".join(f"\n\n⚠️ {w}" for w in m.warnings)
     return note, charts.heatmap(m.texts, m.scores), str(views.matrix_csv(m))
 
 
@@ -30,7 +31,7 @@ def build(service: EmbeddingService, options: Sequence[gr.Component]) -> None:
                             value=EXAMPLE, elem_id="mat-in")
         go_mat = gr.Button("计算矩阵 Compute matrix", variant="primary", elem_id="btn-mat")
         mat_md = gr.Markdown(elem_id="mat-summary")
-        mat_plot = gr.Plot(label="热力图 Heatmap", elem_id="mat-plot")
+        mat_plot = gr.Plot(show_label=False, elem_id="mat-plot")  # the figure carries its title
         mat_file = gr.File(label="下载 CSV Download")
     go_mat.click(bind(on_matrix, service), [mat_in, *options], [mat_md, mat_plot, mat_file],
                  api_visibility="private")

@@ -8,6 +8,7 @@ from typing import Any
 import gradio as gr
 import plotly.graph_objects as go
 
+from gte_ui.core.errors import GteError
 from gte_ui.frontends.ui import charts, views
 from gte_ui.frontends.ui.common import bind, comparing, pick_model, safe, text_options
 from gte_ui.service.service import EmbeddingService
@@ -59,6 +60,19 @@ def on_swap(a: str, b: str) -> tuple[str, str]:
     return b, a
 
 
+def on_follow_alignment(service: EmbeddingService, a: str, b: str, model: str = "",
+                        shown: bool = False) -> tuple[str, go.Figure | None]:
+    """After every new score: the alignment of the pair now shown, when the panel has been used,
+    else nothing — never the previous pair's heatmap and F1. A pair the score refused is said
+    once (the score's toast), here only as text."""
+    if not shown:
+        return "", None
+    try:
+        return on_align.__wrapped__(service, a, b, model)
+    except GteError as exc:
+        return f"⚠️ {exc.message}", None
+
+
 def build(service: EmbeddingService, options: Sequence[gr.Component],
           instruction: gr.Component | None = None) -> dict[str, Any]:
     """The tab; returns the keyword arguments of the page-load event that fills it."""
@@ -73,17 +87,29 @@ def build(service: EmbeddingService, options: Sequence[gr.Component],
             with gr.Column(min_width=300):
                 pair_md = gr.Markdown(elem_id="gte-score")
             with gr.Column(min_width=300):
-                pair_plot = gr.Plot(label="仪表盘 Gauge", elem_id="gauge")
+                # no label badge: the gauge's own title (or, comparing models, the bar chart's) says it
+                pair_plot = gr.Plot(show_label=False, elem_id="gauge")
         with gr.Accordion("为什么相似？Why do they match? (token alignment)", open=False):
             go_align = gr.Button("显示词元对齐 Show token alignment", size="sm", elem_id="btn-align")
             align_md = gr.Markdown(elem_id="align-summary")
-            align_plot = gr.Plot(label="词元 × 词元余弦 Token × token cosine", elem_id="align-plot")
-        gr.Examples(EXAMPLES, [a, b], label="示例 Examples")
+            align_plot = gr.Plot(show_label=False, elem_id="align-plot")  # the figure carries its title
+        examples = gr.Examples(EXAMPLES, [a, b], label="示例 Examples")
+        align_used = gr.State(False)  # the alignment panel has been asked once: keep it current
 
     callback = bind(on_pair, service)
     inputs = [a, b, *options, *([instruction] if instruction is not None else [])]
-    gr.on([go_pair.click, a.submit, b.submit], callback, inputs, [pair_md, pair_plot],
-          api_visibility="private")
-    swap.click(on_swap, [a, b], [a, b], queue=False, api_visibility="private")
+
+    follow = bind(on_follow_alignment, service)
+
+    def then_align(event) -> None:
+        event.then(follow, [a, b, options[-1], align_used], [align_md, align_plot], api_visibility="private")
+
+    # Every new pair is scored anew and the alignment comes along (issue 30.3): no stale results.
+    then_align(gr.on([go_pair.click, a.submit, b.submit], callback, inputs, [pair_md, pair_plot],
+                     api_visibility="private"))
+    for changed in (swap.click(on_swap, [a, b], [a, b], queue=False, api_visibility="private"),
+                    examples.load_input_event):
+        then_align(changed.then(callback, inputs, [pair_md, pair_plot], api_visibility="private"))
     go_align.click(bind(on_align, service), [a, b, options[-1]], [align_md, align_plot], api_visibility="private")
+    go_align.click(lambda: True, None, align_used, queue=False, api_visibility="private")
     return {"fn": callback, "inputs": inputs, "outputs": [pair_md, pair_plot]}

@@ -40,13 +40,14 @@ def on_rank(service: EmbeddingService, source: str, cands: str, upload: str | No
         texts = [row.text for row in sorted(next(iter(results.values())).rows, key=lambda row: row.index)]
         table = pd.DataFrame(views.compare_rank_table(texts, scores), columns=views.compare_rank_headers(list(scores)))
         summary = f"{len(lines)} 个候选 candidates · {len(scores)} 个模型 models\n\n" + \
-            views.agreement_markdown(rank_agreement(scores))
+            views.agreement_markdown(rank_agreement(scores)) + \
+            "".join(f"\n\n⚠️ {name}: {w}" for name, res in results.items() for w in res.warnings)
         return summary, table, charts.compare_bars(texts, scores), str(views.compare_rank_csv(texts, scores))
     chosen = pick_model(service, model, "ranking")
     chosen.warm_cache(lines, what="candidates", progress=progress_bar(progress), **options)
     r = chosen.rank(source, lines, top_k=_top_k(top_k), **options)
     bars = charts.ranking_bars([x.text for x in r.rows], [x.score for x in r.rows], [x.verdict.level for x in r.rows])
-    table = pd.DataFrame(views.rank_rows(r), columns=views.RANK_COLUMNS)
+    table = pd.DataFrame(views.rank_rows(r, chosen.settings.unknown_warn), columns=views.RANK_COLUMNS)
     return views.rank_summary(r), table, bars, str(views.ranking_csv(r))
 
 
@@ -71,7 +72,7 @@ def build(service: EmbeddingService, options: Sequence[gr.Component],
         go_rank = gr.Button("排序 Rank", variant="primary", elem_id="btn-rank")
         rank_md = gr.Markdown(elem_id="rank-summary")
         rank_table = gr.Dataframe(headers=views.RANK_COLUMNS, interactive=False, wrap=True, elem_id="rank-table")
-        rank_plot = gr.Plot(label="得分 Scores")
+        rank_plot = gr.Plot(show_label=False, elem_id="rank-plot")  # the figure carries its title
         rank_file = gr.File(label="下载 CSV Download")
     go_rank.click(bind(on_rank, service), [src, cands, upload, top_k, *options,
                                            *([instruction] if instruction is not None else [])],

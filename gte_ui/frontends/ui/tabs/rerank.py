@@ -17,7 +17,7 @@ import plotly.graph_objects as go
 from gte_ui.core.errors import ErrorType, GteError
 from gte_ui.core.textfiles import read_candidates_file
 from gte_ui.core.textnorm import split_lines
-from gte_ui.frontends.ui import charts
+from gte_ui.frontends.ui import charts, views
 from gte_ui.frontends.ui.common import (
     bind,
     safe,
@@ -35,7 +35,13 @@ EXAMPLE_DOCS = "\n".join([
     "价格便宜，性价比高"])
 
 COLUMNS = ["重排名次 Rerank #", "移动 Move", "嵌入名次 Embedding #", "嵌入分 Embedding score",
-           "重排分 Rerank score", "文本 Text"]
+           "重排分 Rerank score", "文本 Text", "备注 Notes"]
+#: without a reranker there is no stage 2: no empty rerank columns
+EMBEDDING_COLUMNS = ["嵌入名次 Embedding #", "嵌入分 Embedding score", "文本 Text", "备注 Notes"]
+
+
+def columns(service: EmbeddingService) -> list[str]:
+    return COLUMNS if service.reranker is not None else EMBEDDING_COLUMNS
 
 
 @dataclass
@@ -47,6 +53,7 @@ class TwoStage:
     retrieve_ms: float
     rerank_ms: float
     kind: str = "cross-encoder"  # the reranker's kind: "cross-encoder" or "decoder yes/no"
+    unknown_warn: float = 1.0  # --unknown-warn: rows above it are marked
 
 
 def two_stage(service: EmbeddingService, query: str, documents: list[str], top_k: int,
@@ -64,11 +71,12 @@ def two_stage(service: EmbeddingService, query: str, documents: list[str], top_k
     retrieved = service.rank(query, documents, top_k=top_k, options=options)
     retrieve_ms = (time.perf_counter() - t0) * 1000
     if service.reranker is None:
-        return TwoStage(retrieved, None, retrieve_ms, 0.0)
+        return TwoStage(retrieved, None, retrieve_ms, 0.0, unknown_warn=service.settings.unknown_warn)
     t1 = time.perf_counter()
     reranked = service.rerank(query, [row.text for row in retrieved.rows], method="cross-encoder",
                               options=options.without_prompt() if options is not None else None)
-    return TwoStage(retrieved, reranked, retrieve_ms, (time.perf_counter() - t1) * 1000, service.reranker.info.kind)
+    return TwoStage(retrieved, reranked, retrieve_ms, (time.perf_counter() - t1) * 1000, service.reranker.info.kind,
+                    unknown_warn=service.settings.unknown_warn)
 
 
 def movement(before: int, after: int) -> str:
@@ -80,22 +88,29 @@ def table_rows(result: TwoStage) -> list[list[object]]:
     """One row per retrieved document, in the final order (the reranker's, else the embedding's)."""
     emb = result.retrieved.rows
     if result.reranked is None:
-        return [[r.rank, "—", r.rank, round(r.score, 4), "", r.text] for r in emb]
+        return [[r.rank, round(r.score, 4), r.text, _unknown(r.unknown_token_ratio, result)] for r in emb]
     # reranked.rows[i].index is the position among the retrieved rows: embedding rank index + 1
     return [[row.rank, movement(row.index + 1, row.rank), row.index + 1, round(emb[row.index].score, 4),
-             round(row.score, 4), row.text] for row in result.reranked.rows]
+             round(row.score, 4), row.text,
+             _unknown(max(row.unknown_token_ratio, emb[row.index].unknown_token_ratio), result)]
+            for row in result.reranked.rows]
+
+
+def _unknown(ratio: float, result: TwoStage) -> str:
+    return views.unknown_mark(ratio, result.unknown_warn)
 
 
 def summary(result: TwoStage) -> str:
     k = len(result.retrieved.rows)
     first = (f"**阶段 1 嵌入检索 Stage 1, embedding retrieval**: {result.retrieved.total} 条候选 candidates → "
-             f"top {k} in {result.retrieve_ms:.0f} ms")
+             f"top {k} in {result.retrieve_ms:.0f} ms" + "".join(f"\n\n⚠️ {w}" for w in result.retrieved.warnings))
     if result.reranked is None:
         return (first + "\n\n**阶段 2 重排 Stage 2**: ⚠️ 未加载重排模型，显示嵌入排序 / no reranker loaded "
                 "(start with `--reranker MODEL`): the order shown is the embedding's")
     moved = sum(1 for row in result.reranked.rows if row.index + 1 != row.rank)
     return (first + f"\n\n**阶段 2 重排 Stage 2, {result.kind}** `{result.reranked.model}`: {k} pairs in "
-            f"{result.rerank_ms:.0f} ms · {moved} 条位置变化 documents moved")
+            f"{result.rerank_ms:.0f} ms · {moved} 条位置变化 documents moved"
+            + "".join(f"\n\n⚠️ {w}" for w in result.reranked.warnings))
 
 
 @charts.failsafe
@@ -114,7 +129,8 @@ def slope_chart(result: TwoStage) -> go.Figure:
     n = len(result.reranked.rows)
     fig.update_xaxes(range=[-0.15, 1.9], tickvals=[0, 1], ticktext=["嵌入 Embedding", "重排 Rerank"], showgrid=False)
     fig.update_yaxes(title="名次 Rank", dtick=1, range=[n + 0.6, 0.4])  # reversed: rank 1 on top
-    fig.update_layout(height=max(260, 40 * n + 80), margin=dict(l=50, r=20, t=20, b=30), font=dict(family=charts.FONT))
+    fig.update_layout(title=charts.title("名次变化 Rank movement"), height=max(260, 40 * n + 100),
+                      margin=dict(l=50, r=20, t=40, b=30), font=dict(family=charts.FONT))
     return fig
 
 
@@ -147,8 +163,9 @@ def build(service: EmbeddingService, options: Sequence[gr.Component],
                                                 EXAMPLE_DOCS, "rr-docs", 8, (1, 5, "阶段 1 取回 Stage 1 top-k"))
         go_btn = gr.Button("检索并重排 Retrieve + rerank", variant="primary", elem_id="btn-rerank")
         md = gr.Markdown(elem_id="rr-summary")
-        table = gr.Dataframe(headers=COLUMNS, interactive=False, wrap=True, elem_id="rr-table")
-        plot = gr.Plot(label="名次变化 Rank movement", elem_id="rr-plot")
+        table = gr.Dataframe(headers=columns(service), interactive=False, wrap=True, elem_id="rr-table")
+        # no reranker, no movement to draw: no empty chart
+        plot = gr.Plot(show_label=False, elem_id="rr-plot", visible=service.reranker is not None)
 
     go_btn.click(bind(on_rerank, service),
                  [query, docs, upload, top_k, *options, *([instruction] if instruction is not None else [])],

@@ -51,7 +51,7 @@ def build(service: EmbeddingService, options: Sequence[gr.Component],
                                  "for truncation: fewer dimensions lose quality")
             vec_query = gr.Checkbox(label="作为查询（加指令）Texts are queries (apply the instruction)", value=False,
                                     visible=service.prompts.default_task is not None, elem_id="vec-query")
-        go_vec = gr.Button(f"生成 {service.dim} 维向量 Embed", variant="primary", elem_id="btn-vec")
+        go_vec = gr.Button(button_label(dim), variant="primary", elem_id="btn-vec")
         vec_md = gr.Markdown(elem_id="vec-summary")
         vec_json = gr.Code(label="JSON（可复制 copy）", language="json", max_lines=16, elem_id="vec-json")
         vec_files = gr.File(label="下载 Download (.json / .npy / .csv)", file_count="multiple", elem_id="vec-files")
@@ -59,3 +59,10 @@ def build(service: EmbeddingService, options: Sequence[gr.Component],
     extra = [instruction if instruction is not None else gr.State(""), vec_query, vec_dims]
     go_vec.click(bind(on_vectors, service), [vec_in, *options, *extra], [vec_md, vec_json, vec_files],
                  api_visibility="private")
+    vec_dims.change(lambda d: gr.Button(value=button_label(d)), vec_dims, go_vec, queue=False,
+                    api_visibility="private")
+
+
+def button_label(dimensions: float) -> str:
+    """The Embed button names the width the vectors will have (the slider's, not the model's)."""
+    return f"生成 {int(dimensions)} 维向量 Embed ({int(dimensions)} dims)"
