@@ -19,6 +19,7 @@ import numpy as np
 import pytest
 
 from gte_ui.frontends import cli
+from gte_ui.service import corpus
 from gte_ui.__main__ import main as gte_main
 from gte_ui.frontends.cli import embed_file, iter_texts
 from gte_ui.core.errors import GteError
@@ -427,7 +428,7 @@ def subcommands() -> list[str]:
 
 
 #: subcommands that read no file of the user's (download's --to is written, health asks a URL)
-NO_INPUT_FILE = {"download", "health"}
+NO_INPUT_FILE = {"download", "health", "search"}  # search: an index by name (a missing one: test_index.py)
 #: each other subcommand with its input file missing ({missing}); similarity and serve read only the model folder
 MISSING_INPUT = {
     "embed": ["embed", "{missing}", "--out", "{tmp}/o.npy"],
@@ -437,6 +438,7 @@ MISSING_INPUT = {
     "similarity": ["similarity", "a", "b", "--model", "{missing}"],
     "serve": ["serve", "--model", "{missing}"],
     "map": ["map", "{missing}", "--out", "{tmp}/map.html"],
+    "index": ["index", "build", "{missing}", "--name", "n", "--index-dir", "{tmp}/idx"],
 }
 
 
@@ -475,7 +477,7 @@ def test_evaluate_takes_the_evaluate_tabs_sample_names(sample, model_args, tmp_p
 
 
 # ------------------------------------------------------------------ issue 30.6: --help
-MODEL_COMMANDS = {"embed", "similarity", "rank", "rerank", "evaluate", "map"}
+MODEL_COMMANDS = {"embed", "similarity", "rank", "rerank", "evaluate", "map", "index", "search"}
 
 
 @pytest.mark.parametrize("command", sorted(MODEL_COMMANDS))
@@ -487,7 +489,7 @@ def test_model_subcommand_help_shows_how_to_pick_the_model(command, capsys):
     text = capsys.readouterr().out
     for flag in ("--model, -m MODEL", "--offline", "--precision {auto,fp32,fp16,bf16,int8}", "[NAME=]SOURCE[@PRECISION]"):
         assert flag in text, flag
-    if command in ("evaluate", "rerank"):  # they speak of --reranker: it is listed
+    if command in ("evaluate", "rerank", "search"):  # they speak of --reranker: it is listed
         assert "--reranker RERANKER" in text
 
 
@@ -562,7 +564,7 @@ def test_a_write_that_meets_a_full_disk_is_named(small_disk, tiny_service, tmp_p
     """The free-space check passed (another writer filled the disk after it): the real write's
     ENOSPC — numpy's "N requested and M written" for a part, posix_fallocate's for the output —
     becomes the same message, and the temporary file goes."""
-    monkeypatch.setattr(cli, "ensure_free_space", lambda folder, need: None)
+    monkeypatch.setattr(corpus, "ensure_free_space", lambda folder, need: None)  # the pipeline's home
     src = tmp_path / "in.txt"
     write_lines(src, 1400)
     out = small_disk / "o.npy"

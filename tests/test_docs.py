@@ -132,3 +132,11 @@ def test_quick_start_installs_the_cpu_torch_in_a_venv():
         assert "\n" not in block and block.endswith(last)
         assert cpu in block and block.index(cpu) < block.index(f"-r {requirements}")
     assert f"{cpu} && pip install ." in quick
+
+
+def test_readme_stays_short():
+    """README is the first screen, not the manual (depth goes to docs/): at most 12,000 bytes."""
+    from pathlib import Path
+
+    size = len((Path(__file__).resolve().parent.parent / "README.md").read_bytes())
+    assert size <= 12_000, f"README.md is {size} bytes; move detail into docs/"

@@ -33,12 +33,18 @@ def fresh(prefix: str = "walk") -> str:
 
 
 @pytest.fixture(scope="module")
-def keyed(tiny_encoder, tiny_settings):
+def keyed(tiny_encoder, tiny_settings, tmp_path_factory):
     from gte_ui.server import create_app
+    from gte_ui.service.corpus import build_index
+    from gte_ui.service.search import catalog_from_settings
     from gte_ui.service.service import EmbeddingService
 
-    settings = tiny_settings.replace(api_key=KEY)
+    idx = tmp_path_factory.mktemp("trust-indexes")
+    settings = tiny_settings.replace(api_key=KEY, index_dir=str(idx))
     service = EmbeddingService(tiny_encoder, settings)
+    corpus = idx.parent / "walk.txt"
+    corpus.write_text("今天天气很好\n明天会下雨\n", encoding="utf-8")
+    build_index(service, catalog_from_settings(settings), corpus, "walk", progress=False)  # /v1/search's body
     app = create_app(service, settings)
     with LiveServer(app) as server:
         server.service, server.app = service, app
@@ -80,7 +86,8 @@ def bodies(path: str, blocks) -> list[dict]:
             {"inputs": {"source_sentence": fresh(), "sentences": [fresh()]}},
             {"query": fresh(), "docs": [fresh()]}, {"query": fresh(), "texts": [fresh()]},
             {"query": fresh(), "documents": [fresh()]}, {"instances": [{"inputs": fresh()}]},
-            {"texts": [fresh(), fresh(), fresh()]}]  # last: /v1/map
+            {"texts": [fresh(), fresh(), fresh()]},  # /v1/map
+            {"index": "walk", "query": fresh()}]  # /v1/search (the keyed app's index)
 
 
 #: what answers a caller without the key: the page, its static files and Gradio's login, the

@@ -27,6 +27,8 @@ class ErrorType(str, enum.Enum):
     UNAUTHORIZED = "unauthorized"  # missing or wrong API key
     MODEL_NOT_FOUND = "model_not_found"  # model id/folder cannot be resolved
     UNKNOWN_MODEL = "unknown_model"  # a request names a model this server has not loaded
+    INDEX_NOT_FOUND = "index_not_found"  # a search names an index the index folder does not hold
+    MODEL_MISMATCH = "model_mismatch"  # an index built with one model, queried with another
     MODEL_TYPE = "model_type"  # the route needs another kind of model (TEI: /predict on an embedder)
     CONFIG = "config"  # an impossible combination of settings
     BACKEND = "backend"  # the model itself failed
@@ -47,6 +49,8 @@ HTTP_STATUS: dict[ErrorType, int] = {
     ErrorType.UNAUTHORIZED: 401,
     ErrorType.MODEL_NOT_FOUND: 503,
     ErrorType.UNKNOWN_MODEL: 404,
+    ErrorType.INDEX_NOT_FOUND: 404,
+    ErrorType.MODEL_MISMATCH: 409,
     ErrorType.MODEL_TYPE: 424,  # TEI's status for a route the loaded model cannot serve
     ErrorType.CONFIG: 500,
     ErrorType.BACKEND: 500,

@@ -35,6 +35,8 @@ LONG_TEXT_MODES = ("truncate", "chunk")
 #: cores 4096 ran 32 x 512-token texts as fast as 8192 at ~400 MB less peak memory (performance.md)
 DEFAULT_MAX_BATCH_TOKENS = 4096
 HUBS = ("auto", "modelscope", "huggingface")
+#: where an index keeps its vectors (docs/performance.md, "Corpus index", measured the choice)
+INDEX_STORES = ("exact", "int8", "hnsw", "milvus")
 LOG_LEVELS = ("debug", "info", "warning", "error")
 
 
@@ -57,6 +59,7 @@ def check_openvino_mode(mode: str) -> None:
 CHOICES: dict[str, tuple[str, ...]] = {
     "hub": HUBS, "device": DEVICES, "precision": PRECISIONS, "int8_mode": INT8_MODE_NAMES,
     "int8_engine": INT8_ENGINES, "long_text": LONG_TEXT_MODES, "log_level": LOG_LEVELS,
+    "index_store": INDEX_STORES,
 }
 
 Device = Literal["auto", "cpu", "cuda"]
@@ -151,6 +154,11 @@ class Settings:
     int8_engine: str = "onnx"  # onnx (ONNX Runtime, cached export) | torch (eager) | openvino (NNCF int8, accurate or fast)
     export_cache: str = "~/.cache/gte_ui/onnx"  # int8 ONNX exports, one folder per model + mode
     calibration_dir: str = "~/.cache/gte_ui/calibration"  # the user's verdict bands, one file per model
+    index_dir: str = "~/.cache/gte_ui/indexes"  # corpus indexes (`index build`), one folder each
+    index_store: str = "int8"  # how a new index searches: exact | int8 | hnsw | milvus (bench_index chose int8)
+    hnsw_m: int = 32  # HNSW graph degree (index build --store hnsw)
+    hnsw_ef_search: int = 256  # HNSW candidates per query: recall against speed
+    milvus_uri: str | None = None  # None: Milvus Lite, a file inside each index
     max_length: int | None = None  # None: the model's own limit (512 for GTE)
     # Reranker (cross-encoder); None: the rerank operations answer from the embedding cosine.
     reranker: str | None = None
@@ -292,6 +300,19 @@ _OPTIONS: list[tuple[str, tuple[str, ...], tuple[str, ...], Any, str]] = [
     ("calibration_dir", ("--calibration-dir",), ("GTE_CALIBRATION_DIR",), str,
      "folder for verdict bands saved from the Evaluate tab or `evaluate --save-calibration`, one "
      "file per model, read at start (default ~/.cache/gte_ui/calibration)"),
+    ("index_dir", ("--index-dir",), ("GTE_INDEX_DIR",), str,
+     "folder of corpus indexes built by `index build` or the 检索 Search tab and served by /v1/search "
+     "(default ~/.cache/gte_ui/indexes; an index built while serving appears without a restart)"),
+    ("index_store", ("--index-store",), ("GTE_INDEX_STORE",), str,
+     "how a new index searches: int8 (default: exact scan of an int8 copy with usearch, best candidates "
+     "rescored in float32; recall@10 1.0, 3.5x faster than exact), exact (float32 matrix, BLAS), hnsw "
+     "(faiss-cpu HNSW graph) or milvus (pymilvus: Milvus Lite file, or --milvus-uri); see docs/performance.md"),
+    ("hnsw_m", ("--hnsw-m",), ("GTE_HNSW_M",), int, "HNSW graph degree of --index-store hnsw (default 32)"),
+    ("hnsw_ef_search", ("--hnsw-ef-search",), ("GTE_HNSW_EF_SEARCH",), int,
+     "HNSW candidates looked at per query (default 256): higher is slower and closer to exact"),
+    ("milvus_uri", ("--milvus-uri",), ("GTE_MILVUS_URI",), str,
+     "with --index-store milvus: a Milvus server or cluster (http://host:19530); default: Milvus Lite, "
+     "a file inside each index"),
     ("max_length", ("--max-length",), ("GTE_MAX_LENGTH",), int,
      "tokens per text before truncation (default: the model's own limit, 512 for GTE)"),
     ("reranker", ("--reranker",), ("GTE_RERANKER",), str,
@@ -544,7 +565,7 @@ def validate(s: Settings) -> Settings:
     if s.reranker_precision is not None:
         choice("reranker_precision", s.reranker_precision, PRECISIONS)
 
-    positives = ["batch_size", "max_chars", "max_texts", "max_candidates", "max_matrix", "map_max_points",
+    positives = ["hnsw_m", "hnsw_ef_search", "batch_size", "max_chars", "max_texts", "max_candidates", "max_matrix", "map_max_points",
                  "max_upload_bytes", "max_body_bytes", "max_queue", "concurrency", "max_upload_client_bytes",
                  "max_uploads_per_minute", "max_upload_total_bytes", "max_header_bytes", "max_connections",
                  "max_tokens_per_request"]

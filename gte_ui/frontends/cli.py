@@ -1,4 +1,4 @@
-"""Command line: ``python -m gte_ui {serve,download,embed,similarity,rank,evaluate,map,health}``.
+"""Command line: ``python -m gte_ui {serve,download,embed,index,search,similarity,rank,evaluate,map,health}``.
 
 ``embed`` exports vectors at corpus scale. It streams the input in chunks of ``--chunk-size``
 texts (memory stays constant however big the file is; each forward pass holds at most
@@ -15,39 +15,38 @@ HEALTHCHECK, every 30 s) and ``--help`` stay instant.
 from __future__ import annotations
 
 import argparse
-import contextlib
-import csv
 import errno
 import functools
-import glob
-import itertools
 import json
 import os
-import shutil
 import sys
 import time
 import types
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import asdict, dataclass
-from dataclasses import field as dataclass_field  # "field" names the JSONL option here
+from dataclasses import asdict
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from gte_ui.core import csvsafe
-from gte_ui.core.errors import ErrorType, GteError
+from gte_ui.core.errors import GteError
 from gte_ui.core.resources import sample_names, sample_path
 from gte_ui.core.settings import model_flags_epilog, parse_settings, program_name
-from gte_ui.core.textfiles import read_candidates_file, sniff_encoding
-from gte_ui.frontends import cli_retrieval
+from gte_ui.core.textfiles import read_candidates_file
+from gte_ui.frontends import cli_index, cli_retrieval
+from gte_ui.service.corpus import (
+    DEFAULT_CHUNK,
+    INPUT_KINDS,
+    EmbedReport,
+    _err,
+    disk_full_error,
+    embed_file,
+    iter_records,
+    iter_texts,
+)
 from gte_ui.service.options import TextOptions
 
-if TYPE_CHECKING:  # pragma: no cover
-    import numpy as np
-
-    from gte_ui.service.results import EmbedResult
-    from gte_ui.service.service import EmbeddingService
+__all__ = ["embed_file", "embed_file_ray", "iter_records", "iter_texts", "main"]
 
 
 def _warn(warnings: Sequence[str]) -> None:
@@ -71,445 +70,6 @@ def _heavy():
                                  bands_from_result=bands_from_result, EmbeddingService=EmbeddingService)
 
 
-INPUT_KINDS = (".txt", ".csv", ".tsv", ".jsonl")
-OUTPUT_KINDS = (".npy", ".csv", ".parquet")
-DEFAULT_CHUNK = 2048  # texts per saved chunk: ~8 MB of float32 vectors at GTE-large's width
-
-
-def _err(en: str, zh: str) -> GteError:
-    return GteError(ErrorType.VALIDATION, en, zh)
-
-
-# --------------------------------------------------------------------------- input
-def iter_records(path: Path, column: str = "text", field: str = "text") -> Iterator[tuple[int, str | None]]:
-    """Stream ``(line number, text)`` from a .txt (one text a line), .csv/.tsv (named column) or
-    .jsonl (named field). Blank texts come as ``None`` so the caller can count what it skips.
-
-    Raises:
-        GteError: unsupported file type, a missing column/field (naming the ones that exist),
-            a line that is not JSON, a field that is not a string, a file whose encoding
-            changes after its first 64 KB.
-    """
-    kind = path.suffix.lower()
-    if kind not in INPUT_KINDS:
-        raise _err(f"unsupported input {path.name}: use one of {', '.join(INPUT_KINDS)}",
-                   f"不支持的输入文件类型：{path.name}（可用 {', '.join(INPUT_KINDS)}）")
-    try:
-        encoding = sniff_encoding(path)  # the reader uploads use: UTF-8, UTF-16 (BOM) or GB18030
-        with open(path, encoding=encoding, newline="" if kind in (".csv", ".tsv") else None) as f:
-            if kind == ".txt":
-                for n, line in enumerate(f, start=1):
-                    yield n, line.strip() or None
-            elif kind in (".csv", ".tsv"):
-                reader = csv.DictReader(f, delimiter="\t" if kind == ".tsv" else ",")
-                if reader.fieldnames is None or column not in reader.fieldnames:
-                    raise _err(f"{path.name} has no column {column!r}; its columns are "
-                               f"{', '.join(reader.fieldnames or []) or '(none)'}. Choose one with --column",
-                               f"{path.name} 中没有列 {column!r}，现有列：{', '.join(reader.fieldnames or [])}；"
-                               "请用 --column 指定")
-                try:
-                    for row in reader:
-                        yield reader.line_num, (row.get(column) or "").strip() or None
-                except csv.Error as exc:  # e.g. a field over csv's size limit, a NUL byte
-                    raise _err(f"{path.name} line {reader.line_num} is not valid {kind[1:].upper()}: {exc}",
-                               f"{path.name} 第 {reader.line_num} 行格式错误") from exc
-            else:
-                for n, line in enumerate(f, start=1):
-                    if not line.strip():
-                        continue
-                    try:
-                        record = json.loads(line)
-                    except json.JSONDecodeError as exc:
-                        raise _err(f"{path.name} line {n} is not JSON: {exc.msg}",
-                                   f"{path.name} 第 {n} 行不是 JSON") from exc
-                    if not isinstance(record, dict) or field not in record:
-                        keys = ", ".join(record) if isinstance(record, dict) else type(record).__name__
-                        raise _err(f"{path.name} line {n} has no field {field!r} (it has: {keys}). "
-                                   "Choose one with --field",
-                                   f"{path.name} 第 {n} 行没有字段 {field!r}；请用 --field 指定")
-                    value = record[field]
-                    if value is not None and not isinstance(value, str):
-                        raise _err(f"{path.name} line {n}: field {field!r} is {type(value).__name__}, "
-                                   "not a string", f"{path.name} 第 {n} 行：字段 {field!r} 不是字符串")
-                    yield n, (value or "").strip() or None
-    except UnicodeDecodeError as exc:
-        raise _err(f"{path.name} is not valid {exc.encoding} text ({exc.reason}): its first 64 KB read as "
-                   f"{exc.encoding}, a later part does not; convert it to UTF-8 first, e.g. iconv -f GB18030 -t UTF-8",
-                   f"{path.name} 的编码前后不一致，请先转换为 UTF-8") from exc
-
-
-def iter_texts(path: Path, column: str = "text", field: str = "text") -> Iterator[str]:
-    """The non-blank texts of ``path`` (see :func:`iter_records`)."""
-    return (t for _, t in iter_records(path, column, field) if t is not None)
-
-
-# --------------------------------------------------------------------------- embed
-@dataclass
-class EmbedReport:
-    """What one ``embed_file`` call did."""
-
-    texts: int  # texts embedded into OUT (this run and resumed ones)
-    skipped_blank: int  # blank lines / empty fields, which have no vector
-    chunks: int
-    resumed_chunks: int  # finished in an earlier, interrupted run and not redone
-    out: str
-    seconds: float
-    unknown_token_share: float = 0.0  # of this run's texts' tokens, the share the vocabulary does not know
-    warnings: list[str] = dataclass_field(default_factory=list)  # e.g. a corpus the model mostly cannot read
-
-
-class _Parts:
-    """The resume state: ``OUT.parts/`` holds ``meta.json`` and, per finished chunk ``i``,
-    ``part-i.texts.json`` and ``part-i.npy``. The ``.npy`` is written last, through a temporary
-    name, so its presence means the chunk is complete; anything else is redone."""
-
-    def __init__(self, out: Path) -> None:
-        self.dir = out.with_name(out.name + ".parts")
-
-    def vectors(self, i: int) -> Path:
-        return self.dir / f"part-{i:07d}.npy"
-
-    def texts(self, i: int) -> Path:
-        return self.dir / f"part-{i:07d}.texts.json"
-
-    def finished(self) -> int:
-        """Number of complete chunks, counted from 0 without gaps."""
-        n = 0
-        while self.vectors(n).is_file() and self.texts(n).is_file():
-            n += 1
-        return n
-
-    def save(self, i: int, texts: Sequence[str], vectors: np.ndarray) -> None:
-        # numpy on first use: `--help` and `health` stay instant
-        import numpy as np
-
-        body = json.dumps(list(texts), ensure_ascii=False)
-        vectors = np.ascontiguousarray(vectors, dtype=np.float32)
-        ensure_free_space(self.dir, len(body.encode("utf-8")) + vectors.nbytes + 4096)
-        _atomic_write_text(self.texts(i), body)
-        tmp = self.dir / f".part-{i:07d}.tmp.npy"
-        with _removed_on_error(tmp), _disk_full_named(self.dir, vectors.nbytes):
-            np.save(tmp, vectors)
-        os.replace(tmp, self.vectors(i))
-
-    def load(self, i: int) -> tuple[list[str], np.ndarray]:
-        # numpy on first use: `--help` and `health` stay instant
-        import numpy as np
-
-        return json.loads(self.texts(i).read_text(encoding="utf-8")), np.load(self.vectors(i))
-
-    def rows(self, i: int) -> int:
-        # numpy on first use: `--help` and `health` stay instant
-        import numpy as np
-
-        return int(np.load(self.vectors(i), mmap_mode="r").shape[0])
-
-
-def embed_file(service: EmbeddingService, src: str | Path, out: str | Path, *, column: str = "text",
-               field: str = "text", chunk_size: int = DEFAULT_CHUNK, restart: bool = False,
-               after_chunk: Callable[[int], None] | None = None, progress: bool = True,
-               options: TextOptions | None = None) -> EmbedReport:
-    """Embed every non-blank text of ``src`` into ``out`` (.npy, .csv or .parquet), resumably.
-
-    Texts go through :meth:`EmbeddingService.embed_corpus`: validated with the service's own rules
-    (type, ``--max-chars``, lone surrogates, cleaning), embedded honouring ``--long-text`` and
-    ``options``, and kept out of the service's cache (a corpus is seen once).
-
-    Args:
-        service: a loaded service (``batching=False``: nothing else shares it here).
-        chunk_size: texts per saved chunk; part of the resume state (a resumed run must use
-            the same chunking to get identical vectors).
-        restart: discard an unfinished earlier run for ``out``.
-        after_chunk: called with the chunk index after each chunk is saved (tests raise from it
-            to simulate a crash).
-        options: text normalisation and long-text mode; part of the resume state.
-    Returns:
-        An :class:`EmbedReport`. The .npy holds one float32 row [dim] per non-blank text in input
-        order; .csv/.parquet hold the text next to its vector.
-    Raises:
-        GteError: bad input/output names, a missing column/field, a text over the limits (naming
-            its line), or leftover state from a run with other settings (unless ``restart``).
-    """
-    src, out = Path(src), Path(out)
-    if out.suffix.lower() not in OUTPUT_KINDS:
-        raise _err(f"unsupported output {out.name}: use one of {', '.join(OUTPUT_KINDS)}",
-                   f"不支持的输出文件类型：{out.name}（可用 {', '.join(OUTPUT_KINDS)}）")
-    if src.suffix.lower() not in INPUT_KINDS:
-        raise _err(f"unsupported input {src.name}: use one of {', '.join(INPUT_KINDS)}",
-                   f"不支持的输入文件类型：{src.name}（可用 {', '.join(INPUT_KINDS)}）")
-    if not src.is_file():
-        raise _err(f"input file {src} does not exist", f"输入文件 {src} 不存在")
-    if chunk_size < 1:
-        raise _err(f"--chunk-size must be at least 1, got {chunk_size}", "--chunk-size 至少为 1")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    with _exclusive(out):
-        return _embed_locked(service, src, out, column, field, chunk_size, restart, after_chunk, progress,
-                             options or TextOptions())
-
-
-@contextlib.contextmanager
-def _exclusive(out: Path) -> Iterator[None]:
-    """One ``embed`` per OUT at a time: an advisory lock on ``OUT.lock``, released by the OS even
-    when the process is killed (no stale lock to clean up). No-op where ``fcntl`` is missing."""
-    try:
-        import fcntl
-    except ImportError:  # pragma: no cover - Windows
-        yield
-        return
-    lock = out.with_name(out.name + ".lock")
-    with open(lock, "a") as f:
-        try:
-            fcntl.flock(f.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError as exc:
-            raise _err(f"another `embed` is writing {out} right now (lock {lock.name})",
-                       f"另一个 embed 任务正在写入 {out}") from exc
-        try:
-            yield
-        finally:
-            lock.unlink(missing_ok=True)
-            fcntl.flock(f.fileno(), fcntl.LOCK_UN)
-
-
-def _embed_locked(service: EmbeddingService, src: Path, out: Path, column: str, field: str, chunk_size: int,
-                  restart: bool, after_chunk: Callable[[int], None] | None, progress: bool,
-                  options: TextOptions) -> EmbedReport:
-    t0 = time.perf_counter()
-    info = service.info
-    parts = _Parts(out)
-    stat = src.stat()
-    meta = {"input": str(src.resolve()), "size": stat.st_size, "mtime_ns": stat.st_mtime_ns,
-            "column": column, "field": field, "chunk_size": chunk_size, "model": info.path,
-            "precision": info.precision, "backend": info.backend, "dim": service.dim,
-            "max_length": service.max_length, "long_text": options.long_text or service.settings.long_text,
-            "text_norm": options.norm.key(), "max_chars": service.settings.max_chars}
-    meta_file = parts.dir / "meta.json"
-    if parts.dir.exists():
-        old = _read_json(meta_file)
-        if restart or old is None:
-            shutil.rmtree(parts.dir)
-        elif old != meta:
-            changed = sorted(k for k in meta if old.get(k) != meta[k])
-            raise _err(f"{parts.dir} holds an unfinished run with another input or other settings "
-                       f"(changed: {', '.join(changed)}); pass --restart to discard it",
-                       f"{parts.dir} 中有输入或设置不同的未完成任务（变化：{', '.join(changed)}），"
-                       "请加 --restart 丢弃")
-    parts.dir.mkdir(parents=True, exist_ok=True)
-    sweep_temporary_files(out)
-    _atomic_write_text(meta_file, json.dumps(meta, sort_keys=True))
-
-    resumed = parts.finished()
-    resumed_texts = sum(parts.rows(i) for i in range(resumed))
-    blanks = [0]  # blank records seen, counted by _non_blank as the input streams by
-    n_chunks = 0
-    # on first use: `--help` and `health` stay instant
-    from tqdm import tqdm
-
-    tokens_done, t_run = 0, time.perf_counter()
-    unknown = service.unknown_tally()
-    bar = tqdm(unit=" texts", unit_scale=True, initial=resumed_texts, disable=not progress,
-               desc=f"embed {src.name}" + (f" (resumed {resumed} chunks)" if resumed else ""),
-               dynamic_ncols=True, file=sys.stderr)
-    try:
-        for i, chunk in enumerate(_chunks(_non_blank(iter_records(src, column, field), blanks), chunk_size)):
-            n_chunks = i + 1
-            if i < resumed:  # finished by an earlier run: only re-read, to count and move on
-                continue
-            res = _embed_chunk(service, src, chunk, options)
-            parts.save(i, res.texts, res.vectors)
-            unknown.add(res.texts)
-            # tokens the model ran: a truncated text counts up to max_length, a chunked one in full
-            tokens_done += sum(min(n, (res.max_length or n) * c)
-                               for n, c in zip(res.token_counts, res.chunks))
-            bar.update(len(res.texts))
-            elapsed = max(time.perf_counter() - t_run, 1e-9)
-            bar.set_postfix_str(f"{tokens_done / elapsed:,.0f} tokens/s", refresh=False)
-            if after_chunk is not None:
-                after_chunk(i)
-    finally:
-        bar.close()
-    if n_chunks < resumed:
-        raise _err(f"{parts.dir} has {resumed} finished chunks but {src.name} now gives only {n_chunks}; "
-                   "pass --restart", f"{parts.dir} 与输入文件不一致，请加 --restart")
-    total = _assemble(parts, n_chunks, out, service.dim)
-    shutil.rmtree(parts.dir)
-    return EmbedReport(texts=total, skipped_blank=blanks[0], chunks=n_chunks, resumed_chunks=resumed,
-                       out=str(out), seconds=round(time.perf_counter() - t0, 2),
-                       unknown_token_share=unknown.share, warnings=unknown.warnings())
-
-
-def _embed_chunk(service: EmbeddingService, src: Path, chunk: list[tuple[int, str]],
-                 options: TextOptions) -> EmbedResult:
-    """One chunk through the service (validated line by line, not cached); errors name the file."""
-    try:
-        return service.embed_corpus([t for _, t in chunk], [f"line {n}" for n, _ in chunk], options=options)
-    except GteError as exc:
-        hint = " (raise the limit with --max-chars)" if exc.error_type is ErrorType.TOO_LONG else ""
-        raise GteError(exc.error_type, f"{src.name}: {exc.en}{hint}", f"{src.name}：{exc.zh or exc.en}") from exc
-
-
-def _non_blank(records: Iterator[tuple[int, str | None]], blanks: list[int]) -> Iterator[tuple[int, str]]:
-    for line, text in records:
-        if text is None:
-            blanks[0] += 1
-        else:
-            yield line, text
-
-
-def _chunks(records: Iterator[tuple[int, str]], size: int) -> Iterator[list[tuple[int, str]]]:
-    """Consecutive groups of ``size`` records (the last one shorter)."""
-    while chunk := list(itertools.islice(records, size)):
-        yield chunk
-
-
-def _read_json(path: Path) -> Any:
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
-
-
-def _atomic_write_text(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    with _removed_on_error(tmp), _disk_full_named(path, len(text.encode("utf-8"))):
-        tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
-
-
-# --------------------------------------------------------------------------- a full disk
-def sweep_temporary_files(out: Path) -> list[Path]:
-    """Remove what a killed or failed ``embed`` of ``out`` left: the half-assembled
-    ``.OUT.PID.tmp`` beside it and the ``.part-*`` files in ``OUT.parts/``. Called at the start
-    of every run (under the lock, so no other run of ``out`` is writing them)."""
-    parts = _Parts(out).dir
-    stale = [*out.parent.glob(f".{glob.escape(out.name)}.*.tmp"), *parts.glob(".part-*"),
-             *parts.glob(".meta.json.*.tmp")]
-    for path in stale:
-        path.unlink(missing_ok=True)
-    return stale
-
-
-def disk_full_error(path: Path, need: int, free: int | None = None) -> GteError:
-    """The command line's message for a full disk: which path, how many bytes it needs and how many
-    are free (the user owns the disk here; the server's :func:`gte_ui.core.errors.disk_full`
-    tells a visitor only that it is full)."""
-    if free is None:
-        free = _free_bytes(path)
-    return GteError(ErrorType.DISK_FULL,
-                    f"the disk holding {path} is full: writing it needs {need:,} bytes and {free:,} are free. "
-                    "Free some space (or choose another --out) and run the same command again: finished "
-                    "chunks are kept",
-                    f"{path} 所在磁盘空间不足：需要 {need:,} 字节，可用 {free:,} 字节。请清理空间（或换一个 --out）"
-                    "后重新运行同一命令，已完成的部分会保留")
-
-
-def _free_bytes(path: Path) -> int:
-    folder = path if path.is_dir() else path.parent
-    try:
-        return shutil.disk_usage(folder).free
-    except OSError:
-        return 0
-
-
-def ensure_free_space(path: Path, need: int) -> None:
-    """Refuse before writing ``need`` bytes to ``path`` (a file, or into a folder) when its disk
-    has less free."""
-    free = _free_bytes(path)
-    if free < need:
-        raise disk_full_error(path, need, free)
-
-
-@contextlib.contextmanager
-def _removed_on_error(tmp: Path) -> Iterator[None]:
-    """A temporary file that a failed write leaves behind is removed at once."""
-    try:
-        yield
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-
-
-@contextlib.contextmanager
-def _disk_full_named(path: Path, need: int) -> Iterator[None]:
-    """An ``OSError`` while writing (for) ``path`` that a full disk caused (ENOSPC / EDQUOT, or numpy's
-    errno-less "N requested and M written") becomes :func:`disk_full_error`."""
-    try:
-        yield
-    except OSError as exc:
-        if exc.errno in (errno.ENOSPC, errno.EDQUOT) or (exc.errno is None and " written" in str(exc)):
-            raise disk_full_error(path, need) from exc
-        raise
-
-
-def _preallocate(f: Any, size: int, path: Path) -> None:
-    """Reserve ``size`` bytes for ``f`` now, so a full disk fails here with ENOSPC rather than
-    later; no-op where the OS or file system cannot (the writes then report ENOSPC themselves)."""
-    try:
-        os.posix_fallocate(f.fileno(), 0, size)
-    except AttributeError:  # pragma: no cover - no posix_fallocate (macOS, Windows)
-        return
-    except OSError as exc:
-        if exc.errno in (errno.ENOSPC, errno.EDQUOT):
-            raise disk_full_error(path, size) from exc
-        if exc.errno not in (errno.EOPNOTSUPP, errno.EINVAL, errno.ENOSYS):
-            raise
-
-
-def _assemble(parts: _Parts, n_chunks: int, out: Path, dim: int) -> int:
-    """Join the chunks into ``out`` through a temporary file, one chunk in memory at a time.
-
-    Returns the number of rows written.
-    """
-    # numpy on first use (`health` stays instant); pyarrow only for parquet output
-    import numpy as np
-
-    tmp = out.with_name(f".{out.name}.{os.getpid()}.tmp")
-    kind = out.suffix.lower()
-    rows = sum(parts.rows(i) for i in range(n_chunks))
-    vector_bytes = sum(parts.vectors(i).stat().st_size for i in range(n_chunks))
-    # The output is about as big as the parts' vectors (text as CSV: about 3x); checked up front.
-    ensure_free_space(out, vector_bytes * (3 if kind == ".csv" else 1))
-    try:
-        if kind == ".npy":
-            # Plain writes into a preallocated file, not a memory map: a full disk under a map
-            # kills the process with SIGBUS and no message; here it is an OSError we can name.
-            with open(tmp, "wb") as f, _disk_full_named(out, vector_bytes):
-                np.lib.format.write_array_header_1_0(
-                    f, {"descr": np.lib.format.dtype_to_descr(np.dtype("<f4")), "fortran_order": False,
-                        "shape": (rows, dim)})
-                _preallocate(f, f.tell() + rows * dim * 4, out)
-                f.writelines(np.ascontiguousarray(np.load(parts.vectors(i)), dtype="<f4").tobytes()
-                             for i in range(n_chunks))
-        elif kind == ".csv":
-            with open(tmp, "w", encoding="utf-8", newline="") as f:
-                w = csvsafe.writer(f)
-                w.writerow(["text"] + [f"v{j}" for j in range(dim)])
-                for i in range(n_chunks):
-                    texts, v = parts.load(i)
-                    for t, row in zip(texts, v):
-                        # 9 significant digits: a float32 survives the round trip through text exactly
-                        w.writerow([t] + [f"{x:.9g}" for x in row.tolist()])
-        else:
-            # numpy on first use (`health` stays instant); pyarrow only for parquet output
-            import pyarrow as pa
-            import pyarrow.parquet as pq
-
-            schema = pa.schema([("text", pa.string()), ("vector", pa.list_(pa.float32(), dim))])
-            with pq.ParquetWriter(tmp, schema) as writer:
-                for i in range(n_chunks):
-                    texts, v = parts.load(i)
-                    vec = pa.FixedSizeListArray.from_arrays(pa.array(v.reshape(-1), pa.float32()), dim)
-                    writer.write_table(pa.Table.from_arrays([pa.array(texts, pa.string()), vec], schema=schema))
-        os.replace(tmp, out)
-    except OSError as exc:
-        if exc.errno in (errno.ENOSPC, errno.EDQUOT):  # CSV / Parquet writes on a full disk
-            raise disk_full_error(out, vector_bytes) from exc
-        raise
-    finally:
-        if tmp.exists():
-            tmp.unlink()
-    return rows
-
-
 # --------------------------------------------------------------------------- health
 # --------------------------------------------------------------------------- embed --ray
 class _RayEmbedder:
@@ -524,9 +84,16 @@ class _RayEmbedder:
         import numpy as np
 
         texts = [str(t) for t in batch["text"]]
+        titles = [str(t) for t in batch["title"]] if "title" in batch else None
+        # an index's title is read before its text (the local path's CorpusRow.embed_text)
+        read = [f"{h} {t}" if h else t for h, t in zip(titles, texts)] if titles else texts
         # the local path's door: the same validation, normalisation and long-text mode, no cache
-        res = self.service.embed_corpus(texts, [f"text {t[:20]!r}" for t in texts], options=self.options)
-        return {"text": np.array(res.texts, dtype=object), "vector": res.vectors}
+        res = self.service.embed_corpus(read, [f"text {t[:20]!r}" for t in read], options=self.options)
+        if titles is None:
+            return {"text": np.array(res.texts, dtype=object), "vector": res.vectors}
+        # an index keeps the texts as read, beside their id and title
+        return {"text": np.array(texts, dtype=object), "id": batch["id"], "title": batch["title"],
+                "vector": res.vectors}
 
 
 #: reading and stripping text barely uses a CPU: they must not wait for the cores the embedding
@@ -534,8 +101,10 @@ class _RayEmbedder:
 _LIGHT = {"num_cpus": 0}
 
 
-def _ray_read(src: Path, column: str, field: str) -> Any:
-    """The input as a Ray Data dataset with one string column ``text``, blanks dropped."""
+def _ray_read(src: Path, column: str, field: str, id_column: str | None = None,
+              title_column: str | None = None, keep_docs: bool = False) -> Any:
+    """The input as a Ray Data dataset with one string column ``text``, blanks dropped; with
+    ``keep_docs`` (an index build) also ``id`` and ``title`` (from their columns, else empty)."""
     # optional: pyarrow / Ray Data only for `embed --ray`
     import pyarrow as pa
     import pyarrow.csv as pacsv
@@ -550,22 +119,56 @@ def _ray_read(src: Path, column: str, field: str) -> Any:
         ds = ray.data.read_text(str(src), ray_remote_args=_LIGHT)
     elif kind in (".csv", ".tsv"):
         name = column
+        wanted = list(dict.fromkeys(c for c in (column, id_column, title_column) if c))
         ds = ray.data.read_csv(str(src), parse_options=pacsv.ParseOptions(delimiter="\t" if kind == ".tsv" else ","),
-                               convert_options=pacsv.ConvertOptions(column_types={column: pa.string()},
-                                                                    include_columns=[column]),
+                               convert_options=pacsv.ConvertOptions(column_types={c: pa.string() for c in wanted},
+                                                                    include_columns=wanted),
                                ray_remote_args=_LIGHT)
+    elif kind == ".parquet":
+        name = column
+        ds = ray.data.read_parquet(str(src), columns=list(dict.fromkeys(
+            c for c in (column, id_column, title_column) if c)), ray_remote_args=_LIGHT)
     else:
         name = field
         ds = ray.data.read_json(str(src), lines=True, ray_remote_args=_LIGHT)
+    indexed = keep_docs
 
     def strip(batch: dict[str, Any]) -> dict[str, Any]:
         # optional: pyarrow / Ray Data only for `embed --ray`
         import numpy as np
 
-        texts = [(t or "").strip() if isinstance(t, str) or t is None else str(t) for t in batch[name]]
-        return {"text": np.array([t for t in texts if t], dtype=object)}
+        def clean(values: Any) -> list[str]:
+            return [(t or "").strip() if isinstance(t, str) or t is None else str(t) for t in values]
+
+        texts = clean(batch[name])
+        keep = [i for i, t in enumerate(texts) if t]
+        out = {"text": np.array([texts[i] for i in keep], dtype=object)}
+        if indexed:
+            n = len(texts)
+            ids = clean(batch[id_column]) if id_column else [""] * n
+            titles = clean(batch[title_column]) if title_column else [""] * n
+            out.update(id=np.array([ids[i] for i in keep], dtype=object),
+                       title=np.array([titles[i] for i in keep], dtype=object))
+        return out
 
     return ds.map_batches(strip, batch_format="numpy", **_LIGHT)
+
+
+def _ray_start(settings: Any, address: str, progress: bool) -> tuple[Any, int]:
+    """Join (or start) Ray, keep output rows in input order; the settings with their threads set."""
+    # ray: a heavy optional dependency (the "ray" extra), imported only for --ray
+    import ray
+
+    if not ray.is_initialized():
+        if address == "local":
+            ray.init(include_dashboard=False, log_to_driver=False)
+        else:
+            ray.init(address=address, log_to_driver=False)
+    ctx = ray.data.DataContext.get_current()
+    ctx.execution_options.preserve_order = True  # output rows follow the input
+    ctx.enable_progress_bars = progress
+    threads = settings.threads or 1
+    return settings.replace(threads=threads), threads
 
 
 def embed_file_ray(settings: Any, src: str | Path, out: str | Path, *, address: str = "local",
@@ -588,16 +191,7 @@ def embed_file_ray(settings: Any, src: str | Path, out: str | Path, *, address: 
         raise _err(f"input {src} does not exist", f"输入文件 {src} 不存在")
     # One quick pass here: checks the column / field with the local path's messages, counts blanks.
     blanks = sum(1 for _, t in iter_records(src, column, field) if t is None)
-    if not ray.is_initialized():
-        if address == "local":
-            ray.init(include_dashboard=False, log_to_driver=False)
-        else:
-            ray.init(address=address, log_to_driver=False)
-    ctx = ray.data.DataContext.get_current()
-    ctx.execution_options.preserve_order = True  # output rows follow the input
-    ctx.enable_progress_bars = progress
-    threads = settings.threads or 1
-    settings = settings.replace(threads=threads)
+    settings, threads = _ray_start(settings, address, progress)
     pool = actors or max(1, int(ray.cluster_resources().get("CPU", 1)) // threads)
     ds = _ray_read(src, column, field).map_batches(
         _RayEmbedder, fn_constructor_args=(settings, options or TextOptions()), batch_size=settings.batch_size * 8,
@@ -633,6 +227,37 @@ def embed_file_ray(settings: Any, src: str | Path, out: str | Path, *, address: 
                        seconds=round(time.perf_counter() - t0, 2))
 
 
+def index_batches_ray(settings: Any, src: str | Path, columns: Any, address: str = "local",
+                      actors: int | None = None, progress: bool = True,
+                      options: TextOptions | None = None) -> tuple[int, Iterator[tuple[list, Any]]]:
+    """``index build --ray``: Ray Data reads and embeds ``src`` like ``embed --ray``; the driver
+    gets (blank records skipped, batches of ((id, title, text) records, vectors)) in input order.
+    Without an id column a record's id is its row number among the non-blank texts."""
+    # ray: a heavy optional dependency (the "ray" extra), imported only for --ray
+    import ray
+
+    src = Path(src)
+    if not src.is_file():
+        raise _err(f"input {src.name} does not exist", f"输入文件 {src.name} 不存在")
+    blanks = sum(1 for _, t in iter_records(src, columns.text, columns.field) if t is None)
+    settings, threads = _ray_start(settings, address, progress)  # rows keep input order: ids by row number hold
+    pool = actors or max(1, int(ray.cluster_resources().get("CPU", 1)) // threads)
+    ds = _ray_read(src, columns.text, columns.field, columns.id, columns.title, keep_docs=True).map_batches(
+        _RayEmbedder, fn_constructor_args=(settings, options or TextOptions()), batch_size=settings.batch_size * 8,
+        compute=ray.data.ActorPoolStrategy(size=pool), num_cpus=threads, batch_format="numpy")
+
+    def batches() -> Iterator[tuple[list, Any]]:
+        row = 0
+        for batch in ds.iter_batches(batch_format="numpy", batch_size=None):
+            records = []
+            for rid, title, text in zip(batch["id"], batch["title"], batch["text"]):
+                row += 1
+                records.append((str(rid) if columns.id else str(row), str(title), str(text)))
+            yield records, batch["vector"].astype("float32", copy=False)
+
+    return blanks, batches()
+
+
 def health(url: str | None = None, timeout: float = 4.0) -> tuple[bool, str]:
     """Ask a running server's ``/health``: (ready, what it said). Docker's HEALTHCHECK runs this.
 
@@ -642,7 +267,7 @@ def health(url: str | None = None, timeout: float = 4.0) -> tuple[bool, str]:
     if url is None:
         url = f"http://127.0.0.1:{parse_settings([]).port}/health"
     try:
-        with urllib.request.urlopen(url, timeout=timeout) as r:  # noqa: S310 - our own loopback URL
+        with urllib.request.urlopen(url, timeout=timeout) as r:
             body = json.loads(r.read().decode("utf-8"))
     except (OSError, ValueError) as exc:  # URLError, refused, timeout, not JSON
         return False, f"{url}: {exc}"
@@ -722,6 +347,10 @@ def build_parser() -> argparse.ArgumentParser:
                    "nDCG@10 on query-document groups, or --task retrieval: nDCG@10, Recall@k on a BEIR folder "
                    "(see its --help)", add_help=False)
     sub.add_parser("map", help="2-D embedding map of a file's texts as an HTML page (see its --help)", add_help=False)
+    sub.add_parser("index", help="corpus indexes: build (resumable, --ray), list, info, delete (see its --help)",
+                   add_help=False)
+    sub.add_parser("search", help="search an index: top-k with scores and verdicts, --rerank (see its --help)",
+                   add_help=False)
     h = sub.add_parser("health", help="exit 0 when a running server's /health says ok (Docker HEALTHCHECK)")
     h.add_argument("--url", help="default: http://127.0.0.1:$GRADIO_SERVER_PORT/health")
     h.add_argument("--timeout", type=float, default=4.0, help="seconds to wait for an answer (default: 4)")
@@ -737,6 +366,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return evaluate_command(argv[1:])
     if argv and argv[0] == "map":  # its own parser owns every flag
         return _guarded(lambda: cli_retrieval.map_command(argv[1:]))
+    if argv and argv[0] in ("index", "search"):  # their own parsers (gte_ui/frontends/cli_index.py)
+        return cli_index.main(argv, _prog(), index_batches_ray)
     parser = build_parser()
     args, rest = parser.parse_known_args(argv)
     if args.command in ("download", "health") and rest:

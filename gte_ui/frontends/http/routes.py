@@ -7,6 +7,7 @@
   the articles' inference suite's ``{"texts"}``;
 * ``POST /rerank`` — the articles' ``{"query", "docs"}`` and TEI's ``{"query", "texts"}``;
   ``POST /v1/rerank`` (Cohere / Jina / Xinference; ``/v2/rerank`` for Cohere's v2 client);
+* ``POST /v1/search``, ``GET /v1/indexes`` — search a corpus index (``gte-ui index build``);
 * ``POST /v1/map`` — the embedding map (向量地图) of a list of texts;
 * ``GET /health`` — readiness for Docker / Spaces probes.
 
@@ -40,10 +41,11 @@ from gte_ui.frontends.protocols.tei import check_truncation
 from gte_ui.frontends.http.shapes import (ArticleRerankRequest, ArticleRerankResponse, CohereDocument,
                                           CohereRerankRequest, CohereRerankResponse, CohereRerankResult,
                                           CohereUsage, EmbeddingsRequest, EmbeddingsResponse, MapRequest, PairRequest,
-                                          PairResponse, TeiEmbedRequest, TeiRank, TeiRerankRequest,
+                                          PairResponse, SearchRequest, TeiEmbedRequest, TeiRank, TeiRerankRequest,
                                           TeiSimilarityRequest, legacy_rank, legacy_vector, parse_legacy,
                                           tei_scores, tei_vectors)
 from gte_ui.service import embedding_map
+from gte_ui.service import search as search_service
 from gte_ui.service.service import EmbeddingService
 
 log = logging.getLogger(__name__)
@@ -209,6 +211,24 @@ def build_router(service: EmbeddingService, settings: Settings) -> APIRouter:
                                           "method": r.method,
                                           # Cohere's own meta.warnings: its clients read them
                                           **({"warnings": r.warnings} if r.warnings else {})})
+
+    catalog = search_service.catalog_from_settings(settings)
+
+    @router.post("/v1/search", tags=["search"], openapi_extra=_body_doc(SearchRequest))
+    async def search(request: Request) -> dict[str, Any]:
+        """Top-k documents of an index (``index build`` / the Search tab) for a query: ``{"index",
+        "query", "top_k", "rerank", "highlight", "model"?}`` plus the text options → hits with scores,
+        verdicts and, with ``rerank``, how each moved. 404 unknown index, 409 another model's index."""
+        req: SearchRequest = _validate(SearchRequest, await read_json(request))
+        result = await run_in_threadpool(functools.partial(
+            search_service.search, service, catalog, req.index, req.query, req.top_k, rerank=req.rerank,
+            highlight=req.highlight, model=req.model, options=req.text_options()))
+        return result.to_dict()
+
+    @router.get("/v1/indexes", tags=["search"])
+    async def indexes() -> dict[str, Any]:
+        """The indexes in ``--index-dir`` with their manifests (one built while serving included)."""
+        return {"data": await run_in_threadpool(search_service.list_indexes, catalog)}
 
     for path in ("/v1/rerank", "/v2/rerank"):  # Cohere's Client posts to v1, its ClientV2 to v2
         router.add_api_route(path, cohere_rerank, methods=["POST"], tags=["rerank"],

@@ -314,6 +314,18 @@ class CohereDocument(BaseModel):
     text: str
 
 
+class SearchRequest(TextHandlingFields):
+    """``POST /v1/search``: an index's top-k for a query (docs/api.md, "Search")."""
+
+    model_config = ConfigDict(extra="forbid")
+    index: str = Field(description="an index in --index-dir (GET /v1/indexes lists them)")
+    query: str
+    top_k: int = Field(10, strict=True, description="hits, 1-100")
+    rerank: bool = Field(False, strict=True, description="reorder the hits with the --reranker cross-encoder")
+    highlight: bool = Field(False, strict=True, description="each hit's best-matching tokens")
+    model: str | None = Field(None, description="must be the model that built the index (409 if not)")
+
+
 class CohereRerankRequest(TextHandlingFields):
     """Cohere / Jina / Xinference ``/v1/rerank`` (and Cohere's ``/v2/rerank``) body."""
 

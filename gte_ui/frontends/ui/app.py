@@ -1,4 +1,4 @@
-"""The Gradio Blocks page: header, shared text options, and the seven tabs, composed.
+"""The Gradio Blocks page: header, shared text options, and the eight tabs, composed.
 
 Each tab lives in :mod:`gte_ui.frontends.ui.tabs` (a builder plus plain callbacks that take the
 service); this module only puts them on one page.
@@ -13,7 +13,7 @@ import gradio as gr
 from gte_ui.core.resources import ASSETS
 from gte_ui.frontends.ui.common import instruction_box, model_choices
 from gte_ui.frontends.ui.endpoints import register_endpoints
-from gte_ui.frontends.ui.tabs import about, evaluate, matrix, pairwise, ranking, rerank, vector
+from gte_ui.frontends.ui.tabs import about, evaluate, matrix, pairwise, ranking, rerank, search, vector
 from gte_ui.service.service import EmbeddingService
 
 
@@ -75,6 +75,7 @@ def build_demo(service: EmbeddingService) -> gr.Blocks:
         vector.build(service, options, instruction)
         matrix.build(service, options)
         rerank.build(service, options[:-1], instruction)  # the text options, not the model: one reranker
+        search.build(service)  # an index carries its own model and text options
         evaluate.build(service, model)
         about.build(service)
         demo.load(**first_load, api_visibility="private")

@@ -12,12 +12,14 @@ import gradio as gr
 
 from gte_ui.core.errors import ErrorType, GteError
 from gte_ui.core.textnorm import split_lines
+from gte_ui.service import search as search_service
 from gte_ui.service.options import TextOptions
 from gte_ui.service.service import EmbeddingService
 
 
 def register_endpoints(service: EmbeddingService) -> None:
-    """Add /similarity, /align, /rank, /embed and /rerank to the Blocks being built (call inside ``gr.Blocks()``)."""
+    """Add /similarity, /align, /rank, /embed, /rerank and /search to the Blocks being built (call inside
+    ``gr.Blocks()``)."""
 
     @_with_text_options
     def similarity(sentence_a: str, sentence_b: str, t2s: bool = False, long_text: str = "",
@@ -121,11 +123,40 @@ def register_endpoints(service: EmbeddingService) -> None:
         return _answer(lambda _o: service.for_model(model).align(sentence_a, sentence_b).to_dict(),
                        False, "", False, False)
 
+    catalog = search_service.catalog_from_settings(service.settings)
+
+    def search(index: str, query: str, top_k: int = 10, rerank: bool = False, highlight: bool = False,
+               t2s: bool = False, nfkc: bool = False, collapse_whitespace: bool = False, model: str = "") -> dict:
+        """Search a corpus index (``gte-ui index build`` or the Search tab): the same answer as
+        POST /v1/search.
+
+        Args:
+            index: the index's name (GET /v1/indexes lists them).
+            query: the query.
+            top_k: hits, 1-100.
+            rerank: reorder the hits with the --reranker cross-encoder.
+            highlight: each hit's best-matching tokens.
+            t2s: convert Traditional to Simplified Chinese first (default: the index's own options).
+            nfkc: full-width → half-width (Unicode NFKC) first.
+            collapse_whitespace: runs of whitespace → one space first.
+            model: must be the model that built the index ("" = whichever loaded model did).
+        Returns:
+            {"index", "model", "query", "rows", "store", "reranker", "hits": [{"rank", "retrieval_rank",
+            "row", "id", "title", "text", "score", "percent", "verdict", "verdict_zh", "rerank_score"?,
+            "moved"?, "highlights"?}], "timing_ms", "warnings"}
+        """
+        _require_whole("top_k", top_k)
+        return _answer(lambda o: search_service.search(service, catalog, index, query, int(top_k), rerank=rerank,
+                                                       highlight=highlight, model=model or None,
+                                                       options=o).to_dict(),
+                       t2s, "", nfkc, collapse_whitespace)
+
     gr.api(similarity, api_name="similarity")
     gr.api(align, api_name="align")
     gr.api(rank, api_name="rank")
     gr.api(embed, api_name="embed")
     gr.api(rerank, api_name="rerank")
+    gr.api(search, api_name="search")
 
 
 #: The Args lines of the text options, the same in every endpoint that takes them all.

@@ -1,20 +1,18 @@
 """The 重排 Rerank tab: retrieve the top-k of many candidates by embedding, rerank them with the
 cross-encoder, and show how each document moved.
 
-:func:`two_stage` and :func:`table_rows` are plain functions of the service (tested without a
-browser); :func:`build` lays the tab out inside the page's ``gr.Blocks`` and wires them.
+:func:`~gte_ui.service.two_stage.two_stage` is the service's (one capability with search's
+rerank stage); :func:`table_rows` is a plain function of its result (tested without a browser);
+:func:`build` lays the tab out inside the page's ``gr.Blocks`` and wires them.
 """
 
 from __future__ import annotations
 
-import time
 from collections.abc import Sequence
-from dataclasses import dataclass
 
 import gradio as gr
 import plotly.graph_objects as go
 
-from gte_ui.core.errors import ErrorType, GteError
 from gte_ui.core.textfiles import read_candidates_file
 from gte_ui.core.textnorm import split_lines
 from gte_ui.frontends.ui import charts, views
@@ -25,8 +23,8 @@ from gte_ui.frontends.ui.common import (
     texts_with_upload,
     upload_path,
 )
-from gte_ui.service.options import TextOptions
-from gte_ui.service.service import EmbeddingService, RankResult, RerankResult
+from gte_ui.service.service import EmbeddingService
+from gte_ui.service.two_stage import TwoStage, movement, two_stage
 
 EXAMPLE_QUERY = "手机电池续航怎么样"
 EXAMPLE_DOCS = "\n".join([
@@ -42,46 +40,6 @@ EMBEDDING_COLUMNS = ["嵌入名次 Embedding #", "嵌入分 Embedding score", "�
 
 def columns(service: EmbeddingService) -> list[str]:
     return COLUMNS if service.reranker is not None else EMBEDDING_COLUMNS
-
-
-@dataclass
-class TwoStage:
-    """Stage 1 (embedding retrieval over every candidate) and stage 2 (rerank of its top k)."""
-
-    retrieved: RankResult  # stage 1, best first, top k rows
-    reranked: RerankResult | None  # stage 2 over the retrieved texts; None without a reranker
-    retrieve_ms: float
-    rerank_ms: float
-    kind: str = "cross-encoder"  # the reranker's kind: "cross-encoder" or "decoder yes/no"
-    unknown_warn: float = 1.0  # --unknown-warn: rows above it are marked
-
-
-def two_stage(service: EmbeddingService, query: str, documents: list[str], top_k: int,
-              options: TextOptions | None = None) -> TwoStage:
-    """Retrieve ``top_k`` of ``documents`` by embedding cosine, then rerank those with the
-    cross-encoder (skipped, and said so, when no ``--reranker`` is loaded).
-
-    ``options`` apply to both stages alike (繁→简 etc. normalise what each model reads), except
-    the instruction, which is the embedding model's: stage 1 only. Rows keep the texts as typed.
-    """
-    if not isinstance(top_k, int) or top_k < 1:
-        raise GteError(ErrorType.VALIDATION, f"top-k must be at least 1, got {top_k!r}", "Top-k 至少为 1")
-    t0 = time.perf_counter()
-    query = service.check_text(query, "query")  # named as the tab names it ("source" in rank's words)
-    retrieved = service.rank(query, documents, top_k=top_k, options=options)
-    retrieve_ms = (time.perf_counter() - t0) * 1000
-    if service.reranker is None:
-        return TwoStage(retrieved, None, retrieve_ms, 0.0, unknown_warn=service.settings.unknown_warn)
-    t1 = time.perf_counter()
-    reranked = service.rerank(query, [row.text for row in retrieved.rows], method="cross-encoder",
-                              options=options.without_prompt() if options is not None else None)
-    return TwoStage(retrieved, reranked, retrieve_ms, (time.perf_counter() - t1) * 1000, service.reranker.info.kind,
-                    unknown_warn=service.settings.unknown_warn)
-
-
-def movement(before: int, after: int) -> str:
-    """``↑3`` (moved up three places), ``↓1`` or ``—`` (ranks are 1-based, smaller is better)."""
-    return f"↑{before - after}" if after < before else (f"↓{after - before}" if after > before else "—")
 
 
 def table_rows(result: TwoStage) -> list[list[object]]:
