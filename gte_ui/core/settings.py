@@ -354,8 +354,8 @@ _OPTIONS: list[tuple[str, tuple[str, ...], tuple[str, ...], Any, str]] = [
      "candidates per ranking request (default 1000)"),
     ("max_matrix", ("--max-matrix",), ("GTE_MAX_MATRIX",), int, "texts in the similarity matrix (default 50)"),
     ("max_tokens_per_request", ("--max-tokens-per-request",), ("GTE_MAX_TOKENS_PER_REQUEST",), int,
-     "tokens of model work one request may cost, after truncation (every window with --long-text chunk); "
-     "more is refused with 413 (default 524288: 1000 candidates of 512 tokens)"),
+     "tokens of model work one request may cost, after truncation (every window with --long-text chunk; "
+     "each query-document pair's window for a rerank); more is refused with 413 (default 524288: 1000 candidates of 512 tokens)"),
     ("map_max_points", ("--map-max-points",), ("GTE_MAP_MAX_POINTS",), int,
      "points an embedding map draws; a bigger corpus is sampled, and the map says so (default 5000)"),
     ("max_upload_bytes", ("--max-upload-bytes",), ("GTE_MAX_UPLOAD_BYTES",), int,

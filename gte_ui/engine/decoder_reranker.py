@@ -7,8 +7,10 @@ card's ``softmax([no, yes])[yes]``. Only the two vocabulary rows of the LM head 
 the last token only (the full head is 151k rows × every token: most of a small model's work).
 
 Pairs are tokenised without special tokens, the instruction/query/document text truncated to leave
-room for the frame, sorted by length and run ``batch_size`` at a time, padded on the tokenizer's
-side; the answer is read at each row's last real token either way.
+room for the frame (from a head of it only: :func:`~gte_ui.engine.tokenizer.head_token_ids`, the
+ids exactly the whole text's), sorted by length and run ``batch_size`` at a time, one forward pass
+per turn (:class:`~gte_ui.engine.encoder.TurnLock`), padded on the tokenizer's side; the answer is
+read at each row's last real token either way.
 
 :class:`DecoderReranker` answers the same interface as the cross-encoder
 :class:`~gte_ui.engine.reranker.Reranker` (``score`` → raw logits as an :class:`Encoded`, ``info``,
@@ -20,7 +22,6 @@ for ``*ForCausalLM`` checkpoints.
 from __future__ import annotations
 
 import logging
-import threading
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -30,10 +31,10 @@ import torch
 
 from gte_ui.core.errors import ConfigError, ErrorType, GteError
 from gte_ui.engine.backends.int8 import INT8_MODES, quantize_w8a8
-from gte_ui.engine.encoder import Encoded, public_model_name
+from gte_ui.engine.encoder import Encoded, TurnLock, plan_batches, public_model_name
 from gte_ui.engine.pooling import last_token_index, pad_batch
-from gte_ui.engine.reranker import RerankerInfo
-from gte_ui.engine.tokenizer import load_tokenizer
+from gte_ui.engine.reranker import RerankerInfo, pair_weights
+from gte_ui.engine.tokenizer import head_token_ids, load_tokenizer
 
 log = logging.getLogger(__name__)
 
@@ -105,7 +106,7 @@ class DecoderReranker:
         self.pad_left = getattr(self.tokenizer, "padding_side", "left") == "left"
         pad = self.tokenizer.pad_token_id
         self._pad_id = pad if pad is not None else (self.tokenizer.eos_token_id or 0)
-        self._lock = threading.Lock()
+        self._lock = TurnLock()
         #: forward passes and pairs scored so far (tests and /health read these)
         self.forward_calls = 0
         self.pairs_scored = 0
@@ -118,13 +119,22 @@ class DecoderReranker:
 
     def tokenize(self, pairs: Sequence[tuple[str, str]], instruction: str | None = None
                  ) -> tuple[list[list[int]], list[int], list[bool]]:
-        """Framed ids per pair, each pair's untruncated token count, and whether it was cut."""
-        room = self.max_length - len(self.prefix) - len(self.suffix)
+        """Framed ids per pair, each pair's token count (estimated past the window) and whether it was cut."""
+        frame = len(self.prefix) + len(self.suffix)
+        room = self.max_length - frame
         texts = [format_pair(q, d, instruction or self.instruction) for q, d in pairs]
-        body = self.tokenizer(texts, add_special_tokens=False, truncation=False, verbose=False)["input_ids"]
-        ids = [self.prefix + list(b[:room]) + self.suffix for b in body]
-        counts = [len(b) + len(self.prefix) + len(self.suffix) for b in body]
-        return ids, counts, [len(b) > room for b in body]
+        body, counts = head_token_ids(self.tokenizer, texts, room)
+        return [self.prefix + b + self.suffix for b in body], [n + frame for n in counts], [n > room for n in counts]
+
+    def run_weights(self, pairs: Sequence[tuple[str, str]]) -> list[int]:
+        """A bound on the tokens the model runs for each pair, without tokenising: the dynamic
+        batcher's weights (the prompt's words count as characters too)."""
+        frame = len(self.prefix) + len(self.suffix) + len(format_pair("", "", self.instruction))
+        return pair_weights(pairs, frame, self.max_length)
+
+    def tokens_to_run(self, pairs: Sequence[tuple[str, str]]) -> int:
+        """Tokens the model will run for ``pairs`` (each pair's window), from heads of the texts."""
+        return sum(len(x) for x in self.tokenize(pairs)[0]) if pairs else 0
 
     def score(self, pairs: Sequence[tuple[str, str]]) -> Encoded:
         """Raw logits of ``(query, document)`` pairs under the configured instruction, in input
@@ -142,12 +152,11 @@ class DecoderReranker:
         return self._run(ids)
 
     def _run(self, ids: list[list[int]]) -> np.ndarray:
-        order = np.argsort([-len(x) for x in ids], kind="stable")
         out = np.empty(len(ids), dtype=np.float32)
-        with self._lock:
-            for start in range(0, len(order), self.batch_size):
-                chunk = order[start:start + self.batch_size]
+        for chunk in plan_batches([len(x) for x in ids], self.batch_size):
+            with self._lock:  # one pass per turn: others' passes run between this request's
                 out[chunk] = self._forward([ids[i] for i in chunk])
+        with self._lock:
             self.pairs_scored += len(ids)
         return out
 

@@ -27,7 +27,7 @@ from gte_ui.engine.models.families import check_remote_code, read_traits
 from gte_ui.engine.models.hub import looks_like_path, model_fingerprint, resolve_model, transformer_folder
 from gte_ui.engine.pooling import PoolingMode, pad_batch, pool, read_pooling_mode
 from gte_ui.engine.prompts import Prompts, read_prompts
-from gte_ui.engine.tokenizer import HEAD_CHARS_PER_TOKEN, HEAD_GROWTH, cut_head, load_tokenizer
+from gte_ui.engine.tokenizer import head_token_ids, load_tokenizer
 
 log = logging.getLogger(__name__)
 
@@ -206,38 +206,12 @@ class Encoder:
         tokens per character), so ``truncated`` is exact and ``tokens`` is an estimate only above
         ``max_length``.
         """
-        texts = list(texts)
         head, tail = self.special_frame()
         room = self.max_length - len(head) - len(tail)  # content tokens the model reads
-        ids: list[list[int]] = [[] for _ in texts]
-        counts = [0] * len(texts)
-        truncated = [False] * len(texts)
-        todo = list(range(len(texts)))
-        # a slow (pure Python) tokenizer cannot say which tokens are whole words: whole texts then
-        chars = HEAD_CHARS_PER_TOKEN * self.max_length if getattr(self.tokenizer, "is_fast", False) else None
-        while todo:
-            heads = [cut_head(texts[i], chars) if chars else texts[i] for i in todo]
-            enc = self.tokenizer(heads, add_special_tokens=False, truncation=False, verbose=False)
-            later = []
-            for k, (i, part) in enumerate(zip(todo, heads)):
-                body = enc["input_ids"][k]
-                whole = len(part) == len(texts[i])
-                if not whole:
-                    # the head may end inside a word, whose tokens can differ from the whole
-                    # text's; every earlier word's tokens are the whole text's own
-                    words = enc.word_ids(k)
-                    sure = len(words)
-                    while sure and words[sure - 1] == words[-1]:
-                        sure -= 1
-                    if sure <= room:
-                        later.append(i)  # the head is too short to hold the window: a longer one next round
-                        continue
-                ids[i] = head + list(body[:room]) + tail
-                truncated[i] = len(body) > room
-                n = len(body) if whole else max(len(body), round(len(body) * len(texts[i]) / max(1, len(part))))
-                counts[i] = n + len(head) + len(tail)
-            todo = later
-            chars = chars * HEAD_GROWTH if chars else None
+        bodies, counts = head_token_ids(self.tokenizer, texts, room)
+        ids = [head + body + tail for body in bodies]
+        truncated = [n > room for n in counts]
+        counts = [n + len(head) + len(tail) for n in counts]
         return ids, counts, truncated
 
     def count_tokens(self, texts: Sequence[str]) -> list[int]:

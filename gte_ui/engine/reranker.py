@@ -8,17 +8,19 @@ model's classification head in fp32 on that first token's state. Any other archi
 models whose code lives in their hub repo, which need ``--trust-remote-code``) runs whole as
 ``AutoModelForSequenceClassification`` in torch.
 
-Pairs are tokenised as ``tokenizer(query, document)`` with ``longest_first`` truncation at the
-reranker's own max length (exactly what sentence-transformers' ``CrossEncoder`` does), sorted by
-length and run ``batch_size`` at a time. Scores, caching and request batching live above, in
-:mod:`gte_ui.service.service`.
+Pairs get exactly the ids of ``tokenizer(query, document)`` with ``longest_first`` truncation at
+the reranker's own max length (what sentence-transformers' ``CrossEncoder`` feeds the model), but
+only a head of each text is tokenised (:func:`~gte_ui.engine.tokenizer.head_token_ids`, the
+embedder's own), so a 20,000-character document costs what its window costs. They run sorted by
+length, ``batch_size`` at a time, one forward pass per turn (:class:`~gte_ui.engine.encoder.TurnLock`:
+a request beside a big one waits for a pass, not for the whole request). Scores, caching, the
+per-request budget and request batching live above, in :mod:`gte_ui.service.service`.
 """
 
 from __future__ import annotations
 
 import json
 import logging
-import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -32,11 +34,11 @@ from gte_ui.core.errors import ConfigError, ErrorType, GteError
 from gte_ui.core.settings import Settings
 from gte_ui.engine.backends.pytorch import quantize_dynamic_int8
 from gte_ui.engine.backends.registry import Backend, load_backend, resolve_runtime
-from gte_ui.engine.encoder import Encoded, PublicFacts, model_max_length, public_model_name
+from gte_ui.engine.encoder import Encoded, PublicFacts, TurnLock, model_max_length, plan_batches, public_model_name
 from gte_ui.engine.models.families import check_remote_code, read_traits
 from gte_ui.engine.models.hub import resolve_model, transformer_folder
 from gte_ui.engine.pooling import pad_batch
-from gte_ui.engine.tokenizer import load_tokenizer
+from gte_ui.engine.tokenizer import head_token_ids, load_tokenizer
 
 log = logging.getLogger(__name__)
 
@@ -122,8 +124,9 @@ class Reranker:
         self.batch_size = batch_size
         self.info = info
         self.token_types = token_types  # the model reads segment ids (BERT: the document is segment 1)
-        self._lock = threading.Lock()
+        self._lock = TurnLock()
         self._pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
+        self._frame: tuple[list[int], list[int], list[int], tuple | None] | None = None
         #: forward passes and pairs scored so far (tests and /health read these)
         self.forward_calls = 0
         self.pairs_scored = 0
@@ -197,23 +200,65 @@ class Reranker:
     def tokenize(self, pairs: Sequence[tuple[str, str]]) -> tuple[list[list[int]], list[list[int]] | None,
                                                                    list[int], list[bool]]:
         """Ids truncated at ``max_length`` (longest first, as CrossEncoder), segment ids when the
-        model reads them, each pair's untruncated token count, and whether it was cut."""
-        queries = [q for q, _ in pairs]
-        docs = [d for _, d in pairs]
-        enc = self.tokenizer(queries, docs, truncation="longest_first", max_length=self.max_length,
-                             return_token_type_ids=self.token_types)
-        ids: list[list[int]] = enc["input_ids"]
-        types = enc["token_type_ids"] if self.token_types else None
-        counts = [len(x) for x in ids]
-        truncated = [False] * len(ids)
-        full = [i for i, n in enumerate(counts) if n >= self.max_length]
-        if full:  # only pairs that reached the limit can have been cut: count those in full
-            long_enc = self.tokenizer([queries[i] for i in full], [docs[i] for i in full], truncation=False,
-                                      verbose=False)
-            for i, long_ids in zip(full, long_enc["input_ids"]):
-                counts[i] = len(long_ids)
-                truncated[i] = counts[i] > self.max_length
-        return ids, types, counts, truncated
+        model reads them, each pair's token count, and whether it was cut.
+
+        The ids are the tokenizer's own pair encoding: each text's ids (the pair tokeniser encodes
+        the two texts apart) from a head of it, truncated by :func:`longest_first`, inside the
+        special tokens read off the tokenizer (:meth:`pair_frame`). A count past the window is
+        estimated from the texts' characters, as the embedder's."""
+        start, middle, end, types = self.pair_frame()
+        room = self.max_length - len(start) - len(middle) - len(end)  # content tokens the model reads
+        queries = list(dict.fromkeys(q for q, _ in pairs))
+        q_ids, q_counts = head_token_ids(self.tokenizer, queries, room)
+        query_at = {q: i for i, q in enumerate(queries)}
+        d_ids, d_counts = head_token_ids(self.tokenizer, [d for _, d in pairs], room)
+        ids: list[list[int]] = []
+        segments: list[list[int]] | None = [] if self.token_types else None
+        counts, truncated = [], []
+        for (q, _), doc, n_doc in zip(pairs, d_ids, d_counts):
+            query, n_query = q_ids[query_at[q]], q_counts[query_at[q]]
+            keep_q, keep_d = longest_first(n_query, n_doc, room)
+            ids.append(start + query[:keep_q] + middle + doc[:keep_d] + end)
+            if segments is not None and types is not None:
+                t_start, t_query, t_middle, t_doc, t_end = types
+                segments.append(t_start + [t_query] * keep_q + t_middle + [t_doc] * keep_d + t_end)
+            counts.append(n_query + n_doc + len(start) + len(middle) + len(end))
+            truncated.append(n_query + n_doc > room)
+        return ids, segments, counts, truncated
+
+    def pair_frame(self) -> tuple[list[int], list[int], list[int], tuple | None]:
+        """The ids the tokenizer puts before, between and after a pair's texts ([CLS] q [SEP] d
+        [SEP] for BERT, <s> q </s></s> d </s> for XLM-R) and the probe pair's segment ids, read off
+        the tokenizer itself with two one-token texts. Segment ids, when the model reads them:
+        ``(before, query's, between, document's, after)``."""
+        if self._frame is None:
+            tok = self.tokenizer
+            first = tok("a", add_special_tokens=False)["input_ids"]
+            second = tok("b", add_special_tokens=False)["input_ids"]
+            enc = tok("a", "b", return_token_type_ids=self.token_types)
+            full = list(enc["input_ids"])
+            at = next(i for i in range(len(full)) if full[i:i + len(first)] == first)
+            after = at + len(first)
+            at2 = next(i for i in range(after, len(full)) if full[i:i + len(second)] == second)
+            if len(first) != 1 or len(second) != 1:
+                raise ConfigError("the reranker's tokenizer splits the probe letters a / b; cannot read its pair frame",
+                                  "无法读取重排模型分词器的文本对格式")
+            types = None
+            if self.token_types:
+                t = list(enc["token_type_ids"])
+                types = (t[:at], t[at], t[after:at2], t[at2], t[at2 + 1:])
+            self._frame = (full[:at], full[after:at2], full[at2 + 1:], types)
+        return self._frame
+
+    def run_weights(self, pairs: Sequence[tuple[str, str]]) -> list[int]:
+        """A bound on the tokens the model runs for each pair, without tokenising (characters plus
+        the special tokens, at most ``max_length``): what the dynamic batcher slices requests by."""
+        start, middle, end, _ = self.pair_frame()
+        return pair_weights(pairs, len(start) + len(middle) + len(end), self.max_length)
+
+    def tokens_to_run(self, pairs: Sequence[tuple[str, str]]) -> int:
+        """Tokens the model will run for ``pairs`` (each pair's window), from heads of the texts."""
+        return sum(len(x) for x in self.tokenize(pairs)[0]) if pairs else 0
 
     # ----------------------------------------------------------------- scoring
     def score(self, pairs: Sequence[tuple[str, str]]) -> Encoded:
@@ -223,13 +268,12 @@ class Reranker:
         if not pairs:
             return Encoded(np.zeros((0, 1), np.float32), [], [])
         ids, types, counts, truncated = self.tokenize(pairs)
-        order = np.argsort([-len(x) for x in ids], kind="stable")
         out = np.empty((len(ids), 1), dtype=np.float32)
-        with self._lock:
-            for start in range(0, len(order), self.batch_size):
-                chunk = order[start:start + self.batch_size]
+        for chunk in plan_batches([len(x) for x in ids], self.batch_size):
+            with self._lock:  # one pass per turn: others' passes run between this request's
                 out[chunk, 0] = self._forward([ids[i] for i in chunk],
                                               None if types is None else [types[i] for i in chunk])
+        with self._lock:
             self.pairs_scored += len(ids)
         return Encoded(out, counts, truncated)
 
@@ -246,6 +290,30 @@ class Reranker:
                            "shorter documents, or lower --batch-size", "GPU 显存不足，请减少文档数量或长度") from exc
         self.forward_calls += 1
         return logits
+
+
+def longest_first(first: int, second: int, room: int) -> tuple[int, int]:
+    """How many tokens of each text a pair keeps under ``longest_first`` truncation to ``room``
+    content tokens: the rule of the Rust ``tokenizers`` that fast tokenizers (and so CrossEncoder)
+    use, given both texts' token counts. The shorter text is kept whole when the longer can be cut
+    to fit beside it; else each gets half, the odd token going to the longer one (the first on a
+    tie). Counts need only be exact up to ``room`` and in their order."""
+    if first + second <= room:
+        return first, second
+    swap = first > second
+    short, long = (second, first) if swap else (first, second)
+    long = short if short > room else max(short, room - short)
+    if short + long > room:
+        short = room // 2
+        long = short + room % 2
+    keep_first, keep_second = (long, short) if swap else (short, long)
+    return min(first, keep_first), min(second, keep_second)
+
+
+def pair_weights(pairs: Sequence[tuple[str, str]], frame: int, max_length: int) -> list[int]:
+    """Each pair's characters plus ``frame`` special tokens, at most ``max_length``: a bound on its
+    tokens (a token spans at least one character) that costs no tokenising."""
+    return [min(len(q) + len(d) + frame, max_length) for q, d in pairs]
 
 
 def sigmoid(logits: np.ndarray) -> np.ndarray:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
 from gte_ui.core.errors import ConfigError
@@ -47,3 +48,40 @@ def cut_head(text: str, chars: int) -> str:
         if text[at].isspace():
             return text[:at]
     return text[:chars]
+
+
+def head_token_ids(tokenizer, texts: Sequence[str], keep: int) -> tuple[list[list[int]], list[int]]:
+    """Each text's first ``keep`` token ids (no special tokens), exactly those of the whole text,
+    and its token count, from a head of the text only (:func:`cut_head`, grown until it holds
+    ``keep`` tokens that are surely the whole text's). The count is exact when the whole text was
+    tokenised and estimated from its characters (the head's tokens per character) past the head,
+    where it is always above ``keep``: ``count > keep`` says exactly whether the text is cut.
+    A slow (pure Python) tokenizer cannot say which tokens are whole words: it tokenises whole texts.
+    """
+    texts = list(texts)
+    ids: list[list[int]] = [[] for _ in texts]
+    counts = [0] * len(texts)
+    todo = list(range(len(texts)))
+    chars = HEAD_CHARS_PER_TOKEN * max(1, keep) if getattr(tokenizer, "is_fast", False) else None
+    while todo:
+        heads = [cut_head(texts[i], chars) if chars else texts[i] for i in todo]
+        enc = tokenizer(heads, add_special_tokens=False, truncation=False, verbose=False)
+        later = []
+        for k, (i, part) in enumerate(zip(todo, heads)):
+            body = enc["input_ids"][k]
+            whole = len(part) == len(texts[i])
+            if not whole:
+                # the head may end inside a word, whose tokens can differ from the whole text's;
+                # every earlier word's tokens are the whole text's own
+                words = enc.word_ids(k)
+                sure = len(words)
+                while sure and words[sure - 1] == words[-1]:
+                    sure -= 1
+                if sure <= keep:
+                    later.append(i)  # the head is too short to hold the window: a longer one next round
+                    continue
+            ids[i] = list(body[:keep])
+            counts[i] = len(body) if whole else max(len(body), round(len(body) * len(texts[i]) / max(1, len(part))))
+        todo = later
+        chars = chars * HEAD_GROWTH if chars else None
+    return ids, counts

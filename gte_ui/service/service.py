@@ -18,7 +18,7 @@ import numpy as np
 from gte_ui.core.bands import load_bands, save_bands
 from gte_ui.core.errors import ConfigError, ErrorType, GteError
 from gte_ui.core.scoring import VerdictBands, cosine, cosine_matrix, normalize_rows, rank_order, to_percent, verdict
-from gte_ui.core.settings import ModelSpec, Settings, parse_model_spec
+from gte_ui.core.settings import DEFAULT_MAX_BATCH_TOKENS, ModelSpec, Settings, parse_model_spec
 from gte_ui.engine.backends.registry import resolve_runtime
 from gte_ui.core.textnorm import clean_text, control_character, invisible_only, lone_surrogate
 from gte_ui.engine.batching import DynamicBatcher
@@ -148,9 +148,12 @@ class EmbeddingService:
             runner = DynamicBatcher(encoder.encode, max_batch=settings.batch_size * 4,
                                     wait_ms=settings.batch_wait_ms, max_queue=settings.max_queue,
                                     max_tokens=encoder.max_batch_tokens, weigh=encoder.run_weights)
-            if reranker is not None:  # concurrent rerank requests share forward passes too
+            if reranker is not None:  # concurrent rerank requests share forward passes, sliced as texts are
                 rerank_runner = DynamicBatcher(reranker.score, max_batch=settings.batch_size * 4,
-                                               wait_ms=settings.batch_wait_ms, max_queue=settings.max_queue)
+                                               wait_ms=settings.batch_wait_ms, max_queue=settings.max_queue,
+                                               max_tokens=settings.max_batch_tokens
+                                               or max(DEFAULT_MAX_BATCH_TOKENS, reranker.max_length),
+                                               weigh=reranker.run_weights)
         return cls(encoder, settings, runner=runner, name=name, shared=shared_from_settings(settings),
                    reranker=reranker, rerank_runner=rerank_runner)
 
@@ -496,13 +499,15 @@ class EmbeddingService:
         else:  # a remote encoder (Ray Serve) without the tokenizer's head counts: a character bound
             step = max(1, (self.max_length - 2) * 3 // 4)
             need = sum(-(-len(t) // step) if chunked else 1 for t in texts) * self.max_length
-        if need > limit:
-            raise GteError(ErrorType.TOO_LARGE,
-                           f"this request needs {need:,} tokens of model work{' (every window of its long texts)' if chunked else ''}; "
-                           f"one request may cost at most {limit:,} (--max-tokens-per-request): send fewer or "
-                           "shorter texts, or split the request",
-                           f"该请求需要 {need:,} 个词元的模型计算，超过单个请求上限 {limit:,}"
-                           "（--max-tokens-per-request）：请减少或缩短文本，或拆分请求")
+        refuse_over_budget(need, limit, " (every window of its long texts)" if chunked else "")
+
+    def check_rerank_work(self, pairs: Sequence[tuple[str, str]]) -> None:
+        """Refuse a rerank whose model work is over ``--max-tokens-per-request`` (413), before any of
+        it runs: each pair's window, counted from heads of its texts (as the embedder's)."""
+        limit = self.settings.max_tokens_per_request
+        if self.reranker is None or len(pairs) * self.reranker.max_length <= limit:
+            return
+        refuse_over_budget(self.reranker.tokens_to_run(pairs), limit, " (each query-document pair's window)")
 
     def _embed_clean(self, texts: list[str], t0: float, options: TextOptions | None = None,
                      prompt: str | None = None, prompted: int | None = None) -> EmbedResult:
@@ -689,6 +694,7 @@ class EmbeddingService:
             cached = len(found)
             if missing:
                 assert self.rerank_runner is not None
+                self.check_rerank_work([(read_query, d) for d in missing])
                 enc = self.rerank_runner([(read_query, d) for d in missing])
                 for i, doc in enumerate(missing):
                     item = CachedVector(np.array(enc.vectors[i], dtype=np.float32), enc.token_counts[i],
@@ -782,6 +788,17 @@ def unknown_share_warning(model: str, share: float, chars: Sequence[str]) -> str
     return (f"数据中 {share:.1%} 的词元不在 {model} 的词表中（{_chars(chars)}），模型读不懂这部分，指标参考价值有限 / "
             f"{share:.1%} of the data's tokens are unknown to {model}'s vocabulary ({_chars(chars)}); the model "
             "cannot read them, so these metrics mean little")
+
+
+def refuse_over_budget(need: int, limit: int, what: str = "") -> None:
+    """The one refusal of a request over ``--max-tokens-per-request`` (413), for every operation."""
+    if need > limit:
+        raise GteError(ErrorType.TOO_LARGE,
+                       f"this request needs {need:,} tokens of model work{what}; "
+                       f"one request may cost at most {limit:,} (--max-tokens-per-request): send fewer or "
+                       "shorter texts, or split the request",
+                       f"该请求需要 {need:,} 个词元的模型计算，超过单个请求上限 {limit:,}"
+                       "（--max-tokens-per-request）：请减少或缩短文本，或拆分请求")
 
 
 def shared_from_settings(settings: Settings) -> SharedCache | None:

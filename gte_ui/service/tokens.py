@@ -125,6 +125,9 @@ def predict(service: EmbeddingService, pairs: Sequence[Sequence[str]], *, raw_sc
             raise GteError(ErrorType.VALIDATION, f"{what}[{n}] has {len(pair)} text(s): this server's classifier "
                            "is a cross-encoder, which scores pairs [query, text]",
                            f"{what}[{n}] 必须是 [查询, 文本] 文本对")
+    # the budget is the whole request's, whatever its queries (each group is checked again in rerank)
+    service.check_rerank_work([(service.check_text(q, f"{what}[{n}][0]"), service.check_text(t, f"{what}[{n}][1]"))
+                               for n, (q, t) in enumerate(pairs)])
     groups: dict[str, list[int]] = {}
     for n, (query, _) in enumerate(pairs):
         groups.setdefault(query, []).append(n)
