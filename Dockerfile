@@ -37,7 +37,7 @@ COPY --chown=app app.py ./
 COPY --chown=app gte_ui ./gte_ui
 COPY --chown=app ${MODEL_DIR:-docker/no-model} /opt/gte-model/
 # A baked model is checked by the same code the app uses, so a wrong folder fails the build.
-RUN if [ -n "$MODEL_DIR" ]; then python -c "from pathlib import Path; from gte_ui.engine.hub import check_model_folder; check_model_folder(Path('/opt/gte-model'))"; fi
+RUN if [ -n "$MODEL_DIR" ]; then python -c "from pathlib import Path; from gte_ui.engine.models.hub import check_model_folder; check_model_folder(Path('/opt/gte-model'))"; fi
 # With a baked model: use it and never touch the network. Without: both stay empty, which the
 # app reads as unset (defaults: GTE-large-zh from ModelScope, online).
 ENV GTE_MODEL=${MODEL_DIR:+/opt/gte-model} \

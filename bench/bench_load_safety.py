@@ -31,7 +31,7 @@ LOAD = """
 import json, resource, sys, time
 import torch
 from transformers import AutoModel
-from gte_ui.engine.backends import own_weights
+from gte_ui.engine.backends.pytorch import own_weights
 t0 = time.perf_counter()
 model = AutoModel.from_pretrained(sys.argv[1], dtype=torch.float32).eval()
 if sys.argv[2] == "copy":
@@ -59,8 +59,8 @@ def main() -> None:
     ap.add_argument("--model", help="a model folder (default: a random BERT of GTE-large's shape)")
     args = ap.parse_args()
 
-    from gte_ui.engine.hub import check_weight_files
-    from gte_ui.engine.onnx_export import file_sha256
+    from gte_ui.engine.models.hub import check_weight_files
+    from gte_ui.engine.backends.onnx_export import file_sha256
     from gte_ui.frontends.http.security import GradioApiGuard
     from gte_ui.core.settings import Settings
 

@@ -50,7 +50,7 @@ def texts_of(tokenizer, n: int, tokens: int, seed: int) -> list[str]:
 def openvino_installed() -> bool:
     """The opt-in OpenVINO engine is timed only where its packages are installed (the gte-ui[openvino] extra)."""
     from gte_ui.core.errors import ConfigError
-    from gte_ui.engine.openvino_int8 import require_openvino
+    from gte_ui.engine.backends.openvino_int8 import require_openvino
 
     try:
         require_openvino()  # the engine's own check, not a second one

@@ -38,8 +38,8 @@ import redis as redis_py  # noqa: E402
 import requests  # noqa: E402
 
 from gte_ui.core.settings import Settings  # noqa: E402
-from gte_ui.engine.cache import CachedVector  # noqa: E402
-from gte_ui.engine.shared_cache import shared_key  # noqa: E402
+from gte_ui.engine.caches.local import CachedVector  # noqa: E402
+from gte_ui.engine.caches.shared import shared_key  # noqa: E402
 from gte_ui.server import serve_application  # noqa: E402
 from gte_ui.service.options import DEFAULT_OPTIONS  # noqa: E402
 from gte_ui.service.service import EmbeddingService  # noqa: E402

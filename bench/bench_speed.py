@@ -163,7 +163,7 @@ def stsb_accuracy(encode, args: argparse.Namespace) -> dict:
 #: FLOPs of one 24-token sentence through GTE-large (GEMMs + attention), as in PERF-NOTES
 FLOP_PER_SENTENCE = 14.55e9
 #: what a path skips when its last layer computes only the first token (CLS pooling, see
-#: gte_ui.engine.backends.FirstTokenLastLayer): attention output projection + FFN for the other 23 tokens
+#: gte_ui.engine.backends.pytorch.FirstTokenLastLayer): attention output projection + FFN for the other 23 tokens
 FIRST_TOKEN_SAVING = 23 * 2 * (1024 * 1024 + 2 * 1024 * 4096)
 
 
@@ -188,10 +188,10 @@ def gemm_peaks(threads: int, repeats: int = 5) -> tuple[float, float]:
 
 
 def _export_cached(folder: str, mode: str, whole_last_layer: bool = False, engine: str = "onnx") -> bool:
-    from gte_ui.engine.hub import transformer_folder
+    from gte_ui.engine.models.hub import transformer_folder
     from gte_ui.core.settings import parse_settings
-    from gte_ui.engine.onnx_export import cached_export_path
-    from gte_ui.engine.openvino_int8 import ov_export_path
+    from gte_ui.engine.backends.onnx_export import cached_export_path
+    from gte_ui.engine.backends.openvino_int8 import ov_export_path
     from gte_ui.engine.pooling import read_pooling_mode
 
     if engine == "openvino":  # always the whole last layer

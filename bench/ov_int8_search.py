@@ -1,5 +1,5 @@
 """Issue 17 search: can OpenVINO static int8 be both >= 3x sentence-transformers and inside mean
-|dcos| <= 0.003? Throwaway experiment script (variants of the export in gte_ui/engine/openvino_int8.py).
+|dcos| <= 0.003? Throwaway experiment script (variants of the export in gte_ui/engine/backends/openvino_int8.py).
 
     python bench/ov_int8_search.py acc VARIANT [VARIANT ...]   # MiniLM: STS-B 300 pairs + passages
     python bench/ov_int8_search.py speed VARIANT [...] --rounds 3  # GTE-large shape vs ST fp32
@@ -37,9 +37,9 @@ import torch
 from torch import nn
 from transformers import AutoModel, AutoTokenizer
 
-from gte_ui.engine.int8 import activation_maxima
-from gte_ui.engine.onnx_export import HiddenStates
-from gte_ui.engine.openvino_int8 import (
+from gte_ui.engine.backends.int8 import activation_maxima
+from gte_ui.engine.backends.onnx_export import HiddenStates
+from gte_ui.engine.backends.openvino_int8 import (
     GEMM_NAME_PATTERNS,
     OV_CALIBRATION_TEXTS,
     calibration_batches,
@@ -55,7 +55,7 @@ class SplitFfn(nn.Module):
     """The brief's mask form of the outlier split, kept to reproduce its row of the table:
     main = dense(h * keep), side = h[..., top] @ W_out[:, top]^T (h = the GELU output, shared by
     both). The "rows" form the engine adopted is the product's own
-    :func:`gte_ui.engine.openvino_int8.split_ffn_outliers`."""
+    :func:`gte_ui.engine.backends.openvino_int8.split_ffn_outliers`."""
 
     def __init__(self, intermediate: nn.Module, output_dense: nn.Linear, top: torch.Tensor) -> None:
         super().__init__()
@@ -210,8 +210,7 @@ def build_dynamic(folder: Path, variant: str, calib_texts=None):
 
 def build_torch_compiled(folder: Path):
     """The default's W8A8 model (accurate scheme) under torch.compile, as a numpy-in/out callable."""
-    from gte_ui.core.settings import INT8_MODES
-    from gte_ui.engine.int8 import quantize_w8a8
+    from gte_ui.engine.backends.int8 import INT8_MODES, quantize_w8a8
 
     tok = AutoTokenizer.from_pretrained(str(folder))
     model = AutoModel.from_pretrained(str(folder), dtype=torch.float32).eval()

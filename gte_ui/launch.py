@@ -15,7 +15,7 @@ from typing import Any
 
 from gte_ui.core.errors import GteError
 from gte_ui.core.settings import Settings, parse_settings
-from gte_ui.engine.hub import resolve_model
+from gte_ui.engine.models.hub import resolve_model
 
 
 def main(argv: list[str] | None = None) -> int:

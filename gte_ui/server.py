@@ -67,7 +67,7 @@ def _is_page_event(demo: gr.Blocks, fn_index: int) -> bool:
 
 def serve_application(settings: Settings) -> Any:
     """The Ray Serve application (Ingress → N Embedder replicas) serving this same app."""
-    from gte_ui.frontends.ray_serve import bind_app  # ray: only when serving on Ray
+    from gte_ui.deploy.ray_serve import bind_app  # ray: only when serving on Ray
 
     return bind_app(settings, create_app)
 

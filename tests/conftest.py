@@ -23,7 +23,7 @@ os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 # Keep the test machine's hub caches out of it: a test must not pass thanks to a cached download.
 os.environ.setdefault("MODELSCOPE_CACHE", "/nonexistent-modelscope-cache")
-# int8 ONNX exports (gte_ui.engine.onnx_export) go to a throw-away folder, never ~/.cache: a test must
+# int8 ONNX exports (gte_ui.engine.backends.onnx_export) go to a throw-away folder, never ~/.cache: a test must
 # not pass thanks to (or be slowed by) an export left by an earlier run.
 if "GTE_EXPORT_CACHE" not in os.environ:
     os.environ["GTE_EXPORT_CACHE"] = tempfile.mkdtemp(prefix="gte-onnx-cache-")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from gte_ui.engine.cache import CachedVector, EmbeddingCache
+from gte_ui.engine.caches.local import CachedVector, EmbeddingCache
 
 
 def item(value: float, dim: int = 4) -> CachedVector:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from gte_ui.engine.backends import resolve_runtime
+from gte_ui.engine.backends.registry import resolve_runtime
 from gte_ui.core.settings import DEFAULT_MODEL, Settings, parse_settings
 from gte_ui.core.errors import ConfigError
 
@@ -100,7 +100,7 @@ def test_auto_on_cpu_is_int8_where_the_cpu_has_vnni_or_amx(instructions, expecte
 
 
 def test_cpu_int8_instructions_are_read_from_cpuinfo():
-    from gte_ui.engine.backends import cpu_int8_instructions
+    from gte_ui.engine.backends.registry import cpu_int8_instructions
 
     skylake = "processor\t: 0\nflags\t\t: fpu sse avx2 avx512f avx512bw\n"
     icelake = "processor\t: 0\nflags\t\t: fpu avx2 avx512f avx512_vnni avx512_bf16\n"

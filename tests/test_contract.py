@@ -234,15 +234,9 @@ def _frontend_sources() -> dict[str, str]:
             for p in (ROOT / "gte_ui" / "frontends").rglob("*.py")}
 
 
-#: The one exception: a Ray Serve replica (issue 15) is where the model lives in a cluster, so it
-#: hosts an Encoder itself; the ingress in front of it goes through the service like every other
-#: front end. Anything else that reaches around the service fails this test.
-DOOR_EXCEPTIONS = {"gte_ui/frontends/ray_serve.py"}
-
-
 def test_no_front_end_touches_the_encoder_or_the_cache():
+    # no exception: the Ray Serve replica that hosts an Encoder is a deployment (gte_ui/deploy/), not a front end
     offenders = [f"{path}: {m.group(0)}" for path, src in _frontend_sources().items()
-                 if path not in DOOR_EXCEPTIONS
                  for m in re.finditer(r"\.(encoder|cache|runner)\b(?!_)", src)]
     assert offenders == []
 

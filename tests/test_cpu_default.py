@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from gte_ui.core.settings import Settings
-from gte_ui.engine import backends
+from gte_ui.engine.backends import registry
 from gte_ui.engine.encoder import Encoder
 
 
@@ -24,16 +24,16 @@ def test_first_int8_start_says_it_exports_once_and_prints_no_warnings(tiny_model
 
 
 def test_auto_precision_loads_int8_on_a_vnni_cpu_and_fp32_stays_a_flag_away(tiny_model_dir, tmp_path, monkeypatch):
-    monkeypatch.setattr(backends, "cpu_int8_instructions", lambda: ["avx512_vnni"])
+    monkeypatch.setattr(registry, "cpu_int8_instructions", lambda: ["avx512_vnni"])
     auto = Encoder.load(Settings(model=str(tiny_model_dir), device="cpu", export_cache=str(tmp_path)))
     assert (auto.info.precision, auto.info.backend) == ("int8", "onnx-int8-accurate")
     fp32 = Encoder.load(Settings(model=str(tiny_model_dir), device="cpu", precision="fp32"))
     assert (fp32.info.precision, fp32.info.backend) == ("fp32", "torch")
-    monkeypatch.setattr(backends, "cpu_int8_instructions", lambda: [])
+    monkeypatch.setattr(registry, "cpu_int8_instructions", lambda: [])
     plain = Encoder.load(Settings(model=str(tiny_model_dir), device="cpu"))
     assert plain.info.precision == "fp32"
 
 
-@pytest.mark.skipif(not backends.cpu_int8_instructions(), reason="this CPU has no VNNI / AMX")
+@pytest.mark.skipif(not registry.cpu_int8_instructions(), reason="this CPU has no VNNI / AMX")
 def test_this_machine_defaults_to_int8():
-    assert backends.resolve_runtime("auto", "auto", cuda_available=False) == ("cpu", "int8")
+    assert registry.resolve_runtime("auto", "auto", cuda_available=False) == ("cpu", "int8")

@@ -413,7 +413,7 @@ def test_decoder_reranker_on_the_about_tab_and_in_the_service(decoder_rerank_ser
 
 
 def test_decoder_reranker_int8_and_limits(qwen3_reranker_dir):
-    from gte_ui.engine.rerank_loader import load_reranker
+    from gte_ui.engine.models.rerank_loader import load_reranker
 
     pairs = [(SENTENCES[0], d) for d in SENTENCES[1:]]
     fp32 = load_reranker(Settings(reranker=str(qwen3_reranker_dir), device="cpu", precision="fp32"))

@@ -52,7 +52,7 @@ def test_cls_pooling_computes_only_the_first_token_in_the_last_layer(tiny_model_
     vectors are those of the unpruned model."""
     from transformers import AutoTokenizer
 
-    from gte_ui.engine.backends import FirstTokenLastLayer, TorchBackend
+    from gte_ui.engine.backends.pytorch import FirstTokenLastLayer, TorchBackend
 
     enc = Encoder.load(Settings(model=str(tiny_model_dir), precision=precision, int8_engine="torch"))
     assert enc.backend.first_token_only
@@ -73,7 +73,7 @@ def test_first_token_last_layer_is_exact_on_bert_family_models(family):
     (RoBERTa / XLM-R layers have BERT's structure, e.g. bge-m3 with CLS pooling)."""
     import transformers
 
-    from gte_ui.engine.backends import keep_first_token_only
+    from gte_ui.engine.backends.pytorch import keep_first_token_only
 
     torch.manual_seed(0)
     config_cls, model_cls = {"bert": (transformers.BertConfig, transformers.BertModel),
@@ -94,7 +94,7 @@ def test_first_token_last_layer_is_exact_on_bert_family_models(family):
 
 
 def test_first_token_pruning_leaves_other_architectures_alone():
-    from gte_ui.engine.backends import keep_first_token_only
+    from gte_ui.engine.backends.pytorch import keep_first_token_only
 
     class NotBert(torch.nn.Module):
         def __init__(self) -> None:

@@ -27,8 +27,8 @@ from conftest import LiveServer
 from gte_ui.core.errors import ModelNotFoundError
 from gte_ui.core.settings import Settings
 from gte_ui.engine.encoder import Encoder
-from gte_ui.engine.hub import DamagedModelError, check_model_folder
-from gte_ui.engine.onnx_export import RECORD, TMP_PREFIX, remove_abandoned_exports, verify_export
+from gte_ui.engine.models.hub import DamagedModelError, check_model_folder
+from gte_ui.engine.backends.onnx_export import RECORD, TMP_PREFIX, remove_abandoned_exports, verify_export
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -302,7 +302,7 @@ def manifest_of(folder: Path) -> dict:
 
 
 def test_verify_files_names_short_altered_and_missing_files(tiny_model_dir, model_copy):
-    from gte_ui.engine.hub import verify_files
+    from gte_ui.engine.models.hub import verify_files
 
     manifest = manifest_of(tiny_model_dir)
     assert verify_files(model_copy, manifest) == []
@@ -319,7 +319,7 @@ def test_verify_files_names_short_altered_and_missing_files(tiny_model_dir, mode
 def test_huggingface_download_records_are_checked_offline(tiny_model_dir, model_copy):
     from huggingface_hub._local_folder import write_download_metadata
 
-    from gte_ui.engine.hub import local_manifest, verify_files
+    from gte_ui.engine.models.hub import local_manifest, verify_files
 
     sha = manifest_of(tiny_model_dir)["model.safetensors"][1]
     write_download_metadata(model_copy, "model.safetensors", commit_hash="0" * 40, etag=sha)  # as the client does
@@ -337,7 +337,7 @@ def test_download_refetches_a_damaged_file(tiny_model_dir, tmp_path, monkeypatch
     """No hub is reachable from the tests, so the client's snapshot fetch is a copy from a local
     "hub" folder that delivers a short weights file the first time; the check against the hub's
     sizes and hashes, the deletion and the refetch are the real code."""
-    from gte_ui.engine import hub
+    from gte_ui.engine.models import hub
 
     fetches = []
 

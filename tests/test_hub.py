@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from gte_ui.core.errors import ModelNotFoundError
-from gte_ui.engine.hub import check_model_folder, pick_hub, resolve_model
+from gte_ui.engine.models.hub import check_model_folder, pick_hub, resolve_model
 
 
 def test_hub_choice():
@@ -180,7 +180,7 @@ def test_a_reachable_hub_still_gets_the_real_client(hub_at, counting_hub, tmp_pa
 def test_download_command_fails_fast_too(hub_at, tmp_path):
     from conftest import free_port
 
-    from gte_ui.engine.hub import download
+    from gte_ui.engine.models.hub import download
 
     port = free_port()
     hub_at(port)
@@ -229,7 +229,7 @@ def test_a_failed_download_leaves_no_empty_folder(hub_at, counting_hub, tmp_path
     the client) removes the folders it made; a folder that was already there stays."""
     from conftest import free_port
 
-    from gte_ui.engine.hub import download
+    from gte_ui.engine.models.hub import download
 
     if hub_answers:
         hub_at(counting_hub.server_address[1])

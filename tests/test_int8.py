@@ -12,14 +12,13 @@ import os
 import numpy as np
 import pytest
 
-from gte_ui.core.settings import INT8_MODES
 import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from gte_ui.core.settings import Settings
 from gte_ui.engine.encoder import Encoder
-from gte_ui.engine.int8 import QuantLinearOnnx, W8A8Linear, W8A8Slice, quantize_w8a8, zero_point_rows
+from gte_ui.engine.backends.int8 import INT8_MODES, QuantLinearOnnx, W8A8Linear, W8A8Slice, quantize_w8a8, zero_point_rows
 from gte_ui.core.scoring import spearman
 
 # (engine, mode) -> (max mean |dcos|, max Spearman drop in points), as documented in README.
@@ -142,8 +141,8 @@ def test_quantize_fuses_qkv_folds_value_and_drops_fp32_weights(tiny_model_dir):
 def test_onnx_export_matches_torch_w8a8_and_is_reused(tiny_model_dir, tmp_path, monkeypatch):
     from transformers import AutoModel, AutoTokenizer
 
-    from gte_ui.engine import onnx_export as onnx_backend
-    from gte_ui.engine.onnx_export import OrtInt8Backend
+    from gte_ui.engine.backends import onnx_export as onnx_backend
+    from gte_ui.engine.backends.onnx_export import OrtInt8Backend
 
     backend = OrtInt8Backend(tiny_model_dir, mode="fast", cache_dir=tmp_path)
     assert backend.path.is_file() and backend.path.parent.parent == tmp_path
@@ -179,9 +178,9 @@ def test_accurate_export_is_asymmetric_with_fp32_outlier_channels(tiny_model_dir
     import onnx
     from transformers import AutoModel, AutoTokenizer
 
-    from gte_ui.engine import onnx_export as onnx_backend
-    from gte_ui.engine.int8 import OutlierInputLinear, SplitIntermediate
-    from gte_ui.engine.onnx_export import OrtInt8Backend
+    from gte_ui.engine.backends import onnx_export as onnx_backend
+    from gte_ui.engine.backends.int8 import OutlierInputLinear, SplitIntermediate
+    from gte_ui.engine.backends.onnx_export import OrtInt8Backend
 
     backend = OrtInt8Backend(tiny_model_dir, mode="accurate", cache_dir=tmp_path)
     ops = [n.op_type for n in onnx.load(str(backend.path), load_external_data=False).graph.node]
@@ -213,7 +212,7 @@ def test_accurate_export_is_asymmetric_with_fp32_outlier_channels(tiny_model_dir
 def test_export_key_changes_when_the_weights_change(tiny_model_dir, tmp_path):
     import shutil
 
-    from gte_ui.engine.onnx_export import export_key
+    from gte_ui.engine.backends.onnx_export import export_key
 
     copy = tmp_path / "copy"
     shutil.copytree(tiny_model_dir, copy)
@@ -228,9 +227,9 @@ def test_export_key_changes_when_the_weights_change(tiny_model_dir, tmp_path):
 def test_a_new_export_prunes_stale_exports_of_the_same_model_and_mode(tiny_model_dir, tmp_path):
     import json
 
-    from gte_ui.engine.onnx_export import cached_int8_export
+    from gte_ui.engine.backends.onnx_export import cached_int8_export
 
-    from gte_ui.engine.onnx_export import EXPORT_VERSION, ONNX_EXPORT_LIBRARIES, library_versions
+    from gte_ui.engine.backends.onnx_export import EXPORT_VERSION, ONNX_EXPORT_LIBRARIES, library_versions
 
     def fake(name: str, model: str, mode: str, **extra):
         d = tmp_path / name
@@ -260,7 +259,7 @@ def test_export_progress_is_a_bar_on_a_terminal_and_whole_lines_in_a_log(tiny_mo
     """Issue 30.10: redirected to a log file, the bar's carriage-return updates piled up in it."""
     import io
 
-    from gte_ui.engine.onnx_export import export_progress
+    from gte_ui.engine.backends.onnx_export import export_progress
 
     def run(stream) -> str:
         monkeypatch.setattr("sys.stderr", stream)
@@ -288,7 +287,7 @@ def test_two_venvs_with_other_torch_versions_keep_both_exports(tiny_model_dir, t
     The export is real; only the second venv's torch version is pretended."""
     import json
 
-    from gte_ui.engine import onnx_export
+    from gte_ui.engine.backends import onnx_export
 
     mine, note = onnx_export.ensure_int8_export(tiny_model_dir, "fast", tmp_path)
     assert note and json.loads((mine.parent / "source.json").read_text(encoding="utf-8"))["versions"] == \
@@ -310,7 +309,7 @@ def test_first_token_only_export_gives_the_same_cls_state_from_a_smaller_graph(t
     import onnx
     from transformers import AutoTokenizer
 
-    from gte_ui.engine.onnx_export import FIRST_TOKEN_OUTPUT, OrtInt8Backend
+    from gte_ui.engine.backends.onnx_export import FIRST_TOKEN_OUTPUT, OrtInt8Backend
 
     full = OrtInt8Backend(tiny_model_dir, mode=mode, cache_dir=tmp_path)
     first = OrtInt8Backend(tiny_model_dir, mode=mode, cache_dir=tmp_path, first_token_only=True)

@@ -15,7 +15,7 @@ from conftest import LiveServer
 from gte_ui.core.errors import ConfigError
 from gte_ui.core.settings import Settings, parse_settings
 from gte_ui.engine.encoder import Encoder
-from gte_ui.engine.onnx_export import verify_export
+from gte_ui.engine.backends.onnx_export import verify_export
 from gte_ui.engine.reranker import Reranker, sigmoid
 
 pytest.importorskip("openvino")
@@ -130,7 +130,7 @@ def test_the_two_modes_quantise_as_stated(tiny_ov, tiny_model_dir, ov_cache, tin
     static scales; fast: every GEMM but the fp32 outlier branch static. Separate cache entries."""
     import openvino as ov
 
-    from gte_ui.engine.openvino_int8 import DYNAMIC_GROUP
+    from gte_ui.engine.backends.openvino_int8 import DYNAMIC_GROUP
 
     fast = Encoder.load(ov_settings(ov_cache, model=str(tiny_model_dir), int8_mode="fast"))
     assert fast.info.backend == "openvino-int8-fast" and fast.backend.path != tiny_ov.backend.path
@@ -211,7 +211,7 @@ def test_the_outlier_split_is_exact_before_quantisation(minilm_dir):
     import torch
     from transformers import AutoModel
 
-    from gte_ui.engine.openvino_int8 import (
+    from gte_ui.engine.backends.openvino_int8 import (
         OUTLIER_CHANNELS,
         OutlierSplitOutput,
         split_ffn_outliers,

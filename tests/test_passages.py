@@ -14,7 +14,7 @@ import torch
 
 from gte_ui.core.errors import ConfigError
 from gte_ui.core.settings import Settings, parse_settings
-from gte_ui.engine.backends import Backend
+from gte_ui.engine.backends.registry import Backend
 from gte_ui.engine.batching import DynamicBatcher
 from gte_ui.engine.encoder import Encoder, plan_batches
 

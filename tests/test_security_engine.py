@@ -20,9 +20,9 @@ from test_contract import gradio_call_error, invoke, run_cli
 
 from gte_ui.core.errors import ErrorType, GteError
 from gte_ui.engine.batching import DynamicBatcher
-from gte_ui.engine.cache import CachedVector
+from gte_ui.engine.caches.local import CachedVector
 from gte_ui.engine.encoder import Encoder
-from gte_ui.engine.shared_cache import SharedCache, pack, shared_key
+from gte_ui.engine.caches.shared import SharedCache, pack, shared_key
 from gte_ui.service.options import TextOptions
 
 COMMON = "的一是不了人我在有他这为之大来以个中上们到说国和地也子时道出而要于就下得可你年生自会那后能对着事其里所去行过家"

@@ -15,8 +15,8 @@ import redis
 import requests
 
 from conftest import AppProcess, LiveServer, RedisServer
-from gte_ui.engine.cache import CachedVector
-from gte_ui.engine.shared_cache import SharedCache, pack, redact_url, shared_key, unpack
+from gte_ui.engine.caches.local import CachedVector
+from gte_ui.engine.caches.shared import SharedCache, pack, redact_url, shared_key, unpack
 from gte_ui.service.options import TextOptions
 
 pytestmark = pytest.mark.redis
@@ -141,7 +141,7 @@ def test_redis_killed_and_restarted_mid_load_fails_no_request(tiny_model_dir, re
                     done[0] += 1
 
     total = 8 * per_client
-    with caplog.at_level("WARNING", logger="gte_ui.engine.shared_cache"), LiveServer(create_app(service, settings)) as server:
+    with caplog.at_level("WARNING", logger="gte_ui.engine.caches.shared"), LiveServer(create_app(service, settings)) as server:
         clients = [threading.Thread(target=client, args=(c,)) for c in range(8)]
         for t in clients:
             t.start()
@@ -179,7 +179,7 @@ def test_full_redis_counts_refused_writes_and_serves(tiny_encoder, tiny_settings
             except redis.ResponseError:
                 break
         svc = EmbeddingService(tiny_encoder, tiny_settings, shared=SharedCache(rs.url))
-        with caplog.at_level("WARNING", logger="gte_ui.engine.shared_cache"):
+        with caplog.at_level("WARNING", logger="gte_ui.engine.caches.shared"):
             res = svc.embed([f"满了的缓存{i}" for i in range(50)])
             assert res.vectors.shape == (50, tiny_encoder.dim)
             assert svc.shared.flush()

@@ -14,7 +14,7 @@ import pytest
 import requests
 import yaml
 
-from gte_ui.engine.backends import resolve_runtime
+from gte_ui.engine.backends.registry import resolve_runtime
 from gte_ui.core.settings import DEFAULT_MODEL, KNOWN_MODELS, on_spaces, parse_settings
 
 ROOT = Path(__file__).resolve().parent.parent

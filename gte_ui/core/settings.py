@@ -40,28 +40,8 @@ INDEX_STORES = ("exact", "int8", "hnsw", "milvus")
 LOG_LEVELS = ("debug", "info", "warning", "error")
 
 
-@dataclass(frozen=True)
-class Int8Mode:
-    """One int8 flavour: whether ONNX Runtime runs it, and which layers eager torch keeps fp32."""
-
-    onnx: bool  # exported to ONNX Runtime with --int8-engine onnx (else eager torch)
-    torch_fp32_layers: tuple[str, ...]  # regular expressions over module names, eager torch only
-    #: quantize_w8a8's keyword arguments for the ONNX export (layers kept fp32, asymmetric
-    #: activations, FFN outlier channels split off into fp32)
-    onnx_scheme: dict = field(default_factory=dict)
-    #: layers eager torch keeps fp32 in a decoder (Qwen2/Qwen3 names); decoders have no ONNX export
-    decoder_fp32_layers: tuple[str, ...] = ()
-
-
-#: The one table of int8 flavours (accuracy figures: docs/performance.md).
-INT8_MODES: dict[str, Int8Mode] = {
-    "accurate": Int8Mode(onnx=True, torch_fp32_layers=(r"pooler", r"layer\.\d+\.output\.dense"),
-                         onnx_scheme={"keep_fp32": (r"pooler",), "asymmetric": True,
-                                      "outlier_split": (r"layer\.\d+\.output\.dense",)},
-                         decoder_fp32_layers=(r"mlp\.down_proj",)),
-    "fast": Int8Mode(onnx=True, torch_fp32_layers=(r"pooler",), onnx_scheme={"keep_fp32": (r"pooler",)}),
-    "dynamic": Int8Mode(onnx=False, torch_fp32_layers=()),  # torch quantize_dynamic, per tensor
-}
+#: the --int8-mode values (what each does, and which layers it keeps fp32: gte_ui.engine.backends.int8)
+INT8_MODE_NAMES = ("accurate", "fast", "dynamic")
 INT8_ENGINES = ("onnx", "torch", "openvino")
 #: the --int8-mode values the OpenVINO engine has (torch's per-tensor ``dynamic`` has no OpenVINO form)
 OPENVINO_INT8_MODES = ("accurate", "fast")
@@ -77,7 +57,7 @@ def check_openvino_mode(mode: str) -> None:
 
 #: Options that take one of a fixed set of values: --help lists them, validate() enforces them.
 CHOICES: dict[str, tuple[str, ...]] = {
-    "hub": HUBS, "device": DEVICES, "precision": PRECISIONS, "int8_mode": tuple(INT8_MODES),
+    "hub": HUBS, "device": DEVICES, "precision": PRECISIONS, "int8_mode": INT8_MODE_NAMES,
     "int8_engine": INT8_ENGINES, "long_text": LONG_TEXT_MODES, "log_level": LOG_LEVELS,
     "index_store": INDEX_STORES,
 }
@@ -135,7 +115,7 @@ MODELSCOPE_DEFAULT_ENDPOINT = "https://modelscope.cn"
 @dataclass(frozen=True)
 class HubClientEnv:
     """The hub clients' own variables, which they read themselves; the engine's reachability
-    probe (gte_ui.engine.hub) must ask the same address with the same credentials."""
+    probe (gte_ui.engine.models.hub) must ask the same address with the same credentials."""
 
     hf_endpoint: str | None  # HF_ENDPOINT; None: huggingface_hub's default
     modelscope_endpoint: str  # MODELSCOPE_ENDPOINT, else the older MODELSCOPE_DOMAIN, with a scheme
@@ -170,7 +150,7 @@ class Settings:
     model_cache_dir: str | None = None
     device: str = "auto"
     precision: str = "auto"
-    int8_mode: str = "accurate"  # accurate | fast | dynamic (see INT8_MODES)
+    int8_mode: str = "accurate"  # accurate | fast | dynamic (see INT8_MODE_NAMES)
     int8_engine: str = "onnx"  # onnx (ONNX Runtime, cached export) | torch (eager) | openvino (NNCF int8, accurate or fast)
     export_cache: str = "~/.cache/gte_ui/onnx"  # int8 ONNX exports, one folder per model + mode
     calibration_dir: str = "~/.cache/gte_ui/calibration"  # the user's verdict bands, one file per model

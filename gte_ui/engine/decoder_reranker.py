@@ -15,7 +15,7 @@ read at each row's last real token either way.
 :class:`DecoderReranker` answers the same interface as the cross-encoder
 :class:`~gte_ui.engine.reranker.Reranker` (``score`` → raw logits as an :class:`Encoded`, ``info``,
 ``max_length``, counters), so ``--reranker Qwen/Qwen3-Reranker-0.6B`` serves every rerank route,
-the tab and the evaluation unchanged; :func:`gte_ui.engine.rerank_loader.load_reranker` picks it
+the tab and the evaluation unchanged; :func:`gte_ui.engine.models.rerank_loader.load_reranker` picks it
 for ``*ForCausalLM`` checkpoints.
 """
 
@@ -30,9 +30,8 @@ import numpy as np
 import torch
 
 from gte_ui.core.errors import ConfigError, ErrorType, GteError
-from gte_ui.core.settings import INT8_MODES
+from gte_ui.engine.backends.int8 import INT8_MODES, quantize_w8a8
 from gte_ui.engine.encoder import Encoded, TurnLock, plan_batches, public_model_name
-from gte_ui.engine.int8 import quantize_w8a8
 from gte_ui.engine.pooling import last_token_index, pad_batch
 from gte_ui.engine.reranker import RerankerInfo, pair_weights
 from gte_ui.engine.tokenizer import head_token_ids, load_tokenizer

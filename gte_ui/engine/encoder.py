@@ -1,6 +1,6 @@
 """The embedding pipeline: tokenise -> backend forward -> pool -> L2-normalise, length-sorted.
 
-:class:`Encoder` owns one tokenizer and one :class:`~gte_ui.engine.backends.Backend`. It is loaded once
+:class:`Encoder` owns one tokenizer and one :class:`~gte_ui.engine.backends.registry.Backend`. It is loaded once
 at startup and shared by every request; ``encode`` is thread-safe (one forward pass at a time,
 which is also the fastest way to use the cores). Caching and request batching live above it,
 in :mod:`gte_ui.service.service`.
@@ -19,13 +19,12 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from gte_ui.engine.backends import Backend, resolve_runtime
-from gte_ui.engine.runtime import load_backend
-from gte_ui.core.settings import DEFAULT_MAX_BATCH_TOKENS, Settings
-from gte_ui.core.errors import ConfigError, GteError, ErrorType
+from gte_ui.core.errors import ConfigError, ErrorType, GteError
 from gte_ui.core.scoring import normalize_rows
-from gte_ui.engine.families import check_remote_code, read_traits
-from gte_ui.engine.hub import looks_like_path, model_fingerprint, resolve_model, transformer_folder
+from gte_ui.core.settings import DEFAULT_MAX_BATCH_TOKENS, Settings
+from gte_ui.engine.backends.registry import Backend, load_backend, resolve_runtime
+from gte_ui.engine.models.families import check_remote_code, read_traits
+from gte_ui.engine.models.hub import looks_like_path, model_fingerprint, resolve_model, transformer_folder
 from gte_ui.engine.pooling import PoolingMode, pad_batch, pool, read_pooling_mode
 from gte_ui.engine.prompts import Prompts, read_prompts
 from gte_ui.engine.tokenizer import head_token_ids, load_tokenizer

@@ -2,7 +2,7 @@
 
 :class:`Reranker` owns one tokenizer and one scorer. For BERT and XLM-R / RoBERTa cross-encoders
 (``BAAI/bge-reranker-base``, ``iic/gte_passage-ranking_multilingual-base``…) the scorer is the
-embedder's own :class:`~gte_ui.engine.backends.Backend` — the same fp32 / fp16 / bf16 / int8 paths,
+embedder's own :class:`~gte_ui.engine.backends.registry.Backend` — the same fp32 / fp16 / bf16 / int8 paths,
 the int8 export included, with the last layer computing the first token only — followed by the
 model's classification head in fp32 on that first token's state. Any other architecture (and
 models whose code lives in their hub repo, which need ``--trust-remote-code``) runs whole as
@@ -32,12 +32,12 @@ from torch import nn
 
 from gte_ui.core.errors import ConfigError, ErrorType, GteError
 from gte_ui.core.settings import Settings
-from gte_ui.engine.backends import Backend, quantize_dynamic_int8, resolve_runtime
+from gte_ui.engine.backends.pytorch import quantize_dynamic_int8
+from gte_ui.engine.backends.registry import Backend, load_backend, resolve_runtime
 from gte_ui.engine.encoder import Encoded, PublicFacts, TurnLock, model_max_length, plan_batches, public_model_name
-from gte_ui.engine.families import check_remote_code, read_traits
-from gte_ui.engine.hub import resolve_model, transformer_folder
+from gte_ui.engine.models.families import check_remote_code, read_traits
+from gte_ui.engine.models.hub import resolve_model, transformer_folder
 from gte_ui.engine.pooling import pad_batch
-from gte_ui.engine.runtime import load_backend
 from gte_ui.engine.tokenizer import head_token_ids, load_tokenizer
 
 log = logging.getLogger(__name__)

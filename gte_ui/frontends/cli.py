@@ -60,13 +60,13 @@ def _heavy():
     HEALTHCHECK, every 30 s) and ``--help`` stay instant."""
     # the model stack on first use: `--help` and `health` (Docker's HEALTHCHECK) stay instant
     from gte_ui.core.pairs import LabelledPairs
-    from gte_ui.engine.hub import download
     from gte_ui.evaluation import metrics
     from gte_ui.evaluation.calibration import bands_from_result
+    from gte_ui.service.models import download_model
     from gte_ui.service.service import EmbeddingService
 
     return types.SimpleNamespace(LabelledPairs=LabelledPairs,
-                                 download=download, metrics=metrics,
+                                 download_model=download_model, metrics=metrics,
                                  bands_from_result=bands_from_result, EmbeddingService=EmbeddingService)
 
 
@@ -420,7 +420,7 @@ def _run(args: argparse.Namespace, rest: list[str]) -> int:
             raise os_error(missing(errno.EISDIR if Path(given).is_dir() else errno.ENOENT, "", given))
     h = _heavy()
     if args.command == "download":
-        folder = h.download(args.model, args.to, hub=args.hub, revision=args.revision)
+        folder = h.download_model(args.model, args.to, hub=args.hub, revision=args.revision)
         print(f"saved to {folder}; run offline with: {_prog()} serve --model {folder} --offline")
         return 0
     settings = parse_settings(rest)  # model flags; anything else is refused by its parser

@@ -19,18 +19,18 @@ from gte_ui.core.bands import load_bands, save_bands
 from gte_ui.core.errors import ConfigError, ErrorType, GteError
 from gte_ui.core.scoring import VerdictBands, cosine, cosine_matrix, normalize_rows, rank_order, to_percent, verdict
 from gte_ui.core.settings import DEFAULT_MAX_BATCH_TOKENS, ModelSpec, Settings, parse_model_spec
-from gte_ui.engine.backends import resolve_runtime
+from gte_ui.engine.backends.registry import resolve_runtime
 from gte_ui.core.textnorm import clean_text, control_character, invisible_only, lone_surrogate
 from gte_ui.engine.batching import DynamicBatcher
-from gte_ui.engine.cache import CachedVector, EmbeddingCache, make_key
-from gte_ui.engine.shared_cache import SharedCache, shared_key
+from gte_ui.engine.caches.local import CachedVector, EmbeddingCache, make_key
+from gte_ui.engine.caches.shared import SharedCache, shared_key
 from gte_ui.engine.encoder import Encoded, Encoder, ModelInfo, public_model_name
-from gte_ui.engine.hub import resolve_model, transformer_folder
+from gte_ui.engine.models.hub import resolve_model, transformer_folder
 from gte_ui.engine.inspection import Alignment, TokenAligner, unknown_tokens
 from gte_ui.engine.memory import estimate_bytes, human_bytes
 from gte_ui.engine.prompts import Prompts
 from gte_ui.engine.decoder_reranker import DecoderReranker
-from gte_ui.engine.rerank_loader import load_reranker
+from gte_ui.engine.models.rerank_loader import load_reranker
 from gte_ui.engine.reranker import Reranker, sigmoid
 from gte_ui.service.options import DEFAULT_OPTIONS, TextOptions
 from gte_ui.service.results import (EmbedResult, MatrixResult, PairResult, RankResult, RankRow, RerankResult,

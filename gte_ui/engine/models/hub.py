@@ -29,8 +29,8 @@ import urllib.request
 import zipfile
 from pathlib import Path
 
-from gte_ui.core.settings import KNOWN_MODELS, hub_client_env
 from gte_ui.core.errors import ModelNotFoundError
+from gte_ui.core.settings import KNOWN_MODELS, hub_client_env
 
 log = logging.getLogger(__name__)
 
@@ -445,7 +445,7 @@ def model_fingerprint(folder: Path) -> str:
 
     Config, tokenizer and pooling files are hashed whole; weight files by their size and three
     1 MiB samples (start, middle, end), so GTE-large's 1.3 GB costs milliseconds, not seconds.
-    The shared cache keys on it (:mod:`gte_ui.engine.shared_cache`).
+    The shared cache keys on it (:mod:`gte_ui.engine.caches.shared`).
     """
     digest = hashlib.blake2b(digest_size=12)
     folder = Path(folder)

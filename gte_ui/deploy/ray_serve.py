@@ -34,7 +34,7 @@ from ray.serve.handle import DeploymentHandle
 from gte_ui.core.settings import Settings
 from gte_ui.engine.encoder import Encoded, Encoder, ModelInfo
 from gte_ui.engine.prompts import Prompts, read_prompts
-from gte_ui.engine.hub import resolve_model, transformer_folder
+from gte_ui.engine.models.hub import resolve_model, transformer_folder
 from gte_ui.engine.tokenizer import load_tokenizer
 from gte_ui.service.service import EmbeddingService, shared_from_settings
 

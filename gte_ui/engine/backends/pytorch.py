@@ -1,93 +1,22 @@
-"""Inference backends: turn token ids into token states. The encoder never knows which one runs.
+"""The eager PyTorch backend: transformers ``AutoModel`` for fp32/fp16/bf16 on CPU or CUDA and int8 on CPU.
 
-A backend takes padded ``input_ids`` and ``attention_mask`` (int64 tensors, [batch, seq]) and
-returns the last hidden states [batch, seq, dim] -- or [batch, 1, dim] when built with
-``first_token_only`` (CLS pooling reads nothing else; see :class:`FirstTokenLastLayer`).
-Pooling, normalising, batching and caching live in :mod:`gte_ui.engine.encoder`, identical for every
-backend.
+Registered as the ``torch`` engine (:mod:`gte_ui.engine.backends.registry`): every precision's
+plain choice, and where an exported int8 engine falls back to.
 """
 
 from __future__ import annotations
 
-import abc
 import logging
 import warnings
 from pathlib import Path
 
 import torch
 
-from gte_ui.core.errors import ConfigError
-from gte_ui.core.settings import INT8_MODES
-from gte_ui.engine.int8 import quantize_w8a8
+from gte_ui.engine.backends.int8 import INT8_MODES, quantize_w8a8
+from gte_ui.engine.backends.registry import Backend, BackendRequest, BackendSpec, register
 from gte_ui.engine.tokenizer import load_tokenizer
 
 log = logging.getLogger(__name__)
-
-
-#: CPU instructions that make the int8 path fast *and* accurate: 8-bit dot products that
-#: accumulate in 32 bits (AVX-512 VNNI, AVX-VNNI) or AMX tiles. Without them ONNX Runtime's
-#: u8 x s8 kernels add pairs of products in 16 bits, so weights are kept to 7 bits, and the
-#: accurate int8 mode then measures mean |dcos| 0.0035, above the 0.003 bound (docs/performance.md).
-FAST_INT8_FLAGS = ("amx_int8", "avx512_vnni", "avx_vnni")
-
-
-def cpu_int8_instructions(cpuinfo: str | None = None) -> list[str]:
-    """Which of :data:`FAST_INT8_FLAGS` this CPU has (read from ``/proc/cpuinfo``; [] elsewhere)."""
-    if cpuinfo is None:
-        try:
-            cpuinfo = Path("/proc/cpuinfo").read_text(errors="ignore")
-        except OSError:
-            return []
-    flags = set(next((line.split(":", 1)[1].split() for line in cpuinfo.splitlines()
-                      if line.startswith("flags")), []))
-    return [f for f in FAST_INT8_FLAGS if f in flags]
-
-
-def resolve_runtime(device: str, precision: str, cuda_available: bool | None = None,
-                    spaces: bool = False, int8_instructions: list[str] | None = None,
-                    explain: bool = True) -> tuple[str, str]:
-    """Turn ``--device``/``--precision`` (possibly ``auto``) into a combination that can run.
-
-    ``auto`` means CUDA + fp16 when a GPU is present; on CPU, int8 (accurate) where the CPU has
-    the instructions that make it fast and within the accuracy bound (:data:`FAST_INT8_FLAGS`;
-    measured in docs/performance.md), and on a Space (its free
-    hardware is a small CPU); fp32 otherwise. ``int8_instructions``: the CPU's, detected when None.
-    ``explain``: log what ``auto`` chose and why (False for a look ahead, e.g. a memory estimate,
-    so that the load logs it once).
-
-    Raises:
-        ConfigError: a combination that cannot run, naming the valid choices.
-    """
-    if cuda_available is None:
-        cuda_available = torch.cuda.is_available()
-    if device == "auto":
-        device = "cuda" if cuda_available else "cpu"
-    if device == "cuda" and not cuda_available:
-        raise ConfigError(
-            "--device cuda was asked for but no CUDA GPU is available "
-            f"(torch {torch.__version__}, built {'with' if torch.version.cuda else 'without'} CUDA). "
-            "Valid choices here: --device cpu or --device auto.",
-            "请求了 --device cuda，但没有可用的 CUDA GPU；此处可选 --device cpu 或 auto")
-    if precision == "auto":
-        if device == "cuda":
-            precision = "fp16"
-        else:
-            found = cpu_int8_instructions() if int8_instructions is None else int8_instructions
-            precision = "int8" if spaces or found else "fp32"
-            if explain:
-                log.info("--precision auto on CPU: %s (%s)", precision,
-                         f"the CPU has {', '.join(found)}" if found else
-                         ("a Space" if spaces else "no VNNI/AMX int8 instructions: int8 would lose accuracy"))
-    if device == "cpu" and precision == "fp16":
-        raise ConfigError(
-            "--precision fp16 on CPU is not supported (CPUs here have no fast fp16 and it would be "
-            "slower than fp32). On CPU choose: fp32, int8 or bf16.",
-            "CPU 不支持 fp16（比 fp32 更慢）；CPU 可选 fp32、int8 或 bf16")
-    if device == "cuda" and precision == "int8":
-        raise ConfigError(
-            "--precision int8 is the CPU path; on CUDA choose fp16, bf16 or fp32.",
-            "int8 仅用于 CPU；CUDA 可选 fp16、bf16 或 fp32")
-    return device, precision
 
 
 class FirstTokenLastLayer(torch.nn.Module):
@@ -130,31 +59,6 @@ def keep_first_token_only(model: torch.nn.Module) -> bool:
         return False
     layers[-1] = FirstTokenLastLayer(last)
     return True
-
-
-class Backend(abc.ABC):
-    """Token ids in, last hidden states out."""
-
-    name: str = "backend"
-    device: str = "cpu"
-    precision: str = "fp32"
-    #: forward returns only the first token's state ([batch, 1, dim]); enough for CLS pooling
-    first_token_only: bool = False
-    #: how this engine came to serve when it is not the plain choice: why int8 fell back to
-    #: eager PyTorch (a decoder has no ONNX export), or that its ONNX export was (re-)made at
-    #: this start; shown by /health
-    note: str = ""
-
-    @abc.abstractmethod
-    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor,
-                token_type_ids: torch.Tensor | None = None) -> torch.Tensor:
-        """[batch, seq] int64 ids and mask (and segment ids: a cross-encoder's query 0, document 1)
-        -> [batch, seq, dim] hidden states (any float dtype); [batch, 1, dim] when ``first_token_only``."""
-
-    @property
-    @abc.abstractmethod
-    def dim(self) -> int:
-        """Width of the hidden states."""
 
 
 class TorchBackend(Backend):
@@ -226,3 +130,14 @@ def quantize_dynamic_int8(model: torch.nn.Module) -> torch.nn.Module:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", DeprecationWarning)
         return quantize_dynamic(model, {torch.nn.Linear: per_channel_dynamic_qconfig}, dtype=torch.qint8)
+
+
+def _build(request: BackendRequest) -> TorchBackend:
+    return TorchBackend(request.folder, device=request.device, precision=request.precision,
+                        int8_mode=request.int8_mode, first_token_only=request.first_token_only,
+                        tokenizer=request.tokenizer, trust_remote_code=request.trust_remote_code,
+                        decoder=request.decoder)
+
+
+register(BackendSpec("torch", "PyTorch", _build, devices=("cpu", "cuda"),
+                     precisions=("fp32", "fp16", "bf16", "int8")))

@@ -10,11 +10,11 @@ from __future__ import annotations
 
 from gte_ui.core.errors import ConfigError
 from gte_ui.core.settings import Settings
-from gte_ui.engine.backends import resolve_runtime
+from gte_ui.engine.backends.registry import resolve_runtime
 from gte_ui.engine.decoder_reranker import DecoderReranker, is_decoder_reranker
 from gte_ui.engine.encoder import public_model_name
-from gte_ui.engine.families import check_remote_code, read_traits
-from gte_ui.engine.hub import resolve_model, transformer_folder
+from gte_ui.engine.models.families import check_remote_code, read_traits
+from gte_ui.engine.models.hub import resolve_model, transformer_folder
 from gte_ui.engine.reranker import Reranker, read_reranker_config
 
 

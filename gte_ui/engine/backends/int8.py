@@ -18,11 +18,37 @@ import gc
 import logging
 import re
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
 
 import torch
 from torch import nn
 
 log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Int8Mode:
+    """One int8 flavour: whether ONNX Runtime runs it, and which layers eager torch keeps fp32."""
+
+    onnx: bool  # exported to ONNX Runtime with --int8-engine onnx (else eager torch)
+    torch_fp32_layers: tuple[str, ...]  # regular expressions over module names, eager torch only
+    #: quantize_w8a8's keyword arguments for the ONNX export (layers kept fp32, asymmetric
+    #: activations, FFN outlier channels split off into fp32)
+    onnx_scheme: dict = field(default_factory=dict)
+    #: layers eager torch keeps fp32 in a decoder (Qwen2/Qwen3 names); decoders have no ONNX export
+    decoder_fp32_layers: tuple[str, ...] = ()
+
+
+#: The one table of int8 flavours, keyed by settings.INT8_MODE_NAMES (the user's choices; accuracy
+#: figures: docs/performance.md). The layer name patterns are this engine's business, not a setting.
+INT8_MODES: dict[str, Int8Mode] = {
+    "accurate": Int8Mode(onnx=True, torch_fp32_layers=(r"pooler", r"layer\.\d+\.output\.dense"),
+                         onnx_scheme={"keep_fp32": (r"pooler",), "asymmetric": True,
+                                      "outlier_split": (r"layer\.\d+\.output\.dense",)},
+                         decoder_fp32_layers=(r"mlp\.down_proj",)),
+    "fast": Int8Mode(onnx=True, torch_fp32_layers=(r"pooler",), onnx_scheme={"keep_fp32": (r"pooler",)}),
+    "dynamic": Int8Mode(onnx=False, torch_fp32_layers=()),  # torch quantize_dynamic, per tensor
+}
 
 #: sentences used to calibrate smoothing factors (mixed Chinese/English, varied lengths)
 CALIBRATION_TEXTS = [

@@ -3,7 +3,7 @@
 *fast*: NNCF's static post-training quantisation (``model_type=TRANSFORMER``: SmoothQuant on the
 MatMuls, per-tensor int8 activations calibrated once) leaves OpenVINO's CPU plugin whole int8
 GEMMs with the quantise/dequantise fused around them, where the ONNX Runtime path
-(:mod:`gte_ui.engine.onnx_export`) spends ~40 % of its time on per-token quantisation and fp32
+(:mod:`gte_ui.engine.backends.onnx_export`) spends ~40 % of its time on per-token quantisation and fp32
 attention: the fastest CPU path, but one scale per tensor fits less well than per-token ones.
 *accurate* (the default mode): only the FFN output projections (outliers split off) keep static
 scales; Q/K/V, the attention output and the FFN input projection get int8 weights
@@ -35,10 +35,9 @@ import numpy as np
 import torch
 
 from gte_ui.core.errors import ConfigError
-from gte_ui.core.settings import check_openvino_mode
-from gte_ui.engine.backends import Backend
-from gte_ui.engine.int8 import CALIBRATION_TEXTS, activation_maxima, trim_heap
-from gte_ui.engine.onnx_export import (
+from gte_ui.core.settings import OPENVINO_INT8_MODES, check_openvino_mode
+from gte_ui.engine.backends.int8 import CALIBRATION_TEXTS, activation_maxima, trim_heap
+from gte_ui.engine.backends.onnx_export import (
     HiddenStates,
     export_progress,
     file_records,
@@ -50,6 +49,7 @@ from gte_ui.engine.onnx_export import (
     staged_export,
     why_export,
 )
+from gte_ui.engine.backends.registry import Backend, BackendRequest, BackendSpec, register
 from gte_ui.engine.tokenizer import load_tokenizer
 
 log = logging.getLogger(__name__)
@@ -355,3 +355,13 @@ class OvInt8Backend(Backend):
             result = self._request.infer(feed)  # copies the output out of the request's buffer
             hidden = result[self.compiled.output(0)]
         return torch.from_numpy(np.asarray(hidden))
+
+
+def _build(request: BackendRequest) -> OvInt8Backend:
+    return OvInt8Backend(request.folder, threads=request.threads, cache_dir=request.cache_dir,
+                         tokenizer=request.tokenizer, token_types=request.token_types, mode=request.int8_mode)
+
+
+register(BackendSpec("openvino", "OpenVINO", _build, devices=("cpu",), precisions=("int8",),
+                     int8_modes=OPENVINO_INT8_MODES, check_mode=check_openvino_mode,
+                     require=require_openvino, bert_family_only=True))

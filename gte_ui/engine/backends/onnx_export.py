@@ -1,4 +1,4 @@
-"""INT8 on CPU through ONNX Runtime: the W8A8 model of :mod:`gte_ui.engine.int8`, exported once and cached.
+"""INT8 on CPU through ONNX Runtime: the W8A8 model of :mod:`gte_ui.engine.backends.int8`, exported once and cached.
 
 Why ONNX Runtime: eager PyTorch spends most of an int8 forward pass on the per-token
 quantise/dequantise element-wise work; ``torch.compile`` fuses it but compiles for about a
@@ -9,9 +9,9 @@ minute per input shape. ONNX Runtime runs the same arithmetic with fused kernels
   ~10x faster than s8×s8 on x86) → ``MatMulIntegerToFloat`` (token scales and per-channel
   weight scales both in its epilogue) → ``+ bias`` (last, so ORT fuses it into BiasGelu);
 * Q, K and V are one GEMM on one quantised input; the attention output projection's smoothing
-  is folded into V (see :func:`gte_ui.engine.int8.quantize_w8a8`);
+  is folded into V (see :func:`gte_ui.engine.backends.int8.quantize_w8a8`);
 * in ``accurate`` mode every activation row is uint8 with its own zero point (the correction
-  is a few extra weight rows inside the same GEMM, see :func:`gte_ui.engine.int8.zero_point_rows`), and
+  is a few extra weight rows inside the same GEMM, see :func:`gte_ui.engine.backends.int8.zero_point_rows`), and
   the few outlier channels of each FFN are split off and applied in fp32 (a tiny GEMM): the
   precision the symmetric per-token scheme loses, at ~1 % of its time (``MatMulNBits``, tried
   before, ran at half the GEMM speed);
@@ -43,9 +43,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from gte_ui.core.settings import INT8_MODES
-from gte_ui.engine.backends import Backend, cpu_int8_instructions, keep_first_token_only
-from gte_ui.engine.int8 import _EXPORT_MEMO, quantize_w8a8, trim_heap
+from gte_ui.engine.backends.int8 import _EXPORT_MEMO, INT8_MODES, quantize_w8a8, trim_heap
+from gte_ui.engine.backends.pytorch import keep_first_token_only
+from gte_ui.engine.backends.registry import Backend, BackendRequest, BackendSpec, cpu_int8_instructions, register
 from gte_ui.engine.tokenizer import load_tokenizer
 
 log = logging.getLogger(__name__)
@@ -205,7 +205,7 @@ def export_int8(folder: Path, target: Path, mode: str, reduce_range: bool = Fals
     """Load the fp32 model, calibrate + smooth + quantise it (W8A8), export it to ``target``.
 
     ``first_token_only``: the graph outputs [batch, 1, dim], the first token's state, and its last
-    layer computes no more than that needs (:func:`gte_ui.engine.backends.keep_first_token_only`; where
+    layer computes no more than that needs (:func:`gte_ui.engine.backends.pytorch.keep_first_token_only`; where
     the architecture does not allow it the output stays [batch, seq, dim]).
 
     ``token_types``: the graph also reads ``token_type_ids`` (BERT cross-encoders put the
@@ -535,3 +535,14 @@ class OrtInt8Backend(Backend):
         feed = int64_feed(input_ids, attention_mask, token_type_ids, self._reads_token_types)
         (hidden,) = self.session.run(None, feed)
         return torch.from_numpy(hidden)
+
+
+def _build(request: BackendRequest) -> OrtInt8Backend:
+    return OrtInt8Backend(request.folder, mode=request.int8_mode, threads=request.threads,
+                          cache_dir=request.cache_dir, first_token_only=request.first_token_only,
+                          tokenizer=request.tokenizer, token_types=request.token_types)
+
+
+register(BackendSpec("onnx", "ONNX Runtime", _build, devices=("cpu",), precisions=("int8",),
+                     int8_modes=tuple(name for name, mode in INT8_MODES.items() if mode.onnx),
+                     bert_family_only=True))

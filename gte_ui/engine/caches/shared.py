@@ -1,6 +1,6 @@
 """The shared cache tier: vectors in Redis, shared by every process and machine that points at it.
 
-It sits behind the in-process LRU (:class:`~gte_ui.engine.cache.TieredCache`). Reads are one
+It sits behind the in-process LRU (:class:`~gte_ui.engine.caches.local.TieredCache`). Reads are one
 ``MGET`` per request for the texts the LRU missed; writes never touch the request's critical
 path: they go onto a bounded queue that a writer thread flushes in pipelines (``SET … EX ttl``).
 
@@ -40,7 +40,7 @@ import redis
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
-from gte_ui.engine.cache import CachedVector
+from gte_ui.engine.caches.local import CachedVector
 
 log = logging.getLogger(__name__)
 

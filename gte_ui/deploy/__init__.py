@@ -1,0 +1,1 @@
+"""Deployments of the service beside :mod:`gte_ui.server` (not front ends): Ray Serve replicas."""
