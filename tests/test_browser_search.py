@@ -28,7 +28,8 @@ def search_app(tiny_model_dir, tmp_path_factory):
     other = build_random_bert(tmp_path_factory.mktemp("second"), "tiny", seed=7)
     idx = tmp_path_factory.mktemp("indexes")
     settings = Settings(model=str(tiny_model_dir), models=(f"second={other}",), reranker=str(ce), device="cpu",
-                        precision="fp32", index_dir=str(idx))
+                        precision="fp32", index_dir=str(idx),
+                        allow_index_build=True)
     service = EmbeddingService.from_settings(settings)
     src = idx.parent / "phones.txt"
     src.write_text("\n".join(DOCS), encoding="utf-8")

@@ -179,7 +179,12 @@ def test_search_tab_callbacks(tiny_service, tmp_path):
     from gte_ui.frontends.ui.tabs import search as tab
     from gte_ui.service.service import EmbeddingService
 
-    settings = tiny_service.settings.replace(index_dir=str(tmp_path / "tab"))
+    service = EmbeddingService(tiny_service.encoder, tiny_service.settings.replace(index_dir=str(tmp_path / "tab")))
+    upload = tmp_path / "upload.csv"
+    upload.write_text("id,body\n" + "\n".join(f"{i},{t}" for i, t in enumerate(DOCS)), encoding="utf-8")
+    refused, _ = tab.on_build(service, str(upload), "upl", "body", None, progress=lambda *a, **k: None)
+    assert "--allow-index-build" in refused and catalog_from_settings(service.settings).names() == []
+    settings = tiny_service.settings.replace(index_dir=str(tmp_path / "tab"), allow_index_build=True)
     service = EmbeddingService(tiny_service.encoder, settings)
     upload = tmp_path / "upload.csv"
     upload.write_text("id,body\n" + "\n".join(f"{i},{t}" for i, t in enumerate(DOCS)), encoding="utf-8")

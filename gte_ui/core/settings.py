@@ -198,6 +198,7 @@ class Settings:
     # Access control.
     auth: str | None = None  # "user:pass" for the UI
     allow_calibration: bool = False  # let the UI save verdict bands for everyone (implied by auth)
+    allow_index_build: bool = False  # let the Search tab build indexes on the server's disk (implied by auth)
     api_key: str | None = None  # Bearer token for the REST routes
     cors_origins: tuple[str, ...] = field(default_factory=tuple)
     #: Host names the server answers to (``*.example.org`` allowed); empty: any Host
@@ -229,6 +230,12 @@ class Settings:
         when the operator says so explicitly (an anonymous browser must not change every
         user's verdicts)."""
         return bool(self.auth) or self.allow_calibration
+
+    @property
+    def index_build_allowed(self) -> bool:
+        """Whether UI users may build corpus indexes: each one stays in --index-dir until deleted,
+        so an anonymous page must not be able to fill the disk with them."""
+        return bool(self.auth) or self.allow_index_build
 
     def replace(self, **changes: Any) -> Settings:
         return validate(dataclasses.replace(self, **changes))
@@ -378,6 +385,9 @@ _OPTIONS: list[tuple[str, tuple[str, ...], tuple[str, ...], Any, str]] = [
     ("allow_calibration", ("--allow-calibration",), ("GTE_ALLOW_CALIBRATION",), _bool,
      "let the Evaluate tab save calibrated verdict bands, which changes every user's verdicts and "
      "writes to disk (always allowed with --auth; default: off)"),
+    ("allow_index_build", ("--allow-index-build",), ("GTE_ALLOW_INDEX_BUILD",), _bool,
+     "let the Search tab build corpus indexes from uploads, which stay in --index-dir until deleted "
+     "(always allowed with --auth; default: off; `gte-ui index build` needs no flag)"),
     ("api_key", ("--api-key",), ("GTE_API_KEY",), str, "Bearer token required by the REST routes"),
     ("cors_origins", ("--cors-origins",), ("GTE_CORS_ORIGINS",), _csv,
      "comma-separated origins allowed by CORS, on the REST routes and Gradio's alike (default: same origin only)"),

@@ -118,6 +118,11 @@ def on_search(service: EmbeddingService, indexes: Sequence[str] | str | None, qu
 def on_build(service: EmbeddingService, upload: str | None, name: str, column: str, model: str | None,
              progress: gr.Progress = gr.Progress()):  # noqa: B008 - Gradio's own progress idiom
     """Build an index from an uploaded corpus with a progress bar; returns (status, picker update)."""
+    if not service.settings.index_build_allowed:  # an index stays on disk: not for anonymous pages
+        raise GteError(ErrorType.UNAUTHORIZED,
+                       "building indexes from this page is off: start the server with --auth or "
+                       "--allow-index-build, or use `gte-ui index build FILE --name N`",
+                       "本页建立索引未启用：请以 --auth 或 --allow-index-build 启动服务，或使用 gte-ui index build")
     if not upload:
         raise GteError(ErrorType.VALIDATION, "upload a corpus file first (.txt, .csv, .tsv, .jsonl, .parquet)",
                        "请先上传语料文件（.txt/.csv/.tsv/.jsonl/.parquet）")
