@@ -172,10 +172,10 @@ def highlights(service: EmbeddingService, query: str, text: str, n: int = HIGHLI
     return [Highlight(al.tokens_b[j], float(best[j]), al.tokens_a[al.best_a[j]]) for j in order]
 
 
-def retrieve(service: EmbeddingService, index: VectorIndex, query: str, top_k: int,
-             options: TextOptions | None = None) -> tuple[EmbeddingService, list[SearchHit], float, float, list[str]]:
-    """Stage 1: the query through the index's model, top-k by the index's store."""
-    s = model_for_index(service, index.manifest)
+def retrieve(s: EmbeddingService, index: VectorIndex, query: str, top_k: int,
+             options: TextOptions | None = None) -> tuple[list[SearchHit], float, float, list[str]]:
+    """Stage 1: the query through ``s`` (the index's model: :func:`model_for_index`), top-k by the
+    index's store."""
     t0 = time.perf_counter()
     res = s.embed([query], what="query", options=options)
     t1 = time.perf_counter()
@@ -187,7 +187,7 @@ def retrieve(service: EmbeddingService, index: VectorIndex, query: str, top_k: i
                       score=float(sc), verdict=verdict(float(sc), bands))
             for r, (rec, sc) in enumerate(zip(records, scores[0].tolist()))]
     _, warnings = s.unknown_report([res.texts[0]])
-    return s, hits, (t1 - t0) * 1000, (t2 - t1) * 1000, warnings + manifest_warnings(s, index.manifest)
+    return hits, (t1 - t0) * 1000, (t2 - t1) * 1000, warnings + manifest_warnings(s, index.manifest)
 
 
 def search(service: EmbeddingService, catalog: IndexCatalog, index: object, query: object, top_k: object = 10, *,
@@ -214,7 +214,7 @@ def search(service: EmbeddingService, catalog: IndexCatalog, index: object, quer
     options = index_options(idx, options)
     s = model_for_index(service, idx.manifest)
     text = s.check_text(query, "query")
-    s, hits, embed_ms, search_ms, warnings = retrieve(service, idx, text, top_k, options)
+    hits, embed_ms, search_ms, warnings = retrieve(s, idx, text, top_k, options)
     result = SearchResult(index=idx.name, model=s.name, query=text, hits=hits, rows=idx.manifest.rows,
                           store=idx.manifest.store, embed_ms=embed_ms, search_ms=search_ms, warnings=warnings)
     if rerank:  # the one --reranker sits beside the default model and serves every index
