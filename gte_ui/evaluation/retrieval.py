@@ -33,6 +33,7 @@ from gte_ui.core import csvsafe
 from gte_ui.core.errors import ErrorType, GteError
 from gte_ui.core.scoring import normalize_rows
 from gte_ui.core.textfiles import decode_text
+from gte_ui.engine.vector_index import exact_top_k
 from gte_ui.service.options import DEFAULT_OPTIONS, TextOptions
 
 #: the headline metrics, as C-MTEB reports them (key -> label)
@@ -292,22 +293,10 @@ def read_retrieval(source: str | Path, split: str = "test", name: str = "",
 def exact_search(queries: np.ndarray, corpus: np.ndarray, k: int,
                  chunk: int = QUERY_CHUNK) -> tuple[np.ndarray, np.ndarray]:
     """The ``k`` best documents of each query by inner product (cosine for unit vectors), best
-    first, ties by lower row: ``(indices [n_queries, k], scores [n_queries, k])``. Queries go ``chunk`` at a time,
-    so memory holds ``chunk × n_docs`` scores, never the whole matrix."""
-    corpus = np.ascontiguousarray(corpus, dtype=np.float32)
-    queries = np.ascontiguousarray(queries, dtype=np.float32)
-    k = min(k, corpus.shape[0])
-    out_idx = np.empty((queries.shape[0], k), dtype=np.int64)
-    out_score = np.empty((queries.shape[0], k), dtype=np.float32)
-    for start in range(0, queries.shape[0], chunk):
-        scores = queries[start:start + chunk] @ corpus.T
-        n = scores.shape[1]  # the k largest sit past n - k after the partition (no negated copy)
-        top = np.argpartition(scores, n - k, axis=1)[:, n - k:] if k < n else np.tile(np.arange(n), (len(scores), 1))
-        top_scores = np.take_along_axis(scores, top, axis=1)
-        order = np.lexsort((top, -top_scores), axis=1)  # score descending; ties: lower row first
-        out_idx[start:start + chunk] = np.take_along_axis(top, order, axis=1)
-        out_score[start:start + chunk] = np.take_along_axis(top_scores, order, axis=1)
-    return out_idx, out_score
+    first, ties by lower row: ``(indices [n_queries, k], scores [n_queries, k])``, ``chunk`` queries
+    at a time (the index's own exact search, :func:`~gte_ui.engine.vector_index.exact_top_k`)."""
+    scores, rows = exact_top_k(corpus, queries, k, chunk)
+    return rows, scores
 
 
 def score_run(qrels: dict[str, dict[str, int]], run: dict[str, dict[str, float]],
