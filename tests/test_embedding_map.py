@@ -158,3 +158,18 @@ def test_http_route(live_server):
         r = requests.post(live_server.url + "/v1/map", json=bad, timeout=60)
         assert r.status_code == status, (bad, r.text)
         assert "error" in r.json() and "Traceback" not in r.text
+
+
+def test_a_requests_map_is_bounded_by_the_token_budget(tiny_service, capsys, tmp_path):
+    """Issue 26.4 for the map: a request (HTTP, the page) embeds at most --max-tokens-per-request of
+    model work (413 before any runs); the command line maps a whole file."""
+    from gte_ui.core.errors import HTTP_STATUS, GteError
+    from gte_ui.service import embedding_map
+    from gte_ui.service.service import EmbeddingService
+
+    service = EmbeddingService(tiny_service.encoder, tiny_service.settings.replace(max_tokens_per_request=1000))
+    texts = [f"第{i}段" + "今天天气很好" * 60 for i in range(20)]  # 20 truncated texts: 20 x 128 tokens
+    with pytest.raises(GteError, match="max-tokens-per-request") as info:
+        embedding_map.build_map(service, texts, clusters=2)
+    assert HTTP_STATUS[info.value.error_type] == 413
+    assert embedding_map.build_map(service, texts, clusters=2, bounded=False).total == 20

@@ -106,7 +106,7 @@ def map_command(argv: Sequence[str]) -> int:
         texts, labels = embedding_map.read_map_file(args.file, args.column, args.label_column)
         service = EmbeddingService.from_settings(parse_settings(rest), batching=False)
         result = embedding_map.build_map(service, texts, labels=labels, queries=queries, method=args.method,
-                                         clusters=args.clusters, seed=args.seed)
+                                         clusters=args.clusters, seed=args.seed, bounded=False)  # a local file
         title = f"{Path(args.file).name} · {service.name}"
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)

@@ -161,10 +161,12 @@ def map_vectors(vectors: np.ndarray, texts: Sequence[str], *, labels: Sequence[s
 
 def build_map(service, texts: Sequence[str], *, labels: Sequence[str] | None = None, queries: Sequence[str] = (),
               method: str = "pca", clusters: int = DEFAULT_CLUSTERS, max_points: int | None = None,
-              seed: int = 0, options: TextOptions | None = None) -> EmbeddingMap:
+              seed: int = 0, options: TextOptions | None = None, bounded: bool = True) -> EmbeddingMap:
     """Embed (a sample of) ``texts`` and ``queries`` with the service's model and map them.
 
-    Sampling happens before embedding: a 100k corpus costs ``--map-max-points`` embeddings.
+    Sampling happens before embedding: a 100k corpus costs ``--map-max-points`` embeddings, and
+    ``bounded`` (a request's: HTTP, the page) refuses more than ``--max-tokens-per-request`` of model
+    work (413); the command line maps whole files.
 
     Raises:
         GteError: no texts, a text the service refuses (named by its line), labels that do not
@@ -184,10 +186,12 @@ def build_map(service, texts: Sequence[str], *, labels: Sequence[str] | None = N
     keep = sample_indices(len(texts), cap, seed)
     options = options or DEFAULT_OPTIONS
     picked = [texts[i] for i in keep]
+    queries = [q for q in queries if isinstance(q, str) and q.strip()][:MAX_QUERIES]
+    if bounded:
+        service.check_work(picked + queries, options)
     vectors = np.concatenate([
         service.embed_corpus(picked[s:s + 256], [f"text {keep[s + j] + 1}" for j in range(len(picked[s:s + 256]))],
                              options=options.without_prompt()).vectors for s in range(0, len(picked), 256)])
-    queries = [q for q in queries if isinstance(q, str) and q.strip()][:MAX_QUERIES]
     q_vec = service.embed_corpus(queries, [f"query {i + 1}" for i in range(len(queries))],
                                  options=options).vectors if queries else None
     return map_vectors(vectors, picked, labels=[labels[i] for i in keep] if labels is not None else None,

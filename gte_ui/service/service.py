@@ -484,6 +484,11 @@ class EmbeddingService:
         """The long-text dispatch: sliding windows when chunking, else ``runner`` (truncating)."""
         return self.encoder.encode_chunked(texts) if mode == "chunk" else runner(texts)
 
+    def check_work(self, texts: list[str], options: TextOptions | None = None) -> None:
+        """:meth:`_check_work` for a capability that embeds through :meth:`embed_corpus` on behalf of
+        a request (the embedding map): the same ``--max-tokens-per-request`` 413."""
+        self._check_work(texts, self._long_text(options or DEFAULT_OPTIONS))
+
     def _check_work(self, texts: list[str], mode: str) -> None:
         """Refuse a request whose model work is over ``--max-tokens-per-request`` (413), before any
         of it runs. Truncated texts are weighed free (at most ``max_length`` each) unless that bound
