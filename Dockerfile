@@ -3,7 +3,7 @@
 #   CUDA:           docker build -t gte-workbench:cuda --build-arg TORCH_INDEX=cu128 .
 #   model baked in: docker build -t gte-workbench:offline --build-arg MODEL_DIR=models/gte-large-zh .
 # It installs the requirements file CI installs (with the torch version CI pins) and starts with
-# README's command, `python app.py`; tests/test_dockerfile.py checks that, runs that command with
+# README's command, `python app.py`; tests/project/test_dockerfile.py checks that, runs that command with
 # this file's ENV and runs the HEALTHCHECK against it, so the image cannot drift unseen.
 ARG PYTHON_VERSION=3.11
 FROM python:${PYTHON_VERSION}-slim

@@ -7,7 +7,7 @@ requests one after another beside it until it ends. Prints each tree's big-reque
 small requests' latency (median and worst), and RSS before, at its peak and 2 s after.
 
 With ``--rerank``, the same for the cross-encoder path: MiniLM's real encoder with a seeded
-one-logit head (as tests/test_rerank.py builds it), one rerank of 1,000 documents x 19,990
+one-logit head (as tests/unit/engine/test_reranker.py builds it), one rerank of 1,000 documents x 19,990
 characters (``--docs``) beside 1-pair reranks.
 
     python3 bench/bench_fairness.py [--model FOLDER] [--rerank [--docs N]] [--tree OTHER_CHECKOUT ...]

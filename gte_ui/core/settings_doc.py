@@ -4,7 +4,7 @@ Regenerate after adding or changing a flag in :mod:`gte_ui.core.settings`::
 
     python3 -m gte_ui.core.settings_doc --write
 
-``tests/test_docs.py`` fails while docs/settings.md differs from :func:`render`.
+``tests/project/test_docs.py`` fails while docs/settings.md differs from :func:`render`.
 """
 
 from __future__ import annotations

@@ -21,7 +21,7 @@ import yaml
 
 from gte_ui.core.settings import _OPTIONS, Settings, parse_settings
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="module")

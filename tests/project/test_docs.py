@@ -86,12 +86,12 @@ def test_readme_images_are_the_browser_tests_current_screenshots(tiny_service):
     """Issue 30.9: README's screenshots predated the Rerank tab, one showed a test server's temp
     path. Each README image must be the file the browser tests last wrote (UPDATE_SCREENSHOTS=1
     records it in docs/screenshots/manifest.json), taken with today's tabs and no temp path.
-    Regenerate: UPDATE_SCREENSHOTS=1 python3 -m pytest tests/test_browser.py tests/test_browser_models.py
-    tests/test_browser_rerank.py"""
+    Regenerate: UPDATE_SCREENSHOTS=1 python3 -m pytest tests/e2e/browser/test_browser.py tests/e2e/browser/test_browser_models.py
+    tests/e2e/browser/test_browser_rerank.py"""
     import hashlib
     from pathlib import Path
 
-    root = Path(__file__).resolve().parent.parent
+    root = Path(__file__).resolve().parents[2]
     manifest = json.loads((root / "docs" / "screenshots" / "manifest.json").read_text(encoding="utf-8"))
     images = re.findall(r"\((docs/screenshots/[^)]+\.png)\)", (root / "README.md").read_text(encoding="utf-8"))
     assert images, "README shows no screenshots"
@@ -122,7 +122,7 @@ def test_quick_start_installs_the_cpu_torch_in_a_venv():
     installs the CPU torch before the requirements, and `pip install .` is told the same."""
     from pathlib import Path
 
-    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
     quick = readme[readme.index("## Quick start"):readme.index("\n## ", readme.index("## Quick start") + 5)]
     blocks = re.findall(r"```bash\n(.*?)\n```", quick, re.DOTALL)
     assert len(blocks) == 3 and blocks[0].startswith("python3 -m venv .venv && . .venv/bin/activate")
@@ -138,5 +138,5 @@ def test_readme_stays_short():
     """README is the first screen, not the manual (depth goes to docs/): at most 12,000 bytes."""
     from pathlib import Path
 
-    size = len((Path(__file__).resolve().parent.parent / "README.md").read_bytes())
+    size = len((Path(__file__).resolve().parents[2] / "README.md").read_bytes())
     assert size <= 12_000, f"README.md is {size} bytes; move detail into docs/"

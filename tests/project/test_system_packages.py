@@ -9,7 +9,7 @@ from pathlib import Path
 
 from conftest import BROWSER_APT, REDIS_APT, missing_browser_packages, missing_system_packages
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def python_only_path(tmp_path: Path) -> str:
@@ -47,7 +47,7 @@ def test_missing_packages_are_named(monkeypatch, tmp_path):
 def test_browser_tests_without_chromium_fail_with_the_apt_line(tmp_path):
     """The real suite on a machine without them: a one-line failure naming the apt command, not
     a traceback, and the run's header says it first."""
-    done = _pytest_without_packages(tmp_path, "-x", "tests/test_browser.py")
+    done = _pytest_without_packages(tmp_path, "-x", "tests/e2e/browser/test_browser.py")
     out = done.stdout + done.stderr
     assert done.returncode == 1, out[-3000:]
     assert f"sudo {BROWSER_APT}" in out and "the browser tests need chromium and fonts-noto-cjk" in out
@@ -58,11 +58,11 @@ def test_browser_tests_without_chromium_fail_with_the_apt_line(tmp_path):
 def test_shared_cache_tests_without_redis_fail_with_the_apt_line(tmp_path):
     """The same for the shared-cache tests: the header names redis-server first, then each test
     that starts one fails in one line with the apt command, and `-m 'not redis'` leaves them out."""
-    done = _pytest_without_packages(tmp_path, "-x", "tests/test_shared_cache.py")
+    done = _pytest_without_packages(tmp_path, "-x", "tests/unit/engine/caches/test_shared.py")
     out = done.stdout + done.stderr
     assert done.returncode == 1, out[-3000:]
     assert f"sudo {REDIS_APT}" in out and "the shared-cache tests need redis-server" in out
     assert "MISSING system packages" in out.split("collected")[0]  # the header, before any test runs
     assert "Traceback" not in out and "FileNotFoundError" not in out
-    left_out = _pytest_without_packages(tmp_path, "-q", "-m", "not redis", "tests/test_shared_cache.py")
+    left_out = _pytest_without_packages(tmp_path, "-q", "-m", "not redis", "tests/unit/engine/caches/test_shared.py")
     assert left_out.returncode == 5 and "deselected" in left_out.stdout, left_out.stdout[-2000:]  # 5: none ran

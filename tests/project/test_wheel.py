@@ -22,7 +22,7 @@ from conftest import free_port
 
 pytestmark = pytest.mark.slow
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def _run(args: list[str], **kwargs) -> subprocess.CompletedProcess:

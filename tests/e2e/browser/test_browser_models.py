@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from test_browser import ARGS, _missing, shot  # the browser tests' launch rules and screenshot helper
+from browser_kit import ARGS, _missing, shot
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -72,7 +72,7 @@ def test_compare_all_on_the_ranking_and_evaluate_tabs(page, two_model_server):
     """Compare-all beyond the pairwise tab: a score column per model and Kendall's τ on the ranking
     tab; one row per model (ROC-AUC for ATEC's 0/1 labels) on the Evaluate tab."""
     from gte_ui.evaluation.compare import rank_agreement
-    from test_browser import fill_text, open_tab
+    from browser_kit import fill_text, open_tab
 
     select_model(page, "⚖️ 全部比较 Compare all")
     open_tab(page, "排序 One-to-many")
@@ -112,7 +112,7 @@ def test_ranking_names_unreadable_candidates_once_and_marks_their_rows(page, two
     """Issue 30.4: MiniLM reads no Chinese. The Ranking tab says so in one line, naming the
     candidates by the rank the table shows, and marks those rows (it was five warnings that
     numbered texts differently from the table)."""
-    from test_browser import fill_text, open_tab
+    from browser_kit import fill_text, open_tab
 
     select_model(page, "minilm")
     open_tab(page, "排序 One-to-many")

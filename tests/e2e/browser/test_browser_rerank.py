@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from conftest import LiveServer
-from test_browser import browser, fill_text, open_tab, shot  # noqa: F401 - the browser fixture is shared
+from browser_kit import fill_text, open_tab, shot
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 

@@ -10,7 +10,7 @@ import zipfile
 import pytest
 
 from conftest import LiveServer
-from test_browser import browser, open_tab, shot  # noqa: F401 - the browser fixture is shared
+from browser_kit import open_tab, shot
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 

@@ -25,7 +25,7 @@ from gte_ui.frontends.cli import embed_file, iter_texts
 from gte_ui.core.errors import GteError
 from gte_ui.frontends.ui.tabs import evaluate as evaluate_tab
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[3]
 TEXTS = ["今天天气很好", "我想借钱", "这款手机电池续航很强, 用一天没问题", "苹果手机很好用"]
 
 

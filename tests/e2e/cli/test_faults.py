@@ -30,7 +30,7 @@ from gte_ui.engine.encoder import Encoder
 from gte_ui.engine.models.hub import DamagedModelError, check_model_folder
 from gte_ui.engine.backends.onnx_export import RECORD, TMP_PREFIX, remove_abandoned_exports, verify_export
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[3]
 
 
 def run_python(code: str, *, env: dict | None = None, timeout: float = 240, prefix: list[str] | None = None,

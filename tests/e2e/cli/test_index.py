@@ -22,7 +22,7 @@ from gte_ui.frontends import cli
 from gte_ui.service.corpus import CorpusColumns, build_index, embed_file
 from gte_ui.service.search import catalog_from_settings, search
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[3]
 TEXTS = ["今天天气很好", "明天会下雨吗", "我喜欢吃苹果", "手机电池续航很强", "这款手机电量很耐用", "价格便宜，性价比高",
          "屏幕很大，拍照片也清楚", "充电速度特别快", "北京今天下雪了", "电池容量大但是充电慢", "我想借钱", "快递明天到"]
 

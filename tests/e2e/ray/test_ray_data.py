@@ -18,7 +18,7 @@ pytestmark = pytest.mark.timeout(300)  # a Ray pipeline that cannot schedule wou
 from gte_ui.frontends.cli import embed_file, embed_file_ray  # noqa: E402
 from gte_ui.service.options import TextOptions  # noqa: E402
 
-ROOT = Path(__file__).parent.parent
+ROOT = Path(__file__).resolve().parents[3]
 TEXTS = [f"第{i}条语料：向量化整个知识库" for i in range(300)] + ["12345", "  前后有空格  ", "這是繁體中文"]
 
 

@@ -18,7 +18,7 @@ ray = pytest.importorskip("ray")
 pytestmark = pytest.mark.timeout(400)  # Serve waiting on resources it will never get waits forever
 from ray import serve  # noqa: E402
 
-ROOT = Path(__file__).parent.parent
+ROOT = Path(__file__).resolve().parents[3]
 
 
 def running_replicas() -> list[str]:

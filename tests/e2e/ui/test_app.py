@@ -8,7 +8,7 @@ from pathlib import Path
 
 import requests
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[3]
 
 
 def run_app(*args: str, env_extra: dict | None = None) -> subprocess.CompletedProcess:

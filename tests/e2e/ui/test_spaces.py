@@ -17,7 +17,7 @@ import yaml
 from gte_ui.engine.backends.registry import resolve_runtime
 from gte_ui.core.settings import DEFAULT_MODEL, KNOWN_MODELS, on_spaces, parse_settings
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[3]
 SPACES_ENV = {"SPACE_ID": "someone/gte-workbench", "SYSTEM": "spaces"}
 HF_COLORS = {"red", "yellow", "green", "blue", "indigo", "purple", "pink", "gray"}
 

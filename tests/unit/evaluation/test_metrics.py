@@ -18,13 +18,13 @@ from gte_ui.core.errors import GteError
 from gte_ui.service.service import EmbeddingService, default_bands
 from gte_ui.core.scoring import VerdictBands
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[3]
 SAMPLES = ROOT / "assets" / "samples"
 
 
 @pytest.mark.slow
 def test_stsb_spearman_equals_the_engine_figure(minilm_dir):
-    """The evaluation path gives MiniLM's published STS-B Spearman (as tests/test_minilm.py does)."""
+    """The evaluation path gives MiniLM's published STS-B Spearman (as tests/unit/engine/test_minilm.py does)."""
     svc = EmbeddingService.from_settings(Settings(model=str(minilm_dir), precision="fp32", cache_size=0), batching=False)
     pairs = evaluation.read_pairs(ROOT / "tests" / "data" / "stsb_en" / "sts-test.tsv")
     assert len(pairs) == 1379

@@ -22,7 +22,7 @@ from gte_ui.evaluation import jobs, retrieval
 from gte_ui.evaluation import rerank as rerank_eval
 from gte_ui.frontends import cli
 
-STSB = Path(__file__).parent / "data" / "stsb_en" / "sts-test.tsv"
+STSB = Path(__file__).resolve().parents[2] / "data" / "stsb_en" / "sts-test.tsv"
 ROWS = 300  # the first STS-B rows: 56 queries over 281 documents, quick on 2 cores
 
 

@@ -138,7 +138,7 @@ def test_another_models_index_is_409_and_new_index_appears(served, tmp_path):
 
 @pytest.mark.slow
 def test_two_stage_moves_hits_as_the_reranker_says(minilm_dir, stsb_corpus, tmp_path):
-    """MiniLM retrieves, MiniLM's encoder with a seeded random head reranks (tests/test_rerank.py's
+    """MiniLM retrieves, MiniLM's encoder with a seeded random head reranks (tests/unit/engine/test_reranker.py's
     cross-encoder): the final order is CrossEncoder.predict's over the retrieved hits."""
     from sentence_transformers import CrossEncoder
 

@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 import redis
 import requests
-from test_contract import gradio_call_error, invoke, run_cli
+from frontends_kit import gradio_call_error, invoke, run_cli
 
 from gte_ui.core.errors import ErrorType, GteError
 from gte_ui.engine.batching import DynamicBatcher

@@ -216,7 +216,7 @@ def test_app_reports_an_unreachable_hub_before_loading_gradio(tmp_path):
             "print('heavy:', sorted(m for m in ('gradio', 'transformers', 'uvicorn') if m in sys.modules)); "
             "sys.exit(rc)")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env,
-                          cwd=Path(__file__).resolve().parent.parent, timeout=120)
+                          cwd=Path(__file__).resolve().parents[4], timeout=120)
     assert done.returncode == 2, done.stderr[-2000:]
     assert "heavy: []" in done.stdout
     error = next(line for line in done.stderr.splitlines() if line.startswith("error: "))

@@ -32,7 +32,7 @@ CANDS = ["手机电量很耐用", "充电速度特别快", "电池容量大，�
 @pytest.fixture(autouse=True)
 def uploads_in_tmp_path(monkeypatch, tmp_path):
     """Files a test writes to its tmp_path count as uploads (Gradio's upload folder), as the page's
-    do: the tabs open no other path (tests/test_security_boundary.py proves the refusal)."""
+    do: the tabs open no other path (tests/e2e/http/test_security_boundary.py proves the refusal)."""
     monkeypatch.setenv("GRADIO_TEMP_DIR", str(tmp_path))
 
 
