@@ -44,7 +44,7 @@ from gte_ui.service.corpus import (
     iter_records,
     iter_texts,
 )
-from gte_ui.service.options import TextOptions
+from gte_ui.service.options import DEFAULT_OPTIONS, TextOptions, read_options
 
 __all__ = ["embed_file", "embed_file_ray", "iter_records", "iter_texts", "main"]
 
@@ -194,7 +194,7 @@ def embed_file_ray(settings: Any, src: str | Path, out: str | Path, *, address: 
     settings, threads = _ray_start(settings, address, progress)
     pool = actors or max(1, int(ray.cluster_resources().get("CPU", 1)) // threads)
     ds = _ray_read(src, column, field).map_batches(
-        _RayEmbedder, fn_constructor_args=(settings, options or TextOptions()), batch_size=settings.batch_size * 8,
+        _RayEmbedder, fn_constructor_args=(settings, options or DEFAULT_OPTIONS), batch_size=settings.batch_size * 8,
         compute=ray.data.ActorPoolStrategy(size=pool), num_cpus=threads, batch_format="numpy")
     rows = 0
     if out.suffix.lower() != ".parquet":
@@ -243,7 +243,7 @@ def index_batches_ray(settings: Any, src: str | Path, columns: Any, address: str
     settings, threads = _ray_start(settings, address, progress)  # rows keep input order: ids by row number hold
     pool = actors or max(1, int(ray.cluster_resources().get("CPU", 1)) // threads)
     ds = _ray_read(src, columns.text, columns.field, columns.id, columns.title, keep_docs=True).map_batches(
-        _RayEmbedder, fn_constructor_args=(settings, options or TextOptions()), batch_size=settings.batch_size * 8,
+        _RayEmbedder, fn_constructor_args=(settings, options or DEFAULT_OPTIONS), batch_size=settings.batch_size * 8,
         compute=ray.data.ActorPoolStrategy(size=pool), num_cpus=threads, batch_format="numpy")
 
     def batches() -> Iterator[tuple[list, Any]]:
@@ -424,9 +424,9 @@ def _run(args: argparse.Namespace, rest: list[str]) -> int:
         print(f"saved to {folder}; run offline with: {_prog()} serve --model {folder} --offline")
         return 0
     settings = parse_settings(rest)  # model flags; anything else is refused by its parser
-    options = TextOptions(t2s=args.t2s, nfkc=args.nfkc, collapse_whitespace=args.collapse_whitespace,
-                          prompt_name=getattr(args, "prompt_name", None),
-                          instruction=getattr(args, "instruction", None))
+    options = read_options({"t2s": args.t2s, "nfkc": args.nfkc, "collapse_whitespace": args.collapse_whitespace,
+                            "prompt_name": getattr(args, "prompt_name", None),
+                            "instruction": getattr(args, "instruction", None)})
     if args.command == "rerank":
         service = h.EmbeddingService.from_settings(settings, batching=False)
         docs = list(args.documents)

@@ -19,7 +19,7 @@ from typing import Any
 from gte_ui.core.errors import GteError
 from gte_ui.core.settings import INDEX_STORES, model_flags_epilog, parse_settings
 from gte_ui.service.corpus import DEFAULT_CHUNK, CorpusColumns
-from gte_ui.service.options import TextOptions
+from gte_ui.service.options import read_options
 
 #: ``index build --ray``'s embedder: (settings, src, columns, address, actors, progress, options)
 #: -> (skipped blanks, batches of ((id, title, text) records, vectors)); cli.py's Ray Data path
@@ -138,7 +138,7 @@ def _index(argv: list[str], prog: str, ray_batches: RayBatches | None) -> int:
     catalog = search.catalog_from_settings(settings)
     store = args.store or settings.index_store
     columns = CorpusColumns(text=args.column, field=args.field, id=args.id_column, title=args.title_column)
-    options = TextOptions(t2s=args.t2s, nfkc=args.nfkc, collapse_whitespace=args.collapse_whitespace)
+    options = read_options({"t2s": args.t2s, "nfkc": args.nfkc, "collapse_whitespace": args.collapse_whitespace})
     if args.ray:
         assert ray_batches is not None, "cli.main passes the Ray Data path"
         service = EmbeddingService.from_settings(settings, batching=False)

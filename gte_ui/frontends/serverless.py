@@ -41,7 +41,7 @@ from gte_ui.core.errors import ErrorType, GteError
 from gte_ui.core.jsonbody import check_json_media_type, parse_json
 from gte_ui.core.settings import parse_settings
 from gte_ui.core.textnorm import split_lines
-from gte_ui.service.options import TextOptions
+from gte_ui.service.options import OPTION_NAMES, TextOptions, read_options
 
 log = logging.getLogger(__name__)
 
@@ -198,5 +198,5 @@ def similarity_answer(r) -> dict[str, Any]:
 
 
 def _options(body: dict[str, Any]) -> TextOptions:
-    return TextOptions(t2s=body.get("t2s", False), nfkc=body.get("nfkc", False),
-                       collapse_whitespace=body.get("collapse_whitespace", False), long_text=body.get("long_text"))
+    """Every text option the body names (prompt_name and instruction included), as REST reads them."""
+    return read_options({name: body[name] for name in OPTION_NAMES if name in body})

@@ -35,7 +35,7 @@ from typing import TYPE_CHECKING, Any
 from gte_ui.core import csvsafe
 from gte_ui.core.errors import ErrorType, GteError
 from gte_ui.core.textfiles import sniff_encoding
-from gte_ui.service.options import TextOptions
+from gte_ui.service.options import DEFAULT_OPTIONS, TextOptions
 
 if TYPE_CHECKING:  # pragma: no cover
     import numpy as np
@@ -300,7 +300,7 @@ def embed_file(service: EmbeddingService, src: str | Path, out: str | Path, *, c
     out.parent.mkdir(parents=True, exist_ok=True)
     with _exclusive(out):
         return _embed_locked(service, src, out, column, field, chunk_size, restart, after_chunk, progress,
-                             options or TextOptions())
+                             options or DEFAULT_OPTIONS)
 
 
 def check_input(src: Path, chunk_size: int, shown: str) -> None:
@@ -637,7 +637,7 @@ def index_manifest(service: EmbeddingService, name: str, *, store: str, options:
     # numpy behind the index module: `--help` and `health` stay instant
     from gte_ui.engine.vector_index import IndexManifest, check_name
 
-    options = options or TextOptions()
+    options = options or DEFAULT_OPTIONS
     info = service.info
     return IndexManifest(name=check_name(name), model=info.name, fingerprint=info.fingerprint or info.path,
                          revision=service.settings.revision, precision=info.precision, backend=info.backend,
@@ -675,7 +675,7 @@ def build_index(service: EmbeddingService, catalog: IndexCatalog, src: str | Pat
     if (catalog.root / name).exists() and not overwrite:
         raise _err(f"index {name!r} already exists: delete it first or pass --overwrite",
                    f"索引 {name!r} 已存在：请先删除，或加 --overwrite")
-    options = options or TextOptions()
+    options = options or DEFAULT_OPTIONS
     catalog.root.mkdir(parents=True, exist_ok=True)
     marker = catalog.root / f".parts-{name}"
     with _exclusive(marker):

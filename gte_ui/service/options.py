@@ -1,8 +1,13 @@
-"""Per-request text handling, built the same way by every front end."""
+"""Per-request text handling, built the same way by every front end.
+
+:func:`read_options` is the one place a :class:`TextOptions` is made from a request: every front end
+(REST, TEI, gRPC, Gradio, serverless, CLI) hands it the mapping of option names it read, so an
+option means the same everywhere and an unknown one is a 422, never dropped."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from collections.abc import Mapping
+from dataclasses import dataclass, fields, replace
 
 from gte_ui.core.errors import ErrorType, GteError
 from gte_ui.core.settings import LONG_TEXT_MODES
@@ -57,4 +62,20 @@ class TextOptions:
         return TextNorm(t2s=self.t2s, nfkc=self.nfkc, collapse_whitespace=self.collapse_whitespace)
 
 
-DEFAULT_OPTIONS = TextOptions()
+OPTION_NAMES: tuple[str, ...] = tuple(f.name for f in fields(TextOptions))
+
+
+def read_options(values: Mapping[str, object] | None = None) -> TextOptions:
+    """The request's text options from a mapping of option names (absent names keep their
+    defaults; ``None`` and ``""`` mean the default too). A name that is not an option is a 422
+    naming it: a misspelt option is never silently ignored."""
+    given = {k: v for k, v in (values or {}).items() if v is not None}
+    unknown = sorted(k for k in given if k not in OPTION_NAMES)
+    if unknown:
+        raise GteError(ErrorType.VALIDATION,
+                       f"unknown text option(s): {', '.join(unknown)} (known: {', '.join(OPTION_NAMES)})",
+                       f"未知的文本选项：{', '.join(unknown)}（可用：{', '.join(OPTION_NAMES)}）")
+    return TextOptions(**given)
+
+
+DEFAULT_OPTIONS = read_options()

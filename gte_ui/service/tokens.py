@@ -15,7 +15,7 @@ from typing import Literal
 
 from gte_ui.core.errors import ErrorType, GteError
 from gte_ui.engine.reranker import read_reranker_config
-from gte_ui.service.options import TextOptions
+from gte_ui.service.options import read_options
 from gte_ui.service.service import EmbeddingService
 
 Which = Literal["embedding", "reranker"]
@@ -60,7 +60,7 @@ def tokenize(service: EmbeddingService, texts: Sequence[str], *, add_special_tok
     instruction model's prompt) is put before each text first, and the spans count it."""
     texts = service.check_texts(texts, what)
     if which == "embedding":
-        prompt = service.prompt_for(TextOptions(prompt_name=prompt_name))
+        prompt = service.prompt_for(read_options({"prompt_name": prompt_name}))
         texts = [(prompt or "") + t for t in texts]
     elif prompt_name:
         raise GteError(ErrorType.VALIDATION, "prompt_name is the embedding model's; the reranker has no prompts",

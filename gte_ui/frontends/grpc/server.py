@@ -40,7 +40,7 @@ from gte_ui.frontends.grpc import tei_pb2 as pb
 from gte_ui.frontends.grpc import tei_pb2_grpc as rpc
 from gte_ui.frontends.protocols import tei
 from gte_ui.service import tokens
-from gte_ui.service.options import TextOptions
+from gte_ui.service.options import read_options
 from gte_ui.service.service import EmbeddingService
 
 log = logging.getLogger(__name__)
@@ -182,7 +182,7 @@ class Servicer(rpc.InfoServicer, rpc.EmbedServicer, rpc.PredictServicer, rpc.Rer
         tei.check_embed_flags(request.normalize if request.HasField("normalize") else None)
         svc = tei.embedder(target)
         res = svc.embed([request.inputs], what="inputs",
-                        options=TextOptions(prompt_name=request.prompt_name if request.HasField("prompt_name") else None),
+                        options=read_options({"prompt_name": request.prompt_name if request.HasField("prompt_name") else None}),
                         dimensions=request.dimensions if request.HasField("dimensions") else None)
         return pb.EmbedResponse(embeddings=res.vectors[0].tolist(),
                                 metadata=_metadata(chars=len(request.inputs), tokens_=res.total_tokens, t0=t0))
@@ -208,8 +208,8 @@ class Servicer(rpc.InfoServicer, rpc.EmbedServicer, rpc.PredictServicer, rpc.Rer
         t0 = time.perf_counter()
         _right_only(request.truncation_direction)
         svc = tei.embedder(target)
-        prompt = svc.prompt_for(TextOptions(prompt_name=request.prompt_name if request.HasField("prompt_name")
-                                            else None)) or ""
+        prompt = svc.prompt_for(read_options({"prompt_name": request.prompt_name if request.HasField("prompt_name")
+                                              else None})) or ""
         states = svc.token_states(prompt + svc.check_text(request.inputs, "inputs"), what="inputs")
         return pb.EmbedAllResponse(token_embeddings=[pb.TokenEmbedding(embeddings=row) for row in states.tolist()],
                                    metadata=_metadata(chars=len(request.inputs), tokens_=len(states), t0=t0))

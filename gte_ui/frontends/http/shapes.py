@@ -19,7 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from gte_ui.core.errors import ErrorType, GteError
 from gte_ui.frontends.protocols.tei import check_embed_flags
-from gte_ui.service.options import TextOptions
+from gte_ui.service.options import OPTION_NAMES, TextOptions, read_options
 from gte_ui.service.results import EmbedResult, PairResult, RankResult
 
 
@@ -44,8 +44,7 @@ class TextHandlingFields(BaseModel):
         "on the query side (documents stay bare); 422 for a model without prompts")
 
     def text_options(self) -> TextOptions:
-        return TextOptions(t2s=self.t2s, nfkc=self.nfkc, collapse_whitespace=self.collapse_whitespace,
-                           long_text=self.long_text, prompt_name=self.prompt_name, instruction=self.instruction)
+        return read_options({name: getattr(self, name) for name in OPTION_NAMES})
 
 
 class TextOptionsFields(TextHandlingFields):

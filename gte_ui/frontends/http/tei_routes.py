@@ -37,7 +37,7 @@ from gte_ui.frontends.http.shapes import (
 from gte_ui.frontends.protocols import tei
 from gte_ui.frontends.protocols.parse import validate
 from gte_ui.service import tokens
-from gte_ui.service.options import TextOptions
+from gte_ui.service.options import read_options
 from gte_ui.service.service import EmbeddingService
 
 Resolve = Callable[[Request], tei.TeiTarget]
@@ -53,7 +53,7 @@ async def embed(target: tei.TeiTarget, body: Any) -> list[list[float]]:
     tei.check_embed_flags(req.normalize)
     svc = tei.embedder(target)
     res = await run_in_threadpool(functools.partial(svc.embed, tei.inputs_list(req.inputs), what="inputs",
-                                                    options=TextOptions(prompt_name=req.prompt_name),
+                                                    options=read_options({"prompt_name": req.prompt_name}),
                                                     dimensions=req.dimensions))
     return tei.vectors(res)
 
@@ -62,7 +62,7 @@ async def embed_all(target: tei.TeiTarget, body: Any) -> list[list[list[float]]]
     req: tei.EmbedAllRequest = validate(tei.EmbedAllRequest, body)
     svc = tei.embedder(target)
     texts = svc.check_texts(tei.inputs_list(req.inputs), "inputs")
-    prompt = svc.prompt_for(TextOptions(prompt_name=req.prompt_name)) or ""
+    prompt = svc.prompt_for(read_options({"prompt_name": req.prompt_name})) or ""
     states = [await run_in_threadpool(svc.token_states, prompt + t, what=f"inputs[{i}]") for i, t in enumerate(texts)]
     return tei.token_vectors(states)
 

@@ -17,7 +17,7 @@ from gradio.utils import get_upload_folder
 
 from gte_ui.core.errors import ErrorType, GteError, disk_full
 from gte_ui.core.textfiles import uploaded_file
-from gte_ui.service.options import TextOptions
+from gte_ui.service.options import read_options
 from gte_ui.service.service import EmbeddingService
 
 log = logging.getLogger(__name__)
@@ -82,8 +82,8 @@ def text_options(t2s: bool, nfkc: bool, ws: bool, long_text: str | None,
                  instruction: str | None = None) -> dict[str, Any]:
     """The Options accordion's four values, and the instruction (instruction models: the query
     side), as the service's keyword arguments."""
-    return {"options": TextOptions(t2s=bool(t2s), nfkc=bool(nfkc), collapse_whitespace=bool(ws),
-                                   long_text=long_text or None, instruction=(instruction or "").strip() or None)}
+    return {"options": read_options({"t2s": bool(t2s), "nfkc": bool(nfkc), "collapse_whitespace": bool(ws),
+                                     "long_text": long_text, "instruction": (instruction or "").strip()})}
 
 
 def instruction_box(service: EmbeddingService) -> gr.Textbox:

@@ -13,7 +13,7 @@ import gradio as gr
 from gte_ui.core.errors import ErrorType, GteError
 from gte_ui.core.textnorm import split_lines
 from gte_ui.service import search as search_service
-from gte_ui.service.options import TextOptions
+from gte_ui.service.options import read_options
 from gte_ui.service.service import EmbeddingService
 
 
@@ -185,8 +185,7 @@ def _require_whole(name: str, value) -> None:
 def _answer(call, t2s, long_text, nfkc, collapse_whitespace, prompt_name="", instruction=""):
     """Build the options the way every front end does, call, and turn a GteError into gr.Error."""
     try:
-        return call(TextOptions(t2s=t2s, nfkc=nfkc, collapse_whitespace=collapse_whitespace,
-                                long_text=long_text or None, prompt_name=prompt_name or None,
-                                instruction=instruction or None))
+        return call(read_options({"t2s": t2s, "nfkc": nfkc, "collapse_whitespace": collapse_whitespace,
+                                  "long_text": long_text, "prompt_name": prompt_name, "instruction": instruction}))
     except GteError as exc:
         raise gr.Error(exc.message) from exc
