@@ -283,7 +283,7 @@ def main() -> None:
         # fresh process makes its first pass over them
         n = 10_000
         texts = sentences(n, 11)
-        prefix = f"{filler._key_prefix}|{filler.settings.long_text}|{DEFAULT_OPTIONS.norm.key()}"
+        prefix = f"{filler.vector_prefix}|{filler.settings.long_text}|{DEFAULT_OPTIONS.norm.key()}"
         vectors = filler.embed(sample).vectors
         items = [(shared_key(prefix, t), CachedVector(vectors[i % len(sample)], 24, False)) for i, t in enumerate(texts)]
         for i in range(0, n, 1000):

@@ -3,7 +3,7 @@
 :class:`Encoder` owns one tokenizer and one :class:`~gte_ui.engine.backends.registry.Backend`. It is loaded once
 at startup and shared by every request; ``encode`` is thread-safe (one forward pass at a time,
 which is also the fastest way to use the cores). Caching and request batching live above it,
-in :mod:`gte_ui.service.service`.
+in :mod:`gte_ui.service.embed` and :mod:`gte_ui.service.registry`.
 """
 
 from __future__ import annotations
@@ -134,8 +134,9 @@ class Encoder:
 
     # ------------------------------------------------------------------ loading
     @classmethod
-    def load(cls, settings: Settings) -> Encoder:
-        """Resolve the model, choose device/precision, load tokenizer and backend.
+    def load(cls, settings: Settings, folder: Path | None = None) -> Encoder:
+        """Resolve the model (unless the caller passes its resolved ``folder``), choose
+        device/precision, load tokenizer and backend.
 
         Raises:
             ModelNotFoundError: the model cannot be found or fetched.
@@ -146,8 +147,8 @@ class Encoder:
                                             spaces=settings.spaces)
         if settings.threads:
             torch.set_num_threads(settings.threads)
-        folder = resolve_model(settings.model, hub=settings.hub, revision=settings.revision,
-                               offline=settings.offline, cache_dir=settings.model_cache_dir)
+        folder = folder or resolve_model(settings.model, hub=settings.hub, revision=settings.revision,
+                                         offline=settings.offline, cache_dir=settings.model_cache_dir)
         inner = transformer_folder(folder)
         pooling = read_pooling_mode(folder)
         traits = read_traits(inner, settings.model, pooling)

@@ -14,7 +14,7 @@ only a head of each text is tokenised (:func:`~gte_ui.engine.tokenizer.head_toke
 embedder's own), so a 20,000-character document costs what its window costs. They run sorted by
 length, ``batch_size`` at a time, one forward pass per turn (:class:`~gte_ui.engine.encoder.TurnLock`:
 a request beside a big one waits for a pass, not for the whole request). Scores, caching, the
-per-request budget and request batching live above, in :mod:`gte_ui.service.service`.
+per-request budget and request batching live above, in :mod:`gte_ui.service.rerank` and :mod:`gte_ui.service.registry`.
 """
 
 from __future__ import annotations

@@ -210,7 +210,7 @@ def test_no_answer_says_whether_it_came_from_the_cache(live_server, tiny_service
 
 # ------------------------------------------------------------------ shared-cache entries (item 8)
 def _tamper(svc, redis_server, text: str, raw: bytes) -> str:
-    key = shared_key(f"{svc._key_prefix}|truncate|", text)
+    key = shared_key(f"{svc.vector_prefix}|truncate|", text)
     redis.Redis.from_url(redis_server.url).set(key, raw)
     return key
 
@@ -228,12 +228,12 @@ def test_planted_shared_entries_are_misses_recomputed_and_counted(tiny_encoder, 
     writer = fresh()
     writer.embed(texts)
     assert writer.shared.flush()
-    key = shared_key(f"{writer._key_prefix}|truncate|", texts[0])
+    key = shared_key(f"{writer.vector_prefix}|truncate|", texts[0])
     nan = np.full(32, np.nan, np.float32)
     _tamper(writer, redis_server, texts[0], pack(key, CachedVector(nan, 8, False)))
-    key1 = shared_key(f"{writer._key_prefix}|truncate|", texts[1])
+    key1 = shared_key(f"{writer.vector_prefix}|truncate|", texts[1])
     _tamper(writer, redis_server, texts[1], pack(key1, CachedVector(truth.vectors[1], 9, False))[:-8])  # 30 floats
-    other = shared_key(f"{writer._key_prefix}|truncate|", texts[3])
+    other = shared_key(f"{writer.vector_prefix}|truncate|", texts[3])
     _tamper(writer, redis_server, texts[2], pack(other, CachedVector(truth.vectors[3], 6, False)))  # copied
     _tamper(writer, redis_server, texts[3], pack(other, CachedVector(truth.vectors[3] * 2, 6, False)))
     reader = fresh()
@@ -264,7 +264,7 @@ def test_with_a_secret_only_signed_entries_are_served(tiny_encoder, tiny_setting
     text = "花呗怎么提前还款"
     truth = tiny_encoder.encode([text]).vectors[0]
     signed = EmbeddingService(tiny_encoder, settings, shared=shared_from_settings(settings))
-    key = shared_key(f"{signed._key_prefix}|truncate|", text)
+    key = shared_key(f"{signed.vector_prefix}|truncate|", text)
     forged = truth[::-1].copy()  # finite, unit norm, right width, its own key: only the signature tells
     _tamper(signed, redis_server, text, pack(key, CachedVector(forged, 10, False)))
     res = signed.embed([text])

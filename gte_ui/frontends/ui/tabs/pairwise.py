@@ -36,9 +36,8 @@ def on_pair(service: EmbeddingService, a: str, b: str, t2s: bool, nfkc: bool, ws
     every loaded model, (a table with one row per model; one bar per model). ``instruction``
     (instruction models) goes before A, the query side."""
     options = text_options(t2s, nfkc, ws, long_text, instruction)
-    if comparing(model):  # the instruction goes to the models that have prompts
-        results = [(s.name, s.pair(a, b, **(options if s.prompts.available else text_options(t2s, nfkc, ws, long_text))))
-                   for s in service.models()]
+    if comparing(model):
+        results = service.compare_pairs(a, b, **options)
         return (views.compare_pairs_markdown(results),
                 charts.model_bars([n for n, _ in results], [r.score for _, r in results],
                                   [r.verdict.level for _, r in results]))

@@ -28,14 +28,14 @@ def on_rank(service: EmbeddingService, source: str, cands: str, upload: str | No
     """Rank the candidates (the upload wins over the text box): (summary, table, bars, CSV path).
     Comparing every loaded model: one score and rank column per model and Kendall's τ between
     their rankings (the CSV has the same columns). ``instruction`` (instruction models) goes before the source;
-    candidates stay bare."""
-    options = text_options(t2s, nfkc, ws, long_text, instruction if not comparing(model) else None)
+    candidates stay bare; comparing, only the models with prompts take it."""
+    options = text_options(t2s, nfkc, ws, long_text, instruction)
     if upload:
         lines = read_candidates_file(upload_path(upload), service.settings.max_upload_bytes)
     else:
         lines = split_lines(cands or "")
     if comparing(model):
-        results = {s.name: s.rank(source, lines, **options) for s in service.models()}
+        results = service.compare_ranks(source, lines, **options)
         scores = {name: res.scores for name, res in results.items()}
         texts = [row.text for row in sorted(next(iter(results.values())).rows, key=lambda row: row.index)]
         table = pd.DataFrame(views.compare_rank_table(texts, scores), columns=views.compare_rank_headers(list(scores)))
