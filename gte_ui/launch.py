@@ -28,9 +28,9 @@ def main(argv: list[str] | None = None) -> int:
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
         # Before the heavy imports: a missing model or an unreachable hub is reported in a second
-        # or two, not after torch and gradio have loaded. The encoder reuses the result.
-        resolve_model(settings.model, hub=settings.hub, revision=settings.revision,
-                      offline=settings.offline, cache_dir=settings.model_cache_dir)
+        # or two, not after torch and gradio have loaded. The loading reuses the folder.
+        folder = resolve_model(settings.model, hub=settings.hub, revision=settings.revision,
+                               offline=settings.offline, cache_dir=settings.model_cache_dir)
     except GteError as exc:
         print(f"error: {exc.message}", file=sys.stderr)
         return 2
@@ -44,7 +44,7 @@ def main(argv: list[str] | None = None) -> int:
     if settings.replicas is not None or settings.min_replicas is not None:
         return serve_on_ray(settings)
     try:
-        service = EmbeddingService.from_settings(settings)
+        service = EmbeddingService.from_settings(settings, folders={settings.model: folder})
     except GteError as exc:
         print(f"error: {exc.message}", file=sys.stderr)
         return 2

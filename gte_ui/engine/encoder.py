@@ -27,7 +27,7 @@ from gte_ui.engine.models.families import check_remote_code, read_traits
 from gte_ui.engine.models.hub import looks_like_path, model_fingerprint, resolve_model, transformer_folder
 from gte_ui.engine.pooling import PoolingMode, pad_batch, pool, read_pooling_mode
 from gte_ui.engine.prompts import Prompts, read_prompts
-from gte_ui.engine.tokenizer import head_token_ids, load_tokenizer
+from gte_ui.engine.tokenizer import UnknownTokens, head_token_ids, load_tokenizer
 
 log = logging.getLogger(__name__)
 
@@ -100,6 +100,33 @@ class Encoded:
     def __post_init__(self) -> None:
         if not self.chunks:
             self.chunks = [1] * len(self.token_counts)
+
+
+@dataclass(frozen=True, eq=False)
+class Tokenized:
+    """A text tokenised once, by :meth:`Encoder.tokenize_once`: what :meth:`Encoder.encode` runs
+    without tokenising it again, and what the service inspects (unknown tokens) and weighs (the
+    work budget) from the same pass. Equal (and hashed) by its text, as the text would be."""
+
+    text: str
+    ids: list[int]  # special tokens included, truncated at max_length
+    count: int  # tokens before truncation (estimated above max_length: see Encoder.tokenize)
+    truncated: bool
+    unknown: UnknownTokens | None  # over the tokens the model reads; None for a slow tokenizer
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Tokenized) and other.text == self.text
+
+    def __hash__(self) -> int:
+        return hash((Tokenized, self.text))
+
+
+@dataclass(frozen=True)
+class Windows:
+    """A text :meth:`Encoder.encode` embeds whole, in sliding windows (``long_text="chunk"``):
+    how a chunked text travels through the dynamic batcher beside truncated ones."""
+
+    text: str
 
 
 class Encoder:
@@ -215,16 +242,37 @@ class Encoder:
         counts = [n + len(head) + len(tail) for n in counts]
         return ids, counts, truncated
 
+    def tokenize_once(self, texts: Sequence[str]) -> list[Tokenized]:
+        """:meth:`tokenize` of ``texts`` with each text's unknown tokens read off the same pass:
+        everything a request needs of its texts' tokens (encoding, the budget, inspection)."""
+        head, tail = self.special_frame()
+        room = self.max_length - len(head) - len(tail)
+        unknown: list[UnknownTokens] | None = [] if getattr(self.tokenizer, "is_fast", False) else None
+        bodies, counts = head_token_ids(self.tokenizer, texts, room, unknown=unknown)
+        return [Tokenized(text, head + body + tail, n + len(head) + len(tail), n > room,
+                          unknown[i] if unknown is not None else None)
+                for i, (text, body, n) in enumerate(zip(texts, bodies, counts))]
+
+    @property
+    def room(self) -> int:
+        """Content tokens the model reads of a text: ``max_length`` less the special tokens."""
+        head, tail = self.special_frame()
+        return self.max_length - len(head) - len(tail)
+
     def count_tokens(self, texts: Sequence[str]) -> list[int]:
         return self.tokenize(texts)[1]
 
-    def run_weights(self, texts: Sequence[str]) -> list[int]:
+    def run_weights(self, texts: Sequence[str | Tokenized | Windows]) -> list[int]:
         """A bound on the tokens the model runs for each text, without tokenising: its characters
         plus the special tokens, at most ``max_length`` (a WordPiece token spans at least one
-        character). What the dynamic batcher slices and interleaves requests by."""
+        character); a tokenised text's own ids; a chunked text's characters plus a frame per
+        window, uncapped. What the dynamic batcher slices and interleaves requests by."""
         head, tail = self.special_frame()
         frame = len(head) + len(tail)
-        return [min(len(t) + frame, self.max_length) for t in texts]
+        step = max(1, (self.max_length - frame) * 3 // 4)
+        return [len(t.ids) if isinstance(t, Tokenized)
+                else len(t.text) + frame * -(-len(t.text) // step) if isinstance(t, Windows)
+                else min(len(t) + frame, self.max_length) for t in texts]
 
     def tokens_to_run(self, texts: Sequence[str], *, chunked: bool = False, overlap: float = 0.25,
                       max_chunks: int = 128) -> int:
@@ -248,19 +296,39 @@ class Encoder:
         return total
 
     # ----------------------------------------------------------------- encoding
-    def encode(self, texts: Sequence[str]) -> Encoded:
+    def encode(self, texts: Sequence[str | Tokenized | Windows]) -> Encoded:
         """Embed ``texts``: float32 [n, dim], L2-normalised, in input order.
 
         Texts are sorted by length and run in micro-batches of at most ``batch_size`` texts and
         ``max_batch_tokens`` padded tokens (:func:`plan_batches`), so that padding stays small
-        and memory stays bounded whatever the texts' lengths.
+        and memory stays bounded whatever the texts' lengths. A :class:`Tokenized` text runs its
+        ids as they are (tokenised once, by the caller); a :class:`Windows` one is embedded whole
+        (:meth:`encode_chunked`).
         """
         texts = list(texts)
         if not texts:
             return Encoded(np.zeros((0, self.dim), np.float32), [], [])
-        ids, counts, truncated = self.tokenize(texts)
-        vectors = self.encode_ids(ids)
-        return Encoded(vectors, counts, truncated)
+        if all(isinstance(t, str) for t in texts):
+            ids, counts, truncated = self.tokenize(texts)
+            return Encoded(self.encode_ids(ids), counts, truncated)
+        plain = [i for i, t in enumerate(texts) if isinstance(t, str)]
+        made = dict(zip(plain, zip(*self.tokenize([texts[i] for i in plain])))) if plain else {}
+        rows: dict[int, tuple[list[int], int, bool]] = {
+            i: (t.ids, t.count, t.truncated) if isinstance(t, Tokenized) else made[i]
+            for i, t in enumerate(texts) if not isinstance(t, Windows)}
+        out = Encoded(np.zeros((len(texts), self.dim), np.float32), [0] * len(texts), [False] * len(texts))
+        if rows:
+            order = list(rows)
+            out.vectors[order] = self.encode_ids([rows[i][0] for i in order])
+            for i in order:
+                out.token_counts[i], out.truncated[i] = rows[i][1], rows[i][2]
+        windowed = [i for i, t in enumerate(texts) if isinstance(t, Windows)]
+        if windowed:
+            enc = self.encode_chunked([texts[i].text for i in windowed])
+            out.vectors[windowed] = enc.vectors
+            for k, i in enumerate(windowed):
+                out.token_counts[i], out.truncated[i], out.chunks[i] = enc.token_counts[k], enc.truncated[k], enc.chunks[k]
+        return out
 
     def encode_chunked(self, texts: Sequence[str], overlap: float = 0.25, max_chunks: int = 128) -> Encoded:
         """Embed texts longer than ``max_length`` whole: sliding windows with ``overlap``, window

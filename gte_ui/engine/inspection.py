@@ -21,20 +21,7 @@ import numpy as np
 import torch
 
 from gte_ui.core.scoring import cosine_matrix
-from gte_ui.engine.tokenizer import HEAD_CHARS_PER_TOKEN, HEAD_GROWTH, cut_head
-
-
-@dataclass(frozen=True)
-class UnknownTokens:
-    """How much of one text the vocabulary does not know."""
-
-    tokens: int  # content tokens (special tokens such as [CLS] / [SEP] not counted)
-    unknown: int  # of which map to the unknown token
-    characters: tuple[str, ...]  # the distinct texts behind the unknown tokens, in order of first use
-
-    @property
-    def ratio(self) -> float:
-        return self.unknown / self.tokens if self.tokens else 0.0
+from gte_ui.engine.tokenizer import HEAD_CHARS_PER_TOKEN, HEAD_GROWTH, UnknownTokens, count_unknown, cut_head
 
 
 def unknown_tokens(tokenizer, texts: Sequence[str], max_length: int | None = None) -> list[UnknownTokens]:
@@ -48,18 +35,8 @@ def unknown_tokens(tokenizer, texts: Sequence[str], max_length: int | None = Non
         texts = [cut_head(t, HEAD_CHARS_PER_TOKEN * HEAD_GROWTH * max_length) for t in texts]
     enc = tokenizer(list(texts), add_special_tokens=False, truncation=False,
                     return_offsets_mapping=True, verbose=False)
-    out = []
-    for text, ids, offsets in zip(texts, enc["input_ids"], enc["offset_mapping"]):
-        if max_length is not None:
-            ids, offsets = ids[:max_length], offsets[:max_length]
-        seen: dict[str, None] = {}
-        n_unk = 0
-        for tid, (start, end) in zip(ids, offsets):
-            if unk is not None and tid == unk:
-                n_unk += 1
-                seen.setdefault(text[start:end] if end > start else "?", None)
-        out.append(UnknownTokens(tokens=len(ids), unknown=n_unk, characters=tuple(seen)))
-    return out
+    return [count_unknown(text, ids[:max_length], offsets[:max_length], unk)
+            for text, ids, offsets in zip(texts, enc["input_ids"], enc["offset_mapping"])]
 
 
 @dataclass

@@ -11,6 +11,8 @@ import numpy as np
 
 from gte_ui.core.scoring import normalize_rows
 from gte_ui.engine.caches.local import CachedVector
+from gte_ui.engine.encoder import Encoded, Tokenized, Windows
+from gte_ui.engine.inspection import UnknownTokens, unknown_tokens
 from gte_ui.service.inspection import report_unknown
 from gte_ui.service.options import DEFAULT_OPTIONS, TextOptions
 from gte_ui.service.results import EmbedResult
@@ -34,22 +36,53 @@ def long_text_mode(model: Served, options: TextOptions | None) -> str:
     return (options or DEFAULT_OPTIONS).long_text or model.settings.long_text
 
 
-def check_request_work(model: Served, texts: Sequence[str], mode: str) -> None:
-    """:func:`~gte_ui.service.validation.check_work` for this model: ``--max-tokens-per-request``."""
+def check_request_work(model: Served, texts: Sequence[str], mode: str,
+                       tokenized: Sequence[Tokenized] | None = None) -> None:
+    """:func:`~gte_ui.service.validation.check_work` for this model: ``--max-tokens-per-request``,
+    weighed from ``tokenized`` (the texts' one tokenisation) when the request has it."""
+    weigh = getattr(model.encoder, "tokens_to_run", None)
+    if tokenized is not None:
+        def weigh(_texts: Sequence[str], chunked: bool) -> int:
+            return sum(len(t.ids) for t in tokenized)
     check_work(texts, chunked=mode == "chunk", limit=model.settings.max_tokens_per_request,
-               max_length=model.encoder.max_length, weigh=getattr(model.encoder, "tokens_to_run", None))
+               max_length=model.encoder.max_length, weigh=weigh)
 
 
-def encode(model: Served, texts: list[str], mode: str, runner: Callable) -> object:
-    """The long-text dispatch: sliding windows when chunking, else ``runner`` (truncating)."""
-    return model.encoder.encode_chunked(texts) if mode == "chunk" else runner(texts)
+def run_misses(model: Served, texts: list[str], mode: str) -> tuple[Encoded, dict[str, UnknownTokens]]:
+    """Embed the cache misses through the model's runner (the dynamic batcher: its queue limit
+    answers 429 when full, in either long-text mode), each text tokenised once: the same ids are
+    weighed against the work budget, inspected for unknown tokens (returned by text) and run.
+    A remote encoder (Ray Serve) tokenises on its replicas and runs chunked texts itself."""
+    local = hasattr(model.encoder, "tokenize_once")
+    if mode == "chunk":
+        check_request_work(model, texts, mode)
+        if not local:
+            return model.encoder.encode_chunked(texts), {}
+        return model.runner([Windows(t) for t in texts]), {}
+    if not local:
+        check_request_work(model, texts, mode)
+        return model.runner(texts), {}
+    tokenized = model.encoder.tokenize_once(texts)
+    check_request_work(model, texts, mode, tokenized)
+    return model.runner(tokenized), {t.text: t.unknown for t in tokenized if t.unknown is not None}
+
+
+def inspect_unknown(model: Served, texts: Sequence[str], known: dict[str, UnknownTokens]) -> list[UnknownTokens]:
+    """Each text's unknown tokens (within the tokens the model reads): from ``known`` (the
+    request's one tokenisation) where it holds the text, else from one pass over the rest."""
+    rest = [t for t in dict.fromkeys(texts) if t not in known]
+    if rest:
+        limit = getattr(model.encoder, "room", model.encoder.max_length)
+        known = {**known, **dict(zip(rest, unknown_tokens(model.encoder.tokenizer, rest, limit)))}
+    return [known[t] for t in texts]
 
 
 def embed_clean(model: Served, texts: list[str], t0: float, options: TextOptions | None = None,
-                prompt: str | None = None, prompted: int | None = None) -> EmbedResult:
+                prompt: str | None = None, prompted: int | None = None) -> tuple[EmbedResult, list[UnknownTokens]]:
     """Embed validated texts; ``prompt`` goes before the first ``prompted`` texts (all when None).
     The cache keys on exactly what the model reads: prompt + normalised text, under the long-text
-    mode and the normalisation."""
+    mode and the normalisation. Returns the result and each text's unknown tokens (as shown,
+    without the prompt), read off the tokenisation that embedded it where there was one."""
     options = options or DEFAULT_OPTIONS
     mode = long_text_mode(model, options)
     norm = options.norm
@@ -61,9 +94,9 @@ def embed_clean(model: Served, texts: list[str], t0: float, options: TextOptions
         texts = [prompt + t for t in texts[:n]] + texts[n:]
     found, missing = model.vectors.lookup(prefix, texts)
     cached = len(found)
+    known: dict[str, UnknownTokens] = {}
     if missing:
-        check_request_work(model, missing, mode)
-        enc = encode(model, missing, mode, model.runner)
+        enc, known = run_misses(model, missing, mode)
         fresh = [(text, CachedVector(np.array(enc.vectors[i], dtype=np.float32), enc.token_counts[i],
                                      enc.truncated[i], enc.chunks[i])) for i, text in enumerate(missing)]
         found.update(fresh)
@@ -72,9 +105,19 @@ def embed_clean(model: Served, texts: list[str], t0: float, options: TextOptions
                                      for _, it in fresh)
     items = [found[t] for t in texts]
     vectors = np.stack([it.vector for it in items]) if items else np.zeros((0, model.encoder.dim), np.float32)
-    return EmbedResult(vectors=vectors, texts=shown, token_counts=[it.token_count for it in items],
-                       truncated=[it.truncated for it in items], chunks=[it.chunks for it in items],
-                       cached=cached, elapsed_ms=ms_since(t0), max_length=model.encoder.max_length, prompt=prompt)
+    result = EmbedResult(vectors=vectors, texts=shown, token_counts=[it.token_count for it in items],
+                         truncated=[it.truncated for it in items], chunks=[it.chunks for it in items],
+                         cached=cached, elapsed_ms=ms_since(t0), max_length=model.encoder.max_length,
+                         prompt=prompt)
+    return result, known
+
+
+def unknown_of(model: Served, result: EmbedResult, known: dict[str, UnknownTokens]) -> list[UnknownTokens]:
+    """Each text of ``result``'s unknown tokens, as shown (a prompted text is inspected bare), from
+    ``known`` (:func:`embed_clean`'s) where the text was read as shown."""
+    if result.prompt:
+        known = {t: u for t, u in known.items() if not t.startswith(result.prompt)}
+    return inspect_unknown(model, result.texts, known)
 
 
 def embed(model: Served, texts: Sequence[str], *, limit: int | None = None, what: str = "texts",
@@ -87,8 +130,8 @@ def embed(model: Served, texts: Sequence[str], *, limit: int | None = None, what
     dimensions = check_dimensions(dimensions, dim, floor)
     texts = model.checks.texts(texts, what, limit)
     prompt = prompt_for(model, options)
-    res = embed_clean(model, texts, t0, options, prompt=prompt)
-    res.unknown_token_ratio, res.warnings = report_unknown(model, res.texts)
+    res, known = embed_clean(model, texts, t0, options, prompt=prompt)
+    res.unknown_token_ratio, res.warnings = report_unknown(model, unknown_of(model, res, known))
     res.model = model.name
     if dimensions is not None and dimensions < dim:
         res.vectors = normalize_rows(res.vectors[:, :dimensions])
@@ -111,7 +154,8 @@ def embed_corpus(model: Served, texts: Sequence[str], names: Sequence[str], *,
     clean = [model.checks.text(t, name) for t, name in zip(texts, names, strict=True)]
     clean = options.norm.apply_all(clean)
     prompt = prompt_for(model, options)
-    enc = encode(model, [(prompt or "") + t for t in clean], long_text_mode(model, options), model.encoder.encode)
+    read = [(prompt or "") + t for t in clean]
+    enc = model.encoder.encode_chunked(read) if long_text_mode(model, options) == "chunk" else model.encoder.encode(read)
     return EmbedResult(vectors=enc.vectors, texts=clean, token_counts=list(enc.token_counts),
                        truncated=list(enc.truncated), chunks=list(enc.chunks), cached=0,
                        elapsed_ms=ms_since(t0), max_length=model.encoder.max_length, prompt=prompt)

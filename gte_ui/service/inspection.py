@@ -9,14 +9,19 @@ from gte_ui.engine.inspection import UnknownTokens, unknown_tokens
 from gte_ui.service.served import Served
 
 
-def report_unknown(model: Served, texts: Sequence[str], labels: Sequence[tuple[str, str]] | None = None, *,
-                   tokenizer=None, name: str | None = None) -> tuple[list[float], list[str]]:
-    """:func:`unknown_report` of ``texts`` as ``model`` reads them (its tokenizer, its first
-    ``max_length`` tokens), or as another model does (``tokenizer`` and ``name``: the reranker's,
-    which reads whole pairs, so whole texts are inspected)."""
-    report = unknown_tokens(tokenizer or model.encoder.tokenizer, texts,
-                            None if tokenizer is not None else model.encoder.max_length)
+def report_unknown(model: Served, report: Sequence[UnknownTokens], labels: Sequence[tuple[str, str]] | None = None,
+                   *, name: str | None = None) -> tuple[list[float], list[str]]:
+    """:func:`unknown_report` under ``model``'s name (or ``name``) and its ``--unknown-warn``."""
     return unknown_report(report, name or model.name, model.settings.unknown_warn, labels)
+
+
+def report_unknown_texts(model: Served, texts: Sequence[str], labels: Sequence[tuple[str, str]] | None = None, *,
+                         tokenizer=None, name: str | None = None) -> tuple[list[float], list[str]]:
+    """:func:`report_unknown` of ``texts`` as ``model`` reads them (its tokenizer, the tokens it
+    reads of each), or as another model does (``tokenizer`` and ``name``: the reranker's, which
+    reads whole pairs, so whole texts are inspected)."""
+    limit = None if tokenizer is not None else getattr(model.encoder, "room", model.encoder.max_length)
+    return report_unknown(model, unknown_tokens(tokenizer or model.encoder.tokenizer, texts, limit), labels, name=name)
 
 
 def unknown_report(report: Sequence[UnknownTokens], model: str, threshold: float,

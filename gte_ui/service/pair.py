@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 
 from gte_ui.core.scoring import VerdictBands, cosine, to_percent, verdict
-from gte_ui.service.embed import embed_clean, ms_since, prompt_for
+from gte_ui.service.embed import embed_clean, ms_since, prompt_for, unknown_of
 from gte_ui.service.inspection import report_unknown
 from gte_ui.service.options import TextOptions
 from gte_ui.service.results import PairResult
@@ -19,9 +19,9 @@ def pair(model: Served, a: str, b: str, *, options: TextOptions | None = None) -
     a = model.checks.text(a, "sentence A")
     b = model.checks.text(b, "sentence B")
     prompt = prompt_for(model, options)
-    res = embed_clean(model, [a, b], t0, options, prompt=prompt, prompted=1)
+    res, known = embed_clean(model, [a, b], t0, options, prompt=prompt, prompted=1)
     score = cosine(res.vectors[0], res.vectors[1])
-    ratios, warnings = report_unknown(model, res.texts, [("句子 A", "sentence A"), ("句子 B", "sentence B")])
+    ratios, warnings = report_unknown(model, unknown_of(model, res, known), [("句子 A", "sentence A"), ("句子 B", "sentence B")])
     bands = model.bands  # once: a concurrent set_bands must not split verdict and gauge
     return PairResult(score=score, percent=to_percent(score), verdict=verdict(score, bands),
                       tokens_a=res.token_counts[0], tokens_b=res.token_counts[1],

@@ -6,7 +6,7 @@ import time
 from collections.abc import Sequence
 
 from gte_ui.core.scoring import cosine_matrix, rank_order, to_percent, verdict
-from gte_ui.service.embed import embed_clean, ms_since, prompt_for
+from gte_ui.service.embed import embed_clean, ms_since, prompt_for, unknown_of
 from gte_ui.service.inspection import report_unknown
 from gte_ui.service.options import TextOptions
 from gte_ui.service.results import RankResult, RankRow
@@ -31,7 +31,7 @@ def rank(model: Served, source: str, candidates: Sequence[str], top_k: int | Non
     cands = model.checks.texts(candidates, "candidates", model.settings.max_candidates)
     top_k = check_positive(top_k, "top_k")
     prompt = prompt_for(model, options)
-    res = embed_clean(model, [source] + cands, t0, options, prompt=prompt, prompted=1)
+    res, known = embed_clean(model, [source] + cands, t0, options, prompt=prompt, prompted=1)
     scores = cosine_matrix(res.vectors[1:], res.vectors[:1])[:, 0]
     seen: set[str] = set()
     duplicate = []
@@ -39,7 +39,7 @@ def rank(model: Served, source: str, candidates: Sequence[str], top_k: int | Non
         duplicate.append(c in seen)
         seen.add(c)
     order = rank_order(scores)
-    ratios, warnings = report_unknown(model, res.texts, rank_labels(order, ("源句子", "the source")))
+    ratios, warnings = report_unknown(model, unknown_of(model, res, known), rank_labels(order, ("源句子", "the source")))
     if top_k is not None:
         order = order[:top_k]
     bands = model.bands

@@ -10,7 +10,12 @@ from pathlib import Path
 from gte_ui.core.bands import load_bands
 from gte_ui.core.errors import ConfigError, ErrorType, GteError
 from gte_ui.core.scoring import VerdictBands
-from gte_ui.core.settings import DEFAULT_MAX_BATCH_TOKENS, ModelSpec, Settings, parse_model_spec
+from gte_ui.core.settings import (
+    DEFAULT_MAX_BATCH_TOKENS,
+    ModelSpec,
+    Settings,
+    parse_model_spec,
+)
 from gte_ui.engine.backends.registry import resolve_runtime
 from gte_ui.engine.batching import DynamicBatcher
 from gte_ui.engine.encoder import Encoder, public_model_name

@@ -12,8 +12,8 @@ from gte_ui.core.errors import ErrorType, GteError
 from gte_ui.core.scoring import cosine_matrix, rank_order
 from gte_ui.engine.caches.local import CachedVector
 from gte_ui.engine.reranker import sigmoid
-from gte_ui.service.embed import embed_clean, ms_since, prompt_for
-from gte_ui.service.inspection import report_unknown
+from gte_ui.service.embed import embed_clean, ms_since, prompt_for, unknown_of
+from gte_ui.service.inspection import report_unknown, report_unknown_texts
 from gte_ui.service.options import DEFAULT_OPTIONS, TextOptions
 from gte_ui.service.rank import rank_labels
 from gte_ui.service.results import RerankResult, RerankRow
@@ -94,7 +94,7 @@ def rerank(model: Served, query: str, documents: Sequence[str], *, top_n: int | 
         used = sum(min(n, model.reranker.max_length) for n in tokens)
         scorer = model.reranker.info.name
     else:  # what rank() embeds: normalised, the prompt before the query only
-        res = embed_clean(model, [query] + docs, t0, options, prompt=prompt_for(model, options), prompted=1)
+        res, known = embed_clean(model, [query] + docs, t0, options, prompt=prompt_for(model, options), prompted=1)
         scores = cosine_matrix(res.vectors[1:], res.vectors[:1])[:, 0].astype(np.float64)
         tokens, truncated = res.token_counts[1:], res.truncated[1:]
         cached = res.cached
@@ -102,8 +102,12 @@ def rerank(model: Served, query: str, documents: Sequence[str], *, top_n: int | 
         scorer = model.encoder.info.name
     order = rank_order(np.asarray(scores, dtype=np.float64))
     # what the scoring model could not read: the query and each document (named by rank)
-    reader = {"tokenizer": model.reranker.tokenizer, "name": scorer} if cross else {}
-    ratios, warnings = report_unknown(model, [query, *docs], rank_labels(order, ("查询", "the query")), **reader)
+    labels = rank_labels(order, ("查询", "the query"))
+    if cross:
+        ratios, warnings = report_unknown_texts(model, [query, *docs], labels, tokenizer=model.reranker.tokenizer,
+                                                name=scorer)
+    else:
+        ratios, warnings = report_unknown(model, unknown_of(model, res, known), labels)
     if top_n is not None:
         order = order[:top_n]
     rows = [RerankRow(rank=r + 1, index=int(i), text=docs[i], score=float(scores[i]), tokens=int(tokens[i]),

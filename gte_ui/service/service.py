@@ -30,18 +30,49 @@ from gte_ui.engine.encoder import Encoded, Encoder, ModelInfo
 from gte_ui.engine.inspection import Alignment
 from gte_ui.engine.prompts import Prompts
 from gte_ui.engine.reranker import Reranker
-from gte_ui.service import align, compare, embed, inspection, matrix, pair, rank, registry, rerank, validation
+from gte_ui.service import (
+    align,
+    compare,
+    embed,
+    inspection,
+    matrix,
+    pair,
+    rank,
+    registry,
+    rerank,
+    validation,
+)
 from gte_ui.service.cache import TieredCache, shared_from_settings
 from gte_ui.service.inspection import UnknownTally, unknown_warning
 from gte_ui.service.options import TextOptions
 from gte_ui.service.registry import ModelRegistry, default_bands
-from gte_ui.service.results import (EmbedResult, MatrixResult, PairResult, RankResult, RankRow, RerankResult,
-                                    RerankRow)
+from gte_ui.service.results import (
+    EmbedResult,
+    MatrixResult,
+    PairResult,
+    RankResult,
+    RankRow,
+    RerankResult,
+    RerankRow,
+)
 from gte_ui.service.validation import TextChecks, refuse_over_budget
 
-__all__ = ["EmbeddingService", "EmbedResult", "MatrixResult", "PairResult", "RankResult", "RankRow",
-           "RerankResult", "RerankRow", "TextOptions", "UnknownTally", "default_bands", "refuse_over_budget",
-           "shared_from_settings", "unknown_warning"]
+__all__ = [
+    "EmbedResult",
+    "EmbeddingService",
+    "MatrixResult",
+    "PairResult",
+    "RankResult",
+    "RankRow",
+    "RerankResult",
+    "RerankRow",
+    "TextOptions",
+    "UnknownTally",
+    "default_bands",
+    "refuse_over_budget",
+    "shared_from_settings",
+    "unknown_warning",
+]
 
 
 class EmbeddingService:
@@ -213,7 +244,7 @@ class EmbeddingService:
     # ------------------------------------------------------------ unknown tokens (gte_ui.service.inspection)
     def unknown_report(self, texts: Sequence[str], labels: Sequence[tuple[str, str]] | None = None, *,
                        tokenizer=None, model: str | None = None) -> tuple[list[float], list[str]]:
-        return inspection.report_unknown(self, texts, labels, tokenizer=tokenizer, name=model)
+        return inspection.report_unknown_texts(self, texts, labels, tokenizer=tokenizer, name=model)
 
     def unknown_share(self, texts: Sequence[str], *, tokenizer=None, model: str | None = None) -> tuple[float, list[str]]:
         """For a data set (evaluation): the share of all its (distinct) texts' tokens the

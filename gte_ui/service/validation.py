@@ -11,7 +11,12 @@ from collections.abc import Callable, Sequence
 
 from gte_ui.core.errors import ErrorType, GteError
 from gte_ui.core.settings import Settings
-from gte_ui.core.textnorm import clean_text, control_character, invisible_only, lone_surrogate
+from gte_ui.core.textnorm import (
+    clean_text,
+    control_character,
+    invisible_only,
+    lone_surrogate,
+)
 
 #: characters no text may hold (422): how to find the first one, and what the answer says of it
 _BAD_CHARACTERS = (

@@ -24,6 +24,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from gte_ui.core.errors import ErrorType, GteError
 from gte_ui.service import tokens
 from gte_ui.service.results import EmbedResult, RerankResult
+from gte_ui.service.rerank import refuse_truncated
 from gte_ui.service.service import EmbeddingService
 
 Kind = Literal["embedding", "reranker"]
@@ -257,13 +258,9 @@ def ranks(r: RerankResult, return_text: bool) -> list[Rank]:
 
 
 def check_truncation(r: RerankResult, truncate: bool | None, what: str = "texts") -> None:
-    """``truncate: false`` (TEI's way of asking for a refusal) with a pair over the limit: 413."""
-    if truncate is False:
-        over = next((row for row in sorted(r.rows, key=lambda x: x.index) if row.truncated), None)
-        if over is not None:
-            raise GteError(ErrorType.TOO_LONG, f"{what}[{over.index}] with the query has {over.tokens} tokens, over "
-                           "the reranker's limit; send truncate: true to cut it",
-                           f"{what}[{over.index}] 与查询合计 {over.tokens} 个词元，超过上限")
+    """``truncate: false`` (TEI's way of asking for a refusal) with a pair over the limit: 413
+    (the service's rule: :func:`gte_ui.service.rerank.refuse_truncated`)."""
+    refuse_truncated(r, truncate, what)
 
 
 def vectors(r: EmbedResult) -> list[list[float]]:

@@ -118,3 +118,34 @@ def test_clean_text_and_split_lines():
 def test_verdict_bands_from_settings(tiny_encoder, tiny_settings):
     svc = EmbeddingService(tiny_encoder, tiny_settings.replace(verdict_high=0.9, verdict_mid=0.8))
     assert (svc.bands.high, svc.bands.mid, svc.bands.source) == (0.9, 0.8, "settings")
+
+
+def test_an_embeddings_cache_miss_enters_the_service_at_most_twice(tiny_service, monkeypatch):
+    """route → facade → capability → engine: the capability reads the model's parts and never
+    calls back into EmbeddingService (on main one request ran 12+ of its methods: check_dimensions,
+    check_texts, check_text per text, prompt_for, _embed_clean, _long_text, _check_work, _encode,
+    unknown_report…)."""
+    from fastapi.testclient import TestClient
+
+    from gte_ui.server import create_app
+
+    calls: list[str] = []
+
+    def counted(name, fn):
+        def wrapper(*args, **kwargs):
+            calls.append(name)
+            return fn(*args, **kwargs)
+        return wrapper
+
+    app = create_app(tiny_service, tiny_service.settings)
+    for name, member in list(vars(EmbeddingService).items()):
+        if isinstance(member, property):
+            monkeypatch.setattr(EmbeddingService, name, property(counted(name, member.fget), member.fset))
+        elif callable(member) and not name.startswith("__"):
+            monkeypatch.setattr(EmbeddingService, name, counted(name, member))
+    with TestClient(app) as client:
+        r = client.post("/v1/embeddings", json={"input": ["一条新的句子", "另一条新的句子"]})
+    assert r.status_code == 200 and len(r.json()["data"]) == 2
+    assert tiny_service.cache.misses == 2  # a cache miss: the whole path ran
+    assert len(calls) <= 2, calls
+    assert "embed" in calls
