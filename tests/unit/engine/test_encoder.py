@@ -175,3 +175,24 @@ def test_int8_runs_and_stays_close_to_fp32(tiny_model_dir, tiny_encoder):
     v8 = enc8.encode(SENTENCES).vectors
     cos = (v32 * v8).sum(1)
     assert cos.min() > 0.95, cos
+
+
+def test_one_call_takes_plain_tokenised_and_windowed_texts_in_order(tiny_encoder):
+    """What the service's batcher hands the encoder: texts tokenised once (run as they are),
+    chunked texts (``Windows``, embedded whole) and plain texts, in one call, in input order."""
+    from gte_ui.engine.encoder import Windows
+
+    long_text = "今天天气很好，我们去公园散步吧。" * 20  # over the tiny model's 128 tokens
+    tokenized = tiny_encoder.tokenize_once([SENTENCES[0], long_text])
+    assert [t.truncated for t in tokenized] == [False, True] and len(tokenized[1].ids) == tiny_encoder.max_length
+    assert tokenized[0].unknown.tokens == 10 and tokenized[0].unknown.unknown == 0
+    assert tokenized[0] == tiny_encoder.tokenize_once([SENTENCES[0]])[0] and len({*tokenized, *tokenized}) == 2
+    mixed = tiny_encoder.encode([tokenized[0], Windows(long_text), SENTENCES[1], tokenized[1]])
+    plain = tiny_encoder.encode([SENTENCES[0], SENTENCES[1], long_text])
+    chunked = tiny_encoder.encode_chunked([long_text])
+    assert np.array_equal(mixed.vectors[[0, 2, 3]], plain.vectors)  # bit-identical to tokenising in encode
+    np.testing.assert_allclose(mixed.vectors[1], chunked.vectors[0], atol=1e-6)
+    assert mixed.chunks == [1, chunked.chunks[0], 1, 1] and chunked.chunks[0] > 1
+    assert mixed.token_counts == [plain.token_counts[0], chunked.token_counts[0], *plain.token_counts[1:]]
+    weights = tiny_encoder.run_weights([tokenized[0], Windows(long_text), SENTENCES[1]])
+    assert weights[0] == 12 and weights[1] > tiny_encoder.max_length and weights[2] == len(SENTENCES[1]) + 2
