@@ -30,8 +30,9 @@ from typing import TextIO
 
 from gte_ui.core.errors import ErrorType, GteError
 
-#: file suffix -> kind; anything else reads as .txt where a caller allows it
-KINDS = {".txt": "txt", ".csv": "csv", ".tsv": "tsv", ".jsonl": "jsonl", ".json": "jsonl", ".parquet": "parquet"}
+#: file suffix -> kind; anything else reads as .txt where a caller allows it (.json is not here: it is
+#: as often one JSON array as JSON lines, so a reader that takes it as lines says so itself)
+KINDS = {".txt": "txt", ".csv": "csv", ".tsv": "tsv", ".jsonl": "jsonl", ".parquet": "parquet"}
 #: bytes a streamed file's encoding is judged on
 SNIFF_BYTES = 1 << 16
 #: row batches read from a .parquet at a time
@@ -134,7 +135,7 @@ def kind_of(name: str, default: str | None = "txt") -> str:
     naming the kinds there are when ``default`` is None."""
     kind = KINDS.get(Path(name).suffix.lower(), default)
     if kind is None:
-        suffixes = ", ".join(k for k in KINDS if k != ".json")
+        suffixes = ", ".join(KINDS)
         raise _bad(f"unsupported input {Path(name).name}: use one of {suffixes}",
                    f"不支持的输入文件类型：{Path(name).name}（可用 {suffixes}）")
     return kind
@@ -334,6 +335,30 @@ def iter_columns(path: str | os.PathLike, columns: Sequence[str | int], *, kind:
             for n, record in json_lines(f, path.name):
                 yield n, [record.get(c) if c in optional and isinstance(record, dict)
                           else field(record, c, path.name, n, field_hint) for c in columns]
+
+
+def columns_of(path: str | os.PathLike, kind: str | None = None) -> list[str]:
+    """The names a file offers to choose from: a CSV / TSV header, a Parquet schema, the first
+    JSON line's fields; .txt has one, "text". Read from the file's head only."""
+    path = Path(path)
+    kind = kind or kind_of(path.name, default=None)
+    if kind == "txt":
+        return ["text"]
+    if kind == "parquet":
+        # pyarrow only when a .parquet is read (the CLI's --help and health stay instant)
+        import pyarrow.parquet as pq
+
+        try:
+            return list(pq.ParquetFile(path).schema_arrow.names)
+        except (OSError, ValueError) as exc:
+            raise _bad(f"{path.name} is not a readable Parquet file: {exc}",
+                       f"{path.name} 不是有效的 Parquet 文件") from exc
+    with open_stream(path) as f:
+        if kind == "jsonl":
+            first = next(json_lines(f, path.name), (0, {}))[1]
+            return [str(k) for k in first] if isinstance(first, dict) else []
+        first_row = next(delimited_rows(f, path.name, "\t" if kind == "tsv" else ",", keep_blank=True), (0, []))
+        return first_row[1]
 
 
 def _parquet_columns(path: Path, columns: Sequence[str | int], hint: Hint) -> Iterator[tuple[int, list[object]]]:
