@@ -5,7 +5,12 @@ from __future__ import annotations
 import pytest
 
 from gte_ui.core.errors import ErrorType, GteError
-from gte_ui.core.textfiles import CSV_COLUMNS, NOT_AN_UPLOAD, read_candidates_file, uploaded_file
+from gte_ui.core.textfiles import (
+    CSV_COLUMNS,
+    NOT_AN_UPLOAD,
+    read_candidates_file,
+    uploaded_file,
+)
 
 
 def test_tsv_candidates_take_the_named_column(tmp_path):
