@@ -139,7 +139,7 @@ def test_stores_find_what_exact_finds_with_float32_scores(tmp_path, store, modul
     build(catalog, store, vectors, store=store)
     index = catalog.open(store)
     queries = unit_rows(5, seed=4)
-    es, er = catalog.open("exact").search(queries, 10)
+    _, er = catalog.open("exact").search(queries, 10)
     ss, sr = index.search(queries, 10)
     assert index.manifest.store == store
     if store == "int8":
