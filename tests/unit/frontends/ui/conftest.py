@@ -1,0 +1,12 @@
+"""Fixtures of the Gradio UI's unit tests (helpers: tests/ui_kit.py)."""
+
+from __future__ import annotations
+
+import pytest
+
+
+@pytest.fixture(autouse=True)
+def uploads_in_tmp_path(monkeypatch, tmp_path):
+    """Files a test writes to its tmp_path count as uploads (Gradio's upload folder), as the page's
+    do: the tabs open no other path (tests/e2e/http/test_security_boundary.py proves the refusal)."""
+    monkeypatch.setenv("GRADIO_TEMP_DIR", str(tmp_path))
