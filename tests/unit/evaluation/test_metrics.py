@@ -154,3 +154,12 @@ def test_imbalanced_binary_reports_majority_baseline_and_balanced_accuracy():
     r = evaluation.evaluate_scores(good, labels)
     assert not r.accuracy_is_baseline and r.accuracy > r.majority_baseline
     assert "majority label" not in evaluation.summary_markdown(r)
+
+
+def test_columns_message_fits_every_front_end_and_names_the_files_columns():
+    with pytest.raises(GteError) as err:
+        evaluation.read_pairs(b"foo,bar,baz\nx,y,z\n", name="f.csv")
+    message = err.value.message
+    assert "foo,bar,baz" in message and "sentence1" not in message
+    assert "Columns" in message and "列" in message  # the UI's field, not only the CLI's flag
+
