@@ -45,3 +45,29 @@ def test_rank_bad_inputs(tiny_service, tmp_path):
     many = "\n".join(f"c{i}" for i in range(tiny_service.settings.max_candidates + 1))
     refused(lambda: ranking.on_rank(tiny_service, SOURCE, many, None, 0, *OPTIONS), "the limit is")
 
+
+
+def test_compare_all_gives_the_instruction_to_the_models_with_prompts(tiny_service, tiny_model_dir, tiny_settings,
+                                                                      tmp_path):
+    """The tab calls the service's compare-all, whose policy both tabs share: the instruction goes
+    to instruction models, the others rank bare (the tab used to drop it for every model)."""
+    import json
+    import shutil
+
+    from gte_ui.engine.encoder import Encoder
+    from gte_ui.frontends.ui.common import COMPARE
+    from gte_ui.service.options import read_options
+    from gte_ui.service.service import EmbeddingService
+
+    folder = shutil.copytree(tiny_model_dir, tmp_path / "instructed")
+    (folder / "config_sentence_transformers.json").write_text(
+        json.dumps({"prompts": {"query": "Instruct: Given a question\nQuery: "}}), encoding="utf-8")
+    settings = tiny_settings.replace(model=str(folder))
+    instructed = EmbeddingService(Encoder.load(settings), settings, name="instructed")
+    tiny_service.add_model(instructed)
+    _, table, _, _ = ranking.on_rank(tiny_service, SOURCE, "\n".join(CANDS), None, 0, *OPTIONS, COMPARE, "找相同的问题")
+    asked = instructed.rank(SOURCE, CANDS, options=read_options({"instruction": "找相同的问题"}))
+    bare = tiny_service.rank(SOURCE, CANDS)
+    assert list(table["instructed 得分 score"]) == [round(s, 4) for s in asked.scores]
+    assert list(table[f"{tiny_service.name} 得分 score"]) == [round(s, 4) for s in bare.scores]
+    assert asked.scores != instructed.rank(SOURCE, CANDS).scores  # the instruction changed them
