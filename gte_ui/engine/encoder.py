@@ -284,6 +284,11 @@ class Encoder:
         ids, counts, _ = self.tokenize(texts)
         if not chunked:
             return sum(len(x) for x in ids)
+        return self.window_tokens(counts, overlap=overlap, max_chunks=max_chunks)
+
+    def window_tokens(self, counts: Sequence[int], *, overlap: float = 0.25, max_chunks: int = 128) -> int:
+        """Tokens :meth:`encode_chunked` runs for texts of ``counts`` tokens (special tokens
+        included, as :meth:`tokenize` counts them): every window of each, at most ``max_chunks``."""
         head, tail = self.special_frame()
         frame = len(head) + len(tail)
         width = self.max_length - frame

@@ -43,6 +43,8 @@ def check_request_work(model: Served, texts: Sequence[str], mode: str,
     weigh = getattr(model.encoder, "tokens_to_run", None)
     if tokenized is not None:
         def weigh(_texts: Sequence[str], chunked: bool) -> int:
+            if chunked:
+                return model.encoder.window_tokens([t.count for t in tokenized])
             return sum(len(t.ids) for t in tokenized)
     check_work(texts, chunked=mode == "chunk", limit=model.settings.max_tokens_per_request,
                max_length=model.encoder.max_length, weigh=weigh)
@@ -51,20 +53,17 @@ def check_request_work(model: Served, texts: Sequence[str], mode: str,
 def run_misses(model: Served, texts: list[str], mode: str) -> tuple[Encoded, dict[str, UnknownTokens]]:
     """Embed the cache misses through the model's runner (the dynamic batcher: its queue limit
     answers 429 when full, in either long-text mode), each text tokenised once: the same ids are
-    weighed against the work budget, inspected for unknown tokens (returned by text) and run.
-    A remote encoder (Ray Serve) tokenises on its replicas and runs chunked texts itself."""
-    local = hasattr(model.encoder, "tokenize_once")
-    if mode == "chunk":
+    weighed against the work budget, inspected for unknown tokens (returned by text) and run (a
+    chunked text's head serves the budget and the inspection; its windows need the whole text's
+    tokens). A remote encoder (Ray Serve) tokenises on its replicas and runs chunked texts itself."""
+    if not hasattr(model.encoder, "tokenize_once"):
         check_request_work(model, texts, mode)
-        if not local:
-            return model.encoder.encode_chunked(texts), {}
-        return model.runner([Windows(t) for t in texts]), {}
-    if not local:
-        check_request_work(model, texts, mode)
-        return model.runner(texts), {}
+        return model.encoder.encode_chunked(texts) if mode == "chunk" else model.runner(texts), {}
     tokenized = model.encoder.tokenize_once(texts)
     check_request_work(model, texts, mode, tokenized)
-    return model.runner(tokenized), {t.text: t.unknown for t in tokenized if t.unknown is not None}
+    known = {t.text: t.unknown for t in tokenized if t.unknown is not None}
+    # a chunked text's windows need its whole tokenisation, which the encoder makes (heads served above)
+    return model.runner([Windows(t) for t in texts] if mode == "chunk" else tokenized), known
 
 
 def inspect_unknown(model: Served, texts: Sequence[str], known: dict[str, UnknownTokens]) -> list[UnknownTokens]:

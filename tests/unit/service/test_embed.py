@@ -55,6 +55,10 @@ def test_a_missed_text_is_tokenised_once(counted, tiny_encoder, tiny_settings):
     counted.seen.clear()
     again = svc.embed(TEXTS)  # cached: tokenised once, for the unknown-token report only
     assert _times_each_text(counted) == [1, 1, 1] and again.unknown_token_ratio == res.unknown_token_ratio
+    counted.seen.clear()
+    chunking = EmbeddingService(tiny_encoder, tiny_settings.replace(max_tokens_per_request=4 * tiny_encoder.max_length))
+    chunking.embed(TEXTS, options=read_options({"long_text": "chunk"}))  # a head for budget and inspection, windows whole
+    assert _times_each_text(counted) == [2, 2, 2]
 
 
 def test_pre_tokenised_texts_give_bit_identical_vectors(tiny_encoder, tiny_service):
