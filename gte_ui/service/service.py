@@ -255,8 +255,9 @@ class EmbeddingService:
 
     def unknown_tally(self, *, tokenizer=None, model: str | None = None) -> UnknownTally:
         """A running :meth:`unknown_share` for input that comes in chunks (``embed`` on the CLI)."""
-        return UnknownTally(tokenizer or self.encoder.tokenizer, model or self.name,
-                            None if tokenizer is not None else self.max_length, self.settings.unknown_warn)
+        # the tokens the model reads of each text, as every request's report counts them
+        reads = None if tokenizer is not None else getattr(self.encoder, "room", self.encoder.max_length)
+        return UnknownTally(tokenizer or self.encoder.tokenizer, model or self.name, reads, self.settings.unknown_warn)
 
     # ------------------------------------------------------------ operations: one line each
     def align(self, a: str, b: str) -> Alignment:
