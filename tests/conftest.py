@@ -134,6 +134,18 @@ def tiny_service(tiny_encoder, tiny_settings):
     return EmbeddingService(tiny_encoder, tiny_settings)
 
 
+@pytest.fixture(scope="session")
+def tiny_reranking_service(tiny_encoder, tiny_model_dir, tiny_reranker_dir):
+    """The tiny embedder with the tiny cross-encoder behind it (--reranker); at most 4 candidates."""
+    from gte_ui.core.settings import Settings
+    from gte_ui.engine.reranker import Reranker
+    from gte_ui.service.service import EmbeddingService
+
+    settings = Settings(model=str(tiny_model_dir), device="cpu", precision="fp32", max_candidates=4)
+    reranker = Reranker.load(Settings(reranker=str(tiny_reranker_dir), device="cpu", precision="fp32"))
+    return EmbeddingService(tiny_encoder, settings, reranker=reranker)
+
+
 @pytest.fixture()
 def serverless_instance(monkeypatch, tiny_model_dir):
     """A new (cold) serverless function instance over the tiny model, configured the way an image

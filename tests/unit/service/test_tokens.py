@@ -7,17 +7,7 @@ import numpy as np
 import pytest
 
 from gte_ui.core.errors import ErrorType, GteError
-from gte_ui.core.settings import Settings
-from gte_ui.engine.reranker import Reranker
-from gte_ui.service.service import EmbeddingService
 from gte_ui.service.tokens import decode, labels, predict, tokenize
-
-
-@pytest.fixture(scope="module")
-def reranking(tiny_encoder, tiny_model_dir, tiny_reranker_dir):
-    settings = Settings(model=str(tiny_model_dir), device="cpu", precision="fp32", max_candidates=4)
-    reranker = Reranker.load(Settings(reranker=str(tiny_reranker_dir), device="cpu", precision="fp32"))
-    return EmbeddingService(tiny_encoder, settings, reranker=reranker)
 
 
 def test_tokens_carry_ids_spans_and_special_flags(tiny_service):
@@ -60,25 +50,25 @@ def test_the_embedding_model_is_not_a_classifier(tiny_service):
         assert info.value.error_type is ErrorType.MODEL_TYPE and info.value.status_code == 424
 
 
-def test_predict_equals_rerank_in_input_order_across_queries(reranking):
+def test_predict_equals_rerank_in_input_order_across_queries(tiny_reranking_service):
     pairs = [["电池", "续航很强"], ["天气", "今天下雨"], ["电池", "充电很快"]]
-    got = predict(reranking, pairs)
-    assert labels(reranking) == {"0": "LABEL_0"} and all(p[0].label == "LABEL_0" for p in got)
-    battery = reranking.rerank("电池", ["续航很强", "充电很快"], method="cross-encoder").scores
-    weather = reranking.rerank("天气", ["今天下雨"], method="cross-encoder").scores
+    got = predict(tiny_reranking_service, pairs)
+    assert labels(tiny_reranking_service) == {"0": "LABEL_0"} and all(p[0].label == "LABEL_0" for p in got)
+    battery = tiny_reranking_service.rerank("电池", ["续航很强", "充电很快"], method="cross-encoder").scores
+    weather = tiny_reranking_service.rerank("天气", ["今天下雨"], method="cross-encoder").scores
     np.testing.assert_allclose([p[0].score for p in got], [battery[0], weather[0], battery[1]], atol=1e-6)
-    raw = predict(reranking, pairs[:1], raw_scores=True)[0][0].score
+    raw = predict(tiny_reranking_service, pairs[:1], raw_scores=True)[0][0].score
     assert 1 / (1 + np.exp(-raw)) == pytest.approx(got[0][0].score, abs=1e-5)
 
 
-def test_predict_limits_and_pair_shape(reranking):
+def test_predict_limits_and_pair_shape(tiny_reranking_service):
     with pytest.raises(GteError, match="5 inputs given; the limit is 4"):
-        predict(reranking, [["q", "t"]] * 5)
+        predict(tiny_reranking_service, [["q", "t"]] * 5)
     with pytest.raises(GteError, match=r"inputs\[1\] has 3 text\(s\)"):
-        predict(reranking, [["q", "t"], ["a", "b", "c"]])
+        predict(tiny_reranking_service, [["q", "t"], ["a", "b", "c"]])
     with pytest.raises(GteError, match="no inputs given"):
-        predict(reranking, [])
+        predict(tiny_reranking_service, [])
     with pytest.raises(GteError, match="the reranker has no prompts"):
-        tokenize(reranking, ["q"], which="reranker", prompt_name="query")
-    (pair_tokens,) = tokenize(reranking, ["电池"], which="reranker")
+        tokenize(tiny_reranking_service, ["q"], which="reranker", prompt_name="query")
+    (pair_tokens,) = tokenize(tiny_reranking_service, ["电池"], which="reranker")
     assert [t.text for t in pair_tokens][1] == "电"
