@@ -101,7 +101,9 @@ def test_csv_output_holds_the_text_beside_its_vector(tiny_service, corpus, tmp_p
                                atol=1e-5)
 
 
-def test_an_interrupted_run_resumes_without_redoing_finished_chunks(tiny_service, corpus, tmp_path):
+def test_embed_still_resumes_through_the_moved_pipeline(tiny_service, corpus, tmp_path):
+    """``embed`` runs the same loop, now in the service: its output and resume are unchanged, and a
+    resumed run does not redo the finished chunks. (Moved here from tests/e2e/cli/test_index.py.)"""
     out = tmp_path / "v.npy"
 
     def crash(i: int) -> None:
@@ -113,8 +115,9 @@ def test_an_interrupted_run_resumes_without_redoing_finished_chunks(tiny_service
     assert not out.exists() and json.loads((tmp_path / "v.npy.parts" / "meta.json").read_text())
     before = tiny_service.encoder.texts_encoded
     report = embed_file(tiny_service, corpus, out, chunk_size=2, progress=False)
-    assert report.resumed_chunks == 2 and tiny_service.encoder.texts_encoded - before == 1  # only chunk 3's text
-    np.testing.assert_allclose(np.load(out), tiny_service.embed(TEXTS).vectors, atol=1e-5)
+    assert report.resumed_chunks == 2 and report.texts == len(TEXTS)
+    assert tiny_service.encoder.texts_encoded - before == 1  # only the third chunk's one text
+    np.testing.assert_allclose(np.load(out), tiny_service.embed_corpus(TEXTS, TEXTS).vectors, atol=1e-5)
 
 
 def test_refusals_come_before_any_model_work(tiny_service, corpus, tmp_path):
