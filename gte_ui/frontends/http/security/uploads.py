@@ -16,17 +16,7 @@ import anyio
 from gte_ui.core.errors import ErrorType, GteError
 from gte_ui.core.settings import Settings
 from gte_ui.core.textfiles import uploaded_file
-from gte_ui.frontends.http.security.asgi import (
-    Receive,
-    Scope,
-    Send,
-    client_of,
-    headers_of,
-    read_body,
-    replay,
-    route_path,
-    send_error,
-)
+from gte_ui.frontends.http.security import asgi
 from gte_ui.frontends.http.security.page_key import QUEUE_JOIN, UPLOAD
 from gte_ui.frontends.http.security.rate import RateWindow
 
@@ -46,20 +36,20 @@ class UploadQuota:
         self.rate = RateWindow(settings.max_uploads_per_minute, 60.0)
         self.volume = RateWindow(settings.max_upload_client_bytes, 3600.0)
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and scope["method"] == "POST" and route_path(scope).rstrip("/") == UPLOAD:
+    async def __call__(self, scope: asgi.Scope, receive: asgi.Receive, send: asgi.Send) -> None:
+        if scope["type"] == "http" and scope["method"] == "POST" and asgi.route_path(scope).rstrip("/") == UPLOAD:
             refusal = await self._refusal(scope)
             if refusal is not None:
                 error, status, wait = refusal
                 extra = [(b"retry-after", str(int(wait) + 1).encode())] if wait else []
-                await send_error(send, error, status, extra)
+                await asgi.send_error(send, error, status, extra)
                 return
         await self.app(scope, receive, send)
 
-    async def _refusal(self, scope: Scope) -> tuple[GteError, int, float] | None:
+    async def _refusal(self, scope: asgi.Scope) -> tuple[GteError, int, float] | None:
         s = self.settings
         try:
-            length = int(headers_of(scope)["content-length"])
+            length = int(asgi.headers_of(scope)["content-length"])
         except (KeyError, ValueError):
             return GteError(ErrorType.MALFORMED, "an upload must say its size (Content-Length)",
                             "上传请求必须带 Content-Length"), 411, 0.0
@@ -68,7 +58,7 @@ class UploadQuota:
             log.warning("upload refused: the upload folder holds %d bytes (cap %d)", used, s.max_upload_total_bytes)
             return GteError(ErrorType.DISK_FULL, "the server's upload space is full; try again later",
                             "服务器的上传空间已满，请稍后再试"), 507, 0.0
-        client = client_of(scope)
+        client = asgi.client_of(scope)
         wait = self.rate.take(client)
         if wait:
             return GteError(ErrorType.RATE_LIMITED,
@@ -106,23 +96,23 @@ class GradioCallCheck:
         self.blocks = blocks
         self.upload_folder = upload_folder
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        path = route_path(scope).rstrip("/")
+    async def __call__(self, scope: asgi.Scope, receive: asgi.Receive, send: asgi.Send) -> None:
+        path = asgi.route_path(scope).rstrip("/")
         if scope["type"] == "http" and FILE_URL.match(path):
             # Gradio's file route would fetch any public URL for anyone; the page never asks it to
-            await send_error(send, GteError(ErrorType.VALIDATION, "only this server's own files are served here",
+            await asgi.send_error(send, GteError(ErrorType.VALIDATION, "only this server's own files are served here",
                                             "这里只提供本服务器自己的文件"), 404)
             return
         named = NAMED_CALL.match(path)
         if scope["type"] != "http" or scope["method"] != "POST" or (path != QUEUE_JOIN and not named):
             await self.app(scope, receive, send)
             return
-        body = await read_body(receive)
+        body = await asgi.read_body(receive)
         error = self._check(body, named)
         if error is not None:
-            await send_error(send, error, error.status_code)
+            await asgi.send_error(send, error, error.status_code)
             return
-        await self.app(scope, replay(body, receive), send)
+        await self.app(scope, asgi.replay(body, receive), send)
 
     def _check(self, body: bytes, named: re.Match | None) -> GteError | None:
         try:
