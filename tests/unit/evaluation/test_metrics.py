@@ -74,11 +74,11 @@ def test_named_and_indexed_columns(tmp_path):
 @pytest.mark.parametrize("content, columns, fragment", [
     (b"a\tb\t1\nc\td\tnot-a-number\n", ["0", "1", "2"], "row 2: label 'not-a-number' is not a number"),
     (b"foo,bar\n1,2\n", None, "cannot tell which columns"),
-    (b"sentence1,sentence2,score\n\"broken,x,1\n", None, "broken CSV"),
-    (b"\x00\x01\x02binary", None, "looks binary"),
+    (b"sentence1,sentence2,score\n\"broken,x,1\n", None, "not valid CSV"),
+    (b"\x00\x01\x02binary", None, "looks like a binary file"),
     (b"\x81\xff\x80\xfe" * 10, None, "neither UTF-8 nor GB18030"),
     (b"s1\ts2\tlabel\na\tb\t1\n", None, "at least 2 labelled pairs"),
-    (b"s1,s2,label\na,b,1\n", ["s1", "s2", "nope"], "no column named 'nope'"),
+    (b"s1,s2,label\na,b,1\n", ["s1", "s2", "nope"], "has no column 'nope'"),
     (b"a\tb\t1\nc\td\t1\n", None, "every label is the same"),
 ])
 def test_bad_files_are_explained(tmp_path, tiny_service, content, columns, fragment):
@@ -154,3 +154,12 @@ def test_imbalanced_binary_reports_majority_baseline_and_balanced_accuracy():
     r = evaluation.evaluate_scores(good, labels)
     assert not r.accuracy_is_baseline and r.accuracy > r.majority_baseline
     assert "majority label" not in evaluation.summary_markdown(r)
+
+
+def test_columns_message_fits_every_front_end_and_names_the_files_columns():
+    with pytest.raises(GteError) as err:
+        evaluation.read_pairs(b"foo,bar,baz\nx,y,z\n", name="f.csv")
+    message = err.value.message
+    assert "foo,bar,baz" in message and "sentence1" not in message
+    assert "Columns" in message and "列" in message  # the UI's field, not only the CLI's flag
+

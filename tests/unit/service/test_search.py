@@ -175,41 +175,6 @@ def test_two_stage_moves_hits_as_the_reranker_says(minilm_dir, stsb_corpus, tmp_
         assert staged.reranker and staged.to_dict()["hits"][0]["moved"] == staged.hits[0].moved
     assert moved > 0  # the reranker really reorders
 
-
-def test_search_tab_callbacks(tiny_service, tmp_path):
-    """The tab: build from an upload (CSV, its text column), search two indexes side by side,
-    highlights marked, errors as ⚠️ text."""
-    from gte_ui.frontends.ui.tabs import search as tab
-    from gte_ui.service.service import EmbeddingService
-
-    service = EmbeddingService(tiny_service.encoder, tiny_service.settings.replace(index_dir=str(tmp_path / "tab")))
-    upload = tmp_path / "upload.csv"
-    upload.write_text("id,body\n" + "\n".join(f"{i},{t}" for i, t in enumerate(DOCS)), encoding="utf-8")
-    refused, _ = tab.on_build(service, str(upload), "upl", "body", None, progress=lambda *a, **k: None)
-    assert "--allow-index-build" in refused and catalog_from_settings(service.settings).names() == []
-    settings = tiny_service.settings.replace(index_dir=str(tmp_path / "tab"), allow_index_build=True)
-    service = EmbeddingService(tiny_service.encoder, settings)
-    upload = tmp_path / "upload.csv"
-    upload.write_text("id,body\n" + "\n".join(f"{i},{t}" for i, t in enumerate(DOCS)), encoding="utf-8")
-    ticks = []
-
-    def progress(value, desc=None, unit=None):
-        ticks.append(value)
-
-    status, picker = tab.on_build(service, str(upload), "upl", "body", None, progress=progress)
-    assert "已建立 built" in status and "12" in status and picker["value"] == ["upl"]
-    assert ticks[-1] == (12, 12)
-    bad, _ = tab.on_build(service, str(upload), "x", "text", None, progress=progress)
-    assert bad.startswith("⚠️") and "no column 'text'" in bad
-    build_index(service, catalog_from_settings(settings), upload, "again", columns=tab.CorpusColumns(text="body"),
-                progress=False)
-    md, out = tab.on_search(service, ["upl", "again"], QUERY, 3, False, True)
-    assert out.count('class="search-col"') == 2 and out.count('class="hit"') == 6 and "<mark>" in out
-    assert "upl" in md and "ms" in md
-    err, _ = tab.on_search(service, [], QUERY, 3, False, True)
-    assert err.startswith("⚠️") and "pick an index" in err
-
-
 def test_rerank_tab_calls_the_service_capability():
     """One home for two-stage: the Rerank tab's function is the service's."""
     from gte_ui.frontends.ui.tabs import rerank as tab

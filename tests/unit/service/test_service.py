@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import threading
+
 import numpy as np
 import pytest
 
+from gte_ui.core.bands import load_bands
 from gte_ui.core.errors import ErrorType, GteError
-from gte_ui.core.scoring import VerdictBands
+from gte_ui.core.scoring import VerdictBands, verdict
 from gte_ui.core.textnorm import clean_text, split_lines
 from gte_ui.service.service import EmbeddingService
 
@@ -129,3 +132,35 @@ def test_clean_text_and_split_lines():
 def test_verdict_bands_from_settings(tiny_encoder, tiny_settings):
     svc = EmbeddingService(tiny_encoder, tiny_settings.replace(verdict_high=0.9, verdict_mid=0.8))
     assert (svc.bands.high, svc.bands.mid, svc.bands.source) == (0.9, 0.8, "settings")
+
+
+def test_set_bands_is_one_consistent_swap(tiny_encoder, tiny_settings, tmp_path):
+    """Concurrent saves and scoring: every answer's verdict matches the bands it reports, and the
+    file on disk holds the bands in use."""
+    service = EmbeddingService(tiny_encoder, tiny_settings.replace(calibration_dir=str(tmp_path)))
+    candidates = [VerdictBands(high=0.5 + i / 100, mid=0.1 + i / 100, source=f"t{i}") for i in range(20)]
+    results, errors = [], []
+
+    def save(bands):
+        try:
+            service.set_bands(bands)
+        except Exception as exc:  # noqa: BLE001 - reported below
+            errors.append(exc)
+
+    def score():
+        for _ in range(20):
+            results.append(service.pair("今天天气很好", "我想借钱"))
+
+    threads = [threading.Thread(target=save, args=(b,)) for b in candidates] + [threading.Thread(target=score)
+                                                                                for _ in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors and len(results) == 60
+    assert all(r.verdict == verdict(r.score, r.bands) for r in results)
+    on_disk = load_bands(tiny_settings.model, tmp_path)
+    assert (on_disk.high, on_disk.mid) == (service.bands.high, service.bands.mid)
+    with pytest.raises(Exception, match="VerdictBands"):
+        service.set_bands({"high": 0.9, "mid": 0.1})
+
