@@ -227,7 +227,7 @@ def find_column(header: Sequence[str], names: Sequence[str]) -> int | None:
     return next((lowered.index(n) for n in names if n in lowered), None)
 
 
-def field(record: object, key: str, name: str, line: int, hint: Hint = NO_HINT) -> object:
+def json_field(record: object, key: str, name: str, line: int, hint: Hint = NO_HINT) -> object:
     """``record[key]`` of a JSON line, which must be an object holding ``key``.
 
     Raises:
@@ -334,7 +334,7 @@ def iter_columns(path: str | os.PathLike, columns: Sequence[str | int], *, kind:
         else:
             for n, record in json_lines(f, path.name):
                 yield n, [record.get(c) if c in optional and isinstance(record, dict)
-                          else field(record, c, path.name, n, field_hint) for c in columns]
+                          else json_field(record, c, path.name, n, field_hint) for c in columns]
 
 
 def columns_of(path: str | os.PathLike, kind: str | None = None) -> list[str]:
