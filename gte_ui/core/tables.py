@@ -181,6 +181,19 @@ def _chain_one(first: str, rest: Iterator[str]) -> Iterator[str]:
     yield from rest
 
 
+def text_rows(text: str, name: str, strict: bool = False) -> list[tuple[int, list[str]]]:
+    """The non-blank rows of a CSV / TSV upload's text (labelled pairs, rerank groups: held whole
+    anyway), TAB-separated when named .tsv or its first line has a TAB.
+
+    Raises:
+        GteError: as :func:`delimited_rows`; EMPTY when there are no rows.
+    """
+    rows = list(delimited_rows(string_io(text), name, "\t" if name.endswith(".tsv") else None, strict=strict))
+    if not rows:
+        raise GteError(ErrorType.EMPTY, f"{name} has no rows", f"{name} 没有数据行")
+    return rows
+
+
 def json_lines(lines: Iterable[str], name: str) -> Iterator[tuple[int, object]]:
     """``(line number, parsed value)`` of each non-blank line of JSON lines.
 
@@ -345,14 +358,7 @@ def columns_of(path: str | os.PathLike, kind: str | None = None) -> list[str]:
     if kind == "txt":
         return ["text"]
     if kind == "parquet":
-        # pyarrow only when a .parquet is read (the CLI's --help and health stay instant)
-        import pyarrow.parquet as pq
-
-        try:
-            return list(pq.ParquetFile(path).schema_arrow.names)
-        except (OSError, ValueError) as exc:
-            raise _bad(f"{path.name} is not a readable Parquet file: {exc}",
-                       f"{path.name} 不是有效的 Parquet 文件") from exc
+        return list(_parquet_file(path).schema_arrow.names)
     with open_stream(path) as f:
         if kind == "jsonl":
             first = next(json_lines(f, path.name), (0, {}))[1]
@@ -361,15 +367,19 @@ def columns_of(path: str | os.PathLike, kind: str | None = None) -> list[str]:
         return first_row[1]
 
 
-def _parquet_columns(path: Path, columns: Sequence[str | int], hint: Hint) -> Iterator[tuple[int, list[object]]]:
-    """A .parquet's ``columns``, one record batch in memory at a time (row numbers from 1)."""
+def _parquet_file(path: Path):  # -> pyarrow.parquet.ParquetFile
     # pyarrow only when a .parquet is read (the CLI's --help and health stay instant)
     import pyarrow.parquet as pq
 
     try:
-        pf = pq.ParquetFile(path)
+        return pq.ParquetFile(path)
     except (OSError, ValueError) as exc:  # ArrowInvalid is a ValueError
         raise _bad(f"{path.name} is not a readable Parquet file: {exc}", f"{path.name} 不是有效的 Parquet 文件") from exc
+
+
+def _parquet_columns(path: Path, columns: Sequence[str | int], hint: Hint) -> Iterator[tuple[int, list[object]]]:
+    """A .parquet's ``columns``, one record batch in memory at a time (row numbers from 1)."""
+    pf = _parquet_file(path)
     names = pf.schema_arrow.names
     wanted = [names[column_index(names, c, path.name, hint)] for c in columns]
     unique = list(dict.fromkeys(wanted))
