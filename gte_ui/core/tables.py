@@ -21,6 +21,7 @@ import codecs
 import contextlib
 import csv
 import io
+import itertools
 import json
 import math
 import os
@@ -161,7 +162,7 @@ def delimited_rows(lines: Iterable[str], name: str, delimiter: str | None = None
         if first is None:
             return
         delimiter = "\t" if "\t" in first else ","
-        lines = _chain_one(first, lines)
+        lines = itertools.chain([first], lines)
     if quote is None:
         quote = delimiter != "\t"
     reader = csv.reader(lines, delimiter=delimiter, quoting=csv.QUOTE_MINIMAL if quote else csv.QUOTE_NONE,
@@ -174,11 +175,6 @@ def delimited_rows(lines: Iterable[str], name: str, delimiter: str | None = None
     except csv.Error as exc:  # an unclosed quote (strict), a field over csv's size limit, a NUL byte
         raise _bad(f"{name} line {reader.line_num} is not valid {kind}: {exc}",
                    f"{name} 第 {reader.line_num} 行不是有效的 {kind}：{exc}") from exc
-
-
-def _chain_one(first: str, rest: Iterator[str]) -> Iterator[str]:
-    yield first
-    yield from rest
 
 
 def text_rows(text: str, name: str, strict: bool = False) -> list[tuple[int, list[str]]]:
@@ -389,11 +385,6 @@ def _parquet_columns(path: Path, columns: Sequence[str | int], hint: Hint) -> It
         for j in range(batch.num_rows):
             n += 1
             yield n, [data[c][j] for c in wanted]
-
-
-def text_lines(text: str) -> Iterator[tuple[int, str]]:
-    """``(line number, line)`` of text already in memory, split as :meth:`str.splitlines` does."""
-    return enumerate(text.splitlines(), start=1)
 
 
 def string_io(text: str) -> io.StringIO:
