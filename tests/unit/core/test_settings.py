@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from gte_ui.engine.backends.registry import resolve_runtime
-from gte_ui.core.settings import DEFAULT_MODEL, Settings, parse_settings
 from gte_ui.core.errors import ConfigError
+from gte_ui.core.settings import DEFAULT_MODEL, Settings, parse_settings
+from gte_ui.engine.backends.registry import resolve_runtime
 
 
 def test_defaults_are_gte_large_on_localhost():

@@ -1,10 +1,11 @@
-"""TEI's route table (gte_ui.frontends.http.tei_routes): each operation turns a parsed body into
-the service's answer in TEI's shape; the table at the root and under /tei/{name} sends each path
-to its operation and model; the key guards all but the health routes."""
+"""TEI's route table only dispatches to the TEI protocol's adapters (in-process, tiny model): each
+operation turns a parsed body into the service's answer in TEI's shape; the table at the root and
+under /tei/{name} sends each path to its operation and model; the key guards all but health."""
 
 from __future__ import annotations
 
 import asyncio
+import json
 
 import numpy as np
 import pytest
@@ -13,8 +14,50 @@ from fastapi.testclient import TestClient
 
 from gte_ui.core.errors import ErrorType, GteError
 from gte_ui.frontends.http import tei_routes
+from gte_ui.frontends.http.routes import install_api
+from gte_ui.frontends.http.tei_routes import install_tei
 from gte_ui.frontends.protocols import tei
 from gte_ui.service import tokens
+
+
+@pytest.fixture()
+def client(tiny_service):
+    app = FastAPI()
+    install_api(app, tiny_service)  # the error handlers, as server.py composes them
+    install_tei(app, tiny_service, tiny_service.settings)
+    with TestClient(app) as c:
+        yield c
+
+
+def test_vertex_answers_each_instance_as_the_base_url_does(client, tiny_service):
+    texts = ["今天天气很好", "我想借钱"]
+    direct = client.post("/", json={"inputs": texts}).json()
+    vertex = client.post("/vertex", json={"instances": [{"inputs": texts}, {"inputs": texts[0]}]}).json()
+    assert vertex["predictions"][0] == direct == tiny_service.embed(texts).vectors.tolist()
+    assert len(vertex["predictions"][1]) == 1
+
+
+def test_rerank_per_model_url_sends_the_method_and_best_first(client, tiny_service):
+    docs = ["续航久", "下雨了"]
+    r = tiny_service.rerank("电池", docs)
+    answer = client.post(f"/tei/{tiny_service.name}/rerank", json={"query": "电池", "texts": docs, "return_text": True})
+    assert answer.headers["X-Rerank-Method"] == "embedding"
+    assert answer.json() == [{"index": row.index, "score": pytest.approx(row.score), "text": row.text}
+                             for row in r.rows]
+
+
+def test_token_id_input_on_openai_embeddings_is_refused_here_too(client):
+    r = client.post("/embeddings", json={"input": [[101, 102]]})
+    assert r.status_code == 422 and "token-id input" in r.json()["error"]
+
+
+def test_unknown_keys_are_ignored_by_teis_own_routes_and_refused_where_options_ride(client, tiny_service):
+    assert client.post("/tokenize", json={"inputs": "a", "some_future_field": 1}).status_code == 200
+    r = client.post(f"/tei/{tiny_service.name}/similarity",
+                    json={"inputs": {"source_sentence": "a", "sentences": ["b"]}, "t2ss": True})
+    assert r.status_code == 422 and "t2ss" in r.json()["error"]
+    assert json.loads(client.get("/info").text)["model_id"] == tiny_service.name
+
 
 TEXTS = ["手机电量很耐用", "今天天气很好", "充电速度特别快"]
 
@@ -48,8 +91,7 @@ def test_rerank_and_predict_by_the_targets_kind(rerank_service, targets):
     answer = run(tei_routes.rerank, ce, {"query": "手机电池", "texts": TEXTS, "return_text": True})
     want = rerank_service.rerank("手机电池", TEXTS)
     assert answer.headers["X-Rerank-Method"] == "cross-encoder"
-    body = tei_routes._plain(answer)
-    assert [(r["index"], r["text"]) for r in body] == [(r.index, r.text) for r in want.rows]
+    assert [(r["index"], r["text"]) for r in answer.body] == [(r.index, r.text) for r in want.rows]
     assert run(tei_routes.rerank, emb, {"query": "手机电池", "texts": TEXTS}).headers["X-Rerank-Method"] == "embedding"
     one = run(tei_routes.predict, ce, {"inputs": ["手机电池", TEXTS[0]]})
     batch = run(tei_routes.predict, ce, {"inputs": [["手机电池", TEXTS[0]], ["手机电池", TEXTS[1]]]})
@@ -86,7 +128,9 @@ def test_refusals_name_what_is_wrong(targets, op, body, error_type, fragment):
 
 
 @pytest.fixture(scope="module")
-def client(rerank_service):
+def keyed_client(rerank_service):
+    """TEI's router alone, behind --api-key, over the tiny BERT and cross-encoder (no error handlers:
+    a refusal comes out as the GteError itself)."""
     app = FastAPI()
     app.include_router(tei_routes.build_tei_router(rerank_service, rerank_service.settings.replace(api_key="k")))
     with TestClient(app) as c:
@@ -97,7 +141,8 @@ def client(rerank_service):
 KEY = {"Authorization": "Bearer k"}
 
 
-def test_the_table_sends_each_path_to_its_operation_and_model(client, rerank_service):
+def test_the_table_sends_each_path_to_its_operation_and_model(keyed_client, rerank_service):
+    client = keyed_client
     name, ce = rerank_service.name, rerank_service.reranker.info.name
     assert client.get("/info", headers=KEY).json()["model_id"] == name
     assert "reranker" in client.get(f"/tei/{ce}/info", headers=KEY).json()["model_type"]
@@ -112,7 +157,8 @@ def test_the_table_sends_each_path_to_its_operation_and_model(client, rerank_ser
     assert err.value.error_type is ErrorType.UNKNOWN_MODEL
 
 
-def test_the_key_guards_every_route_but_health_and_json_is_required(client):
+def test_the_key_guards_every_route_but_health_and_json_is_required(keyed_client):
+    client = keyed_client
     with pytest.raises(GteError) as err:
         client.post("/embed_all", json={"inputs": "好"})
     assert err.value.error_type is ErrorType.UNAUTHORIZED

@@ -1,14 +1,70 @@
-"""text-embeddings-inference's wire shapes (gte_ui.frontends.protocols.tei): which loaded model
-answers, TEI's requests as they parse, and the answers built from the service's real results."""
+"""TEI's shapes: which loaded model answers, /info per kind, the rerank answer and its truncate rule,
+the root's merged requests, TEI's own requests (which ignore keys TEI does not define), and the
+answers built from the service's real results."""
 
 from __future__ import annotations
 
 import pytest
-from pydantic import ValidationError
 
 from gte_ui.core.errors import ErrorType, GteError
 from gte_ui.frontends.protocols import tei
+from gte_ui.frontends.protocols.parse import validate
 from gte_ui.service import tokens
+
+
+def test_rerank_answer_is_best_first_with_the_method_in_a_header(tiny_service):
+    r = tiny_service.rerank("电池", ["续航久", "下雨了"])
+    answer = tei.rerank_answer(r, return_text=False, truncate=True)
+    assert answer.body == [{"index": row.index, "score": row.score} for row in r.rows]
+    assert answer.headers["X-Rerank-Method"] == "embedding"
+    with_text = tei.rerank_answer(r, return_text=True, truncate=None)
+    assert [x["text"] for x in with_text.body] == [row.text for row in r.rows]
+
+
+def test_truncate_false_refuses_a_pair_over_the_limit_with_413(tiny_service):
+    long_doc = "电池续航" * tiny_service.max_length
+    r = tiny_service.rerank("电池", ["短", long_doc])
+    assert tei.rerank_answer(r, return_text=False, truncate=True).body  # truncated, answered
+    with pytest.raises(GteError) as err:
+        tei.rerank_answer(r, return_text=False, truncate=False)
+    assert err.value.status_code == 413 and "texts[1]" in err.value.message
+
+
+def test_similarity_and_embed_answers_carry_the_prompt_in_a_header(tiny_service):
+    r = tiny_service.rank("电池", ["续航久", "下雨了"])
+    answer = tei.scores_answer(r)
+    assert answer.body == r.scores and answer.headers == {}  # the tiny model has no prompts
+    e = tiny_service.embed(["文本"])
+    assert tei.vectors_answer(e).body == e.vectors.tolist()
+
+
+def test_root_shapes_accept_teis_fields_by_name_and_refuse_others():
+    embed = validate(tei.TeiEmbedRequest, {"inputs": "a", "normalize": True, "truncate": True,
+                                           "truncation_direction": "Right", "prompt_name": None, "dimensions": 4})
+    assert embed.text_list() == (["a"], "inputs") and embed.dimensions == 4
+    assert validate(tei.TeiEmbedRequest, {"texts": ["a", "b"]}).text_list() == (["a", "b"], "texts")
+    for model, body, name in [
+        (tei.TeiEmbedRequest, {"inputs": "a", "nfck": True}, "nfck"),
+        (tei.TeiRerankRequest, {"query": "q", "texts": ["a"], "return_texts": True}, "return_texts"),
+        (tei.TeiSimilarityRequest, {"inputs": {"source_sentence": "a", "sentences": ["b"]}, "t2": True}, "t2"),
+        (tei.TeiSimilarityRequest, {"inputs": {"source_sentence": "a", "sentences": ["b"]},
+                                    "parameters": {"top_k": 1}}, "top_k"),
+    ]:
+        with pytest.raises(GteError) as err:
+            validate(model, body)
+        assert err.value.status_code == 422 and name in err.value.message, body
+    assert validate(tei.TeiSimilarityRequest, {"inputs": {"source_sentence": "a", "sentences": ["b"]},
+                                               "parameters": {}}).inputs.sentences == ["b"]
+
+
+def test_teis_own_requests_ignore_keys_tei_does_not_define():
+    req = validate(tei.EmbedRequest, {"inputs": ["a"], "some_future_field": 1})
+    assert req.inputs == ["a"]
+    with pytest.raises(GteError) as err:
+        validate(tei.EmbedRequest, {"inputs": "a", "truncation_direction": "Left"})
+    assert "Left is not supported" in err.value.message
+    assert validate(tei.TokenizeRequest, {"inputs": "a", "x": 1}).model_dump() == {
+        "inputs": "a", "add_special_tokens": True, "prompt_name": None}
 
 
 def test_targets_are_every_loaded_model_then_the_cross_encoder(rerank_service):
@@ -44,9 +100,7 @@ def test_requests_parse_as_tei_defines_them():
     assert tei.PredictRequest(inputs=[["q", "a"], ["q", "b"]]).pairs() == ([["q", "a"], ["q", "b"]], True)
     assert tei.DecodeRequest(ids=[1, 2]).batch() == [[1, 2]] and tei.DecodeRequest(ids=[[1], [2]]).batch() == [[1], [2]]
     assert tei.inputs_list("a") == ["a"] and tei.inputs_list(["a", "b"]) == ["a", "b"]
-    assert tei.EmbedRequest(inputs="a", truncation_direction="right", extra_key=1).truncation_direction == "right"
-    with pytest.raises(ValidationError, match="truncation_direction Left is not supported"):
-        tei.EmbedRequest(inputs="a", truncation_direction="Left")
+    assert tei.EmbedRequest(inputs="a", truncation_direction="right").truncation_direction == "right"
     with pytest.raises(GteError, match="normalize: false is not supported"):
         tei.check_embed_flags(False)
     tei.check_embed_flags(True)
@@ -68,15 +122,3 @@ def test_answers_are_built_from_the_services_results(rerank_service):
     predicted = tei.predictions(tokens.predict(rerank_service, [["手机电池", "手机电量很耐用"]]))
     assert predicted[0][0].label == next(iter(tokens.labels(rerank_service).values()))
     assert predicted[0][0].score == pytest.approx(rerank_service.rerank("手机电池", ["手机电量很耐用"]).scores[0])
-
-
-def test_truncate_false_refuses_a_pair_over_the_limit(rerank_service):
-    long_doc = "电池" * 400
-    r = rerank_service.rerank("手机电池", ["短文本", long_doc])
-    tei.check_truncation(r, True)  # TEI's default: cut and answer
-    tei.check_truncation(r, None)
-    with pytest.raises(GteError) as err:
-        tei.check_truncation(r, False)
-    assert err.value.error_type is ErrorType.TOO_LONG and err.value.en.startswith("texts[1] with the query has")
-    short = rerank_service.rerank("手机电池", ["短文本"])
-    tei.check_truncation(short, False)  # nothing over the limit: nothing to refuse
