@@ -5,11 +5,14 @@ client against a served port: tests/e2e/grpc/test_grpc.py.)"""
 
 from __future__ import annotations
 
+import re
+from pathlib import Path
+
 import grpc
 import numpy as np
 import pytest
 
-from gte_ui.core.errors import ErrorType, GteError
+from gte_ui.core.errors import HTTP_STATUS, ErrorType, GteError
 from gte_ui.frontends.grpc import tei_pb2 as pb
 from gte_ui.frontends.grpc.server import GRPC_STATUS, Servicer
 from gte_ui.frontends.protocols.tei import GRPC_MODEL_KEY
@@ -126,3 +129,12 @@ def test_rerank_without_a_reranker_is_the_embedding_cosine(servicer):
     assert [r.score for r in got.ranks] == pytest.approx([r.score for r in want.rows], abs=1e-6)
     assert [r.text for r in got.ranks] == [texts[r.index] for r in want.rows]
     assert got.metadata.compute_chars == len("手机电池") + sum(map(len, texts))
+
+
+def test_docs_api_states_the_table_the_servicer_uses():
+    """docs/api.md's HTTP → gRPC table says what GRPC_STATUS does, for every error type."""
+    text = (Path(__file__).resolve().parents[4] / "docs" / "api.md").read_text(encoding="utf-8")
+    rows = re.findall(r"^\| ([^|]*\d{3}[^|]*) \| ([A-Z_]+)\b", text, re.MULTILINE)
+    documented = {code: " ".join(http for http, c in rows if c == code) for _, code in rows}
+    for error_type, code in GRPC_STATUS.items():
+        assert str(HTTP_STATUS[error_type]) in documented.get(code.name, ""), (error_type, code.name)
