@@ -18,35 +18,22 @@ import argparse
 import errno
 import functools
 import json
-import os
 import sys
-import time
 import types
 import urllib.error
 import urllib.request
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict
 from pathlib import Path
-from typing import Any
 
+from gte_ui.cluster import ray_data
 from gte_ui.core.errors import GteError
 from gte_ui.core.resources import sample_names, sample_path
 from gte_ui.core.settings import model_flags_epilog, parse_settings, program_name
 from gte_ui.core.textfiles import read_candidates_file
 from gte_ui.frontends import cli_index, cli_retrieval
-from gte_ui.service.corpus import (
-    DEFAULT_CHUNK,
-    INPUT_KINDS,
-    EmbedReport,
-    _err,
-    disk_full_error,
-    embed_file,
-    iter_records,
-    iter_texts,
-)
-from gte_ui.service.options import DEFAULT_OPTIONS, TextOptions, read_options
-
-__all__ = ["embed_file", "embed_file_ray", "iter_records", "iter_texts", "main"]
+from gte_ui.service.corpus import DEFAULT_CHUNK, _err, disk_full_error, embed_file
+from gte_ui.service.options import read_options
 
 
 def _warn(warnings: Sequence[str]) -> None:
@@ -68,194 +55,6 @@ def _heavy():
     return types.SimpleNamespace(LabelledPairs=LabelledPairs,
                                  download_model=download_model, metrics=metrics,
                                  bands_from_result=bands_from_result, EmbeddingService=EmbeddingService)
-
-
-# --------------------------------------------------------------------------- health
-# --------------------------------------------------------------------------- embed --ray
-class _RayEmbedder:
-    """One Ray Data actor: loads the model once, embeds batches of texts (``map_batches``)."""
-
-    def __init__(self, settings: Any, options: TextOptions) -> None:
-        self.service = _heavy().EmbeddingService.from_settings(settings, batching=False)
-        self.options = options
-
-    def __call__(self, batch: dict[str, Any]) -> dict[str, Any]:
-        # numpy on first use: `--help` and `health` stay instant
-        import numpy as np
-
-        texts = [str(t) for t in batch["text"]]
-        titles = [str(t) for t in batch["title"]] if "title" in batch else None
-        # an index's title is read before its text (the local path's CorpusRow.embed_text)
-        read = [f"{h} {t}" if h else t for h, t in zip(titles, texts)] if titles else texts
-        # the local path's door: the same validation, normalisation and long-text mode, no cache
-        res = self.service.embed_corpus(read, [f"text {t[:20]!r}" for t in read], options=self.options)
-        if titles is None:
-            return {"text": np.array(res.texts, dtype=object), "vector": res.vectors}
-        # an index keeps the texts as read, beside their id and title
-        return {"text": np.array(texts, dtype=object), "id": batch["id"], "title": batch["title"],
-                "vector": res.vectors}
-
-
-#: reading and stripping text barely uses a CPU: they must not wait for the cores the embedding
-#: actors hold (on 2 CPUs, 2 actors would otherwise starve the reads forever)
-_LIGHT = {"num_cpus": 0}
-
-
-def _ray_read(src: Path, column: str, field: str, id_column: str | None = None,
-              title_column: str | None = None, keep_docs: bool = False) -> Any:
-    """The input as a Ray Data dataset with one string column ``text``, blanks dropped; with
-    ``keep_docs`` (an index build) also ``id`` and ``title`` (from their columns, else empty)."""
-    # optional: pyarrow / Ray Data only for `embed --ray`
-    import pyarrow as pa
-    import pyarrow.csv as pacsv
-    import ray.data
-
-    kind = src.suffix.lower()
-    if kind not in INPUT_KINDS:
-        raise _err(f"unsupported input {src.name}: use one of {', '.join(INPUT_KINDS)}",
-                   f"不支持的输入文件类型：{src.name}")
-    name = "text"
-    if kind == ".txt":
-        ds = ray.data.read_text(str(src), ray_remote_args=_LIGHT)
-    elif kind in (".csv", ".tsv"):
-        name = column
-        wanted = list(dict.fromkeys(c for c in (column, id_column, title_column) if c))
-        ds = ray.data.read_csv(str(src), parse_options=pacsv.ParseOptions(delimiter="\t" if kind == ".tsv" else ","),
-                               convert_options=pacsv.ConvertOptions(column_types={c: pa.string() for c in wanted},
-                                                                    include_columns=wanted),
-                               ray_remote_args=_LIGHT)
-    elif kind == ".parquet":
-        name = column
-        ds = ray.data.read_parquet(str(src), columns=list(dict.fromkeys(
-            c for c in (column, id_column, title_column) if c)), ray_remote_args=_LIGHT)
-    else:
-        name = field
-        ds = ray.data.read_json(str(src), lines=True, ray_remote_args=_LIGHT)
-    indexed = keep_docs
-
-    def strip(batch: dict[str, Any]) -> dict[str, Any]:
-        # optional: pyarrow / Ray Data only for `embed --ray`
-        import numpy as np
-
-        def clean(values: Any) -> list[str]:
-            return [(t or "").strip() if isinstance(t, str) or t is None else str(t) for t in values]
-
-        texts = clean(batch[name])
-        keep = [i for i, t in enumerate(texts) if t]
-        out = {"text": np.array([texts[i] for i in keep], dtype=object)}
-        if indexed:
-            n = len(texts)
-            ids = clean(batch[id_column]) if id_column else [""] * n
-            titles = clean(batch[title_column]) if title_column else [""] * n
-            out.update(id=np.array([ids[i] for i in keep], dtype=object),
-                       title=np.array([titles[i] for i in keep], dtype=object))
-        return out
-
-    return ds.map_batches(strip, batch_format="numpy", **_LIGHT)
-
-
-def _ray_start(settings: Any, address: str, progress: bool) -> tuple[Any, int]:
-    """Join (or start) Ray, keep output rows in input order; the settings with their threads set."""
-    # ray: a heavy optional dependency (the "ray" extra), imported only for --ray
-    import ray
-
-    if not ray.is_initialized():
-        if address == "local":
-            ray.init(include_dashboard=False, log_to_driver=False)
-        else:
-            ray.init(address=address, log_to_driver=False)
-    ctx = ray.data.DataContext.get_current()
-    ctx.execution_options.preserve_order = True  # output rows follow the input
-    ctx.enable_progress_bars = progress
-    threads = settings.threads or 1
-    return settings.replace(threads=threads), threads
-
-
-def embed_file_ray(settings: Any, src: str | Path, out: str | Path, *, address: str = "local",
-                   column: str = "text", field: str = "text", actors: int | None = None,
-                   progress: bool = True, options: TextOptions | None = None) -> EmbedReport:
-    """``embed --ray``: Ray Data reads ``src``, an actor pool embeds it, Parquet comes out.
-
-    The same texts, order and vectors as :func:`embed_file`'s .parquet. ``out`` ending in
-    ``.parquet`` is one file (the driver streams the results into it, through a temporary name);
-    any other ``out`` is a folder that Ray's workers write their own Parquet files into.
-    """
-    # ray: a heavy optional dependency (the "ray" extra), imported only for --ray
-    import pyarrow as pa
-    import pyarrow.parquet as pq
-    import ray
-
-    t0 = time.perf_counter()
-    src, out = Path(src), Path(out)
-    if not src.is_file():
-        raise _err(f"input {src} does not exist", f"输入文件 {src} 不存在")
-    # One quick pass here: checks the column / field with the local path's messages, counts blanks.
-    blanks = sum(1 for _, t in iter_records(src, column, field) if t is None)
-    settings, threads = _ray_start(settings, address, progress)
-    pool = actors or max(1, int(ray.cluster_resources().get("CPU", 1)) // threads)
-    ds = _ray_read(src, column, field).map_batches(
-        _RayEmbedder, fn_constructor_args=(settings, options or DEFAULT_OPTIONS), batch_size=settings.batch_size * 8,
-        compute=ray.data.ActorPoolStrategy(size=pool), num_cpus=threads, batch_format="numpy")
-    rows = 0
-    if out.suffix.lower() != ".parquet":
-        ds.write_parquet(str(out))
-        rows = sum(pq.ParquetFile(f).metadata.num_rows for f in sorted(out.glob("*.parquet")))
-    else:
-        tmp = out.with_name(f".{out.name}.{os.getpid()}.tmp")
-        writer = None
-        try:
-            for batch in ds.iter_batches(batch_format="numpy", batch_size=None):
-                vectors = batch["vector"].astype("float32", copy=False)
-                dim = vectors.shape[1]
-                schema = pa.schema([("text", pa.string()), ("vector", pa.list_(pa.float32(), dim))])
-                writer = writer or pq.ParquetWriter(tmp, schema)
-                vec = pa.FixedSizeListArray.from_arrays(pa.array(vectors.reshape(-1), pa.float32()), dim)
-                writer.write_table(pa.Table.from_arrays([pa.array(list(batch["text"]), pa.string()), vec],
-                                                        schema=schema))
-                rows += len(vectors)
-            if writer is None:
-                raise _err(f"{src.name} has no non-blank text", f"{src.name} 中没有非空文本")
-            writer.close()
-            writer = None
-            os.replace(tmp, out)
-        finally:
-            if writer is not None:
-                writer.close()
-            if tmp.exists():
-                tmp.unlink()
-    return EmbedReport(texts=rows, skipped_blank=blanks, chunks=0, resumed_chunks=0, out=str(out),
-                       seconds=round(time.perf_counter() - t0, 2))
-
-
-def index_batches_ray(settings: Any, src: str | Path, columns: Any, address: str = "local",
-                      actors: int | None = None, progress: bool = True,
-                      options: TextOptions | None = None) -> tuple[int, Iterator[tuple[list, Any]]]:
-    """``index build --ray``: Ray Data reads and embeds ``src`` like ``embed --ray``; the driver
-    gets (blank records skipped, batches of ((id, title, text) records, vectors)) in input order.
-    Without an id column a record's id is its row number among the non-blank texts."""
-    # ray: a heavy optional dependency (the "ray" extra), imported only for --ray
-    import ray
-
-    src = Path(src)
-    if not src.is_file():
-        raise _err(f"input {src.name} does not exist", f"输入文件 {src.name} 不存在")
-    blanks = sum(1 for _, t in iter_records(src, columns.text, columns.field) if t is None)
-    settings, threads = _ray_start(settings, address, progress)  # rows keep input order: ids by row number hold
-    pool = actors or max(1, int(ray.cluster_resources().get("CPU", 1)) // threads)
-    ds = _ray_read(src, columns.text, columns.field, columns.id, columns.title, keep_docs=True).map_batches(
-        _RayEmbedder, fn_constructor_args=(settings, options or DEFAULT_OPTIONS), batch_size=settings.batch_size * 8,
-        compute=ray.data.ActorPoolStrategy(size=pool), num_cpus=threads, batch_format="numpy")
-
-    def batches() -> Iterator[tuple[list, Any]]:
-        row = 0
-        for batch in ds.iter_batches(batch_format="numpy", batch_size=None):
-            records = []
-            for rid, title, text in zip(batch["id"], batch["title"], batch["text"]):
-                row += 1
-                records.append((str(rid) if columns.id else str(row), str(title), str(text)))
-            yield records, batch["vector"].astype("float32", copy=False)
-
-    return blanks, batches()
 
 
 def health(url: str | None = None, timeout: float = 4.0) -> tuple[bool, str]:
@@ -367,7 +166,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if argv and argv[0] == "map":  # its own parser owns every flag
         return _guarded(lambda: cli_retrieval.map_command(argv[1:]))
     if argv and argv[0] in ("index", "search"):  # their own parsers (gte_ui/frontends/cli_index.py)
-        return cli_index.main(argv, _prog(), index_batches_ray)
+        return cli_index.main(argv, _prog())
     parser = build_parser()
     args, rest = parser.parse_known_args(argv)
     if args.command in ("download", "health") and rest:
@@ -443,7 +242,7 @@ def _run(args: argparse.Namespace, rest: list[str]) -> int:
                 print(f"{row.rank}\t{row.score:.4f}\t{row.text}")
         return 0
     if args.command == "embed" and args.ray:
-        report = embed_file_ray(settings, args.input, args.out, address=args.ray, column=args.column,
+        report = ray_data.embed_file_ray(settings, args.input, args.out, address=args.ray, column=args.column,
                                 field=args.field, actors=args.ray_actors, progress=not args.quiet,
                                 options=options)
         print(json.dumps(asdict(report), ensure_ascii=False))

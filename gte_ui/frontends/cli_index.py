@@ -11,19 +11,15 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import asdict
 from pathlib import Path
-from typing import Any
 
+from gte_ui.cluster import ray_data
 from gte_ui.core.errors import GteError
 from gte_ui.core.settings import INDEX_STORES, model_flags_epilog, parse_settings
 from gte_ui.service.corpus import DEFAULT_CHUNK, CorpusColumns
 from gte_ui.service.options import read_options
-
-#: ``index build --ray``'s embedder: (settings, src, columns, address, actors, progress, options)
-#: -> (skipped blanks, batches of ((id, title, text) records, vectors)); cli.py's Ray Data path
-RayBatches = Callable[..., tuple[int, Iterator[tuple[list[tuple[str, str, str]], Any]]]]
 
 
 def _text_options(p: argparse.ArgumentParser) -> None:
@@ -88,13 +84,13 @@ def _heavy():
     return corpus, search, EmbeddingService
 
 
-def main(argv: Sequence[str], prog: str, ray_batches: RayBatches | None = None) -> int:
+def main(argv: Sequence[str], prog: str) -> int:
     """``argv`` starts with ``index`` or ``search``."""
     argv = list(argv)
     try:
         if argv[0] == "search":
             return _search(argv[1:], prog)
-        return _index(argv[1:], prog, ray_batches)
+        return _index(argv[1:], prog)
     except GteError as exc:
         print(f"error: {exc.message}", file=sys.stderr)
         return 2
@@ -106,7 +102,7 @@ def main(argv: Sequence[str], prog: str, ray_batches: RayBatches | None = None) 
         return 130
 
 
-def _index(argv: list[str], prog: str, ray_batches: RayBatches | None) -> int:
+def _index(argv: list[str], prog: str) -> int:
     args, rest = build_parser(f"{prog} index").parse_known_args(argv)
     corpus, search, EmbeddingService = _heavy()
     if args.command in ("list", "info", "delete"):
@@ -140,13 +136,10 @@ def _index(argv: list[str], prog: str, ray_batches: RayBatches | None) -> int:
     columns = CorpusColumns(text=args.column, field=args.field, id=args.id_column, title=args.title_column)
     options = read_options({"t2s": args.t2s, "nfkc": args.nfkc, "collapse_whitespace": args.collapse_whitespace})
     if args.ray:
-        assert ray_batches is not None, "cli.main passes the Ray Data path"
         service = EmbeddingService.from_settings(settings, batching=False)
-        blanks, batches = ray_batches(settings, args.corpus, columns, args.ray, args.ray_actors, not args.quiet,
-                                      options)
-        report = corpus.build_index_from_batches(service, catalog, args.name, batches, store=store,
-                                                 overwrite=args.overwrite, columns=columns, skipped_blank=blanks,
-                                                 source=str(args.corpus).rsplit("/", 1)[-1], options=options)
+        report = ray_data.build_index_ray(settings, service, catalog, args.corpus, args.name, columns=columns,
+                                          store=store, overwrite=args.overwrite, address=args.ray,
+                                          actors=args.ray_actors, progress=not args.quiet, options=options)
     else:
         service = EmbeddingService.from_settings(settings, batching=False)
         report = corpus.build_index(service, catalog, args.corpus, args.name, columns=columns, store=store,

@@ -15,7 +15,8 @@ import pytest
 ray = pytest.importorskip("ray")
 pytestmark = pytest.mark.timeout(300)  # a Ray pipeline that cannot schedule would wait forever
 
-from gte_ui.frontends.cli import embed_file, embed_file_ray  # noqa: E402
+from gte_ui.cluster.ray_data import embed_file_ray  # noqa: E402
+from gte_ui.service.corpus import embed_file  # noqa: E402
 from gte_ui.service.options import TextOptions  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -44,8 +45,8 @@ def test_embed_ray_equals_local(kind, tmp_path, tiny_service, tiny_settings, loc
     if kind == ".txt":
         src.write_text("\n".join(TEXTS[:150] + [""] + TEXTS[150:]) + "\n", encoding="utf-8")
         opts = {}
-    elif kind == ".csv":
-        src.write_text("id,sentence\n" + "".join(f'{i},"{t}"\n' for i, t in enumerate(TEXTS)), encoding="utf-8")
+    elif kind == ".csv":  # GB18030 (Excel on a Chinese Windows): Ray reads it as the local path reads it
+        src.write_text("id,sentence\n" + "".join(f'{i},"{t}"\n' for i, t in enumerate(TEXTS)), encoding="gb18030")
         opts = {"column": "sentence"}
     else:
         src.write_text("".join(json.dumps({"body": t}, ensure_ascii=False) + "\n" for t in TEXTS), encoding="utf-8")
@@ -60,6 +61,29 @@ def test_embed_ray_equals_local(kind, tmp_path, tiny_service, tiny_settings, loc
     rt, rv = read(tmp_path / "ray.parquet")
     assert rt == lt and "12345" in rt and "前后有空格" in rt
     np.testing.assert_allclose(rv, lv, atol=1e-6)
+
+
+def test_index_build_ray_equals_the_local_build(tmp_path, tiny_service, tiny_settings, local_ray):
+    """``index build --ray`` had no test: the same records (ids and titles from their columns),
+    vectors and manifest model as the resumable local build."""
+    from gte_ui.cluster.ray_data import build_index_ray
+    from gte_ui.engine.vector_index import IndexCatalog
+    from gte_ui.service.corpus import CorpusColumns, build_index
+
+    src = tmp_path / "docs.jsonl"
+    src.write_text("".join(json.dumps({"_id": f"d{i}", "title": f"标题{i % 5}", "body": t}, ensure_ascii=False) + "\n"
+                           for i, t in enumerate(TEXTS[:120])), encoding="utf-8")
+    columns = CorpusColumns(field="body", id="_id", title="title")
+    catalog = IndexCatalog(tmp_path / "indexes")
+    local = build_index(tiny_service, catalog, src, "local", columns=columns, progress=False)
+    report = build_index_ray(tiny_settings, tiny_service, catalog, src, "ray", columns=columns, actors=2,
+                             progress=False)
+    assert report.rows == local.rows == 120 and report.skipped_blank == local.skipped_blank == 0
+    a, b = catalog.open("local"), catalog.open("ray")
+    assert b.records(list(range(120))) == a.records(list(range(120)))
+    np.testing.assert_allclose(b.vectors, a.vectors, atol=1e-6)
+    assert (b.manifest.model, b.manifest.dim, b.manifest.columns) == (a.manifest.model, a.manifest.dim,
+                                                                      a.manifest.columns)
 
 
 def test_embed_ray_into_a_folder_of_parquet_files(tmp_path, tiny_settings, local_ray):
