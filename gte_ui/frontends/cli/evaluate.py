@@ -118,11 +118,12 @@ def _evaluate(args: argparse.Namespace, rest: list[str]) -> int:
 
 def _evaluate_pairs(pairs: Any, args: argparse.Namespace, rest: list[str]) -> int:
     # the model stack on first use: `--help` and `health` stay instant
+    from tqdm import tqdm
+
     from gte_ui.core.pairs import LabelledPairs
     from gte_ui.evaluation import metrics
     from gte_ui.evaluation.calibration import bands_from_result
     from gte_ui.service.service import EmbeddingService
-    from tqdm import tqdm
 
     if args.limit:
         pairs = LabelledPairs(pairs.a[:args.limit], pairs.b[:args.limit], pairs.labels[:args.limit], pairs.name)
