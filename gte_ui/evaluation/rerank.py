@@ -16,8 +16,6 @@ lines ``{"query", "positive": [...], "negative": [...]}`` (T2Reranking's own fil
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 import time
 from collections.abc import Callable
@@ -28,7 +26,15 @@ import numpy as np
 
 from gte_ui.core.errors import ErrorType, GteError
 from gte_ui.core.scoring import spearman
-from gte_ui.core.textfiles import decode_text, sniff_encoding, upload_bytes
+from gte_ui.core.tables import (
+    cells,
+    delimited_rows,
+    find_column,
+    number,
+    read_text,
+    sniff_encoding,
+    string_io,
+)
 from gte_ui.evaluation.retrieval import read_flag_records
 
 QUERY_NAMES = ("query", "question", "查询", "问题", "q")
@@ -86,47 +92,32 @@ def read_groups(source: str | Path | bytes, name: str = "") -> RerankGroups:
     Raises:
         GteError: unreadable layout, a non-numeric label, fewer than 1 query with 2 documents.
     """
-    raw, name = upload_bytes(source, name)
-    text = decode_text(raw, name or "file")
-    stripped = text.lstrip()
+    text, name = read_text(source, name)
     groups: dict[str, tuple[list[str], list[float]]] = {}
-    if stripped.startswith("{"):
+    if text.lstrip().startswith("{"):
         # FlagEmbedding's {query, pos, neg} or T2Reranking's {query, positive, negative}: one reader
         for query, pos, neg in read_flag_records(text, name):
             docs, labels = groups.setdefault(query, ([], []))
             docs.extend(pos + neg)
             labels.extend([1.0] * len(pos) + [0.0] * len(neg))
     else:
-        delimiter = "\t" if "\t" in text.split("\n", 1)[0] or name.endswith(".tsv") else ","
-        rows = [r for r in csv.reader(io.StringIO(text), delimiter=delimiter,
-                                      quoting=csv.QUOTE_NONE if delimiter == "\t" else csv.QUOTE_MINIMAL)
-                if any(c.strip() for c in r)]
+        rows = list(delimited_rows(string_io(text), name, "\t" if name.endswith(".tsv") else None))
         if not rows:
-            raise GteError(ErrorType.EMPTY, f"{name or 'the file'} has no rows", "文件没有数据行")
-        head = [c.strip().lower() for c in rows[0]]
-
-        def find(names: tuple[str, ...]) -> int | None:
-            return next((head.index(x) for x in names if x in head), None)
-
-        q, d, lab = find(QUERY_NAMES), find(DOC_NAMES), find(LABEL_NAMES)
+            raise GteError(ErrorType.EMPTY, f"{name} has no rows", "文件没有数据行")
+        head = rows[0][1]
+        q, d, lab = find_column(head, QUERY_NAMES), find_column(head, DOC_NAMES), find_column(head, LABEL_NAMES)
         if q is not None and d is not None and lab is not None:
-            body, first = rows[1:], 2
-        elif len(rows[0]) >= 3:
-            q, d, lab, body, first = 0, 1, 2, rows, 1
+            body = rows[1:]
+        elif len(head) >= 3:
+            q, d, lab, body = 0, 1, 2, rows
         else:
-            raise _bad(f"cannot find query, doc and label columns in {name} (first row: {rows[0][:4]})",
+            raise _bad(f"cannot find query, doc and label columns in {name} (first row: {head[:4]})",
                        "找不到查询、文档和标签列")
-        for n, row in enumerate(body, start=first):
-            if len(row) <= max(q, d, lab):
-                raise _bad(f"{name} row {n} has {len(row)} fields", f"{name} 第 {n} 行字段数不足")
-            try:
-                label = float(row[lab])
-            except ValueError as exc:
-                raise _bad(f"{name} row {n}: label {row[lab]!r} is not a number",
-                           f"{name} 第 {n} 行的标签 {row[lab]!r} 不是数字") from exc
-            docs, labels = groups.setdefault(row[q].strip(), ([], []))
-            docs.append(row[d].strip())
-            labels.append(label)
+        for line, row in body:
+            query, doc, label = cells(row, (q, d, lab), name, line)
+            docs, labels = groups.setdefault(query, ([], []))
+            docs.append(doc)
+            labels.append(number(label, name, line))
     kept = {k: v for k, v in groups.items() if k and len(v[0]) >= 2}
     if not kept:
         raise _bad(f"{name}: no query has 2 or more documents to rank ({len(groups)} queries, "
@@ -138,7 +129,7 @@ def read_groups(source: str | Path | bytes, name: str = "") -> RerankGroups:
 
 def looks_like_groups(path: str | Path) -> bool:
     """True for a file whose header names query and doc columns, or T2Reranking JSON lines (in any
-    encoding :mod:`gte_ui.core.textfiles` reads: a UTF-16 or GB18030 header counts too)."""
+    encoding :mod:`gte_ui.core.tables` reads: a UTF-16 or GB18030 header counts too)."""
     try:
         with open(path, encoding=sniff_encoding(path), errors="replace") as f:
             first = f.readline().strip()
@@ -146,8 +137,8 @@ def looks_like_groups(path: str | Path) -> bool:
         return False
     if first.startswith("{"):
         return '"query"' in first
-    cells = [c.strip().lower() for c in first.replace("\t", ",").split(",")]
-    return any(c in QUERY_NAMES for c in cells) and any(c in DOC_NAMES for c in cells)
+    head = first.replace("\t", ",").split(",")
+    return find_column(head, QUERY_NAMES) is not None and find_column(head, DOC_NAMES) is not None
 
 
 def query_metrics(scores: np.ndarray, labels: np.ndarray, binary: bool, k: int = 10) -> dict[str, float | None]:

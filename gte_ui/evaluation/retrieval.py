@@ -18,8 +18,6 @@ the same top ``k`` are rescored by the cross-encoder: a second stage beside the 
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 import time
 import zipfile
@@ -32,7 +30,7 @@ import numpy as np
 from gte_ui.core import csvsafe
 from gte_ui.core.errors import ErrorType, GteError
 from gte_ui.core.scoring import normalize_rows
-from gte_ui.core.textfiles import decode_text
+from gte_ui.core.tables import decode_text, delimited_rows, json_lines, string_io
 from gte_ui.engine.vector_index import exact_top_k
 from gte_ui.service.options import DEFAULT_OPTIONS, TextOptions
 
@@ -92,7 +90,7 @@ def read_flag_records(text: str, name: str) -> list[tuple[str, list[str], list[s
             a line with neither kind of key (naming the keys it has).
     """
     records = []
-    for n, rec in _json_lines(text, name):
+    for n, rec in json_lines(text.splitlines(), name):
         if not isinstance(rec, dict) or not isinstance(rec.get("query"), str):
             raise _bad(f'{name} line {n}: expected {{"query", "pos", "neg"}} (FlagEmbedding) or '
                        '{"query", "positive", "negative"} (T2Reranking)', f"{name} 第 {n} 行格式错误：需要 query、pos、neg")
@@ -146,19 +144,8 @@ def from_flag_records(records: Sequence[tuple[str, list[str], list[str]]], name:
                          layout="flagembedding", notes=notes)
 
 
-def _json_lines(text: str, name: str) -> Iterable[tuple[int, object]]:
-    """``(line number, parsed value)`` of each non-blank line; a line that is not JSON is refused."""
-    for n, line in enumerate(text.splitlines(), start=1):
-        if not line.strip():
-            continue
-        try:
-            yield n, json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise _bad(f"{name} line {n} is not JSON: {exc.msg}", f"{name} 第 {n} 行不是 JSON") from exc
-
-
 def _jsonl_records(text: str, name: str, fields: tuple[str, ...]) -> Iterable[dict]:
-    for n, rec in _json_lines(text, name):
+    for n, rec in json_lines(text.splitlines(), name):
         if not isinstance(rec, dict) or any(f not in rec for f in fields):
             have = ", ".join(rec) if isinstance(rec, dict) else type(rec).__name__
             raise _bad(f"{name} line {n}: expected the fields {', '.join(fields)} (it has: {have})",
@@ -183,15 +170,14 @@ def from_beir(corpus: str, queries: str, qrels: str, name: str, split: str) -> R
     query_text = {str(r["_id"]): str(r["text"] or "").strip()
                   for r in _jsonl_records(queries, "queries.jsonl", ("_id", "text"))}
     judged: dict[str, dict[str, int]] = {}
-    rows = [r for r in csv.reader(io.StringIO(qrels), delimiter="\t", quoting=csv.QUOTE_NONE) if r and any(r)]
-    for n, row in enumerate(rows, start=1):
+    for i, (n, row) in enumerate(delimited_rows(string_io(qrels), f"qrels/{split}.tsv", "\t")):
         if len(row) < 3:
             raise _bad(f"qrels/{split}.tsv line {n} has {len(row)} fields; expected query-id, corpus-id, score",
                        f"qrels/{split}.tsv 第 {n} 行应有 query-id、corpus-id、score 三列")
         try:
             score = int(float(row[2]))
         except ValueError as exc:
-            if n == 1:  # the header
+            if i == 0:  # the header
                 continue
             raise _bad(f"qrels/{split}.tsv line {n}: score {row[2]!r} is not a number",
                        f"qrels/{split}.tsv 第 {n} 行的分数不是数字") from exc

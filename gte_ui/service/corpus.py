@@ -17,7 +17,6 @@ library is imported at module level (the CLI's ``--help`` and ``health`` stay in
 from __future__ import annotations
 
 import contextlib
-import csv
 import errno
 import glob
 import itertools
@@ -34,7 +33,7 @@ from typing import TYPE_CHECKING, Any
 
 from gte_ui.core import csvsafe
 from gte_ui.core.errors import ErrorType, GteError
-from gte_ui.core.textfiles import sniff_encoding
+from gte_ui.core.tables import KINDS, iter_columns, kind_of, text_cell
 from gte_ui.service.options import DEFAULT_OPTIONS, TextOptions
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -44,8 +43,11 @@ if TYPE_CHECKING:  # pragma: no cover
     from gte_ui.service.results import EmbedResult
     from gte_ui.service.service import EmbeddingService, UnknownTally
 
-INPUT_KINDS = (".txt", ".csv", ".tsv", ".jsonl", ".parquet")
+INPUT_KINDS = tuple(KINDS)
 OUTPUT_KINDS = (".npy", ".csv", ".parquet")
+#: how the corpus readers' "no such column / field" messages say to choose one (the CLI's flags)
+COLUMN_HINT = ("Choose one with --column", "请用 --column 指定")
+FIELD_HINT = ("Choose one with --field", "请用 --field 指定")
 DEFAULT_CHUNK = 2048  # texts per saved chunk: ~8 MB of float32 vectors at GTE-large's width
 
 
@@ -90,17 +92,6 @@ def iter_texts(path: Path, column: str = "text", field: str = "text") -> Iterato
     return (t for _, t in iter_records(path, column, field) if t is not None)
 
 
-def _cell(value: object, path: Path, n: int, name: str) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, str):
-        return value.strip()
-    if isinstance(value, (int, float)) and not isinstance(value, bool):
-        return str(value)
-    raise _err(f"{path.name} line {n}: {name!r} is {type(value).__name__}, not a string",
-               f"{path.name} 第 {n} 行：{name!r} 不是字符串")
-
-
 def iter_rows(path: Path, columns: CorpusColumns = CorpusColumns()) -> Iterator[CorpusRow]:
     """Stream the records of a .txt (one text a line), .csv/.tsv/.parquet (named columns) or
     .jsonl (named fields). Blank texts come with ``text`` None so the caller can count what it
@@ -112,89 +103,15 @@ def iter_rows(path: Path, columns: CorpusColumns = CorpusColumns()) -> Iterator[
             changes after its first 64 KB.
     """
     path = Path(path)
-    kind = path.suffix.lower()
-    if kind not in INPUT_KINDS:
-        raise _err(f"unsupported input {path.name}: use one of {', '.join(INPUT_KINDS)}",
-                   f"不支持的输入文件类型：{path.name}（可用 {', '.join(INPUT_KINDS)}）")
-    if kind == ".parquet":
-        yield from _parquet_rows(path, columns)
-        return
-    column, field = columns.text, columns.field
+    kind = kind_of(path.name, default=None)
+    text = columns.field if kind == "jsonl" else columns.text
     extra = [c for c in (columns.id, columns.title) if c]
-    try:
-        encoding = sniff_encoding(path)  # the reader uploads use: UTF-8, UTF-16 (BOM) or GB18030
-        with open(path, encoding=encoding, newline="" if kind in (".csv", ".tsv") else None) as f:
-            if kind == ".txt":
-                for n, line in enumerate(f, start=1):
-                    yield CorpusRow(n, line.strip() or None, str(n))
-            elif kind in (".csv", ".tsv"):
-                reader = csv.DictReader(f, delimiter="\t" if kind == ".tsv" else ",")
-                for name in (column, *extra):
-                    if reader.fieldnames is None or name not in reader.fieldnames:
-                        raise _err(f"{path.name} has no column {name!r}; its columns are "
-                                   f"{', '.join(reader.fieldnames or []) or '(none)'}. Choose one with --column",
-                                   f"{path.name} 中没有列 {name!r}，现有列：{', '.join(reader.fieldnames or [])}；"
-                                   "请用 --column 指定")
-                try:
-                    for row in reader:
-                        n = reader.line_num
-                        yield CorpusRow(n, (row.get(column) or "").strip() or None,
-                                        (row.get(columns.id) or "").strip() if columns.id else str(n),
-                                        (row.get(columns.title) or "").strip() if columns.title else "")
-                except csv.Error as exc:  # e.g. a field over csv's size limit, a NUL byte
-                    raise _err(f"{path.name} line {reader.line_num} is not valid {kind[1:].upper()}: {exc}",
-                               f"{path.name} 第 {reader.line_num} 行格式错误") from exc
-            else:
-                for n, line in enumerate(f, start=1):
-                    if not line.strip():
-                        continue
-                    try:
-                        record = json.loads(line)
-                    except json.JSONDecodeError as exc:
-                        raise _err(f"{path.name} line {n} is not JSON: {exc.msg}",
-                                   f"{path.name} 第 {n} 行不是 JSON") from exc
-                    if not isinstance(record, dict) or field not in record:
-                        keys = ", ".join(record) if isinstance(record, dict) else type(record).__name__
-                        raise _err(f"{path.name} line {n} has no field {field!r} (it has: {keys}). "
-                                   "Choose one with --field",
-                                   f"{path.name} 第 {n} 行没有字段 {field!r}；请用 --field 指定")
-                    value = record[field]
-                    if value is not None and not isinstance(value, str):
-                        raise _err(f"{path.name} line {n}: field {field!r} is {type(value).__name__}, "
-                                   "not a string", f"{path.name} 第 {n} 行：字段 {field!r} 不是字符串")
-                    yield CorpusRow(n, (value or "").strip() or None,
-                                    _cell(record.get(columns.id), path, n, columns.id) if columns.id else str(n),
-                                    _cell(record.get(columns.title), path, n, columns.title) if columns.title else "")
-    except UnicodeDecodeError as exc:
-        raise _err(f"{path.name} is not valid {exc.encoding} text ({exc.reason}): its first 64 KB read as "
-                   f"{exc.encoding}, a later part does not; convert it to UTF-8 first, e.g. iconv -f GB18030 -t UTF-8",
-                   f"{path.name} 的编码前后不一致，请先转换为 UTF-8") from exc
-
-
-def _parquet_rows(path: Path, columns: CorpusColumns) -> Iterator[CorpusRow]:
-    """A .parquet's rows, one record batch in memory at a time (row numbers from 1)."""
-    # pyarrow only for .parquet input (`--help` and `health` stay instant)
-    import pyarrow.parquet as pq
-
-    try:
-        pf = pq.ParquetFile(path)
-    except (OSError, ValueError) as exc:  # ArrowInvalid is a ValueError
-        raise _err(f"{path.name} is not a readable Parquet file: {exc}", f"{path.name} 不是有效的 Parquet 文件") from exc
-    names = pf.schema_arrow.names
-    wanted = [c for c in (columns.text, columns.id, columns.title) if c]
-    for name in wanted:
-        if name not in names:
-            raise _err(f"{path.name} has no column {name!r}; its columns are {', '.join(names) or '(none)'}. "
-                       "Choose one with --column", f"{path.name} 中没有列 {name!r}，现有列：{', '.join(names)}")
-    n = 0
-    for batch in pf.iter_batches(columns=list(dict.fromkeys(wanted)), batch_size=4096):
-        data = batch.to_pydict()
-        for j in range(batch.num_rows):
-            n += 1
-            text = _cell(data[columns.text][j], path, n, columns.text)
-            yield CorpusRow(n, text or None,
-                            _cell(data[columns.id][j], path, n, columns.id) if columns.id else str(n),
-                            _cell(data[columns.title][j], path, n, columns.title) if columns.title else "")
+    for n, values in iter_columns(path, [text, *extra], kind=kind, optional=extra, hint=COLUMN_HINT,
+                                  field_hint=FIELD_HINT):
+        cells = dict(zip([text, *extra], values))
+        yield CorpusRow(n, text_cell(values[0], path.name, n, text, numbers=kind == "parquet") or None,
+                        text_cell(cells[columns.id], path.name, n, columns.id) if columns.id else str(n),
+                        text_cell(cells[columns.title], path.name, n, columns.title) if columns.title else "")
 
 
 # --------------------------------------------------------------------------- embed
@@ -306,9 +223,7 @@ def embed_file(service: EmbeddingService, src: str | Path, out: str | Path, *, c
 def check_input(src: Path, chunk_size: int | None, shown: str) -> None:
     """The input's kind and presence and the chunk size (None: a run without chunks, ``--ray``),
     before any model work (``shown``: how the messages name the file)."""
-    if src.suffix.lower() not in INPUT_KINDS:
-        raise _err(f"unsupported input {src.name}: use one of {', '.join(INPUT_KINDS)}",
-                   f"不支持的输入文件类型：{src.name}（可用 {', '.join(INPUT_KINDS)}）")
+    kind_of(src.name, default=None)  # refuses a kind no reader takes
     if not src.is_file():
         raise _err(f"input file {shown} does not exist", f"输入文件 {shown} 不存在")
     if chunk_size is not None and chunk_size < 1:

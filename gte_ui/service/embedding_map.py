@@ -14,8 +14,6 @@ vectors and texts here).
 from __future__ import annotations
 
 import html
-import io
-import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,12 +22,21 @@ import numpy as np
 import plotly.graph_objects as go
 
 from gte_ui.core.errors import ErrorType, GteError
-from gte_ui.core.textfiles import decode_text
+from gte_ui.core.tables import (
+    check_size,
+    columns_of,
+    find_column,
+    iter_columns,
+    kind_of,
+    text_cell,
+)
 from gte_ui.service.options import DEFAULT_OPTIONS, TextOptions
 
 METHODS = ("pca", "umap")
 #: queries drawn over the corpus at most (they are markers, not a second corpus)
 MAX_QUERIES = 200
+#: header names read as the text column of a mapped file when none is given (else the first column)
+TEXT_COLUMNS = ("text", "sentence", "passage", "文本", "句子")
 #: k-means clusters when colouring by cluster
 DEFAULT_CLUSTERS = 8
 FONT = "Noto Sans CJK SC, PingFang SC, Microsoft YaHei, sans-serif"
@@ -227,46 +234,30 @@ def map_index(index, *, service=None, queries: Sequence[str] = (), method: str =
 
 def read_map_file(path: str | Path, column: str | None = None, label_column: str | None = None,
                   max_bytes: int | None = None) -> tuple[list[str], list[str] | None]:
-    """Texts (and labels) from a .txt (one a line), .csv / .tsv (``column``, default the first
-    named text/sentence/句子/文本 or the first column) or .jsonl (field ``column``, default "text").
+    """Texts (and labels) from a .txt (one a line), or a .csv / .tsv / .parquet column or .jsonl
+    (.json) field ``column``: by default the first named as in :data:`TEXT_COLUMNS`, else the first.
+    Rows with a blank text are left out; a JSON line without the label field has the label "".
 
     Raises:
         GteError: too large, an unknown column (naming the ones there are), unreadable lines.
     """
     path = Path(path)
-    if max_bytes is not None and path.stat().st_size > max_bytes:
-        raise GteError(ErrorType.TOO_LARGE, f"{path.name} is over {max_bytes:,} bytes", f"{path.name} 超过 {max_bytes:,} 字节")
-    text = decode_text(path.read_bytes(), path.name)
-    kind = path.suffix.lower()
-    if kind == ".txt":
-        if label_column:
-            raise _bad("a .txt file has no label column: use .csv / .tsv / .jsonl", ".txt 文件没有标签列")
-        return [line.strip() for line in text.splitlines() if line.strip()], None
-    # pandas: already a runtime dependency; loaded only when a file is mapped
-    import pandas as pd
-
-    try:
-        if kind in (".csv", ".tsv"):
-            frame = pd.read_csv(io.StringIO(text), sep="\t" if kind == ".tsv" else ",", dtype=str,
-                                keep_default_na=False, quoting=3 if kind == ".tsv" else 0)
-        elif kind in (".jsonl", ".json"):
-            frame = pd.DataFrame([json.loads(line) for line in text.splitlines() if line.strip()])
-        else:
-            raise _bad(f"unsupported file {path.name}: use .txt, .csv, .tsv or .jsonl",
-                       f"不支持的文件类型：{path.name}（可用 .txt/.csv/.tsv/.jsonl）")
-    except (ValueError, pd.errors.ParserError) as exc:
-        raise _bad(f"{path.name} cannot be read: {exc}", f"{path.name} 无法读取") from exc
-    names = [str(c) for c in frame.columns]
+    check_size(path.stat().st_size, max_bytes, path.name)
+    # .json: the JSON lines a map reads, as it always has
+    kind = "jsonl" if path.suffix.lower() == ".json" else kind_of(path.name, default=None)
+    if kind == "txt" and label_column:
+        raise _bad("a .txt file has no label column: use .csv / .tsv / .jsonl", ".txt 文件没有标签列")
     if column is None:
-        column = next((c for c in names if c.lower() in ("text", "sentence", "passage", "文本", "句子")), None) \
-            or (names[0] if names else None)
-    for wanted in (column, label_column):
-        if wanted is not None and wanted not in names:
-            raise _bad(f"{path.name} has no column {wanted!r}; its columns are {', '.join(names) or '(none)'}",
-                       f"{path.name} 中没有列 {wanted!r}，现有列：{', '.join(names)}")
-    rows = frame[[column] + ([label_column] if label_column else [])].astype(str)
-    rows = rows[rows[column].str.strip() != ""]
-    return rows[column].str.strip().tolist(), (rows[label_column].tolist() if label_column else None)
+        names = columns_of(path, kind)
+        column = names[find_column(names, TEXT_COLUMNS) or 0] if names else "text"
+    wanted = [column] + ([label_column] if label_column else [])
+    texts, labels = [], []
+    for n, values in iter_columns(path, wanted, kind=kind, optional=wanted[1:]):
+        text = text_cell(values[0], path.name, n, column)
+        if text:
+            texts.append(text)
+            labels.append(text_cell(values[1], path.name, n, label_column) if label_column else "")
+    return texts, (labels if label_column else None)
 
 
 def map_figure(m: EmbeddingMap, title: str = "") -> go.Figure:

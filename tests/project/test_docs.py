@@ -140,3 +140,19 @@ def test_readme_stays_short():
 
     size = len((Path(__file__).resolve().parents[2] / "README.md").read_bytes())
     assert size <= 12_000, f"README.md is {size} bytes; move detail into docs/"
+
+
+def test_performance_page_is_the_current_figures():
+    """docs/performance.md holds the current figures and how to reproduce them (≤ 15 KB); the lab
+    notebook is docs/performance-history.md, and every link into it names an anchor that exists."""
+    import re
+    from pathlib import Path
+
+    docs = Path(__file__).resolve().parents[2] / "docs"
+    page = (docs / "performance.md").read_text(encoding="utf-8")
+    assert len(page.encode()) <= 15_000, f"docs/performance.md is {len(page.encode())} bytes; move runs to the history"
+    history = (docs / "performance-history.md").read_text(encoding="utf-8")
+    anchors = re.findall(r"performance-history\.md#([\w-]+)", page)
+    assert anchors, "performance.md links to the runs it summarises"
+    for anchor in anchors:
+        assert f'<a id="{anchor}"></a>' in history, f"performance-history.md has no anchor {anchor}"

@@ -130,7 +130,8 @@ def test_flask_shape_similarity(live_server):
     v = engine_vectors(live_server, [SOURCE, CANDS[0]])
     assert r.status_code == 200 and body["status"] == "success"
     assert body["similarity"] == pytest.approx(float(v[0] @ v[1]), abs=1e-5)
-    assert body["sentence_a"] == SOURCE and body["verdict"] in ("高度相似", "中等相似", "差异较大")
+    # the tiny model scores this pair about 0.85: above the default high band (0.75)
+    assert body["sentence_a"] == SOURCE and body["similarity"] > 0.75 and body["verdict"] == "高度相似"
 
 
 def test_tei_shape_similarity_and_embed(live_server):

@@ -8,8 +8,17 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
-from gte_ui.core.scoring import (VerdictBands, cosine, cosine_matrix, normalize_rows, pearson,
-                               rank_order, spearman, to_percent, verdict)
+from gte_ui.core.scoring import (
+    VerdictBands,
+    cosine,
+    cosine_matrix,
+    normalize_rows,
+    pearson,
+    rank_order,
+    spearman,
+    to_percent,
+    verdict,
+)
 
 
 def test_cosine_known_values():

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from gte_ui.engine.backends.registry import resolve_runtime
-from gte_ui.core.settings import DEFAULT_MODEL, Settings, parse_settings
 from gte_ui.core.errors import ConfigError
+from gte_ui.core.settings import DEFAULT_MODEL, Settings, parse_settings
+from gte_ui.engine.backends.registry import resolve_runtime
 
 
 def test_defaults_are_gte_large_on_localhost():
@@ -210,3 +210,12 @@ def test_precision_auto_is_explained_once_per_load(tiny_model_dir, caplog):
     service.close()
     said = [r.getMessage() for r in caplog.records if r.getMessage().startswith("--precision auto on CPU")]
     assert len(said) == 1 and said[0].split(":")[1].split()[0] == service.info.precision.split("-")[0]
+
+
+def test_allow_calibration_setting_and_env():
+    assert not parse_settings([], env={}).calibration_allowed
+    assert parse_settings(["--allow-calibration"], env={}).calibration_allowed
+    assert parse_settings([], env={"GTE_ALLOW_CALIBRATION": "1"}).calibration_allowed
+    assert not parse_settings([], env={"GTE_ALLOW_CALIBRATION": "0"}).calibration_allowed
+    assert parse_settings(["--auth", "u:p"], env={}).calibration_allowed
+

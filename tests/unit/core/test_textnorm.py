@@ -5,12 +5,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from gte_ui.core.settings import Settings
-from gte_ui.engine.encoder import Encoder
 from gte_ui.core.errors import GteError
+from gte_ui.core.settings import Settings
+from gte_ui.core.textnorm import TextNorm
+from gte_ui.engine.encoder import Encoder
 from gte_ui.service.options import TextOptions
 from gte_ui.service.service import EmbeddingService
-from gte_ui.core.textnorm import TextNorm
 from gte_ui.testing.toymodel import _COMMON_ZH
 
 

@@ -16,7 +16,7 @@ import torch
 from gte_ui.core.errors import ConfigError, GteError
 from gte_ui.core.settings import Settings
 from gte_ui.engine.encoder import Encoder
-from gte_ui.engine.pooling import last_token_index, pool
+from gte_ui.engine.pooling import pool
 from gte_ui.service.options import TextOptions
 from gte_ui.service.service import EmbeddingService
 from gte_ui.testing.decoder_model import ENDOFTEXT, QUERY_PROMPT, build_random_decoder
@@ -94,15 +94,6 @@ def test_vectors_equal_sentence_transformers(family, side, prompt_name, qwen3_di
     ref = st_model(folder, side).encode(SENTENCES, prompt_name=prompt_name, batch_size=4)
     assert got.shape == (len(SENTENCES), 64)
     np.testing.assert_allclose(got, ref, atol=1e-5)
-
-
-def test_last_token_pooling_finds_the_last_real_token_on_either_side():
-    hidden = torch.arange(2 * 4 * 1, dtype=torch.float32).reshape(2, 4, 1)
-    right = torch.tensor([[1, 1, 0, 0], [1, 1, 1, 1]])
-    left = torch.tensor([[0, 0, 1, 1], [1, 1, 1, 1]])
-    assert last_token_index(right).tolist() == [1, 3] and last_token_index(left).tolist() == [3, 3]
-    assert pool(hidden, right, "lasttoken")[:, 0].tolist() == [1.0, 7.0]
-    assert pool(hidden, left, "lasttoken")[:, 0].tolist() == [3.0, 7.0]
 
 
 def test_naive_last_column_would_be_wrong_under_right_padding(qwen3_encoder):
@@ -307,7 +298,11 @@ def model_card_scores(folder, pairs, instruction=None, max_length=8192):
     head, log-softmax over (no, yes) at the last position."""
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    from gte_ui.engine.decoder_reranker import ASSISTANT_SUFFIX, SYSTEM_PREFIX, format_pair
+    from gte_ui.engine.decoder_reranker import (
+        ASSISTANT_SUFFIX,
+        SYSTEM_PREFIX,
+        format_pair,
+    )
 
     tokenizer = AutoTokenizer.from_pretrained(folder, padding_side="left")
     model = AutoModelForCausalLM.from_pretrained(folder).eval()
@@ -359,6 +354,7 @@ def test_decoder_reranker_truncates_the_text_not_the_frame(qwen3_reranker_dir):
 @pytest.fixture(scope="module")
 def decoder_rerank_server(qwen3_reranker_dir, tmp_path_factory):
     from conftest import LiveServer
+
     from gte_ui.server import create_app
     from gte_ui.testing.toymodel import build_random_bert
 
@@ -420,7 +416,7 @@ def test_decoder_reranker_int8_and_limits(qwen3_reranker_dir):
     int8 = load_reranker(Settings(reranker=str(qwen3_reranker_dir), device="cpu", precision="int8"))
     assert int8.info.backend == "torch-int8-accurate" and int8.info.kind == "decoder yes/no"
     a, b = fp32.score(pairs).vectors[:, 0], int8.score(pairs).vectors[:, 0]
-    sig = lambda x: 1 / (1 + np.exp(-x))  # noqa: E731
+    sig = lambda x: 1 / (1 + np.exp(-x))
     assert np.abs(sig(a) - sig(b)).mean() < 0.05 and not np.allclose(a, b)  # int8 really ran, close to fp32
     with pytest.raises(ConfigError, match="above this reranker's limit"):
         load_reranker(Settings(reranker=str(qwen3_reranker_dir), device="cpu", precision="fp32",

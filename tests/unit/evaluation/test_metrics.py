@@ -8,15 +8,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from gte_ui.core import bands as bands_store
-from gte_ui.evaluation import calibration
-from gte_ui.frontends.ui import charts
-
-from gte_ui.evaluation import metrics as evaluation
-from gte_ui.core.settings import Settings, parse_settings
 from gte_ui.core.errors import GteError
-from gte_ui.service.service import EmbeddingService, default_bands
-from gte_ui.core.scoring import VerdictBands
+from gte_ui.core.settings import Settings
+from gte_ui.evaluation import metrics as evaluation
+from gte_ui.frontends.ui import charts
+from gte_ui.service.service import EmbeddingService
 
 ROOT = Path(__file__).resolve().parents[3]
 SAMPLES = ROOT / "assets" / "samples"
@@ -78,11 +74,11 @@ def test_named_and_indexed_columns(tmp_path):
 @pytest.mark.parametrize("content, columns, fragment", [
     (b"a\tb\t1\nc\td\tnot-a-number\n", ["0", "1", "2"], "row 2: label 'not-a-number' is not a number"),
     (b"foo,bar\n1,2\n", None, "cannot tell which columns"),
-    (b"sentence1,sentence2,score\n\"broken,x,1\n", None, "broken CSV"),
-    (b"\x00\x01\x02binary", None, "looks binary"),
+    (b"sentence1,sentence2,score\n\"broken,x,1\n", None, "not valid CSV"),
+    (b"\x00\x01\x02binary", None, "looks like a binary file"),
     (b"\x81\xff\x80\xfe" * 10, None, "neither UTF-8 nor GB18030"),
     (b"s1\ts2\tlabel\na\tb\t1\n", None, "at least 2 labelled pairs"),
-    (b"s1,s2,label\na,b,1\n", ["s1", "s2", "nope"], "no column named 'nope'"),
+    (b"s1,s2,label\na,b,1\n", ["s1", "s2", "nope"], "has no column 'nope'"),
     (b"a\tb\t1\nc\td\t1\n", None, "every label is the same"),
 ])
 def test_bad_files_are_explained(tmp_path, tiny_service, content, columns, fragment):
@@ -103,34 +99,6 @@ def test_results_files_and_figure(tiny_service, tmp_path):
     assert per_pair.read_text(encoding="utf-8-sig").count("\n") == 301
     fig = charts.evaluation_figure(r)
     assert len(fig.data) == 2 and "ROC-AUC" in evaluation.summary_markdown(r)
-
-
-def test_calibration_round_trip_and_precedence(tmp_path, tiny_model_dir):
-    labels = [0.0] * 50 + [1.0] * 50
-    cos = list(np.linspace(0.80, 0.90, 50)) + list(np.linspace(0.91, 0.99, 50))
-    result = evaluation.evaluate_scores(cos, labels)
-    bands = calibration.bands_from_result(result, "toy")
-    assert bands.high == pytest.approx(0.91, abs=1e-3)  # separates the classes (F1 = 1 there)
-    assert bands.mid == pytest.approx(float(np.median(cos[:50])), abs=1e-3) and bands.mid < bands.high
-    model = str(tiny_model_dir)
-    settings = parse_settings(["--model", model], env={"GTE_CALIBRATION_DIR": str(tmp_path)})
-    assert settings.calibration_dir == str(tmp_path)  # the setting, from its environment variable
-    assert default_bands(settings) == VerdictBands()  # honest default without calibration
-    path = bands_store.save_bands(model, bands, settings.calibration_dir)
-    assert path.parent == tmp_path
-    loaded = default_bands(settings)
-    assert (loaded.high, loaded.mid) == (bands.high, bands.mid) and "toy" in loaded.source
-    override = default_bands(settings.replace(verdict_high=0.95))
-    assert override.high == 0.95 and override.source == "settings"
-    path.write_text("{broken")
-    assert default_bands(settings) == VerdictBands()  # a broken file never stops start-up
-
-
-def test_graded_labels_calibrate_on_label_4():
-    cos = [0.2, 0.3, 0.5, 0.6, 0.85, 0.9]
-    labels = [0, 1, 2, 3, 4, 5]
-    bands = calibration.bands_from_result(evaluation.evaluate_scores(cos, labels))
-    assert 0.6 < bands.high <= 0.85 and bands.mid < bands.high
 
 
 def test_graded_labels_are_binned_into_integer_bands():
@@ -186,3 +154,12 @@ def test_imbalanced_binary_reports_majority_baseline_and_balanced_accuracy():
     r = evaluation.evaluate_scores(good, labels)
     assert not r.accuracy_is_baseline and r.accuracy > r.majority_baseline
     assert "majority label" not in evaluation.summary_markdown(r)
+
+
+def test_columns_message_fits_every_front_end_and_names_the_files_columns():
+    with pytest.raises(GteError) as err:
+        evaluation.read_pairs(b"foo,bar,baz\nx,y,z\n", name="f.csv")
+    message = err.value.message
+    assert "foo,bar,baz" in message and "sentence1" not in message
+    assert "Columns" in message and "列" in message  # the UI's field, not only the CLI's flag
+

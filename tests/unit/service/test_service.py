@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import threading
+
 import numpy as np
 import pytest
 
+from gte_ui.core.bands import load_bands
 from gte_ui.core.errors import ErrorType, GteError
+from gte_ui.core.scoring import VerdictBands, verdict
 from gte_ui.core.textnorm import clean_text, split_lines
 from gte_ui.service.service import EmbeddingService
 
@@ -19,7 +23,16 @@ def test_pair_matches_manual_cosine(tiny_service, tiny_encoder):
     assert r.score == pytest.approx(float(v[0] @ v[1]), abs=1e-6)
     assert r.percent == pytest.approx(max(0, r.score) * 100, abs=0.01)
     assert r.tokens_a == 12 and r.tokens_b == 9 and not r.truncated_a
-    assert r.verdict.zh in ("高度相似", "中等相似", "差异较大") and r.elapsed_ms >= 0
+    # the tiny model scores this pair about 0.85: above SPEC's default high band (0.75)
+    assert r.score > 0.75 and r.verdict.zh == "高度相似" and r.elapsed_ms >= 0
+
+
+@pytest.mark.parametrize(("high", "mid", "zh"), [(0.95, 0.6, "中等相似"), (0.99, 0.95, "差异较大")])
+def test_pair_verdict_follows_the_configured_bands(tiny_encoder, tiny_settings, high, mid, zh):
+    service = EmbeddingService(tiny_encoder, tiny_settings.replace(verdict_high=high, verdict_mid=mid))
+    r = service.pair(SOURCE, CANDIDATES[0])  # about 0.85: between 0.6 and 0.95, below 0.95
+    assert service.bands == VerdictBands(high=high, mid=mid, source=service.bands.source)
+    assert r.verdict.zh == zh and r.default_verdict.zh == "高度相似"
 
 
 def test_cache_hits_and_no_second_forward(tiny_service):
@@ -33,8 +46,9 @@ def test_cache_hits_and_no_second_forward(tiny_service):
 
 
 def test_duplicates_in_one_request_are_embedded_once(tiny_service):
+    before = tiny_service.encoder.texts_encoded  # the encoder is shared by the whole session
     res = tiny_service.embed(["重复", "重复", "不同"])
-    assert tiny_service.encoder.texts_encoded >= 2
+    assert tiny_service.encoder.texts_encoded - before == 2
     assert np.array_equal(res.vectors[0], res.vectors[1])
     assert res.cached == 0 and res.vectors.shape == (3, 32)
 
@@ -118,3 +132,35 @@ def test_clean_text_and_split_lines():
 def test_verdict_bands_from_settings(tiny_encoder, tiny_settings):
     svc = EmbeddingService(tiny_encoder, tiny_settings.replace(verdict_high=0.9, verdict_mid=0.8))
     assert (svc.bands.high, svc.bands.mid, svc.bands.source) == (0.9, 0.8, "settings")
+
+
+def test_set_bands_is_one_consistent_swap(tiny_encoder, tiny_settings, tmp_path):
+    """Concurrent saves and scoring: every answer's verdict matches the bands it reports, and the
+    file on disk holds the bands in use."""
+    service = EmbeddingService(tiny_encoder, tiny_settings.replace(calibration_dir=str(tmp_path)))
+    candidates = [VerdictBands(high=0.5 + i / 100, mid=0.1 + i / 100, source=f"t{i}") for i in range(20)]
+    results, errors = [], []
+
+    def save(bands):
+        try:
+            service.set_bands(bands)
+        except Exception as exc:  # noqa: BLE001 - reported below
+            errors.append(exc)
+
+    def score():
+        for _ in range(20):
+            results.append(service.pair("今天天气很好", "我想借钱"))
+
+    threads = [threading.Thread(target=save, args=(b,)) for b in candidates] + [threading.Thread(target=score)
+                                                                                for _ in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors and len(results) == 60
+    assert all(r.verdict == verdict(r.score, r.bands) for r in results)
+    on_disk = load_bands(tiny_settings.model, tmp_path)
+    assert (on_disk.high, on_disk.mid) == (service.bands.high, service.bands.mid)
+    with pytest.raises(Exception, match="VerdictBands"):
+        service.set_bands({"high": 0.9, "mid": 0.1})
+

@@ -1,0 +1,47 @@
+"""排序 One-to-many tab: on_rank as a plain function over the real tiny-BERT service (no browser)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import gradio as gr
+import pytest
+from ui_kit import CANDS, OPTIONS, SOURCE, refused
+
+from gte_ui.frontends.ui import views
+from gte_ui.frontends.ui.tabs import ranking
+
+
+def test_rank_matches_the_service_and_writes_csv(tiny_service):
+    summary, rows, bars, csv_path = ranking.on_rank(tiny_service, SOURCE, "\n".join(CANDS), None, 0, *OPTIONS)
+    expected = tiny_service.rank(SOURCE, CANDS)
+    assert "3 个候选" in summary
+    assert list(rows.columns) == views.RANK_COLUMNS
+    assert list(rows[views.RANK_COLUMNS[4]]) == [r.text for r in expected.rows]
+    assert list(bars.data[0].x) == pytest.approx([r.score for r in expected.rows])
+    assert Path(csv_path).read_text(encoding="utf-8-sig").splitlines()[1].split(",")[5] == expected.rows[0].text
+    _, top, _, _ = ranking.on_rank(tiny_service, SOURCE, "\n".join(CANDS), None, 2, *OPTIONS)
+    assert len(top) == 2
+
+
+def test_rank_upload_wins_and_big_inputs_warm_the_cache(tiny_service, tmp_path):
+    upload = tmp_path / "cands.txt"
+    lines = [f"候选句子{i}" for i in range(150)]  # over the 64-text warm-up chunk
+    upload.write_text("\n".join(lines), encoding="gb18030")
+    summary, rows, _, _ = ranking.on_rank(tiny_service, SOURCE, "ignored", str(upload), 0, *OPTIONS,
+                                          progress=gr.Progress())
+    assert "150 个候选" in summary and set(rows[views.RANK_COLUMNS[4]]) == set(lines)
+    assert tiny_service.cache.stats()["hits"] >= 150  # the ranking itself read the warmed cache
+
+
+def test_rank_bad_inputs(tiny_service, tmp_path):
+    refused(lambda: ranking.on_rank(tiny_service, SOURCE, "\n \n", None, 0, *OPTIONS), "no candidates given")
+    refused(lambda: ranking.on_rank(tiny_service, "", "a", None, 0, *OPTIONS), "source is empty")
+    refused(lambda: ranking.on_rank(tiny_service, SOURCE, "a", None, "lots", *OPTIONS), "top-k must be a number")
+    binary = tmp_path / "x.txt"
+    binary.write_bytes(b"\x89PNG\r\n\x1a\n\x00\x00")
+    out = refused(lambda: ranking.on_rank(tiny_service, SOURCE, "", str(binary), 0, *OPTIONS), "binary file")
+    assert out[1:] == (None, None, None)
+    many = "\n".join(f"c{i}" for i in range(tiny_service.settings.max_candidates + 1))
+    refused(lambda: ranking.on_rank(tiny_service, SOURCE, many, None, 0, *OPTIONS), "the limit is")
+

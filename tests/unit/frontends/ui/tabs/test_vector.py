@@ -1,0 +1,31 @@
+"""向量 Vector tab: on_vectors as a plain function over the real tiny-BERT service (no browser)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+from ui_kit import OPTIONS, refused
+
+from gte_ui.frontends.ui.tabs import vector
+
+
+def test_vector_json_is_pretty_and_exact(tiny_service):
+    summary, text, files = vector.on_vectors(tiny_service, "今天天气很好\n我想借钱", *OPTIONS)
+    expected = tiny_service.embed(["今天天气很好", "我想借钱"]).vectors
+    data = json.loads(text)
+    assert [d["text"] for d in data] == ["今天天气很好", "我想借钱"]
+    np.testing.assert_allclose([d["vector"] for d in data], expected, atol=1e-6)
+    assert max(len(line) for line in text.splitlines()) <= 120  # no sideways scrolling
+    assert len(text.splitlines()) > 2 * tiny_service.dim / 8
+    assert sorted(Path(f).name for f in files) == ["vectors.csv", "vectors.json", "vectors.npy"]
+    np.testing.assert_allclose(np.load(next(f for f in files if f.endswith(".npy"))), expected, atol=1e-6)
+    assert f"dimension **{tiny_service.dim}**" in summary
+
+
+def test_vector_bad_inputs(tiny_service):
+    refused(lambda: vector.on_vectors(tiny_service, "", *OPTIONS), "no texts given")
+    many = "\n".join(f"t{i}" for i in range(tiny_service.settings.max_texts + 1))
+    refused(lambda: vector.on_vectors(tiny_service, many, *OPTIONS), "the limit is")
+
