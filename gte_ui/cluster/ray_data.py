@@ -46,15 +46,45 @@ _LIGHT = {"num_cpus": 0}
 Batches = Iterator[tuple[list[tuple[str, str, str]], "np.ndarray"]]
 
 
+class UnknownTotals:
+    """A Ray actor beside the pool: each embedding actor adds its batch's unknown-token tally
+    (:meth:`EmbeddingService.unknown_tally`), so the driver gets the corpus-wide share and warning
+    the local ``embed`` reports, in the same pass, whoever writes the output."""
+
+    def __init__(self) -> None:
+        self.tally: Any = None
+
+    def add(self, tally: Any) -> None:
+        if self.tally is None:  # the first one carries the model's name and the threshold
+            self.tally = tally
+            return
+        self.tally.tokens += tally.tokens
+        self.tally.unknown += tally.unknown
+        self.tally.characters.update(tally.characters)
+
+    def result(self) -> Any:
+        return self.tally
+
+
 class RayEmbedder:
     """One Ray Data actor: loads the model once, embeds batches of texts (``map_batches``)."""
 
-    def __init__(self, settings: Settings, options: TextOptions) -> None:
+    def __init__(self, settings: Settings, options: TextOptions, totals: Any) -> None:
         # the model stack, in the actor's own process
         from gte_ui.service.service import EmbeddingService
 
         self.service = EmbeddingService.from_settings(settings, batching=False)
         self.options = options
+        self.totals = totals  # an UnknownTotals actor
+
+    def _count_unknown(self, texts: list[str]) -> None:
+        # ray: in the actor's process, where the pipeline already imported it
+        import ray
+
+        tally = self.service.unknown_tally()
+        tally.add(texts)
+        tally.tokenizer = None  # the counts travel, not the vocabulary
+        ray.get(self.totals.add.remote(tally))  # done before this batch's rows reach the driver
 
     def __call__(self, batch: dict[str, Any]) -> dict[str, Any]:
         # numpy: Ray Data's batch format, imported in the actor
@@ -66,6 +96,7 @@ class RayEmbedder:
         read = [f"{h} {t}" if h else t for h, t in zip(titles, texts)] if titles else texts
         # the local path's door: the same validation, normalisation and long-text mode, no cache
         res = self.service.embed_corpus(read, [f"text {t[:20]!r}" for t in read], options=self.options)
+        self._count_unknown(res.texts)
         if titles is None:
             return {"text": np.array(res.texts, dtype=object), "vector": res.vectors}
         # an index keeps the texts as read, beside their id and title
@@ -141,8 +172,9 @@ def read_dataset(src: Path, columns: CorpusColumns, keep_docs: bool = False) -> 
 
 
 def _embedded(settings: Settings, src: Path, columns: CorpusColumns, address: str, actors: int | None,
-              progress: bool, options: TextOptions | None, keep_docs: bool) -> Any:
-    """Join (or start) Ray and chain read → actor pool; output rows keep the input's order."""
+              progress: bool, options: TextOptions | None, keep_docs: bool) -> tuple[Any, Any]:
+    """Join (or start) Ray and chain read → actor pool; output rows keep the input's order.
+    Returns the dataset and the :class:`UnknownTotals` actor its embedders report to."""
     # ray: a heavy optional dependency (the "ray" extra), imported only for --ray
     import ray
 
@@ -156,10 +188,11 @@ def _embedded(settings: Settings, src: Path, columns: CorpusColumns, address: st
     ctx.enable_progress_bars = progress
     threads = settings.threads or 1
     pool = actors or max(1, int(ray.cluster_resources().get("CPU", 1)) // threads)
+    totals = ray.remote(num_cpus=0)(UnknownTotals).remote()  # sums counts: needs no core of its own
     return read_dataset(src, columns, keep_docs).map_batches(
-        RayEmbedder, fn_constructor_args=(settings.replace(threads=threads), options or DEFAULT_OPTIONS),
+        RayEmbedder, fn_constructor_args=(settings.replace(threads=threads), options or DEFAULT_OPTIONS, totals),
         batch_size=settings.batch_size * 8, compute=ray.data.ActorPoolStrategy(size=pool), num_cpus=threads,
-        batch_format="numpy")
+        batch_format="numpy"), totals
 
 
 def embed_file_ray(settings: Settings, src: str | Path, out: str | Path, *, address: str = "local",
@@ -172,15 +205,16 @@ def embed_file_ray(settings: Settings, src: str | Path, out: str | Path, *, addr
     temporary name); any other ``out`` is a folder that Ray's workers write their own Parquet files
     into. ``actors`` defaults to the cluster's CPUs / ``--threads``.
     """
-    # pyarrow: the "ray" extra, imported only for --ray
+    # pyarrow and ray: the "ray" extra, imported only for --ray
     import pyarrow as pa
     import pyarrow.parquet as pq
+    import ray
 
     t0 = time.perf_counter()
     src, out = Path(src), Path(out)
     columns = CorpusColumns(text=column, field=field)
     blanks = check_source(src, columns)
-    ds = _embedded(settings, src, columns, address, actors, progress, options, keep_docs=False)
+    ds, totals = _embedded(settings, src, columns, address, actors, progress, options, keep_docs=False)
     rows = 0
     if out.suffix.lower() != ".parquet":
         ds.write_parquet(str(out))
@@ -208,8 +242,12 @@ def embed_file_ray(settings: Settings, src: str | Path, out: str | Path, *, addr
                 writer.close()
             if tmp.exists():
                 tmp.unlink()
+    unknown = ray.get(totals.result.remote())
+    ray.kill(totals)
     return EmbedReport(texts=rows, skipped_blank=blanks, chunks=0, resumed_chunks=0, out=str(out),
-                       seconds=round(time.perf_counter() - t0, 2))
+                       seconds=round(time.perf_counter() - t0, 2),
+                       unknown_token_share=unknown.share if unknown else 0.0,
+                       warnings=unknown.warnings() if unknown else [])
 
 
 def index_batches_ray(settings: Settings, src: str | Path, columns: CorpusColumns, *, address: str = "local",
@@ -220,7 +258,7 @@ def index_batches_ray(settings: Settings, src: str | Path, columns: CorpusColumn
     record's id is its row number among the non-blank texts."""
     src = Path(src)
     blanks = check_source(src, columns)
-    ds = _embedded(settings, src, columns, address, actors, progress, options, keep_docs=True)
+    ds, _totals = _embedded(settings, src, columns, address, actors, progress, options, keep_docs=True)
 
     def batches() -> Batches:
         row = 0

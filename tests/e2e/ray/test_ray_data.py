@@ -21,6 +21,9 @@ from gte_ui.service.options import TextOptions  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[3]
 TEXTS = [f"第{i}条语料：向量化整个知识库" for i in range(300)] + ["12345", "  前后有空格  ", "這是繁體中文"]
+#: text the tiny model's Chinese vocabulary cannot read: counted in the unknown-token share
+UNREADABLE = "xyzzy qwop ☃☃☃ ⌘⌘"
+TEXTS[7] = UNREADABLE
 
 
 @pytest.fixture(scope="module")
@@ -57,6 +60,9 @@ def test_embed_ray_equals_local(kind, tmp_path, tiny_service, tiny_settings, loc
     report = embed_file_ray(tiny_settings, src, tmp_path / "ray.parquet", progress=False, actors=2, **opts)
     assert report.texts == local.texts == len(TEXTS)
     assert report.skipped_blank == local.skipped_blank
+    # the corpus-wide unknown-token share, summed over the actors as the local run sums its chunks
+    assert report.unknown_token_share == local.unknown_token_share > 0
+    assert report.warnings == local.warnings
     lt, lv = read(tmp_path / "local.parquet")
     rt, rv = read(tmp_path / "ray.parquet")
     assert rt == lt and "12345" in rt and "前后有空格" in rt
@@ -105,14 +111,21 @@ def test_embed_ray_names_a_missing_column(tmp_path, tiny_settings, local_ray):
 
 
 def test_cli_embed_ray(tmp_path, tiny_model_dir, tiny_service):
+    """Through `python -m gte_ui`, with the local `embed`'s unknown-token warning: a corpus the
+    model mostly cannot read says so (it reported a share of 0 before)."""
     src = tmp_path / "c.txt"
-    src.write_text("\n".join(TEXTS[:50]), encoding="utf-8")
+    src.write_text("\n".join(TEXTS[:20] + [f"{UNREADABLE} {i}" for i in range(30)]), encoding="utf-8")
+    local = embed_file(tiny_service, src, tmp_path / "local.parquet", progress=False)
+    assert local.warnings
     out = tmp_path / "cli.parquet"
     r = subprocess.run([sys.executable, "-m", "gte_ui", "embed", str(src), "--out", str(out), "--ray",
                         "--quiet", "--model", str(tiny_model_dir), "--device", "cpu", "--precision", "fp32"],
                        capture_output=True, text=True, timeout=300, cwd=ROOT,
                        env=os.environ)
     assert r.returncode == 0, r.stderr[-2000:]
-    assert json.loads(r.stdout.strip().splitlines()[-1])["texts"] == 50
+    report = json.loads(r.stdout.strip().splitlines()[-1])
+    assert report["texts"] == 50
+    assert report["unknown_token_share"] == local.unknown_token_share and report["warnings"] == local.warnings
+    assert f"warning: {local.warnings[0]}" in r.stderr
     texts, vectors = read(out)
     np.testing.assert_allclose(vectors, tiny_service.embed(texts).vectors, atol=1e-6)
