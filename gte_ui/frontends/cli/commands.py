@@ -4,7 +4,6 @@ service → print an adapter's output (:mod:`gte_ui.frontends.protocols.cli_outp
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 
 from gte_ui.cluster import ray_data
@@ -22,7 +21,7 @@ def run(args: argparse.Namespace, rest: list[str]) -> int:
     """One parsed subcommand of the top-level parser; ``rest`` holds the model flags."""
     if args.command == "health":
         ok, said = health(args.url, args.timeout)
-        print(("healthy: " if ok else "unhealthy: ") + said, file=sys.stdout if ok else sys.stderr)
+        emit(cli_output.health_output(ok, said))
         return 0 if ok else 1
     for name in ("input", "file"):  # a missing input is refused before the model loads
         given = getattr(args, name, None)

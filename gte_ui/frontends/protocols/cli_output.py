@@ -46,6 +46,11 @@ def _json(value: Any, indent: int | None = None) -> str:
     return json.dumps(value, ensure_ascii=False, indent=indent)
 
 
+def health_output(ok: bool, said: str) -> CliOutput:
+    """``health``: ``healthy: URL: ok`` on stdout, or ``unhealthy: …`` on stderr (Docker logs both)."""
+    return CliOutput(f"healthy: {said}") if ok else CliOutput("", (f"unhealthy: {said}",))
+
+
 # --------------------------------------------------------------------------- similarity, rank, rerank
 def pair_output(result: PairResult) -> CliOutput:
     """``similarity A B``: the pair result's canonical JSON (its warnings are inside it)."""

@@ -146,3 +146,12 @@ def test_evaluate_retrieval_output(tiny_service, tmp_path):
     table = cli_output.evaluate_retrieval_output(report, as_json=False)
     assert table.stdout == retrieval.summary_text(report) and "2 queries" in table.stdout
     assert json.loads(cli_output.evaluate_retrieval_output(report, as_json=True).stdout)["queries"] == 2
+
+
+def test_health_output_goes_where_docker_reads_it(live_server):
+    from gte_ui.frontends.cli.health import health
+
+    ok = cli_output.health_output(*health(live_server.url + "/health"))
+    assert ok == cli_output.CliOutput(f"healthy: {live_server.url}/health: ok")
+    down = cli_output.health_output(False, "http://127.0.0.1:9/health: refused")
+    assert down.stdout == "" and down.notes == ("unhealthy: http://127.0.0.1:9/health: refused",)
