@@ -69,15 +69,17 @@ class UnknownTotals:
 class RayEmbedder:
     """One Ray Data actor: loads the model once, embeds batches of texts (``map_batches``)."""
 
-    def __init__(self, settings: Settings, options: TextOptions, totals: Any) -> None:
+    def __init__(self, settings: Settings, options: TextOptions, totals: Any | None) -> None:
         # the model stack, in the actor's own process
         from gte_ui.service.service import EmbeddingService
 
         self.service = EmbeddingService.from_settings(settings, batching=False)
         self.options = options
-        self.totals = totals  # an UnknownTotals actor
+        self.totals = totals  # an UnknownTotals actor; None: nobody reads the share (an index build)
 
     def _count_unknown(self, texts: list[str]) -> None:
+        if self.totals is None:
+            return
         # ray: in the actor's process, where the pipeline already imported it
         import ray
 
@@ -174,7 +176,8 @@ def read_dataset(src: Path, columns: CorpusColumns, keep_docs: bool = False) -> 
 def _embedded(settings: Settings, src: Path, columns: CorpusColumns, address: str, actors: int | None,
               progress: bool, options: TextOptions | None, keep_docs: bool) -> tuple[Any, Any]:
     """Join (or start) Ray and chain read → actor pool; output rows keep the input's order.
-    Returns the dataset and the :class:`UnknownTotals` actor its embedders report to."""
+    Returns the dataset and the :class:`UnknownTotals` actor its embedders report to (an
+    ``embed``; an index build reports no share, as the local build does)."""
     # ray: a heavy optional dependency (the "ray" extra), imported only for --ray
     import ray
 
@@ -188,7 +191,8 @@ def _embedded(settings: Settings, src: Path, columns: CorpusColumns, address: st
     ctx.enable_progress_bars = progress
     threads = settings.threads or 1
     pool = actors or max(1, int(ray.cluster_resources().get("CPU", 1)) // threads)
-    totals = ray.remote(num_cpus=0)(UnknownTotals).remote()  # sums counts: needs no core of its own
+    # sums counts: needs no core of its own
+    totals = None if keep_docs else ray.remote(num_cpus=0)(UnknownTotals).remote()
     return read_dataset(src, columns, keep_docs).map_batches(
         RayEmbedder, fn_constructor_args=(settings.replace(threads=threads), options or DEFAULT_OPTIONS, totals),
         batch_size=settings.batch_size * 8, compute=ray.data.ActorPoolStrategy(size=pool), num_cpus=threads,
@@ -258,7 +262,7 @@ def index_batches_ray(settings: Settings, src: str | Path, columns: CorpusColumn
     record's id is its row number among the non-blank texts."""
     src = Path(src)
     blanks = check_source(src, columns)
-    ds, _totals = _embedded(settings, src, columns, address, actors, progress, options, keep_docs=True)
+    ds, _ = _embedded(settings, src, columns, address, actors, progress, options, keep_docs=True)
 
     def batches() -> Batches:
         row = 0
