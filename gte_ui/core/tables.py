@@ -21,6 +21,7 @@ import codecs
 import contextlib
 import csv
 import io
+import itertools
 import json
 import math
 import os
@@ -161,7 +162,7 @@ def delimited_rows(lines: Iterable[str], name: str, delimiter: str | None = None
         if first is None:
             return
         delimiter = "\t" if "\t" in first else ","
-        lines = _chain_one(first, lines)
+        lines = itertools.chain([first], lines)
     if quote is None:
         quote = delimiter != "\t"
     reader = csv.reader(lines, delimiter=delimiter, quoting=csv.QUOTE_MINIMAL if quote else csv.QUOTE_NONE,
@@ -176,9 +177,17 @@ def delimited_rows(lines: Iterable[str], name: str, delimiter: str | None = None
                    f"{name} 第 {reader.line_num} 行不是有效的 {kind}：{exc}") from exc
 
 
-def _chain_one(first: str, rest: Iterator[str]) -> Iterator[str]:
-    yield first
-    yield from rest
+def text_rows(text: str, name: str, strict: bool = False) -> list[tuple[int, list[str]]]:
+    """The non-blank rows of a CSV / TSV upload's text (labelled pairs, rerank groups: held whole
+    anyway), TAB-separated when named .tsv or its first line has a TAB.
+
+    Raises:
+        GteError: as :func:`delimited_rows`; EMPTY when there are no rows.
+    """
+    rows = list(delimited_rows(string_io(text), name, "\t" if name.endswith(".tsv") else None, strict=strict))
+    if not rows:
+        raise GteError(ErrorType.EMPTY, f"{name} has no rows", f"{name} 没有数据行")
+    return rows
 
 
 def json_lines(lines: Iterable[str], name: str) -> Iterator[tuple[int, object]]:
@@ -227,7 +236,7 @@ def find_column(header: Sequence[str], names: Sequence[str]) -> int | None:
     return next((lowered.index(n) for n in names if n in lowered), None)
 
 
-def field(record: object, key: str, name: str, line: int, hint: Hint = NO_HINT) -> object:
+def json_field(record: object, key: str, name: str, line: int, hint: Hint = NO_HINT) -> object:
     """``record[key]`` of a JSON line, which must be an object holding ``key``.
 
     Raises:
@@ -334,7 +343,7 @@ def iter_columns(path: str | os.PathLike, columns: Sequence[str | int], *, kind:
         else:
             for n, record in json_lines(f, path.name):
                 yield n, [record.get(c) if c in optional and isinstance(record, dict)
-                          else field(record, c, path.name, n, field_hint) for c in columns]
+                          else json_field(record, c, path.name, n, field_hint) for c in columns]
 
 
 def columns_of(path: str | os.PathLike, kind: str | None = None) -> list[str]:
@@ -345,14 +354,7 @@ def columns_of(path: str | os.PathLike, kind: str | None = None) -> list[str]:
     if kind == "txt":
         return ["text"]
     if kind == "parquet":
-        # pyarrow only when a .parquet is read (the CLI's --help and health stay instant)
-        import pyarrow.parquet as pq
-
-        try:
-            return list(pq.ParquetFile(path).schema_arrow.names)
-        except (OSError, ValueError) as exc:
-            raise _bad(f"{path.name} is not a readable Parquet file: {exc}",
-                       f"{path.name} 不是有效的 Parquet 文件") from exc
+        return list(_parquet_file(path).schema_arrow.names)
     with open_stream(path) as f:
         if kind == "jsonl":
             first = next(json_lines(f, path.name), (0, {}))[1]
@@ -361,15 +363,19 @@ def columns_of(path: str | os.PathLike, kind: str | None = None) -> list[str]:
         return first_row[1]
 
 
-def _parquet_columns(path: Path, columns: Sequence[str | int], hint: Hint) -> Iterator[tuple[int, list[object]]]:
-    """A .parquet's ``columns``, one record batch in memory at a time (row numbers from 1)."""
+def _parquet_file(path: Path):  # -> pyarrow.parquet.ParquetFile
     # pyarrow only when a .parquet is read (the CLI's --help and health stay instant)
     import pyarrow.parquet as pq
 
     try:
-        pf = pq.ParquetFile(path)
+        return pq.ParquetFile(path)
     except (OSError, ValueError) as exc:  # ArrowInvalid is a ValueError
         raise _bad(f"{path.name} is not a readable Parquet file: {exc}", f"{path.name} 不是有效的 Parquet 文件") from exc
+
+
+def _parquet_columns(path: Path, columns: Sequence[str | int], hint: Hint) -> Iterator[tuple[int, list[object]]]:
+    """A .parquet's ``columns``, one record batch in memory at a time (row numbers from 1)."""
+    pf = _parquet_file(path)
     names = pf.schema_arrow.names
     wanted = [names[column_index(names, c, path.name, hint)] for c in columns]
     unique = list(dict.fromkeys(wanted))
@@ -379,11 +385,6 @@ def _parquet_columns(path: Path, columns: Sequence[str | int], hint: Hint) -> It
         for j in range(batch.num_rows):
             n += 1
             yield n, [data[c][j] for c in wanted]
-
-
-def text_lines(text: str) -> Iterator[tuple[int, str]]:
-    """``(line number, line)`` of text already in memory, split as :meth:`str.splitlines` does."""
-    return enumerate(text.splitlines(), start=1)
 
 
 def string_io(text: str) -> io.StringIO:

@@ -27,12 +27,11 @@ from gte_ui.core.scoring import cosine_pairs, pearson, spearman
 from gte_ui.core.tables import (
     cells,
     column_index,
-    delimited_rows,
     find_column,
     is_number,
     number,
     read_text,
-    string_io,
+    text_rows,
 )
 
 A_NAMES = ("sentence1", "sentence_a", "text_a", "text1", "s1", "query", "句子1", "sent1", "question1")
@@ -100,9 +99,7 @@ def read_pairs(source: str | Path | bytes, columns: Sequence[str | int] | None =
         GteError: unreadable file, unknown columns, non-numeric labels, fewer than 2 pairs.
     """
     text, name = read_text(source, name)
-    rows = list(delimited_rows(string_io(text), name, "\t" if name.endswith(".tsv") else None, strict=True))
-    if not rows:
-        raise GteError(ErrorType.EMPTY, f"{name} has no rows", "文件没有数据行")
+    rows = text_rows(text, name, strict=True)
     cols = resolve_columns(rows[0][1], columns, name)
     a, b, labels = [], [], []
     for line, row in rows[1:] if cols.header else rows:

@@ -28,12 +28,11 @@ from gte_ui.core.errors import ErrorType, GteError
 from gte_ui.core.scoring import spearman
 from gte_ui.core.tables import (
     cells,
-    delimited_rows,
     find_column,
     number,
     read_text,
     sniff_encoding,
-    string_io,
+    text_rows,
 )
 from gte_ui.evaluation.retrieval import read_flag_records
 
@@ -101,9 +100,7 @@ def read_groups(source: str | Path | bytes, name: str = "") -> RerankGroups:
             docs.extend(pos + neg)
             labels.extend([1.0] * len(pos) + [0.0] * len(neg))
     else:
-        rows = list(delimited_rows(string_io(text), name, "\t" if name.endswith(".tsv") else None))
-        if not rows:
-            raise GteError(ErrorType.EMPTY, f"{name} has no rows", "文件没有数据行")
+        rows = text_rows(text, name)
         head = rows[0][1]
         q, d, lab = find_column(head, QUERY_NAMES), find_column(head, DOC_NAMES), find_column(head, LABEL_NAMES)
         if q is not None and d is not None and lab is not None:

@@ -15,7 +15,11 @@ Routes (the last path segment counts, so stage prefixes such as ``/prod/gte/rank
 * ``POST /rerank`` ``{"query", "docs" | "documents": [..] | "one\nper\nline", "top_n"?, "raw_scores"?}``
   → scores in document order, the ranking, and ``method`` (cross-encoder, or embedding without
   ``GTE_RERANKER``);
-* ``GET /health`` → model facts and the cold-start time.
+* ``GET /health`` → the HTTP ``/health`` fields (model facts, counters, models), the cold-start
+  time and the invocations.
+
+A key a route does not take is a 422 naming it. Answers are shaped by
+:mod:`gte_ui.frontends.protocols.serverless`.
 
 A bare event ``{"body": "<json>"}`` with no method and no path (the articles' handler, invoked
 directly) means ``POST /similarity``. Every text option (``t2s``, ``nfkc``,
@@ -40,8 +44,8 @@ from gte_ui.core.auth import check_api_key
 from gte_ui.core.errors import ErrorType, GteError
 from gte_ui.core.jsonbody import check_json_media_type, parse_json
 from gte_ui.core.settings import parse_settings
-from gte_ui.core.textnorm import split_lines
-from gte_ui.service.options import OPTION_NAMES, TextOptions, read_options
+from gte_ui.frontends.protocols import serverless as shapes
+from gte_ui.service.health import health
 
 log = logging.getLogger(__name__)
 
@@ -142,8 +146,7 @@ def handler(event: Any, context: Any = None) -> dict[str, Any]:
             if method not in ("GET", "HEAD"):
                 return _response(405, {"error": f"use GET for {path} / 请用 GET", "error_type": "validation"},
                                  {"Allow": "GET"})
-            return _response(200, {"status": "ok", "ready": True, **service.info.public_dict(),
-                                   "cold_start_s": _COLD_START_S, "invocations": _INVOCATIONS}, extra)
+            return _response(200, shapes.health_answer(health(service), _COLD_START_S, _INVOCATIONS), extra)
         if method != "POST":
             return _response(405, {"error": f"use POST for {path} / 请用 POST", "error_type": "validation"},
                              {"Allow": "POST"})
@@ -164,39 +167,17 @@ def handler(event: Any, context: Any = None) -> dict[str, Any]:
 
 
 def _dispatch(service, route: str, body: dict[str, Any]) -> dict[str, Any]:
+    """Parse the body (:mod:`gte_ui.frontends.protocols.serverless`), call the service, adapt."""
+    shapes.check_fields(route, body)
     service = service.for_model(body.get("model"))
-    options = _options(body)
+    options = shapes.text_options(body)
     if route == "/similarity":
-        return similarity_answer(service.pair(body.get("sentence_a"), body.get("sentence_b"), options=options))
+        return shapes.similarity_answer(service.pair(body.get("sentence_a"), body.get("sentence_b"), options=options))
     if route == "/rank":
-        cands = body.get("candidates")
-        if isinstance(cands, str):
-            cands = split_lines(cands)
-        r = service.rank(body.get("source"), cands if cands is not None else [], top_k=body.get("top_k"),
-                         options=options)
-        return r.to_dict()
+        return service.rank(body.get("source"), shapes.lines(body, "candidates"), top_k=body.get("top_k"),
+                            options=options).to_dict()
     if route == "/rerank":
-        docs = body.get("docs", body.get("documents"))
-        if isinstance(docs, str):
-            docs = split_lines(docs)
-        raw = body.get("raw_scores", False)
-        if not isinstance(raw, bool):
-            raise GteError(ErrorType.VALIDATION, "raw_scores must be true or false", "raw_scores 必须是布尔值")
-        return service.rerank(body.get("query"), docs if docs is not None else [], top_n=body.get("top_n"),
-                              raw_scores=raw, what="docs", options=options).to_dict()
-    field = "texts" if "texts" in body else "input"
-    texts = body.get(field)
-    if isinstance(texts, str):
-        texts = [texts]
-    return service.embed(texts if texts is not None else [], what=field, options=options).to_dict()
-
-
-def similarity_answer(r) -> dict[str, Any]:
-    """``/similarity``: the canonical pair fields plus the articles' handler's ``similarity`` (the
-    score) and ``interpretation`` (the verdict), and ``status``."""
-    return {**r.to_dict(), "similarity": r.score, "interpretation": r.verdict.zh, "status": "success"}
-
-
-def _options(body: dict[str, Any]) -> TextOptions:
-    """Every text option the body names (prompt_name and instruction included), as REST reads them."""
-    return read_options({name: body[name] for name in OPTION_NAMES if name in body})
+        return service.rerank(body.get("query"), shapes.lines(body, "docs", "documents"), top_n=body.get("top_n"),
+                              raw_scores=shapes.raw_scores(body), what="docs", options=options).to_dict()
+    texts, field = shapes.embed_texts(body)
+    return service.embed(texts, what=field, options=options).to_dict()

@@ -220,13 +220,13 @@ def embed_file(service: EmbeddingService, src: str | Path, out: str | Path, *, c
                              options or DEFAULT_OPTIONS)
 
 
-def check_input(src: Path, chunk_size: int, shown: str) -> None:
-    """The input's kind and presence and the chunk size, before any model work (``shown``: how
-    the messages name the file)."""
+def check_input(src: Path, chunk_size: int | None, shown: str) -> None:
+    """The input's kind and presence and the chunk size (None: a run without chunks, ``--ray``),
+    before any model work (``shown``: how the messages name the file)."""
     kind_of(src.name, default=None)  # refuses a kind no reader takes
     if not src.is_file():
         raise _err(f"input file {shown} does not exist", f"输入文件 {shown} 不存在")
-    if chunk_size < 1:
+    if chunk_size is not None and chunk_size < 1:
         raise _err(f"--chunk-size must be at least 1, got {chunk_size}", "--chunk-size 至少为 1")
 
 

@@ -1,5 +1,6 @@
 """Reranking: documents scored against a query by the cross-encoder (or, without one, by the
-embedding cosine), best first; and the one refusal of a pair the reranker would cut."""
+embedding cosine), best first. (The refusal of a pair the reranker would cut, TEI's
+``truncate: false``, is the result's own rule: :meth:`RerankResult.refuse_truncated`.)"""
 
 from __future__ import annotations
 
@@ -117,13 +118,3 @@ def rerank(model: Served, query: str, documents: Sequence[str], *, top_n: int | 
                         total=len(docs), tokens=int(used), cached=cached, elapsed_ms=ms_since(t0),
                         query_unknown_token_ratio=ratios[0], warnings=warnings)
 
-
-def refuse_truncated(result: RerankResult, truncate: bool | None, what: str = "texts") -> None:
-    """``truncate: false`` (TEI's and Cohere's way of asking for a refusal) with a pair over the
-    reranker's limit: 413, naming the first such document."""
-    if truncate is False:
-        over = next((row for row in sorted(result.rows, key=lambda x: x.index) if row.truncated), None)
-        if over is not None:
-            raise GteError(ErrorType.TOO_LONG, f"{what}[{over.index}] with the query has {over.tokens} tokens, over "
-                           "the reranker's limit; send truncate: true to cut it",
-                           f"{what}[{over.index}] 与查询合计 {over.tokens} 个词元，超过上限")

@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 
+from gte_ui.core.errors import ErrorType, GteError
 from gte_ui.core.scoring import Verdict, VerdictBands
 
 
@@ -188,6 +189,54 @@ class RerankResult:
                 "total": self.total, "total_tokens": self.tokens,
                 "elapsed_ms": self.elapsed_ms, "query_unknown_token_ratio": self.query_unknown_token_ratio,
                 "warnings": list(self.warnings)}
+
+    def refuse_truncated(self, what: str = "texts") -> None:
+        """The rule behind TEI's ``truncate: false``: a pair over the reranker's limit is refused
+        (413, naming the first such document) instead of answered from its truncated head."""
+        over = next((row for row in sorted(self.rows, key=lambda x: x.index) if row.truncated), None)
+        if over is not None:
+            raise GteError(ErrorType.TOO_LONG, f"{what}[{over.index}] with the query has {over.tokens} tokens, over "
+                           "the reranker's limit; send truncate: true to cut it",
+                           f"{what}[{over.index}] 与查询合计 {over.tokens} 个词元，超过上限")
+
+
+@dataclass(frozen=True)
+class LoadedModel:
+    """One loaded embedding model as clients may see it (its API name, never its folder)."""
+
+    name: str
+    dim: int
+    max_length: int
+    device: str
+    precision: str
+    backend: str
+    memory_estimate: int | None  # bytes, when loaded through from_settings
+    default: bool  # the model a request without ``model`` gets
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "dim": self.dim, "max_length": self.max_length, "device": self.device,
+                "precision": self.precision, "backend": self.backend, "memory_estimate": self.memory_estimate,
+                "default": self.default}
+
+
+@dataclass
+class HealthResult:
+    """Readiness, the one answer every front end's health adapts (HTTP ``/health``, serverless
+    ``GET /health``, the CLI's ``health`` reads the HTTP one).
+
+    What it may show is docs/security.md's rule: the default model's public facts (no path), the
+    cache, batcher and reranker counters, the loaded models; never library versions.
+    """
+
+    facts: dict[str, Any]  # the default model's ModelInfo.public_dict(): model, dim, device, backend, …
+    counters: dict[str, Any]  # cache (local, shared), forward_calls, texts_encoded, batcher, reranker, uptime_s
+    models: list[LoadedModel]  # every loaded model, the default first
+    status: str = "ok"
+    ready: bool = True
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"status": self.status, "ready": self.ready, **self.facts, **self.counters,
+                "models": [m.to_dict() for m in self.models]}
 
 
 def _verdict(v: Verdict) -> dict[str, str]:

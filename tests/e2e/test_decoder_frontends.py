@@ -174,7 +174,7 @@ def test_browser_pairwise_tab_on_a_decoder(decoder_server):
         if os.environ.get("CI"):
             pytest.fail("chromium is not installed")
         pytest.skip("chromium is not installed")
-    from test_browser import ARGS, shot
+    from browser_kit import ARGS, shot  # shared browser helpers (a test file is never imported)
 
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=exe, args=ARGS)

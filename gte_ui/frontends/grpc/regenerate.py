@@ -2,7 +2,7 @@
 
 The stubs (``tei_pb2.py``, ``tei_pb2.pyi``, ``tei_pb2_grpc.py``) are committed so that serving
 needs only grpcio and protobuf; grpcio-tools (requirements-test.txt) makes them here, and
-tests/e2e/grpc/test_grpc.py checks the committed files equal what it makes now.
+tests/unit/frontends/grpc/test_regenerate.py checks the committed files equal what it makes now.
 """
 
 from __future__ import annotations

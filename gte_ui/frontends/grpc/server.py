@@ -45,7 +45,8 @@ from gte_ui.service.service import EmbeddingService
 
 log = logging.getLogger(__name__)
 
-#: gRPC status for each error type (the HTTP table's twin, TEI's choices where TEI has one)
+#: gRPC status for each error type (the HTTP table's twin, TEI's choices where TEI has one); every
+#: type has one: a missing one failed the call with UNKNOWN and a KeyError instead of the message
 GRPC_STATUS: dict[ErrorType, grpc.StatusCode] = {
     ErrorType.MALFORMED: grpc.StatusCode.INVALID_ARGUMENT,
     ErrorType.VALIDATION: grpc.StatusCode.INVALID_ARGUMENT,
@@ -53,10 +54,15 @@ GRPC_STATUS: dict[ErrorType, grpc.StatusCode] = {
     ErrorType.TOO_LONG: grpc.StatusCode.INVALID_ARGUMENT,
     ErrorType.TOO_MANY: grpc.StatusCode.INVALID_ARGUMENT,
     ErrorType.TOO_LARGE: grpc.StatusCode.RESOURCE_EXHAUSTED,
+    ErrorType.MEDIA_TYPE: grpc.StatusCode.INVALID_ARGUMENT,
     ErrorType.OVERLOADED: grpc.StatusCode.RESOURCE_EXHAUSTED,
+    ErrorType.RATE_LIMITED: grpc.StatusCode.RESOURCE_EXHAUSTED,
+    ErrorType.DISK_FULL: grpc.StatusCode.RESOURCE_EXHAUSTED,  # gRPC's code for "the file system is full"
     ErrorType.UNAUTHORIZED: grpc.StatusCode.UNAUTHENTICATED,
     ErrorType.MODEL_NOT_FOUND: grpc.StatusCode.UNAVAILABLE,
     ErrorType.UNKNOWN_MODEL: grpc.StatusCode.NOT_FOUND,
+    ErrorType.INDEX_NOT_FOUND: grpc.StatusCode.NOT_FOUND,
+    ErrorType.MODEL_MISMATCH: grpc.StatusCode.FAILED_PRECONDITION,
     ErrorType.MODEL_TYPE: grpc.StatusCode.FAILED_PRECONDITION,
     ErrorType.CONFIG: grpc.StatusCode.INTERNAL,
     ErrorType.BACKEND: grpc.StatusCode.INTERNAL,

@@ -12,8 +12,9 @@
 * ``GET /health`` — readiness for Docker / Spaces probes.
 
 Routes only dispatch: bodies are parsed by :func:`gte_ui.core.jsonbody.parse_json` (malformed or
-absurdly nested JSON gets a clear 400, not a 500), answers are shaped by the named adapters in
-:mod:`gte_ui.frontends.http.shapes`. Service calls run in the thread pool: the event loop never
+absurdly nested JSON gets a clear 400, not a 500), answers are shaped by the named adapters of
+:mod:`gte_ui.frontends.protocols` (one module per API family; docs/api.md, "Which adapter makes
+which shape"). Service calls run in the thread pool: the event loop never
 blocks, and concurrent requests meet in the dynamic batcher. Errors: ``{"error", "error_type"}``
 everywhere, OpenAI's envelope under ``/v1``; never a stack trace.
 """
@@ -21,83 +22,28 @@ everywhere, OpenAI's envelope under ``/v1``; never a stack trace.
 from __future__ import annotations
 
 import functools
-import json
 import logging
-import uuid
 from typing import Any
 
 from fastapi import APIRouter, Depends, FastAPI, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel
 
 from gte_ui.core.auth import check_api_key
 from gte_ui.core.errors import ErrorType, GteError
-from gte_ui.core.jsonbody import check_json_media_type, parse_json
 from gte_ui.core.settings import Settings
 from gte_ui.core.textnorm import split_lines
-from gte_ui.frontends.http.shapes import (
-    ArticleRerankRequest,
-    ArticleRerankResponse,
-    CohereDocument,
-    CohereRerankRequest,
-    CohereRerankResponse,
-    CohereRerankResult,
-    CohereUsage,
-    EmbeddingsRequest,
-    EmbeddingsResponse,
-    MapRequest,
-    PairRequest,
-    PairResponse,
-    SearchRequest,
-    TeiEmbedRequest,
-    TeiRank,
-    TeiRerankRequest,
-    TeiSimilarityRequest,
-    legacy_rank,
-    legacy_vector,
-    parse_legacy,
-    tei_scores,
-    tei_vectors,
-)
+from gte_ui.frontends.http.wire import body_doc, read_json, respond
+from gte_ui.frontends.protocols import legacy, openai, tei
+from gte_ui.frontends.protocols.cohere import CohereRerankRequest, CohereRerankResponse
 from gte_ui.frontends.protocols.parse import validate as _validate
-from gte_ui.frontends.protocols.tei import check_truncation
+from gte_ui.frontends.protocols.rest import MapRequest, SearchRequest
 from gte_ui.service import embedding_map
 from gte_ui.service import search as search_service
+from gte_ui.service.health import health, loaded_models
 from gte_ui.service.service import EmbeddingService
 
 log = logging.getLogger(__name__)
-
-
-def _body_doc(*models: type[BaseModel]) -> dict[str, Any]:
-    """OpenAPI request-body entry for routes that parse their own body."""
-    schemas = [_inline_defs(m.model_json_schema()) for m in models]
-    schema = schemas[0] if len(schemas) == 1 else {"oneOf": schemas}
-    return {"requestBody": {"required": True, "content": {"application/json": {"schema": schema}}}}
-
-
-def _inline_defs(schema: dict[str, Any]) -> dict[str, Any]:
-    """A model's JSON schema with its nested models written in place. Its ``$defs`` would be
-    dangling ``$ref``s in the OpenAPI document (ReDoc stops at "Invalid reference token")."""
-    defs = schema.pop("$defs", {})
-
-    def resolve(node: Any) -> Any:
-        if isinstance(node, dict):
-            ref = node.get("$ref", "")
-            if ref.startswith("#/$defs/"):
-                return resolve(defs[ref.split("/")[-1]])
-            return {k: resolve(v) for k, v in node.items()}
-        if isinstance(node, list):
-            return [resolve(v) for v in node]
-        return node
-
-    return resolve(schema)
-
-
-async def read_json(request: Request) -> Any:
-    """The request body as JSON, or a 400/415/422 that says what is wrong with it."""
-    check_json_media_type(request.headers.get("content-type"))
-    return parse_json(await request.body())
 
 
 def build_router(service: EmbeddingService, settings: Settings) -> APIRouter:
@@ -116,43 +62,36 @@ def build_router(service: EmbeddingService, settings: Settings) -> APIRouter:
         """Legacy Gradio-3 route. ``{"data": [source, "c1\\nc2"]}`` → scores in candidate order;
         ``{"data": [text, ""]}`` or ``{"data": [text, "", false, false, false, false]}`` → vector.
         An optional ``"model"`` beside ``"data"`` picks the loaded model."""
-        call = parse_legacy(await read_json(request))
+        call = legacy.parse_legacy(await read_json(request))
         svc = service.for_model(call.model)
         if call.mode == "rank":
-            return legacy_rank(await run_in_threadpool(svc.rank, call.text, split_lines(call.candidates)))
+            return legacy.legacy_rank(await run_in_threadpool(svc.rank, call.text, split_lines(call.candidates)))
         text = svc.check_text(call.text, "data[0]")
-        return legacy_vector(await run_in_threadpool(svc.embed, [text], what="data[0]"))
+        return legacy.legacy_vector(await run_in_threadpool(svc.embed, [text], what="data[0]"))
 
     @router.post("/api/predict/", include_in_schema=False)
     async def predict_slash(request: Request) -> dict[str, list[float]]:
         """Gradio 3 clients also post to the trailing-slash form."""
         return await predict(request)
 
-    @router.post("/v1/embeddings", tags=["openai"], response_model=EmbeddingsResponse,
-                 openapi_extra=_body_doc(EmbeddingsRequest))
-    async def embeddings(request: Request) -> EmbeddingsResponse:
+    @router.post("/v1/embeddings", tags=["openai"], response_model=openai.EmbeddingsResponse,
+                 openapi_extra=body_doc(openai.EmbeddingsRequest))
+    async def embeddings(request: Request) -> openai.EmbeddingsResponse:
         """OpenAI-compatible embeddings (float or base64), with real token counts."""
         body = await read_json(request)
-        if isinstance(body, dict) and _is_token_input(body.get("input")):
-            raise GteError(ErrorType.VALIDATION, "token-id input is not supported: send text (a string "
-                           "or a list of strings); LangChain's OpenAIEmbeddings needs "
-                           "check_embedding_ctx_length=False for that", "不支持 token id 输入，请发送文本")
-        req: EmbeddingsRequest = _validate(EmbeddingsRequest, body)
-        texts = [req.input] if isinstance(req.input, str) else req.input
+        openai.check_text_input(body)
+        req: openai.EmbeddingsRequest = _validate(openai.EmbeddingsRequest, body)
         svc = service.for_model(req.model) if len(service.models()) > 1 else service
-        res = await run_in_threadpool(functools.partial(svc.embed, texts, what="input", options=req.text_options(),
-                                                        dimensions=req.dimensions))
-        return EmbeddingsResponse.from_result(res, svc.name, req.encoding_format)
+        res = await run_in_threadpool(functools.partial(svc.embed, req.texts(), what="input",
+                                                        options=req.text_options(), dimensions=req.dimensions))
+        return openai.EmbeddingsResponse.from_result(res, svc.name, req.encoding_format)
 
-    @router.get("/v1/models", tags=["openai"])
-    def models() -> dict[str, Any]:
+    @router.get("/v1/models", tags=["openai"], response_model=openai.ModelList)
+    def models() -> openai.ModelList:
         """Every loaded model, the default first: pass its ``id`` as ``model``."""
-        return {"object": "list", "data": [{"id": s.name, "object": "model", "owned_by": "gte-workbench",
-                                            "dimensions": s.dim, "max_tokens": s.max_length,
-                                            "precision": s.info.precision, "default": s is service}
-                                           for s in service.models()]}
+        return openai.ModelList.from_models(loaded_models(service))
 
-    @router.post("/similarity", tags=["similarity"], openapi_extra=_body_doc(PairRequest, TeiSimilarityRequest))
+    @router.post("/similarity", tags=["similarity"], openapi_extra=body_doc(legacy.PairRequest, tei.TeiSimilarityRequest))
     async def similarity(request: Request) -> Any:
         """Two shapes, told apart by their keys: ``{"sentence_a", "sentence_b"}`` (the Flask GTE
         service) → one score with verdict; ``{"inputs": {"source_sentence", "sentences"}}`` (TEI)
@@ -162,26 +101,27 @@ def build_router(service: EmbeddingService, settings: Settings) -> APIRouter:
             raise GteError(ErrorType.VALIDATION, 'send either {"sentence_a", "sentence_b"} or '
                            '{"inputs": {"source_sentence", "sentences"}}, not both', "请求体只能是两种格式之一")
         if isinstance(body, dict) and "inputs" in body:
-            req: TeiSimilarityRequest = _validate(TeiSimilarityRequest, body)
+            req: tei.TeiSimilarityRequest = _validate(tei.TeiSimilarityRequest, body)
             result = await run_in_threadpool(functools.partial(
-                service.for_model(req.model).rank, req.inputs.source_sentence, req.inputs.sentences, options=req.text_options()))
-            return _with_prompt(tei_scores(result), result.prompt)
-        pair: PairRequest = _validate(PairRequest, body)
-        r = await run_in_threadpool(functools.partial(service.for_model(pair.model).pair, pair.sentence_a, pair.sentence_b,
-                                                      options=pair.text_options()))
-        return PairResponse.from_result(pair.sentence_a, pair.sentence_b, r)
+                service.for_model(req.model).rank, req.inputs.source_sentence, req.inputs.sentences,
+                options=req.text_options()))
+            return respond(tei.scores_answer(result))
+        pair: legacy.PairRequest = _validate(legacy.PairRequest, body)
+        r = await run_in_threadpool(functools.partial(service.for_model(pair.model).pair, pair.sentence_a,
+                                                      pair.sentence_b, options=pair.text_options()))
+        return legacy.PairResponse.from_result(pair.sentence_a, pair.sentence_b, r)
 
-    @router.post("/embed", tags=["tei"], openapi_extra=_body_doc(TeiEmbedRequest))
+    @router.post("/embed", tags=["tei"], openapi_extra=body_doc(tei.TeiEmbedRequest))
     async def embed(request: Request) -> list[list[float]]:
         """TEI's ``{"inputs": str | [str]}`` or the inference suite's ``{"texts": [str]}`` → list of
         vectors (always normalised)."""
-        req: TeiEmbedRequest = _validate(TeiEmbedRequest, await read_json(request))
+        req: tei.TeiEmbedRequest = _validate(tei.TeiEmbedRequest, await read_json(request))
         texts, field = req.text_list()
         res = await run_in_threadpool(functools.partial(service.for_model(req.model).embed, texts, what=field,
-                                                        options=req.text_options()))
-        return _with_prompt(tei_vectors(res), res.prompt)
+                                                        options=req.text_options(), dimensions=req.dimensions))
+        return respond(tei.vectors_answer(res))
 
-    @router.post("/rerank", tags=["rerank"], openapi_extra=_body_doc(ArticleRerankRequest, TeiRerankRequest))
+    @router.post("/rerank", tags=["rerank"], openapi_extra=body_doc(legacy.ArticleRerankRequest, tei.TeiRerankRequest))
     async def rerank(request: Request) -> Any:
         """Two shapes, told apart by their keys: ``{"query", "docs"}`` (the articles' suite) →
         ``{"scores"}`` in ``docs`` order; ``{"query", "texts", "raw_scores", "return_text",
@@ -195,22 +135,16 @@ def build_router(service: EmbeddingService, settings: Settings) -> APIRouter:
                            '"texts"} (TEI: ranked list), exactly one of docs / texts',
                            '请求体应为 {"query", "docs"} 或 {"query", "texts"} 之一')
         if "texts" in body:
-            tei: TeiRerankRequest = _validate(TeiRerankRequest, body)
-            r = await run_in_threadpool(functools.partial(service.rerank, tei.query, tei.texts,
-                                                          raw_scores=tei.raw_scores, what="texts",
-                                                          options=tei.text_options()))
-            check_truncation(r, tei.truncate)
-            ranks = [TeiRank(index=row.index, score=row.score, text=row.text if tei.return_text else None)
-                     .model_dump(exclude_none=True) for row in r.rows]
-            # TEI's answer is a bare list: the warnings (中文 / English) travel as ASCII-escaped JSON
-            return JSONResponse(ranks, headers={"X-Rerank-Method": r.method,
-                                                **({"X-Warnings": json.dumps(r.warnings)} if r.warnings else {})})
-        req: ArticleRerankRequest = _validate(ArticleRerankRequest, body)
+            ask: tei.TeiRerankRequest = _validate(tei.TeiRerankRequest, body)
+            r = await run_in_threadpool(functools.partial(service.rerank, ask.query, ask.texts,
+                                                          raw_scores=ask.raw_scores, what="texts",
+                                                          options=ask.text_options()))
+            return respond(tei.rerank_answer(r, ask.return_text, ask.truncate))
+        req: legacy.ArticleRerankRequest = _validate(legacy.ArticleRerankRequest, body)
         r = await run_in_threadpool(functools.partial(service.rerank, req.query, req.docs,
                                                       raw_scores=req.raw_scores, what="docs",
                                                       options=req.text_options()))
-        return JSONResponse(ArticleRerankResponse(scores=r.scores, method=r.method, model=r.model,
-                                                  warnings=r.warnings).model_dump(),
+        return JSONResponse(legacy.ArticleRerankResponse.from_result(r).model_dump(),
                             headers={"X-Rerank-Method": r.method})
 
     async def cohere_rerank(request: Request) -> CohereRerankResponse:
@@ -220,19 +154,11 @@ def build_router(service: EmbeddingService, settings: Settings) -> APIRouter:
         req: CohereRerankRequest = _validate(CohereRerankRequest, await read_json(request))
         r = await run_in_threadpool(functools.partial(service.rerank, req.query, req.texts(), top_n=req.top_n,
                                                       what="documents", options=req.text_options()))
-        results = [CohereRerankResult(index=row.index, relevance_score=row.score,
-                                      document=CohereDocument(text=row.text) if req.return_documents else None)
-                   for row in r.rows]
-        return CohereRerankResponse(id=uuid.uuid4().hex, results=results, model=r.model, method=r.method,
-                                    usage=CohereUsage(total_tokens=r.tokens),
-                                    meta={"api_version": {"version": "2"}, "billed_units": {"search_units": 1},
-                                          "method": r.method,
-                                          # Cohere's own meta.warnings: its clients read them
-                                          **({"warnings": r.warnings} if r.warnings else {})})
+        return CohereRerankResponse.from_result(r, req.return_documents)
 
     catalog = search_service.catalog_from_settings(settings)
 
-    @router.post("/v1/search", tags=["search"], openapi_extra=_body_doc(SearchRequest))
+    @router.post("/v1/search", tags=["search"], openapi_extra=body_doc(SearchRequest))
     async def search(request: Request) -> dict[str, Any]:
         """Top-k documents of an index (``index build`` / the Search tab) for a query: ``{"index",
         "query", "top_k", "rerank", "highlight", "model"?}`` plus the text options → hits with scores,
@@ -251,9 +177,9 @@ def build_router(service: EmbeddingService, settings: Settings) -> APIRouter:
     for path in ("/v1/rerank", "/v2/rerank"):  # Cohere's Client posts to v1, its ClientV2 to v2
         router.add_api_route(path, cohere_rerank, methods=["POST"], tags=["rerank"],
                              response_model=CohereRerankResponse, response_model_exclude_none=True,
-                             openapi_extra=_body_doc(CohereRerankRequest))
+                             openapi_extra=body_doc(CohereRerankRequest))
 
-    @router.post("/v1/map", tags=["map"], openapi_extra=_body_doc(MapRequest))
+    @router.post("/v1/map", tags=["map"], openapi_extra=body_doc(MapRequest))
     async def embedding_map_route(request: Request) -> dict[str, Any]:
         """The embedding map: ``{"texts", "labels"?, "queries"?, "method", "clusters", "model"?}`` →
         ``{"points": [{"x", "y", "text", "kind", "group"}], "method", "sampled", "note", …}``."""
@@ -274,31 +200,13 @@ def build_router(service: EmbeddingService, settings: Settings) -> APIRouter:
     return router
 
 
-def _with_prompt(body: Any, prompt: str | None) -> Any:
-    """TEI's answers are bare lists: the prompt used (if any) travels in ``X-Prompt``, JSON-quoted
-    (a header cannot hold the prompt's newline)."""
-    if not prompt:
-        return body
-    return JSONResponse(body, headers={"X-Prompt": json.dumps(prompt)})
-
-
-def _is_token_input(value: Any) -> bool:
-    if isinstance(value, list) and value:
-        first = value[0]
-        return isinstance(first, int) or (isinstance(first, list) and bool(first) and isinstance(first[0], int))
-    return False
-
-
 def install_api(app: FastAPI, service: EmbeddingService, settings: Settings | None = None) -> None:
     """Add the REST routes, ``/health`` and the error handlers to ``app`` (before Gradio mounts)."""
 
     @app.get("/health", tags=["meta"])
-    def health() -> dict[str, Any]:
+    def health_route() -> dict[str, Any]:
         """Readiness probe for Docker / Spaces: the model is loaded and serving."""
-        return {"status": "ok", "ready": True, **service.info.public_dict(), **service.stats(),
-                "models": [{"name": s.name, "dim": s.dim, "max_length": s.max_length, "device": s.info.device,
-                            "precision": s.info.precision, "backend": s.info.backend,
-                            "memory_estimate": s.memory_estimate} for s in service.models()]}
+        return health(service).to_dict()
 
     app.include_router(build_router(service, settings or service.settings))
 

@@ -8,8 +8,8 @@ keeps the routes it already had (``/embed``, ``/rerank``, ``/similarity``, ``/v1
 ``/health`` in :mod:`routes`) and gains TEI's others; ``POST /`` and ``/invocations`` answer as
 the default model's kind does (embed), while ``GET /`` stays the UI.
 
-Routes only dispatch: shapes are :mod:`gte_ui.frontends.protocols.tei` (and the shared ones of
-:mod:`shapes`), work is the service's. Every route but ``/ping`` / ``/health`` sits behind
+Routes only dispatch: shapes are :mod:`gte_ui.frontends.protocols.tei` (OpenAI's
+:mod:`gte_ui.frontends.protocols.openai`), work is the service's. Every route but ``/ping`` / ``/health`` sits behind
 ``--api-key``; the body cap and the queue apply as everywhere.
 """
 
@@ -21,20 +21,13 @@ from typing import Any
 
 from fastapi import APIRouter, Depends, FastAPI, Request, Response
 from fastapi.concurrency import run_in_threadpool
-from fastapi.responses import JSONResponse
 
 from gte_ui.core.auth import check_api_key
 from gte_ui.core.errors import ErrorType, GteError
-from gte_ui.core.jsonbody import check_json_media_type, parse_json
 from gte_ui.core.settings import Settings
-from gte_ui.frontends.http.shapes import (
-    EmbeddingsRequest,
-    EmbeddingsResponse,
-    TeiRerankRequest,
-    TeiSimilarityRequest,
-    tei_scores,
-)
-from gte_ui.frontends.protocols import tei
+from gte_ui.frontends.http.wire import read_json, respond
+from gte_ui.frontends.protocols import openai, tei
+from gte_ui.frontends.protocols.common import Answer
 from gte_ui.frontends.protocols.parse import validate
 from gte_ui.service import tokens
 from gte_ui.service.options import read_options
@@ -72,15 +65,13 @@ async def embed_sparse(target: tei.TeiTarget, body: Any) -> Any:
     raise tei.not_splade()
 
 
-async def rerank(target: tei.TeiTarget, body: Any) -> JSONResponse:
-    req: TeiRerankRequest = validate(TeiRerankRequest, body)
+async def rerank(target: tei.TeiTarget, body: Any) -> Answer:
+    req: tei.TeiRerankRequest = validate(tei.TeiRerankRequest, body)
     method = "cross-encoder" if target.kind == "reranker" else "embedding"
     r = await run_in_threadpool(functools.partial(target.service.rerank, req.query, req.texts, method=method,
                                                   raw_scores=req.raw_scores, what="texts",
                                                   options=req.text_options()))
-    tei.check_truncation(r, req.truncate)
-    ranks = [x.model_dump(exclude_none=True) for x in tei.ranks(r, req.return_text)]
-    return JSONResponse(ranks, headers={"X-Rerank-Method": r.method})
+    return tei.rerank_answer(r, req.return_text, req.truncate)
 
 
 async def predict(target: tei.TeiTarget, body: Any) -> Any:
@@ -95,11 +86,11 @@ async def predict(target: tei.TeiTarget, body: Any) -> Any:
 
 
 async def similarity(target: tei.TeiTarget, body: Any) -> list[float]:
-    req: TeiSimilarityRequest = validate(TeiSimilarityRequest, body)
+    req: tei.TeiSimilarityRequest = validate(tei.TeiSimilarityRequest, body)
     svc = tei.embedder(target)
     r = await run_in_threadpool(functools.partial(svc.rank, req.inputs.source_sentence, req.inputs.sentences,
                                                   options=req.text_options()))
-    return tei_scores(r)
+    return tei.scores(r)
 
 
 async def tokenize(target: tei.TeiTarget, body: Any) -> list[list[dict[str, Any]]]:
@@ -117,13 +108,13 @@ async def decode(target: tei.TeiTarget, body: Any) -> list[str]:
                                                      which=target.kind))
 
 
-async def openai_embeddings(target: tei.TeiTarget, body: Any) -> EmbeddingsResponse:
-    req: EmbeddingsRequest = validate(EmbeddingsRequest, body)
+async def openai_embeddings(target: tei.TeiTarget, body: Any) -> openai.EmbeddingsResponse:
+    openai.check_text_input(body)
+    req: openai.EmbeddingsRequest = validate(openai.EmbeddingsRequest, body)
     svc = tei.embedder(target)
-    texts = [req.input] if isinstance(req.input, str) else req.input
-    res = await run_in_threadpool(functools.partial(svc.embed, texts, what="input", options=req.text_options(),
-                                                    dimensions=req.dimensions))
-    return EmbeddingsResponse.from_result(res, svc.name, req.encoding_format)
+    res = await run_in_threadpool(functools.partial(svc.embed, req.texts(), what="input",
+                                                    options=req.text_options(), dimensions=req.dimensions))
+    return openai.EmbeddingsResponse.from_result(res, svc.name, req.encoding_format)
 
 
 async def by_kind(target: tei.TeiTarget, body: Any) -> Any:
@@ -138,14 +129,8 @@ async def vertex(target: tei.TeiTarget, body: Any) -> dict[str, Any]:
     out = []
     for instance in req.instances:
         answer = await by_kind(target, instance)
-        out.append(_plain(answer))
+        out.append(answer.body if isinstance(answer, Answer) else answer)
     return {"predictions": out}
-
-
-def _plain(answer: Any) -> Any:
-    if isinstance(answer, JSONResponse):
-        return parse_json(bytes(answer.body))
-    return answer
 
 
 #: TEI's POST routes: path -> operation (router/src/http/server.rs)
@@ -162,8 +147,8 @@ ROOT_HAS = ("/embed", "/rerank", "/similarity", "/v1/embeddings")
 def _route(resolve: Resolve, op: Handler) -> Callable[[Request], Awaitable[Any]]:
     async def handler(request: Request) -> Any:
         target = resolve(request)
-        check_json_media_type(request.headers.get("content-type"))  # 415 as on every JSON route
-        return await op(target, parse_json(await request.body()))
+        answer = await op(target, await read_json(request))  # 415 / 400 as on every JSON route
+        return respond(answer) if isinstance(answer, Answer) else answer
 
     handler.__doc__ = op.__doc__
     return handler

@@ -6,10 +6,13 @@ TEI serves one model per URL; this server loads several (``--model``, ``--models
 The HTTP front end gives each its own base URL (``/tei/{name}``) and the bare root to the
 default model; gRPC picks it with the ``x-tei-model`` metadata.
 
-Requests mirror TEI's ``router/src/http/types.rs`` (keys TEI does not define are ignored, as
-serde does there); answers are built from the service's results. A TEI option this server
-cannot honour (``normalize: false``, left truncation, sparse vectors) is a clear error in
-TEI's ``{"error", "error_type"}`` shape, never a silent difference.
+Requests mirror TEI's ``router/src/http/types.rs``; answers are built from the service's results.
+TEI's own routes ignore keys TEI does not define, as serde does there (a client of a newer TEI
+keeps working). The shapes that also take this project's text options (``/rerank``,
+``/similarity``, the root's ``/embed``) accept TEI's fields by name and refuse any other key
+(422 naming it): a misspelt option would change the answer. A TEI option this server cannot
+honour (``normalize: false``, left truncation, sparse vectors) is a clear error in TEI's
+``{"error", "error_type"}`` shape, never a silent difference.
 """
 
 from __future__ import annotations
@@ -19,12 +22,18 @@ from importlib.metadata import PackageNotFoundError, version
 from typing import Any, Literal
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from gte_ui.core.errors import ErrorType, GteError
+from gte_ui.frontends.protocols.common import (
+    Answer,
+    TextHandlingFields,
+    TextOptionsFields,
+    prompt_header,
+    warnings_header,
+)
 from gte_ui.service import tokens
-from gte_ui.service.results import EmbedResult, RerankResult
-from gte_ui.service.rerank import refuse_truncated
+from gte_ui.service.results import EmbedResult, RankResult, RerankResult
 from gte_ui.service.service import EmbeddingService
 
 Kind = Literal["embedding", "reranker"]
@@ -142,10 +151,9 @@ _DTYPES = {"fp32": "float32", "fp16": "float16", "bf16": "bfloat16", "int8": "in
 
 
 # ------------------------------------------------------------------ requests
-class TeiFields(BaseModel):
-    """What every TEI request may carry beside its inputs; keys TEI does not define are ignored."""
+class TruncationFields(BaseModel):
+    """TEI's truncation fields, which every TEI request may carry beside its inputs."""
 
-    model_config = ConfigDict(extra="ignore")
     truncate: bool | None = Field(None, description="TEI: cut inputs over max_input_length (this server "
                                   "always does; auto_truncate is true)")
     truncation_direction: Literal["Left", "Right", "left", "right"] = "Right"
@@ -157,6 +165,12 @@ class TeiFields(BaseModel):
             raise ValueError("truncation_direction Left is not supported: this server keeps the start of "
                              "each text (Right)")
         return value
+
+
+class TeiFields(TruncationFields):
+    """A TEI-only request: keys TEI does not define are ignored, as TEI does."""
+
+    model_config = ConfigDict(extra="ignore")
 
 
 def inputs_list(inputs: str | list[str]) -> list[str]:
@@ -215,6 +229,66 @@ class VertexRequest(BaseModel):
     instances: list[dict[str, Any]] = Field(..., min_length=1)
 
 
+class TeiSimilarityInputs(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    source_sentence: str
+    sentences: list[str]
+
+
+class TeiSimilarityRequest(TextOptionsFields, TruncationFields):
+    """TEI's ``/similarity`` body: one source, many sentences; plus the text options."""
+
+    inputs: TeiSimilarityInputs
+    parameters: dict[str, Any] | None = Field(None, description="huggingface_hub's (empty) parameters; "
+                                               "a non-empty one is a 422")
+
+    @field_validator("parameters")
+    @classmethod
+    def _no_parameters(cls, value: dict[str, Any] | None) -> dict[str, Any] | None:
+        if value:
+            raise ValueError(f"unsupported parameters: {', '.join(sorted(value))}; send options as top-level fields")
+        return value
+
+
+class TeiEmbedRequest(TextOptionsFields, TruncationFields):
+    """The root's ``/embed``: TEI's ``{"inputs", "normalize", "dimensions"…}``, or the articles'
+    inference suite's ``{"texts": [...]}``: exactly one of the two; plus the text options."""
+
+    inputs: str | list[str] | None = None
+    texts: list[str] | None = Field(None, description="the articles' inference-suite shape")
+    normalize: bool = True
+    dimensions: int | None = Field(None, ge=1, description="keep the first N dimensions and re-normalise")
+
+    @field_validator("normalize")
+    @classmethod
+    def _normalised_only(cls, value: bool) -> bool:
+        check_embed_flags(value)
+        return value
+
+    @model_validator(mode="after")
+    def _one_of(self) -> TeiEmbedRequest:
+        if (self.inputs is None) == (self.texts is None):
+            raise ValueError('send either "inputs" (TEI) or "texts", exactly one')
+        return self
+
+    def text_list(self) -> tuple[list[str], str]:
+        """The texts and the field they came in (for error messages)."""
+        if self.texts is not None:
+            return self.texts, "texts"
+        return inputs_list(self.inputs), "inputs"  # type: ignore[arg-type]
+
+
+class TeiRerankRequest(TextHandlingFields, TruncationFields):
+    """TEI's ``/rerank`` body; plus the text options."""
+
+    query: str
+    texts: list[str]
+    raw_scores: bool = False
+    return_text: bool = False
+    truncate: bool | None = Field(True, description="false: a pair over the reranker's token limit is refused "
+                                  "(413) instead of truncated")
+
+
 def check_embed_flags(normalize: bool | None, dimensions: int | None = None) -> None:
     """``normalize: false`` asks for raw pooled vectors, which this server never keeps: say so."""
     if normalize is False:
@@ -257,14 +331,33 @@ def ranks(r: RerankResult, return_text: bool) -> list[Rank]:
     return [Rank(index=row.index, score=row.score, text=row.text if return_text else None) for row in r.rows]
 
 
-def check_truncation(r: RerankResult, truncate: bool | None, what: str = "texts") -> None:
-    """``truncate: false`` (TEI's way of asking for a refusal) with a pair over the limit: 413
-    (the service's rule: :func:`gte_ui.service.rerank.refuse_truncated`)."""
-    refuse_truncated(r, truncate, what)
+def rerank_answer(r: RerankResult, return_text: bool, truncate: bool | None) -> Answer:
+    """TEI's ``/rerank``: a bare list best first; ``truncate: false`` with a pair over the limit is
+    the result's 413 rule; the method (and the warnings, 中文 / English) travel in headers."""
+    if truncate is False:
+        r.refuse_truncated("texts")
+    body = [x.model_dump(exclude_none=True) for x in ranks(r, return_text)]
+    return Answer(body, {"X-Rerank-Method": r.method, **warnings_header(r.warnings)})
 
 
 def vectors(r: EmbedResult) -> list[list[float]]:
+    """TEI's ``/embed`` and the inference suite's ``/embed``: a list of vectors, in input order."""
     return r.vectors.tolist()
+
+
+def vectors_answer(r: EmbedResult) -> Answer:
+    """The root's ``/embed``: the vectors, and the prompt used (if any) in ``X-Prompt``."""
+    return Answer(vectors(r), prompt_header(r.prompt))
+
+
+def scores(r: RankResult) -> list[float]:
+    """TEI's ``/similarity``: one score per sentence, in the order sent."""
+    return list(r.scores)
+
+
+def scores_answer(r: RankResult) -> Answer:
+    """The root's ``/similarity`` in TEI's shape: the scores, the prompt used in ``X-Prompt``."""
+    return Answer(scores(r), prompt_header(r.prompt))
 
 
 def token_vectors(states: list[np.ndarray]) -> list[list[list[float]]]:

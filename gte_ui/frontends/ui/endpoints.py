@@ -2,8 +2,9 @@
 
 Registered with ``gr.api`` inside the page's ``gr.Blocks`` context: typed parameters and
 docstrings become the API documentation. They call the same service as the UI buttons (whose
-own events are private, so the public API surface is exactly these four) and answer its
-results' canonical ``to_dict()`` (see docs/api.md). Each takes the four text options.
+own events are private, so the public API surface is exactly these) and answer its results'
+canonical ``to_dict()``, ``/rank`` its rows (:func:`gte_ui.frontends.protocols.gradio.rank_rows`;
+see docs/api.md). Each takes the text options.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import gradio as gr
 
 from gte_ui.core.errors import ErrorType, GteError
 from gte_ui.core.textnorm import split_lines
+from gte_ui.frontends.protocols.gradio import rank_rows
 from gte_ui.service import search as search_service
 from gte_ui.service.options import read_options
 from gte_ui.service.service import EmbeddingService
@@ -50,15 +52,13 @@ def register_endpoints(service: EmbeddingService) -> None:
             {text_options}
         Returns:
             rows best first: {"rank", "index", "text", "score", "percent", "verdict", "verdict_en",
-            "tokens", "truncated", "duplicate"}; "index" is the 0-based position among the non-blank lines.
+            "tokens", "truncated", "duplicate", "unknown_token_ratio", "prompt"}; "index" is the 0-based
+            position among the non-blank lines, "prompt" the one put before the source (or null).
         """
         _require_whole("top_k", top_k)
-        def ranked(o):
-            r = service.for_model(model).rank(source, split_lines(candidates or ""), top_k=int(top_k) or None,
-                                              options=o)
-            return [{**row.to_dict(), "prompt": r.prompt} for row in r.rows]
-
-        return _answer(ranked, t2s, long_text, nfkc, collapse_whitespace, prompt_name, instruction)
+        return _answer(lambda o: rank_rows(service.for_model(model).rank(
+            source, split_lines(candidates or ""), top_k=int(top_k) or None, options=o)),
+            t2s, long_text, nfkc, collapse_whitespace, prompt_name, instruction)
 
     @_with_text_options
     def embed(texts: str, t2s: bool = False, long_text: str = "", nfkc: bool = False,

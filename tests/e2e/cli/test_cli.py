@@ -21,7 +21,7 @@ import pytest
 from gte_ui.frontends import cli
 from gte_ui.service import corpus
 from gte_ui.__main__ import main as gte_main
-from gte_ui.frontends.cli import embed_file, iter_texts
+from gte_ui.service.corpus import embed_file, iter_texts
 from gte_ui.core.errors import GteError
 from gte_ui.frontends.ui.tabs import evaluate as evaluate_tab
 

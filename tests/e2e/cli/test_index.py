@@ -19,7 +19,7 @@ from gte_ui.core.errors import ErrorType, GteError
 from gte_ui.core.settings import Settings
 from gte_ui.engine.vector_index import IndexCatalog, exact_top_k
 from gte_ui.frontends import cli
-from gte_ui.service.corpus import CorpusColumns, build_index, embed_file
+from gte_ui.service.corpus import CorpusColumns, build_index
 from gte_ui.service.search import catalog_from_settings, search
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -118,22 +118,6 @@ def test_resume_after_interrupt_is_bit_identical_and_never_served(tiny_service, 
         build_index(tiny_service, resumed, corpus, "m", chunk_size=4, after_chunk=crash, progress=False)
     with pytest.raises(GteError, match="chunk_size"):
         build_index(tiny_service, resumed, corpus, "m", chunk_size=5, progress=False)
-
-
-def test_embed_still_resumes_through_the_moved_pipeline(tiny_service, corpus, tmp_path):
-    """``embed`` runs the same loop, now in the service: its output and resume are unchanged."""
-    out = tmp_path / "v.npy"
-
-    def crash(i: int) -> None:
-        if i == 1:
-            raise KeyboardInterrupt
-
-    with pytest.raises(KeyboardInterrupt):
-        embed_file(tiny_service, corpus, out, chunk_size=4, after_chunk=crash, progress=False)
-    report = embed_file(tiny_service, corpus, out, chunk_size=4, progress=False)
-    assert report.resumed_chunks == 2 and report.texts == 36
-    texts = non_blank(corpus)
-    np.testing.assert_allclose(np.load(out), tiny_service.embed_corpus(texts, texts).vectors, atol=1e-5)
 
 
 @pytest.mark.parametrize("store", ["int8", "hnsw"])

@@ -58,18 +58,6 @@ def http_post(server, path, body):
     return r.json()
 
 
-def test_committed_stubs_are_what_grpcio_tools_makes_from_the_proto():
-    pytest.importorskip("grpc_tools", reason="grpcio-tools (requirements-test.txt) regenerates the stubs")
-    from gte_ui.frontends.grpc import regenerate
-
-    made = regenerate.generate()
-    for name, text in made.items():
-        committed = (regenerate.HERE / name).read_text(encoding="utf-8")
-        assert committed == text, f"{name} is stale: python -m gte_ui.frontends.grpc.regenerate"
-    assert {s.full_name for s in pb.DESCRIPTOR.services_by_name.values()} == {
-        "tei.v1.Info", "tei.v1.Embed", "tei.v1.Predict", "tei.v1.Rerank", "tei.v1.Tokenize"}
-
-
 def test_embed_equals_http_embed_and_a_stream_of_100(both):
     stub = rpc.EmbedStub(both.channel)
     http = np.array(http_post(both, "/embed", {"inputs": TEXTS}))

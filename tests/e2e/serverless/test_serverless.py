@@ -142,3 +142,29 @@ def test_the_handler_path_before_1_1_still_works_with_a_deprecation_warning(monk
     status, body, _ = call(rest_api_v1("/similarity", {"sentence_a": SOURCE, "sentence_b": CANDS[0]}))
     res = old.handler(rest_api_v1("/similarity", {"sentence_a": SOURCE, "sentence_b": CANDS[0]}), None)
     assert status == res["statusCode"] == 200 and json.loads(res["body"])["score"] == body["score"]
+
+
+@pytest.mark.parametrize("route, body, name", [
+    ("/similarity", {"sentence_a": "a", "sentence_b": "b", "t2S": True}, "t2S"),
+    ("/rank", {"source": "a", "candidates": ["b"], "topk": 1}, "topk"),
+    ("/embed", {"texts": ["a"], "dimension": 8}, "dimension"),
+    ("/rerank", {"query": "a", "docs": ["b"], "top_k": 1}, "top_k"),
+])
+def test_a_key_the_route_does_not_take_is_a_422_naming_it(route, body, name):
+    """Issue 27.1: unknown options are a 422 everywhere, never dropped (they were ignored here)."""
+    status, answer, _ = call(rest_api_v1(route, body))
+    assert status == 422 and name in answer["error"] and " / " in answer["error"], answer
+
+
+def test_health_answers_the_http_health_fields_and_the_instances_own():
+    """One health result: the serverless /health carries what GET /health of the server does
+    (counters and models too), plus the cold start and the invocations."""
+    call(rest_api_v1("/embed", {"texts": ["今天天气很好"]}))
+    status, body, _ = call(rest_api_v1("/health", None, method="GET"))
+    service = serverless.get_service()
+    assert status == 200 and body["status"] == "ok" and body["model"] == service.name
+    assert body["forward_calls"] >= 1 and body["cache"]["local"]["misses"] >= 1
+    assert body["models"] == [{"name": service.name, "dim": service.dim, "max_length": service.max_length,
+                               "device": "cpu", "precision": "fp32", "backend": service.info.backend,
+                               "memory_estimate": service.memory_estimate, "default": True}]
+    assert body["cold_start_s"] > 0 and body["invocations"] >= 2

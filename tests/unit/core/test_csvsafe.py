@@ -18,6 +18,7 @@ from gte_ui.core.settings import Settings
 from gte_ui.frontends import cli
 from gte_ui.frontends.ui.common import COMPARE
 from gte_ui.frontends.ui.tabs import evaluate, matrix, ranking, vector
+from gte_ui.service import corpus
 from gte_ui.service.service import EmbeddingService
 
 PACKAGE = Path(__file__).resolve().parents[3] / "gte_ui"
@@ -141,7 +142,7 @@ def test_pairs_scored_csv_from_evaluate(tiny_model_dir, tmp_path, capsys):
 def test_embed_csv(tiny_service, tmp_path):
     src = tmp_path / "in.jsonl"
     src.write_text("\n".join(json.dumps({"text": t}) for t in FORMULAS[:4]), encoding="utf-8")
-    cli.embed_file(tiny_service, src, tmp_path / "o.csv", progress=False)
+    corpus.embed_file(tiny_service, src, tmp_path / "o.csv", progress=False)
     rows = read_csv(tmp_path / "o.csv")
     for row, original in zip(rows[1:], FORMULAS[:4]):
         assert_escaped(row[0], original)

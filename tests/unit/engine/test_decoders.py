@@ -12,6 +12,7 @@ import shutil
 import numpy as np
 import pytest
 import torch
+from decoder_kit import model_card_scores
 
 from gte_ui.core.errors import ConfigError, GteError
 from gte_ui.core.settings import Settings
@@ -286,70 +287,6 @@ def test_chunk_mode_frames_windows_with_endoftext(qwen3_dir):
 
 
 # ------------------------------------------------------------------ decoder reranker (Qwen3-Reranker)
-@pytest.fixture(scope="session")
-def qwen3_reranker_dir(tmp_path_factory):
-    from gte_ui.testing.decoder_model import build_random_decoder_reranker
-
-    return build_random_decoder_reranker(tmp_path_factory.mktemp("dec") / "Qwen3-Reranker-tiny", seed=3)
-
-
-def model_card_scores(folder, pairs, instruction=None, max_length=8192):
-    """Qwen3-Reranker's model-card computation, verbatim in substance: left padding, the full LM
-    head, log-softmax over (no, yes) at the last position."""
-    from transformers import AutoModelForCausalLM, AutoTokenizer
-
-    from gte_ui.engine.decoder_reranker import (
-        ASSISTANT_SUFFIX,
-        SYSTEM_PREFIX,
-        format_pair,
-    )
-
-    tokenizer = AutoTokenizer.from_pretrained(folder, padding_side="left")
-    model = AutoModelForCausalLM.from_pretrained(folder).eval()
-    yes, no = tokenizer.convert_tokens_to_ids("yes"), tokenizer.convert_tokens_to_ids("no")
-    prefix = tokenizer.encode(SYSTEM_PREFIX, add_special_tokens=False)
-    suffix = tokenizer.encode(ASSISTANT_SUFFIX, add_special_tokens=False)
-    texts = [format_pair(q, d, instruction) for q, d in pairs]
-    inputs = tokenizer(texts, padding=False, truncation="longest_first", return_attention_mask=False,
-                       max_length=max_length - len(prefix) - len(suffix))
-    inputs["input_ids"] = [prefix + ids + suffix for ids in inputs["input_ids"]]
-    inputs = tokenizer.pad(inputs, padding=True, return_tensors="pt")
-    with torch.no_grad():
-        logits = model(**inputs).logits[:, -1, :]
-    pair = torch.nn.functional.log_softmax(torch.stack([logits[:, no], logits[:, yes]], dim=1), dim=1)
-    return pair[:, 1].exp().numpy()
-
-
-@pytest.mark.parametrize("side", ["left", "right"])
-def test_decoder_reranker_equals_the_model_card(qwen3_reranker_dir, side):
-    from gte_ui.engine.decoder_reranker import DecoderReranker
-
-    pairs = [(SENTENCES[0], d) for d in SENTENCES[1:]] + [("What is a guitar?", SENTENCES[2])]
-    rr = DecoderReranker(qwen3_reranker_dir, batch_size=3)
-    rr.pad_left = side == "left"
-    logits = rr.logits(pairs)
-    expected = model_card_scores(qwen3_reranker_dir, pairs)
-    np.testing.assert_allclose(1 / (1 + np.exp(-logits)), expected, atol=1e-5)
-    assert np.ptp(expected) > 1e-3  # the pairs really score differently
-    custom = rr.logits(pairs[:2], instruction=TASK)
-    np.testing.assert_allclose(1 / (1 + np.exp(-custom)), model_card_scores(qwen3_reranker_dir, pairs[:2], TASK), atol=1e-5)
-    ids, counts, cut = rr.tokenize(pairs[:1])
-    assert ids[0][-len(rr.suffix):] == rr.suffix and counts[0] == len(ids[0]) and cut == [False]
-
-
-def test_decoder_reranker_truncates_the_text_not_the_frame(qwen3_reranker_dir):
-    from gte_ui.engine.decoder_reranker import DecoderReranker
-
-    rr = DecoderReranker(qwen3_reranker_dir, max_length=120)
-    ids, counts, cut = rr.tokenize([(SENTENCES[0], "今天天气很好，我们去公园散步吧。" * 20)])
-    assert len(ids[0]) == 120 and counts[0] > 120 and cut == [True]
-    assert ids[0][:len(rr.prefix)] == rr.prefix and ids[0][-len(rr.suffix):] == rr.suffix
-    long_doc = "今天天气很好，我们去公园散步吧。" * 20
-    np.testing.assert_allclose(1 / (1 + np.exp(-rr.logits([(SENTENCES[0], long_doc)]))),
-                               model_card_scores(qwen3_reranker_dir, [(SENTENCES[0], long_doc)], max_length=120),
-                               atol=1e-5)
-
-
 # ------------------------------------------------- Qwen3-Reranker behind --reranker (every rerank route)
 @pytest.fixture(scope="module")
 def decoder_rerank_server(qwen3_reranker_dir, tmp_path_factory):
@@ -406,18 +343,3 @@ def test_decoder_reranker_on_the_about_tab_and_in_the_service(decoder_rerank_ser
     np.testing.assert_allclose(r.scores, expected, atol=1e-5)
     again = decoder_rerank_server.service.rerank(SENTENCES[0], SENTENCES[1:3], method="cross-encoder")
     assert again.cached == 2 and again.scores == r.scores
-
-
-def test_decoder_reranker_int8_and_limits(qwen3_reranker_dir):
-    from gte_ui.engine.models.rerank_loader import load_reranker
-
-    pairs = [(SENTENCES[0], d) for d in SENTENCES[1:]]
-    fp32 = load_reranker(Settings(reranker=str(qwen3_reranker_dir), device="cpu", precision="fp32"))
-    int8 = load_reranker(Settings(reranker=str(qwen3_reranker_dir), device="cpu", precision="int8"))
-    assert int8.info.backend == "torch-int8-accurate" and int8.info.kind == "decoder yes/no"
-    a, b = fp32.score(pairs).vectors[:, 0], int8.score(pairs).vectors[:, 0]
-    sig = lambda x: 1 / (1 + np.exp(-x))
-    assert np.abs(sig(a) - sig(b)).mean() < 0.05 and not np.allclose(a, b)  # int8 really ran, close to fp32
-    with pytest.raises(ConfigError, match="above this reranker's limit"):
-        load_reranker(Settings(reranker=str(qwen3_reranker_dir), device="cpu", precision="fp32",
-                               reranker_max_length=10**6))

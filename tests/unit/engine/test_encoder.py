@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 import torch
 
+from gte_ui.core.errors import ConfigError
 from gte_ui.core.settings import Settings
 from gte_ui.engine.encoder import Encoder
-from gte_ui.core.errors import ConfigError
 
 SENTENCES = ["这款手机电池续航很强", "手机电量很耐用", "这台设备待机时间久",
              "电池容量大，用一天没问题", "充电速度特别快", "今天天气很好，我们去公园散步吧", "好"]
@@ -65,46 +65,6 @@ def test_cls_pooling_computes_only_the_first_token_in_the_last_layer(tiny_model_
     states = full.forward(batch["input_ids"], batch["attention_mask"])
     assert pruned.shape == (4, 1, 32) and states.shape == (4, batch["input_ids"].shape[1], 32)
     torch.testing.assert_close(pruned[:, 0].float(), states[:, 0].float(), atol=1e-5, rtol=1e-4)
-
-
-@pytest.mark.parametrize("family", ["bert", "roberta"])
-def test_first_token_last_layer_is_exact_on_bert_family_models(family):
-    """The pruned last layer gives the unpruned first-token state, padded rows included
-    (RoBERTa / XLM-R layers have BERT's structure, e.g. bge-m3 with CLS pooling)."""
-    import transformers
-
-    from gte_ui.engine.backends.pytorch import keep_first_token_only
-
-    torch.manual_seed(0)
-    config_cls, model_cls = {"bert": (transformers.BertConfig, transformers.BertModel),
-                             "roberta": (transformers.RobertaConfig, transformers.RobertaModel)}[family]
-    config = config_cls(vocab_size=200, hidden_size=32, num_hidden_layers=3, num_attention_heads=4,
-                        intermediate_size=64, max_position_embeddings=64)
-    model = model_cls(config).eval()
-    ids = torch.randint(5, 200, (3, 11))
-    mask = torch.ones_like(ids)
-    mask[1, 7:] = 0  # a padded row
-    mask[2, 3:] = 0
-    with torch.no_grad():
-        full = model(input_ids=ids, attention_mask=mask).last_hidden_state
-        assert keep_first_token_only(model) and keep_first_token_only(model)  # idempotent
-        first = model(input_ids=ids, attention_mask=mask).last_hidden_state
-    assert first.shape == (3, 1, 32)
-    torch.testing.assert_close(first[:, 0], full[:, 0], atol=1e-5, rtol=1e-5)
-
-
-def test_first_token_pruning_leaves_other_architectures_alone():
-    from gte_ui.engine.backends.pytorch import keep_first_token_only
-
-    class NotBert(torch.nn.Module):
-        def __init__(self) -> None:
-            super().__init__()
-            self.encoder = torch.nn.Module()
-            self.encoder.layer = torch.nn.ModuleList([torch.nn.Linear(4, 4)])
-
-    model = NotBert()
-    assert not keep_first_token_only(model) and isinstance(model.encoder.layer[0], torch.nn.Linear)
-    assert not keep_first_token_only(torch.nn.Linear(4, 4))
 
 
 def test_a_first_token_backend_refuses_mean_pooling(tiny_model_dir, tiny_encoder):

@@ -198,7 +198,7 @@ def test_the_service_batcher_uses_the_token_budget(long_model_dir):
 
 
 def test_embed_bar_shows_texts_and_tokens_per_second(long_model_dir, tmp_path, capsys):
-    from gte_ui.frontends.cli import embed_file
+    from gte_ui.service.corpus import embed_file
     from gte_ui.service.service import EmbeddingService
 
     settings = Settings(model=str(long_model_dir), device="cpu", precision="fp32", max_batch_tokens=2048)

@@ -538,49 +538,6 @@ def test_serverless_and_cli_text_options(bert_ce_dir, tiny_model_dir, monkeypatc
 SAMPLE = Path(__file__).resolve().parents[3] / "gte_ui" / "assets" / "samples" / "rerank_stsb_zh_groups.tsv"
 
 
-def test_query_metrics_by_hand():
-    from gte_ui.evaluation.rerank import query_metrics
-
-    # relevant (top label 2) document ranked 2nd -> MRR 1/2; ranking identical to labels -> Spearman 1
-    m = query_metrics(np.array([0.9, 0.5, 0.1]), np.array([1.0, 2.0, 0.0]), binary=False)
-    assert m["mrr"] == 0.5
-    gains = (1 / np.log2(2) + 2 / np.log2(3)) / (2 / np.log2(2) + 1 / np.log2(3))
-    assert m["ndcg"] == pytest.approx(gains)
-    assert m["spearman"] == pytest.approx(0.5)
-    binary = query_metrics(np.array([0.1, 0.2, 0.9, 0.3]), np.array([0.0, 1.0, 0.0, 0.0]), binary=True)
-    assert binary["mrr"] == pytest.approx(1 / 3)
-
-
-def test_read_groups_layouts(tmp_path):
-    from gte_ui.core.errors import GteError
-    from gte_ui.evaluation.rerank import looks_like_groups, read_groups
-
-    g = read_groups(SAMPLE)
-    assert len(g.queries) == 53 and g.pairs == 167 and looks_like_groups(SAMPLE)
-    # the Evaluate tab tells a rerank file from a pairs file by its header, in every encoding read
-    for encoding, header in (("utf-16", "query,doc,label"), ("gb18030", "查询,文档,标签"), ("utf-8-sig", "问题\t段落\t分数")):
-        sep = "\t" if "\t" in header else ","
-        f = tmp_path / f"groups-{encoding}.csv"
-        f.write_bytes(f"{header}\n问题一{sep}答案甲{sep}1\n问题一{sep}答案乙{sep}0\n".encode(encoding))
-        assert looks_like_groups(f), encoding
-        assert read_groups(f).docs == [["答案甲", "答案乙"]], encoding
-    pairs = tmp_path / "pairs-utf16.tsv"
-    pairs.write_bytes("sentence1\tsentence2\tlabel\n甲\t乙\t1\n".encode("utf-16"))
-    assert not looks_like_groups(pairs)
-    jl = tmp_path / "t2.jsonl"
-    jl.write_text(json.dumps({"query": "q", "positive": ["a"], "negative": ["b", "c"]}, ensure_ascii=False) + "\n")
-    g = read_groups(jl)
-    assert g.docs == [["a", "b", "c"]] and g.labels == [[1.0, 0.0, 0.0]]
-    bad = tmp_path / "bad.tsv"
-    bad.write_text("query\tdoc\tlabel\nq\ta\thigh\n")
-    with pytest.raises(GteError, match="not a number"):
-        read_groups(bad)
-    lonely = tmp_path / "lonely.tsv"
-    lonely.write_text("query\tdoc\tlabel\nq\ta\t1\n")
-    with pytest.raises(GteError, match="2 or more documents"):
-        read_groups(lonely)
-
-
 def test_compare_embedding_and_reranker(rerank_service):
     from gte_ui.evaluation.rerank import compare, read_groups, summary_markdown
 

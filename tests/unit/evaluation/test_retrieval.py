@@ -316,3 +316,20 @@ def test_cli_table_and_warnings_on_stderr(tiny_model_dir, tmp_path, capsys):
     assert "nDCG@10" in out and "embedding" in out and "warning" not in out
     assert "warning:" in err and "齉" in err
     assert cli.main(["evaluate", str(path), "--task", "retrieval", "--top-k", "0"]) == 2
+
+
+@pytest.mark.parametrize("corpus, qrels, fragment", [
+    ('{"_id": "1", "body": "a"}\n', "q1\t1\t1\n", r"corpus.jsonl line 1 has no field 'text' \(it has: _id, body\)"),
+    ('{"_id": "1", "text": "a"}\n', "query-id\tcorpus-id\tscore\n\nq1\t1\n", r"qrels/test.tsv line 3 has 2 fields"),
+    ('{"_id": "1", "text": "a"}\n', "query-id\tcorpus-id\tscore\nq1\t1\tyes\n", r"qrels/test.tsv line 2: score 'yes'"),
+])
+def test_beir_lines_are_named_by_the_one_reader(tmp_path, corpus, qrels, fragment):
+    """BEIR files read through core/tables.py: a line is named by its number in the file (blank lines counted)."""
+    folder = tmp_path / "b"
+    (folder / "qrels").mkdir(parents=True)
+    (folder / "corpus.jsonl").write_text(corpus, encoding="utf-8")
+    (folder / "queries.jsonl").write_text('{"_id": "q1", "text": "问"}\n', encoding="utf-8")
+    (folder / "qrels" / "test.tsv").write_text(qrels, encoding="utf-8")
+    with pytest.raises(GteError, match=fragment) as err:
+        retrieval.read_retrieval(folder)
+    assert " / " in err.value.message

@@ -5,9 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from gte_ui.core.errors import ErrorType, GteError
+from gte_ui.core.errors import GteError
 from gte_ui.service import rerank
-from gte_ui.service.results import RerankResult, RerankRow
 
 
 def test_without_a_reranker_the_embedding_cosine_ranks(tiny_service, tiny_encoder):
@@ -19,13 +18,3 @@ def test_without_a_reranker_the_embedding_cosine_ranks(tiny_service, tiny_encode
     with pytest.raises(GteError, match="no reranker is loaded"):
         rerank.rerank(tiny_service, "q", docs, method="cross-encoder")
 
-
-def test_truncate_false_refuses_the_first_cut_document():
-    rows = [RerankRow(rank=1, index=1, text="b", score=0.9, tokens=600, truncated=True),
-            RerankRow(rank=2, index=0, text="a", score=0.1, tokens=5, truncated=False)]
-    result = RerankResult(query="q", method="cross-encoder", model="m", raw_scores=False, scores=[0.1, 0.9],
-                          rows=rows, total=2, tokens=517, cached=0, elapsed_ms=1.0)
-    rerank.refuse_truncated(result, True)
-    with pytest.raises(GteError) as err:
-        rerank.refuse_truncated(result, False, "texts")
-    assert err.value.error_type is ErrorType.TOO_LONG and "texts[1]" in err.value.message

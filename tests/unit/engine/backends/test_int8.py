@@ -11,15 +11,21 @@ import os
 
 import numpy as np
 import pytest
-
 import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from gte_ui.core.settings import Settings
-from gte_ui.engine.encoder import Encoder
-from gte_ui.engine.backends.int8 import INT8_MODES, QuantLinearOnnx, W8A8Linear, W8A8Slice, quantize_w8a8, zero_point_rows
 from gte_ui.core.scoring import spearman
+from gte_ui.core.settings import Settings
+from gte_ui.engine.backends.int8 import (
+    INT8_MODES,
+    QuantLinearOnnx,
+    W8A8Linear,
+    W8A8Slice,
+    quantize_w8a8,
+    zero_point_rows,
+)
+from gte_ui.engine.encoder import Encoder
 
 # (engine, mode) -> (max mean |dcos|, max Spearman drop in points), as documented in README.
 # The eager PyTorch W8A8 path is left out here (~50 s on 2 busy cores): it computes what the
@@ -209,99 +215,6 @@ def test_accurate_export_is_asymmetric_with_fp32_outlier_channels(tiny_model_dir
         assert cos.min() > 0.999, cos
 
 
-def test_export_key_changes_when_the_weights_change(tiny_model_dir, tmp_path):
-    import shutil
-
-    from gte_ui.engine.backends.onnx_export import export_key
-
-    copy = tmp_path / "copy"
-    shutil.copytree(tiny_model_dir, copy)
-    before = export_key(copy, "fast", False)
-    assert export_key(copy, "fast", False) == before
-    assert export_key(copy, "accurate", False) != before and export_key(copy, "fast", True) != before
-    weights = copy / "model.safetensors"
-    weights.write_bytes(weights.read_bytes() + b"\0")
-    assert export_key(copy, "fast", False) != before
-
-
-def test_a_new_export_prunes_stale_exports_of_the_same_model_and_mode(tiny_model_dir, tmp_path):
-    import json
-
-    from gte_ui.engine.backends.onnx_export import cached_int8_export
-
-    from gte_ui.engine.backends.onnx_export import EXPORT_VERSION, ONNX_EXPORT_LIBRARIES, library_versions
-
-    def fake(name: str, model: str, mode: str, **extra):
-        d = tmp_path / name
-        d.mkdir()
-        (d / "model.onnx").write_bytes(b"old")
-        (d / "source.json").write_text(json.dumps({"model": model, "mode": mode, **extra}), encoding="utf-8")
-        return d
-
-    stale = fake("tiny-int8-fast-old", str(tiny_model_dir), "fast")
-    other_mode = fake("tiny-int8-accurate-old", str(tiny_model_dir), "accurate")
-    other_model = fake("other-int8-fast-old", "/somewhere/else", "fast")
-    old_first = fake("tiny-int8-fast-first-old", str(tiny_model_dir), "fast", first_token_only=True,
-                     export_version=EXPORT_VERSION - 1)
-    current_first = fake("tiny-int8-fast-first-now", str(tiny_model_dir), "fast", first_token_only=True,
-                         export_version=EXPORT_VERSION, versions=library_versions(ONNX_EXPORT_LIBRARIES))
-    target = cached_int8_export(tiny_model_dir, "fast", cache_dir=tmp_path)
-    assert target.is_file() and not stale.exists()
-    assert other_mode.exists() and other_model.exists()
-    # an older export version goes whatever its output; the current first-token-only export of
-    # the same model + mode is another graph in use, not a stale one
-    assert not old_first.exists() and current_first.exists()
-    first = cached_int8_export(tiny_model_dir, "fast", cache_dir=tmp_path, first_token_only=True)
-    assert first.is_file() and first != target and target.is_file() and not current_first.exists()
-
-
-def test_export_progress_is_a_bar_on_a_terminal_and_whole_lines_in_a_log(tiny_model_dir, tmp_path, monkeypatch):
-    """Issue 30.10: redirected to a log file, the bar's carriage-return updates piled up in it."""
-    import io
-
-    from gte_ui.engine.backends.onnx_export import export_progress
-
-    def run(stream) -> str:
-        monkeypatch.setattr("sys.stderr", stream)
-        with export_progress(tiny_model_dir, tmp_path) as step:
-            step("loading the fp32 weights")
-            step("calibrating and quantising")
-            step("writing the ONNX graph")
-        return stream.getvalue()
-
-    log_file = run(io.StringIO())
-    assert "\r" not in log_file
-    lines = log_file.splitlines()
-    assert len(lines) == 5 and lines[0].startswith("exporting the int8 model once (~")
-    assert lines[3].endswith(": 3/3 writing the ONNX graph") and ": done in " in lines[4]
-
-    class Terminal(io.StringIO):
-        def isatty(self) -> bool:
-            return True
-
-    assert "\r" in run(Terminal()) and "3/3 writing the ONNX graph" in run(Terminal())
-
-
-def test_two_venvs_with_other_torch_versions_keep_both_exports(tiny_model_dir, tmp_path, monkeypatch):
-    """Issue 30.10: two venvs sharing one export cache deleted each other's export at every start.
-    The export is real; only the second venv's torch version is pretended."""
-    import json
-
-    from gte_ui.engine.backends import onnx_export
-
-    mine, note = onnx_export.ensure_int8_export(tiny_model_dir, "fast", tmp_path)
-    assert note and json.loads((mine.parent / "source.json").read_text(encoding="utf-8"))["versions"] == \
-        onnx_export.library_versions(onnx_export.ONNX_EXPORT_LIBRARIES)
-    real = onnx_export.library_versions
-    with monkeypatch.context() as m:
-        m.setattr(onnx_export, "library_versions", lambda packages: {**real(packages), "torch": "2.12.0"})
-        theirs, note = onnx_export.ensure_int8_export(tiny_model_dir, "fast", tmp_path)
-        assert note and theirs != mine and mine.is_file()  # their own export, ours kept
-        assert json.loads((theirs.parent / "source.json").read_text(encoding="utf-8"))["versions"]["torch"] == "2.12.0"
-    again, note = onnx_export.ensure_int8_export(tiny_model_dir, "fast", tmp_path)
-    assert (again, note) == (mine, "") and theirs.is_file()  # back in the first venv: read, not re-exported
-
-
 @pytest.mark.parametrize("mode", ["accurate", "fast"])
 def test_first_token_only_export_gives_the_same_cls_state_from_a_smaller_graph(tiny_model_dir, tmp_path, mode):
     """For CLS pooling the export's last layer runs the attention output projection and the FFN
@@ -369,8 +282,8 @@ def test_int8_path_within_its_bound(minilm_dir, stsb_en, fp32_cosines, engine, m
 
 
 def test_int8_settings_are_validated():
-    from gte_ui.core.settings import parse_settings
     from gte_ui.core.errors import ConfigError
+    from gte_ui.core.settings import parse_settings
 
     with pytest.raises(ConfigError, match="choose one of: accurate, fast, dynamic"):
         parse_settings(["--int8-mode", "turbo"], env={})

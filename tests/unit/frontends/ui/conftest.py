@@ -13,14 +13,15 @@ def uploads_in_tmp_path(monkeypatch, tmp_path):
 
 
 @pytest.fixture(scope="module")
-def two_models(tiny_model_dir):
-    """A service with two loaded models (the tiny BERT, and the same folder again as "twin"), so
-    the page offers "compare all"."""
+def two_models(tiny_model_dir, tmp_path_factory):
+    """A service with two loaded models, so the page offers "compare all": the tiny BERT and
+    "twin", another random BERT of the same shape (seed 1: its scores differ)."""
     from gte_ui.core.settings import Settings
     from gte_ui.service.service import EmbeddingService
+    from gte_ui.testing.toymodel import build_random_bert
 
-    settings = Settings(model=str(tiny_model_dir), device="cpu", precision="fp32",
-                        models=(f"twin={tiny_model_dir}",))
+    twin = build_random_bert(tmp_path_factory.mktemp("twin-bert"), "tiny", seed=1)
+    settings = Settings(model=str(tiny_model_dir), device="cpu", precision="fp32", models=(f"twin={twin}",))
     service = EmbeddingService.from_settings(settings)
     yield service
     service.close()

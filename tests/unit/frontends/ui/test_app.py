@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import gradio as gr
 from ui_kit import OPTIONS
 
-from gte_ui.frontends.ui.app import build_demo, header_html, options_title
+from gte_ui.frontends.ui.app import build_demo, header_html, options_title, ui_assets
+from gte_ui.frontends.ui.common import COMPARE
 from gte_ui.frontends.ui.tabs import rerank, vector
 
 
@@ -31,3 +34,23 @@ def test_layout_slips_of_issue_30_8(tiny_service):
     table = next(b for b in demo.blocks.values() if getattr(b, "elem_id", None) == "rr-table")
     assert table.headers == rerank.EMBEDDING_COLUMNS
 
+
+
+def test_the_page_has_every_tab_and_offline_assets(tiny_service, two_models):
+    demo = build_demo(tiny_service)
+    tabs = [b.id for b in demo.blocks.values() if isinstance(b, gr.Tab)]
+    assert tabs == ["pair", "rank", "vector", "matrix", "rerank", "search", "evaluate", "about"]
+    selector = next(b for b in demo.blocks.values() if getattr(b, "elem_id", None) == "model-select")
+    assert selector.visible is False  # one model: nothing to choose
+    compare = next(b for b in build_demo(two_models).blocks.values() if getattr(b, "elem_id", None) == "model-select")
+    assert compare.visible is True and compare.choices[-1][0] == COMPARE
+    assets = ui_assets()
+    assert all(Path(p).is_file() for p in [*assets["css_paths"], assets["favicon_path"]])
+    assert "fonts.googleapis" not in str(assets["theme"].to_dict())  # local fonts only: works offline
+
+
+def test_options_title_names_what_is_on():
+    assert options_title(False, False, False, "chunk", "chunk").endswith("长文本分块 chunk long texts 已开启 on")
+    assert "all off" in options_title(False, False, False, None, "truncate")  # None: the server's default
+    title = options_title(False, True, True, "truncate", "truncate")
+    assert "全角→半角 NFKC" in title and "合并空白 whitespace" in title and "繁→简" not in title

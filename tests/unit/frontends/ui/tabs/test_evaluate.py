@@ -10,6 +10,8 @@ import pytest
 from ui_kit import OPTIONS, component, refused
 
 from gte_ui.core.bands import load_bands
+from gte_ui.core.resources import SAMPLES
+from gte_ui.evaluation import jobs
 from gte_ui.frontends.ui.app import build_demo
 from gte_ui.frontends.ui.tabs import evaluate, pairwise
 from gte_ui.service.service import EmbeddingService
@@ -63,3 +65,14 @@ def test_calibration_with_authority_saves_and_applies(tiny_encoder, tiny_setting
     assert pairwise.on_pair(service, "好", "坏", *OPTIONS)[0].count(f"> {service.bands.high:.2f}") == 1
     assert component(build_demo(service), "btn-calibrate").interactive is True
 
+
+
+def test_a_query_doc_label_file_is_the_rerank_task(tiny_service):
+    summary, fig, files, state = evaluate.on_evaluate(tiny_service, None, "rerank_stsb_zh_groups.tsv", "", 5,
+                                                      progress=None)
+    job = jobs.rerank_job(tiny_service, SAMPLES / "rerank_stsb_zh_groups.tsv", limit=5, out=None, name="x")
+    (want,) = job.results  # no --reranker: the embedding model alone
+    assert "5 queries" in summary and f"**{want.mrr_at_10 * 100:.2f}**" in summary and "no --reranker" in summary
+    assert [t.name for t in fig.data] == ["嵌入 Embedding"]
+    assert list(fig.data[0].y) == pytest.approx([want.mrr_at_10 * 100, want.ndcg_at_10 * 100, want.spearman * 100])
+    assert files and all(Path(f).is_file() for f in files) and state is None  # nothing to calibrate from

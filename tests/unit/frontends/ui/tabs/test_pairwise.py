@@ -6,6 +6,7 @@ import plotly.graph_objects as go
 import pytest
 from ui_kit import OPTIONS, refused
 
+from gte_ui.frontends.ui.common import COMPARE
 from gte_ui.frontends.ui.tabs import pairwise
 
 
@@ -45,3 +46,20 @@ def test_alignment_follows_the_pair_shown(tiny_service):
     md, fig = pairwise.on_follow_alignment(tiny_service, "   ", "我们去公园散步", "", True)
     assert md.startswith("⚠️") and "sentence A is empty" in md and fig is None
 
+
+
+def test_compare_all_is_one_row_and_one_bar_per_model(two_models):
+    text, bars = pairwise.on_pair(two_models, "今天天气很好", "我想借钱", *OPTIONS, COMPARE)
+    want = {s.name: s.pair("今天天气很好", "我想借钱") for s in two_models.models()}
+    assert len(want) == 2 and abs(want["twin"].score - want[two_models.name].score) > 1e-4  # distinct models
+    assert list(bars.data[0].x) == list(want) and list(bars.data[0].y) == pytest.approx([r.score for r in want.values()])
+    for name, r in want.items():
+        assert f"| {name} | **{r.score:.4f}** |" in text
+
+
+def test_align_explains_the_pair_shown(tiny_service):
+    summary, fig = pairwise.on_align(tiny_service, "今天天气很好", "今天天气不错")
+    al = tiny_service.align("今天天气很好", "今天天气不错")
+    assert f"**F1 {al.f1:.3f}**" in summary and f"P {al.precision:.3f}" in summary
+    assert fig.data[0].z.shape == (len(al.tokens_a), len(al.tokens_b))
+    refused(lambda: pairwise.on_align(tiny_service, "", "好"), "sentence A is empty")

@@ -9,6 +9,7 @@ import pytest
 from ui_kit import CANDS, OPTIONS, SOURCE, refused
 
 from gte_ui.frontends.ui import views
+from gte_ui.frontends.ui.common import COMPARE
 from gte_ui.frontends.ui.tabs import ranking
 
 
@@ -45,6 +46,25 @@ def test_rank_bad_inputs(tiny_service, tmp_path):
     many = "\n".join(f"c{i}" for i in range(tiny_service.settings.max_candidates + 1))
     refused(lambda: ranking.on_rank(tiny_service, SOURCE, many, None, 0, *OPTIONS), "the limit is")
 
+
+
+def test_compare_all_ranks_with_every_model_in_input_order(two_models):
+    summary, table, bars, csv_path = ranking.on_rank(two_models, SOURCE, "\n".join(CANDS), None, 0, *OPTIONS,
+                                                     COMPARE, progress=None)
+    names = [s.name for s in two_models.models()]
+    assert list(table.columns) == views.compare_rank_headers(names)
+    assert list(table["候选 Candidate"]) == CANDS  # input order, not one model's ranking
+    for s in two_models.models():
+        want = s.rank(SOURCE, CANDS).scores
+        assert list(table[f"{s.name} 得分 score"]) == pytest.approx(want, abs=1e-4)
+        assert list(next(t for t in bars.data if t.name == s.name).y) == pytest.approx(want)
+    assert "3 个候选 candidates · 2 个模型 models" in summary and "Kendall" in summary
+    header = Path(csv_path).read_text(encoding="utf-8-sig").splitlines()[0]
+    assert header == "index,text," + ",".join(f"{n} score,{n} rank" for n in names)
+
+
+def test_negative_top_k_is_refused(tiny_service):
+    refused(lambda: ranking.on_rank(tiny_service, SOURCE, "\n".join(CANDS), None, -2, *OPTIONS), "cannot be negative")
 
 
 def test_compare_all_gives_the_instruction_to_the_models_with_prompts(tiny_service, tiny_model_dir, tiny_settings,

@@ -10,18 +10,8 @@ import pytest
 from rerank_kit import DOCS, QUERY, TW_DOCS, TW_QUERY, ZH_DOCS, crossencoder_scores
 
 from gte_ui.core.errors import GteError
-from gte_ui.core.settings import Settings
-from gte_ui.engine.reranker import Reranker
 from gte_ui.frontends.ui.tabs import rerank as tab
 from gte_ui.service import two_stage
-from gte_ui.service.service import EmbeddingService
-
-
-@pytest.fixture(scope="module")
-def rerank_service(tiny_encoder, tiny_reranker_dir):
-    settings = Settings(model=str(tiny_encoder.info.path), reranker=str(tiny_reranker_dir), device="cpu",
-                        precision="fp32", max_candidates=8, max_chars=2000)
-    return EmbeddingService(tiny_encoder, settings, reranker=Reranker.load(settings))
 
 
 def test_tab_two_stage_moves_and_times(rerank_service):

@@ -42,3 +42,19 @@ def test_search_tab_callbacks(tiny_service, tmp_path):
     assert "upl" in md and "ms" in md
     err, _ = tab.on_search(service, [], QUERY, 3, False, True)
     assert err.startswith("⚠️") and "pick an index" in err
+
+
+def test_hits_are_escaped_and_marked_and_refresh_keeps_what_exists(tiny_service, tmp_path):
+    settings = tiny_service.settings.replace(index_dir=str(tmp_path / "idx"))
+    service = EmbeddingService(tiny_service.encoder, settings)
+    corpus = tmp_path / "corpus.txt"
+    corpus.write_text("\n".join([*DOCS[3:6], "<script>alert(1)</script> 手机电池"]), encoding="utf-8")
+    build_index(service, catalog_from_settings(settings), corpus, "mine", progress=False)
+    assert tab.index_choices(service) == ["mine"]
+    update = tab.refresh(service, ["mine", "deleted-meanwhile"])
+    assert update["choices"] == ["mine"] and update["value"] == ["mine"]
+    summary, out = tab.on_search(service, "mine", "手机电池", 4, False, True)  # one name, not a list
+    shown = out.replace("<mark>", "").replace("</mark>", "")
+    assert "<script" not in out and "&lt;script&gt;alert(1)&lt;/script&gt; 手机电池" in shown  # text, not markup
+    assert out.count('class="hit"') == 4 and "<mark>" in out and "**mine**" in summary
+    assert "<mark></mark>" not in out  # nothing empty is marked

@@ -1,5 +1,6 @@
-"""``gte-ui index {build,list,info,delete}`` and ``gte-ui search INDEX "query"``: adapters of
-:mod:`gte_ui.service.corpus` (resumable build) and :mod:`gte_ui.service.search`.
+"""``index {build,list,info,delete}`` and ``search INDEX "query"``: adapters of
+:mod:`gte_ui.service.corpus` (resumable build), :mod:`gte_ui.cluster.ray_data` (``--ray``) and
+:mod:`gte_ui.service.search`.
 
 Model flags (``--model``, ``--precision``, …), ``--index-dir`` and ``--index-store`` are the
 server's settings, put after the command. ``search`` without ``--model`` loads the model the
@@ -9,27 +10,16 @@ index was built with. Exit 2 on any refused input, including an index built with
 from __future__ import annotations
 
 import argparse
-import json
-import sys
-from collections.abc import Callable, Iterator, Sequence
-from dataclasses import asdict
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
 
-from gte_ui.core.errors import GteError
+from gte_ui.cluster import ray_data
 from gte_ui.core.settings import INDEX_STORES, model_flags_epilog, parse_settings
+from gte_ui.frontends.cli.errors import emit, guarded
+from gte_ui.frontends.cli.parser import add_text_options, text_options
+from gte_ui.frontends.protocols import cli_output
 from gte_ui.service.corpus import DEFAULT_CHUNK, CorpusColumns
 from gte_ui.service.options import read_options
-
-#: ``index build --ray``'s embedder: (settings, src, columns, address, actors, progress, options)
-#: -> (skipped blanks, batches of ((id, title, text) records, vectors)); cli.py's Ray Data path
-RayBatches = Callable[..., tuple[int, Iterator[tuple[list[tuple[str, str, str]], Any]]]]
-
-
-def _text_options(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--t2s", action="store_true", help="Traditional → Simplified Chinese first (OpenCC)")
-    p.add_argument("--nfkc", action="store_true", help="full-width → half-width (Unicode NFKC) first")
-    p.add_argument("--collapse-whitespace", action="store_true", help="runs of whitespace → one space")
 
 
 def build_parser(prog: str) -> argparse.ArgumentParser:
@@ -56,7 +46,7 @@ def build_parser(prog: str) -> argparse.ArgumentParser:
                    help="embed with Ray Data like `embed --ray` (not resumable; the index is still "
                         "published atomically)")
     b.add_argument("--ray-actors", type=int, help="embedding actors with --ray (default: CPUs / --threads)")
-    _text_options(b)
+    add_text_options(b)
     ls = sub.add_parser("list", help="the indexes in --index-dir")
     ls.add_argument("--json", action="store_true")
     info = sub.add_parser("info", help="one index's manifest (model, dims, rows, store, …) as JSON")
@@ -80,85 +70,54 @@ def search_parser(prog: str) -> argparse.ArgumentParser:
     return ap
 
 
-def _heavy():
+def main(argv: Sequence[str], prog: str) -> int:
+    """``argv`` starts with ``index`` or ``search``."""
+    argv = list(argv)
+    if argv[0] == "search":
+        args, rest = search_parser(f"{prog} search").parse_known_args(argv[1:])
+        return guarded(lambda: _search(args, rest))
+    args, rest = build_parser(f"{prog} index").parse_known_args(argv[1:])
+    return guarded(lambda: _index(args, rest))
+
+
+def _index(args: argparse.Namespace, rest: list[str]) -> int:
     # the model stack on first use: `--help` and `health` stay instant
     from gte_ui.service import corpus, search
     from gte_ui.service.service import EmbeddingService
 
-    return corpus, search, EmbeddingService
-
-
-def main(argv: Sequence[str], prog: str, ray_batches: RayBatches | None = None) -> int:
-    """``argv`` starts with ``index`` or ``search``."""
-    argv = list(argv)
-    try:
-        if argv[0] == "search":
-            return _search(argv[1:], prog)
-        return _index(argv[1:], prog, ray_batches)
-    except GteError as exc:
-        print(f"error: {exc.message}", file=sys.stderr)
-        return 2
-    except OSError as exc:  # unreadable input, full disk, no permission on --index-dir
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print("interrupted; run the same command again to resume", file=sys.stderr)
-        return 130
-
-
-def _index(argv: list[str], prog: str, ray_batches: RayBatches | None) -> int:
-    args, rest = build_parser(f"{prog} index").parse_known_args(argv)
-    corpus, search, EmbeddingService = _heavy()
     if args.command in ("list", "info", "delete"):
-        settings = parse_settings(rest)
-        catalog = search.catalog_from_settings(settings)
+        catalog = search.catalog_from_settings(parse_settings(rest))
         if args.command == "list":
-            rows = search.list_indexes(catalog)
-            if args.json:
-                print(json.dumps(rows, ensure_ascii=False))
-            else:
-                for m in rows:
-                    print(f"{m['name']}\t{m['rows']}\t{m['dim']}\t{m['store']}\t{m['model']}\t{m['created']}")
-                if not rows:
-                    print(f"no indexes in {catalog.root}", file=sys.stderr)
-            return 0
+            return emit(cli_output.index_list_output(search.list_indexes(catalog), catalog.root, args.json))
         if args.command == "info":
-            index = catalog.open(args.name)
-            print(json.dumps({**index.manifest.public_dict(), "disk_bytes": catalog.disk_bytes(args.name)},
-                             ensure_ascii=False, indent=1))
-            return 0
+            return emit(cli_output.index_info_output(catalog.open(args.name).manifest.public_dict(),
+                                                     catalog.disk_bytes(args.name)))
         catalog.delete(args.name)
         print(f"deleted index {args.name}")
         return 0
-    if args.chunk_size < 1:
-        print("error: --chunk-size must be at least 1", file=sys.stderr)
-        return 2
     corpus.check_input(Path(args.corpus), args.chunk_size, args.corpus)  # before a model loads
     settings = parse_settings(rest)
     catalog = search.catalog_from_settings(settings)
     store = args.store or settings.index_store
     columns = CorpusColumns(text=args.column, field=args.field, id=args.id_column, title=args.title_column)
-    options = read_options({"t2s": args.t2s, "nfkc": args.nfkc, "collapse_whitespace": args.collapse_whitespace})
+    options = read_options(text_options(args))
+    service = EmbeddingService.from_settings(settings, batching=False)
     if args.ray:
-        assert ray_batches is not None, "cli.main passes the Ray Data path"
-        service = EmbeddingService.from_settings(settings, batching=False)
-        blanks, batches = ray_batches(settings, args.corpus, columns, args.ray, args.ray_actors, not args.quiet,
-                                      options)
-        report = corpus.build_index_from_batches(service, catalog, args.name, batches, store=store,
-                                                 overwrite=args.overwrite, columns=columns, skipped_blank=blanks,
-                                                 source=str(args.corpus).rsplit("/", 1)[-1], options=options)
+        report = ray_data.build_index_ray(settings, service, catalog, args.corpus, args.name, columns=columns,
+                                          store=store, overwrite=args.overwrite, address=args.ray,
+                                          actors=args.ray_actors, progress=not args.quiet, options=options)
     else:
-        service = EmbeddingService.from_settings(settings, batching=False)
         report = corpus.build_index(service, catalog, args.corpus, args.name, columns=columns, store=store,
                                     chunk_size=args.chunk_size, restart=args.restart, overwrite=args.overwrite,
                                     progress=not args.quiet, options=options)
-    print(json.dumps(asdict(report), ensure_ascii=False))
-    return 0
+    return emit(cli_output.index_build_output(report))
 
 
-def _search(argv: list[str], prog: str) -> int:
-    args, rest = search_parser(f"{prog} search").parse_known_args(argv)
-    _, search, EmbeddingService = _heavy()
+def _search(args: argparse.Namespace, rest: list[str]) -> int:
+    # the model stack on first use: `--help` and `health` stay instant
+    from gte_ui.service import search
+    from gte_ui.service.service import EmbeddingService
+
     settings = parse_settings(rest)
     catalog = search.catalog_from_settings(settings)
     index = catalog.open(args.index)  # 404 before any model loads
@@ -166,15 +125,4 @@ def _search(argv: list[str], prog: str) -> int:
     service = EmbeddingService.from_settings(settings, batching=False)
     result = search.search(service, catalog, args.index, args.query, args.top_k, rerank=args.rerank,
                            highlight=args.highlight)
-    if args.json:
-        print(json.dumps(result.to_dict(), ensure_ascii=False))
-        return 0
-    for w in result.warnings:
-        print(f"warning: {w}", file=sys.stderr)
-    print(f"# {result.index}: {result.rows} documents, {result.store}; model {result.model}"
-          + (f", reranked by {result.reranker}" if result.reranker else "")
-          + f"; embed {result.embed_ms:.1f} ms, search {result.search_ms:.1f} ms", file=sys.stderr)
-    for h in result.hits:
-        moved = f"\t{h.moved}\t{h.rerank_score:.4f}" if h.rerank_score is not None else ""
-        print(f"{h.rank}\t{h.score:.4f}\t{h.verdict.zh}\t{h.id}{moved}\t{h.text}")
-    return 0
+    return emit(cli_output.search_output(result, args.json))
