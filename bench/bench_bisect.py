@@ -130,7 +130,7 @@ def main() -> int:
             for sha in live[r % len(live):] + live[:r % len(live)]:
                 for kind in kinds:
                     texts = [next(pool)] if kind == "encode" else [next(pool), next(pool)]
-                    time.sleep(0.1)  # let the previous worker's spinning threads go idle
+                    time.sleep(0.2)  # let the previous worker's spinning threads go idle
                     workers[sha].stdin.write(f"{kind} {json.dumps(texts, ensure_ascii=False)}\n")
                     workers[sha].stdin.flush()
                     ms = _read(workers[sha], "MS ")

@@ -1,22 +1,16 @@
 """TEI's gRPC API (tei.proto, package ``tei.v1``) over the same service as the HTTP routes.
 
-``--grpc-port`` (``GTE_GRPC_PORT``) starts it beside uvicorn in the same process: the same
-loaded models, caches and dynamic batchers, so a gRPC and an HTTP request meet in one forward
-pass. Also served: the standard health service (``grpc.health.v1``: SERVING while up,
-NOT_SERVING while draining) and server reflection (grpcurl lists the services).
+``--grpc-port`` (``GTE_GRPC_PORT``) starts it beside uvicorn in one process (one set of models,
+caches and batchers), with the standard health service (NOT_SERVING while draining) and reflection.
 
-* Which model: the ``x-tei-model`` metadata names one (as ``/tei/{name}`` does over HTTP);
-  without it Embed / Tokenize / Info answer for the default embedding model, Rerank and Predict
-  for the ``--reranker`` (Rerank falls back to the embedding cosine without one, as HTTP).
-* Access: ``--api-key`` is checked on every ``tei.v1`` call (``authorization: Bearer <key>``
-  metadata); health and reflection stay open, as ``/health`` is.
-* Errors: :data:`GRPC_STATUS` is the front end's status table (HTTP 422 → INVALID_ARGUMENT,
-  401 → UNAUTHENTICATED, 429 → RESOURCE_EXHAUSTED, TEI's 424 → FAILED_PRECONDITION); the
-  message is the same bilingual text HTTP answers. Never a stack trace.
-* Limits: the service's (texts, characters, queue); a message over ``--max-body-bytes`` is
-  refused by grpcio (RESOURCE_EXHAUSTED).
-* ``truncate``: proto3 cannot tell false from unset, so inputs over the limit are cut, as
-  ``/info``'s ``auto_truncate: true`` says.
+* Which model: the ``x-tei-model`` metadata names one (as ``/tei/{name}`` does over HTTP); without
+  it the default embedding model answers, and the ``--reranker`` for Rerank and Predict.
+* Access: ``--api-key`` is checked on every ``tei.v1`` call (``authorization: Bearer <key>``);
+  health and reflection stay open, as ``/health`` is.
+* Errors: :data:`GRPC_STATUS` maps each error to its status (docs/api.md's table), with HTTP's
+  bilingual message, never a stack trace. Limits are the service's; a message over
+  ``--max-body-bytes`` is refused by grpcio. ``truncate``: proto3 cannot tell false from unset,
+  so inputs over the limit are cut, as ``/info``'s ``auto_truncate: true`` says.
 """
 
 from __future__ import annotations
