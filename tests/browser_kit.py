@@ -96,3 +96,13 @@ def fill_text(pg, selector: str, text: str) -> None:
         if box.input_value() == text:
             return
     raise AssertionError(f"{selector} did not keep the text we typed")
+
+
+def open_app(browser, url: str, width: int = 1280, height: int = 900):
+    """A zh-CN page on the app with its first tab mounted; the caller closes the context."""
+    context = browser.new_context(viewport={"width": width, "height": height}, locale="zh-CN")
+    page = context.new_page()
+    page.set_default_timeout(30_000)
+    page.goto(url + "/")
+    page.wait_for_selector("#btn-pair")
+    return context, page

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from conftest import LiveServer
-from browser_kit import fill_text, open_tab, shot
+from browser_kit import open_app, fill_text, open_tab, shot
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -31,11 +31,7 @@ def rerank_app(tiny_model_dir, tmp_path_factory):
 
 
 def test_rerank_tab_two_stages(browser, rerank_app):  # noqa: F811
-    context = browser.new_context(viewport={"width": 1280, "height": 900}, locale="zh-CN")
-    page = context.new_page()
-    page.set_default_timeout(30_000)
-    page.goto(rerank_app.url + "/")
-    page.wait_for_selector("#btn-pair")
+    context, page = open_app(browser, rerank_app.url)
     open_tab(page, "重排 Rerank")
     fill_text(page, "#rr-query textarea", QUERY)
     fill_text(page, "#rr-docs textarea", "\n".join(DOCS))

@@ -10,7 +10,7 @@ import zipfile
 import pytest
 
 from conftest import LiveServer
-from browser_kit import open_tab, shot
+from browser_kit import open_app, open_tab, shot
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -39,16 +39,6 @@ def retrieval_app(tiny_model_dir, tmp_path_factory):
     service.close()
 
 
-def open_app(browser, url, height):  # noqa: F811 - the shared fixture's browser
-    """A zh-CN page on the app, its first tab mounted."""
-    context = browser.new_context(viewport={"width": 1280, "height": height}, locale="zh-CN")
-    page = context.new_page()
-    page.set_default_timeout(30_000)
-    page.goto(url + "/")
-    page.wait_for_selector("#btn-pair")
-    return context, page
-
-
 def beir_zip(path):
     with zipfile.ZipFile(path, "w") as zf:
         zf.writestr("mini/corpus.jsonl", "\n".join(json.dumps({"_id": f"d{i}", "title": "", "text": t},
@@ -66,7 +56,7 @@ def test_retrieval_evaluation_in_the_evaluate_tab(browser, retrieval_app, tmp_pa
     archive = beir_zip(tmp_path / "mini-beir.zip")
     service = retrieval_app.service
     expected = jobs.retrieval_job(service, archive, services=service.models()).report
-    context, page = open_app(browser, retrieval_app.url, 1000)
+    context, page = open_app(browser, retrieval_app.url, height=1000)
     page.locator("#model-select input").click()
     page.get_by_role("option", name="全部比较").click()  # every model side by side
     open_tab(page, "评估 Evaluate")
@@ -92,7 +82,7 @@ def test_retrieval_evaluation_in_the_evaluate_tab(browser, retrieval_app, tmp_pa
 
 
 def test_embedding_map_in_the_vector_tab(browser, retrieval_app):  # noqa: F811
-    context, page = open_app(browser, retrieval_app.url, 1100)
+    context, page = open_app(browser, retrieval_app.url, height=1100)
     open_tab(page, "向量 Vector")
     page.get_by_text("向量地图 Map").first.click()
     page.locator("#btn-map").click()

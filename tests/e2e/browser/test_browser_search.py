@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from conftest import LiveServer
-from browser_kit import fill_text, open_tab, shot
+from browser_kit import open_app, fill_text, open_tab, shot
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -43,11 +43,7 @@ def search_app(tiny_model_dir, tmp_path_factory):
 
 
 def test_search_tab_side_by_side_with_rerank_and_upload(browser, search_app):  # noqa: F811
-    context = browser.new_context(viewport={"width": 1400, "height": 1000}, locale="zh-CN")
-    page = context.new_page()
-    page.set_default_timeout(30_000)
-    page.goto(search_app.url + "/")
-    page.wait_for_selector("#btn-pair")
+    context, page = open_app(browser, search_app.url, width=1400, height=1000)
     open_tab(page, "检索 Search")
     page.wait_for_selector("#btn-search")
     # the picker starts with the first index; add the second model's
