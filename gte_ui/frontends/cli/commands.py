@@ -34,7 +34,8 @@ def run(args: argparse.Namespace, rest: list[str]) -> int:
         folder = download_model(args.model, args.to, hub=args.hub, revision=args.revision)
         print(f"saved to {folder}; run offline with: {prog()} serve --model {folder} --offline")
         return 0
-    settings = parse_settings(rest)  # model flags; anything else is refused by its parser
+    # model flags; anything else is refused by its parser, whose usage line names the subcommand
+    settings = parse_settings(rest, prog=f"{prog()} {args.command}")
     options = read_options(text_options(args))
     if args.command == "embed" and args.ray:
         return emit(cli_output.embed_output(ray_data.embed_file_ray(

@@ -110,3 +110,13 @@ def test_similarity_runs_on_the_model_the_flags_after_it_name(tiny_service, tiny
     got, want = json.loads(out), tiny_service.pair(a, b)
     assert got["score"] == pytest.approx(want.score, abs=1e-6) and got["verdict"] == want.verdict.zh
     assert got["model"] == tiny_service.name
+
+
+def test_an_unknown_flag_of_a_model_command_names_the_command_in_its_usage(capsys, tiny_model_dir):
+    """The model flags' parser answers a stray flag with the subcommand's own usage line, not the
+    interpreter's script name (it said ``usage: app.py …``)."""
+    with pytest.raises(SystemExit) as done:
+        cli.main(["similarity", "甲", "乙", "--model", str(tiny_model_dir), "--bogus"])
+    assert done.value.code == 2
+    err = capsys.readouterr().err
+    assert "usage: " in err and " similarity" in err.splitlines()[0] and "--bogus" in err
