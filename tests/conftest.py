@@ -13,6 +13,8 @@ import subprocess
 import tempfile
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -201,6 +203,23 @@ class LiveServer:
         self.thread.join(timeout=10)
 
 
+@contextmanager
+def serve_app(settings) -> Iterator[LiveServer]:
+    """The whole app for ``settings`` on a free loopback port (``server.service`` is its service),
+    the service closed afterwards: what every live-server fixture does."""
+    # the app's heavy modules (torch, gradio) load only for the tests that serve it
+    from gte_ui.server import create_app
+    from gte_ui.service.service import EmbeddingService
+
+    service = EmbeddingService.from_settings(settings)
+    try:
+        with LiveServer(create_app(service, settings)) as server:
+            server.service = service
+            yield server
+    finally:
+        service.close()
+
+
 @pytest.fixture(scope="module")
 def live_server(tiny_model_dir):
     """The whole app (API + UI) on a free loopback port, over the tiny model."""
@@ -315,12 +334,7 @@ class AppProcess:
 def two_model_server(tiny_model_dir, minilm_dir):
     """The whole app over two models: the tiny BERT (the default) and the real MiniLM as "minilm"."""
     from gte_ui.core.settings import Settings
-    from gte_ui.server import create_app
-    from gte_ui.service.service import EmbeddingService
 
     settings = Settings(model=str(tiny_model_dir), device="cpu", precision="fp32", models=(f"minilm={minilm_dir}",))
-    service = EmbeddingService.from_settings(settings)
-    with LiveServer(create_app(service, settings)) as server:
-        server.service = service
+    with serve_app(settings) as server:
         yield server
-    service.close()

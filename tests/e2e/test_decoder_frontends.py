@@ -16,7 +16,7 @@ from gte_ui.frontends import cli
 from gte_ui.service.options import TextOptions
 from gte_ui.testing.decoder_model import QUERY_PROMPT, build_random_decoder
 
-from conftest import LiveServer
+from conftest import serve_app
 
 TASK = "Given a question, retrieve passages that answer it"
 PROMPT = f"Instruct: {TASK}\nQuery:"
@@ -31,15 +31,10 @@ def qwen3_dir(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def decoder_server(qwen3_dir):
-    from gte_ui.server import create_app
-    from gte_ui.service.service import EmbeddingService
 
     settings = Settings(model=str(qwen3_dir), device="cpu", precision="fp32")
-    service = EmbeddingService.from_settings(settings)
-    with LiveServer(create_app(service, settings)) as server:
-        server.service = service
+    with serve_app(settings) as server:
         yield server
-    service.close()
 
 
 def post(server, path, **kw):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from conftest import LiveServer
+from conftest import serve_app
 from browser_kit import open_app, fill_text, open_tab, shot
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
@@ -17,17 +17,12 @@ DOCS = ["这款手机电池续航很强", "手机电量很耐用", "充电速度
 @pytest.fixture(scope="module")
 def rerank_app(tiny_model_dir, tmp_path_factory):
     from gte_ui.core.settings import Settings
-    from gte_ui.server import create_app
-    from gte_ui.service.service import EmbeddingService
     from gte_ui.testing.toymodel import build_random_cross_encoder
 
     ce = build_random_cross_encoder(tmp_path_factory.mktemp("ce"), "tiny-bert", seed=1)
     settings = Settings(model=str(tiny_model_dir), reranker=str(ce), device="cpu", precision="fp32")
-    service = EmbeddingService.from_settings(settings)
-    with LiveServer(create_app(service, settings)) as server:
-        server.service = service
+    with serve_app(settings) as server:
         yield server
-    service.close()
 
 
 def test_rerank_tab_two_stages(browser, rerank_app):  # noqa: F811

@@ -9,7 +9,7 @@ import zipfile
 
 import pytest
 
-from conftest import LiveServer
+from conftest import serve_app
 from browser_kit import open_app, open_tab, shot
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
@@ -24,19 +24,14 @@ QUERIES = {"q1": ("怎么办理护照", "d0"), "q2": ("苹果手机怎么截图"
 @pytest.fixture(scope="module")
 def retrieval_app(tiny_model_dir, tmp_path_factory):
     from gte_ui.core.settings import Settings
-    from gte_ui.server import create_app
-    from gte_ui.service.service import EmbeddingService
     from gte_ui.testing.toymodel import build_random_bert, build_random_cross_encoder
 
     ce = build_random_cross_encoder(tmp_path_factory.mktemp("ce"), "tiny-bert", seed=1)
     other = build_random_bert(tmp_path_factory.mktemp("other"), "tiny", seed=5)
     settings = Settings(model=str(tiny_model_dir), models=(f"second={other}",), reranker=str(ce), device="cpu",
                         precision="fp32")
-    service = EmbeddingService.from_settings(settings)
-    with LiveServer(create_app(service, settings)) as server:
-        server.service = service
+    with serve_app(settings) as server:
         yield server
-    service.close()
 
 
 def beir_zip(path):

@@ -6,7 +6,7 @@ import pytest
 import requests
 from prometheus_client.parser import text_string_to_metric_families
 
-from conftest import LiveServer
+from conftest import LiveServer, serve_app
 
 KEY = "metrics-test-key"
 
@@ -25,15 +25,10 @@ def sample(metrics, name, **labels) -> float:
 @pytest.fixture(scope="module")
 def keyed_server(tiny_model_dir):
     from gte_ui.core.settings import Settings
-    from gte_ui.server import create_app
-    from gte_ui.service.service import EmbeddingService
 
     settings = Settings(model=str(tiny_model_dir), device="cpu", precision="fp32", api_key=KEY)
-    service = EmbeddingService.from_settings(settings)
-    with LiveServer(create_app(service, settings)) as server:
-        server.service = service
+    with serve_app(settings) as server:
         yield server
-    service.close()
 
 
 def test_metrics_need_the_api_key(keyed_server):

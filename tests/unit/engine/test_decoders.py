@@ -290,19 +290,15 @@ def test_chunk_mode_frames_windows_with_endoftext(qwen3_dir):
 # ------------------------------------------------- Qwen3-Reranker behind --reranker (every rerank route)
 @pytest.fixture(scope="module")
 def decoder_rerank_server(qwen3_reranker_dir, tmp_path_factory):
-    from conftest import LiveServer
+    from conftest import serve_app
 
-    from gte_ui.server import create_app
     from gte_ui.testing.toymodel import build_random_bert
 
     embedder = build_random_bert(tmp_path_factory.mktemp("emb") / "tiny")
     settings = Settings(model=str(embedder), reranker=str(qwen3_reranker_dir), device="cpu", precision="fp32",
                         reranker_instruction=TASK, batch_size=2)
-    service = EmbeddingService.from_settings(settings)
-    with LiveServer(create_app(service, settings)) as server:
-        server.service = service
+    with serve_app(settings) as server:
         yield server
-    service.close()
 
 
 def test_decoder_reranker_serves_every_rerank_route(decoder_rerank_server, qwen3_reranker_dir):

@@ -431,19 +431,14 @@ def test_rerank_scores_equal_crossencoder_inside_and_past_the_window(minilm_ce_d
 @pytest.fixture(scope="module")
 def budget_rerank_server(tiny_model_dir, tiny_reranker_dir):
     """The whole app with a cross-encoder and a small --max-tokens-per-request."""
-    from conftest import LiveServer
+    from conftest import serve_app
 
     from gte_ui.core.settings import Settings
-    from gte_ui.server import create_app
-    from gte_ui.service.service import EmbeddingService
 
     settings = Settings(model=str(tiny_model_dir), reranker=str(tiny_reranker_dir), device="cpu", precision="fp32",
                         max_tokens_per_request=1_000)
-    service = EmbeddingService.from_settings(settings)
-    with LiveServer(create_app(service, settings)) as server:
-        server.service = service
+    with serve_app(settings) as server:
         yield server
-    service.close()
 
 
 BUDGET_DOCS = [f"第{i}篇文档：" + "电池续航和充电速度" * 30 for i in range(20)]  # 20 windows of 128 > 1,000
