@@ -8,25 +8,10 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import pytest
+from batching_kit import GatedEncode  # the gate both batching test files hold the worker with
 
 from gte_ui.engine.batching import DynamicBatcher
 from gte_ui.core.errors import ErrorType, GteError
-
-
-class GatedEncode:
-    """The real encoder behind a gate, so a test can hold the worker busy deterministically."""
-
-    def __init__(self, encoder) -> None:
-        self.encoder = encoder
-        self.gate = threading.Event()
-        self.entered = threading.Event()
-        self.calls: list[int] = []
-
-    def __call__(self, texts):
-        self.entered.set()
-        self.gate.wait(timeout=30)
-        self.calls.append(len(texts))
-        return self.encoder.encode(texts)
 
 
 def test_concurrent_requests_share_one_model_call(tiny_encoder):

@@ -4,12 +4,12 @@ batcher and ``embed``, over a real tiny BERT with GTE's 512-token limit."""
 from __future__ import annotations
 
 import re
-import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import pytest
+from batching_kit import GatedEncode  # the gate both batching test files hold the worker with
 import torch
 
 from gte_ui.core.errors import ConfigError
@@ -130,20 +130,6 @@ def test_the_default_budget_grows_for_a_long_context_model(tmp_path):
     assert enc.encode(["今天天气很好"]).vectors.shape[0] == 1
     with pytest.raises(ConfigError, match="--max-batch-tokens 4096 is below --max-length 6000"):
         Encoder.load(Settings(model=str(folder), device="cpu", precision="fp32", max_batch_tokens=4096))
-
-
-class GatedEncode:
-    """The real encoder behind a gate, so the test holds the worker busy deterministically."""
-
-    def __init__(self, encoder) -> None:
-        self.encoder, self.gate, self.entered = encoder, threading.Event(), threading.Event()
-        self.calls: list[int] = []
-
-    def __call__(self, texts):
-        self.entered.set()
-        self.gate.wait(timeout=30)
-        self.calls.append(len(texts))
-        return self.encoder.encode(texts)
 
 
 def test_the_batcher_gathers_by_tokens(long_encoder):
